@@ -1,0 +1,1 @@
+"""Veles: real-time risk management for MetaTrader 5 brokerages."""

@@ -1,0 +1,135 @@
+"""Events that flow from an MT5 gateway into the risk core.
+
+They mirror MetaTrader 5's own records (ticks, deals, positions, account settings) closely enough
+that a real connector (terminal package, Manager API, Web API) can fill them without guessing.
+All are frozen, slotted dataclasses: cheap to pickle across Ray and safe to share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """Direction of a position or of a trade deal."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class DealKind(StrEnum):
+    """MT5 deal types that the risk core understands (DEAL_TYPE_*)."""
+
+    BUY = "buy"
+    SELL = "sell"
+    BALANCE = "balance"  # deposits, withdrawals, realised adjustments
+    CREDIT = "credit"  # credit given or taken back
+
+
+class DealEntry(StrEnum):
+    """MT5 deal entry (DEAL_ENTRY_*): opens, closes or reverses a position."""
+
+    IN = "in"
+    OUT = "out"
+    INOUT = "inout"  # netting reversal: closes the position and opens the opposite
+
+
+class MarginMode(StrEnum):
+    """Account margin accounting (ACCOUNT_MARGIN_MODE_RETAIL_*)."""
+
+    HEDGING = "hedging"
+    NETTING = "netting"
+
+
+class StopoutMode(StrEnum):
+    """Whether margin-call and stop-out levels are percents of margin or money amounts."""
+
+    PERCENT = "percent"
+    MONEY = "money"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Best bid and ask of one symbol at a moment (milliseconds since the epoch, server time)."""
+
+    symbol: str
+    bid: float
+    ask: float
+    time_msc: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position as the MT5 server reports it."""
+
+    ticket: int
+    symbol: str
+    side: Side
+    volume: float  # lots
+    price_open: float
+    swap: float = 0.0  # accumulated swap, deposit currency
+    commission: float = 0.0  # deposit currency (negative is a charge)
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """One MT5 deal: a trade (opening, closing or reversing a position) or a balance/credit operation.
+
+    For trade deals `position_id` names the position the deal belongs to (in hedging mode each
+    position has its own id; in netting mode one position per symbol). `profit` is the realised
+    profit the server booked for a closing deal, in the deposit currency; the risk core trusts it
+    because the MT5 server is the source of truth for balances. For balance and credit operations
+    `amount` carries the money and `symbol` is empty.
+    """
+
+    ticket: int
+    login: int
+    kind: DealKind
+    time_msc: int
+    entry: DealEntry = DealEntry.IN
+    symbol: str = ""
+    volume: float = 0.0
+    price: float = 0.0
+    position_id: int = 0
+    profit: float = 0.0
+    commission: float = 0.0
+    swap: float = 0.0
+    amount: float = 0.0
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """An account's settings and open positions: what a (re)synchronisation starts from."""
+
+    login: int
+    currency: str = "USD"
+    leverage: int = 100
+    balance: float = 0.0
+    credit: float = 0.0
+    margin_mode: MarginMode = MarginMode.HEDGING
+    hedged_margin_larger_leg: bool = False
+    margin_call: float = 100.0
+    stop_out: float = 50.0
+    stopout_mode: StopoutMode = StopoutMode.PERCENT
+    group: str = "real\\standard"
+    book: str = "B"  # "A" (passed to liquidity) or "B" (kept in house)
+    name: str = ""
+    positions: tuple[Position, ...] = ()
+    last_deal_ticket: int = 0  # highest deal ticket already reflected in this snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What a gateway emits every ~100-250 ms for one MT5 connection.
+
+    `seq` increases by one per batch of a connection; `sent_at` is the gateway's wall clock
+    (seconds) when the batch left it, used to measure latency to the browser.
+    """
+
+    connection_id: str
+    seq: int
+    sent_at: float
+    quotes: tuple[Quote, ...] = ()
+    deals: tuple[Deal, ...] = field(default=())
