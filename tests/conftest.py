@@ -1,0 +1,62 @@
+"""Shared fixtures: the real PostgreSQL, Redis and Ray of this machine.
+
+A test that needs a service gets it or fails with the reason; nothing here skips, so CI cannot
+pass by quietly not testing. Tests use their own database (`veles_test`) and Redis db (13).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import ray
+import redis
+
+PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DB = os.environ.get("TEST_PG_DB", "veles_test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "artifacts"))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A fresh `veles_test` database on the local PostgreSQL, as a SQLAlchemy URL."""
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{PG_DB}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required at {PG_ADMIN} (run scripts/services.sh): {exc}")
+    return PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{PG_DB}"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The local Redis, test db 13, emptied before each test."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is required at {REDIS_URL} (run scripts/services.sh): {exc}")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """A small local Ray cluster for the session, shut down at the end."""
+    ray.init(address="local", num_cpus=2, namespace="veles-test", include_dashboard=False,
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests leave screenshots and files a person may want to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,59 @@
+"""One typed settings object, read from the environment (and an optional `.env` file).
+
+Every value has an embedded default so `veles demo` runs with nothing configured: a SQLite file
+under `.veles/`, the in-process bus, and a local Ray cluster. Production sets DATABASE_URL,
+REDIS_URL, RAY_ADDRESS and real secrets.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(".veles")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DATA_DIR / 'veles.db'}",
+        description="SQLAlchemy URL; postgresql+psycopg://... in production.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for the bus, rate limits and Reflex state; unset = in-process."
+    )
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join; unset = start a local one."
+    )
+    ray_namespace: str = "veles"
+    ray_num_cpus: int | None = Field(default=None, description="CPUs a local Ray cluster may use.")
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-insecure-secret-change-me-0123456789"),
+        description="Signs JWTs; must be set to a long random value in production.",
+    )
+    access_token_minutes: int = 30
+    publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
+    gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
+    demo_accounts: int = Field(default=50, ge=1)
+    demo_seed: int = 7
+    demo_email: str = "demo@veles.local"
+    demo_password: SecretStr = SecretStr("veles-demo")
+    frontend_port: int = 3000
+    backend_port: int = 8000
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether a Redis server is configured (otherwise the in-process bus serves)."""
+        return bool(self.redis_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once: settings do not change while a process runs."""
+    return Settings()

@@ -1,0 +1,15 @@
+"""Tenant look-ups shared by the engine launcher and the web tier."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from models.db import session_scope
+from models.tenancy import Tenant
+
+
+def active_tenants(database_url: str) -> list[tuple[int, str]]:
+    """(id, name) of every active tenant: the engine runs one supervisor for each."""
+    with session_scope(database_url) as session:
+        rows = session.exec(select(Tenant).where(Tenant.status == "active").order_by(col(Tenant.id))).all()
+        return [(t.id, t.name) for t in rows if t.id is not None]
