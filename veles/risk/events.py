@@ -70,6 +70,9 @@ class Position:
     price_open: float
     swap: float = 0.0  # accumulated swap, deposit currency
     commission: float = 0.0  # deposit currency (negative is a charge)
+    # MT5's position "Margin rate": margin currency -> deposit currency rate fixed when the position
+    # opened (Ask for buys, Bid for sells). 0 = unknown: the risk core then uses the current rate.
+    margin_rate: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +136,28 @@ class Batch:
     sent_at: float
     quotes: tuple[Quote, ...] = ()
     deals: tuple[Deal, ...] = field(default=())
+
+
+def merge_batches(batches: list[Batch]) -> Batch:
+    """Fold consecutive batches of one connection into one, for a consumer that fell behind.
+
+    Quotes are latest-wins per symbol (an old price is worthless once a newer one is known);
+    deals are kept, all of them, in order. `sent_at` is the earliest, so latency measured from
+    a merged batch honestly includes the time spent catching up.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    quotes: dict[str, Quote] = {}
+    deals: list[Deal] = []
+    for batch in batches:
+        for quote in batch.quotes:
+            quotes[quote.symbol] = quote
+        deals.extend(batch.deals)
+    last = batches[-1]
+    return Batch(
+        connection_id=last.connection_id,
+        seq=last.seq,
+        sent_at=min(b.sent_at for b in batches),
+        quotes=tuple(quotes.values()),
+        deals=tuple(deals),
+    )

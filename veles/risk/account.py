@@ -1,0 +1,819 @@
+"""Live state of one MT5 account: positions, balance, margin, equity, kept current tick by tick.
+
+Cost model. Positions are grouped by symbol into holdings. A price update touches only the
+holdings whose figures depend on the updated quote (their own symbol, or a conversion pair of their
+margin/profit currency); each touched holding recomputes its positions' profit (MT5 rounds and
+converts every position separately, so that loop is needed) and its margin from per-leg totals.
+Untouched positions cost nothing: a tick never scans the whole account.
+
+Money. Every rounded amount (position profit, symbol margin, balance, swaps) is held as integer
+minor units (see `veles.risk.money`), so account totals maintained by subtract-old/add-new are
+exactly equal to a from-scratch sum: there is no float drift to tolerate. Only a single formula
+evaluation uses floats, with the rounding tolerance documented in `money.py`.
+
+MT5 conventions followed here (see margin.py, profit.py, conversion.py for the formulas):
+
+* equity = balance + credit + floating profit, where floating profit includes each position's
+  accumulated swap and any not-yet-booked commission (Position.commission);
+* free margin = equity - margin by default; `FreeMarginMode` mirrors the group option of counting
+  only profits, only losses, or neither;
+* margin level = equity / margin * 100, None without margin;
+* margin call / stop out when the level (percent mode) or the equity (money mode) is at or below the
+  group's level, and only while margin is charged;
+* deals: the server's `deal.profit + commission + swap` is booked to the balance (MT5 is the source
+  of truth for realised money); a position's accumulated swap and commission leave the floating
+  profit in proportion to the volume closed;
+* a position's margin conversion rate is fixed when it opens (MT5's "Margin rate" field): positions
+  opened through `apply_deal` take the then-current rate; snapshot positions without one use the
+  current rate.
+
+Stale, duplicate and invalid events raise `RejectedEvent` and leave the state exactly as it was:
+every check runs before the first mutation.
+
+Quotes missing at start (a conversion pair nobody has sent yet) do not raise: the parts that need
+them count as zero and `AccountFigures.missing_quotes` names the pairs until they arrive. Peak
+equity is only updated while figures are complete, so a half-known equity never becomes a peak.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from veles.risk.conversion import USD, Conversion, resolve
+from veles.risk.errors import MissingQuoteError, RejectedEvent
+from veles.risk.events import (
+    AccountSnapshot,
+    Deal,
+    DealEntry,
+    DealKind,
+    MarginMode,
+    Position,
+    Quote,
+    Side,
+    StopoutMode,
+)
+from veles.risk.instruments import SymbolSpec
+from veles.risk.margin import NO_LEG, LegTotals, symbol_margin_minor
+from veles.risk.money import MONEY_DIGITS, from_minor, to_minor
+from veles.risk.profit import raw_profit, value_per_price_unit
+from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT, risk_score
+
+VOLUME_EPSILON = 1e-9  # lots; volumes are multiples of 0.01 or 0.0001, far above this
+_VOLUME_DIGITS = 8
+_MINOR = 10**MONEY_DIGITS
+
+ANALYTICS_KEYS = (
+    "peak_equity",
+    "realized_pnl",
+    "deposits",
+    "withdrawals",
+    "credit_in",
+    "credit_out",
+    "deals_applied",
+)
+
+
+class FreeMarginMode(StrEnum):
+    """MT5 group option "Free margin: use unrealized profit/loss"."""
+
+    BOTH = "both"  # default: free margin = equity - margin
+    NONE = "none"
+    PROFIT = "profit"
+    LOSS = "loss"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolExposure:
+    """One symbol's net position of an account: lots (buy positive) and USD notional (signed)."""
+
+    symbol: str
+    net_lots: float
+    usd_notional: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """Everything a screen, an alert or the book needs about one account at one moment.
+
+    Money is in the deposit currency, rounded to its digits; `usd_rate` converts it to USD (mid).
+    `profit` is the floating P/L including swaps and unbooked commissions, as in MT5's equity.
+    """
+
+    login: int
+    group: str
+    book: str
+    currency: str
+    leverage: int
+    balance: float
+    credit: float
+    equity: float
+    profit: float
+    margin: float
+    free_margin: float
+    margin_level: float | None
+    state: str
+    realized_pnl: float
+    peak_equity: float
+    drawdown: float
+    positions: int
+    exposure: tuple[SymbolExposure, ...]
+    usd_rate: float
+    risk_score: float
+    updated_msc: int
+    missing_quotes: tuple[str, ...] = ()
+
+
+class _Pos:
+    """Mutable working copy of one position; `profit` is market P/L in minor units."""
+
+    __slots__ = ("buy", "commission", "margin_rate", "price", "profit", "swap", "ticket", "volume")
+
+    def __init__(
+        self,
+        ticket: int,
+        buy: bool,
+        volume: float,
+        price: float,
+        swap: float = 0.0,
+        commission: float = 0.0,
+        margin_rate: float = 0.0,
+    ) -> None:
+        self.ticket = ticket
+        self.buy = buy
+        self.volume = volume
+        self.price = price
+        self.swap = swap
+        self.commission = commission
+        self.margin_rate = margin_rate
+        self.profit = 0
+
+    def resized(self, volume: float) -> _Pos:
+        """A copy holding `volume` lots; swap and commission shrink in proportion."""
+        share = volume / self.volume
+        return _Pos(
+            self.ticket,
+            self.buy,
+            volume,
+            self.price,
+            self.swap * share,
+            self.commission * share,
+            self.margin_rate,
+        )
+
+    def charges_minor(self) -> int:
+        return to_minor(self.swap + self.commission)
+
+
+class _Holding:
+    """All positions of one symbol, with the conversions they need and their cached totals."""
+
+    __slots__ = (
+        "buy_totals",
+        "charges",
+        "exposure",
+        "margin",
+        "margin_conv",
+        "missing",
+        "positions",
+        "profit",
+        "profit_conv",
+        "sell_totals",
+        "spec",
+        "usd_conv",
+        "value_per_unit",
+    )
+
+    def __init__(
+        self, spec: SymbolSpec, margin_conv: Conversion, profit_conv: Conversion, usd_conv: Conversion
+    ):
+        self.spec = spec
+        self.margin_conv = margin_conv
+        self.profit_conv = profit_conv
+        self.usd_conv = usd_conv
+        self.value_per_unit = value_per_price_unit(spec)
+        self.positions: dict[int, _Pos] = {}
+        # per leg: (volume, sum volume*price, sum volume*fixed rate, volume without a fixed rate)
+        self.buy_totals = (0.0, 0.0, 0.0, 0.0)
+        self.sell_totals = (0.0, 0.0, 0.0, 0.0)
+        self.profit = 0
+        self.charges = 0
+        self.margin = 0
+        self.exposure = SymbolExposure(spec.name, 0.0, 0.0)
+        self.missing: tuple[str, ...] = ()
+
+    @property
+    def dependencies(self) -> frozenset[str]:
+        return frozenset(
+            (self.spec.name, *self.margin_conv.pairs, *self.profit_conv.pairs, *self.usd_conv.pairs)
+        )
+
+    def set_positions(self, positions: dict[int, _Pos]) -> None:
+        self.positions = positions
+        self.charges = sum(p.charges_minor() for p in positions.values())
+        legs = [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+        for p in positions.values():
+            leg = legs[0] if p.buy else legs[1]
+            leg[0] += p.volume
+            leg[1] += p.volume * p.price
+            if p.margin_rate > 0.0:
+                leg[2] += p.volume * p.margin_rate
+            else:
+                leg[3] += p.volume
+        self.buy_totals = (legs[0][0], legs[0][1], legs[0][2], legs[0][3])
+        self.sell_totals = (legs[1][0], legs[1][1], legs[1][2], legs[1][3])
+
+
+class _KnownPairs:
+    """Pair names a conversion may use: the server's symbols and any quote seen at start."""
+
+    __slots__ = ("_quotes", "_symbols")
+
+    def __init__(self, symbols: Mapping[str, SymbolSpec], quotes: Mapping[str, Quote]) -> None:
+        self._symbols = symbols
+        self._quotes = quotes
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._symbols or name in self._quotes
+
+
+def _require_finite(value: float, field: str) -> None:
+    if not math.isfinite(value):
+        raise RejectedEvent(field, "must be a finite number")
+
+
+def _require_positive(value: float, field: str) -> None:
+    if not math.isfinite(value) or value <= 0.0:
+        raise RejectedEvent(field, "must be > 0")
+
+
+def _is_valid(quote: Quote) -> bool:
+    return 0.0 < quote.bid < math.inf and 0.0 < quote.ask < math.inf
+
+
+def _check_quote(quote: Quote, path: str) -> None:
+    if not 0.0 < quote.bid < math.inf:
+        raise RejectedEvent(f"{path}.bid", "must be a finite number > 0")
+    if not 0.0 < quote.ask < math.inf:
+        raise RejectedEvent(f"{path}.ask", "must be a finite number > 0")
+
+
+class AccountState:
+    """One account, updated incrementally by quotes and deals (see the module docstring)."""
+
+    def __init__(
+        self,
+        snapshot: AccountSnapshot,
+        symbols: Mapping[str, SymbolSpec],
+        quotes: Mapping[str, Quote] | None = None,
+        *,
+        analytics: Mapping[str, float] | None = None,
+        free_margin_mode: FreeMarginMode = FreeMarginMode.BOTH,
+    ) -> None:
+        """Build the state from a snapshot; raise RejectedEvent naming the first invalid field.
+
+        `quotes` seeds the prices. The mapping is kept as the market to read from when a deal later
+        opens a symbol this account did not hold: pass the engine's live latest-quote dict so such
+        a position starts from the newest price (a static dict would only ever be a stale seed; in
+        that case send the new `symbols_needed` through `apply_quotes` after the deal).
+        """
+        _require_positive(float(snapshot.leverage), "leverage")
+        _require_finite(snapshot.balance, "balance")
+        _require_finite(snapshot.credit, "credit")
+        for name in ("margin_call", "stop_out"):
+            value = getattr(snapshot, name)
+            if not math.isfinite(value) or value < 0.0:
+                raise RejectedEvent(name, "must be >= 0")
+        quotes = quotes or {}
+        self._market = quotes
+        self._snapshot = snapshot
+        self._symbols = symbols
+        self._known = _KnownPairs(symbols, quotes)
+        self._hedging = snapshot.margin_mode is MarginMode.HEDGING
+        self._free_margin_mode = free_margin_mode
+        self._quotes: dict[str, Quote] = {}
+        self._holdings: dict[str, _Holding] = {}
+        self._deps: dict[str, list[_Holding]] = {}
+        self._position_symbol: dict[int, str] = {}
+        self._incomplete: set[str] = set()
+        self._usd_conv = resolve(snapshot.currency, USD, self._known)
+        self._usd_rate = 0.0
+        self._usd_missing: tuple[str, ...] = ()
+        self._balance = to_minor(snapshot.balance)
+        self._credit = to_minor(snapshot.credit)
+        self._profit = 0
+        self._charges = 0
+        self._margin = 0
+        self._last_ticket = snapshot.last_deal_ticket
+        self._updated_msc = 0
+        self._peak = 0
+        self._realized = 0
+        self._flows = {"deposits": 0, "withdrawals": 0, "credit_in": 0, "credit_out": 0}
+        self._deals_applied = 0
+        self._needed: frozenset[str] | None = None
+
+        grouped = self._validate_positions(snapshot.positions)
+        for symbol, positions in grouped.items():
+            self._put_holding(symbol, positions)
+        for name in self.symbols_needed:
+            if name in quotes:
+                _check_quote(quotes[name], f"quotes.{name}")
+                self._quotes[name] = quotes[name]
+        self._updated_msc = max((q.time_msc for q in self._quotes.values()), default=0)
+        self._refresh_usd()
+        if analytics is not None:
+            self.restore_analytics(analytics)
+        self._touch_peak()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def login(self) -> int:
+        return self._snapshot.login
+
+    @property
+    def symbols_needed(self) -> frozenset[str]:
+        """Quotes that change this account's figures: symbols held and conversion pairs."""
+        if self._needed is None:
+            self._needed = frozenset(self._deps).union(self._usd_conv.pairs)
+        return self._needed
+
+    def apply_quotes(self, quotes: Iterable[Quote]) -> AccountFigures | None:
+        """Apply a batch of quotes; None when none of them matters to this account.
+
+        Invalid quotes (zero, negative, NaN or infinite prices) reject the whole batch unapplied.
+        """
+        relevant: list[Quote] = []
+        usd_pairs = self._usd_conv.pairs
+        deps = self._deps
+        for index, quote in enumerate(quotes):
+            if quote.symbol in deps or quote.symbol in usd_pairs:
+                _check_quote(quote, f"quotes[{index}]")
+                relevant.append(quote)
+        if not relevant:
+            return None
+        touched: dict[int, _Holding] = {}
+        usd_touched = False
+        for quote in relevant:
+            name = quote.symbol
+            self._quotes[name] = quote
+            if quote.time_msc > self._updated_msc:
+                self._updated_msc = quote.time_msc
+            for holding in deps.get(name, ()):
+                touched[id(holding)] = holding
+            if name in usd_pairs:
+                usd_touched = True
+        for holding in touched.values():
+            self._refresh(holding)
+        if usd_touched:
+            self._refresh_usd()
+        self._touch_peak()
+        return self.figures()
+
+    def apply_deal(self, deal: Deal) -> AccountFigures:
+        """Apply one deal (trade, balance or credit); raise RejectedEvent and change nothing if invalid."""
+        if deal.ticket <= self._last_ticket:
+            raise RejectedEvent(
+                "ticket",
+                f"{deal.ticket} is not after the last applied deal {self._last_ticket}"
+                " (duplicate or out of order)",
+            )
+        if deal.login != self.login:
+            raise RejectedEvent("login", f"deal is for account {deal.login}, not {self.login}")
+        for name in ("profit", "commission", "swap", "amount"):
+            _require_finite(getattr(deal, name), name)
+        if deal.kind in (DealKind.BALANCE, DealKind.CREDIT):
+            self._apply_money(deal)
+        else:
+            self._apply_trade(deal)
+        self._last_ticket = deal.ticket
+        self._deals_applied += 1
+        if deal.time_msc > self._updated_msc:
+            self._updated_msc = deal.time_msc
+        self._touch_peak()
+        return self.figures()
+
+    def figures(self) -> AccountFigures:
+        """The account's figures now."""
+        snap = self._snapshot
+        profit = self._profit + self._charges
+        equity = self._balance + self._credit + profit
+        margin = self._margin
+        mode = self._free_margin_mode
+        if mode is FreeMarginMode.BOTH:
+            free = equity - margin
+        else:
+            counted = (
+                0
+                if mode is FreeMarginMode.NONE
+                else max(profit, 0)
+                if mode is FreeMarginMode.PROFIT
+                else min(profit, 0)
+            )
+            free = self._balance + self._credit + counted - margin
+        equity_f = equity / _MINOR
+        margin_f = margin / _MINOR
+        level = equity_f / margin_f * 100.0 if margin > 0 else None
+        # The group's levels are percents of margin or money amounts of equity (stopout_mode).
+        if snap.stopout_mode is StopoutMode.PERCENT:
+            measure = level
+            margin_call_pct, stop_out_pct = snap.margin_call, snap.stop_out
+        else:
+            measure = equity_f
+            margin_call_pct = snap.margin_call / margin_f * 100.0 if margin > 0 else 0.0
+            stop_out_pct = snap.stop_out / margin_f * 100.0 if margin > 0 else 0.0
+        state = STATE_OK
+        if margin > 0 and measure is not None:
+            if measure <= snap.stop_out:
+                state = STATE_STOP_OUT
+            elif measure <= snap.margin_call:
+                state = STATE_MARGIN_CALL
+        peak = self._peak
+        drawdown = (peak - equity) / peak if peak > 0 and equity < peak else 0.0
+        if drawdown > 1.0:
+            drawdown = 1.0
+        holdings = self._holdings.values()
+        return AccountFigures(
+            login=snap.login,
+            group=snap.group,
+            book=snap.book,
+            currency=snap.currency,
+            leverage=snap.leverage,
+            balance=self._balance / _MINOR,
+            credit=self._credit / _MINOR,
+            equity=equity_f,
+            profit=profit / _MINOR,
+            margin=margin_f,
+            free_margin=free / _MINOR,
+            margin_level=level,
+            state=state,
+            realized_pnl=self._realized / _MINOR,
+            peak_equity=peak / _MINOR,
+            drawdown=drawdown,
+            positions=len(self._position_symbol),
+            exposure=tuple(h.exposure for h in holdings),
+            usd_rate=self._usd_rate,
+            risk_score=risk_score(
+                state=state,
+                equity=equity_f,
+                margin=margin_f,
+                margin_call_pct=margin_call_pct,
+                stop_out_pct=stop_out_pct,
+                drawdown=drawdown,
+            ),
+            updated_msc=self._updated_msc,
+            missing_quotes=self._missing_quotes() if self._incomplete or self._usd_missing else (),
+        )
+
+    def positions(self) -> tuple[Position, ...]:
+        """Open positions as they stand now (current volume, average open price, swap)."""
+        result = []
+        for symbol, holding in self._holdings.items():
+            for p in holding.positions.values():
+                result.append(
+                    Position(
+                        ticket=p.ticket,
+                        symbol=symbol,
+                        side=Side.BUY if p.buy else Side.SELL,
+                        volume=p.volume,
+                        price_open=p.price,
+                        swap=p.swap,
+                        commission=p.commission,
+                        margin_rate=p.margin_rate,
+                    )
+                )
+        return tuple(result)
+
+    def position_profits(self) -> dict[int, float]:
+        """Each position's floating profit in the deposit currency (market P/L, without swap)."""
+        return {
+            p.ticket: p.profit / _MINOR
+            for holding in self._holdings.values()
+            for p in holding.positions.values()
+        }
+
+    def close_profit(self, position_ticket: int, volume: float, price: float) -> float:
+        """Realised profit (deposit currency) MT5 would book for closing `volume` lots at `price` now.
+
+        Raises RejectedEvent for an unknown position or invalid volume/price, MissingQuoteError when
+        the profit-currency conversion quote is missing.
+        """
+        symbol = self._position_symbol.get(position_ticket)
+        if symbol is None:
+            raise RejectedEvent("position_ticket", f"no open position {position_ticket}")
+        _require_positive(volume, "volume")
+        _require_positive(price, "price")
+        holding = self._holdings[symbol]
+        position = holding.positions[position_ticket]
+        if volume > position.volume + VOLUME_EPSILON:
+            raise RejectedEvent("volume", f"{volume} exceeds the position's {position.volume} lots")
+        amount = raw_profit(holding.spec, position.buy, volume, position.price, price)
+        return from_minor(to_minor(holding.profit_conv.convert_profit(amount, self._quotes)))
+
+    def stop_out_order(self) -> list[int]:
+        """Position tickets in the order MT5 stops them out: largest loss (incl. swap) first."""
+        ranked = [
+            (p.profit + p.charges_minor(), p.ticket)
+            for holding in self._holdings.values()
+            for p in holding.positions.values()
+        ]
+        ranked.sort()
+        return [ticket for _, ticket in ranked]
+
+    def analytics(self) -> dict[str, float]:
+        """What an actor persists so a restart from a fresh snapshot yields identical figures."""
+        return {
+            "peak_equity": self._peak / _MINOR,
+            "realized_pnl": self._realized / _MINOR,
+            **{name: value / _MINOR for name, value in self._flows.items()},
+            "deals_applied": float(self._deals_applied),
+        }
+
+    def restore_analytics(self, analytics: Mapping[str, float]) -> None:
+        """Reload persisted analytics (peak equity, realised P/L, money flows) after a restart."""
+        for key, value in analytics.items():
+            if key not in ANALYTICS_KEYS:
+                raise RejectedEvent(f"analytics.{key}", "unknown key")
+            _require_finite(value, f"analytics.{key}")
+        self._peak = to_minor(analytics.get("peak_equity", 0.0))
+        self._realized = to_minor(analytics.get("realized_pnl", 0.0))
+        for name in self._flows:
+            self._flows[name] = to_minor(analytics.get(name, 0.0))
+        self._deals_applied = int(analytics.get("deals_applied", 0))
+        self._touch_peak()
+
+    # -- holdings and quotes ------------------------------------------------------------------
+
+    def _validate_positions(self, positions: Iterable[Position]) -> dict[str, dict[int, _Pos]]:
+        grouped: dict[str, dict[int, _Pos]] = {}
+        seen: set[int] = set()
+        for index, p in enumerate(positions):
+            path = f"positions[{index}]"
+            if p.symbol not in self._symbols:
+                raise RejectedEvent(f"{path}.symbol", f"unknown symbol {p.symbol!r}")
+            if p.ticket in seen:
+                raise RejectedEvent(f"{path}.ticket", f"duplicate ticket {p.ticket}")
+            _require_positive(p.volume, f"{path}.volume")
+            _require_positive(p.price_open, f"{path}.price_open")
+            _require_finite(p.swap, f"{path}.swap")
+            _require_finite(p.commission, f"{path}.commission")
+            if not math.isfinite(p.margin_rate) or p.margin_rate < 0.0:
+                raise RejectedEvent(f"{path}.margin_rate", "must be >= 0")
+            if not self._hedging and p.symbol in grouped:
+                raise RejectedEvent(
+                    f"{path}.symbol", f"a netting account holds one position per symbol: {p.symbol}"
+                )
+            seen.add(p.ticket)
+            grouped.setdefault(p.symbol, {})[p.ticket] = _Pos(
+                p.ticket, p.side is Side.BUY, p.volume, p.price_open, p.swap, p.commission, p.margin_rate
+            )
+        return grouped
+
+    def _new_holding(self, spec: SymbolSpec) -> _Holding:
+        deposit = self._snapshot.currency
+        holding = _Holding(
+            spec,
+            margin_conv=resolve(spec.effective_margin_currency, deposit, self._known),
+            profit_conv=resolve(spec.profit_currency, deposit, self._known),
+            usd_conv=resolve(spec.profit_currency, USD, self._known),
+        )
+        for name in holding.dependencies:
+            self._deps.setdefault(name, []).append(holding)
+            quote = self._market.get(name) if name not in self._quotes else None
+            if quote is not None and _is_valid(quote):
+                self._quotes[name] = quote
+        self._needed = None
+        return holding
+
+    def _drop_holding(self, symbol: str) -> None:
+        holding = self._holdings.pop(symbol)
+        for name in holding.dependencies:
+            users = self._deps[name]
+            users.remove(holding)
+            if not users:
+                del self._deps[name]
+                if name not in self._usd_conv.pairs:
+                    self._quotes.pop(name, None)
+        for ticket in holding.positions:
+            del self._position_symbol[ticket]
+        self._profit -= holding.profit
+        self._charges -= holding.charges
+        self._margin -= holding.margin
+        self._incomplete.discard(symbol)
+        self._needed = None
+
+    def _put_holding(self, symbol: str, positions: dict[int, _Pos]) -> None:
+        """Replace the positions of `symbol` (creating or dropping its holding) and refresh totals."""
+        holding = self._holdings.get(symbol)
+        if not positions:
+            if holding is not None:
+                self._drop_holding(symbol)
+            return
+        if holding is None:
+            holding = self._new_holding(self._symbols[symbol])
+            self._holdings[symbol] = holding
+        for ticket in holding.positions:
+            del self._position_symbol[ticket]
+        for ticket in positions:
+            self._position_symbol[ticket] = symbol
+        self._charges -= holding.charges
+        holding.set_positions(positions)
+        self._charges += holding.charges
+        self._refresh(holding)
+
+    def _leg(self, holding: _Holding, buy: bool, missing: list[str]) -> LegTotals:
+        volume, price_sum, fixed_sum, floating = holding.buy_totals if buy else holding.sell_totals
+        if volume <= 0.0:
+            return NO_LEG
+        conversion_sum = fixed_sum
+        if floating > 0.0:
+            try:
+                conversion_sum += floating * holding.margin_conv.margin_rate(self._quotes, buy)
+            except MissingQuoteError as error:
+                missing.append(error.pair)
+        return LegTotals(volume, price_sum / volume, conversion_sum / volume)
+
+    def _refresh(self, holding: _Holding) -> None:
+        """Recompute one holding's profit, margin and exposure from current quotes."""
+        quotes = self._quotes
+        spec = holding.spec
+        missing: list[str] = []
+        quote = quotes.get(spec.name)
+        profit = 0
+        if quote is None:
+            missing.append(spec.name)
+            for p in holding.positions.values():
+                p.profit = 0
+        else:
+            try:
+                gain, loss = holding.profit_conv.profit_rates(quotes)
+            except MissingQuoteError as error:
+                missing.append(error.pair)
+                gain = loss = 0.0
+            bid, ask, unit = quote.bid, quote.ask, holding.value_per_unit
+            for p in holding.positions.values():
+                raw = ((bid - p.price) if p.buy else (p.price - ask)) * p.volume * unit
+                p.profit = to_minor(raw * (gain if raw >= 0.0 else loss))
+                profit += p.profit
+        buy = self._leg(holding, True, missing)
+        sell = self._leg(holding, False, missing)
+        margin = symbol_margin_minor(
+            spec, buy, sell, self._snapshot.leverage, larger_leg=self._snapshot.hedged_margin_larger_leg
+        )
+        net = buy.volume - sell.volume
+        notional = 0.0
+        if quote is not None and net != 0.0:
+            try:
+                usd = holding.usd_conv.mid_rate(quotes)
+                notional = round(
+                    net * (quote.bid + quote.ask) * 0.5 * holding.value_per_unit * usd, MONEY_DIGITS
+                )
+            except MissingQuoteError as error:
+                missing.append(error.pair)
+        holding.exposure = SymbolExposure(spec.name, round(net, _VOLUME_DIGITS), notional)
+        self._profit += profit - holding.profit
+        self._margin += margin - holding.margin
+        holding.profit = profit
+        holding.margin = margin
+        holding.missing = tuple(missing)
+        if missing:
+            self._incomplete.add(spec.name)
+        else:
+            self._incomplete.discard(spec.name)
+
+    def _refresh_usd(self) -> None:
+        try:
+            self._usd_rate = self._usd_conv.mid_rate(self._quotes)
+            self._usd_missing = ()
+        except MissingQuoteError as error:
+            self._usd_rate = 0.0
+            self._usd_missing = (error.pair,)
+
+    def _missing_quotes(self) -> tuple[str, ...]:
+        names = set(self._usd_missing)
+        for symbol in self._incomplete:
+            names.update(self._holdings[symbol].missing)
+        return tuple(sorted(names))
+
+    def _touch_peak(self) -> None:
+        if self._incomplete or self._usd_missing:
+            return
+        equity = self._balance + self._credit + self._profit + self._charges
+        if equity > self._peak:
+            self._peak = equity
+
+    # -- deals --------------------------------------------------------------------------------
+
+    def _apply_money(self, deal: Deal) -> None:
+        amount = to_minor(deal.amount)
+        if deal.kind is DealKind.CREDIT:
+            if self._credit + amount < 0:
+                raise RejectedEvent(
+                    "amount", f"would make the credit negative ({self._credit / _MINOR} + {deal.amount})"
+                )
+            self._credit += amount
+            self._flows["credit_in" if amount >= 0 else "credit_out"] += abs(amount)
+        else:
+            self._balance += amount
+            self._flows["deposits" if amount >= 0 else "withdrawals"] += abs(amount)
+        # Money flows are not performance: move the peak with them so a withdrawal is no drawdown.
+        self._peak = max(self._peak + amount, 0)
+
+    def _apply_trade(self, deal: Deal) -> None:
+        spec = self._symbols.get(deal.symbol)
+        if spec is None:
+            raise RejectedEvent("symbol", f"unknown symbol {deal.symbol!r}")
+        _require_positive(deal.volume, "volume")
+        _require_positive(deal.price, "price")
+        buy = deal.kind is DealKind.BUY
+        holding = self._holdings.get(deal.symbol)
+        current = dict(holding.positions) if holding is not None else {}
+        if self._hedging:
+            positions = self._plan_hedging(deal, buy, current)
+        else:
+            positions = self._plan_netting(deal, buy, current)
+        booked = to_minor(deal.profit + deal.commission + deal.swap)
+        self._put_holding(deal.symbol, positions)
+        self._balance += booked
+        self._realized += booked
+
+    def _opening_rate(self, spec: SymbolSpec, buy: bool) -> float:
+        """MT5 fixes a position's margin conversion rate when it opens; 0 when no quote yet."""
+        holding = self._holdings.get(spec.name)
+        conversion = (
+            holding.margin_conv
+            if holding
+            else resolve(spec.effective_margin_currency, self._snapshot.currency, self._known)
+        )
+        try:
+            return conversion.margin_rate(self._quotes, buy)
+        except MissingQuoteError:
+            return 0.0
+
+    def _plan_hedging(self, deal: Deal, buy: bool, positions: dict[int, _Pos]) -> dict[int, _Pos]:
+        spec = self._symbols[deal.symbol]
+        if deal.entry is DealEntry.IN:
+            ticket = deal.position_id or deal.ticket
+            if ticket in self._position_symbol:
+                raise RejectedEvent("position_id", f"position {ticket} is already open")
+            positions[ticket] = _Pos(
+                ticket, buy, deal.volume, deal.price, margin_rate=self._opening_rate(spec, buy)
+            )
+            return positions
+        if deal.entry is DealEntry.INOUT:
+            raise RejectedEvent("entry", "INOUT (reversal) exists only on netting accounts")
+        position = positions.get(deal.position_id)
+        if position is None:
+            owner = self._position_symbol.get(deal.position_id)
+            if owner is not None:
+                raise RejectedEvent("symbol", f"position {deal.position_id} is on {owner}, not {deal.symbol}")
+            raise RejectedEvent("position_id", f"no open position {deal.position_id} to close")
+        return self._reduce(positions, position, buy, deal.volume)
+
+    def _plan_netting(self, deal: Deal, buy: bool, positions: dict[int, _Pos]) -> dict[int, _Pos]:
+        spec = self._symbols[deal.symbol]
+        position = next(iter(positions.values()), None)
+        if deal.entry is DealEntry.IN:
+            if position is None:
+                ticket = deal.position_id or deal.ticket
+                if ticket in self._position_symbol:
+                    raise RejectedEvent("position_id", f"position {ticket} is already open")
+                rate = self._opening_rate(spec, buy)
+                return {ticket: _Pos(ticket, buy, deal.volume, deal.price, margin_rate=rate)}
+            if position.buy != buy:
+                raise RejectedEvent("entry", "an IN deal against the open position must be OUT or INOUT")
+            volume = round(position.volume + deal.volume, _VOLUME_DIGITS)
+            merged = position.resized(position.volume)
+            merged.volume = volume
+            merged.price = (position.volume * position.price + deal.volume * deal.price) / volume
+            if position.margin_rate > 0.0:
+                rate = self._opening_rate(spec, buy) or position.margin_rate
+                merged.margin_rate = (position.volume * position.margin_rate + deal.volume * rate) / volume
+            return {position.ticket: merged}
+        if position is None:
+            raise RejectedEvent("symbol", f"no open position on {deal.symbol} to close")
+        if deal.entry is DealEntry.OUT:
+            return self._reduce(positions, position, buy, deal.volume)
+        if position.buy == buy:
+            raise RejectedEvent("kind", "a reversal must be opposite to the open position")
+        remaining = round(deal.volume - position.volume, _VOLUME_DIGITS)
+        if remaining <= VOLUME_EPSILON:
+            raise RejectedEvent("volume", f"a reversal must exceed the position's {position.volume} lots")
+        ticket = deal.position_id or position.ticket
+        rate = self._opening_rate(spec, buy)
+        return {ticket: _Pos(ticket, buy, remaining, deal.price, margin_rate=rate)}
+
+    @staticmethod
+    def _reduce(positions: dict[int, _Pos], position: _Pos, buy: bool, volume: float) -> dict[int, _Pos]:
+        if position.buy == buy:
+            raise RejectedEvent("kind", "a closing deal must be opposite to the position")
+        remaining = round(position.volume - volume, _VOLUME_DIGITS)
+        if remaining < -VOLUME_EPSILON:
+            raise RejectedEvent("volume", f"{volume} exceeds the position's {position.volume} lots")
+        if remaining <= VOLUME_EPSILON:
+            del positions[position.ticket]
+        else:
+            positions[position.ticket] = position.resized(remaining)
+        return positions
