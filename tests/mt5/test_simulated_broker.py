@@ -1,0 +1,132 @@
+"""The simulated broker speaks the Gateway protocol, deterministically and consistently."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from veles.mt5.catalog import SYMBOL_SPECS
+from veles.mt5.gateway import Gateway, GatewayError
+from veles.mt5.ledger import AccountBook
+from veles.mt5.simulator import Fault, SimulatedBroker
+from veles.risk.events import Batch, DealEntry, DealKind, MarginMode
+
+START = 1_710_000_000_000
+
+
+def without_clock(batch: Batch) -> Batch:
+    return dataclasses.replace(batch, sent_at=0.0)
+
+
+def run(broker: SimulatedBroker, polls: int) -> list[Batch]:
+    return [broker.poll() for _ in range(polls)]
+
+
+def test_is_a_gateway() -> None:
+    assert isinstance(SimulatedBroker(accounts=3, start_msc=START), Gateway)
+
+
+def test_same_seed_gives_the_same_batches() -> None:
+    first = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=5, start_msc=START), 1200)]
+    again = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=5, start_msc=START), 1200)]
+    other = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=6, start_msc=START), 1200)]
+    assert first == again
+    assert first != other
+    assert sum(len(b.deals) for b in first) > 100
+
+
+def test_first_batch_carries_every_symbol_then_only_ticks() -> None:
+    broker = SimulatedBroker(accounts=5, start_msc=START)
+    first = broker.poll()
+    assert {q.symbol for q in first.quotes} == {s.name for s in SYMBOL_SPECS}
+    later = run(broker, 40)
+    assert all(len(b.quotes) < len(SYMBOL_SPECS) for b in later)
+    assert [b.seq for b in (first, *later)] == list(range(1, 42))
+    assert all(b.connection_id == "demo" for b in later)
+
+
+def test_simulated_time_advances_by_the_interval() -> None:
+    broker = SimulatedBroker(accounts=5, start_msc=START, interval=0.1)
+    for i in range(1, 50):
+        batch = broker.poll()
+        assert all(START + 100 * (i - 1) < q.time_msc <= START + 100 * i for q in batch.quotes[:3] if i > 1)
+        assert all(d.time_msc == START + 100 * i for d in batch.deals)
+
+
+def test_population_has_the_promised_variety() -> None:
+    accounts = SimulatedBroker(accounts=100, start_msc=START).accounts()
+    assert len(accounts) == 100
+    assert len({a.login for a in accounts}) == 100
+    assert {a.currency for a in accounts} == {"USD", "EUR"}
+    assert {a.margin_mode for a in accounts} == {MarginMode.HEDGING, MarginMode.NETTING}
+    assert {a.book for a in accounts} == {"A", "B"}
+    assert {a.group for a in accounts} == {"real\\standard", "real\\pro", "real\\vip"}
+    assert all(30 <= a.leverage <= 500 for a in accounts)
+    assert any(a.positions for a in accounts), "the warm-up leaves open positions"
+    assert any(a.credit > 0 for a in accounts)
+
+
+def test_deals_are_numbered_in_order_and_well_formed() -> None:
+    broker = SimulatedBroker(accounts=50, start_msc=START)
+    last = max(a.last_deal_ticket for a in broker.accounts())
+    entries = set()
+    for batch in run(broker, 2400):
+        for deal in batch.deals:
+            assert deal.ticket == last + 1
+            last = deal.ticket
+            entries.add((deal.kind, deal.entry))
+            if deal.kind in (DealKind.BUY, DealKind.SELL):
+                assert deal.volume > 0
+                assert deal.price > 0
+                assert deal.position_id > 0
+                assert deal.symbol
+            else:
+                assert deal.symbol == ""
+                assert deal.amount != 0
+    assert {
+        (DealKind.BUY, DealEntry.IN),
+        (DealKind.SELL, DealEntry.OUT),
+        (DealKind.BALANCE, DealEntry.IN),
+    } <= entries
+    assert any(entry is DealEntry.INOUT for _, entry in entries)
+
+
+def test_snapshots_equal_start_plus_emitted_deals() -> None:
+    broker = SimulatedBroker(accounts=40, seed=3, start_msc=START)
+    books = {a.login: AccountBook(a) for a in broker.accounts()}
+    for batch in run(broker, 2400):
+        for deal in batch.deals:
+            assert books[deal.login].apply(deal)
+    for login, book in books.items():
+        assert book.snapshot() == broker.account(login)
+
+
+def test_unknown_login_is_a_gateway_error() -> None:
+    with pytest.raises(GatewayError):
+        SimulatedBroker(accounts=2, start_msc=START).account(1)
+
+
+def test_injected_faults_spoil_only_the_next_batch() -> None:
+    broker = SimulatedBroker(accounts=20, start_msc=START)
+    run(broker, 20)
+    for fault in (Fault.NAN_QUOTE, Fault.UNKNOWN_SYMBOL, Fault.CROSSED_QUOTE):
+        broker.inject(fault)
+    spoiled = broker.poll()
+    assert any(math.isnan(q.bid) for q in spoiled.quotes)
+    assert any(q.symbol not in {s.name for s in SYMBOL_SPECS} for q in spoiled.quotes)
+    assert any(q.bid > q.ask for q in spoiled.quotes)
+    clean = broker.poll()
+    assert all(0 < q.bid < q.ask for q in clean.quotes)
+
+    broker.inject(Fault.DISCONNECT)
+    seq = clean.seq
+    with pytest.raises(GatewayError):
+        broker.poll()
+    assert broker.poll().seq == seq + 1
+
+    while not (batch := broker.poll()).deals:
+        pass
+    broker.inject(Fault.DUPLICATE_DEAL)
+    assert batch.deals[-1] in broker.poll().deals

@@ -1,0 +1,167 @@
+"""Account books as an MT5 trade server keeps them: balance, credit and open positions, moved only
+by deals.
+
+The simulator books every deal it emits here, and the replay gateway books every deal it plays
+back, so `account(login)` of either gateway is always exactly "the start snapshot plus the deals
+emitted so far" - the invariant the engine relies on when it re-synchronises an account actor.
+
+Rules follow MT5: in hedging mode every IN deal opens its own position (`position_id` = the
+opening deal's ticket) and an OUT deal closes part or all of one position; in netting mode there is
+at most one position per symbol, IN deals add to it at the volume-weighted average price, OUT deals
+reduce it and an INOUT deal closes it and opens the remainder the other way under the same id.
+Trade deals move the balance by their profit, commission and swap; balance and credit operations
+by their amount. Deals with a ticket at or below `last_deal_ticket` are already reflected and are
+ignored, which is how a book survives a duplicated deal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, MarginMode, Position, Side
+
+VOLUME_DIGITS = 8  # lots are kept to 1e-8 so that 0.1 + 0.2 closes against 0.3
+
+
+class LedgerError(ValueError):
+    """A deal that cannot happen to this book (closing a position that is not open, ...)."""
+
+
+@dataclass(slots=True)
+class _Open:
+    ticket: int
+    symbol: str
+    side: Side
+    volume: float
+    price_open: float
+    swap: float = 0.0
+    commission: float = 0.0
+
+    def frozen(self) -> Position:
+        return Position(
+            self.ticket, self.symbol, self.side, self.volume, self.price_open, self.swap, self.commission
+        )
+
+
+def deal_side(kind: DealKind) -> Side:
+    """The direction of a trade deal."""
+    if kind is DealKind.BUY:
+        return Side.BUY
+    if kind is DealKind.SELL:
+        return Side.SELL
+    raise LedgerError(f"{kind} deals have no side")
+
+
+class AccountBook:
+    """One account: the settings of its snapshot plus a balance, credit and positions kept current."""
+
+    def __init__(self, snapshot: AccountSnapshot) -> None:
+        self._settings = snapshot
+        self.login = snapshot.login
+        self.balance = snapshot.balance
+        self.credit = snapshot.credit
+        self.last_deal_ticket = snapshot.last_deal_ticket
+        self.netting = snapshot.margin_mode is MarginMode.NETTING
+        self._positions: dict[int, _Open] = {
+            p.ticket: _Open(p.ticket, p.symbol, p.side, p.volume, p.price_open, p.swap, p.commission)
+            for p in snapshot.positions
+        }
+
+    @property
+    def settings(self) -> AccountSnapshot:
+        """The snapshot the book started from (currency, leverage, group, levels...)."""
+        return self._settings
+
+    def positions(self) -> list[Position]:
+        """Open positions in opening order."""
+        return [p.frozen() for p in self._positions.values()]
+
+    def position(self, ticket: int) -> Position | None:
+        """One open position, or None once it is closed."""
+        found = self._positions.get(ticket)
+        return found.frozen() if found else None
+
+    def position_on(self, symbol: str) -> Position | None:
+        """The position on a symbol (netting mode has at most one)."""
+        for p in self._positions.values():
+            if p.symbol == symbol:
+                return p.frozen()
+        return None
+
+    def snapshot(self) -> AccountSnapshot:
+        """The account as of the last booked deal."""
+        s = self._settings
+        return AccountSnapshot(
+            login=s.login,
+            currency=s.currency,
+            leverage=s.leverage,
+            balance=self.balance,
+            credit=self.credit,
+            margin_mode=s.margin_mode,
+            hedged_margin_larger_leg=s.hedged_margin_larger_leg,
+            margin_call=s.margin_call,
+            stop_out=s.stop_out,
+            stopout_mode=s.stopout_mode,
+            group=s.group,
+            book=s.book,
+            name=s.name,
+            positions=tuple(p.frozen() for p in self._positions.values()),
+            last_deal_ticket=self.last_deal_ticket,
+        )
+
+    def apply(self, deal: Deal) -> bool:
+        """Book one deal; False when it was already reflected (a duplicate), True otherwise."""
+        if deal.login != self.login:
+            raise LedgerError(f"deal {deal.ticket} is for {deal.login}, not {self.login}")
+        if deal.ticket <= self.last_deal_ticket:
+            return False
+        if deal.kind is DealKind.BALANCE:
+            self.balance = round(self.balance + deal.amount, 2)
+        elif deal.kind is DealKind.CREDIT:
+            self.credit = round(self.credit + deal.amount, 2)
+        else:
+            self._trade(deal)
+            self.balance = round(self.balance + deal.profit + deal.commission + deal.swap, 2)
+        self.last_deal_ticket = deal.ticket
+        return True
+
+    def _trade(self, deal: Deal) -> None:
+        side = deal_side(deal.kind)
+        current = self._positions.get(deal.position_id)
+        if deal.entry is DealEntry.IN:
+            if current is None:
+                if self.netting and self.position_on(deal.symbol) is not None:
+                    raise LedgerError(
+                        f"deal {deal.ticket}: netting account already has a {deal.symbol} position"
+                    )
+                self._positions[deal.position_id] = _Open(
+                    deal.position_id, deal.symbol, side, deal.volume, deal.price, 0.0, deal.commission
+                )
+                return
+            if not self.netting or current.side is not side or current.symbol != deal.symbol:
+                raise LedgerError(f"deal {deal.ticket} cannot add to position {deal.position_id}")
+            total = round(current.volume + deal.volume, VOLUME_DIGITS)
+            current.price_open = (current.price_open * current.volume + deal.price * deal.volume) / total
+            current.volume = total
+            current.commission = round(current.commission + deal.commission, 2)
+            return
+        if current is None or current.side is side or current.symbol != deal.symbol:
+            raise LedgerError(
+                f"deal {deal.ticket} closes position {deal.position_id}, which is not open against it"
+            )
+        left = round(current.volume - deal.volume, VOLUME_DIGITS)
+        if deal.entry is DealEntry.OUT:
+            if left < 0:
+                raise LedgerError(f"deal {deal.ticket} closes more than position {deal.position_id} holds")
+            if left == 0:
+                del self._positions[deal.position_id]
+            else:
+                current.volume = left
+            return
+        if not self.netting or left >= 0:
+            raise LedgerError(f"deal {deal.ticket}: INOUT must reverse a netting position")
+        current.side = side
+        current.volume = -left
+        current.price_open = deal.price
+        current.swap = 0.0
+        current.commission = 0.0

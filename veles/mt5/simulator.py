@@ -1,0 +1,170 @@
+"""`SimulatedBroker`: a deterministic MT5 trade server behind the `Gateway` protocol.
+
+It combines the catalog (symbol specs), the market (seeded prices), the trader population and
+the trade server (order execution and account books). Each `poll()` advances simulated time by
+`interval` seconds, whatever the wall clock says, and returns the quotes that ticked followed by
+the deals that happened after them (orders are filled at the batch's prices; the engine should
+apply a batch's quotes before its deals). The first batch carries a quote for every symbol so a
+consumer starts with a full price board.
+
+Same seed and same `start_msc` give exactly the same batches (only `sent_at`, the wall clock when
+the batch left, differs). `start_msc=None` starts the simulated clock at the current wall-clock
+second, so quote ages look natural to a live engine; pass a fixed value for reproducible runs.
+The market trades around the clock: a demo is lively on any day.
+
+`accounts()` and `account(login)` are the books as of the last poll: the snapshot at construction
+plus every deal emitted since, with `last_deal_ticket` the account's newest deal. A warm-up runs
+the traders for a while before the session starts so that accounts already hold positions and
+history when the engine first synchronises.
+
+`inject(fault)` makes the next poll misbehave the way real feeds do, for testing the engine's
+defences; the simulation itself is unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+
+from veles.mt5.catalog import LISTINGS
+from veles.mt5.gateway import GatewayError
+from veles.mt5.market import Market
+from veles.mt5.trade_server import TradeServer
+from veles.mt5.traders import Trader, make_population
+from veles.risk.events import AccountSnapshot, Batch, Deal, Quote
+from veles.risk.instruments import SymbolSpec
+
+FIRST_DEAL_TICKET = 50_000_000
+
+
+class Fault(StrEnum):
+    """Ways the next batch can go wrong, as real feeds and connectors do."""
+
+    NAN_QUOTE = "nan_quote"  # a quote whose bid and ask are NaN
+    UNKNOWN_SYMBOL = "unknown_symbol"  # a quote for a symbol the server never announced
+    CROSSED_QUOTE = "crossed_quote"  # a quote with bid above ask
+    DUPLICATE_DEAL = "duplicate_deal"  # the newest deal sent again
+    DISCONNECT = "disconnect"  # poll raises GatewayError; the next poll carries on
+
+
+class SimulatedBroker:
+    """A seeded simulated MT5 server: symbols, accounts, prices and deals."""
+
+    def __init__(
+        self,
+        connection_id: str = "demo",
+        accounts: int = 50,
+        seed: int = 7,
+        interval: float = 0.25,
+        start_msc: int | None = None,
+        login_base: int = 100_000,
+        *,
+        volatility: float = 1.0,
+        warmup: float = 120.0,
+    ) -> None:
+        """`volatility` scales every price move (1.0 = realistic); `warmup` is how many simulated
+        seconds the traders run before the session starts (their deals are in the snapshots)."""
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.connection_id = connection_id
+        self.interval = interval
+        rng = random.Random(seed)
+        start = math.floor(time.time()) * 1000 if start_msc is None else start_msc
+        warmup_steps = max(0, round(warmup / interval))
+        self.market = Market(
+            LISTINGS,
+            random.Random(rng.getrandbits(64)),
+            start - round(warmup_steps * interval * 1000),
+            volatility=volatility,
+        )
+        self.server = TradeServer(self.market, (listing.spec for listing in LISTINGS), FIRST_DEAL_TICKET)
+        self._traders: list[Trader] = []
+        for snapshot, trader in make_population(random.Random(rng.getrandbits(64)), accounts, login_base):
+            self.server.add_account(snapshot)
+            trader.schedule(self.market.now_msc)
+            self._traders.append(trader)
+        self._reactive = [t for t in self._traders if type(t).react is not Trader.react]
+        self._seq = 0
+        self._faults: list[Fault] = []
+        self._last_deal_sent: tuple[Deal, ...] = ()
+        for _ in range(warmup_steps):
+            self._advance()
+        self.server.take_deals()
+        self._first = True
+
+    # -- Gateway -------------------------------------------------------------------------------
+
+    def symbols(self) -> Sequence[SymbolSpec]:
+        """Every symbol of the catalog."""
+        return tuple(self.server.specs.values())
+
+    def accounts(self) -> Sequence[AccountSnapshot]:
+        """Every account as of the last poll."""
+        return tuple(self.server.book(login).snapshot() for login in self.server.logins())
+
+    def account(self, login: int) -> AccountSnapshot:
+        """One account as of the last poll."""
+        try:
+            return self.server.book(login).snapshot()
+        except KeyError:
+            raise GatewayError(f"no account {login} on {self.connection_id}") from None
+
+    def poll(self) -> Batch:
+        """Advance one interval and return what happened."""
+        faults, self._faults = self._faults, []
+        if Fault.DISCONNECT in faults:
+            self._faults = [f for f in faults if f is not Fault.DISCONNECT]
+            raise GatewayError(f"{self.connection_id}: connection to the trade server lost")
+        quotes = self._advance()
+        if self._first:
+            quotes = tuple(self.market.quotes().values())
+            self._first = False
+        deals = self.server.take_deals()
+        quotes, deals = self._spoil(faults, quotes, deals)
+        if deals:
+            self._last_deal_sent = deals[-1:]
+        self._seq += 1
+        return Batch(self.connection_id, self._seq, time.time(), quotes, deals)
+
+    def close(self) -> None:
+        """Nothing to release: the simulation lives in memory."""
+
+    # -- testing hooks -------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        """Make the next poll carry (or, for DISCONNECT, raise) this fault."""
+        self._faults.append(fault)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _advance(self) -> tuple[Quote, ...]:
+        market, server = self.market, self.server
+        quotes = market.step(self.interval)
+        now = market.now_msc
+        if market.jumps:
+            for trader in self._reactive:
+                trader.react(server, market, market.jumps)
+        for trader in self._traders:
+            if now >= trader.next_msc:
+                trader.wake(server, market)
+        return quotes
+
+    def _spoil(
+        self, faults: list[Fault], quotes: tuple[Quote, ...], deals: tuple[Deal, ...]
+    ) -> tuple[tuple[Quote, ...], tuple[Deal, ...]]:
+        now = self.market.now_msc
+        extra: list[Quote] = []
+        for fault in faults:
+            if fault is Fault.NAN_QUOTE:
+                extra.append(Quote("EURUSD", math.nan, math.nan, now))
+            elif fault is Fault.UNKNOWN_SYMBOL:
+                extra.append(Quote("XYZABC", 1.0, 1.0001, now))
+            elif fault is Fault.CROSSED_QUOTE:
+                good = self.market.quote("EURUSD")
+                extra.append(Quote("EURUSD", good.ask + 0.001, good.ask, now))
+            elif fault is Fault.DUPLICATE_DEAL:
+                deals = (*deals, *self._last_deal_sent)
+        return (*quotes, *extra), deals

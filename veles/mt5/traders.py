@@ -1,0 +1,570 @@
+"""The simulated client population: account settings and trading behaviours.
+
+Each account gets one behaviour, chosen to produce the order flow a broker's risk desk actually
+watches:
+
+* swing - a few positions on popular symbols held for minutes to an hour, target and often no stop;
+* scalper - many short trades on the most liquid symbols, seconds long;
+* martingale / grid - one symbol, adds against the move (doubling for martingale) and closes the
+  basket on a small retracement; the main source of margin calls and stop-outs;
+* latency arbitrageur - trades only when a quote gaps, filled at the stale pre-gap price a slow
+  bridge still shows, out a few seconds later: toxic flow the B-book pays for;
+* hedger - locks positions with opposite legs on the same symbol (hedging accounts only) and
+  unwinds them piecewise, exercising hedged margin and partial closes;
+* news trader - jumps on a gap in its direction after it happened and holds a couple of minutes.
+
+Every account also deposits and withdraws now and then; some standard accounts get bonus credit.
+Traders decide only when they wake (`next_msc`) or when the market gaps, so a poll touches just
+the few traders that are due. Each trader owns a `random.Random` seeded from the simulator's, so
+behaviour is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+
+from veles.mt5.market import YEAR_SECONDS, Jump, Market
+from veles.mt5.trade_server import TradeServer
+from veles.risk.events import AccountSnapshot, DealEntry, MarginMode, Position, Side
+
+MAJORS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCAD", "USDCHF", "NZDUSD")
+POPULAR = (
+    *MAJORS,
+    "EURJPY",
+    "GBPJPY",
+    "EURGBP",
+    "XAUUSD",
+    "XAGUSD",
+    "US500",
+    "NAS100",
+    "US30",
+    "GER40",
+    "UK100",
+    "JP225",
+    "XTIUSD",
+    "XBRUSD",
+)
+EXOTIC = (
+    "EURCHF",
+    "EURAUD",
+    "EURCAD",
+    "EURNZD",
+    "GBPCHF",
+    "CADJPY",
+    "CHFJPY",
+    "AUDNZD",
+    "AUDJPY",
+    "XNGUSD",
+    "AAPL",
+    "TSLA",
+    "SAP",
+    "ES",
+    "CL",
+)
+SCALPED = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500", "NAS100", "GER40")
+
+FIRST_NAMES = (
+    "Anna",
+    "Boris",
+    "Chen",
+    "Dario",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Marek",
+    "Nadia",
+    "Omar",
+    "Petra",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Ulla",
+    "Viktor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zofia",
+)
+LAST_NAMES = (
+    "Adler",
+    "Brandt",
+    "Costa",
+    "Dvorak",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Horvat",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Yilmaz",
+    "Zeman",
+)
+
+
+class Style(StrEnum):
+    """Trading behaviour of a simulated account."""
+
+    SWING = "swing"
+    SCALPER = "scalper"
+    MARTINGALE = "martingale"
+    LATENCY_ARB = "latency_arb"
+    HEDGER = "hedger"
+    NEWS = "news"
+
+
+STYLE_WEIGHTS = {
+    Style.SWING: 0.34,
+    Style.SCALPER: 0.2,
+    Style.MARTINGALE: 0.14,
+    Style.LATENCY_ARB: 0.06,
+    Style.HEDGER: 0.14,
+    Style.NEWS: 0.12,
+}
+
+
+def _seconds(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _hour_sigma(market: Market, symbol: str) -> float:
+    """One hour's relative standard deviation of a symbol's price."""
+    return market.annual_volatility(symbol) * math.sqrt(3600.0 / YEAR_SECONDS)
+
+
+def _gain(market: Market, position: Position) -> float:
+    """Relative move in the position's favour at the price it would close at."""
+    quote = market.quote(position.symbol)
+    if position.side is Side.BUY:
+        return (quote.bid - position.price_open) / position.price_open
+    return (position.price_open - quote.ask) / position.price_open
+
+
+@dataclass(slots=True)
+class _Exit:
+    """When and where a trader means to close a position."""
+
+    close_msc: int
+    target: float  # relative gain that takes profit; 0 = none
+    stop: float  # relative loss that cuts it; 0 = none
+
+
+class Trader(ABC):
+    """One account's behaviour; subclasses decide what to open, the base class manages exits,
+    sizing and money movements."""
+
+    style: Style
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        self.login = login
+        self.rng = rng
+        self.bonus = bonus
+        self.next_msc = 0
+        self.next_cash_msc = 0
+        self.exits: dict[int, _Exit] = {}
+
+    def schedule(self, now_msc: int) -> None:
+        """Set the first wake-up and money movement after the session starts."""
+        self.next_msc = now_msc + _seconds(self.rng.uniform(0.5, self.wake_seconds()))
+        self.next_cash_msc = now_msc + _seconds(self.rng.expovariate(1 / 1800.0))
+
+    def wake(self, server: TradeServer, market: Market) -> None:
+        """Close what is due, then decide on new trades; sets the next wake-up."""
+        now = market.now_msc
+        for position in server.positions(self.login):
+            plan = self.exits.get(position.ticket)
+            if plan is not None and self._exit_due(market, position, plan, now):
+                server.close_position(self.login, position.ticket, comment=self.style.value)
+        open_tickets = {p.ticket for p in server.positions(self.login)}
+        self.exits = {t: e for t, e in self.exits.items() if t in open_tickets}
+        self.decide(server, market)
+        if now >= self.next_cash_msc:
+            self._move_money(server)
+            self.next_cash_msc = now + _seconds(self.rng.expovariate(1 / 1800.0))
+        self.next_msc = now + _seconds(self.rng.uniform(0.3, 1.0) * self.wake_seconds())
+
+    def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
+        """Called when quotes gapped this step; most behaviours ignore gaps."""
+        del server, market, jumps
+
+    @abstractmethod
+    def wake_seconds(self) -> float:
+        """Longest pause between two decisions."""
+
+    @abstractmethod
+    def decide(self, server: TradeServer, market: Market) -> None:
+        """Open new trades (exits are already handled)."""
+
+    # -- helpers for behaviours ----------------------------------------------------------------
+
+    def _exit_due(self, market: Market, position: Position, plan: _Exit, now: int) -> bool:
+        if now >= plan.close_msc:
+            return True
+        gain = _gain(market, position)
+        return (plan.target > 0 and gain >= plan.target) or (plan.stop > 0 and gain <= -plan.stop)
+
+    def _equity_usd(self, server: TradeServer, market: Market) -> float:
+        book = server.book(self.login)
+        return (book.balance + book.credit) * market.usd_value(book.settings.currency)
+
+    def _lots(self, server: TradeServer, market: Market, symbol: str, gearing: float) -> float:
+        """Volume whose notional is `gearing` times the account's equity."""
+        equity = self._equity_usd(server, market)
+        return max(0.0, equity * gearing * self.rng.uniform(0.7, 1.3) / market.lot_value_usd(symbol))
+
+    def _open(
+        self,
+        server: TradeServer,
+        market: Market,
+        symbol: str,
+        side: Side,
+        lots: float,
+        hold_seconds: float,
+        target: float = 0.0,
+        stop: float = 0.0,
+        price: float = 0.0,
+    ) -> int:
+        """Send a market order and remember when to leave; the position ticket, or 0."""
+        deal = server.market_order(self.login, symbol, side, lots, comment=self.style.value, price=price)
+        if deal is None or deal.entry is not DealEntry.IN:
+            return 0
+        if deal.position_id not in self.exits:
+            self.exits[deal.position_id] = _Exit(market.now_msc + _seconds(hold_seconds), target, stop)
+        return deal.position_id
+
+    def _move_money(self, server: TradeServer) -> None:
+        book = server.book(self.login)
+        rng = self.rng
+        group_scale = {"real\\pro": 5.0, "real\\vip": 40.0}.get(book.settings.group, 1.0)
+        if rng.random() < 0.6 or book.balance < 100:
+            amount = round(rng.choice((100, 200, 250, 500, 1000, 2000, 5000)) * group_scale, 2)
+            server.balance(self.login, amount, "deposit")
+            if self.bonus:
+                server.credit(self.login, round(amount * 0.2, 2), "bonus 20%")
+            return
+        if server.positions(self.login):
+            return  # withdrawals wait for a flat account: free margin is unknown here
+        amount = round(book.balance * rng.uniform(0.1, 0.4), 2)
+        server.balance(self.login, -amount, "withdrawal")
+        if book.credit > 0:
+            server.credit(self.login, -book.credit, "bonus removed on withdrawal")
+
+
+class Swing(Trader):
+    """A few positions held for minutes to an hour with a target and sometimes no stop."""
+
+    style = Style.SWING
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.max_positions = rng.randint(1, 4)
+        self.gearing = rng.uniform(1.0, 12.0)
+        self.uses_stops = rng.random() < 0.6
+
+    def wake_seconds(self) -> float:
+        return 40.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        rng = self.rng
+        if len(server.positions(self.login)) >= self.max_positions or rng.random() > 0.3:
+            return
+        symbol = rng.choice(POPULAR) if rng.random() < 0.85 else rng.choice(EXOTIC)
+        sigma = _hour_sigma(market, symbol)
+        self._open(
+            server,
+            market,
+            symbol,
+            rng.choice((Side.BUY, Side.SELL)),
+            self._lots(server, market, symbol, self.gearing),
+            rng.uniform(300, 3600),
+            target=sigma * rng.uniform(0.5, 2.0),
+            stop=sigma * rng.uniform(0.5, 1.5) if self.uses_stops else 0.0,
+        )
+
+
+class Scalper(Trader):
+    """Short, frequent trades on the most liquid symbols."""
+
+    style = Style.SCALPER
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.gearing = rng.uniform(3.0, 20.0)
+        self.symbols = tuple(rng.sample(SCALPED, 3))
+
+    def wake_seconds(self) -> float:
+        return 6.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        rng = self.rng
+        if len(server.positions(self.login)) >= 2 or rng.random() > 0.5:
+            return
+        symbol = rng.choice(self.symbols)
+        sigma = _hour_sigma(market, symbol) / 8  # about one minute's move
+        self._open(
+            server,
+            market,
+            symbol,
+            rng.choice((Side.BUY, Side.SELL)),
+            self._lots(server, market, symbol, self.gearing),
+            rng.uniform(5, 60),
+            target=sigma,
+            stop=sigma * 1.5,
+        )
+
+
+class Martingale(Trader):
+    """Adds against the move at fixed steps (doubling, or equal size for a grid) and closes the
+    whole basket once the price retraces past the average entry."""
+
+    style = Style.MARTINGALE
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.symbol = rng.choice(("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "AUDUSD", "GBPJPY", "US500"))
+        self.multiplier = 2.0 if rng.random() < 0.6 else 1.0
+        self.max_levels = rng.randint(5, 9)
+        self.starting_lots = rng.uniform(1.0, 5.0)  # volume minimums per 1,000 of equity
+        self.step = 0.0
+        self.levels: list[tuple[float, float]] = []  # (price, lots) of each entry of the basket
+        self.side = Side.BUY
+
+    def wake_seconds(self) -> float:
+        return 8.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        positions = [p for p in server.positions(self.login) if p.symbol == self.symbol]
+        if not positions:
+            self.levels = []
+            if self.rng.random() < 0.5:
+                self._start(server, market)
+            return
+        quote = market.quote(self.symbol)
+        volume = sum(lots for _, lots in self.levels) or sum(p.volume for p in positions)
+        average = sum(price * lots for price, lots in self.levels) / volume if self.levels else 0.0
+        buy = self.side is Side.BUY
+        exit_price = quote.bid if buy else quote.ask
+        if average and (exit_price - average) * (1 if buy else -1) >= average * self.step * 0.4:
+            for position in positions:
+                server.close_position(self.login, position.ticket, comment="basket take profit")
+            self.levels = []
+            return
+        last_price, last_lots = self.levels[-1] if self.levels else (positions[-1].price_open, volume)
+        entry_price = quote.ask if buy else quote.bid
+        against = (last_price - entry_price) * (1 if buy else -1)
+        if against >= last_price * self.step and len(self.levels) < self.max_levels:
+            lots = last_lots * self.multiplier
+            deal = server.market_order(
+                self.login,
+                self.symbol,
+                self.side,
+                lots,
+                comment=f"{self.style.value} #{len(self.levels) + 1}",
+            )
+            if deal is not None:
+                self.levels.append((deal.price, deal.volume))
+
+    def _start(self, server: TradeServer, market: Market) -> None:
+        self.side = self.rng.choice((Side.BUY, Side.SELL))
+        self.step = _hour_sigma(market, self.symbol) * self.rng.uniform(0.3, 0.8)
+        # the classic rule of such robots: a fixed number of lots per 1,000 of equity
+        minimum = server.specs[self.symbol].volume_min
+        lots = max(minimum, self._equity_usd(server, market) / 1000 * minimum * self.starting_lots)
+        deal = server.market_order(self.login, self.symbol, self.side, lots, comment=f"{self.style.value} #0")
+        if deal is not None:
+            self.levels = [(deal.price, deal.volume)]
+
+
+class LatencyArbitrageur(Trader):
+    """Trades only on gaps, filled at the stale pre-gap price, out within seconds."""
+
+    style = Style.LATENCY_ARB
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.gearing = rng.uniform(10.0, 30.0)
+
+    def wake_seconds(self) -> float:
+        return 3.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        del server, market  # waits for gaps; exits are handled by the base class
+
+    def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
+        rng = self.rng
+        if server.positions(self.login) or rng.random() > 0.7:
+            return
+        jump = rng.choice(jumps)
+        side = Side.BUY if jump.direction > 0 else Side.SELL
+        stale = jump.before.ask if side is Side.BUY else jump.before.bid
+        self._open(
+            server,
+            market,
+            jump.symbol,
+            side,
+            self._lots(server, market, jump.symbol, self.gearing),
+            rng.uniform(1.0, 4.0),
+            price=stale,
+        )
+        self.next_msc = min(self.next_msc, market.now_msc + _seconds(1.0))
+
+
+class Hedger(Trader):
+    """Locks a position with an opposite leg on the same symbol and unwinds the legs piecewise."""
+
+    style = Style.HEDGER
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.gearing = rng.uniform(2.0, 10.0)
+
+    def wake_seconds(self) -> float:
+        return 60.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        rng = self.rng
+        positions = server.positions(self.login)
+        if not positions:
+            if rng.random() < 0.5:
+                symbol = rng.choice(POPULAR)
+                self._open(
+                    server,
+                    market,
+                    symbol,
+                    rng.choice((Side.BUY, Side.SELL)),
+                    self._lots(server, market, symbol, self.gearing),
+                    rng.uniform(1800, 7200),
+                )
+            return
+        symbol = positions[0].symbol
+        sides = {p.side for p in positions if p.symbol == symbol}
+        if len(sides) == 1 and rng.random() < 0.3:
+            leg = positions[0]
+            opposite = Side.SELL if leg.side is Side.BUY else Side.BUY
+            self._open(
+                server, market, symbol, opposite, leg.volume * rng.uniform(0.5, 1.0), rng.uniform(600, 3600)
+            )
+        elif len(sides) == 2 and rng.random() < 0.2:
+            best = max(positions, key=lambda p: _gain(market, p))
+            half = rng.random() < 0.5
+            server.close_position(
+                self.login,
+                best.ticket,
+                volume=best.volume / 2 if half else 0.0,
+                comment="unwind half" if half else "unwind",
+            )
+
+
+class NewsTrader(Trader):
+    """Follows a gap after it happened and holds a couple of minutes."""
+
+    style = Style.NEWS
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.gearing = rng.uniform(5.0, 20.0)
+
+    def wake_seconds(self) -> float:
+        return 20.0
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        del server, market  # waits for news; exits are handled by the base class
+
+    def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
+        rng = self.rng
+        if len(server.positions(self.login)) >= 2 or rng.random() > 0.6:
+            return
+        jump = max(jumps, key=lambda j: abs(j.after.bid - j.before.bid) / j.before.bid)
+        sigma = _hour_sigma(market, jump.symbol)
+        self._open(
+            server,
+            market,
+            jump.symbol,
+            Side.BUY if jump.direction > 0 else Side.SELL,
+            self._lots(server, market, jump.symbol, self.gearing),
+            rng.uniform(30, 180),
+            target=sigma,
+            stop=sigma,
+        )
+
+
+BEHAVIOURS: dict[Style, type[Trader]] = {
+    Style.SWING: Swing,
+    Style.SCALPER: Scalper,
+    Style.MARTINGALE: Martingale,
+    Style.LATENCY_ARB: LatencyArbitrageur,
+    Style.HEDGER: Hedger,
+    Style.NEWS: NewsTrader,
+}
+
+
+def make_account(rng: random.Random, login: int, style: Style) -> tuple[AccountSnapshot, bool]:
+    """Settings and starting money of one account, and whether it gets bonus credit."""
+    group = rng.choices(("real\\standard", "real\\pro", "real\\vip"), weights=(0.6, 0.3, 0.1))[0]
+    currency = "EUR" if rng.random() < 0.2 else "USD"
+    if currency == "EUR":  # ESMA retail caps majors at 1:30; professional clients get more
+        leverage = 30 if group == "real\\standard" else rng.choice((30, 50, 100))
+    else:
+        leverage = rng.choice(
+            {
+                "real\\standard": (100, 200, 500),
+                "real\\pro": (100, 200, 300, 500),
+                "real\\vip": (50, 100, 200),
+            }[group]
+        )
+    median = {"real\\standard": 2_000.0, "real\\pro": 15_000.0, "real\\vip": 150_000.0}[group]
+    balance = round(min(median * 20, max(median / 10, rng.lognormvariate(math.log(median), 0.8))), -1)
+    netting = style is not Style.HEDGER and rng.random() < 0.2
+    bonus = group == "real\\standard" and rng.random() < 0.15
+    toxic = style in (Style.LATENCY_ARB, Style.SCALPER)
+    book = "A" if group == "real\\vip" or (toxic and rng.random() < 0.5) or rng.random() < 0.1 else "B"
+    snapshot = AccountSnapshot(
+        login=login,
+        currency=currency,
+        leverage=leverage,
+        balance=balance,
+        credit=round(balance * rng.uniform(0.2, 0.5), 2) if bonus else 0.0,
+        margin_mode=MarginMode.NETTING if netting else MarginMode.HEDGING,
+        hedged_margin_larger_leg=group == "real\\vip",
+        margin_call=100.0 if group != "real\\vip" else 80.0,
+        stop_out=50.0 if group != "real\\vip" or currency == "EUR" else 30.0,
+        group=group,
+        book=book,
+        name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+    )
+    return snapshot, bonus
+
+
+def make_population(rng: random.Random, count: int, login_base: int) -> list[tuple[AccountSnapshot, Trader]]:
+    """`count` accounts with logins from `login_base`, each with its own seeded behaviour."""
+    styles = list(STYLE_WEIGHTS)
+    weights = list(STYLE_WEIGHTS.values())
+    population: list[tuple[AccountSnapshot, Trader]] = []
+    for i in range(count):
+        style = rng.choices(styles, weights=weights)[0]
+        snapshot, bonus = make_account(rng, login_base + i, style)
+        trader = BEHAVIOURS[style](snapshot.login, random.Random(rng.getrandbits(64)), bonus)
+        population.append((snapshot, trader))
+    return population
