@@ -38,9 +38,10 @@ equity is only updated while figures are complete, so a half-known equity never 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from typing import Any, cast
 
 from veles.risk.conversion import USD, Conversion, resolve
 from veles.risk.errors import MissingQuoteError, RejectedEvent
@@ -64,6 +65,7 @@ from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT, risk_s
 VOLUME_EPSILON = 1e-9  # lots; volumes are multiples of 0.01 or 0.0001, far above this
 _VOLUME_DIGITS = 8
 _MINOR = 10**MONEY_DIGITS
+_HALF_UP = 0.5 + 1e-6  # money.to_minor's rounding, inlined in the tick path
 
 ANALYTICS_KEYS = (
     "peak_equity",
@@ -126,6 +128,27 @@ class AccountFigures:
     missing_quotes: tuple[str, ...] = ()
 
 
+def _positional_constructor(cls: type) -> Callable[..., Any]:
+    """A positional constructor for a frozen slotted dataclass that skips the frozen check.
+
+    The generated frozen `__init__` pays an `object.__setattr__` call per field; a tick builds one
+    AccountFigures per touched account, so we set the slots through their descriptors instead
+    (measured 2-3x faster). Same fields, same order, same resulting object.
+    """
+    names = [f.name for f in fields(cls)]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    body = []
+    for index, name in enumerate(names):
+        namespace[f"set{index}"] = getattr(cls, name).__set__
+        body.append(f"    set{index}(obj, {name})\n")
+    source = f"def build({', '.join(names)}):\n    obj = new(cls)\n{''.join(body)}    return obj\n"
+    exec(source, namespace)  # noqa: S102 - source built above from the dataclass's own field names
+    return cast(Callable[..., Any], namespace["build"])
+
+
+_build_figures = _positional_constructor(AccountFigures)
+
+
 class _Pos:
     """Mutable working copy of one position; `profit` is market P/L in minor units."""
 
@@ -176,7 +199,9 @@ class _Holding:
         "exposure",
         "margin",
         "margin_conv",
+        "margin_static",
         "missing",
+        "net",
         "positions",
         "profit",
         "profit_conv",
@@ -203,6 +228,8 @@ class _Holding:
         self.margin = 0
         self.exposure = SymbolExposure(spec.name, 0.0, 0.0)
         self.missing: tuple[str, ...] = ()
+        self.net = 0.0
+        self.margin_static = False
 
     @property
     def dependencies(self) -> frozenset[str]:
@@ -224,6 +251,9 @@ class _Holding:
                 leg[3] += p.volume
         self.buy_totals = (legs[0][0], legs[0][1], legs[0][2], legs[0][3])
         self.sell_totals = (legs[1][0], legs[1][1], legs[1][2], legs[1][3])
+        self.net = round(legs[0][0] - legs[1][0], _VOLUME_DIGITS)
+        # Margin reads no quote when every position has a fixed conversion rate or none is needed.
+        self.margin_static = not self.margin_conv.legs or (legs[0][3] == 0.0 and legs[1][3] == 0.0)
 
 
 class _KnownPairs:
@@ -313,6 +343,7 @@ class AccountState:
         self._flows = {"deposits": 0, "withdrawals": 0, "credit_in": 0, "credit_out": 0}
         self._deals_applied = 0
         self._needed: frozenset[str] | None = None
+        self._exposure: tuple[SymbolExposure, ...] | None = None
 
         grouped = self._validate_positions(snapshot.positions)
         for symbol, positions in grouped.items():
@@ -343,30 +374,36 @@ class AccountState:
     def apply_quotes(self, quotes: Iterable[Quote]) -> AccountFigures | None:
         """Apply a batch of quotes; None when none of them matters to this account.
 
-        Invalid quotes (zero, negative, NaN or infinite prices) reject the whole batch unapplied.
+        Only holdings that depend on a changed quote are recomputed. Invalid quotes (zero,
+        negative, NaN or infinite prices) reject the whole batch, unapplied.
         """
-        relevant: list[Quote] = []
-        usd_pairs = self._usd_conv.pairs
         deps = self._deps
-        for index, quote in enumerate(quotes):
-            if quote.symbol in deps or quote.symbol in usd_pairs:
-                _check_quote(quote, f"quotes[{index}]")
-                relevant.append(quote)
+        usd_pairs = self._usd_conv.pairs
+        relevant = [
+            (index, quote)
+            for index, quote in enumerate(quotes)
+            if quote.symbol in deps or quote.symbol in usd_pairs
+        ]
         if not relevant:
             return None
-        touched: dict[int, _Holding] = {}
+        for index, quote in relevant:
+            _check_quote(quote, f"quotes[{index}]")
+        touched: list[_Holding] = []
         usd_touched = False
-        for quote in relevant:
+        for _, quote in relevant:
             name = quote.symbol
             self._quotes[name] = quote
             if quote.time_msc > self._updated_msc:
                 self._updated_msc = quote.time_msc
-            for holding in deps.get(name, ()):
-                touched[id(holding)] = holding
+            users = deps.get(name)
+            if users is not None:
+                touched.extend(users)
             if name in usd_pairs:
                 usd_touched = True
-        for holding in touched.values():
-            self._refresh(holding)
+        if len(relevant) > 1:
+            touched = list({id(h): h for h in touched}.values())
+        for holding in touched:
+            self._refresh(holding, margin_too=False)
         if usd_touched:
             self._refresh_usd()
         self._touch_peak()
@@ -434,37 +471,42 @@ class AccountState:
         drawdown = (peak - equity) / peak if peak > 0 and equity < peak else 0.0
         if drawdown > 1.0:
             drawdown = 1.0
-        holdings = self._holdings.values()
-        return AccountFigures(
-            login=snap.login,
-            group=snap.group,
-            book=snap.book,
-            currency=snap.currency,
-            leverage=snap.leverage,
-            balance=self._balance / _MINOR,
-            credit=self._credit / _MINOR,
-            equity=equity_f,
-            profit=profit / _MINOR,
-            margin=margin_f,
-            free_margin=free / _MINOR,
-            margin_level=level,
-            state=state,
-            realized_pnl=self._realized / _MINOR,
-            peak_equity=peak / _MINOR,
-            drawdown=drawdown,
-            positions=len(self._position_symbol),
-            exposure=tuple(h.exposure for h in holdings),
-            usd_rate=self._usd_rate,
-            risk_score=risk_score(
-                state=state,
-                equity=equity_f,
-                margin=margin_f,
-                margin_call_pct=margin_call_pct,
-                stop_out_pct=stop_out_pct,
-                drawdown=drawdown,
+        exposure = self._exposure
+        if exposure is None:
+            exposure = self._exposure = tuple([h.exposure for h in self._holdings.values()])
+        return cast(
+            AccountFigures,
+            _build_figures(
+                snap.login,
+                snap.group,
+                snap.book,
+                snap.currency,
+                snap.leverage,
+                self._balance / _MINOR,
+                self._credit / _MINOR,
+                equity_f,
+                profit / _MINOR,
+                margin_f,
+                free / _MINOR,
+                level,
+                state,
+                self._realized / _MINOR,
+                peak / _MINOR,
+                drawdown,
+                len(self._position_symbol),
+                exposure,
+                self._usd_rate,
+                risk_score(
+                    state=state,
+                    equity=equity_f,
+                    margin=margin_f,
+                    margin_call_pct=margin_call_pct,
+                    stop_out_pct=stop_out_pct,
+                    drawdown=drawdown,
+                ),
+                self._updated_msc,
+                self._missing_quotes() if self._incomplete or self._usd_missing else (),
             ),
-            updated_msc=self._updated_msc,
-            missing_quotes=self._missing_quotes() if self._incomplete or self._usd_missing else (),
         )
 
     def positions(self) -> tuple[Position, ...]:
@@ -603,6 +645,7 @@ class AccountState:
         self._margin -= holding.margin
         self._incomplete.discard(symbol)
         self._needed = None
+        self._exposure = None
 
     def _put_holding(self, symbol: str, positions: dict[int, _Pos]) -> None:
         """Replace the positions of `symbol` (creating or dropping its holding) and refresh totals."""
@@ -635,8 +678,12 @@ class AccountState:
                 missing.append(error.pair)
         return LegTotals(volume, price_sum / volume, conversion_sum / volume)
 
-    def _refresh(self, holding: _Holding) -> None:
-        """Recompute one holding's profit, margin and exposure from current quotes."""
+    def _refresh(self, holding: _Holding, margin_too: bool = True) -> None:
+        """Recompute one holding's profit, exposure and (unless it cannot have moved) margin.
+
+        This is the hot path of a tick, hence the inlined arithmetic: per position one price
+        difference, one conversion by sign, and MT5 rounding to minor units (as `money.to_minor`).
+        """
         quotes = self._quotes
         spec = holding.spec
         missing: list[str] = []
@@ -647,40 +694,49 @@ class AccountState:
             for p in holding.positions.values():
                 p.profit = 0
         else:
-            try:
-                gain, loss = holding.profit_conv.profit_rates(quotes)
-            except MissingQuoteError as error:
-                missing.append(error.pair)
-                gain = loss = 0.0
-            bid, ask, unit = quote.bid, quote.ask, holding.value_per_unit
+            gain = loss = 1.0
+            if holding.profit_conv.legs:
+                try:
+                    gain, loss = holding.profit_conv.profit_rates(quotes)
+                except MissingQuoteError as error:
+                    missing.append(error.pair)
+                    gain = loss = 0.0
+            scale = holding.value_per_unit * _MINOR
+            gain *= scale
+            loss *= scale
+            bid = quote.bid
+            ask = quote.ask
             for p in holding.positions.values():
-                raw = ((bid - p.price) if p.buy else (p.price - ask)) * p.volume * unit
-                p.profit = to_minor(raw * (gain if raw >= 0.0 else loss))
-                profit += p.profit
-        buy = self._leg(holding, True, missing)
-        sell = self._leg(holding, False, missing)
-        margin = symbol_margin_minor(
-            spec, buy, sell, self._snapshot.leverage, larger_leg=self._snapshot.hedged_margin_larger_leg
-        )
-        net = buy.volume - sell.volume
-        notional = 0.0
-        if quote is not None and net != 0.0:
-            try:
-                usd = holding.usd_conv.mid_rate(quotes)
-                notional = round(
-                    net * (quote.bid + quote.ask) * 0.5 * holding.value_per_unit * usd, MONEY_DIGITS
-                )
-            except MissingQuoteError as error:
-                missing.append(error.pair)
-        holding.exposure = SymbolExposure(spec.name, round(net, _VOLUME_DIGITS), notional)
+                move = ((bid - p.price) if p.buy else (p.price - ask)) * p.volume
+                minor = int(move * gain + _HALF_UP) if move >= 0.0 else -int(_HALF_UP - move * loss)
+                p.profit = minor
+                profit += minor
+        if margin_too or not holding.margin_static:
+            buy = self._leg(holding, True, missing)
+            sell = self._leg(holding, False, missing)
+            margin = symbol_margin_minor(
+                spec, buy, sell, self._snapshot.leverage, larger_leg=self._snapshot.hedged_margin_larger_leg
+            )
+            self._margin += margin - holding.margin
+            holding.margin = margin
+        net = holding.net
+        if net != 0.0 or margin_too:
+            notional = 0.0
+            if quote is not None and net != 0.0:
+                try:
+                    usd = holding.usd_conv.mid_rate(quotes) if holding.usd_conv.legs else 1.0
+                    notional = round(net * (quote.bid + quote.ask) * 0.5 * holding.value_per_unit * usd, 2)
+                except MissingQuoteError as error:
+                    missing.append(error.pair)
+            holding.exposure = SymbolExposure(spec.name, net, notional)
+            self._exposure = None
         self._profit += profit - holding.profit
-        self._margin += margin - holding.margin
         holding.profit = profit
-        holding.margin = margin
-        holding.missing = tuple(missing)
         if missing:
+            holding.missing = tuple(missing)
             self._incomplete.add(spec.name)
-        else:
+        elif holding.missing:
+            holding.missing = ()
             self._incomplete.discard(spec.name)
 
     def _refresh_usd(self) -> None:

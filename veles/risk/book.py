@@ -14,7 +14,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from veles.risk.account import AccountFigures
+from veles.risk.account import AccountFigures, SymbolExposure
 from veles.risk.money import to_minor
 from veles.risk.score import STATE_MARGIN_CALL, STATE_STOP_OUT
 
@@ -53,45 +53,81 @@ class BookFigures:
     top_risky: tuple[AccountFigures, ...]
 
 
-@dataclass(frozen=True, slots=True)
 class _Contribution:
-    money: tuple[int, ...]  # USD cents, in _MONEY_FIELDS order
-    exposure: tuple[tuple[str, int, int], ...]  # (symbol, lot units, USD cents)
-    a_book: bool
+    """One account's share of the totals: USD cents per money field, and per symbol the
+    SymbolExposure it came from (AccountState reuses the object of an untouched symbol, so an
+    identity check skips it) with its lot units and USD cents."""
+
+    __slots__ = ("a_book", "exposure", "money")
+
+    def __init__(self, figures: AccountFigures) -> None:
+        rate = figures.usd_rate
+        self.money = (
+            to_minor(figures.balance * rate),
+            to_minor(figures.credit * rate),
+            to_minor(figures.equity * rate),
+            to_minor(figures.profit * rate),
+            to_minor(figures.margin * rate),
+            to_minor(figures.free_margin * rate),
+        )
+        self.a_book = figures.book == "A"
+        self.exposure: dict[str, tuple[SymbolExposure, int, int]] = {}
 
 
-def _contribution(figures: AccountFigures) -> _Contribution:
-    rate = figures.usd_rate
-    return _Contribution(
-        money=tuple(to_minor(getattr(figures, name) * rate) for name in _MONEY_FIELDS),
-        exposure=tuple(
-            (e.symbol, round(e.net_lots * _LOT_UNITS), to_minor(e.usd_notional)) for e in figures.exposure
-        ),
-        a_book=figures.book == "A",
-    )
+def _units(exposure: SymbolExposure) -> tuple[SymbolExposure, int, int]:
+    return exposure, round(exposure.net_lots * _LOT_UNITS), to_minor(exposure.usd_notional)
 
 
 class _Totals:
-    """Integer running sums; `add(c, sign)` adds (+1) or removes (-1) one contribution."""
+    """Integer running sums of contributions."""
 
     def __init__(self) -> None:
         self.money = [0] * len(_MONEY_FIELDS)
         # symbol -> [a lots, a cents, b lots, b cents]
         self.exposure: dict[str, list[int]] = {}
 
-    def add(self, contribution: _Contribution, sign: int) -> None:
+    def _bump(self, symbol: str, offset: int, lots: int, cents: int) -> None:
+        entry = self.exposure.get(symbol)
+        if entry is None:
+            entry = self.exposure[symbol] = [0, 0, 0, 0]
+        entry[offset] += lots
+        entry[offset + 1] += cents
+        if not (entry[0] or entry[1] or entry[2] or entry[3]):
+            del self.exposure[symbol]
+
+    def replace(self, old: _Contribution | None, new: _Contribution, figures: AccountFigures) -> None:
+        """Swap `old` for `new` (built from `figures`), touching only what differs."""
         money = self.money
-        for index, value in enumerate(contribution.money):
-            money[index] += sign * value
-        offset = 0 if contribution.a_book else 2
-        for symbol, lots, cents in contribution.exposure:
-            entry = self.exposure.get(symbol)
-            if entry is None:
-                entry = self.exposure[symbol] = [0, 0, 0, 0]
-            entry[offset] += sign * lots
-            entry[offset + 1] += sign * cents
-            if not any(entry):
-                del self.exposure[symbol]
+        if old is not None and old.a_book != new.a_book:
+            self.remove(old)
+            old = None
+        previous = old.money if old is not None else (0, 0, 0, 0, 0, 0)
+        for index, value in enumerate(new.money):
+            money[index] += value - previous[index]
+        offset = 0 if new.a_book else 2
+        before = old.exposure if old is not None else {}
+        after = new.exposure
+        for exposure in figures.exposure:
+            kept = before.get(exposure.symbol)
+            if kept is not None and kept[0] is exposure:
+                after[exposure.symbol] = kept
+                continue
+            current = after[exposure.symbol] = _units(exposure)
+            if kept is None:
+                self._bump(exposure.symbol, offset, current[1], current[2])
+            elif current[1] != kept[1] or current[2] != kept[2]:
+                self._bump(exposure.symbol, offset, current[1] - kept[1], current[2] - kept[2])
+        if len(after) != len(before) or any(symbol not in after for symbol in before):
+            for symbol, (_, lots, cents) in before.items():
+                if symbol not in after:
+                    self._bump(symbol, offset, -lots, -cents)
+
+    def remove(self, old: _Contribution) -> None:
+        for index, value in enumerate(old.money):
+            self.money[index] -= value
+        offset = 0 if old.a_book else 2
+        for symbol, (_, lots, cents) in old.exposure.items():
+            self._bump(symbol, offset, -lots, -cents)
 
     def figures(self, accounts: Iterable[AccountFigures], count: int, top_n: int) -> BookFigures:
         accounts = list(accounts)
@@ -137,11 +173,8 @@ class Book:
 
     def apply(self, figures: AccountFigures) -> None:
         """Replace an account's contribution by its new figures: O(symbols of that account)."""
-        new = _contribution(figures)
-        old = self._contributions.get(figures.login)
-        if old is not None:
-            self._totals.add(old, -1)
-        self._totals.add(new, +1)
+        new = _Contribution(figures)
+        self._totals.replace(self._contributions.get(figures.login), new, figures)
         self._contributions[figures.login] = new
         self._figures[figures.login] = figures
 
@@ -149,7 +182,7 @@ class Book:
         """Take an account out of the book (no-op when it is not in it)."""
         old = self._contributions.pop(login, None)
         if old is not None:
-            self._totals.add(old, -1)
+            self._totals.remove(old)
             del self._figures[login]
 
     def snapshot(self, top_n: int = 10) -> BookFigures:
@@ -162,5 +195,5 @@ def book_from_accounts(figures: Iterable[AccountFigures], top_n: int = 10) -> Bo
     latest = {f.login: f for f in figures}
     totals = _Totals()
     for account in latest.values():
-        totals.add(_contribution(account), +1)
+        totals.replace(None, _Contribution(account), account)
     return totals.figures(latest.values(), len(latest), top_n)

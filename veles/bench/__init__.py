@@ -1,0 +1,1 @@
+"""Benchmarks: measured on demand (`veles bench ...`), never asserted in tests."""
