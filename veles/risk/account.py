@@ -796,7 +796,11 @@ class AccountState:
         self._realized += booked
 
     def _opening_rate(self, spec: SymbolSpec, buy: bool) -> float:
-        """MT5 fixes a position's margin conversion rate when it opens; 0 when no quote yet."""
+        """MT5 fixes a position's margin conversion rate when it opens; 0 when no quote is known.
+
+        Reads this account's quotes, then the market mapping it was built with (a new symbol's
+        conversion pair may not be among this account's quotes yet).
+        """
         holding = self._holdings.get(spec.name)
         conversion = (
             holding.margin_conv
@@ -804,9 +808,11 @@ class AccountState:
             else resolve(spec.effective_margin_currency, self._snapshot.currency, self._known)
         )
         try:
-            return conversion.margin_rate(self._quotes, buy)
+            known = {name: self._quotes.get(name) or self._market.get(name) for name in conversion.pairs}
+            rate = conversion.margin_rate({k: q for k, q in known.items() if q is not None}, buy)
         except MissingQuoteError:
             return 0.0
+        return rate if 0.0 < rate < math.inf else 0.0
 
     def _plan_hedging(self, deal: Deal, buy: bool, positions: dict[int, _Pos]) -> dict[int, _Pos]:
         spec = self._symbols[deal.symbol]

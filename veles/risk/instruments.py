@@ -23,6 +23,7 @@ class SwapMode(StrEnum):
 
     DISABLED = "disabled"
     POINTS = "points"
+    MONEY_BASE = "money_base"  # money in the symbol's base currency per lot
     MONEY_DEPOSIT = "money_deposit"  # money in the deposit currency per lot
     MONEY_MARGIN = "money_margin"  # money in the margin currency per lot
     MONEY_PROFIT = "money_profit"  # money in the profit currency per lot
@@ -42,6 +43,8 @@ class MarginRates:
 class SymbolSpec:
     """One symbol as the MT5 server defines it.
 
+    `tick_value` is the server-side setting: money in the profit currency per `tick_size` move of
+    one lot (the terminal's SYMBOL_TRADE_TICK_VALUE is the same converted to the deposit currency).
     `margin_initial` is MT5's fixed "Initial margin" (SYMBOL_MARGIN_INITIAL, per lot in the margin
     currency); when non-zero it replaces the contract-size formula. `margin_hedged` is the
     "Hedged margin" per lot for opposite positions (SYMBOL_MARGIN_HEDGED).
@@ -74,7 +77,7 @@ class SymbolSpec:
     @property
     def point(self) -> float:
         """Smallest price change in quotes: 10^-digits."""
-        return 10.0 ** -self.digits
+        return 10.0**-self.digits
 
     @property
     def effective_margin_currency(self) -> str:
