@@ -11,13 +11,19 @@ from veles.mt5.catalog import SYMBOL_SPECS
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.mt5.ledger import AccountBook
 from veles.mt5.simulator import Fault, SimulatedBroker
-from veles.risk.events import Batch, DealEntry, DealKind, MarginMode
+from veles.risk.account import AccountState
+from veles.risk.events import AccountSnapshot, Batch, DealEntry, DealKind, MarginMode
 
 START = 1_710_000_000_000
 
 
 def without_clock(batch: Batch) -> Batch:
     return dataclasses.replace(batch, sent_at=0.0)
+
+
+def without_rates(snapshot: AccountSnapshot) -> AccountSnapshot:
+    positions = tuple(dataclasses.replace(p, margin_rate=0.0) for p in snapshot.positions)
+    return dataclasses.replace(snapshot, positions=positions)
 
 
 def run(broker: SimulatedBroker, polls: int) -> list[Batch]:
@@ -95,12 +101,30 @@ def test_deals_are_numbered_in_order_and_well_formed() -> None:
 
 def test_snapshots_equal_start_plus_emitted_deals() -> None:
     broker = SimulatedBroker(accounts=40, seed=3, start_msc=START)
-    books = {a.login: AccountBook(a) for a in broker.accounts()}
-    for batch in run(broker, 2400):
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    start = broker.accounts()
+    books = {a.login: AccountBook(a) for a in start}
+    batches = run(broker, 2400)
+    # the engine's live latest-quote dict, read when a position opens; AccountState replaces an
+    # empty mapping with its own, so it is filled with the first batch before the states exist
+    market = {q.symbol: q for q in batches[0].quotes}
+    states = {a.login: AccountState(a, symbols, market) for a in start}
+    for batch in batches:
+        market.update((q.symbol, q) for q in batch.quotes)
+        for state in states.values():
+            state.apply_quotes(batch.quotes)
         for deal in batch.deals:
             assert books[deal.login].apply(deal)
+            states[deal.login].apply_deal(deal)
     for login, book in books.items():
-        assert book.snapshot() == broker.account(login)
+        now = broker.account(login)
+        # the plain book does not know MT5's margin rates; everything else must agree
+        assert without_rates(book.snapshot()) == without_rates(now)
+        figures = states[login].figures()
+        assert (figures.balance, figures.credit) == (now.balance, now.credit)
+        assert sorted(states[login].positions(), key=lambda p: p.ticket) == sorted(
+            now.positions, key=lambda p: p.ticket
+        )
 
 
 def test_unknown_login_is_a_gateway_error() -> None:

@@ -6,7 +6,9 @@ code in the risk core meets the same variety it would meet on a real server: quo
 USD, JPY, CHF, CAD, GBP, EUR, AUD and NZD; margin in base, profit or a fixed futures amount.
 
 `tick_value` is the value of one tick for one lot in the profit currency
-(contract size x tick size, except for futures where the exchange fixes it).
+(contract size x tick size, except for futures where the exchange fixes it). CFD Index symbols
+keep a contract size of 1 (tick value = tick size), because MT5's CFD Index margin multiplies the
+contract size by TickValue / TickSize; JP225 (100 JPY a point) is therefore a plain CFD.
 
 FX start prices are derived from one table of USD values per currency so that crosses are
 consistent with the majors (EURJPY = EURUSD x USDJPY); the market keeps them consistent by
@@ -268,7 +270,7 @@ def _build() -> tuple[Listing, ...]:
         _cfd("UK100", asset_class="index", calc_mode=index, currency="GBP", price=7934.6, digits=1,
              contract_size=1.0, margin_rate=0.05, spread=10, tick_rate=1.5, volatility=0.13,
              factor="equity", factor_share=0.7, swap_mode=interest, swap_long=-6.9, swap_short=1.6),
-        _cfd("JP225", asset_class="index", calc_mode=index, currency="JPY", price=39740.0, digits=0,
+        _cfd("JP225", asset_class="index", calc_mode=CalcMode.CFD, currency="JPY", price=39740.0, digits=0,
              contract_size=100.0, margin_rate=0.05, spread=8, tick_rate=1.5, volatility=0.20,
              factor="equity", factor_share=0.6, swap_mode=interest, swap_long=-2.5, swap_short=-1.5),
         _cfd("XTIUSD", asset_class="energy", calc_mode=CalcMode.CFD, currency="USD", price=81.254, digits=3,

@@ -9,16 +9,26 @@ Rules follow MT5: in hedging mode every IN deal opens its own position (`positio
 opening deal's ticket) and an OUT deal closes part or all of one position; in netting mode there is
 at most one position per symbol, IN deals add to it at the volume-weighted average price, OUT deals
 reduce it and an INOUT deal closes it and opens the remainder the other way under the same id.
-Trade deals move the balance by their profit, commission and swap; balance and credit operations
-by their amount. Deals with a ticket at or below `last_deal_ticket` are already reflected and are
-ignored, which is how a book survives a duplicated deal.
+Trade deals move the balance by their profit, commission and swap (so a position's own
+`commission` stays 0: the opening commission is already booked, and the risk core would count a
+position's commission as not yet booked); balance and credit operations move it by their amount.
+Deals with a ticket at or below `last_deal_ticket` are already reflected and are ignored, which is
+how a book survives a duplicated deal.
+
+`ServerAccount` pairs a book with the risk core's `AccountState`, which the server needs for what
+a book cannot know: the profit of a closing deal, margin and free margin, the stop-out order, and
+MT5's margin conversion rate fixed when a position opens. The book stays the server's own record
+so that the risk core is checked against an independent implementation, not against itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, MarginMode, Position, Side
+from veles.risk.account import AccountFigures, AccountState
+from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, MarginMode, Position, Quote, Side
+from veles.risk.instruments import SymbolSpec
 
 VOLUME_DIGITS = 8  # lots are kept to 1e-8 so that 0.1 + 0.2 closes against 0.3
 
@@ -36,10 +46,18 @@ class _Open:
     price_open: float
     swap: float = 0.0
     commission: float = 0.0
+    margin_rate: float = 0.0
 
     def frozen(self) -> Position:
         return Position(
-            self.ticket, self.symbol, self.side, self.volume, self.price_open, self.swap, self.commission
+            self.ticket,
+            self.symbol,
+            self.side,
+            self.volume,
+            self.price_open,
+            self.swap,
+            self.commission,
+            self.margin_rate,
         )
 
 
@@ -63,7 +81,9 @@ class AccountBook:
         self.last_deal_ticket = snapshot.last_deal_ticket
         self.netting = snapshot.margin_mode is MarginMode.NETTING
         self._positions: dict[int, _Open] = {
-            p.ticket: _Open(p.ticket, p.symbol, p.side, p.volume, p.price_open, p.swap, p.commission)
+            p.ticket: _Open(
+                p.ticket, p.symbol, p.side, p.volume, p.price_open, p.swap, p.commission, p.margin_rate
+            )
             for p in snapshot.positions
         }
 
@@ -87,6 +107,15 @@ class AccountBook:
             if p.symbol == symbol:
                 return p.frozen()
         return None
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether anything is open (only then can prices move the account)."""
+        return bool(self._positions)
+
+    def fix_margin_rate(self, ticket: int, rate: float) -> None:
+        """Record MT5's margin conversion rate of an open position (fixed when it opened)."""
+        self._positions[ticket].margin_rate = rate
 
     def snapshot(self) -> AccountSnapshot:
         """The account as of the last booked deal."""
@@ -135,7 +164,7 @@ class AccountBook:
                         f"deal {deal.ticket}: netting account already has a {deal.symbol} position"
                     )
                 self._positions[deal.position_id] = _Open(
-                    deal.position_id, deal.symbol, side, deal.volume, deal.price, 0.0, deal.commission
+                    deal.position_id, deal.symbol, side, deal.volume, deal.price
                 )
                 return
             if not self.netting or current.side is not side or current.symbol != deal.symbol:
@@ -143,7 +172,6 @@ class AccountBook:
             total = round(current.volume + deal.volume, VOLUME_DIGITS)
             current.price_open = (current.price_open * current.volume + deal.price * deal.volume) / total
             current.volume = total
-            current.commission = round(current.commission + deal.commission, 2)
             return
         if current is None or current.side is side or current.symbol != deal.symbol:
             raise LedgerError(
@@ -165,3 +193,60 @@ class AccountBook:
         current.price_open = deal.price
         current.swap = 0.0
         current.commission = 0.0
+        current.margin_rate = 0.0
+
+
+class LiveQuotes(dict[str, Quote]):
+    """The latest quote of every symbol, with a version that moves whenever any quote does, so an
+    account can tell in O(1) whether its prices are current."""
+
+    def __init__(self, quotes: Iterable[Quote] = ()) -> None:
+        super().__init__((q.symbol, q) for q in quotes)
+        self.version = 0
+
+    def update_from(self, quotes: Iterable[Quote]) -> None:
+        """Take newer quotes (the caller guarantees they are valid)."""
+        for quote in quotes:
+            self[quote.symbol] = quote
+        self.version += 1
+
+
+class ServerAccount:
+    """One account on the server: its book and the risk core's state of it.
+
+    The state is brought to the live prices lazily (`refresh`), only when something reads it:
+    an order, a figures request or a stop-out check. Feeding every quote to every account would
+    make a poll cost grow with accounts x quotes for no visible difference.
+    """
+
+    def __init__(
+        self, snapshot: AccountSnapshot, symbols: Mapping[str, SymbolSpec], market: LiveQuotes
+    ) -> None:
+        self.book = AccountBook(snapshot)
+        self.state = AccountState(snapshot, symbols, market)
+        self._market = market
+        self._seen = market.version
+        self.next_check_msc = 0  # when the server next looks at this account's stop-out level
+
+    def refresh(self) -> AccountFigures:
+        """Apply the live prices of everything the account depends on; its figures now."""
+        market = self._market
+        if self._seen != market.version:
+            self._seen = market.version
+            needed = [market[name] for name in self.state.symbols_needed if name in market]
+            if needed:
+                return self.state.apply_quotes(needed) or self.state.figures()
+        return self.state.figures()
+
+    def apply(self, deal: Deal) -> bool:
+        """Book a deal in both at the live prices; False when it was already reflected."""
+        if deal.ticket <= self.book.last_deal_ticket:
+            return False
+        self.refresh()
+        self.state.apply_deal(deal)
+        self.book.apply(deal)
+        if deal.entry is not DealEntry.OUT and deal.kind in (DealKind.BUY, DealKind.SELL):
+            for position in self.state.positions():
+                if position.ticket == deal.position_id:
+                    self.book.fix_margin_rate(position.ticket, position.margin_rate)
+        return True

@@ -3,18 +3,36 @@
 It plays the part the real server plays for a connector: it fills orders at the current quote
 (buys at ask, sells at bid, or at a stale price a slow bridge still shows), decides the deal entry
 (IN, OUT or a netting INOUT reversal), numbers deals with one increasing ticket sequence per server,
-charges commission by group, and keeps every account's book. Deals queue up until the simulator
-collects them into the next batch.
+books the realised profit of closing deals and charges commission by group, refuses orders the
+free margin cannot carry, and stops accounts out. Deals queue up until the simulator collects them
+into the next batch.
+
+Money comes from the risk core (`veles.risk`): the profit of a closing deal is
+`AccountState.close_profit`, the margin an order needs is MT5's formula from `veles.risk.margin`
+converted with `veles.risk.conversion`, and stop-out follows `AccountState.stop_out_order`. The
+server adds no money arithmetic of its own beyond commissions.
+
+Stop-out works as on MT5: when prices bring an account's margin level (or equity, in money mode)
+to its stop-out level, the position with the largest loss is closed, then the level is checked
+again, one position at a time until the account recovers or is flat. The closing deals carry
+MT5's "[so 43.21%]" comment. To keep a poll cheap, an account far from its stop-out level is
+re-checked less often (every 1-2 s when its level is more than 1.5-3x the stop-out level; every
+step when closer, and every account on a step where prices gapped): ordinary moves cannot cover
+that distance in two seconds, so stop-outs still happen at the first price beyond the level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from veles.mt5.ledger import VOLUME_DIGITS, AccountBook
+from veles.mt5.ledger import VOLUME_DIGITS, AccountBook, LiveQuotes, ServerAccount
 from veles.mt5.market import Market
-from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, Position, Side
+from veles.risk.account import AccountFigures
+from veles.risk.conversion import resolve
+from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, Position, Quote, Side, StopoutMode
 from veles.risk.instruments import SymbolSpec
+from veles.risk.margin import base_margin, margin_rate
+from veles.risk.score import STATE_STOP_OUT
 
 #: Commission per lot per side in the deposit currency, by group, on FX and metals; "standard"
 #: accounts pay through the spread instead, which is how most retail brokers price them.
@@ -29,38 +47,77 @@ def normalise_volume(spec: SymbolSpec, volume: float) -> float:
     return lots if lots >= spec.volume_min else 0.0
 
 
+def _check_delay_ms(settings: AccountSnapshot, figures: AccountFigures) -> int:
+    """How long an account's stop-out check can wait, from its distance to the level."""
+    if figures.margin_level is None:
+        return 2000
+    measure = figures.margin_level if settings.stopout_mode is StopoutMode.PERCENT else figures.equity
+    ratio = measure / max(settings.stop_out, 1e-9)
+    return 2000 if ratio > 3.0 else 1000 if ratio > 1.5 else 0
+
+
 class TradeServer:
-    """Books of every account plus order execution against the market."""
+    """Every account of the server plus order execution against the market."""
 
     def __init__(self, market: Market, symbols: Iterable[SymbolSpec], first_ticket: int) -> None:
         self._market = market
         self.specs: dict[str, SymbolSpec] = {s.name: s for s in symbols}
-        self._books: dict[int, AccountBook] = {}
+        self._quotes = LiveQuotes(market.quotes().values())
+        self._accounts: dict[int, ServerAccount] = {}
         self._next_ticket = first_ticket
         self._pending: list[Deal] = []
+        self.refused = 0  # orders refused for lack of free margin, for tests and tuning
 
     # -- accounts ------------------------------------------------------------------------------
 
     def add_account(self, snapshot: AccountSnapshot) -> None:
-        """Open a book for an account (its snapshot may already hold positions)."""
-        self._books[snapshot.login] = AccountBook(snapshot)
+        """Open an account (its snapshot may already hold positions)."""
+        self._accounts[snapshot.login] = ServerAccount(snapshot, self.specs, self._quotes)
 
     def logins(self) -> list[int]:
         """Every account login, in the order they were added."""
-        return list(self._books)
+        return list(self._accounts)
 
     def book(self, login: int) -> AccountBook:
         """The live book of one account; KeyError when the login is unknown."""
-        return self._books[login]
+        return self._accounts[login].book
+
+    def figures(self, login: int) -> AccountFigures:
+        """Equity, margin, free margin, level and state of one account at the latest prices."""
+        return self._accounts[login].refresh()
 
     def positions(self, login: int) -> list[Position]:
         """Open positions of one account."""
-        return self._books[login].positions()
+        return self._accounts[login].book.positions()
 
     def take_deals(self) -> tuple[Deal, ...]:
         """Deals booked since the last call, in ticket order."""
         deals, self._pending = tuple(self._pending), []
         return deals
+
+    # -- prices --------------------------------------------------------------------------------
+
+    def on_quotes(self, quotes: tuple[Quote, ...], gapped: bool = False) -> None:
+        """Take new prices and stop out the accounts they bring to their stop-out level;
+        `gapped` (prices jumped this step) checks every account with positions at once."""
+        if quotes:
+            self._quotes.update_from(quotes)
+        now = self._market.now_msc
+        for account in self._accounts.values():
+            if not account.book.has_positions or (now < account.next_check_msc and not gapped):
+                continue
+            figures = account.refresh()
+            if figures.state == STATE_STOP_OUT:
+                self._stop_out(account, figures)
+            account.next_check_msc = now + _check_delay_ms(account.book.settings, figures)
+
+    def _stop_out(self, account: ServerAccount, figures: AccountFigures) -> None:
+        login = account.book.login
+        while figures.state == STATE_STOP_OUT and account.book.has_positions:
+            level = figures.margin_level or 0.0
+            ticket = account.state.stop_out_order()[0]
+            self.close_position(login, ticket, comment=f"[so {level:.2f}%]")
+            figures = account.state.figures()
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -69,8 +126,10 @@ class TradeServer:
     ) -> Deal | None:
         """Fill a market order: hedging opens a new position; netting adds to, reduces or reverses
         the symbol's position. `price` overrides the fill (a stale quote). None when the volume
-        rounds to nothing."""
-        book = self._books[login]
+        rounds to nothing or the free margin cannot carry the new exposure."""
+        account = self._accounts[login]
+        account.refresh()
+        book = account.book
         spec = self.specs[symbol]
         lots = normalise_volume(spec, volume)
         if lots == 0.0:
@@ -78,27 +137,39 @@ class TradeServer:
         fill = price or self._fill_price(symbol, side)
         current = book.position_on(symbol) if book.netting else None
         if current is None or current.side is side:
+            if not self._margin_allows(account, spec, side, lots, fill):
+                return None
             position_id = current.ticket if current else 0
-            return self._book(book, spec, side, lots, fill, DealEntry.IN, position_id, comment)
-        entry = DealEntry.INOUT if lots > current.volume else DealEntry.OUT
-        return self._book(book, spec, side, lots, fill, entry, current.ticket, comment)
+            return self._book(account, spec, side, lots, fill, DealEntry.IN, position_id, comment)
+        if lots > current.volume:
+            reverse = round(lots - current.volume, VOLUME_DIGITS)
+            if not self._margin_allows(account, spec, side, reverse, fill):
+                return None
+            profit = account.state.close_profit(current.ticket, current.volume, fill)
+            return self._book(
+                account, spec, side, lots, fill, DealEntry.INOUT, current.ticket, comment, profit
+            )
+        profit = account.state.close_profit(current.ticket, lots, fill)
+        return self._book(account, spec, side, lots, fill, DealEntry.OUT, current.ticket, comment, profit)
 
     def close_position(
         self, login: int, ticket: int, volume: float = 0.0, comment: str = "", price: float = 0.0
     ) -> Deal | None:
         """Close all (volume 0) or part of one position with an opposite OUT deal; None when the
         position is no longer open."""
-        book = self._books[login]
-        position = book.position(ticket)
+        account = self._accounts[login]
+        position = account.book.position(ticket)
         if position is None:
             return None
+        account.refresh()
         spec = self.specs[position.symbol]
         lots = position.volume if volume <= 0 else min(position.volume, normalise_volume(spec, volume))
         if lots <= 0:
             return None
         side = Side.SELL if position.side is Side.BUY else Side.BUY
         fill = price or self._fill_price(position.symbol, side)
-        return self._book(book, spec, side, lots, fill, DealEntry.OUT, ticket, comment)
+        profit = account.state.close_profit(ticket, lots, fill)
+        return self._book(account, spec, side, lots, fill, DealEntry.OUT, ticket, comment, profit)
 
     def balance(self, login: int, amount: float, comment: str) -> Deal:
         """A deposit (positive) or withdrawal (negative)."""
@@ -111,17 +182,34 @@ class TradeServer:
     # -- internals -----------------------------------------------------------------------------
 
     def _fill_price(self, symbol: str, side: Side) -> float:
-        quote = self._market.quote(symbol)
+        quote = self._quotes[symbol]
         return quote.ask if side is Side.BUY else quote.bid
 
-    def _commission(self, book: AccountBook, spec: SymbolSpec, lots: float) -> float:
+    def _margin_allows(
+        self, account: ServerAccount, spec: SymbolSpec, side: Side, lots: float, price: float
+    ) -> bool:
+        """MT5's check before a fill: the initial margin of the new exposure must fit in the free
+        margin. Hedge offsets are not credited, so a lock on a stressed account may be refused
+        where MT5 would accept it - the simulator errs towards fewer, not impossible, positions."""
+        settings = account.book.settings
+        buy = side is Side.BUY
+        needed = base_margin(spec, lots, price, settings.leverage, maintenance=False)
+        needed *= margin_rate(spec, buy, maintenance=False)
+        conversion = resolve(spec.effective_margin_currency, settings.currency, self.specs)
+        needed *= conversion.margin_rate(self._quotes, buy)
+        if needed <= account.refresh().free_margin:
+            return True
+        self.refused += 1
+        return False
+
+    def _commission(self, settings: AccountSnapshot, spec: SymbolSpec, lots: float) -> float:
         if spec.asset_class not in COMMISSIONED_CLASSES:
             return 0.0
-        return round(-COMMISSION_PER_LOT.get(book.settings.group, 0.0) * lots, 2) + 0.0  # no -0.0
+        return round(-COMMISSION_PER_LOT.get(settings.group, 0.0) * lots, 2) + 0.0  # no -0.0
 
     def _book(
         self,
-        book: AccountBook,
+        account: ServerAccount,
         spec: SymbolSpec,
         side: Side,
         lots: float,
@@ -129,11 +217,12 @@ class TradeServer:
         entry: DealEntry,
         position_id: int,
         comment: str,
+        profit: float = 0.0,
     ) -> Deal:
         ticket = self._take_ticket()
         deal = Deal(
             ticket=ticket,
-            login=book.login,
+            login=account.book.login,
             kind=DealKind.BUY if side is Side.BUY else DealKind.SELL,
             time_msc=self._market.now_msc,
             entry=entry,
@@ -141,13 +230,14 @@ class TradeServer:
             volume=lots,
             price=price,
             position_id=position_id or ticket,  # a new position takes its opening deal's ticket
-            commission=self._commission(book, spec, lots),
+            profit=profit,
+            commission=self._commission(account.book.settings, spec, lots),
             comment=comment,
         )
-        return self._record(book, deal)
+        return self._record(account, deal)
 
     def _money(self, login: int, kind: DealKind, amount: float, comment: str) -> Deal:
-        book = self._books[login]
+        account = self._accounts[login]
         deal = Deal(
             ticket=self._take_ticket(),
             login=login,
@@ -156,10 +246,10 @@ class TradeServer:
             amount=round(amount, 2),
             comment=comment,
         )
-        return self._record(book, deal)
+        return self._record(account, deal)
 
-    def _record(self, book: AccountBook, deal: Deal) -> Deal:
-        book.apply(deal)
+    def _record(self, account: ServerAccount, deal: Deal) -> Deal:
+        account.apply(deal)
         self._pending.append(deal)
         return deal
 

@@ -30,6 +30,7 @@ from enum import StrEnum
 from veles.mt5.market import YEAR_SECONDS, Jump, Market
 from veles.mt5.trade_server import TradeServer
 from veles.risk.events import AccountSnapshot, DealEntry, MarginMode, Position, Side
+from veles.risk.score import STATE_OK
 
 MAJORS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCAD", "USDCHF", "NZDUSD")
 POPULAR = (
@@ -200,7 +201,9 @@ class Trader(ABC):
         open_tickets = {p.ticket for p in server.positions(self.login)}
         self.exits = {t: e for t, e in self.exits.items() if t in open_tickets}
         self.decide(server, market)
-        if now >= self.next_cash_msc:
+        if now >= self.next_cash_msc or (
+            server.figures(self.login).state != STATE_OK and self.rng.random() < 0.02
+        ):
             self._move_money(server)
             self.next_cash_msc = now + _seconds(self.rng.expovariate(1 / 1800.0))
         self.next_msc = now + _seconds(self.rng.uniform(0.3, 1.0) * self.wake_seconds())
@@ -226,8 +229,8 @@ class Trader(ABC):
         return (plan.target > 0 and gain >= plan.target) or (plan.stop > 0 and gain <= -plan.stop)
 
     def _equity_usd(self, server: TradeServer, market: Market) -> float:
-        book = server.book(self.login)
-        return (book.balance + book.credit) * market.usd_value(book.settings.currency)
+        figures = server.figures(self.login)
+        return max(0.0, figures.equity) * market.usd_value(figures.currency)
 
     def _lots(self, server: TradeServer, market: Market, symbol: str, gearing: float) -> float:
         """Volume whose notional is `gearing` times the account's equity."""
@@ -255,21 +258,25 @@ class Trader(ABC):
         return deal.position_id
 
     def _move_money(self, server: TradeServer) -> None:
-        book = server.book(self.login)
+        """Deposit (more likely when in margin call) or withdraw part of the free margin."""
+        figures = server.figures(self.login)
         rng = self.rng
-        group_scale = {"real\\pro": 5.0, "real\\vip": 40.0}.get(book.settings.group, 1.0)
-        if rng.random() < 0.6 or book.balance < 100:
-            amount = round(rng.choice((100, 200, 250, 500, 1000, 2000, 5000)) * group_scale, 2)
-            server.balance(self.login, amount, "deposit")
+        deposit_odds = 0.9 if figures.state != STATE_OK else 0.55
+        if rng.random() < deposit_odds or figures.balance < 100:
+            scale = {"real\\pro": 5.0, "real\\vip": 40.0}.get(figures.group, 1.0)
+            amount = round(rng.choice((100, 200, 250, 500, 1000, 2000, 5000)) * scale, 2)
+            server.balance(
+                self.login, amount, "deposit" if figures.state == STATE_OK else "margin call top-up"
+            )
             if self.bonus:
                 server.credit(self.login, round(amount * 0.2, 2), "bonus 20%")
             return
-        if server.positions(self.login):
-            return  # withdrawals wait for a flat account: free margin is unknown here
-        amount = round(book.balance * rng.uniform(0.1, 0.4), 2)
+        amount = round(min(figures.balance, figures.free_margin) * rng.uniform(0.1, 0.4), 2)
+        if amount < 10:
+            return
         server.balance(self.login, -amount, "withdrawal")
-        if book.credit > 0:
-            server.credit(self.login, -book.credit, "bonus removed on withdrawal")
+        if figures.credit > 0:
+            server.credit(self.login, -figures.credit, "bonus removed on withdrawal")
 
 
 class Swing(Trader):
