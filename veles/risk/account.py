@@ -68,6 +68,7 @@ _MINOR = 10**MONEY_DIGITS
 _HALF_UP = 0.5 + 1e-6  # money.to_minor's rounding, inlined in the tick path
 
 ANALYTICS_KEYS = (
+    "updated_msc",
     "peak_equity",
     "realized_pnl",
     "deposits",
@@ -365,6 +366,11 @@ class AccountState:
         return self._snapshot.login
 
     @property
+    def last_deal_ticket(self) -> int:
+        """The highest deal ticket applied (or reflected in the snapshot); older ones are rejected."""
+        return self._last_ticket
+
+    @property
     def symbols_needed(self) -> frozenset[str]:
         """Quotes that change this account's figures: symbols held and conversion pairs."""
         if self._needed is None:
@@ -565,8 +571,13 @@ class AccountState:
         return [ticket for _, ticket in ranked]
 
     def analytics(self) -> dict[str, float]:
-        """What an actor persists so a restart from a fresh snapshot yields identical figures."""
+        """What an actor persists so a restart from a fresh snapshot yields identical figures.
+
+        Peak equity, realised P/L, money flows and the time of the last event: none of them can be
+        recomputed from an MT5 snapshot, which only carries balances and open positions.
+        """
         return {
+            "updated_msc": float(self._updated_msc),
             "peak_equity": self._peak / _MINOR,
             "realized_pnl": self._realized / _MINOR,
             **{name: value / _MINOR for name, value in self._flows.items()},
@@ -584,6 +595,7 @@ class AccountState:
         for name in self._flows:
             self._flows[name] = to_minor(analytics.get(name, 0.0))
         self._deals_applied = int(analytics.get("deals_applied", 0))
+        self._updated_msc = max(self._updated_msc, int(analytics.get("updated_msc", 0)))
         self._touch_peak()
 
     # -- holdings and quotes ------------------------------------------------------------------
