@@ -204,6 +204,11 @@ class LiveQuotes(dict[str, Quote]):
         super().__init__((q.symbol, q) for q in quotes)
         self.version = 0
 
+    def __bool__(self) -> bool:
+        # A live source is never "no quotes", even before the first tick: AccountState treats a
+        # falsy mapping as absent and would swap in a private empty dict, losing the link.
+        return True
+
     def update_from(self, quotes: Iterable[Quote]) -> None:
         """Take newer quotes (the caller guarantees they are valid)."""
         for quote in quotes:
