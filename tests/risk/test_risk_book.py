@@ -72,6 +72,21 @@ def test_apply_replaces_and_remove_subtracts() -> None:
     assert (empty.accounts, empty.equity, empty.exposure) == (0, 0.0, ())
 
 
+def test_reordered_exposure_of_the_same_length() -> None:
+    first = _figures(
+        1, exposure=(SymbolExposure("EURUSD", 1.0, 110_000.0), SymbolExposure("XAUUSD", 1.0, 2e5))
+    )
+    book = Book()
+    book.apply(first)
+    moved = (first.exposure[0], SymbolExposure("GBPUSD", -2.0, -250_000.0))
+    book.apply(replace(first, exposure=moved))
+    swapped = (SymbolExposure("GBPUSD", -2.0, -250_000.0), SymbolExposure("EURUSD", 0.5, 55_000.0))
+    last = replace(first, exposure=swapped)
+    book.apply(last)
+    assert book.snapshot() == book_from_accounts([last])
+    assert {e.symbol: e.net_lots for e in book.snapshot().exposure} == {"GBPUSD": -2.0, "EURUSD": 0.5}
+
+
 def test_state_lists_and_top_risky() -> None:
     accounts = [
         _figures(1, state="margin_call", risk_score=80.0),

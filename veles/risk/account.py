@@ -57,7 +57,7 @@ from veles.risk.events import (
     StopoutMode,
 )
 from veles.risk.instruments import SymbolSpec
-from veles.risk.margin import NO_LEG, LegTotals, symbol_margin_minor
+from veles.risk.margin import LegSums, MarginPlan, margin_plan
 from veles.risk.money import MONEY_DIGITS, from_minor, to_minor
 from veles.risk.profit import raw_profit, value_per_price_unit
 from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT, risk_score
@@ -148,6 +148,7 @@ def _positional_constructor(cls: type) -> Callable[..., Any]:
 
 
 _build_figures = _positional_constructor(AccountFigures)
+_build_exposure = _positional_constructor(SymbolExposure)
 
 
 class _Pos:
@@ -195,42 +196,45 @@ class _Holding:
     """All positions of one symbol, with the conversions they need and their cached totals."""
 
     __slots__ = (
-        "buy_totals",
+        "_leverage",
         "charges",
         "exposure",
         "margin",
         "margin_conv",
-        "margin_static",
         "missing",
         "net",
+        "plan",
         "positions",
         "profit",
         "profit_conv",
-        "sell_totals",
         "spec",
         "usd_conv",
         "value_per_unit",
     )
 
     def __init__(
-        self, spec: SymbolSpec, margin_conv: Conversion, profit_conv: Conversion, usd_conv: Conversion
-    ):
+        self,
+        spec: SymbolSpec,
+        margin_conv: Conversion,
+        profit_conv: Conversion,
+        usd_conv: Conversion,
+        leverage: float,
+        larger_leg: bool,
+    ) -> None:
         self.spec = spec
         self.margin_conv = margin_conv
         self.profit_conv = profit_conv
         self.usd_conv = usd_conv
         self.value_per_unit = value_per_price_unit(spec)
         self.positions: dict[int, _Pos] = {}
-        # per leg: (volume, sum volume*price, sum volume*fixed rate, volume without a fixed rate)
-        self.buy_totals = (0.0, 0.0, 0.0, 0.0)
-        self.sell_totals = (0.0, 0.0, 0.0, 0.0)
+        self.plan = MarginPlan((), larger_leg, False, False)
         self.profit = 0
         self.charges = 0
         self.margin = 0
         self.exposure = SymbolExposure(spec.name, 0.0, 0.0)
         self.missing: tuple[str, ...] = ()
         self.net = 0.0
-        self.margin_static = False
+        self._leverage = leverage
 
     @property
     def dependencies(self) -> frozenset[str]:
@@ -239,22 +243,23 @@ class _Holding:
         )
 
     def set_positions(self, positions: dict[int, _Pos]) -> None:
+        """Install the symbol's positions and precompute what ticks will need (the margin plan)."""
         self.positions = positions
         self.charges = sum(p.charges_minor() for p in positions.values())
+        identity = not self.margin_conv.legs
         legs = [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
         for p in positions.values():
             leg = legs[0] if p.buy else legs[1]
             leg[0] += p.volume
             leg[1] += p.volume * p.price
-            if p.margin_rate > 0.0:
-                leg[2] += p.volume * p.margin_rate
+            if p.margin_rate > 0.0 or identity:
+                leg[2] += p.volume * (p.margin_rate or 1.0)
             else:
                 leg[3] += p.volume
-        self.buy_totals = (legs[0][0], legs[0][1], legs[0][2], legs[0][3])
-        self.sell_totals = (legs[1][0], legs[1][1], legs[1][2], legs[1][3])
         self.net = round(legs[0][0] - legs[1][0], _VOLUME_DIGITS)
-        # Margin reads no quote when every position has a fixed conversion rate or none is needed.
-        self.margin_static = not self.margin_conv.legs or (legs[0][3] == 0.0 and legs[1][3] == 0.0)
+        self.plan = margin_plan(
+            self.spec, LegSums(*legs[0]), LegSums(*legs[1]), self._leverage, larger_leg=self.plan.larger_leg
+        )
 
 
 class _KnownPairs:
@@ -330,6 +335,7 @@ class AccountState:
         self._position_symbol: dict[int, str] = {}
         self._incomplete: set[str] = set()
         self._usd_conv = resolve(snapshot.currency, USD, self._known)
+        self._usd_pairs = self._usd_conv.pairs
         self._usd_rate = 0.0
         self._usd_missing: tuple[str, ...] = ()
         self._balance = to_minor(snapshot.balance)
@@ -374,7 +380,7 @@ class AccountState:
     def symbols_needed(self) -> frozenset[str]:
         """Quotes that change this account's figures: symbols held and conversion pairs."""
         if self._needed is None:
-            self._needed = frozenset(self._deps).union(self._usd_conv.pairs)
+            self._needed = frozenset(self._deps).union(self._usd_pairs)
         return self._needed
 
     def apply_quotes(self, quotes: Iterable[Quote]) -> AccountFigures | None:
@@ -384,19 +390,18 @@ class AccountState:
         negative, NaN or infinite prices) reject the whole batch, unapplied.
         """
         deps = self._deps
-        usd_pairs = self._usd_conv.pairs
-        relevant = [
-            (index, quote)
-            for index, quote in enumerate(quotes)
-            if quote.symbol in deps or quote.symbol in usd_pairs
-        ]
+        usd_pairs = self._usd_pairs
+        relevant = []
+        for index, quote in enumerate(quotes):
+            if quote.symbol in deps or quote.symbol in usd_pairs:
+                if not (0.0 < quote.bid < math.inf and 0.0 < quote.ask < math.inf):
+                    _check_quote(quote, f"quotes[{index}]")
+                relevant.append(quote)
         if not relevant:
             return None
-        for index, quote in relevant:
-            _check_quote(quote, f"quotes[{index}]")
         touched: list[_Holding] = []
         usd_touched = False
-        for _, quote in relevant:
+        for quote in relevant:
             name = quote.symbol
             self._quotes[name] = quote
             if quote.time_msc > self._updated_msc:
@@ -502,14 +507,7 @@ class AccountState:
                 len(self._position_symbol),
                 exposure,
                 self._usd_rate,
-                risk_score(
-                    state=state,
-                    equity=equity_f,
-                    margin=margin_f,
-                    margin_call_pct=margin_call_pct,
-                    stop_out_pct=stop_out_pct,
-                    drawdown=drawdown,
-                ),
+                risk_score(state, equity_f, margin_f, margin_call_pct, stop_out_pct, drawdown),
                 self._updated_msc,
                 self._missing_quotes() if self._incomplete or self._usd_missing else (),
             ),
@@ -632,6 +630,8 @@ class AccountState:
             margin_conv=resolve(spec.effective_margin_currency, deposit, self._known),
             profit_conv=resolve(spec.profit_currency, deposit, self._known),
             usd_conv=resolve(spec.profit_currency, USD, self._known),
+            leverage=self._snapshot.leverage,
+            larger_leg=self._snapshot.hedged_margin_larger_leg,
         )
         for name in holding.dependencies:
             self._deps.setdefault(name, []).append(holding)
@@ -648,7 +648,7 @@ class AccountState:
             users.remove(holding)
             if not users:
                 del self._deps[name]
-                if name not in self._usd_conv.pairs:
+                if name not in self._usd_pairs:
                     self._quotes.pop(name, None)
         for ticket in holding.positions:
             del self._position_symbol[ticket]
@@ -677,18 +677,6 @@ class AccountState:
         holding.set_positions(positions)
         self._charges += holding.charges
         self._refresh(holding)
-
-    def _leg(self, holding: _Holding, buy: bool, missing: list[str]) -> LegTotals:
-        volume, price_sum, fixed_sum, floating = holding.buy_totals if buy else holding.sell_totals
-        if volume <= 0.0:
-            return NO_LEG
-        conversion_sum = fixed_sum
-        if floating > 0.0:
-            try:
-                conversion_sum += floating * holding.margin_conv.margin_rate(self._quotes, buy)
-            except MissingQuoteError as error:
-                missing.append(error.pair)
-        return LegTotals(volume, price_sum / volume, conversion_sum / volume)
 
     def _refresh(self, holding: _Holding, margin_too: bool = True) -> None:
         """Recompute one holding's profit, exposure and (unless it cannot have moved) margin.
@@ -723,12 +711,17 @@ class AccountState:
                 minor = int(move * gain + _HALF_UP) if move >= 0.0 else -int(_HALF_UP - move * loss)
                 p.profit = minor
                 profit += minor
-        if margin_too or not holding.margin_static:
-            buy = self._leg(holding, True, missing)
-            sell = self._leg(holding, False, missing)
-            margin = symbol_margin_minor(
-                spec, buy, sell, self._snapshot.leverage, larger_leg=self._snapshot.hedged_margin_larger_leg
-            )
+        plan = holding.plan
+        if margin_too or plan.needs_buy_rate or plan.needs_sell_rate:
+            rate_buy = rate_sell = 0.0
+            try:
+                if plan.needs_buy_rate:
+                    rate_buy = holding.margin_conv.margin_rate(quotes, True)
+                if plan.needs_sell_rate:
+                    rate_sell = holding.margin_conv.margin_rate(quotes, False)
+            except MissingQuoteError as error:
+                missing.append(error.pair)
+            margin = plan.minor(rate_buy, rate_sell)
             self._margin += margin - holding.margin
             holding.margin = margin
         net = holding.net
@@ -740,7 +733,7 @@ class AccountState:
                     notional = round(net * (quote.bid + quote.ask) * 0.5 * holding.value_per_unit * usd, 2)
                 except MissingQuoteError as error:
                     missing.append(error.pair)
-            holding.exposure = SymbolExposure(spec.name, net, notional)
+            holding.exposure = _build_exposure(spec.name, net, notional)
             self._exposure = None
         self._profit += profit - holding.profit
         holding.profit = profit

@@ -54,28 +54,27 @@ class BookFigures:
 
 
 class _Contribution:
-    """One account's share of the totals: USD cents per money field, and per symbol the
-    SymbolExposure it came from (AccountState reuses the object of an untouched symbol, so an
-    identity check skips it) with its lot units and USD cents."""
+    """One account's share of the totals: USD cents per money field, and per exposure entry (same
+    order as `figures.exposure`) its lot units and USD cents."""
 
-    __slots__ = ("a_book", "exposure", "money")
+    __slots__ = ("a_book", "figures", "money", "units")
 
-    def __init__(self, figures: AccountFigures) -> None:
-        rate = figures.usd_rate
-        self.money = (
-            to_minor(figures.balance * rate),
-            to_minor(figures.credit * rate),
-            to_minor(figures.equity * rate),
-            to_minor(figures.profit * rate),
-            to_minor(figures.margin * rate),
-            to_minor(figures.free_margin * rate),
-        )
+    def __init__(self, figures: AccountFigures, money: tuple[int, ...], units: list[tuple[int, int]]) -> None:
+        self.figures = figures
         self.a_book = figures.book == "A"
-        self.exposure: dict[str, tuple[SymbolExposure, int, int]] = {}
+        self.money = money
+        self.units = units
+
+    @classmethod
+    def of(cls, figures: AccountFigures) -> _Contribution:
+        """Built from scratch."""
+        rate = figures.usd_rate
+        money = tuple(to_minor(getattr(figures, name) * rate) for name in _MONEY_FIELDS)
+        return cls(figures, money, [_units(exposure) for exposure in figures.exposure])
 
 
-def _units(exposure: SymbolExposure) -> tuple[SymbolExposure, int, int]:
-    return exposure, round(exposure.net_lots * _LOT_UNITS), to_minor(exposure.usd_notional)
+def _units(exposure: SymbolExposure) -> tuple[int, int]:
+    return round(exposure.net_lots * _LOT_UNITS), to_minor(exposure.usd_notional)
 
 
 class _Totals:
@@ -95,39 +94,82 @@ class _Totals:
         if not (entry[0] or entry[1] or entry[2] or entry[3]):
             del self.exposure[symbol]
 
-    def replace(self, old: _Contribution | None, new: _Contribution, figures: AccountFigures) -> None:
-        """Swap `old` for `new` (built from `figures`), touching only what differs."""
+    def add(self, contribution: _Contribution, sign: int) -> None:
         money = self.money
-        if old is not None and old.a_book != new.a_book:
-            self.remove(old)
-            old = None
-        previous = old.money if old is not None else (0, 0, 0, 0, 0, 0)
-        for index, value in enumerate(new.money):
-            money[index] += value - previous[index]
-        offset = 0 if new.a_book else 2
-        before = old.exposure if old is not None else {}
-        after = new.exposure
-        for exposure in figures.exposure:
-            kept = before.get(exposure.symbol)
-            if kept is not None and kept[0] is exposure:
-                after[exposure.symbol] = kept
-                continue
-            current = after[exposure.symbol] = _units(exposure)
-            if kept is None:
-                self._bump(exposure.symbol, offset, current[1], current[2])
-            elif current[1] != kept[1] or current[2] != kept[2]:
-                self._bump(exposure.symbol, offset, current[1] - kept[1], current[2] - kept[2])
-        if len(after) != len(before) or any(symbol not in after for symbol in before):
-            for symbol, (_, lots, cents) in before.items():
-                if symbol not in after:
-                    self._bump(symbol, offset, -lots, -cents)
+        for index, value in enumerate(contribution.money):
+            money[index] += sign * value
+        offset = 0 if contribution.a_book else 2
+        for exposure, (lots, cents) in zip(contribution.figures.exposure, contribution.units, strict=True):
+            self._bump(exposure.symbol, offset, sign * lots, sign * cents)
 
-    def remove(self, old: _Contribution) -> None:
-        for index, value in enumerate(old.money):
-            self.money[index] -= value
-        offset = 0 if old.a_book else 2
-        for symbol, (_, lots, cents) in old.exposure.items():
-            self._bump(symbol, offset, -lots, -cents)
+    def replace(self, old: _Contribution | None, figures: AccountFigures) -> _Contribution:
+        """Swap an account's old contribution for one built from `figures`; return the new one.
+
+        The common case - same book, same USD rate, same symbols - is a diff: balance, credit and
+        margin rarely move on a tick and their cents are reused when unchanged, and AccountState
+        reuses the SymbolExposure object of every untouched symbol, so only the touched symbols
+        are converted and bumped.
+        """
+        rate = figures.usd_rate
+        if old is None:
+            new = _Contribution.of(figures)
+            self.add(new, +1)
+            return new
+        previous = old.figures
+        if (
+            previous.usd_rate != rate
+            or old.a_book != (figures.book == "A")
+            or len(previous.exposure) != len(figures.exposure)
+        ):
+            new = _Contribution.of(figures)
+            self.add(old, -1)
+            self.add(new, +1)
+            return new
+        cents = old.money
+        money = (
+            cents[0] if figures.balance == previous.balance else to_minor(figures.balance * rate),
+            cents[1] if figures.credit == previous.credit else to_minor(figures.credit * rate),
+            to_minor(figures.equity * rate),
+            to_minor(figures.profit * rate),
+            cents[4] if figures.margin == previous.margin else to_minor(figures.margin * rate),
+            to_minor(figures.free_margin * rate),
+        )
+        totals = self.money
+        for index in range(6):
+            totals[index] += money[index] - cents[index]
+        before = previous.exposure
+        units = old.units
+        if figures.exposure is not before:
+            units = units.copy()
+            offset = 0 if old.a_book else 2
+            for index, exposure in enumerate(figures.exposure):
+                was = before[index]
+                if exposure is was:
+                    continue
+                if exposure.symbol != was.symbol:  # holdings reordered: redo the exposure part
+                    return self._swap_exposure(before, units, offset, figures, money)
+                old_lots, old_cents = units[index]
+                lots, cents_now = units[index] = _units(exposure)
+                if lots != old_lots or cents_now != old_cents:
+                    self._bump(exposure.symbol, offset, lots - old_lots, cents_now - old_cents)
+        return _Contribution(figures, money, units)
+
+    def _swap_exposure(
+        self,
+        before: tuple[SymbolExposure, ...],
+        units: list[tuple[int, int]],
+        offset: int,
+        figures: AccountFigures,
+        money: tuple[int, ...],
+    ) -> _Contribution:
+        """Exposure part of a replace when entries do not line up (rare): remove what the totals
+        hold for this account (`units`, already updated for the aligned prefix), add the new."""
+        for exposure, (lots, cents) in zip(before, units, strict=True):
+            self._bump(exposure.symbol, offset, -lots, -cents)
+        new = _Contribution(figures, money, [_units(e) for e in figures.exposure])
+        for exposure, (lots, cents) in zip(figures.exposure, new.units, strict=True):
+            self._bump(exposure.symbol, offset, lots, cents)
+        return new
 
     def figures(self, accounts: Iterable[AccountFigures], count: int, top_n: int) -> BookFigures:
         accounts = list(accounts)
@@ -173,16 +215,16 @@ class Book:
 
     def apply(self, figures: AccountFigures) -> None:
         """Replace an account's contribution by its new figures: O(symbols of that account)."""
-        new = _Contribution(figures)
-        self._totals.replace(self._contributions.get(figures.login), new, figures)
-        self._contributions[figures.login] = new
+        self._contributions[figures.login] = self._totals.replace(
+            self._contributions.get(figures.login), figures
+        )
         self._figures[figures.login] = figures
 
     def remove(self, login: int) -> None:
         """Take an account out of the book (no-op when it is not in it)."""
         old = self._contributions.pop(login, None)
         if old is not None:
-            self._totals.remove(old)
+            self._totals.add(old, -1)
             del self._figures[login]
 
     def snapshot(self, top_n: int = 10) -> BookFigures:
@@ -195,5 +237,5 @@ def book_from_accounts(figures: Iterable[AccountFigures], top_n: int = 10) -> Bo
     latest = {f.login: f for f in figures}
     totals = _Totals()
     for account in latest.values():
-        totals.replace(None, _Contribution(account), account)
+        totals.add(_Contribution.of(account), +1)
     return totals.figures(latest.values(), len(latest), top_n)

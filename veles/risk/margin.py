@@ -32,7 +32,7 @@ orders at the market price. Open positions use the maintenance margin and the ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from veles.risk.instruments import CalcMode, SymbolSpec
 from veles.risk.money import MONEY_DIGITS, to_minor
@@ -40,10 +40,9 @@ from veles.risk.money import MONEY_DIGITS, to_minor
 _LEVERAGED_FIXED = (CalcMode.FOREX, CalcMode.CFD_LEVERAGE)
 
 
-@dataclass(frozen=True, slots=True)
-class LegTotals:
+class LegTotals(NamedTuple):
     """All positions of one direction of a symbol: total lots, weighted open price and weighted
-    margin-currency-to-deposit conversion rate."""
+    margin-currency-to-deposit conversion rate. A NamedTuple: built twice per symbol per tick."""
 
     volume: float
     price: float
@@ -108,6 +107,116 @@ def leg_margin(
     return base * leg.conversion * margin_rate(spec, buy, maintenance)
 
 
+class LegSums(NamedTuple):
+    """Running sums of one direction's positions, as AccountState keeps them: lots, lots * open
+    price, lots * fixed conversion rate (positions whose rate was fixed at opening) and the lots
+    whose conversion rate is the current one."""
+
+    volume: float
+    price_volume: float
+    fixed_conversion: float
+    floating_volume: float
+
+
+NO_SUMS = LegSums(0.0, 0.0, 0.0, 0.0)
+
+
+class MarginPlan(NamedTuple):
+    """A symbol's margin as a function of the current conversion rates.
+
+    Between two deals nothing in MT5's margin of a symbol moves except the conversion rate of the
+    positions without a fixed one, and margin is linear in that rate. So each part of the margin
+    (uncovered and covered volume, or each leg in "larger leg" mode) is `c0 + c_buy * rate_buy +
+    c_sell * rate_sell`, rounded to minor units; the parts are summed (basic mode) or the larger
+    one taken. A tick then costs a few multiplications instead of re-running the formulas.
+    """
+
+    parts: tuple[tuple[float, float, float], ...]
+    larger_leg: bool
+    needs_buy_rate: bool
+    needs_sell_rate: bool
+    digits: int = MONEY_DIGITS
+
+    def minor(self, rate_buy: float = 0.0, rate_sell: float = 0.0) -> int:
+        """Margin in deposit minor units at these current buy-side and sell-side rates."""
+        digits = self.digits
+        values = [
+            to_minor(c0 + c_buy * rate_buy + c_sell * rate_sell, digits) for c0, c_buy, c_sell in self.parts
+        ]
+        if self.larger_leg:
+            return max(values, default=0)
+        return sum(values)
+
+
+def _plan(parts: list[tuple[float, float, float]], larger_leg: bool, digits: int) -> MarginPlan:
+    return MarginPlan(
+        tuple(parts),
+        larger_leg,
+        needs_buy_rate=any(part[1] != 0.0 for part in parts),
+        needs_sell_rate=any(part[2] != 0.0 for part in parts),
+        digits=digits,
+    )
+
+
+def margin_plan(
+    spec: SymbolSpec,
+    buy: LegSums,
+    sell: LegSums,
+    leverage: float,
+    *,
+    larger_leg: bool = False,
+    maintenance: bool = True,
+    digits: int = MONEY_DIGITS,
+) -> MarginPlan:
+    """The margin plan of one symbol's positions (see MarginPlan and the module docstring).
+
+    A netting account has at most one non-empty leg, so this also covers netting.
+    """
+    parts: list[tuple[float, float, float]] = []
+    if larger_leg:
+        for is_buy, leg in ((True, buy), (False, sell)):
+            if leg.volume > 0.0:
+                unit = leg_margin(
+                    spec,
+                    LegTotals(leg.volume, leg.price_volume / leg.volume, 1.0),
+                    is_buy,
+                    leverage,
+                    maintenance,
+                )
+                fixed, floating = (
+                    unit * leg.fixed_conversion / leg.volume,
+                    unit * leg.floating_volume / leg.volume,
+                )
+                parts.append((fixed, floating, 0.0) if is_buy else (fixed, 0.0, floating))
+        return _plan(parts, True, digits)
+    covered = min(buy.volume, sell.volume)
+    buy_larger = buy.volume >= sell.volume
+    larger = buy if buy_larger else sell
+    if larger.volume > covered:
+        price = larger.price_volume / larger.volume
+        unit = leg_margin(
+            spec, LegTotals(larger.volume - covered, price, 1.0), buy_larger, leverage, maintenance
+        )
+        fixed, floating = (
+            unit * larger.fixed_conversion / larger.volume,
+            unit * larger.floating_volume / larger.volume,
+        )
+        parts.append((fixed, floating, 0.0) if buy_larger else (fixed, 0.0, floating))
+    if covered > 0.0:
+        both = buy.volume + sell.volume
+        price = (buy.price_volume + sell.price_volume) / both
+        rate = (margin_rate(spec, True, maintenance) + margin_rate(spec, False, maintenance)) / 2.0
+        unit = base_margin(spec, covered, price, leverage, maintenance=maintenance, hedged=True) * rate / both
+        parts.append(
+            (
+                unit * (buy.fixed_conversion + sell.fixed_conversion),
+                unit * buy.floating_volume,
+                unit * sell.floating_volume,
+            )
+        )
+    return _plan(parts, False, digits)
+
+
 def symbol_margin_minor(
     spec: SymbolSpec,
     buy: LegTotals,
@@ -118,25 +227,11 @@ def symbol_margin_minor(
     maintenance: bool = True,
     digits: int = MONEY_DIGITS,
 ) -> int:
-    """Margin of all positions of one symbol, in deposit-currency minor units.
-
-    A netting account has at most one non-empty leg, so this also covers netting.
-    """
-    if larger_leg:
-        return max(
-            to_minor(leg_margin(spec, buy, True, leverage, maintenance), digits),
-            to_minor(leg_margin(spec, sell, False, leverage, maintenance), digits),
-        )
-    covered = min(buy.volume, sell.volume)
-    buy_larger = buy.volume >= sell.volume
-    larger = buy if buy_larger else sell
-    uncovered = LegTotals(larger.volume - covered, larger.price, larger.conversion)
-    total = to_minor(leg_margin(spec, uncovered, buy_larger, leverage, maintenance), digits)
-    if covered > 0.0:
-        both = buy.volume + sell.volume
-        price = (buy.volume * buy.price + sell.volume * sell.price) / both
-        conversion = (buy.volume * buy.conversion + sell.volume * sell.conversion) / both
-        rate = (margin_rate(spec, True, maintenance) + margin_rate(spec, False, maintenance)) / 2.0
-        base = base_margin(spec, covered, price, leverage, maintenance=maintenance, hedged=True)
-        total += to_minor(base * conversion * rate, digits)
-    return total
+    """Margin of all positions of one symbol from per-leg totals, in deposit minor units."""
+    sums = [
+        LegSums(leg.volume, leg.volume * leg.price, leg.volume * leg.conversion, 0.0) for leg in (buy, sell)
+    ]
+    plan = margin_plan(
+        spec, sums[0], sums[1], leverage, larger_leg=larger_leg, maintenance=maintenance, digits=digits
+    )
+    return plan.minor()

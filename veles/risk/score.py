@@ -21,12 +21,7 @@ STATE_STOP_OUT = "stop_out"
 _MARGIN_CALL_FLOOR = 75.0
 
 
-def _clamp(value: float) -> float:
-    return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
-
-
 def risk_score(
-    *,
     state: str,
     equity: float,
     margin: float,
@@ -34,18 +29,21 @@ def risk_score(
     stop_out_pct: float,
     drawdown: float,
 ) -> float:
-    """The score, rounded to one decimal. Levels are percents of margin (see module docstring)."""
+    """The score, rounded to one decimal. Levels are percents of margin (see module docstring).
+
+    Called on every tick of every account, hence plain comparisons instead of helper calls.
+    """
     if state == STATE_STOP_OUT:
         return 100.0
+    blend = 0.3 * drawdown
     if margin > 0.0:
-        level = equity / margin * 100.0
         comfortable = 2.0 * margin_call_pct
-        span = max(comfortable - stop_out_pct, 1e-9)
-        pressure = _clamp((comfortable - level) / span)
-        use = 1.0 if equity <= 0.0 else _clamp(margin / equity)
-    else:
-        pressure = use = 0.0
-    score = 100.0 * _clamp(0.5 * pressure + 0.3 * drawdown + 0.2 * use)
-    if state == STATE_MARGIN_CALL:
-        score = max(score, _MARGIN_CALL_FLOOR)
+        span = comfortable - stop_out_pct
+        pressure = (comfortable - equity / margin * 100.0) / (span if span > 1e-9 else 1e-9)
+        pressure = 0.0 if pressure < 0.0 else 1.0 if pressure > 1.0 else pressure
+        use = 1.0 if equity <= 0.0 or margin >= equity else margin / equity
+        blend += 0.5 * pressure + 0.2 * use
+    score = 100.0 if blend >= 1.0 else 100.0 * blend
+    if state == STATE_MARGIN_CALL and score < _MARGIN_CALL_FLOOR:
+        score = _MARGIN_CALL_FLOOR
     return round(score, 1)
