@@ -35,9 +35,9 @@ def test_is_a_gateway() -> None:
 
 
 def test_same_seed_gives_the_same_batches() -> None:
-    first = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=5, start_msc=START), 1200)]
-    again = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=5, start_msc=START), 1200)]
-    other = [without_clock(b) for b in run(SimulatedBroker(accounts=30, seed=6, start_msc=START), 1200)]
+    first = [without_clock(b) for b in run(SimulatedBroker(accounts=20, seed=5, start_msc=START), 600)]
+    again = [without_clock(b) for b in run(SimulatedBroker(accounts=20, seed=5, start_msc=START), 600)]
+    other = [without_clock(b) for b in run(SimulatedBroker(accounts=20, seed=6, start_msc=START), 600)]
     assert first == again
     assert first != other
     assert sum(len(b.deals) for b in first) > 100
@@ -75,10 +75,10 @@ def test_population_has_the_promised_variety() -> None:
 
 
 def test_deals_are_numbered_in_order_and_well_formed() -> None:
-    broker = SimulatedBroker(accounts=50, start_msc=START)
+    broker = SimulatedBroker(accounts=30, start_msc=START)
     last = max(a.last_deal_ticket for a in broker.accounts())
     entries = set()
-    for batch in run(broker, 2400):
+    for batch in run(broker, 1600):
         for deal in batch.deals:
             assert deal.ticket == last + 1
             last = deal.ticket
@@ -100,11 +100,11 @@ def test_deals_are_numbered_in_order_and_well_formed() -> None:
 
 
 def test_snapshots_equal_start_plus_emitted_deals() -> None:
-    broker = SimulatedBroker(accounts=40, seed=3, start_msc=START)
+    broker = SimulatedBroker(accounts=20, seed=3, start_msc=START)
     symbols = {spec.name: spec for spec in broker.symbols()}
     start = broker.accounts()
     books = {a.login: AccountBook(a) for a in start}
-    batches = run(broker, 2400)
+    batches = run(broker, 1000)
     # the engine's live latest-quote dict, read when a position opens; AccountState replaces an
     # empty mapping with its own, so it is filled with the first batch before the states exist
     market = {q.symbol: q for q in batches[0].quotes}
@@ -154,3 +154,39 @@ def test_injected_faults_spoil_only_the_next_batch() -> None:
         pass
     broker.inject(Fault.DUPLICATE_DEAL)
     assert batch.deals[-1] in broker.poll().deals
+
+
+def test_stop_outs_happen_exactly_when_an_engine_sees_the_level_reached() -> None:
+    """Replaying batches onto AccountState as the engine does: an account whose level the batch's
+    prices bring to stop-out is stopped out in that batch, largest loss first, and every "[so ...]"
+    deal comes while the account is at its stop-out level. (A trade can itself bring the level
+    down - the spread of a huge new position - and is then stopped out at the next prices, as on
+    MT5, which checks levels on ticks.)"""
+    broker = SimulatedBroker(accounts=15, seed=8, start_msc=START, volatility=4.0)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    start = broker.accounts()
+    batches = run(broker, 800)
+    market = {q.symbol: q for q in batches[0].quotes}
+    states = {a.login: AccountState(a, symbols, market) for a in start}
+    stop_outs = 0
+    for batch in batches:
+        market.update((q.symbol, q) for q in batch.quotes)
+        due = set()
+        for login, state in states.items():
+            figures = state.apply_quotes(batch.quotes)  # None when no quote matters to it
+            if figures is not None and figures.state == "stop_out":
+                due.add(login)
+        for deal in batch.deals:
+            state = states[deal.login]
+            if deal.login in due:
+                assert deal.comment.startswith("[so "), "the first deal of a stopped-out account"
+                due.discard(deal.login)
+            if deal.comment.startswith("[so "):
+                figures = state.figures()
+                assert figures.state == "stop_out"
+                assert deal.comment == f"[so {figures.margin_level:.2f}%]"
+                assert deal.position_id == state.stop_out_order()[0]
+                stop_outs += 1
+            state.apply_deal(deal)
+        assert not due, f"accounts left at their stop-out level: {due}"
+    assert stop_outs > 0

@@ -110,7 +110,7 @@ class Market:
         rng: random.Random,
         start_msc: int,
         volatility: float = 1.0,
-        news_every: float = 300.0,
+        news_every: float = 180.0,
     ) -> None:
         """`volatility` scales every move (1.0 = realistic annualised figures); `news_every` is
         the mean number of simulated seconds between news gaps."""
@@ -120,6 +120,8 @@ class Market:
         self.now_msc = start_msc
         self.regime = Regime.CALM
         self.jumps: tuple[Jump, ...] = ()
+        self.spreads_widened = False  # this step's spreads are wider than the last step's
+        self._widening = 1.0
         self._clock = 0.0  # integrated variance time (years x regime multiplier squared)
         self._factor = dict.fromkeys(FACTORS, 0.0)
         self._ccy = dict.fromkeys(CURRENCY_DRIVERS, 0.0)
@@ -129,6 +131,11 @@ class Market:
             sym.quote = self._price(sym, start_msc)
 
     # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def volatility(self) -> float:
+        """The scale applied to every move (1.0 = realistic)."""
+        return self._scale
 
     def quote(self, symbol: str) -> Quote:
         """The latest quote of a symbol."""
@@ -185,6 +192,9 @@ class Market:
 
         seconds_of_day = (self.now_msc // 1000) % 86_400
         rollover = ROLLOVER_START <= seconds_of_day < ROLLOVER_END
+        widening = (VOLATILE_SPREADS if volatile else 1.0) * (ROLLOVER_SPREADS if rollover else 1.0)
+        self.spreads_widened = widening > self._widening
+        self._widening = widening
         tick_mult = (VOLATILE_TICKS if volatile else 1.0) * (ROLLOVER_TICKS if rollover else 1.0)
         quotes: list[Quote] = []
         jumps: list[Jump] = []

@@ -143,7 +143,7 @@ class SimulatedBroker:
     def _advance(self) -> tuple[Quote, ...]:
         market, server = self.market, self.server
         quotes = market.step(self.interval)
-        server.on_quotes(quotes, gapped=bool(market.jumps))
+        server.on_quotes(quotes, gapped=bool(market.jumps) or market.spreads_widened)
         now = market.now_msc
         if market.jumps:
             for trader in self._reactive:

@@ -15,10 +15,14 @@ server adds no money arithmetic of its own beyond commissions.
 Stop-out works as on MT5: when prices bring an account's margin level (or equity, in money mode)
 to its stop-out level, the position with the largest loss is closed, then the level is checked
 again, one position at a time until the account recovers or is flat. The closing deals carry
-MT5's "[so 43.21%]" comment. To keep a poll cheap, an account far from its stop-out level is
-re-checked less often (every 1-2 s when its level is more than 1.5-3x the stop-out level; every
-step when closer, and every account on a step where prices gapped): ordinary moves cannot cover
-that distance in two seconds, so stop-outs still happen at the first price beyond the level.
+MT5's "[so 43.21%]" comment. A gap that leaves the account flat with a negative balance is
+compensated by a balance deal (negative balance protection, mandatory for EU retail clients).
+
+To keep a poll cheap, an account far from its stop-out level is re-checked less often: every 1 s
+above 4x its stop-out level, every 2 s above 10x (shorter when volatility is scaled up), every
+step when closer, after each of its own deals, and every account at once on a step where prices
+gapped or spreads widened. Ordinary moves cannot cover those distances within the wait, so
+stop-outs still happen at the first prices beyond the level.
 """
 
 from __future__ import annotations
@@ -47,13 +51,15 @@ def normalise_volume(spec: SymbolSpec, volume: float) -> float:
     return lots if lots >= spec.volume_min else 0.0
 
 
-def _check_delay_ms(settings: AccountSnapshot, figures: AccountFigures) -> int:
-    """How long an account's stop-out check can wait, from its distance to the level."""
+def _check_delay_ms(settings: AccountSnapshot, figures: AccountFigures, volatility: float) -> int:
+    """How long an account's stop-out check can wait: an account at 4x its stop-out level would
+    need to lose most of its margin in a second, which takes a many-sigma move even at 1:500;
+    the wait shrinks as the market's volatility is scaled up."""
     if figures.margin_level is None:
-        return 2000
+        return round(2000 / volatility)
     measure = figures.margin_level if settings.stopout_mode is StopoutMode.PERCENT else figures.equity
     ratio = measure / max(settings.stop_out, 1e-9)
-    return 2000 if ratio > 3.0 else 1000 if ratio > 1.5 else 0
+    return round((2000 if ratio > 10.0 else 1000 if ratio > 4.0 else 0) / volatility)
 
 
 class TradeServer:
@@ -99,17 +105,19 @@ class TradeServer:
 
     def on_quotes(self, quotes: tuple[Quote, ...], gapped: bool = False) -> None:
         """Take new prices and stop out the accounts they bring to their stop-out level;
-        `gapped` (prices jumped this step) checks every account with positions at once."""
+        `gapped` (prices jumped, or spreads widened with a regime change) checks every account
+        with positions at once."""
         if quotes:
             self._quotes.update_from(quotes)
         now = self._market.now_msc
+        volatility = max(1.0, self._market.volatility)
         for account in self._accounts.values():
             if not account.book.has_positions or (now < account.next_check_msc and not gapped):
                 continue
             figures = account.refresh()
             if figures.state == STATE_STOP_OUT:
                 self._stop_out(account, figures)
-            account.next_check_msc = now + _check_delay_ms(account.book.settings, figures)
+            account.next_check_msc = now + _check_delay_ms(account.book.settings, figures, volatility)
 
     def _stop_out(self, account: ServerAccount, figures: AccountFigures) -> None:
         login = account.book.login
@@ -118,6 +126,8 @@ class TradeServer:
             ticket = account.state.stop_out_order()[0]
             self.close_position(login, ticket, comment=f"[so {level:.2f}%]")
             figures = account.state.figures()
+        if not account.book.has_positions and account.book.balance < 0:
+            self.balance(login, -account.book.balance, "negative balance protection")
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -185,18 +195,26 @@ class TradeServer:
         quote = self._quotes[symbol]
         return quote.ask if side is Side.BUY else quote.bid
 
+    def initial_margin(self, login: int, symbol: str, side: Side, lots: float, price: float = 0.0) -> float:
+        """MT5's initial margin of a new exposure in the account's deposit currency, at `price`
+        (default: the current fill price), before any hedge offset."""
+        settings = self._accounts[login].book.settings
+        spec = self.specs[symbol]
+        buy = side is Side.BUY
+        needed = base_margin(
+            spec, lots, price or self._fill_price(symbol, side), settings.leverage, maintenance=False
+        )
+        needed *= margin_rate(spec, buy, maintenance=False)
+        conversion = resolve(spec.effective_margin_currency, settings.currency, self.specs)
+        return needed * conversion.margin_rate(self._quotes, buy)
+
     def _margin_allows(
         self, account: ServerAccount, spec: SymbolSpec, side: Side, lots: float, price: float
     ) -> bool:
         """MT5's check before a fill: the initial margin of the new exposure must fit in the free
         margin. Hedge offsets are not credited, so a lock on a stressed account may be refused
         where MT5 would accept it - the simulator errs towards fewer, not impossible, positions."""
-        settings = account.book.settings
-        buy = side is Side.BUY
-        needed = base_margin(spec, lots, price, settings.leverage, maintenance=False)
-        needed *= margin_rate(spec, buy, maintenance=False)
-        conversion = resolve(spec.effective_margin_currency, settings.currency, self.specs)
-        needed *= conversion.margin_rate(self._quotes, buy)
+        needed = self.initial_margin(account.book.login, spec.name, side, lots, price)
         if needed <= account.refresh().free_margin:
             return True
         self.refused += 1
@@ -250,6 +268,7 @@ class TradeServer:
 
     def _record(self, account: ServerAccount, deal: Deal) -> Deal:
         account.apply(deal)
+        account.next_check_msc = 0  # the level just moved: look again at the next prices
         self._pending.append(deal)
         return deal
 

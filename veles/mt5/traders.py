@@ -66,6 +66,7 @@ EXOTIC = (
     "ES",
     "CL",
 )
+VOLATILE = ("XAUUSD", "XAGUSD", "GBPJPY", "XAUUSD", "GBPUSD", "NZDUSD", "AUDUSD")
 SCALPED = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500", "NAS100", "GER40")
 
 FIRST_NAMES = (
@@ -137,11 +138,11 @@ class Style(StrEnum):
 
 
 STYLE_WEIGHTS = {
-    Style.SWING: 0.34,
-    Style.SCALPER: 0.2,
-    Style.MARTINGALE: 0.14,
-    Style.LATENCY_ARB: 0.06,
-    Style.HEDGER: 0.14,
+    Style.SWING: 0.28,
+    Style.SCALPER: 0.22,
+    Style.MARTINGALE: 0.18,
+    Style.LATENCY_ARB: 0.08,
+    Style.HEDGER: 0.12,
     Style.NEWS: 0.12,
 }
 
@@ -280,22 +281,37 @@ class Trader(ABC):
 
 
 class Swing(Trader):
-    """A few positions held for minutes to an hour with a target and sometimes no stop."""
+    """A few positions held for minutes to an hour with a target and sometimes no stop. Half of them go
+    all in: one position on a volatile symbol using most of the free margin, no stop -
+    the accounts that margin calls and stop-outs are made of."""
 
     style = Style.SWING
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         super().__init__(login, rng, bonus)
-        self.max_positions = rng.randint(1, 4)
+        self.all_in = rng.random() < 0.5
+        self.max_positions = 1 if self.all_in else rng.randint(1, 4)
         self.gearing = rng.uniform(1.0, 12.0)
-        self.uses_stops = rng.random() < 0.6
+        self.uses_stops = not self.all_in and rng.random() < 0.6
 
     def wake_seconds(self) -> float:
-        return 40.0
+        return 30.0
 
     def decide(self, server: TradeServer, market: Market) -> None:
         rng = self.rng
-        if len(server.positions(self.login)) >= self.max_positions or rng.random() > 0.3:
+        if len(server.positions(self.login)) >= self.max_positions or rng.random() > 0.4:
+            return
+        side = rng.choice((Side.BUY, Side.SELL))
+        if self.all_in:
+            symbol = rng.choice(VOLATILE)
+            per_lot = server.initial_margin(self.login, symbol, side, 1.0)
+            lots = server.figures(self.login).free_margin * rng.uniform(0.8, 0.97) / per_lot
+            # even a gambler notices when the spread alone would eat a fifth of the account
+            quote = market.quote(symbol)
+            spread_usd = (quote.ask - quote.bid) / quote.bid * market.lot_value_usd(symbol)
+            lots = min(lots, 0.2 * self._equity_usd(server, market) / spread_usd)
+            sigma = _hour_sigma(market, symbol)
+            self._open(server, market, symbol, side, lots, rng.uniform(600, 2400), target=sigma * 2.0)
             return
         symbol = rng.choice(POPULAR) if rng.random() < 0.85 else rng.choice(EXOTIC)
         sigma = _hour_sigma(market, symbol)
@@ -303,9 +319,9 @@ class Swing(Trader):
             server,
             market,
             symbol,
-            rng.choice((Side.BUY, Side.SELL)),
+            side,
             self._lots(server, market, symbol, self.gearing),
-            rng.uniform(300, 3600),
+            rng.uniform(180, 2400),
             target=sigma * rng.uniform(0.5, 2.0),
             stop=sigma * rng.uniform(0.5, 1.5) if self.uses_stops else 0.0,
         )
@@ -322,11 +338,11 @@ class Scalper(Trader):
         self.symbols = tuple(rng.sample(SCALPED, 3))
 
     def wake_seconds(self) -> float:
-        return 6.0
+        return 5.0
 
     def decide(self, server: TradeServer, market: Market) -> None:
         rng = self.rng
-        if len(server.positions(self.login)) >= 2 or rng.random() > 0.5:
+        if len(server.positions(self.login)) >= 2 or rng.random() > 0.6:
             return
         symbol = rng.choice(self.symbols)
         sigma = _hour_sigma(market, symbol) / 8  # about one minute's move
@@ -359,7 +375,7 @@ class Martingale(Trader):
         self.side = Side.BUY
 
     def wake_seconds(self) -> float:
-        return 8.0
+        return 5.0
 
     def decide(self, server: TradeServer, market: Market) -> None:
         positions = [p for p in server.positions(self.login) if p.symbol == self.symbol]
@@ -395,7 +411,7 @@ class Martingale(Trader):
 
     def _start(self, server: TradeServer, market: Market) -> None:
         self.side = self.rng.choice((Side.BUY, Side.SELL))
-        self.step = _hour_sigma(market, self.symbol) * self.rng.uniform(0.3, 0.8)
+        self.step = _hour_sigma(market, self.symbol) * self.rng.uniform(0.2, 0.5)
         # the classic rule of such robots: a fixed number of lots per 1,000 of equity
         minimum = server.specs[self.symbol].volume_min
         lots = max(minimum, self._equity_usd(server, market) / 1000 * minimum * self.starting_lots)
@@ -448,7 +464,7 @@ class Hedger(Trader):
         self.gearing = rng.uniform(2.0, 10.0)
 
     def wake_seconds(self) -> float:
-        return 60.0
+        return 40.0
 
     def decide(self, server: TradeServer, market: Market) -> None:
         rng = self.rng
@@ -501,7 +517,7 @@ class NewsTrader(Trader):
 
     def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
         rng = self.rng
-        if len(server.positions(self.login)) >= 2 or rng.random() > 0.6:
+        if len(server.positions(self.login)) >= 3 or rng.random() > 0.9:
             return
         jump = max(jumps, key=lambda j: abs(j.after.bid - j.before.bid) / j.before.bid)
         sigma = _hour_sigma(market, jump.symbol)
@@ -564,13 +580,23 @@ def make_account(rng: random.Random, login: int, style: Style) -> tuple[AccountS
     return snapshot, bonus
 
 
+def allocate_styles(rng: random.Random, count: int) -> list[Style]:
+    """Styles in the proportions of STYLE_WEIGHTS (largest remainder), shuffled: a population's
+    make-up, and so its deal rate, does not swing with the seed."""
+    exact = {style: weight * count for style, weight in STYLE_WEIGHTS.items()}
+    counts = {style: int(value) for style, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda style: exact[style] - counts[style], reverse=True)
+    for style in by_remainder[: count - sum(counts.values())]:
+        counts[style] += 1
+    styles = [style for style, n in counts.items() for _ in range(n)]
+    rng.shuffle(styles)
+    return styles
+
+
 def make_population(rng: random.Random, count: int, login_base: int) -> list[tuple[AccountSnapshot, Trader]]:
     """`count` accounts with logins from `login_base`, each with its own seeded behaviour."""
-    styles = list(STYLE_WEIGHTS)
-    weights = list(STYLE_WEIGHTS.values())
     population: list[tuple[AccountSnapshot, Trader]] = []
-    for i in range(count):
-        style = rng.choices(styles, weights=weights)[0]
+    for i, style in enumerate(allocate_styles(rng, count)):
         snapshot, bonus = make_account(rng, login_base + i, style)
         trader = BEHAVIOURS[style](snapshot.login, random.Random(rng.getrandbits(64)), bonus)
         population.append((snapshot, trader))
