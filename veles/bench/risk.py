@@ -236,7 +236,7 @@ def _naive(
 def run(
     sizes: Sequence[int] = DEFAULT_SIZES,
     *,
-    seconds: float = 6.0,
+    seconds: float = 4.0,
     seed: int = 7,
     progress: Callable[[str], None] = lambda _: None,
 ) -> list[BenchResult]:

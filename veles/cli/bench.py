@@ -21,7 +21,7 @@ def risk(
     sizes: Annotated[
         list[int] | None, typer.Option("--size", help="Book size in open positions (repeatable).")
     ] = None,
-    seconds: Annotated[float, typer.Option(help="Time spent on each path per size.")] = 6.0,
+    seconds: Annotated[float, typer.Option(help="CPU seconds spent on each path per size.")] = 4.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic book and price stream.")] = 7,
 ) -> None:
     """Price updates per second: incremental AccountState + Book versus naive full recomputation."""

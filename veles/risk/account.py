@@ -3,8 +3,12 @@
 Cost model. Positions are grouped by symbol into holdings. A price update touches only the
 holdings whose figures depend on the updated quote (their own symbol, or a conversion pair of their
 margin/profit currency); each touched holding recomputes its positions' profit (MT5 rounds and
-converts every position separately, so that loop is needed) and its margin from per-leg totals.
-Untouched positions cost nothing: a tick never scans the whole account.
+converts every position separately, so that loop is needed) and, only if a conversion rate it uses
+moved, its margin from a plan precomputed at the last deal (`margin.MarginPlan`). Untouched
+positions cost nothing: a tick never scans the whole account.
+
+Peak equity, drawdown (fraction of peak lost) and realised P/L are tracked here too; deposits and
+withdrawals move the peak with them, so money flows are not counted as performance.
 
 Money. Every rounded amount (position profit, symbol margin, balance, swaps) is held as integer
 minor units (see `veles.risk.money`), so account totals maintained by subtract-old/add-new are
@@ -90,7 +94,11 @@ class FreeMarginMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SymbolExposure:
-    """One symbol's net position of an account: lots (buy positive) and USD notional (signed)."""
+    """One symbol's net position of an account: lots (buy positive) and USD notional (signed).
+
+    Notional = net lots * mid price * value of a 1.0 price move per lot (contract size; tick value
+    / tick size for Futures), converted from the profit currency to USD at mid.
+    """
 
     symbol: str
     net_lots: float
@@ -103,6 +111,8 @@ class AccountFigures:
 
     Money is in the deposit currency, rounded to its digits; `usd_rate` converts it to USD (mid).
     `profit` is the floating P/L including swaps and unbooked commissions, as in MT5's equity.
+    `state` is "ok", "margin_call" or "stop_out"; `risk_score` (0-100) is defined in score.py.
+    `missing_quotes` names the quotes still needed for complete figures (empty normally).
     """
 
     login: int
