@@ -74,11 +74,12 @@ def test_population_has_the_promised_variety() -> None:
     assert any(a.credit > 0 for a in accounts)
 
 
-def test_deals_are_numbered_in_order_and_well_formed() -> None:
+def test_deals_are_numbered_in_order_well_formed_and_lively() -> None:
     broker = SimulatedBroker(accounts=30, start_msc=START)
-    last = max(a.last_deal_ticket for a in broker.accounts())
+    first = last = max(a.last_deal_ticket for a in broker.accounts())
     entries = set()
-    for batch in run(broker, 1600):
+    batches = run(broker, 1600)
+    for batch in batches:
         for deal in batch.deals:
             assert deal.ticket == last + 1
             last = deal.ticket
@@ -97,6 +98,9 @@ def test_deals_are_numbered_in_order_and_well_formed() -> None:
         (DealKind.BALANCE, DealEntry.IN),
     } <= entries
     assert any(entry is DealEntry.INOUT for _, entry in entries)
+    # "a few deals per second" at 50 accounts: about one per second at 30
+    assert 0.5 < (last - first) / (1600 * broker.interval) < 3.0
+    assert 3 < sum(len(b.quotes) for b in batches[1:]) / (len(batches) - 1) < 20
 
 
 def test_snapshots_equal_start_plus_emitted_deals() -> None:
