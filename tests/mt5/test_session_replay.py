@@ -44,6 +44,8 @@ def test_replay_returns_the_recorded_batches_then_empty_ones(tmp_path: Path, nam
     assert replay.finished
     assert [(b.seq, b.quotes, b.deals) for b in tail] == [(601, (), ()), (602, (), ()), (603, (), ())]
     replay.close()
+    with pytest.raises(GatewayError):
+        replay.poll()
 
 
 def test_gzip_recordings_are_compressed(tmp_path: Path) -> None:

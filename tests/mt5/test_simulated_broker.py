@@ -131,9 +131,13 @@ def test_snapshots_equal_start_plus_emitted_deals() -> None:
         )
 
 
-def test_unknown_login_is_a_gateway_error() -> None:
+def test_unknown_login_and_polling_a_closed_broker_are_gateway_errors() -> None:
+    broker = SimulatedBroker(accounts=2, start_msc=START)
     with pytest.raises(GatewayError):
-        SimulatedBroker(accounts=2, start_msc=START).account(1)
+        broker.account(1)
+    broker.close()
+    with pytest.raises(GatewayError):
+        broker.poll()
 
 
 def test_injected_faults_spoil_only_the_next_batch() -> None:

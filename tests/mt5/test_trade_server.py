@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veles.mt5.catalog import LISTINGS, SYMBOL_SPECS
 from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
+from veles.risk.account import AccountState
 from veles.risk.events import AccountSnapshot, DealEntry, DealKind, MarginMode, Quote, Side
 
 START = 1_710_000_000_000
@@ -18,6 +21,10 @@ def server_with(snapshot: AccountSnapshot) -> TradeServer:
     server = TradeServer(Market(LISTINGS, random.Random(1), START), SYMBOL_SPECS, first_ticket=1000)
     server.add_account(snapshot)
     return server
+
+
+def server_quotes(server: TradeServer) -> dict[str, Quote]:
+    return {spec.name: server.quote(spec.name) for spec in SYMBOL_SPECS}
 
 
 def quote(symbol: str, bid: float, spread: float) -> Quote:
@@ -131,3 +138,47 @@ def test_stop_out_goes_on_until_flat_when_nothing_else_helps() -> None:
     assert (protection.kind, protection.comment) == (DealKind.BALANCE, "negative balance protection")
     assert protection.amount > 0
     assert server.book(7).balance == 0.0
+
+
+orders = st.lists(
+    st.tuples(
+        st.sampled_from(["EURUSD", "USDJPY", "XAUUSD", "GER40"]),
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(1, 300).map(lambda n: n / 100),
+        st.booleans(),  # close a position instead of sending an order
+        st.floats(-0.004, 0.004),  # price move before the order, relative
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(orders=orders, netting=st.booleans())
+def test_books_and_an_independent_account_state_agree_on_any_order_flow(
+    orders: list[tuple[str, Side, float, bool, float]], netting: bool
+) -> None:
+    mode = MarginMode.NETTING if netting else MarginMode.HEDGING
+    snapshot = AccountSnapshot(
+        login=9, balance=1_000_000.0, leverage=100, margin_mode=mode, group="real\\pro"
+    )
+    server = server_with(snapshot)
+    market = dict(server_quotes(server))
+    engine = AccountState(snapshot, {s.name: s for s in SYMBOL_SPECS}, market)
+    for symbol, side, lots, close, move in orders:
+        old = market[symbol]
+        moved = Quote(symbol, old.bid * (1 + move), old.ask * (1 + move), START)
+        market[symbol] = moved
+        server.on_quotes((moved,))
+        engine.apply_quotes((moved,))
+        positions = server.positions(9)
+        if close and positions:
+            server.close_position(9, positions[0].ticket, volume=lots)
+        else:
+            server.market_order(9, symbol, side, lots)
+        for deal in server.take_deals():
+            engine.apply_deal(deal)
+        book = server.book(9).snapshot()
+        assert sorted(engine.positions(), key=lambda p: p.ticket) == sorted(
+            book.positions, key=lambda p: p.ticket
+        )
+        assert engine.figures().balance == book.balance

@@ -42,6 +42,7 @@ class ReplayGateway:
         self._batches: Iterator[Batch] = self._reader.batches(self.connection_id)
         self._seq = 0
         self.finished = False
+        self._closed = False
 
     def symbols(self) -> Sequence[SymbolSpec]:
         """The recorded symbols."""
@@ -60,6 +61,8 @@ class ReplayGateway:
 
     def poll(self) -> Batch:
         """The next recorded batch, or an empty one once the recording is exhausted."""
+        if self._closed:
+            raise GatewayError(f"{self.connection_id}: the replay is closed")
         batch = None if self.finished else next(self._batches, None)
         if batch is None:
             self.finished = True
@@ -70,7 +73,8 @@ class ReplayGateway:
         return Batch(batch.connection_id, batch.seq, time.time(), batch.quotes, batch.deals)
 
     def close(self) -> None:
-        """Close the recording file."""
+        """Close the recording file; later polls raise GatewayError."""
+        self._closed = True
         self._reader.close()
 
     def _book(self, batch: Batch) -> None:

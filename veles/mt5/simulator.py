@@ -94,6 +94,7 @@ class SimulatedBroker:
             self._advance()
         self.server.take_deals()
         self._first = True
+        self._closed = False
 
     # -- Gateway -------------------------------------------------------------------------------
 
@@ -114,6 +115,8 @@ class SimulatedBroker:
 
     def poll(self) -> Batch:
         """Advance one interval and return what happened."""
+        if self._closed:
+            raise GatewayError(f"{self.connection_id}: the gateway is closed")
         faults, self._faults = self._faults, []
         if Fault.DISCONNECT in faults:
             self._faults = [f for f in faults if f is not Fault.DISCONNECT]
@@ -130,7 +133,8 @@ class SimulatedBroker:
         return Batch(self.connection_id, self._seq, time.time(), quotes, deals)
 
     def close(self) -> None:
-        """Nothing to release: the simulation lives in memory."""
+        """Stop serving batches; snapshots stay readable (the simulation lives in memory)."""
+        self._closed = True
 
     # -- testing hooks -------------------------------------------------------------------------
 

@@ -92,6 +92,10 @@ class TradeServer:
         """Equity, margin, free margin, level and state of one account at the latest prices."""
         return self._accounts[login].refresh()
 
+    def quote(self, symbol: str) -> Quote:
+        """The latest price of a symbol: what market orders fill at."""
+        return self._quotes[symbol]
+
     def positions(self, login: int) -> list[Position]:
         """Open positions of one account."""
         return self._accounts[login].book.positions()
