@@ -249,14 +249,12 @@ class Trader(ABC):
         target: float = 0.0,
         stop: float = 0.0,
         price: float = 0.0,
-    ) -> int:
-        """Send a market order and remember when to leave; the position ticket, or 0."""
+    ) -> None:
+        """Send a market order and remember when to leave the position it opens (a netting order
+        that adds to a position keeps the position's first plan)."""
         deal = server.market_order(self.login, symbol, side, lots, comment=self.style.value, price=price)
-        if deal is None or deal.entry is not DealEntry.IN:
-            return 0
-        if deal.position_id not in self.exits:
+        if deal is not None and deal.entry is DealEntry.IN and deal.position_id not in self.exits:
             self.exits[deal.position_id] = _Exit(market.now_msc + _seconds(hold_seconds), target, stop)
-        return deal.position_id
 
     def _move_money(self, server: TradeServer) -> None:
         """Deposit (more likely when in margin call) or withdraw part of the free margin."""
@@ -281,9 +279,10 @@ class Trader(ABC):
 
 
 class Swing(Trader):
-    """A few positions held for minutes to an hour with a target and sometimes no stop. Half of them go
-    all in: one position on a volatile symbol using most of the free margin, no stop -
-    the accounts that margin calls and stop-outs are made of."""
+    """A few positions held for minutes to an hour with a target and sometimes no stop.
+
+    Half of them go all in: one position on a volatile symbol using most of the free margin and
+    no stop - the accounts that margin calls and stop-outs are made of."""
 
     style = Style.SWING
 
