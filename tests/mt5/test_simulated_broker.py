@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +45,36 @@ def test_same_seed_gives_the_same_batches() -> None:
     assert first == again
     assert first != other
     assert sum(len(b.deals) for b in first) > 100
+
+
+DIGEST = """
+import dataclasses, hashlib
+from veles.mt5.simulator import SimulatedBroker
+broker = SimulatedBroker(accounts=12, seed=11, start_msc=1_710_000_000_000, volatility=3.0)
+digest = hashlib.sha256()
+for _ in range(400):
+    digest.update(repr(dataclasses.replace(broker.poll(), sent_at=0.0)).encode())
+print(digest.hexdigest(), repr(broker.accounts()).count("Position("))
+"""
+
+
+def test_same_seed_gives_the_same_batches_in_another_process() -> None:
+    """Ray restarts actors in new processes, where str hashes (and so set order) differ."""
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", DIGEST],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed), "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2)
+    }
+    assert len(outputs) == 1
+    digest, positions = outputs.pop().split()
+    assert len(digest) == 64
+    assert int(positions) > 0
 
 
 def test_first_batch_carries_every_symbol_then_only_ticks() -> None:
