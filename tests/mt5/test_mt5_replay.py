@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.mt5.recording import RecordingError, RecordingGateway, SessionReader, record
 from veles.mt5.replay import ReplayGateway
@@ -96,3 +97,10 @@ def test_not_a_recording_is_refused(tmp_path: Path) -> None:
     path.write_text("not json\n")
     with pytest.raises(RecordingError):
         ReplayGateway(path)
+
+
+def test_replay_opens_from_a_gateway_spec(tmp_path: Path) -> None:
+    record(SimulatedBroker(accounts=3, start_msc=START), tmp_path / "s.jsonl", 5)
+    gateway = open_gateway(GatewaySpec("replay", "lab", {"path": str(tmp_path / "s.jsonl")}))
+    assert gateway.connection_id == "lab"
+    assert gateway.poll().seq == 1
