@@ -332,7 +332,7 @@ class AccountState:
             value = getattr(snapshot, name)
             if not math.isfinite(value) or value < 0.0:
                 raise RejectedEvent(name, "must be >= 0")
-        quotes = quotes or {}
+        quotes = quotes if quotes is not None else {}
         self._market = quotes
         self._snapshot = snapshot
         self._symbols = symbols
