@@ -33,9 +33,7 @@ def pg_url() -> str:
     return PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{PG_DB}"
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """The local Redis, test db 13, emptied before each test."""
+def _redis() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
     try:
         client.flushdb()
@@ -44,6 +42,18 @@ def redis_url() -> Iterator[str]:
     yield REDIS_URL
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The local Redis, test db 13, emptied before and after each test."""
+    yield from _redis()
+
+
+@pytest.fixture(scope="module")
+def redis_url_module() -> Iterator[str]:
+    """The same Redis db for fixtures that live as long as a test module."""
+    yield from _redis()
 
 
 @pytest.fixture(scope="session")

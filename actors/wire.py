@@ -1,0 +1,86 @@
+"""The JSON shape of what aggregators publish: book snapshots and diffs.
+
+Kept in one place because both ends depend on it: the aggregator writes it, the web tier's
+replica reads it. Plain dicts of numbers and strings so it crosses Redis and socket.io unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from veles.risk.account import AccountFigures
+from veles.risk.book import BookFigures
+
+Row = dict[str, Any]
+
+ACCOUNT_FIELDS = (
+    "login",
+    "group",
+    "book",
+    "currency",
+    "balance",
+    "credit",
+    "equity",
+    "profit",
+    "margin",
+    "free_margin",
+    "margin_level",
+    "state",
+    "drawdown",
+    "risk_score",
+    "positions",
+    "usd_rate",
+)
+
+
+def book_topic(tenant_id: int) -> str:
+    """The bus topic a tenant's book diffs are published on."""
+    return f"book:{tenant_id}"
+
+
+def account_row(figures: AccountFigures) -> Row:
+    """One account's on-screen figures."""
+    return {name: getattr(figures, name) for name in ACCOUNT_FIELDS}
+
+
+def book_totals(book: BookFigures) -> Row:
+    """Tenant-wide totals in USD, with the book's margin level (percent, None without margin)."""
+    margin_level = book.equity / book.margin * 100.0 if book.margin > 0 else None
+    return {
+        "accounts": book.accounts,
+        "balance": book.balance,
+        "credit": book.credit,
+        "equity": book.equity,
+        "profit": book.profit,
+        "margin": book.margin,
+        "free_margin": book.free_margin,
+        "margin_level": margin_level,
+        "margin_call": len(book.margin_call),
+        "stop_out": len(book.stop_out),
+    }
+
+
+def book_message(
+    *,
+    tenant_id: int,
+    version: int,
+    full: bool,
+    book: BookFigures,
+    accounts: list[Row],
+    sent_at: float,
+    published_at: float,
+) -> Row:
+    """A snapshot (`full`, every account) or a diff (only accounts changed since `version - 1`).
+
+    `sent_at` is when the newest price batch reflected here left the gateway, so any consumer can
+    measure gateway-to-screen latency.
+    """
+    return {
+        "tenant_id": tenant_id,
+        "version": version,
+        "full": full,
+        "totals": book_totals(book),
+        "accounts": accounts,
+        "sent_at": sent_at,
+        "published_at": published_at,
+    }

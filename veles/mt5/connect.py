@@ -1,0 +1,34 @@
+"""Open a gateway from a plain description, so a Ray actor can build its own in its own process.
+
+A `GatewaySpec` is small and picklable; the gateway object itself (sockets, simulator state)
+never crosses process boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from veles.mt5.gateway import Gateway, GatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """Which gateway to open: `kind` is "simulator" or "replay"; `options` are its arguments."""
+
+    kind: str
+    connection_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def open_gateway(spec: GatewaySpec) -> Gateway:
+    """Build the gateway a spec describes; GatewayError for an unknown kind."""
+    if spec.kind == "simulator":
+        from veles.mt5.simulator import SimulatedBroker
+
+        return SimulatedBroker(connection_id=spec.connection_id, **spec.options)
+    if spec.kind == "replay":
+        from veles.mt5.replay import ReplayGateway
+
+        return ReplayGateway(connection_id=spec.connection_id, **spec.options)
+    raise GatewayError(f"unknown gateway kind {spec.kind!r} (expected 'simulator' or 'replay')")

@@ -1,0 +1,55 @@
+"""Starting and stopping the engine: one TenantSupervisor per active tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+from actors.names import supervisor_name
+from actors.tenant_supervisor import TenantSupervisor
+from veles.config import Settings
+from veles.mt5.connect import GatewaySpec
+from veles.services.tenants import active_tenants
+
+
+def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> GatewaySpec:
+    """A simulated broker for a tenant: distinct seed per tenant so books differ."""
+    return GatewaySpec(
+        kind="simulator",
+        connection_id=f"sim-{tenant_id}",
+        options={
+            "accounts": accounts,
+            "seed": settings.demo_seed + tenant_id,
+            "interval": settings.gateway_interval,
+            "login_base": 100_000,
+        },
+    )
+
+
+async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[dict[str, Any]]:
+    """Start (or re-attach to) a supervisor per active tenant; returns their status.
+
+    With `simulated_accounts` > 0 every tenant is fed by a simulated broker of that many accounts
+    (the demo); real MT5 connections are read from the database once tenants can add them.
+    """
+    statuses = []
+    for tenant_id, _name in active_tenants(settings.database_url):
+        gateways = [simulated_gateway(settings, tenant_id, simulated_accounts)] if simulated_accounts else []
+        supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
+            name=supervisor_name(tenant_id), lifetime="detached", get_if_exists=True
+        ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url)
+        statuses.append(await supervisor.start.remote())
+    return statuses
+
+
+async def stop_engine(settings: Settings) -> None:
+    """Stop every tenant's supervisor and its children."""
+    for tenant_id, _name in active_tenants(settings.database_url):
+        try:
+            supervisor = ray.get_actor(supervisor_name(tenant_id))
+        except ValueError:
+            continue
+        await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+        ray.kill(supervisor)

@@ -1,0 +1,172 @@
+"""The web tier's live view of each tenant's book.
+
+One `LiveFeed` per web process keeps a replica of each watched tenant's book (totals and every
+account row) and tells that process's browser sessions when it changed, through an in-process
+`LocalBus`. Each session then reads only the slice it shows (its page of accounts, in its sort
+order), so per-session state stays small however large the book.
+
+The replica is fed from the tenant's RiskAggregator: over Redis pub/sub when REDIS_URL is set,
+otherwise by long-polling the aggregator over Ray. Diffs carry versions; a replica that sees a
+gap (a missed message, a restarted aggregator) reloads the full snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import ray
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from actors.names import aggregator_name
+from actors.wire import Row, book_topic
+from veles.bus import LocalBus, RedisBus
+from veles.config import Settings, get_settings
+from veles.services.ray_runtime import connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TenantReplica:
+    """A tenant's book as last published: totals, every account row, and when it left the engine."""
+
+    version: int = -1
+    totals: Row = field(default_factory=dict)
+    rows: dict[int, Row] = field(default_factory=dict)
+    sent_at: float = 0.0
+    published_at: float = 0.0
+
+    def apply(self, message: Row) -> bool:
+        """Merge a snapshot or the next diff; False on a gap (the caller must reload a snapshot)."""
+        if message["full"]:
+            self.rows = {row["login"]: row for row in message["accounts"]}
+        elif message["version"] > self.version + 1:
+            return False
+        elif message["version"] <= self.version:
+            return True  # already seen (a late duplicate): nothing to do
+        else:
+            for row in message["accounts"]:
+                self.rows[row["login"]] = row
+        self.version = message["version"]
+        self.totals = message["totals"]
+        self.sent_at = message["sent_at"]
+        self.published_at = message["published_at"]
+        return True
+
+    def page(
+        self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int = 50, query: str = ""
+    ) -> tuple[list[Row], int]:
+        """One page of account rows and the number of rows that match `query` (login or group)."""
+        rows = list(self.rows.values())
+        if query:
+            q = query.strip().lower()
+            rows = [r for r in rows if q in str(r["login"]) or q in str(r["group"]).lower()]
+
+        def key(row: Row) -> tuple[bool, Any]:
+            value = row.get(sort)
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            return (missing != descending, value if not missing else 0)
+
+        rows.sort(key=key, reverse=descending)
+        return rows[offset : offset + limit], len(rows)
+
+
+class LiveFeed:
+    """Per-process registry of tenant replicas and the tasks that keep them current."""
+
+    def __init__(self, settings: Settings, aggregator: Callable[[int], Any] | None = None) -> None:
+        self._settings = settings
+        self._bus = LocalBus()
+        self._replicas: dict[int, TenantReplica] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._aggregator = aggregator or self._lookup_aggregator
+
+    def replica(self, tenant_id: int) -> TenantReplica:
+        """The tenant's replica (empty until the first snapshot arrives)."""
+        return self._replicas.setdefault(tenant_id, TenantReplica())
+
+    async def watch(self, tenant_id: int) -> AsyncIterator[TenantReplica]:
+        """The replica each time it changes (latest-wins: a slow session skips versions)."""
+        self._ensure(tenant_id)
+        replica = self.replica(tenant_id)
+        subscription = self._bus.subscribe(book_topic(tenant_id))
+        try:
+            if replica.version >= 0:
+                yield replica
+            async for _ in subscription:
+                yield replica
+        finally:
+            await subscription.aclose()
+
+    def _ensure(self, tenant_id: int) -> None:
+        task = self._tasks.get(tenant_id)
+        if task is None or task.done():
+            self._tasks[tenant_id] = asyncio.create_task(self._keep_current(tenant_id))
+
+    async def aclose(self) -> None:
+        """Stop following every tenant (server shutdown, end of a test)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _lookup_aggregator(self, tenant_id: int) -> Any:
+        connect(self._settings)
+        return ray.get_actor(aggregator_name(tenant_id), namespace=self._settings.ray_namespace)
+
+    async def _keep_current(self, tenant_id: int) -> None:
+        """Follow the aggregator for ever, reconnecting with capped backoff after any failure."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.2, max=5.0),
+            before_sleep=lambda state: log.warning(
+                "tenant %s feed: %s; retrying", tenant_id, state.outcome and state.outcome.exception()
+            ),
+        )
+        async for attempt in retrying:
+            with attempt:
+                aggregator = self._aggregator(tenant_id)
+                await self._load_snapshot(tenant_id, aggregator)
+                if self._settings.redis_url:
+                    await self._follow_redis(tenant_id, aggregator, self._settings.redis_url)
+                else:
+                    await self._follow_ray(tenant_id, aggregator)
+
+    async def _load_snapshot(self, tenant_id: int, aggregator: Any) -> None:
+        await self._deliver(tenant_id, await aggregator.snapshot.remote())
+
+    async def _deliver(self, tenant_id: int, message: Row) -> bool:
+        replica = self.replica(tenant_id)
+        if not replica.apply(message):
+            return False
+        await self._bus.publish(book_topic(tenant_id), {"version": replica.version})
+        return True
+
+    async def _follow_ray(self, tenant_id: int, aggregator: Any) -> None:
+        while True:
+            version = self.replica(tenant_id).version
+            for message in await aggregator.diffs_since.remote(version, 1.0):
+                if not await self._deliver(tenant_id, message):
+                    await self._load_snapshot(tenant_id, aggregator)
+
+    async def _follow_redis(self, tenant_id: int, aggregator: Any, url: str) -> None:
+        bus = RedisBus(url)
+        try:
+            async for message in bus.subscribe(book_topic(tenant_id)):
+                if not await self._deliver(tenant_id, message):
+                    await self._load_snapshot(tenant_id, aggregator)
+        finally:
+            await bus.aclose()
+
+
+@lru_cache(maxsize=1)
+def get_live_feed() -> LiveFeed:
+    """The process's feed; created on first use inside the web server's event loop."""
+    return LiveFeed(get_settings())
