@@ -1,0 +1,25 @@
+"""Reflex configuration: ports and Redis come from the same settings as the rest of Veles."""
+
+import reflex as rx
+from reflex.constants import StateManagerMode
+from reflex.plugins.sitemap import SitemapPlugin
+
+from veles.config import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="veles_ui",
+    frontend_port=_settings.frontend_port,
+    backend_port=_settings.backend_port,
+    api_url=f"http://localhost:{_settings.backend_port}",
+    deploy_url=f"http://localhost:{_settings.frontend_port}",
+    # Reflex keeps per-tab state in Redis when one is configured, so several workers can share it.
+    redis_url=_settings.redis_url,
+    state_manager_mode=StateManagerMode.REDIS if _settings.redis_url else StateManagerMode.MEMORY,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    default_color_mode="dark",
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    disable_plugins=[SitemapPlugin],
+)

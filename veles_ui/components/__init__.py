@@ -1,0 +1,1 @@
+"""Reusable pieces of the portal's screens."""

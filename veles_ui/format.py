@@ -1,0 +1,31 @@
+"""How numbers look on screen: fixed decimals, thousands separators, a sign colour."""
+
+from __future__ import annotations
+
+import math
+
+DASH = "—"
+
+
+def money(value: float | None, decimals: int = 2) -> str:
+    """1234567.891 → '1,234,567.89'; missing → a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    return f"{value:,.{decimals}f}"
+
+
+def percent(value: float | None, decimals: int = 2) -> str:
+    """Margin level and similar: '245.31%'; None (no margin in use) → a dash."""
+    return DASH if value is None else f"{value:,.{decimals}f}%"
+
+
+def sign_color(value: float | None) -> str:
+    """Radix colour for a signed amount: green gains, red losses, grey zero or missing."""
+    if not value:
+        return "gray"
+    return "grass" if value > 0 else "tomato"
+
+
+def state_color(state: str) -> str:
+    """Badge colour for an account's margin state."""
+    return {"ok": "grass", "margin_call": "amber", "stop_out": "tomato"}.get(state, "gray")

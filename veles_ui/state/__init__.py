@@ -1,0 +1,1 @@
+"""Reflex states: per-tab server-side state, kept small (only what is on screen)."""

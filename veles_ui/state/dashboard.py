@@ -1,0 +1,93 @@
+"""The live dashboard: book totals and a page of accounts, streamed from the engine."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import reflex as rx
+from reflex.utils.prerequisites import get_and_validate_app
+
+from actors.wire import Row
+from veles.services.live import TenantReplica, get_live_feed
+from veles_ui.format import DASH, money, percent, sign_color, state_color
+from veles_ui.state.session import SessionState
+
+PAGE_SIZE = 50
+
+
+def _connected(token: str) -> bool:
+    """Whether the browser tab that owns `token` still has a live socket.io connection."""
+    namespace = get_and_validate_app().app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid
+
+
+def _account_view(row: Row) -> dict[str, str]:
+    return {
+        "login": str(row["login"]),
+        "group": row["group"],
+        "book": row["book"],
+        "balance": money(row["balance"]),
+        "equity": money(row["equity"]),
+        "profit": money(row["profit"]),
+        "profit_color": sign_color(row["profit"]),
+        "margin": money(row["margin"]),
+        "margin_level": percent(row["margin_level"]),
+        "state": row["state"].replace("_", " "),
+        "state_color": state_color(row["state"]),
+    }
+
+
+class DashboardState(SessionState):
+    """What the dashboard shows; refreshed by `stream` each time the book changes."""
+
+    equity: rx.Field[str] = rx.field(DASH)
+    balance: rx.Field[str] = rx.field(DASH)
+    profit: rx.Field[str] = rx.field(DASH)
+    profit_color: rx.Field[str] = rx.field("gray")
+    margin: rx.Field[str] = rx.field(DASH)
+    free_margin: rx.Field[str] = rx.field(DASH)
+    margin_level: rx.Field[str] = rx.field(DASH)
+    accounts: rx.Field[int] = rx.field(0)
+    margin_call: rx.Field[int] = rx.field(0)
+    stop_out: rx.Field[int] = rx.field(0)
+    version: rx.Field[int] = rx.field(-1)
+    latency_ms: rx.Field[str] = rx.field(DASH)
+    rows: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    streaming: bool = False
+
+    def _show(self, replica: TenantReplica) -> None:
+        totals = replica.totals
+        self.equity = money(totals.get("equity"))
+        self.balance = money(totals.get("balance"))
+        self.profit = money(totals.get("profit"))
+        self.profit_color = sign_color(totals.get("profit"))
+        self.margin = money(totals.get("margin"))
+        self.free_margin = money(totals.get("free_margin"))
+        self.margin_level = percent(totals.get("margin_level"))
+        self.accounts = int(totals.get("accounts", 0))
+        self.margin_call = int(totals.get("margin_call", 0))
+        self.stop_out = int(totals.get("stop_out", 0))
+        self.version = replica.version
+        if replica.sent_at:
+            self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
+        page, _total = replica.page(sort="login", limit=PAGE_SIZE)
+        self.rows = [_account_view(r) for r in page]
+
+    @rx.event(background=True)
+    async def stream(self) -> None:
+        """Follow the tenant's book while this tab stays connected (one stream per tab)."""
+        async with self:
+            if self.streaming or not self.tenant_id:
+                return
+            self.streaming = True
+            tenant_id, token = self.tenant_id, self.router.session.client_token
+        try:
+            async for replica in get_live_feed().watch(tenant_id):
+                if not _connected(token):
+                    break
+                async with self:
+                    self._show(replica)
+        finally:
+            async with self:
+                self.streaming = False

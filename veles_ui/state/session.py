@@ -1,0 +1,55 @@
+"""Who is signed in: a JWT in a cookie, checked on every protected page load."""
+
+from __future__ import annotations
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from models.db import session_scope
+from veles.config import get_settings
+from veles.services.auth import AuthError, authenticate, decode_token, issue_token
+
+
+class SessionState(rx.State):
+    """The signed-in identity of this browser tab."""
+
+    token: str = rx.Cookie("", name="veles_token", same_site="strict", max_age=12 * 3600)
+    email: str = ""
+    tenant_id: int = 0
+    role: str = ""
+    login_error: str = ""
+
+    @rx.event
+    def require_login(self) -> EventSpec | None:
+        """Page guard: load the identity from the token, or send the user to sign in."""
+        settings = get_settings()
+        try:
+            identity = decode_token(self.token, settings.secret_key.get_secret_value())
+        except AuthError:
+            self.tenant_id = 0
+            return rx.redirect("/login")
+        self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
+        return None
+
+    @rx.event
+    def login(self, form: dict[str, str]) -> EventSpec | None:
+        """Check the credentials; on success store a fresh token and open the dashboard."""
+        settings = get_settings()
+        try:
+            with session_scope(settings.database_url) as db:
+                identity = authenticate(db, form.get("email", ""), form.get("password", ""))
+        except AuthError as exc:
+            self.login_error = str(exc)
+            return None
+        self.login_error = ""
+        self.token = issue_token(
+            identity, settings.secret_key.get_secret_value(), settings.access_token_minutes
+        )
+        self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
+        return rx.redirect("/dashboard")
+
+    @rx.event
+    def logout(self) -> EventSpec:
+        """Forget the token and return to the sign-in page."""
+        self.token, self.email, self.tenant_id, self.role = "", "", 0, ""
+        return rx.redirect("/login")

@@ -1,0 +1,20 @@
+"""The Reflex app: routes and their guards."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from veles_ui.pages.dashboard import dashboard_page
+from veles_ui.pages.login import login_page
+from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.session import SessionState
+
+app = rx.App()
+app.add_page(login_page, route="/login", title="Sign in · Veles")
+app.add_page(
+    dashboard_page,
+    route="/dashboard",
+    title="Dashboard · Veles",
+    on_load=[SessionState.require_login, DashboardState.stream],
+)
+app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/dashboard"))
