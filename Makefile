@@ -1,0 +1,14 @@
+# The two commands of the README. Both install what is missing first, and are safe to run again.
+.PHONY: demo test bench
+
+demo:  ## install everything, then run the demo (portal on http://localhost:3000)
+	scripts/setup.sh
+	.venv/bin/veles demo
+
+test:  ## install everything, then lint, type-check and run the whole test suite
+	scripts/setup.sh --test
+	scripts/test.sh
+
+bench:  ## benchmarks that print numbers (not part of the tests)
+	scripts/setup.sh
+	.venv/bin/veles bench risk

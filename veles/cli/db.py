@@ -1,0 +1,34 @@
+"""`veles db`: schema and demo data."""
+
+from __future__ import annotations
+
+import typer
+
+from models.db import upgrade as upgrade_schema
+from veles.config import get_settings
+from veles.services.demo import seed_demo
+
+app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade() -> None:
+    """Bring the database schema up to date (safe to run again)."""
+    settings = get_settings()
+    upgrade_schema(settings.database_url)
+    typer.echo(f"schema up to date: {_redacted(settings.database_url)}")
+
+
+@app.command("seed-demo")
+def seed() -> None:
+    """Create the demo broker and its user if they are missing."""
+    settings = get_settings()
+    tenant_id = seed_demo(settings)
+    typer.echo(f"demo tenant {tenant_id} ready; sign in as {settings.demo_email}")
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, fit for a console."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,138 @@
+"""`veles demo`: a simulated broker, the engine on local Ray, and the portal on localhost.
+
+This process is the Ray driver: it starts a local cluster, starts the engine in it, then runs
+the Reflex portal as a child process that joins the same cluster. Ctrl-C (or SIGTERM) stops the
+portal's whole process group, then the engine, then Ray, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import ray
+import typer
+
+from veles.config import get_settings
+from veles.services.demo import seed_demo
+from veles.services.engine import start_engine, stop_engine
+from veles.services.ray_runtime import connect, gcs_address
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _step(message: str) -> None:
+    typer.secho(f"==> {message}", fg=typer.colors.CYAN)
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until `url` answers, failing early if the portal process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the portal exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback URL we built)
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise SystemExit(f"the portal did not answer at {url} within {timeout:.0f} s")
+
+
+def _portal_env(ray_address: str, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env["RAY_ADDRESS"] = ray_address
+    # Reflex's production mode serves the built front end and the backend on one port.
+    env["FRONTEND_PORT"] = env["BACKEND_PORT"] = str(port)
+    env["REFLEX_USE_SYSTEM_BUN"] = "1"
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    tools = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+    env["PATH"] = os.pathsep.join([str(tools), str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def _stop_portal(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the portal's process group (web server, bun): SIGINT as Ctrl-C would, then harder."""
+    for sig, grace in ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+def run_demo(
+    accounts: int = typer.Option(0, help="Simulated accounts (default: DEMO_ACCOUNTS, 50)."),
+    timeout: float = typer.Option(600, help="Seconds to wait for the portal to come up."),
+) -> None:
+    """Run the whole of Veles locally with a simulated broker; Ctrl-C stops everything."""
+    settings = get_settings()
+    accounts = accounts or settings.demo_accounts
+    port = settings.frontend_port
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a process started in the background inherits SIGINT as "ignored".
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    _step("database: schema and demo tenant")
+    seed_demo(settings)
+    _step("ray: starting a local cluster")
+    connect(settings)
+    portal: subprocess.Popen[bytes] | None = None
+    try:
+        _step(f"engine: simulated broker with {accounts} accounts (this spawns one actor per account)")
+        for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
+            typer.echo(f"    tenant {status['tenant_id']}: {status['connections']}")
+        _step("portal: building and starting the Reflex app (the build takes a minute)")
+        portal = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [
+                str(Path(sys.executable).parent / "reflex"),
+                "run",
+                "--env",
+                "prod",
+                "--loglevel",
+                "warning",
+                "--frontend-port",
+                str(port),
+                "--backend-port",
+                str(port),
+            ],
+            cwd=PROJECT_ROOT,
+            env=_portal_env(gcs_address(), port),
+            start_new_session=True,
+        )
+        _wait_http(f"http://localhost:{port}/ping", timeout, portal)
+        _wait_http(f"http://localhost:{port}/login", timeout, portal)
+        typer.secho(
+            f"\nVeles is running: http://localhost:{port}\n"
+            f"  sign in as {settings.demo_email} / {settings.demo_password.get_secret_value()}\n"
+            "  Ctrl-C stops everything.\n",
+            fg=typer.colors.GREEN,
+            bold=True,
+        )
+        portal.wait()
+    except KeyboardInterrupt:
+        typer.echo("\nstopping")
+    finally:
+        if portal is not None:
+            _step("portal: stopping")
+            _stop_portal(portal)
+        _step("engine: stopping")
+        try:
+            asyncio.run(stop_engine(settings))
+        finally:
+            ray.shutdown()
+        _step("stopped")
