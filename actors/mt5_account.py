@@ -1,8 +1,16 @@
-"""MT5AccountActor: hosts one trading account's risk state and recomputes it incrementally."""
+"""MT5AccountActor: hosts one trading account's risk state and recomputes it incrementally.
+
+Recovery is exact: every few batches the supervisor asks for a checkpoint (the pickled state)
+and keeps the batches sent since. A restarted actor refuses to compute until it is restored from
+that checkpoint plus the batches after it, so its figures come back identical to an undisturbed
+run's, path-dependent ones (peak equity, drawdown) included.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ray
@@ -14,15 +22,31 @@ from veles.risk.instruments import SymbolSpec
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """What the supervisor sends an account for one batch.
+
+    `board` is the connection's latest price of every symbol, sent along with deals so a position
+    in a newly traded symbol is valued at today's price, not the one at start-up.
+    """
+
+    quotes: tuple[Quote, ...] = ()
+    deals: tuple[Deal, ...] = ()
+    board: tuple[Quote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AccountUpdate:
     """What one call changed: new figures (None if nothing it depends on moved), the symbols the
-    account now depends on (so the supervisor can keep its symbol index right), and the events it
-    refused with why."""
+    account now depends on (so the supervisor can keep its symbol index right), the events it
+    refused with why, and a checkpoint when one was asked for. `needs_restore` says the actor was
+    restarted and computed nothing."""
 
     login: int
     figures: AccountFigures | None
     symbols_needed: frozenset[str]
     rejected: tuple[str, ...] = ()
+    checkpoint: bytes | None = None
+    needs_restore: bool = False
 
 
 class AccountHost:
@@ -33,51 +57,83 @@ class AccountHost:
         snapshot: AccountSnapshot,
         symbols: Mapping[str, SymbolSpec],
         quotes: Mapping[str, Quote],
+        restarted: bool = False,
     ) -> None:
         # The price board AccountState reads when a deal opens a symbol the account did not hold;
         # kept here by reference so `apply` can refresh it before such deals.
         self._board: dict[str, Quote] = dict(quotes)
         self.state = AccountState(snapshot, symbols, self._board)
+        self._login = snapshot.login
+        self._needs_restore = restarted
 
-    def apply(
-        self, quotes: tuple[Quote, ...], deals: tuple[Deal, ...], board: tuple[Quote, ...] = ()
-    ) -> AccountUpdate:
+    def apply(self, step: Step, checkpoint: bool = False) -> AccountUpdate:
         """Apply a batch's quotes, then its deals (gateways fill a batch's orders at its prices).
 
-        `board` is the connection's latest price of every symbol, sent along with deals so a
-        position in a newly traded symbol is valued at today's price, not the one at start-up.
         A rejected event is reported, not raised: one bad event must not stall the account.
         With no events at all it reports the current figures (how a new account joins the book).
         """
-        figures: AccountFigures | None = None if quotes or deals else self.state.figures()
+        if self._needs_restore:
+            return AccountUpdate(self._login, None, frozenset(), needs_restore=True)
+        update = self._apply(step)
+        if checkpoint:
+            return AccountUpdate(
+                update.login, update.figures, update.symbols_needed, update.rejected, self.checkpoint()
+            )
+        return update
+
+    def _apply(self, step: Step) -> AccountUpdate:
+        figures: AccountFigures | None = None if step.quotes or step.deals else self.state.figures()
         rejected: list[str] = []
-        self._board.update((q.symbol, q) for q in board)
-        if quotes:
+        self._board.update((q.symbol, q) for q in step.board)
+        if step.quotes:
             try:
-                figures = self.state.apply_quotes(quotes)
+                figures = self.state.apply_quotes(step.quotes)
             except RejectedEvent as exc:
                 rejected.append(f"quotes: {exc}")
-        for deal in deals:
+        for deal in step.deals:
             try:
                 figures = self.state.apply_deal(deal)
             except RejectedEvent as exc:
                 rejected.append(f"deal {deal.ticket}: {exc}")
+        return AccountUpdate(self._login, figures, self.state.symbols_needed, tuple(rejected))
+
+    def checkpoint(self) -> bytes:
+        """The whole account state (with its price board), as bytes to keep elsewhere."""
+        return pickle.dumps((self._board, self.state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, checkpoint: bytes, steps: Sequence[Step]) -> AccountUpdate:
+        """Become the account the checkpoint describes, then replay the steps sent after it."""
+        self._board, self.state = pickle.loads(checkpoint)  # noqa: S301 (our own bytes, from our supervisor)
+        self._needs_restore = False
+        rejected: list[str] = []
+        for step in steps:
+            rejected.extend(self._apply(step).rejected)
         return AccountUpdate(
-            login=self.state.login,
-            figures=figures,
-            symbols_needed=self.state.symbols_needed,
-            rejected=tuple(rejected),
+            self._login, self.state.figures(), self.state.symbols_needed, tuple(rejected), self.checkpoint()
         )
 
     def figures(self) -> AccountFigures:
         """Current figures, computed from the state as it stands."""
         return self.state.figures()
 
+    def pid(self) -> int:
+        """The process hosting this account (operators and failure tests kill it)."""
+        return os.getpid()
 
-@ray.remote(num_cpus=0, max_task_retries=0)
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
 class MT5AccountActor(AccountHost):
     """One Ray actor per MT5 trading account.
 
-    A sync actor on purpose: the work is CPU-bound and short, and sync actors measured faster
-    than async ones for that. `max_task_retries=0` because a deal must never be applied twice.
+    A sync actor on purpose: the work is CPU-bound and short, sync actors measured faster than
+    async ones for it, and calls from one caller run in the order sent (a restore always runs
+    before the batches sent after it). `max_task_retries=0`: a deal must never be applied twice;
+    Ray restarts a dead actor (`max_restarts=-1`) and the supervisor restores it.
     """
+
+    def __init__(
+        self, snapshot: AccountSnapshot, symbols: Mapping[str, SymbolSpec], quotes: Mapping[str, Quote]
+    ) -> None:
+        super().__init__(
+            snapshot, symbols, quotes, restarted=ray.get_runtime_context().was_current_actor_reconstructed
+        )

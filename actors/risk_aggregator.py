@@ -10,6 +10,7 @@ consumer that missed a version asks for a full `snapshot`.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from typing import Any
@@ -29,6 +30,7 @@ class BookPublisher:
 
     def __init__(self, tenant_id: int, redis_url: str | None = None) -> None:
         self.tenant_id = tenant_id
+        self.epoch = time.time_ns()
         self.book = Book()
         self.rows: dict[int, Row] = {}
         self.version = 0
@@ -50,6 +52,7 @@ class BookPublisher:
         """The whole book and every account, at the current version."""
         return book_message(
             tenant_id=self.tenant_id,
+            epoch=self.epoch,
             version=self.version,
             full=True,
             book=self.book.snapshot(),
@@ -65,6 +68,7 @@ class BookPublisher:
         self.version += 1
         diff = book_message(
             tenant_id=self.tenant_id,
+            epoch=self.epoch,
             version=self.version,
             full=False,
             book=self.book.snapshot(),
@@ -96,7 +100,7 @@ class BookPublisher:
         return [d for d in self._ring if d["version"] > version]
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, max_restarts=-1)
 class RiskAggregator:
     """One per tenant; an async actor so long-polling consumers don't block `apply`."""
 
@@ -123,6 +127,10 @@ class RiskAggregator:
     async def snapshot(self) -> dict[str, Any]:
         """The whole book at the current version."""
         return self._core.snapshot()
+
+    async def pid(self) -> int:
+        """The process hosting the aggregator (operators and failure tests kill it)."""
+        return os.getpid()
 
     async def diffs_since(self, version: int, timeout: float = 1.0) -> list[dict[str, Any]]:
         """Long-poll for diffs after `version` (a full snapshot if that version is gone)."""

@@ -2,31 +2,64 @@
 
 For each connection it opens the gateway inside this process, starts one MT5AccountActor per
 trading account and keeps a symbol → accounts index, so a price batch calls only the accounts
-that hold (or convert through) a changed symbol. It pumps each gateway at a fixed pace; when the
-fan-out falls behind, the due batches are merged (quotes latest-wins, deals all kept, in order),
-which bounds the work queued anywhere to one batch per connection.
+that hold (or convert through) a changed symbol. It polls each gateway at a fixed pace; when the
+fan-out falls behind, the due polls are merged (quotes latest-wins, deals all kept, in order), so
+at most one batch per connection is ever queued.
+
+Supervision. Each account has a checkpoint (its pickled state, refreshed every
+`CHECKPOINT_EVERY` batches) and the log of batches sent since. An account whose call fails (its
+process died) or that reports a restart is restored in the background from checkpoint + log while
+the others carry on; batches that arrive meanwhile join its log. A dead aggregator is restarted
+by Ray and rebuilt from the accounts' figures. Every restart is counted by cause and logged.
+
+Bad input is counted per connection and dropped, never allowed to stop the tenant: quotes for
+unknown symbols, non-finite, non-positive or crossed prices, deals for unknown logins, batches
+the gateway failed to produce. Deals the account itself refuses (duplicate or out-of-order
+tickets, unknown positions) are counted too. The newest reasons are kept for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
 
-from actors.mt5_account import AccountUpdate, MT5AccountActor
+from actors.mt5_account import AccountHost, AccountUpdate, MT5AccountActor, Step
 from actors.names import account_name, aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from veles.mt5.connect import GatewaySpec, open_gateway
-from veles.mt5.gateway import Gateway
+from veles.mt5.gateway import Gateway, GatewayError
 from veles.risk.events import Batch, Deal, Quote, merge_batches
 
 log = logging.getLogger(__name__)
+
+# Ray's ways of saying an actor died or is being restarted.
+_ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+CHECKPOINT_EVERY = 20  # batches between an account's checkpoints: bounds its replay log
+RECENT_ERRORS = 20
+
+
+@dataclass
+class AccountSlot:
+    """The supervisor's side of one account: its actor, last checkpoint and the batches since."""
+
+    handle: ActorHandle
+    checkpoint: bytes
+    log: list[Step] = field(default_factory=list)
+    restoring: asyncio.Task[None] | None = None
+
+    @property
+    def recovering(self) -> bool:
+        """Whether a restore is under way (batches meanwhile only join the log)."""
+        return self.restoring is not None and not self.restoring.done()
 
 
 @dataclass
@@ -35,15 +68,20 @@ class Connection:
 
     spec: GatewaySpec
     gateway: Gateway
-    accounts: dict[int, ActorHandle] = field(default_factory=dict)
+    symbols: frozenset[str]
+    accounts: dict[int, AccountSlot] = field(default_factory=dict)
     index: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     needs: dict[int, frozenset[str]] = field(default_factory=dict)
     last_quotes: dict[str, Quote] = field(default_factory=dict)
+    polls: int = 0
     batches: int = 0
     deals: int = 0
     merged: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    last_error: str = ""
+    restarts: Counter[str] = field(default_factory=Counter)
+    recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
+    paused: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def reindex(self, login: int, needed: frozenset[str]) -> None:
         """Point the symbol index at what the account depends on now."""
@@ -55,6 +93,25 @@ class Connection:
         for symbol in needed - old:
             self.index[symbol].add(login)
         self.needs[login] = needed
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count a refused event and remember why, for the operator."""
+        self.rejected[reason] += 1
+        self.recent_errors.append(f"{reason}: {detail}")
+
+    def valid_quotes(self, quotes: Iterable[Quote]) -> list[Quote]:
+        """The quotes fit to use; the rest are counted and dropped."""
+        good = []
+        for quote in quotes:
+            if quote.symbol not in self.symbols:
+                self.reject("unknown_symbol", quote.symbol)
+            elif not (0.0 < quote.bid < math.inf and 0.0 < quote.ask < math.inf):
+                self.reject("bad_price", f"{quote.symbol} bid={quote.bid} ask={quote.ask}")
+            elif quote.bid > quote.ask:
+                self.reject("crossed_quote", f"{quote.symbol} bid={quote.bid} > ask={quote.ask}")
+            else:
+                good.append(quote)
+        return good
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
@@ -74,11 +131,17 @@ class TenantSupervisor:
         self._redis_url = redis_url
         self._connections: dict[str, Connection] = {}
         self._aggregator: ActorHandle | None = None
-        self._pumps: list[asyncio.Task[None]] = []
+        self._aggregator_restarts: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._started = time.time()
+        self._running = False
 
     async def start(self) -> dict[str, Any]:
-        """Open every connection, start the actors and the pumps; returns `status()`."""
+        """Open every connection, start (or re-attach to) the actors and the pumps; returns `status()`.
+
+        Attaching to actors that outlived a previous supervisor re-synchronises each of them
+        from the gateway's current account snapshot, the source of truth.
+        """
         if self._aggregator is None:
             self._aggregator = RiskAggregator.options(  # type: ignore[attr-defined]
                 name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
@@ -88,49 +151,71 @@ class TenantSupervisor:
             if spec.connection_id not in self._connections:
                 conn = await self._open(spec)
                 self._connections[spec.connection_id] = conn
-                self._pumps.append(asyncio.create_task(self._pump(conn)))
+                self._spawn(self._pump(conn))
+        self._running = True
         return await self.status()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _open(self, spec: GatewaySpec) -> Connection:
         gateway = open_gateway(spec)
-        conn = Connection(spec=spec, gateway=gateway)
         symbols = {s.name: s for s in gateway.symbols()}
+        conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols))
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
-        conn.last_quotes.update({q.symbol: q for q in first.quotes})
+        conn.polls = 1
+        conn.last_quotes.update({q.symbol: q for q in conn.valid_quotes(first.quotes)})
         for snapshot in gateway.accounts():
-            conn.accounts[snapshot.login] = MT5AccountActor.options(  # type: ignore[attr-defined]
+            checkpoint = AccountHost(snapshot, symbols, conn.last_quotes).checkpoint()
+            handle = MT5AccountActor.options(  # type: ignore[attr-defined]
                 name=account_name(self.tenant_id, spec.connection_id, snapshot.login),
                 lifetime="detached",
                 get_if_exists=True,
             ).remote(snapshot, symbols, dict(conn.last_quotes))
+            conn.accounts[snapshot.login] = AccountSlot(handle=handle, checkpoint=checkpoint)
         updates: list[AccountUpdate] = await asyncio.gather(
-            *(actor.apply.remote((), ()) for actor in conn.accounts.values())
+            *(slot.handle.restore.remote(slot.checkpoint, []) for slot in conn.accounts.values())
         )
         await self._absorb(conn, updates, first.sent_at)
-        log.info("tenant %s: connection %s opened, %d accounts", self.tenant_id, spec.connection_id,
+        log.info("tenant %s: connection %s open, %d accounts", self.tenant_id, spec.connection_id,
                  len(conn.accounts))
         return conn
 
     async def _pump(self, conn: Connection) -> None:
-        interval = float(conn.spec.options.get("interval", 0.25))
+        interval = conn.spec.interval
         next_at = time.monotonic()
         while True:
+            if conn.paused:
+                conn.idle.set()
+                await asyncio.sleep(interval)
+                next_at = time.monotonic()
+                continue
             due = 1 + max(0, int((time.monotonic() - next_at) / interval))
-            try:
-                batch = merge_batches([conn.gateway.poll() for _ in range(due)])
-                conn.merged += due - 1
-                next_at += due * interval
-                await self._dispatch(conn, batch)
-            except Exception as exc:  # one bad batch must not stop the tenant
-                conn.last_error = f"{type(exc).__name__}: {exc}"
-                conn.rejected["batch_error"] += 1
-                log.exception("tenant %s: batch failed on %s", self.tenant_id, conn.spec.connection_id)
+            if not conn.spec.merge_when_behind:
+                due = 1
+            next_at += due * interval
+            batches = []
+            for _ in range(due):
+                try:
+                    batches.append(conn.gateway.poll())
+                except GatewayError as exc:
+                    conn.reject("gateway_error", str(exc))
+                conn.polls += 1
+            if batches:
+                conn.merged += len(batches) - 1
+                try:
+                    await self._dispatch(conn, merge_batches(batches))
+                except Exception as exc:  # one bad batch must not stop the tenant
+                    conn.reject("batch_error", f"{type(exc).__name__}: {exc}")
+                    log.exception("tenant %s: batch failed on %s", self.tenant_id, conn.spec.connection_id)
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def _dispatch(self, conn: Connection, batch: Batch) -> None:
         quotes: defaultdict[int, list[Quote]] = defaultdict(list)
-        for quote in batch.quotes:
+        for quote in conn.valid_quotes(batch.quotes):
             conn.last_quotes[quote.symbol] = quote
             for login in conn.index.get(quote.symbol, ()):
                 quotes[login].append(quote)
@@ -139,48 +224,163 @@ class TenantSupervisor:
             if deal.login in conn.accounts:
                 deals[deal.login].append(deal)
             else:
-                conn.rejected["unknown_login"] += 1
+                conn.reject("unknown_login", f"deal {deal.ticket} for login {deal.login}")
         board = tuple(conn.last_quotes.values()) if deals else ()
-        updates: list[AccountUpdate] = await asyncio.gather(
-            *(
-                conn.accounts[login].apply.remote(
-                    tuple(quotes.get(login, ())),
-                    tuple(deals.get(login, ())),
-                    board if login in deals else (),
-                )
-                for login in quotes.keys() | deals.keys()
-            )
-        )
+        calls: list[tuple[int, Any]] = []
+        for login in quotes.keys() | deals.keys():
+            slot = conn.accounts[login]
+            own_deals = tuple(deals.get(login, ()))
+            step = Step(tuple(quotes.get(login, ())), own_deals, board if own_deals else ())
+            slot.log.append(step)
+            if not slot.recovering:
+                calls.append((login, slot.handle.apply.remote(step, len(slot.log) >= CHECKPOINT_EVERY)))
+        results = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
+        updates: list[AccountUpdate] = []
+        for (login, _), result in zip(calls, results, strict=True):
+            if isinstance(result, BaseException):
+                self._recover(conn, login, type(result).__name__)
+            elif result.needs_restore:
+                self._recover(conn, login, "restarted")
+            else:
+                if result.checkpoint is not None:
+                    slot = conn.accounts[login]
+                    slot.checkpoint = result.checkpoint
+                    slot.log.clear()
+                updates.append(result)
         conn.batches += 1
         conn.deals += len(batch.deals)
         await self._absorb(conn, updates, batch.sent_at)
+
+    def _recover(self, conn: Connection, login: int, cause: str) -> None:
+        slot = conn.accounts[login]
+        if slot.recovering:
+            return
+        conn.restarts[cause] += 1
+        log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
+                    conn.spec.connection_id, cause)
+        slot.restoring = asyncio.create_task(self._restore(conn, login))
+        self._tasks.add(slot.restoring)
+        slot.restoring.add_done_callback(self._tasks.discard)
+
+    async def _restore(self, conn: Connection, login: int) -> None:
+        """Restore an account from its checkpoint and log, until no batch is left unapplied.
+
+        Batches that arrive during a restore join the log and are replayed by the next round.
+        Nothing may be awaited between finding the log empty and returning: `recovering` turns
+        false exactly when this task ends, and from then on batches are sent, not logged.
+        """
+        slot = conn.accounts[login]
+        delay = 0.1
+        while True:
+            sent = len(slot.log)
+            try:
+                update: AccountUpdate = await slot.handle.restore.remote(slot.checkpoint, list(slot.log))
+            except Exception as exc:  # died again while restarting: wait for Ray, then retry
+                conn.recent_errors.append(f"restore {login}: {type(exc).__name__}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            assert update.checkpoint is not None
+            slot.checkpoint = update.checkpoint
+            del slot.log[:sent]
+            await self._absorb(conn, [update], time.time())
+            if not slot.log:
+                log.info("tenant %s: account %s restored", self.tenant_id, login)
+                return
 
     async def _absorb(self, conn: Connection, updates: list[AccountUpdate], sent_at: float) -> None:
         figures = []
         for update in updates:
             conn.reindex(update.login, update.symbols_needed)
             for reason in update.rejected:
-                conn.rejected["account_rejected"] += 1
-                conn.last_error = f"{update.login}: {reason}"
+                conn.reject("account_rejected", f"{update.login} {reason}")
             if update.figures is not None:
                 figures.append(update.figures)
         if figures and self._aggregator is not None:
-            await self._aggregator.apply.remote(figures, sent_at)
+            try:
+                await self._aggregator.apply.remote(figures, sent_at)
+            except _ACTOR_GONE:
+                await self._rebuild_aggregator()
+
+    async def _rebuild_aggregator(self) -> None:
+        """The aggregator died: Ray restarts it empty; feed it every account's current figures.
+
+        Retried until the new aggregator answers. Sending figures twice is harmless (each
+        account's contribution is replaced), so "may or may not have run" needs no bookkeeping.
+        An account that is itself being restored is left out: its restore sends its figures.
+        """
+        assert self._aggregator is not None
+        self._aggregator_restarts["actor_died"] += 1
+        log.warning("tenant %s: aggregator died; rebuilding its book from the accounts", self.tenant_id)
+        delay = 0.1
+        while True:
+            try:
+                await self._aggregator.start.remote()
+                slots = [slot for slot in self._slots().values() if not slot.recovering]
+                figures = await asyncio.gather(
+                    *(slot.handle.figures.remote() for slot in slots), return_exceptions=True
+                )
+                good = [f for f in figures if not isinstance(f, BaseException)]
+                await self._aggregator.apply.remote(good, time.time())
+                return
+            except _ACTOR_GONE:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _slots(self) -> dict[int, AccountSlot]:
+        """Every account of every connection, by login."""
+        return {login: slot for conn in self._connections.values() for login, slot in conn.accounts.items()}
+
+    async def pause(self) -> dict[str, int]:
+        """Stop polling after the batch in flight and wait for every restore; returns polls made.
+
+        For tests and benchmarks that compare the engine's figures with a reference fed the same
+        number of polls.
+        """
+        for conn in self._connections.values():
+            conn.idle.clear()
+            conn.paused = True
+        for conn in self._connections.values():
+            await conn.idle.wait()
+            await asyncio.gather(*(s.restoring for s in conn.accounts.values() if s.restoring is not None))
+        return {cid: conn.polls for cid, conn in self._connections.items()}
+
+    async def resume(self) -> None:
+        """Carry on polling after `pause`."""
+        for conn in self._connections.values():
+            conn.paused = False
+
+    async def account_figures(self) -> dict[int, Any]:
+        """Every account's current figures, straight from the account actors."""
+        slots = self._slots()
+        figures: list[Any] = await asyncio.gather(*(slot.handle.figures.remote() for slot in slots.values()))
+        return dict(zip(slots, figures, strict=True))
+
+    async def account_pids(self) -> dict[int, int]:
+        """The process of each account actor (for failure tests and operators)."""
+        slots = self._slots()
+        pids: list[int] = await asyncio.gather(*(slot.handle.pid.remote() for slot in slots.values()))
+        return dict(zip(slots, pids, strict=True))
 
     async def status(self) -> dict[str, Any]:
-        """What an operator needs: per connection, accounts, batches, merges and rejections."""
+        """What an operator needs: per connection, progress, merges, rejections and restarts."""
         return {
             "tenant_id": self.tenant_id,
+            "running": self._running,
             "uptime_s": round(time.time() - self._started, 1),
+            "aggregator_restarts": dict(self._aggregator_restarts),
             "connections": [
                 {
                     "connection_id": cid,
                     "accounts": len(c.accounts),
+                    "polls": c.polls,
                     "batches": c.batches,
                     "deals": c.deals,
                     "merged_batches": c.merged,
+                    "recovering": sum(slot.recovering for slot in c.accounts.values()),
                     "rejected": dict(c.rejected),
-                    "last_error": c.last_error,
+                    "restarts": dict(c.restarts),
+                    "recent_errors": list(c.recent_errors),
                 }
                 for cid, c in self._connections.items()
             ],
@@ -188,14 +388,15 @@ class TenantSupervisor:
 
     async def stop(self) -> None:
         """Stop pumping and kill this tenant's children (the supervisor itself is killed by its owner)."""
-        for task in self._pumps:
+        for task in list(self._tasks):
             task.cancel()
-        self._pumps.clear()
+        self._tasks.clear()
         for conn in self._connections.values():
             conn.gateway.close()
-            for actor in conn.accounts.values():
-                ray.kill(actor)
+            for slot in conn.accounts.values():
+                ray.kill(slot.handle)
         self._connections.clear()
         if self._aggregator is not None:
             ray.kill(self._aggregator)
             self._aggregator = None
+        self._running = False

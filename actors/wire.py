@@ -63,6 +63,7 @@ def book_totals(book: BookFigures) -> Row:
 def book_message(
     *,
     tenant_id: int,
+    epoch: int,
     version: int,
     full: bool,
     book: BookFigures,
@@ -72,11 +73,15 @@ def book_message(
 ) -> Row:
     """A snapshot (`full`, every account) or a diff (only accounts changed since `version - 1`).
 
+    `epoch` identifies one life of the aggregator: versions restart when it is restarted, so a
+    consumer that sees a new epoch must reload the full snapshot.
+
     `sent_at` is when the newest price batch reflected here left the gateway, so any consumer can
     measure gateway-to-screen latency.
     """
     return {
         "tenant_id": tenant_id,
+        "epoch": epoch,
         "version": version,
         "full": full,
         "totals": book_totals(book),

@@ -13,8 +13,10 @@ def _row(
     return {"login": login, "group": group, "equity": equity, "margin_level": level}
 
 
-def _msg(version: int, full: bool, rows: list[dict[str, Any]], equity: float) -> dict[str, Any]:
-    return {"version": version, "full": full, "accounts": rows, "totals": {"equity": equity},
+def _msg(
+    version: int, full: bool, rows: list[dict[str, Any]], equity: float, epoch: int = 1
+) -> dict[str, Any]:
+    return {"epoch": epoch, "version": version, "full": full, "accounts": rows, "totals": {"equity": equity},
             "sent_at": 1.0 + version, "published_at": 2.0 + version}
 
 
@@ -30,6 +32,15 @@ def test_snapshot_then_diffs_then_gap() -> None:
     assert not replica.apply(_msg(6, False, [_row(1, 1.0)], 61.0))  # version 5 was missed
     assert replica.version == 4
     assert replica.rows[1]["equity"] == 100.0
+
+
+def test_a_restarted_aggregator_forces_a_snapshot() -> None:
+    replica = TenantReplica()
+    replica.apply(_msg(7, True, [_row(1, 100.0)], 100.0, epoch=1))
+    assert not replica.apply(_msg(1, False, [_row(1, 5.0)], 5.0, epoch=2))  # versions restarted
+    assert replica.apply(_msg(1, True, [_row(1, 90.0)], 90.0, epoch=2))
+    assert replica.apply(_msg(2, False, [_row(1, 95.0)], 95.0, epoch=2))
+    assert (replica.version, replica.rows[1]["equity"]) == (2, 95.0)
 
 
 def test_page_sorts_filters_and_puts_missing_values_last() -> None:

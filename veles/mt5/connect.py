@@ -14,11 +14,18 @@ from veles.mt5.gateway import Gateway, GatewayError
 
 @dataclass(frozen=True, slots=True)
 class GatewaySpec:
-    """Which gateway to open: `kind` is "simulator" or "replay"; `options` are its arguments."""
+    """Which gateway to open: `kind` is "simulator" or "replay"; `options` are its arguments.
+
+    `interval` is how often the engine polls it (seconds). When the engine falls behind, due polls
+    are merged into one batch (`merge_when_behind`); turning that off processes every poll in
+    order, which makes a run exactly reproducible (tests and benchmarks compare against that).
+    """
 
     kind: str
     connection_id: str
     options: dict[str, Any] = field(default_factory=dict)
+    interval: float = 0.25
+    merge_when_behind: bool = True
 
 
 def open_gateway(spec: GatewaySpec) -> Gateway:

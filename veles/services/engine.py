@@ -25,6 +25,7 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
             "interval": settings.gateway_interval,
             "login_base": 100_000,
         },
+        interval=settings.gateway_interval,
     )
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class TenantReplica:
     """A tenant's book as last published: totals, every account row, and when it left the engine."""
 
+    epoch: int = 0
     version: int = -1
     totals: Row = field(default_factory=dict)
     rows: dict[int, Row] = field(default_factory=dict)
@@ -43,10 +44,12 @@ class TenantReplica:
     published_at: float = 0.0
 
     def apply(self, message: Row) -> bool:
-        """Merge a snapshot or the next diff; False on a gap (the caller must reload a snapshot)."""
+        """Merge a snapshot or the next diff; False on a gap or a restarted aggregator (the
+        caller must reload a snapshot)."""
         if message["full"]:
             self.rows = {row["login"]: row for row in message["accounts"]}
-        elif message["version"] > self.version + 1:
+            self.epoch = message["epoch"]
+        elif message["epoch"] != self.epoch or message["version"] > self.version + 1:
             return False
         elif message["version"] <= self.version:
             return True  # already seen (a late duplicate): nothing to do

@@ -1,0 +1,113 @@
+"""Supervision on real Ray: killed actors come back with exactly the figures they would have had."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import ray
+
+from actors.mt5_account import AccountHost, Step
+from actors.tenant_supervisor import TenantSupervisor
+from veles.mt5.connect import GatewaySpec, open_gateway
+from veles.risk.account import AccountFigures
+from veles.risk.events import Deal
+
+pytestmark = pytest.mark.ray
+START_MSC = 1_790_000_000_000
+
+
+def _spec(tenant_id: int) -> GatewaySpec:
+    return GatewaySpec(
+        kind="simulator",
+        connection_id=f"sim-{tenant_id}",
+        options={"accounts": 3, "seed": 11, "interval": 0.1, "start_msc": START_MSC},
+        interval=0.1,
+        merge_when_behind=False,  # every poll processed in order: the run is exactly reproducible
+    )
+
+
+def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures]:
+    """What an undisturbed engine computes after `polls` polls of the same seeded gateway."""
+    gateway = open_gateway(spec)
+    symbols = {s.name: s for s in gateway.symbols()}
+    board = {q.symbol: q for q in gateway.poll().quotes}
+    hosts = {a.login: AccountHost(a, symbols, board) for a in gateway.accounts()}
+    for _ in range(polls - 1):
+        batch = gateway.poll()
+        board.update((q.symbol, q) for q in batch.quotes)
+        deals: dict[int, list[Deal]] = {}
+        for deal in batch.deals:
+            deals.setdefault(deal.login, []).append(deal)
+        for login, host in hosts.items():
+            own = tuple(deals.get(login, ()))
+            host.apply(Step(batch.quotes, own, tuple(board.values()) if own else ()))
+    return {login: host.figures() for login, host in hosts.items()}
+
+
+async def _wait_for(supervisor: Any, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = await supervisor.status.remote()
+        if predicate(status["connections"][0]):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition not met in {timeout} s: {status}")
+
+
+@pytest.fixture
+async def supervisor(ray_local: None, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, int]]:
+    tenant_id = 900 + request.node.name.__hash__() % 90  # distinct actor names per test
+    handle = TenantSupervisor.remote(tenant_id, [_spec(tenant_id)], 10.0, None)  # type: ignore[attr-defined]
+    await handle.start.remote()
+    yield handle, tenant_id
+    await handle.stop.remote()
+    ray.kill(handle)
+
+
+async def test_killed_account_comes_back_with_the_reference_figures(supervisor: tuple[Any, int]) -> None:
+    handle, tenant_id = supervisor
+    await _wait_for(handle, lambda c: c["polls"] >= 15)
+    pids = await handle.account_pids.remote()
+    victim = sorted(pids)[0]
+    os.kill(pids[victim], signal.SIGKILL)
+    killed_at = time.monotonic()
+    await _wait_for(handle, lambda c: sum(c["restarts"].values()) >= 1, timeout=10)
+    await _wait_for(handle, lambda c: c["recovering"] == 0, timeout=10)
+    recovered_in = time.monotonic() - killed_at
+    polls = (await handle.pause.remote())[f"sim-{tenant_id}"]
+
+    figures = await handle.account_figures.remote()
+    expected = reference_figures(_spec(tenant_id), polls)
+    assert figures == expected  # every field, peak equity and drawdown included
+    assert recovered_in < 5.0
+    status = await handle.status.remote()
+    (conn,) = status["connections"]
+    assert conn["rejected"] == {}  # no deal refused as a duplicate: none applied twice
+    assert (await handle.account_pids.remote())[victim] != pids[victim]
+
+
+async def test_killed_aggregator_rebuilds_the_book_from_the_accounts(supervisor: tuple[Any, int]) -> None:
+    handle, tenant_id = supervisor
+    await _wait_for(handle, lambda c: c["polls"] >= 10)
+    aggregator = ray.get_actor(f"aggregator:{tenant_id}")
+    before = await aggregator.snapshot.remote()
+    os.kill(await aggregator.pid.remote(), signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while (await handle.status.remote())["aggregator_restarts"].get("actor_died", 0) < 1:
+        assert time.monotonic() < deadline, "the supervisor did not notice the aggregator's death"
+        await asyncio.sleep(0.1)
+    await handle.pause.remote()
+    await asyncio.sleep(0.3)  # one publishing period at 10 Hz
+    after = await aggregator.snapshot.remote()
+    assert after["epoch"] != before["epoch"]
+    figures = await handle.account_figures.remote()
+    assert {row["login"] for row in after["accounts"]} == set(figures)
+    for field in ("balance", "equity", "margin"):
+        expected = sum(round(getattr(f, field) * f.usd_rate, 2) for f in figures.values())
+        assert after["totals"][field] == pytest.approx(expected, abs=0.0051 * len(figures)), field
