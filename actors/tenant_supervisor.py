@@ -75,6 +75,7 @@ class Connection:
     last_quotes: dict[str, Quote] = field(default_factory=dict)
     polls: int = 0
     batches: int = 0
+    account_calls: int = 0
     deals: int = 0
     merged: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -234,6 +235,7 @@ class TenantSupervisor:
             slot.log.append(step)
             if not slot.recovering:
                 calls.append((login, slot.handle.apply.remote(step, len(slot.log) >= CHECKPOINT_EVERY)))
+        conn.account_calls += len(calls)
         results = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
         updates: list[AccountUpdate] = []
         for (login, _), result in zip(calls, results, strict=True):
@@ -357,10 +359,16 @@ class TenantSupervisor:
         return dict(zip(slots, figures, strict=True))
 
     async def account_pids(self) -> dict[int, int]:
-        """The process of each account actor (for failure tests and operators)."""
+        """The process of each account actor that answers (one being restarted is left out)."""
         slots = self._slots()
-        pids: list[int] = await asyncio.gather(*(slot.handle.pid.remote() for slot in slots.values()))
-        return dict(zip(slots, pids, strict=True))
+        pids = await asyncio.gather(
+            *(slot.handle.pid.remote() for slot in slots.values()), return_exceptions=True
+        )
+        answered: dict[int, int] = {}
+        for login, pid in zip(slots, pids, strict=True):
+            if isinstance(pid, int):
+                answered[login] = pid
+        return answered
 
     async def status(self) -> dict[str, Any]:
         """What an operator needs: per connection, progress, merges, rejections and restarts."""
@@ -375,6 +383,7 @@ class TenantSupervisor:
                     "accounts": len(c.accounts),
                     "polls": c.polls,
                     "batches": c.batches,
+                    "account_calls": c.account_calls,
                     "deals": c.deals,
                     "merged_batches": c.merged,
                     "recovering": sum(slot.recovering for slot in c.accounts.values()),

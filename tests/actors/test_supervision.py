@@ -12,14 +12,11 @@ from typing import Any
 import pytest
 import ray
 
-from actors.mt5_account import AccountHost, Step
 from actors.tenant_supervisor import TenantSupervisor
-from veles.mt5.connect import GatewaySpec, open_gateway
-from veles.risk.account import AccountFigures
-from veles.risk.events import Deal
+from veles.bench.engine import START_MSC, reference_figures
+from veles.mt5.connect import GatewaySpec
 
 pytestmark = pytest.mark.ray
-START_MSC = 1_790_000_000_000
 
 
 def _spec(tenant_id: int) -> GatewaySpec:
@@ -30,24 +27,6 @@ def _spec(tenant_id: int) -> GatewaySpec:
         interval=0.1,
         merge_when_behind=False,  # every poll processed in order: the run is exactly reproducible
     )
-
-
-def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures]:
-    """What an undisturbed engine computes after `polls` polls of the same seeded gateway."""
-    gateway = open_gateway(spec)
-    symbols = {s.name: s for s in gateway.symbols()}
-    board = {q.symbol: q for q in gateway.poll().quotes}
-    hosts = {a.login: AccountHost(a, symbols, board) for a in gateway.accounts()}
-    for _ in range(polls - 1):
-        batch = gateway.poll()
-        board.update((q.symbol, q) for q in batch.quotes)
-        deals: dict[int, list[Deal]] = {}
-        for deal in batch.deals:
-            deals.setdefault(deal.login, []).append(deal)
-        for login, host in hosts.items():
-            own = tuple(deals.get(login, ()))
-            host.apply(Step(batch.quotes, own, tuple(board.values()) if own else ()))
-    return {login: host.figures() for login, host in hosts.items()}
 
 
 async def _wait_for(supervisor: Any, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:

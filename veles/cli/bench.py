@@ -1,11 +1,13 @@
-"""`veles bench`: performance measurements of the risk core (and, later, the engine)."""
+"""`veles bench`: performance measurements of the risk core and of the live engine."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
+from veles.bench import engine as engine_bench
 from veles.bench import risk as risk_bench
 
 app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
@@ -32,3 +34,18 @@ def risk(
         progress=lambda line: typer.echo(line, err=True),
     )
     typer.echo(risk_bench.report(results))
+
+
+@app.command("engine")
+def engine(
+    accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts, one actor each.")] = 10,
+    seconds: Annotated[float, typer.Option(help="How long to measure, after start-up.")] = 20.0,
+    rate: Annotated[float, typer.Option(help="Price batches per second from the gateway.")] = 4.0,
+    kill: Annotated[int, typer.Option(help="Account actors to kill (SIGKILL) at random moments.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 7,
+) -> None:
+    """The engine on local Ray, end to end: one JSON line of latency, CPU, memory and correctness."""
+    result = engine_bench.run(
+        accounts, seconds, rate=rate, kill=kill, seed=seed, progress=lambda line: typer.echo(line, err=True)
+    )
+    typer.echo(json.dumps(result))
