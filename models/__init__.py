@@ -1,5 +1,37 @@
-"""SQLModel tables and the database engine. Below every other layer: imports nothing of Veles'."""
+"""SQLModel tables and the database engine. Below every other layer: imports nothing of Veles'.
 
-from models.tenancy import Plan, Role, Tenant, User
+Importing this package registers every table on `SQLModel.metadata`, which Alembic and the
+tenant-isolation test both read.
+"""
 
-__all__ = ["Plan", "Role", "Tenant", "User"]
+from models.accounts import Book, ClientAccount
+from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
+from models.audit import AuditLog
+from models.connections import ConnectionStatus, Mt5Connection, Platform
+from models.history import RiskHistory
+from models.reports import Report, ReportStatus, ReportType
+from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertRule",
+    "AlertState",
+    "AuditLog",
+    "Book",
+    "ClientAccount",
+    "ConnectionStatus",
+    "Mt5Connection",
+    "Plan",
+    "Platform",
+    "Report",
+    "ReportStatus",
+    "ReportType",
+    "RiskHistory",
+    "Role",
+    "Severity",
+    "Tenant",
+    "TenantStatus",
+    "TwoFactor",
+    "User",
+]

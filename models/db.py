@@ -1,4 +1,14 @@
-"""The database engine and sessions, for SQLite (embedded default) and PostgreSQL alike."""
+"""The database engine and sessions, for SQLite (embedded default) and PostgreSQL alike.
+
+Two kinds of session:
+- `session_scope(url)`: the platform connection (DATABASE_URL's user, who owns the schema). It
+  serves sign-in, the engine launcher and migrations, which must see across tenants; on
+  PostgreSQL that user must be a superuser or have BYPASSRLS, since RLS is FORCEd on owners too.
+- `tenant_session(url, tenant_id)`: everything done on behalf of one tenant. On PostgreSQL it
+  runs as the `veles_app` role under row-level security (`models.rls`), so a missing
+  `WHERE tenant_id = ...` in application code cannot leak another broker's rows. SQLite has no
+  RLS: there the application's own tenant filters are the only wall.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +17,17 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.orm import SessionTransaction
+from sqlmodel import Session, create_engine
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from models.rls import APP_ROLE
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 @lru_cache(maxsize=8)
@@ -29,15 +45,63 @@ def get_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class LegacySchemaError(RuntimeError):
+    """The database holds tables made before migrations existed (by `create_all`)."""
+
+
+def alembic_config(connection: Connection) -> Config:
+    """An Alembic configuration without an ini file, running on `connection`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
 def upgrade(url: str) -> None:
-    """Bring the schema up to date: creates missing tables, leaves existing data alone."""
-    SQLModel.metadata.create_all(get_engine(url))
+    """Migrate the schema to the newest revision (`alembic upgrade head`); leaves data alone and
+    does nothing when already there."""
+    with get_engine(url).begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        if "tenant" in tables and "alembic_version" not in tables:
+            raise LegacySchemaError(
+                f"{make_url(url).render_as_string(hide_password=True)} was created before migrations; "
+                "dump what you need (docs/backup.md), then recreate the database (the demo SQLite "
+                "file can simply be deleted) and run `veles db upgrade`."
+            )
+        command.upgrade(alembic_config(connection), "head")
 
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
+    """A platform session (sees every tenant) that commits on success and rolls back on error."""
     with Session(get_engine(url)) as session:
+        try:
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def tenant_session(url: str, tenant_id: int, role: str | None = APP_ROLE) -> Iterator[Session]:
+    """A session confined to one tenant; commits on success, rolls back on error.
+
+    On PostgreSQL every transaction of the session (also those after an intermediate `commit`)
+    starts with `SET LOCAL ROLE <role>` and `app.tenant_id = tenant_id`, both transaction-local
+    so the pooled connection goes back clean. `role=None` when DATABASE_URL already logs in as
+    the application role.
+    """
+    session = Session(get_engine(url))
+    if session.get_bind().dialect.name == "postgresql":
+
+        @event.listens_for(session, "after_begin")
+        def confine(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+            if role is not None:
+                connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            connection.execute(text("SELECT set_config('app.tenant_id', :id, true)"), {"id": str(tenant_id)})
+
+    with session:
         try:
             yield session
             session.commit()

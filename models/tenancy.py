@@ -1,16 +1,14 @@
-"""Tenants (brokers) and their users."""
+"""Tenants (brokers) and the people who sign in to their portal."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    """Timestamps are stored in UTC; screens convert to the user's zone."""
-    return datetime.now(UTC)
+from models.columns import UtcDateTime, enum_column, utcnow
 
 
 class Plan(StrEnum):
@@ -19,6 +17,14 @@ class Plan(StrEnum):
     STARTER = "starter"
     PROFESSIONAL = "professional"
     ENTERPRISE = "enterprise"
+
+
+class TenantStatus(StrEnum):
+    """Only active tenants get an engine supervisor and may sign in."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
 
 
 class Role(StrEnum):
@@ -30,23 +36,48 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+class TwoFactor(StrEnum):
+    """The second factor a user signs in with."""
+
+    NONE = "none"
+    TOTP = "totp"
+    SMS = "sms"
+
+
 class Tenant(SQLModel, table=True):
-    """A broker: owns MT5 connections, accounts and users."""
+    """A broker: owns MT5 connections, accounts and users. The root every tenant-owned row points to."""
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=120)
-    plan: Plan = Field(default=Plan.STARTER)
-    status: str = Field(default="active", max_length=20)
-    created_at: datetime = Field(default_factory=utcnow)
+    domain: str | None = Field(default=None, unique=True, max_length=253,
+                               description="Portal host name the broker signs in at.")
+    plan: Plan = Field(default=Plan.STARTER, sa_type=enum_column(Plan))
+    status: TenantStatus = Field(default=TenantStatus.ACTIVE, sa_type=enum_column(TenantStatus))
+    stripe_customer_id: str | None = Field(default=None, unique=True, max_length=64)
+    stripe_subscription_id: str | None = Field(default=None, unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class User(SQLModel, table=True):
-    """A person who signs in to the portal of one tenant."""
+    """A person who signs in to the portal of one tenant.
+
+    E-mail is unique across tenants because sign-in starts from the address alone.
+    """
+
+    # (tenant_id, id) is the target of composite foreign keys, so a row can only point at a user
+    # of its own tenant: RLS hides other tenants' rows but foreign-key checks do not see RLS.
+    __table_args__ = (UniqueConstraint("tenant_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
     email: str = Field(index=True, unique=True, max_length=254)
-    password_hash: str = Field(max_length=255)
-    role: Role = Field(default=Role.VIEWER)
+    password_hash: str = Field(max_length=255, repr=False)
+    role: Role = Field(default=Role.VIEWER, sa_type=enum_column(Role))
     is_active: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
+    phone: str | None = Field(default=None, max_length=32, description="E.164, for SMS codes and alerts.")
+    two_factor: TwoFactor = Field(default=TwoFactor.NONE, sa_type=enum_column(TwoFactor))
+    totp_secret_encrypted: bytes | None = Field(
+        default=None, sa_type=LargeBinary, repr=False,
+        description="The TOTP seed, encrypted like MT5 credentials (veles.services.credentials).",
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

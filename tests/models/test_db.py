@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from sqlmodel import SQLModel, func, select
+from sqlmodel import func, select
 
-from models.db import get_engine, session_scope, upgrade
+from models.db import session_scope, upgrade
 from models.tenancy import Tenant, User
 from veles.config import Settings
 from veles.services.auth import AuthError, authenticate
 from veles.services.demo import seed_demo
 from veles.services.tenants import active_tenants
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'veles.db'}"
-    url = str(request.getfixturevalue("pg_url"))
-    SQLModel.metadata.drop_all(get_engine(url))  # every test starts from an empty schema
-    return url
 
 
 def test_seed_is_idempotent_and_demo_user_signs_in(database_url: str) -> None:

@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
 
 @app.command()
 def upgrade() -> None:
-    """Bring the database schema up to date (safe to run again)."""
+    """Run the database migrations up to the newest revision (safe to run again)."""
     settings = get_settings()
     upgrade_schema(settings.database_url)
     typer.echo(f"schema up to date: {_redacted(settings.database_url)}")

@@ -1,0 +1,36 @@
+"""Migrations build exactly the declared tables, on SQLite and PostgreSQL alike, and only once."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+from models.db import LegacySchemaError, get_engine, upgrade
+
+
+def test_upgrade_builds_the_metadata_and_is_idempotent(database_url: str) -> None:
+    upgrade(database_url)
+    upgrade(database_url)
+    with get_engine(database_url).connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+        assert context.get_current_revision() is not None
+        tables = set(inspect(conn).get_table_names())
+    assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
+
+
+def test_every_tenant_table_has_an_indexed_tenant_id() -> None:
+    for table in SQLModel.metadata.tables.values():
+        if "tenant_id" in table.c:
+            assert any(next(iter(index.columns)).name == "tenant_id" for index in table.indexes), table.name
+            assert any(fk.column.table.name == "tenant" for fk in table.c.tenant_id.foreign_keys), table.name
+
+
+def test_a_schema_made_before_migrations_is_refused(database_url: str) -> None:
+    with get_engine(database_url).begin() as conn:
+        conn.execute(text("CREATE TABLE tenant (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(LegacySchemaError, match="before migrations"):
+        upgrade(database_url)
