@@ -1,0 +1,413 @@
+"""Alert rules for a tenant's risk desk: raise once on crossing a threshold, clear with hysteresis.
+
+The RiskAggregator owns one `AlertEngine` per tenant and feeds it every merged account update,
+every book snapshot and every deal; it stores and publishes the `Alert`s the engine returns. The
+engine is pure (no I/O, no clock: times come from the events), so it is tested and replayed alone.
+
+Why hysteresis. Margin level, drawdown and exposure move with every tick; a value jittering around
+a threshold would otherwise raise and clear on every update and bury the desk in an alert storm.
+A rule therefore raises when the value crosses its threshold and stays raised until the value has
+recovered past the threshold by a relative `band` (a 50% margin-level rule with band 0.05 clears
+only above 52.5%). In between nothing happens, so raises and clears strictly alternate per
+(rule, subject). `min_interval_s` adds a minimum hold time on top: a raised alert stays raised at
+least that long, which caps raises at one per interval even for discrete values such as the
+account state, where a relative band cannot help.
+
+Why only raised alerts are stored. A (rule, subject) pair that is not raised needs no memory, so
+state grows with what is wrong, not with the number of accounts or symbols. The active set is what
+`export` hands to the aggregator's checkpoint; `restore` puts it back after a restart so alerts
+already raised are not raised a second time.
+
+Cost. `on_account` evaluates only the account rules (their number is fixed by configuration),
+`on_deal` only the large-deal rules for the deal's symbol or any symbol, `on_book` the exposure
+rules for each symbol of the snapshot. Nothing rescans the tenant's accounts.
+
+Bad input. A NaN value can neither raise nor clear (it would silently flip comparisons): it is
+skipped and counted in `ignored`, as is an unknown account state. Figures with `missing_quotes` are
+not judged at all: their equity is half known, so their margin level and drawdown are not yet true.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from veles.risk.account import AccountFigures
+from veles.risk.book import BookFigures
+from veles.risk.events import Deal, DealKind
+from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT
+
+
+class AlertKind(StrEnum):
+    """What a rule watches, and which value its threshold is compared with."""
+
+    MARGIN_LEVEL = "margin_level"  # account margin level, percent; fires at or below the threshold
+    ACCOUNT_STATE = "account_state"  # AccountFigures.state ranked ok=0, margin_call=1, stop_out=2
+    DRAWDOWN = "drawdown"  # account equity drawdown from its peak, fraction 0..1
+    SYMBOL_EXPOSURE = "symbol_exposure"  # |book net USD notional| of one symbol
+    LARGE_DEAL = "large_deal"  # one trade deal's volume, lots
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+STATE_RANK: Mapping[str, int] = {STATE_OK: 0, STATE_MARGIN_CALL: 1, STATE_STOP_OUT: 2}
+
+_ACCOUNT_KINDS = frozenset({AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN})
+_SYMBOL_KINDS = frozenset({AlertKind.SYMBOL_EXPOSURE, AlertKind.LARGE_DEAL})
+
+
+def _enum_field(enum: type[StrEnum], value: Any, field: str) -> Any:
+    """Coerce a config string to the enum, or fail naming the field and the accepted values."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValueError(f"{field}: unknown value {value!r} (expected one of: {allowed})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """One configured rule; validated at construction so a bad config fails at load, not at 3 a.m.
+
+    `threshold` is in the kind's unit (see `AlertKind`); for `account_state` it is the state rank at
+    or above which the rule fires: 1 = margin call or worse, 2 = stop out. `band` is the relative
+    hysteresis: a rule that fires at or below the threshold (margin level) clears above
+    threshold * (1 + band); the others fire at or above it and clear below threshold * (1 - band).
+    `symbol` restricts `symbol_exposure` and `large_deal` rules to one symbol (None = any symbol);
+    account rules apply to every account. `min_interval_s` is the minimum time an alert stays raised
+    (a clear is deferred to the first update after it). `large_deal` alerts are single events: they
+    are raised once per deal, never stored or cleared, so `band` does not apply to them and a hold
+    time is rejected.
+    """
+
+    id: str
+    kind: AlertKind
+    threshold: float
+    severity: Severity = Severity.WARNING
+    symbol: str | None = None
+    band: float = 0.05
+    min_interval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("id: must be a non-empty string")
+        kind = _enum_field(AlertKind, self.kind, "kind")
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "severity", _enum_field(Severity, self.severity, "severity"))
+        if not (math.isfinite(self.threshold) and self.threshold > 0.0):
+            raise ValueError(f"threshold: must be a finite number > 0, got {self.threshold!r}")
+        if kind is AlertKind.DRAWDOWN and self.threshold > 1.0:
+            raise ValueError(f"threshold: drawdown is a fraction 0..1, got {self.threshold!r}")
+        if kind is AlertKind.ACCOUNT_STATE and self.threshold not in (1.0, 2.0):
+            raise ValueError(
+                f"threshold: account_state takes 1 (margin call or worse) or 2 (stop out), "
+                f"got {self.threshold!r}"
+            )
+        if not 0.0 <= self.band < 1.0:
+            raise ValueError(f"band: must be in [0, 1), got {self.band!r}")
+        if not (math.isfinite(self.min_interval_s) and self.min_interval_s >= 0.0):
+            raise ValueError(f"min_interval_s: must be a finite number >= 0, got {self.min_interval_s!r}")
+        if kind is AlertKind.LARGE_DEAL and self.min_interval_s:
+            raise ValueError("min_interval_s: large_deal alerts are single events and are never held")
+        if self.symbol is not None and kind not in _SYMBOL_KINDS:
+            raise ValueError(f"symbol: only symbol_exposure and large_deal rules take a symbol, not {kind}")
+
+    @property
+    def fires_below(self) -> bool:
+        """True when a low value is the danger (margin level), False when a high one is."""
+        return self.kind is AlertKind.MARGIN_LEVEL
+
+    @property
+    def clear_level(self) -> float:
+        """The value the alert must recover past before it clears."""
+        factor = 1.0 + self.band if self.fires_below else 1.0 - self.band
+        return self.threshold * factor
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A raise or a clear of one rule for one subject (an account login or a symbol, as text).
+
+    `value` is the observed value in the rule's unit; it is None only when a margin-level alert
+    clears because the account no longer uses margin (MT5 has no margin level then).
+    """
+
+    rule_id: str
+    kind: AlertKind
+    severity: Severity
+    subject: str
+    value: float | None
+    threshold: float
+    status: AlertStatus
+    time_msc: int
+    message: str
+
+
+def default_rules(margin_call: float, stop_out: float) -> list[AlertRule]:
+    """The rules a broker's risk desk expects out of the box.
+
+    `margin_call` and `stop_out` are the tenant's margin levels in percent. Accounts in groups with
+    other levels (or money-mode levels) are better watched with `account_state` rules, which follow
+    each account's own group settings.
+    """
+    return [
+        AlertRule("margin_call", AlertKind.MARGIN_LEVEL, margin_call, Severity.WARNING),
+        AlertRule("stop_out", AlertKind.MARGIN_LEVEL, stop_out, Severity.CRITICAL),
+        AlertRule("drawdown_30", AlertKind.DRAWDOWN, 0.30, Severity.WARNING),
+        AlertRule("symbol_exposure_5m", AlertKind.SYMBOL_EXPOSURE, 5_000_000.0, Severity.WARNING),
+        AlertRule("large_deal_50", AlertKind.LARGE_DEAL, 50.0, Severity.INFO),
+    ]
+
+
+class AlertEngine:
+    """Evaluates a tenant's rules against its live figures; see the module docstring."""
+
+    def __init__(self, rules: Iterable[AlertRule]) -> None:
+        self._rules: dict[str, AlertRule] = {}
+        for rule in rules:
+            if rule.id in self._rules:
+                raise ValueError(f"id: duplicate rule id {rule.id!r}")
+            self._rules[rule.id] = rule
+        ordered = list(self._rules.values())
+        self._account_rules = [r for r in ordered if r.kind in _ACCOUNT_KINDS]
+        self._exposure_any = [r for r in ordered if r.kind is AlertKind.SYMBOL_EXPOSURE and r.symbol is None]
+        self._exposure_by_symbol = _by_symbol(r for r in ordered if r.kind is AlertKind.SYMBOL_EXPOSURE)
+        self._deal_any = [r for r in ordered if r.kind is AlertKind.LARGE_DEAL and r.symbol is None]
+        self._deal_by_symbol = _by_symbol(r for r in ordered if r.kind is AlertKind.LARGE_DEAL)
+        self._active: dict[tuple[str, str], Alert] = {}
+        # The raised exposure keys, so a book snapshot finds symbols gone flat without scanning
+        # the (possibly large) set of raised account alerts.
+        self._exposure_keys: dict[tuple[str, str], None] = {}  # ordered, so output order is stable
+        self._ignored = 0
+
+    @property
+    def rules(self) -> tuple[AlertRule, ...]:
+        return tuple(self._rules.values())
+
+    @property
+    def ignored(self) -> int:
+        """Values skipped as invalid (NaN, unknown account state) since the engine started."""
+        return self._ignored
+
+    def active(self) -> list[Alert]:
+        """The alerts currently raised, oldest first."""
+        return list(self._active.values())
+
+    def on_account(self, figures: AccountFigures) -> list[Alert]:
+        """Judge one account's fresh figures against the account rules."""
+        if not self._account_rules or figures.missing_quotes:
+            return []
+        out: list[Alert] = []
+        subject = str(figures.login)
+        for rule in self._account_rules:
+            value: float | None
+            if rule.kind is AlertKind.MARGIN_LEVEL:
+                value = figures.margin_level
+                level = math.inf if value is None else value
+            elif rule.kind is AlertKind.DRAWDOWN:
+                value = level = figures.drawdown
+            else:
+                rank = STATE_RANK.get(figures.state)
+                if rank is None:
+                    self._ignored += 1
+                    continue
+                value = level = float(rank)
+            status = self._transition(rule, subject, level, figures.updated_msc)
+            if status is not None:
+                text = _account_message(rule, subject, value, status, figures.state)
+                out.append(self._record(rule, subject, value, status, figures.updated_msc, text))
+        return out
+
+    def on_book(self, book: BookFigures, time_msc: int) -> list[Alert]:
+        """Judge the book's net exposure per symbol; a symbol gone from the book counts as flat.
+
+        `time_msc` stamps the alerts (BookFigures carries no time of its own).
+        """
+        if not (self._exposure_any or self._exposure_by_symbol):
+            return []
+        out: list[Alert] = []
+        seen: set[str] = set()
+        for exposure in book.exposure:
+            seen.add(exposure.symbol)
+            rules = self._exposure_by_symbol.get(exposure.symbol, ())
+            for rule in (*self._exposure_any, *rules):
+                self._judge_exposure(rule, exposure.symbol, exposure.usd_notional, time_msc, out)
+        for rule_id, symbol in [key for key in self._exposure_keys if key[1] not in seen]:
+            self._judge_exposure(self._rules[rule_id], symbol, 0.0, time_msc, out)
+        return out
+
+    def on_deal(self, deal: Deal) -> list[Alert]:
+        """Raise one event alert per large-deal rule that a trade deal meets (balance ops never do).
+
+        The engine keeps no memory of deals: call it once per applied deal (AccountState already
+        rejects duplicates and replays by ticket).
+        """
+        if deal.kind not in (DealKind.BUY, DealKind.SELL):
+            return []
+        rules = (*self._deal_any, *self._deal_by_symbol.get(deal.symbol, ()))
+        if not rules:
+            return []
+        if math.isnan(deal.volume):
+            self._ignored += 1
+            return []
+        subject = str(deal.login)
+        return [
+            Alert(
+                rule.id,
+                rule.kind,
+                rule.severity,
+                subject,
+                deal.volume,
+                rule.threshold,
+                AlertStatus.RAISED,
+                deal.time_msc,
+                f"Account {subject} {deal.kind} {deal.volume:g} lots {deal.symbol} (deal {deal.ticket}, "
+                f"{deal.entry}) ≥ {rule.threshold:g} lots ({rule.id})",
+            )
+            for rule in rules
+            if deal.volume >= rule.threshold
+        ]
+
+    def export(self) -> list[dict[str, Any]]:
+        """The active set as plain dicts (JSON-ready: enums become their string values)."""
+        return [
+            asdict(alert)
+            | {"kind": alert.kind.value, "severity": alert.severity.value, "status": alert.status.value}
+            for alert in self._active.values()
+        ]
+
+    def restore(self, exported: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the active set with an `export`, so a restarted engine does not re-raise it.
+
+        Alerts of rules that no longer exist (or changed kind) are dropped: nothing could clear them.
+        Entries that are not raised are dropped too (an export holds only raised alerts).
+        A malformed entry raises ValueError naming the field.
+        """
+        active: dict[tuple[str, str], Alert] = {}
+        for item in exported:
+            alert = _alert_from_dict(item)
+            rule = self._rules.get(alert.rule_id)
+            if (
+                rule is not None
+                and rule.kind is alert.kind
+                and alert.kind is not AlertKind.LARGE_DEAL
+                and alert.status is AlertStatus.RAISED
+            ):
+                active[(alert.rule_id, alert.subject)] = alert
+        self._active = active
+        self._exposure_keys = dict.fromkeys(
+            key for key, alert in active.items() if alert.kind is AlertKind.SYMBOL_EXPOSURE
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _judge_exposure(
+        self, rule: AlertRule, symbol: str, notional: float, time_msc: int, out: list[Alert]
+    ) -> None:
+        size = abs(notional)
+        status = self._transition(rule, symbol, size, time_msc)
+        if status is None:
+            return
+        if status is AlertStatus.RAISED:
+            side = "long" if notional >= 0 else "short"
+            text = f"Book {symbol} net exposure ${size:,.0f} {side} ≥ ${rule.threshold:,.0f} ({rule.id})"
+        else:
+            text = f"Book {symbol} net exposure ${size:,.0f} back below ${rule.clear_level:,.0f} ({rule.id})"
+        out.append(self._record(rule, symbol, size, status, time_msc, text))
+
+    def _transition(self, rule: AlertRule, subject: str, value: float, time_msc: int) -> AlertStatus | None:
+        """Decide, without changing anything, whether `value` raises or clears (rule, subject)."""
+        if math.isnan(value):
+            self._ignored += 1
+            return None
+        raised = self._active.get((rule.id, subject))
+        if raised is None:
+            breached = value <= rule.threshold if rule.fires_below else value >= rule.threshold
+            return AlertStatus.RAISED if breached else None
+        recovered = value > rule.clear_level if rule.fires_below else value < rule.clear_level
+        if not recovered:
+            return None
+        held_ms = time_msc - raised.time_msc
+        # A clock that went backwards (e.g. restored from another host) must not pin the alert.
+        if 0 <= held_ms < rule.min_interval_s * 1000.0:
+            return None
+        return AlertStatus.CLEARED
+
+    def _record(
+        self,
+        rule: AlertRule,
+        subject: str,
+        value: float | None,
+        status: AlertStatus,
+        time_msc: int,
+        text: str,
+    ) -> Alert:
+        alert = Alert(
+            rule.id, rule.kind, rule.severity, subject, value, rule.threshold, status, time_msc, text
+        )
+        key = (rule.id, subject)
+        if status is AlertStatus.RAISED:
+            self._active[key] = alert
+            if rule.kind is AlertKind.SYMBOL_EXPOSURE:
+                self._exposure_keys[key] = None
+        else:
+            del self._active[key]
+            self._exposure_keys.pop(key, None)
+        return alert
+
+
+def _by_symbol(rules: Iterable[AlertRule]) -> dict[str, list[AlertRule]]:
+    index: dict[str, list[AlertRule]] = {}
+    for rule in rules:
+        if rule.symbol is not None:
+            index.setdefault(rule.symbol, []).append(rule)
+    return index
+
+
+def _account_message(
+    rule: AlertRule, login: str, value: float | None, status: AlertStatus, state: str
+) -> str:
+    raised = status is AlertStatus.RAISED
+    if rule.kind is AlertKind.MARGIN_LEVEL:
+        if value is None:
+            return f"Account {login} uses no margin any more ({rule.id})"
+        if raised:
+            return f"Account {login} margin level {value:.2f}% ≤ {rule.threshold:.2f}% ({rule.id})"
+        return f"Account {login} margin level {value:.2f}% back above {rule.clear_level:.2f}% ({rule.id})"
+    if rule.kind is AlertKind.DRAWDOWN:
+        if raised:
+            return f"Account {login} drawdown {value:.1%} ≥ {rule.threshold:.1%} ({rule.id})"
+        return f"Account {login} drawdown {value:.1%} back below {rule.clear_level:.1%} ({rule.id})"
+    if raised:
+        return f"Account {login} entered {state.replace('_', ' ')} ({rule.id})"
+    return f"Account {login} back to {state.replace('_', ' ')} ({rule.id})"
+
+
+def _alert_from_dict(item: Mapping[str, Any]) -> Alert:
+    try:
+        value = item["value"]
+        return Alert(
+            rule_id=str(item["rule_id"]),
+            kind=_enum_field(AlertKind, item["kind"], "kind"),
+            severity=_enum_field(Severity, item["severity"], "severity"),
+            subject=str(item["subject"]),
+            value=None if value is None else float(value),
+            threshold=float(item["threshold"]),
+            status=_enum_field(AlertStatus, item["status"], "status"),
+            time_msc=int(item["time_msc"]),
+            message=str(item["message"]),
+        )
+    except KeyError as missing:
+        raise ValueError(f"{missing.args[0]}: missing from exported alert") from None
