@@ -30,10 +30,10 @@ not judged at all: their equity is half known, so their margin level and drawdow
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from veles.risk.account import AccountFigures
 from veles.risk.book import BookFigures
@@ -63,6 +63,8 @@ class AlertStatus(StrEnum):
 
 
 STATE_RANK: Mapping[str, int] = {STATE_OK: 0, STATE_MARGIN_CALL: 1, STATE_STOP_OUT: 2}
+
+T = TypeVar("T")
 
 _ACCOUNT_KINDS = frozenset({AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN})
 _SYMBOL_KINDS = frozenset({AlertKind.SYMBOL_EXPOSURE, AlertKind.LARGE_DEAL})
@@ -293,7 +295,7 @@ class AlertEngine:
 
         Alerts of rules that no longer exist (or changed kind) are dropped: nothing could clear them.
         Entries that are not raised are dropped too (an export holds only raised alerts).
-        A malformed entry raises ValueError naming the field.
+        A malformed entry raises ValueError naming the field (nothing is replaced then).
         """
         active: dict[tuple[str, str], Alert] = {}
         for item in exported:
@@ -396,18 +398,27 @@ def _account_message(
 
 
 def _alert_from_dict(item: Mapping[str, Any]) -> Alert:
+    return Alert(
+        rule_id=_field(item, "rule_id", str),
+        kind=_field(item, "kind", lambda v: _enum_field(AlertKind, v, "kind")),
+        severity=_field(item, "severity", lambda v: _enum_field(Severity, v, "severity")),
+        subject=_field(item, "subject", str),
+        value=_field(item, "value", lambda v: None if v is None else float(v)),
+        threshold=_field(item, "threshold", float),
+        status=_field(item, "status", lambda v: _enum_field(AlertStatus, v, "status")),
+        time_msc=_field(item, "time_msc", int),
+        message=_field(item, "message", str),
+    )
+
+
+def _field(item: Mapping[str, Any], name: str, convert: Callable[[Any], T]) -> T:
+    """Read and convert one exported field; any failure becomes a ValueError naming the field."""
+    if name not in item:
+        raise ValueError(f"{name}: missing from exported alert")
     try:
-        value = item["value"]
-        return Alert(
-            rule_id=str(item["rule_id"]),
-            kind=_enum_field(AlertKind, item["kind"], "kind"),
-            severity=_enum_field(Severity, item["severity"], "severity"),
-            subject=str(item["subject"]),
-            value=None if value is None else float(value),
-            threshold=float(item["threshold"]),
-            status=_enum_field(AlertStatus, item["status"], "status"),
-            time_msc=int(item["time_msc"]),
-            message=str(item["message"]),
-        )
-    except KeyError as missing:
-        raise ValueError(f"{missing.args[0]}: missing from exported alert") from None
+        return convert(item[name])
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if message.startswith(f"{name}: ") else f"{name}: {message}") from None
+    except TypeError as error:
+        raise ValueError(f"{name}: {error}") from None
