@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=SecretStr("dev-insecure-secret-change-me-0123456789"),
         description="Signs JWTs; must be set to a long random value in production.",
     )
+    credentials_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys, newest first: encrypt MT5 credentials and TOTP seeds. "
+        "Rotate by adding a new key in front, running rotate_all, then dropping the old key.",
+    )
     access_token_minutes: int = 30
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")

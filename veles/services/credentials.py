@@ -5,8 +5,9 @@ is refused rather than decrypted to garbage. `MultiFernet` holds several keys, n
 encryption always uses the newest, decryption tries each, so a new key can be put in front
 without breaking stored rows, and `rotate_all` then re-encrypts them so the old key can go.
 
-Keys come from the `CREDENTIALS_KEYS` setting (comma-separated, newest first) once it exists in
-`veles.config.Settings`; until then callers pass them in. `parse_keys` reads that format.
+Keys come from the `CREDENTIALS_KEYS` setting (`Settings.credentials_keys`: comma-separated,
+newest first); `parse_keys` reads that format, and the functions take the keys as an argument so
+tests and key-rotation jobs can pass their own.
 """
 
 from __future__ import annotations
