@@ -17,7 +17,7 @@ import ray
 
 from veles.risk.account import AccountFigures, AccountState
 from veles.risk.errors import RejectedEvent
-from veles.risk.events import AccountSnapshot, Deal, Quote
+from veles.risk.events import AccountSnapshot, Deal, Position, Quote
 from veles.risk.instruments import SymbolSpec
 
 
@@ -38,8 +38,9 @@ class Step:
 class AccountUpdate:
     """What one call changed: new figures (None if nothing it depends on moved), the symbols the
     account now depends on (so the supervisor can keep its symbol index right), the events it
-    refused with why, and a checkpoint when one was asked for. `needs_restore` says the actor was
-    restarted and computed nothing."""
+    refused with why, the deals it applied, and a checkpoint when one was asked for.
+    `needs_restore` says the actor was restarted and computed nothing. A restore reports no deals:
+    replayed deals were reported when first applied."""
 
     login: int
     figures: AccountFigures | None
@@ -47,6 +48,16 @@ class AccountUpdate:
     rejected: tuple[str, ...] = ()
     checkpoint: bytes | None = None
     needs_restore: bool = False
+    deals: tuple[Deal, ...] = ()  # the deals applied by this call (large-deal alerts read them)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDetail:
+    """One account as its page shows it: figures, open positions and each position's profit."""
+
+    figures: AccountFigures
+    positions: tuple[Position, ...]
+    profits: dict[int, float]
 
 
 class AccountHost:
@@ -77,13 +88,15 @@ class AccountHost:
         update = self._apply(step)
         if checkpoint:
             return AccountUpdate(
-                update.login, update.figures, update.symbols_needed, update.rejected, self.checkpoint()
+                update.login, update.figures, update.symbols_needed, update.rejected, self.checkpoint(),
+                deals=update.deals,
             )
         return update
 
     def _apply(self, step: Step) -> AccountUpdate:
         figures: AccountFigures | None = None if step.quotes or step.deals else self.state.figures()
         rejected: list[str] = []
+        applied: list[Deal] = []
         self._board.update((q.symbol, q) for q in step.board)
         if step.quotes:
             try:
@@ -93,9 +106,12 @@ class AccountHost:
         for deal in step.deals:
             try:
                 figures = self.state.apply_deal(deal)
+                applied.append(deal)
             except RejectedEvent as exc:
                 rejected.append(f"deal {deal.ticket}: {exc}")
-        return AccountUpdate(self._login, figures, self.state.symbols_needed, tuple(rejected))
+        return AccountUpdate(
+            self._login, figures, self.state.symbols_needed, tuple(rejected), deals=tuple(applied)
+        )
 
     def checkpoint(self) -> bytes:
         """The whole account state (with its price board), as bytes to keep elsewhere."""
@@ -115,6 +131,10 @@ class AccountHost:
     def figures(self) -> AccountFigures:
         """Current figures, computed from the state as it stands."""
         return self.state.figures()
+
+    def detail(self) -> AccountDetail:
+        """Figures and open positions, with each position's floating profit in the deposit currency."""
+        return AccountDetail(self.state.figures(), self.state.positions(), self.state.position_profits())
 
     def pid(self) -> int:
         """The process hosting this account (operators and failure tests kill it)."""

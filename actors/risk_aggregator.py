@@ -18,18 +18,34 @@ import asyncio
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import ray
 
-from actors.wire import Row, account_row, book_message, book_topic
+from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
 from veles.risk.account import AccountFigures
+from veles.risk.alerts import Alert, AlertEngine, AlertKind, AlertRule, Severity, default_rules
 from veles.risk.book import Book
+from veles.risk.events import Deal
 
 _RING = 64  # diffs kept for consumers that fall slightly behind
 _LATENCY_SAMPLES = 100_000
+_RECENT_ALERTS = 500
 _MIN_GAP = 0.8  # of a publishing period: the least time between two publishes
+
+
+def tenant_rules() -> list[AlertRule]:
+    """A tenant's alert rules until it edits its own: margin call and stop-out as each account's
+    own group defines them (so money-mode and per-group levels are right), then the desk's
+    defaults for drawdown, exposure per symbol and large deals."""
+    per_account = [
+        AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING),
+        AlertRule("stop_out", AlertKind.ACCOUNT_STATE, 2, Severity.CRITICAL),
+    ]
+    desk = [r for r in default_rules(100.0, 50.0) if r.kind is not AlertKind.MARGIN_LEVEL]
+    return per_account + desk
 
 
 class BookPublisher:
@@ -45,18 +61,26 @@ class BookPublisher:
         self._sent_at = 0.0
         self._ring: deque[Row] = deque(maxlen=_RING)
         self._unpublished: list[float] = []  # sent_at of each batch applied since the last publish
+        self.alerts = AlertEngine(tenant_rules())
+        self.recent_alerts: deque[Row] = deque(maxlen=_RECENT_ALERTS)
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._new_version = asyncio.Condition()
         self._bus = RedisBus(redis_url) if redis_url else None
 
-    def apply(self, figures: list[AccountFigures], sent_at: float) -> None:
-        """Merge new account figures; they are published on the next tick."""
+    def apply(self, figures: list[AccountFigures], sent_at: float, deals: Sequence[Deal] = ()) -> list[Alert]:
+        """Merge new account figures (published on the next tick); returns the alerts they raise or
+        clear, and those of the deals applied with them."""
+        alerts: list[Alert] = []
         for fig in figures:
             self.book.apply(fig)
             self.rows[fig.login] = account_row(fig)
             self._changed.add(fig.login)
+            alerts.extend(self.alerts.on_account(fig))
+        for deal in deals:
+            alerts.extend(self.alerts.on_deal(deal))
         self._sent_at = max(self._sent_at, sent_at)
         self._unpublished.append(sent_at)
+        return alerts
 
     def snapshot(self) -> Row:
         """The whole book and every account, at the current version."""
@@ -79,12 +103,14 @@ class BookPublisher:
         self.latencies.extend(now - sent_at for sent_at in self._unpublished)
         self._unpublished.clear()
         self.version += 1
+        book = self.book.snapshot()
+        await self.announce(self.alerts.on_book(book, int(now * 1000)))
         diff = book_message(
             tenant_id=self.tenant_id,
             epoch=self.epoch,
             version=self.version,
             full=False,
-            book=self.book.snapshot(),
+            book=book,
             accounts=[self.rows[login] for login in sorted(self._changed)],
             sent_at=self._sent_at,
             published_at=now,
@@ -96,6 +122,14 @@ class BookPublisher:
         async with self._new_version:
             self._new_version.notify_all()
         return diff
+
+    async def announce(self, alerts: list[Alert]) -> None:
+        """Alerts go out at once (not paced with the book) and are kept for the web tier."""
+        for alert in alerts:
+            message = alert_row(alert)
+            self.recent_alerts.append(message)
+            if self._bus is not None:
+                await self._bus.publish(alert_topic(self.tenant_id), message)
 
     async def diffs_since(self, version: int, timeout: float) -> list[Row]:
         """Diffs after `version`, waiting up to `timeout` s for one; a snapshot if too far behind."""
@@ -140,10 +174,20 @@ class RiskAggregator:
             last = time.monotonic()
             await self._core.publish()
 
-    async def apply(self, figures: list[AccountFigures], sent_at: float) -> None:
-        """Merge new account figures into the book; they go out on the next publish."""
-        self._core.apply(figures, sent_at)
+    async def apply(
+        self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None
+    ) -> None:
+        """Merge new account figures into the book (they go out on the next publish); alerts they
+        raise go out at once."""
+        await self._core.announce(self._core.apply(figures, sent_at, deals or ()))
         self._changed.set()
+
+    async def alerts(self) -> dict[str, list[dict[str, Any]]]:
+        """The alerts raised now (`active`) and the latest raises and clears (`recent`, newest last)."""
+        return {
+            "active": [alert_row(a) for a in self._core.alerts.active()],
+            "recent": list(self._core.recent_alerts),
+        }
 
     async def take_latencies(self) -> list[float]:
         """Seconds from each batch leaving its gateway to the diff carrying it being published;

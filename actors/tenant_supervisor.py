@@ -10,7 +10,9 @@ Supervision. Each account has a checkpoint (its pickled state, refreshed every
 `CHECKPOINT_EVERY` batches) and the log of batches sent since. An account whose call fails (its
 process died) or that reports a restart is restored in the background from checkpoint + log while
 the others carry on; batches that arrive meanwhile join its log. A dead aggregator is restarted
-by Ray and rebuilt from the accounts' figures. Every restart is counted by cause and logged.
+by Ray and rebuilt from the accounts' figures. A dead supervisor is restarted by Ray, starts
+itself again and re-attaches to its (detached, named) children, re-synchronising each from the
+gateway's current snapshot. Every restart is counted by cause and logged.
 
 Bad input is counted per connection and dropped, never allowed to stop the tenant: quotes for
 unknown symbols, non-finite, non-positive or crossed prices, deals for unknown logins, batches
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
@@ -32,11 +35,12 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
-from actors.mt5_account import AccountHost, AccountUpdate, MT5AccountActor, Step
+from actors.mt5_account import AccountDetail, AccountHost, AccountUpdate, MT5AccountActor, Step
 from actors.names import account_name, aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
+from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.events import Batch, Deal, Quote, merge_batches
 
 log = logging.getLogger(__name__)
@@ -125,8 +129,11 @@ class TenantSupervisor:
         gateways: list[GatewaySpec],
         publish_hz: float,
         redis_url: str | None,
+        plan: str = "enterprise",
     ) -> None:
         self.tenant_id = tenant_id
+        self._plan = plan
+        self._refused: dict[str, str] = {}  # connection id -> why the plan refused it
         self._specs = gateways
         self._publish_hz = publish_hz
         self._redis_url = redis_url
@@ -134,27 +141,44 @@ class TenantSupervisor:
         self._aggregator: ActorHandle | None = None
         self._aggregator_restarts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._start_lock = asyncio.Lock()
         self._started = time.time()
         self._running = False
+        self._reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+        if self._reconstructed:
+            # Ray restarted this supervisor after its process died: nobody will call start(), so
+            # start again at once and re-attach to the children that outlived the old process.
+            log.warning("tenant %s: supervisor restarted by Ray; re-attaching to its actors", tenant_id)
+            self._spawn(self.start())
 
     async def start(self) -> dict[str, Any]:
         """Open every connection, start (or re-attach to) the actors and the pumps; returns `status()`.
 
         Attaching to actors that outlived a previous supervisor re-synchronises each of them
-        from the gateway's current account snapshot, the source of truth.
+        from the gateway's current account snapshot, the source of truth. Serialised: a restarted
+        supervisor starts itself while its owner may be calling start() too.
         """
+        async with self._start_lock:
+            await self._start_all()
+        return await self.status()
+
+    async def _start_all(self) -> None:
         if self._aggregator is None:
             self._aggregator = RiskAggregator.options(  # type: ignore[attr-defined]
                 name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
             ).remote(self.tenant_id, self._publish_hz, self._redis_url)
             await self._aggregator.start.remote()
         for spec in self._specs:
-            if spec.connection_id not in self._connections:
-                conn = await self._open(spec)
+            if spec.connection_id not in self._connections and spec.connection_id not in self._refused:
+                try:
+                    conn = await self._open(spec)
+                except PlanLimitExceeded as exc:
+                    self._refused[spec.connection_id] = str(exc)
+                    log.warning("tenant %s: %s refused: %s", self.tenant_id, spec.connection_id, exc)
+                    continue
                 self._connections[spec.connection_id] = conn
                 self._spawn(self._pump(conn))
         self._running = True
-        return await self.status()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -163,13 +187,23 @@ class TenantSupervisor:
 
     async def _open(self, spec: GatewaySpec) -> Connection:
         gateway = open_gateway(spec)
-        symbols = {s.name: s for s in gateway.symbols()}
-        conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols))
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
+        snapshots = gateway.accounts()
+        try:
+            check_usage(
+                self._plan,
+                servers=len(self._connections) + 1,
+                accounts=sum(len(c.accounts) for c in self._connections.values()) + len(snapshots),
+            )
+        except PlanLimitExceeded:
+            gateway.close()
+            raise
+        symbols = {s.name: s for s in gateway.symbols()}
+        conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols))
         conn.polls = 1
         conn.last_quotes.update({q.symbol: q for q in conn.valid_quotes(first.quotes)})
-        for snapshot in gateway.accounts():
+        for snapshot in snapshots:
             checkpoint = AccountHost(snapshot, symbols, conn.last_quotes).checkpoint()
             handle = MT5AccountActor.options(  # type: ignore[attr-defined]
                 name=account_name(self.tenant_id, spec.connection_id, snapshot.login),
@@ -292,15 +326,17 @@ class TenantSupervisor:
 
     async def _absorb(self, conn: Connection, updates: list[AccountUpdate], sent_at: float) -> None:
         figures = []
+        deals: list[Deal] = []
         for update in updates:
             conn.reindex(update.login, update.symbols_needed)
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             if update.figures is not None:
                 figures.append(update.figures)
+            deals.extend(update.deals)
         if figures and self._aggregator is not None:
             try:
-                await self._aggregator.apply.remote(figures, sent_at)
+                await self._aggregator.apply.remote(figures, sent_at, deals)
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 
@@ -358,6 +394,14 @@ class TenantSupervisor:
         figures: list[Any] = await asyncio.gather(*(slot.handle.figures.remote() for slot in slots.values()))
         return dict(zip(slots, figures, strict=True))
 
+    async def account_detail(self, login: int) -> AccountDetail | None:
+        """One account's figures and positions; None when this tenant has no such account."""
+        slot = self._slots().get(login)
+        if slot is None:
+            return None
+        detail: AccountDetail = await slot.handle.detail.remote()
+        return detail
+
     async def account_pids(self) -> dict[int, int]:
         """The process of each account actor that answers (one being restarted is left out)."""
         slots = self._slots()
@@ -370,11 +414,18 @@ class TenantSupervisor:
                 answered[login] = pid
         return answered
 
+    async def pid(self) -> int:
+        """The supervisor's own process (failure tests kill it)."""
+        return os.getpid()
+
     async def status(self) -> dict[str, Any]:
         """What an operator needs: per connection, progress, merges, rejections and restarts."""
         return {
             "tenant_id": self.tenant_id,
+            "plan": self._plan,
             "running": self._running,
+            "reconstructed": self._reconstructed,
+            "refused_connections": dict(self._refused),
             "uptime_s": round(time.time() - self._started, 1),
             "aggregator_restarts": dict(self._aggregator_restarts),
             "connections": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from veles.risk.account import AccountFigures
+from veles.risk.alerts import Alert
 from veles.risk.book import BookFigures
 
 Row = dict[str, Any]
@@ -36,6 +37,26 @@ ACCOUNT_FIELDS = (
 def book_topic(tenant_id: int) -> str:
     """The bus topic a tenant's book diffs are published on."""
     return f"book:{tenant_id}"
+
+
+def alert_topic(tenant_id: int) -> str:
+    """The bus topic a tenant's alerts are published on, as they happen."""
+    return f"alerts:{tenant_id}"
+
+
+def alert_row(alert: Alert) -> Row:
+    """An alert raised or cleared, as screens and integrations receive it."""
+    return {
+        "rule_id": alert.rule_id,
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "subject": alert.subject,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "status": alert.status.value,
+        "time_msc": alert.time_msc,
+        "message": alert.message,
+    }
 
 
 def account_row(figures: AccountFigures) -> Row:

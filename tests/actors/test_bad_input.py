@@ -66,3 +66,25 @@ async def test_bad_events_are_counted_and_the_tenant_keeps_running(ray_local: No
     finally:
         await supervisor.stop.remote()
         ray.kill(supervisor)
+
+
+async def test_a_connection_over_the_plan_is_refused_with_a_clear_reason(ray_local: None) -> None:
+    spec = GatewaySpec(kind="simulator", connection_id="big",
+                       options={"accounts": 3, "seed": 2, "interval": 0.25}, interval=0.25)
+    supervisor = TenantSupervisor.remote(976, [spec], 4.0, None, "starter")  # type: ignore[attr-defined]
+    try:
+        ok = await supervisor.start.remote()
+        assert ok["refused_connections"] == {}  # 3 accounts fit the Starter plan
+        second = GatewaySpec(kind="simulator", connection_id="second",
+                             options={"accounts": 2, "seed": 3, "interval": 0.25}, interval=0.25)
+        refused = TenantSupervisor.remote(975, [spec, second], 4.0, None, "starter")  # type: ignore[attr-defined]
+        status = await refused.start.remote()
+        assert status["refused_connections"] == {
+            "second": "the Starter plan allows 1 MT5 server(s); this would make 2"
+        }
+        assert [c["connection_id"] for c in status["connections"]] == ["big"]
+        await refused.stop.remote()
+        ray.kill(refused)
+    finally:
+        await supervisor.stop.remote()
+        ray.kill(supervisor)

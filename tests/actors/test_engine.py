@@ -66,6 +66,22 @@ async def test_book_reaches_the_web_tier_over_ray_and_over_redis(engine: tuple[S
         await over_redis.aclose()
 
 
+async def test_account_detail_lists_positions_and_stays_within_the_tenant(
+    engine: tuple[Settings, int],
+) -> None:
+    settings, tenant_id = engine
+    feed = LiveFeed(settings)
+    replica = await asyncio.wait_for(_replica_after(feed, tenant_id, 1), 60)
+    login = max(replica.rows, key=lambda lg: replica.rows[lg]["positions"])
+    detail = await feed.account_detail(tenant_id, login)
+    assert detail is not None
+    assert detail.figures.login == login
+    assert len(detail.positions) == detail.figures.positions
+    assert set(detail.profits) == {p.ticket for p in detail.positions}
+    assert await feed.account_detail(tenant_id, 999_999_999) is None  # not this tenant's login
+    await feed.aclose()
+
+
 async def test_supervisor_reports_progress_per_connection(engine: tuple[Settings, int]) -> None:
     _settings, tenant_id = engine
     supervisor = ray.get_actor(supervisor_name(tenant_id))

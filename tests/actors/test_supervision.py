@@ -90,3 +90,37 @@ async def test_killed_aggregator_rebuilds_the_book_from_the_accounts(supervisor:
     for field in ("balance", "equity", "margin"):
         expected = sum(round(getattr(f, field) * f.usd_rate, 2) for f in figures.values())
         assert after["totals"][field] == pytest.approx(expected, abs=0.0051 * len(figures)), field
+
+
+async def _status_when_back(handle: Any, timeout: float = 60.0) -> dict[str, Any]:
+    """Status once a restarted supervisor answers again and is pumping."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status: dict[str, Any] = await handle.status.remote()
+        except ray.exceptions.RayError:
+            await asyncio.sleep(0.2)
+            continue
+        if status["running"] and status["connections"] and status["connections"][0]["batches"] >= 5:
+            return status
+        await asyncio.sleep(0.2)
+    raise AssertionError("the supervisor did not come back")
+
+
+async def test_killed_supervisor_restarts_and_reattaches_to_its_accounts(
+    supervisor: tuple[Any, int],
+) -> None:
+    handle, tenant_id = supervisor
+    await _wait_for(handle, lambda c: c["polls"] >= 10)
+    accounts_before = await handle.account_pids.remote()
+    os.kill(await handle.pid.remote(), signal.SIGKILL)
+    status = await _status_when_back(handle)
+    assert status["reconstructed"] is True
+    assert await handle.account_pids.remote() == accounts_before  # the same processes, re-attached
+    await handle.pause.remote()
+    await asyncio.sleep(0.3)
+    book = await ray.get_actor(f"aggregator:{tenant_id}").snapshot.remote()
+    figures = await handle.account_figures.remote()
+    for field in ("balance", "equity", "margin"):
+        expected = sum(round(getattr(f, field) * f.usd_rate, 2) for f in figures.values())
+        assert book["totals"][field] == pytest.approx(expected, abs=0.0051 * len(figures)), field

@@ -22,7 +22,7 @@ import typer
 
 from veles.config import get_settings
 from veles.services.demo import seed_demo
-from veles.services.engine import start_engine, stop_engine
+from veles.services.engine import start_engine, status_line, stop_engine
 from veles.services.ray_runtime import connect, gcs_address
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def run_demo(
     try:
         _step(f"engine: simulated broker with {accounts} accounts (this spawns one actor per account)")
         for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
-            typer.echo(f"    tenant {status['tenant_id']}: {status['connections']}")
+            typer.echo(f"    {status_line(status)}")
         _step("portal: building and starting the Reflex app (the build takes a minute)")
         portal = subprocess.Popen(  # noqa: S603 (fixed argv)
             [

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import ray
 import typer
 
-from veles.config import get_settings
-from veles.services.engine import start_engine, stop_engine
+from veles.config import Settings, get_settings
+from veles.services.engine import engine_status, start_engine, status_line, stop_engine
 from veles.services.ray_runtime import connect, gcs_address
+
+STATUS_EVERY_S = 30
 
 
 def run_engine(
@@ -23,10 +24,10 @@ def run_engine(
     connect(settings)
     typer.echo(f"ray cluster: {gcs_address()}")
     for status in asyncio.run(start_engine(settings, simulated_accounts)):
-        typer.echo(json.dumps(status))
-    typer.echo("engine running; Ctrl-C stops it")
+        typer.echo(status_line(status))
+    typer.echo(f"engine running; status every {STATUS_EVERY_S} s; Ctrl-C stops it")
     try:
-        asyncio.run(_forever())
+        asyncio.run(_report_forever(settings))
     except KeyboardInterrupt:
         typer.echo("stopping engine")
     finally:
@@ -34,5 +35,8 @@ def run_engine(
         ray.shutdown()
 
 
-async def _forever() -> None:
-    await asyncio.Event().wait()
+async def _report_forever(settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(STATUS_EVERY_S)
+        for status in await engine_status(settings):
+            typer.echo(status_line(status))

@@ -11,7 +11,7 @@ from actors.names import supervisor_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
-from veles.services.tenants import active_tenants
+from veles.services.tenants import active_tenants, plan_of
 
 
 def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> GatewaySpec:
@@ -40,9 +40,35 @@ async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[
         gateways = [simulated_gateway(settings, tenant_id, simulated_accounts)] if simulated_accounts else []
         supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
             name=supervisor_name(tenant_id), lifetime="detached", get_if_exists=True
-        ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url)
+        ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
+                 plan_of(settings.database_url, tenant_id))
         statuses.append(await supervisor.start.remote())
     return statuses
+
+
+async def engine_status(settings: Settings) -> list[dict[str, Any]]:
+    """Every running supervisor's status (tenants without one are left out)."""
+    statuses = []
+    for tenant_id, _name in active_tenants(settings.database_url):
+        try:
+            supervisor = ray.get_actor(supervisor_name(tenant_id))
+        except ValueError:
+            continue
+        statuses.append(await supervisor.status.remote())
+    return statuses
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """One line an operator can scan: progress, merges, restarts and refusals per connection."""
+    parts = [f"tenant {status['tenant_id']} ({status['plan']})"]
+    for conn in status["connections"]:
+        parts.append(
+            f"{conn['connection_id']}: {conn['accounts']} accounts, {conn['batches']} batches, "
+            f"{conn['deals']} deals, {conn['merged_batches']} merged, "
+            f"restarts {conn['restarts'] or 0}, rejected {conn['rejected'] or 0}"
+        )
+    parts.extend(f"{cid}: REFUSED {why}" for cid, why in status["refused_connections"].items())
+    return " | ".join(parts)
 
 
 async def stop_engine(settings: Settings) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 import ray
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from actors.names import aggregator_name
+from actors.mt5_account import AccountDetail
+from actors.names import aggregator_name, supervisor_name
 from actors.wire import Row, book_topic
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
@@ -119,6 +120,16 @@ class LiveFeed:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def account_detail(self, tenant_id: int, login: int) -> AccountDetail | None:
+        """One account of this tenant with its positions; None if the tenant has no such login.
+
+        Asked of the tenant's own supervisor, so another tenant's login is simply not found.
+        """
+        connect(self._settings)
+        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=self._settings.ray_namespace)
+        detail: AccountDetail | None = await supervisor.account_detail.remote(login)
+        return detail
 
     def _lookup_aggregator(self, tenant_id: int) -> Any:
         connect(self._settings)

@@ -13,3 +13,12 @@ def active_tenants(database_url: str) -> list[tuple[int, str]]:
     with session_scope(database_url) as session:
         rows = session.exec(select(Tenant).where(Tenant.status == "active").order_by(col(Tenant.id))).all()
         return [(t.id, t.name) for t in rows if t.id is not None]
+
+
+def plan_of(database_url: str, tenant_id: int) -> str:
+    """The tenant's plan name ("starter", "professional", "enterprise"): the engine enforces it."""
+    with session_scope(database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError(f"no tenant {tenant_id}")
+        return str(tenant.plan)

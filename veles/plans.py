@@ -1,0 +1,40 @@
+"""What each subscription plan allows. Low-level on purpose: the engine enforces these limits and
+the web tier shows them, so both import this module and neither imports the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """Limits of one plan; None means unlimited."""
+
+    name: str
+    monthly_usd: int
+    max_servers: int | None
+    max_accounts: int | None
+
+
+PLANS: dict[str, PlanLimits] = {
+    "starter": PlanLimits("Starter", 199, max_servers=1, max_accounts=100),
+    "professional": PlanLimits("Professional", 499, max_servers=5, max_accounts=1_000),
+    "enterprise": PlanLimits("Enterprise", 999, max_servers=None, max_accounts=None),
+}
+
+
+class PlanLimitExceeded(Exception):
+    """A tenant asked for more MT5 servers or accounts than its plan allows."""
+
+
+def check_usage(plan: str, servers: int, accounts: int) -> None:
+    """Raise PlanLimitExceeded, naming the plan, the limit and the usage, when over a limit."""
+    limits = PLANS[plan]
+    if limits.max_servers is not None and servers > limits.max_servers:
+        raise PlanLimitExceeded(
+            f"the {limits.name} plan allows {limits.max_servers} MT5 server(s); this would make {servers}"
+        )
+    if limits.max_accounts is not None and accounts > limits.max_accounts:
+        raise PlanLimitExceeded(
+            f"the {limits.name} plan allows {limits.max_accounts} accounts; this would make {accounts}"
+        )
