@@ -72,15 +72,22 @@ def upgrade(url: str) -> None:
 
 
 @contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A platform session (sees every tenant) that commits on success and rolls back on error."""
-    with Session(get_engine(url)) as session:
+def _committing(session: Session) -> Iterator[Session]:
+    """Use a session for one unit of work: commit on success, roll back on error, then close."""
+    with session:
         try:
             yield session
             session.commit()
         except Exception:
             session.rollback()
             raise
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A platform session (sees every tenant) that commits on success and rolls back on error."""
+    with _committing(Session(get_engine(url))) as session:
+        yield session
 
 
 @contextmanager
@@ -101,10 +108,5 @@ def tenant_session(url: str, tenant_id: int, role: str | None = APP_ROLE) -> Ite
                 connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
             connection.execute(text("SELECT set_config('app.tenant_id', :id, true)"), {"id": str(tenant_id)})
 
-    with session:
-        try:
-            yield session
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
+    with _committing(session):
+        yield session
