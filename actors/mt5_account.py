@@ -128,6 +128,19 @@ class AccountHost:
             self._login, self.state.figures(), self.state.symbols_needed, tuple(rejected), self.checkpoint()
         )
 
+    def resync(self, checkpoint: bytes) -> AccountUpdate:
+        """Take the gateway's current view of the account (a checkpoint built from its snapshot)
+        but keep this account's own analytics (peak equity, realised P/L, money flows), which no
+        MT5 snapshot carries. A supervisor re-attaching after its own restart calls this; for an
+        actor that was itself restarted there is nothing left to keep."""
+        kept = None if self._needs_restore else self.state.analytics()
+        self.restore(checkpoint, ())
+        if kept is not None:
+            self.state.restore_analytics(kept)
+        return AccountUpdate(
+            self._login, self.state.figures(), self.state.symbols_needed, checkpoint=self.checkpoint()
+        )
+
     def figures(self) -> AccountFigures:
         """Current figures, computed from the state as it stands."""
         return self.state.figures()

@@ -212,8 +212,11 @@ class TenantSupervisor:
             ).remote(snapshot, symbols, dict(conn.last_quotes))
             conn.accounts[snapshot.login] = AccountSlot(handle=handle, checkpoint=checkpoint)
         updates: list[AccountUpdate] = await asyncio.gather(
-            *(slot.handle.restore.remote(slot.checkpoint, []) for slot in conn.accounts.values())
+            *(slot.handle.resync.remote(slot.checkpoint) for slot in conn.accounts.values())
         )
+        for update in updates:
+            assert update.checkpoint is not None
+            conn.accounts[update.login].checkpoint = update.checkpoint
         await self._absorb(conn, updates, first.sent_at)
         log.info("tenant %s: connection %s open, %d accounts", self.tenant_id, spec.connection_id,
                  len(conn.accounts))

@@ -113,10 +113,13 @@ async def test_killed_supervisor_restarts_and_reattaches_to_its_accounts(
     handle, tenant_id = supervisor
     await _wait_for(handle, lambda c: c["polls"] >= 10)
     accounts_before = await handle.account_pids.remote()
+    peaks_before = {login: f.peak_equity for login, f in (await handle.account_figures.remote()).items()}
     os.kill(await handle.pid.remote(), signal.SIGKILL)
     status = await _status_when_back(handle)
     assert status["reconstructed"] is True
     assert await handle.account_pids.remote() == accounts_before  # the same processes, re-attached
+    peaks_after = {login: f.peak_equity for login, f in (await handle.account_figures.remote()).items()}
+    assert all(peaks_after[login] >= peak for login, peak in peaks_before.items())  # analytics kept
     await handle.pause.remote()
     await asyncio.sleep(0.3)
     book = await ray.get_actor(f"aggregator:{tenant_id}").snapshot.remote()
