@@ -131,6 +131,11 @@ class LiveFeed:
         detail: AccountDetail | None = await supervisor.account_detail.remote(login)
         return detail
 
+    async def alerts(self, tenant_id: int) -> dict[str, list[Row]]:
+        """The tenant's alerts raised now (`active`) and the latest raises and clears (`recent`)."""
+        alerts: dict[str, list[Row]] = await self._aggregator(tenant_id).alerts.remote()
+        return alerts
+
     def _lookup_aggregator(self, tenant_id: int) -> Any:
         connect(self._settings)
         return ray.get_actor(aggregator_name(tenant_id), namespace=self._settings.ray_namespace)
