@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from veles.api import create_api
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.login import login_page
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.session import SessionState
 
-app = rx.App()
+app = rx.App(api_transformer=create_api())  # REST API and /metrics in front of Reflex
 app.add_page(login_page, route="/login", title="Sign in · Veles")
 app.add_page(
     dashboard_page,

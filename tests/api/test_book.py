@@ -1,0 +1,106 @@
+"""`/api/v1/book` serves the caller's tenant only, from a LiveFeed fed by stand-in aggregators.
+
+The aggregators are the only stand-ins: the feed, its follower tasks and the HTTP stack are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.tenancy import Role
+from veles.api import create_api
+from veles.config import Settings
+from veles.services.auth import Identity, issue_token
+from veles.services.live import LiveFeed
+
+from .conftest import DEMO_EMAIL, DEMO_PASSWORD, OTHER_EMAIL, OTHER_PASSWORD, tenant_of
+
+
+class _Remote:
+    """An actor method: `await method.remote(...)`."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self._call = call
+
+    async def remote(self, *args: Any) -> Any:
+        return await self._call(*args)
+
+
+class _Aggregator:
+    """Publishes one snapshot whose equity identifies the tenant, then nothing new."""
+
+    def __init__(self, tenant_id: int) -> None:
+        message = {"tenant_id": tenant_id, "epoch": 1, "version": 3, "full": True, "sent_at": 1.0,
+                   "published_at": 2.0, "totals": {"equity": 1000.0 * tenant_id, "accounts": 1},
+                   "accounts": [{"login": 100 + tenant_id, "group": "real", "equity": 1000.0 * tenant_id}]}
+
+        async def snapshot() -> dict[str, Any]:
+            return message
+
+        async def diffs_since(_version: int, timeout: float) -> list[dict[str, Any]]:
+            await asyncio.sleep(timeout)
+            return []
+
+        self.snapshot = _Remote(snapshot)
+        self.diffs_since = _Remote(diffs_since)
+
+
+@pytest.fixture
+def book_client(settings: Settings) -> Iterator[tuple[TestClient, set[int]]]:
+    """A client whose feed finds aggregators for the seeded tenants only (like Ray's get_actor)."""
+    published = {tenant_of(settings.database_url, DEMO_EMAIL), tenant_of(settings.database_url, OTHER_EMAIL)}
+
+    def aggregator(tenant_id: int) -> _Aggregator:
+        if tenant_id not in published:
+            raise ValueError(f"Failed to look up actor aggregator-{tenant_id}")
+        return _Aggregator(tenant_id)
+
+    local = Settings(_env_file=None, database_url=settings.database_url, redis_url=None)  # type: ignore[call-arg]
+    feed = LiveFeed(local, aggregator=aggregator)
+    with TestClient(create_api(settings, live_feed=lambda: feed)) as client:
+        yield client, published
+        client.portal.call(feed.aclose)
+
+
+def _book(client: TestClient, token: str) -> tuple[int, dict[str, Any]]:
+    response = client.get("/api/v1/book", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, response.json()
+
+
+def _sign_in(client: TestClient, email: str, password: str) -> str:
+    response = client.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def test_each_tenant_sees_its_own_book(book_client: tuple[TestClient, set[int]], settings: Settings) -> None:
+    client, _ = book_client
+    for email, password in ((DEMO_EMAIL, DEMO_PASSWORD), (OTHER_EMAIL, OTHER_PASSWORD)):
+        tenant_id = tenant_of(settings.database_url, email)
+        status, book = _book(client, _sign_in(client, email, password))
+        assert status == 200, book
+        assert book["tenant_id"] == tenant_id
+        assert book["totals"]["equity"] == 1000.0 * tenant_id
+        assert (book["version"], book["accounts"], book["published_at"]) == (3, 1, 2.0)
+        # a second read comes from the replica the feed now keeps current
+        assert _book(client, _sign_in(client, email, password)) == (200, book)
+
+
+def test_503_until_the_engine_publishes(book_client: tuple[TestClient, set[int]], settings: Settings) -> None:
+    client, published = book_client
+    unpublished = max(published) + 1
+    identity = Identity(user_id=1, tenant_id=unpublished, role=Role.VIEWER, email="x@y.test")
+    status, body = _book(client, issue_token(identity, settings.secret_key.get_secret_value(), 5))
+    assert status == 503
+    assert "not published" in body["detail"]
+
+
+def test_book_requires_a_token(book_client: tuple[TestClient, set[int]]) -> None:
+    client, _ = book_client
+    assert client.get("/api/v1/book").status_code == 401

@@ -1,0 +1,65 @@
+"""Liveness, readiness against real and dead dependencies, and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from veles.api import create_api
+from veles.config import Settings
+
+from .conftest import settings_for
+
+
+def test_liveness(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_checks_database_and_redis(client: TestClient) -> None:
+    response = client.get("/api/health/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["failed"] == []
+    for name in ("database", "redis"):
+        assert body["checks"][name]["status"] == "ok"
+        assert body["checks"][name]["latency_ms"] >= 0
+
+
+def test_ready_names_a_dead_redis(settings: Settings) -> None:
+    dead = settings_for(settings.database_url, "redis://127.0.0.1:1/0")
+    with TestClient(create_api(dead)) as client:
+        response = client.get("/api/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error"
+    assert "redis" in body["failed"]
+    assert "database" not in body["failed"]
+    assert body["checks"]["redis"]["error"]
+
+
+def test_ready_names_a_dead_database(settings: Settings) -> None:
+    dead = settings_for("postgresql+psycopg://nobody@127.0.0.1:1/none", settings.redis_url)
+    with TestClient(create_api(dead)) as client:
+        response = client.get("/api/health/ready")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["database"]
+
+
+def test_metrics_count_requests_per_route_and_status(client: TestClient) -> None:
+    client.get("/api/health")
+    client.get("/api/health")
+    client.get("/api/v1/me")
+    text = client.get("/metrics").text
+    assert 'veles_http_requests_total{method="GET",route="/api/health",status="200"} 2.0' in text
+    assert 'veles_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1.0' in text
+    assert 'veles_http_request_duration_seconds_count{method="GET",route="/api/health"} 2.0' in text
+    assert "veles_http_requests_in_flight" in text
+
+
+def test_metrics_report_the_last_readiness_check(client: TestClient) -> None:
+    client.get("/api/health/ready")
+    text = client.get("/metrics").text
+    assert 'veles_dependency_up{dependency="database"} 1.0' in text
+    assert 'veles_dependency_up{dependency="redis"} 1.0' in text

@@ -1,0 +1,66 @@
+"""The caller's book totals (`GET /api/v1/book`), read from this process's LiveFeed replica.
+
+The tenant comes from the token, never from the request, so a client cannot ask for another
+broker's book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any, cast
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+
+from veles.api.deps import Context, CurrentIdentity
+from veles.services.live import LiveFeed, TenantReplica
+
+router = APIRouter(prefix="/api/v1", tags=["book"])
+
+FIRST_SNAPSHOT_WAIT = 2.0  # seconds to wait for a tenant this process was not following yet
+
+
+class Book(BaseModel):
+    """The book as last published by the tenant's risk aggregator."""
+
+    tenant_id: int
+    version: int
+    published_at: float
+    accounts: int
+    totals: dict[str, Any]
+
+
+async def _published(feed: LiveFeed, tenant_id: int) -> TenantReplica | None:
+    """The replica once it holds a published book; starts following the tenant if nobody in this
+    process does yet, and waits briefly for its first snapshot."""
+    replica = feed.replica(tenant_id)
+    if replica.version >= 0:
+        return replica
+    # watch() is an async generator; closing it ends its bus subscription.
+    updates = cast(AsyncGenerator[TenantReplica, None], feed.watch(tenant_id))
+    try:
+        return await asyncio.wait_for(anext(updates), FIRST_SNAPSHOT_WAIT)
+    except TimeoutError:
+        return None
+    finally:
+        await updates.aclose()
+
+
+@router.get("/book", responses={401: {"description": "Not signed in"}, 503: {"description": "Not published"}})
+async def book(ctx: Context, identity: CurrentIdentity) -> Book:
+    """The caller's tenant's book totals; 503 until the engine has published that book."""
+    replica = await _published(ctx.live_feed(), identity.tenant_id)
+    if replica is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The risk engine has not published this broker's book yet; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+    return Book(
+        tenant_id=identity.tenant_id,
+        version=replica.version,
+        published_at=replica.published_at,
+        accounts=len(replica.rows),
+        totals=replica.totals,
+    )

@@ -1,0 +1,121 @@
+"""Operational endpoints: liveness, readiness and Prometheus metrics.
+
+Liveness says only that the process serves HTTP (restart me if not). Readiness checks what a
+request needs — the database, Redis when configured, Ray when this process uses it — so a load
+balancer stops sending traffic to a process that would only answer errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Literal
+from urllib.parse import urlsplit
+
+import ray
+import redis
+from fastapi import APIRouter, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from models.db import get_engine
+from veles.api.deps import Context
+from veles.config import Settings
+
+router = APIRouter(tags=["operations"])
+
+CHECK_TIMEOUT = 2.0  # seconds a dependency may take before it counts as down
+
+
+class Check(BaseModel):
+    """One dependency's answer."""
+
+    status: Literal["ok", "error"]
+    latency_ms: float
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    """All checks; `failed` names the dependencies that did not answer."""
+
+    status: Literal["ok", "error"]
+    checks: dict[str, Check]
+    failed: list[str]
+
+
+def _database(settings: Settings) -> None:
+    with get_engine(settings.database_url).connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _redis(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _ray(address: str | None) -> None:
+    """Ask the connected cluster for a live node; without a connection, probe RAY_ADDRESS's port
+    (a health check must not join, let alone start, a cluster)."""
+    if ray.is_initialized():
+        if not any(node.get("Alive") for node in ray.nodes()):
+            raise RuntimeError("no live Ray node")
+        return
+    assert address is not None
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if parts.hostname is None or parts.port is None:
+        raise RuntimeError(f"RAY_ADDRESS {address!r} has no host:port to probe")
+    with socket.create_connection((parts.hostname, parts.port), timeout=CHECK_TIMEOUT):
+        pass
+
+
+async def _run(probe: Callable[[], None]) -> Check:
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(probe), CHECK_TIMEOUT + 1)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Check(status="error", latency_ms=_ms(start), error=error)
+    return Check(status="ok", latency_ms=_ms(start))
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+@router.get("/api/health")
+def health() -> dict[str, str]:
+    """Liveness: the process answers HTTP."""
+    return {"status": "ok"}
+
+
+@router.get("/api/health/ready", responses={503: {"model": Readiness}})
+async def ready(ctx: Context, response: Response) -> Readiness:
+    """Readiness: 200 when every configured dependency answers, else 503 naming those that did not."""
+    settings = ctx.settings
+    probes: dict[str, Callable[[], None]] = {"database": lambda: _database(settings)}
+    if settings.redis_url:
+        redis_url = settings.redis_url
+        probes["redis"] = lambda: _redis(redis_url)
+    if ray.is_initialized() or settings.ray_address:
+        probes["ray"] = lambda: _ray(settings.ray_address)
+    results = await asyncio.gather(*(_run(probe) for probe in probes.values()))
+    checks = dict(zip(probes, results, strict=True))
+    for name, check in checks.items():
+        ctx.metrics.dependency_up.labels(name).set(1 if check.status == "ok" else 0)
+        ctx.metrics.dependency_latency.labels(name).set(check.latency_ms / 1000)
+    failed = [name for name, check in checks.items() if check.status != "ok"]
+    if failed:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(status="error" if failed else "ok", checks=checks, failed=failed)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(ctx: Context) -> Response:
+    """Prometheus text exposition of this app's registry."""
+    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
