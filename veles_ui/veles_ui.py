@@ -5,8 +5,11 @@ from __future__ import annotations
 import reflex as rx
 
 from veles.api import create_api
+from veles_ui.pages.account import account_page
+from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.login import login_page
+from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.session import SessionState
 
@@ -17,5 +20,17 @@ app.add_page(
     route="/dashboard",
     title="Dashboard · Veles",
     on_load=[SessionState.require_login, DashboardState.stream],
+)
+app.add_page(
+    accounts_page,
+    route="/accounts",
+    title="Accounts · Veles",
+    on_load=[SessionState.require_login, AccountsState.stream],
+)
+app.add_page(
+    account_page,
+    route="/accounts/[login]",
+    title="Account · Veles",
+    on_load=[SessionState.require_login, AccountDetailState.load, AccountDetailState.stream],
 )
 app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/dashboard"))

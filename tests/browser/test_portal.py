@@ -1,0 +1,128 @@
+"""The accounts portal as a broker's risk desk uses it, against a real `veles demo`: the live
+accounts list (sort, filter), one account's page with its positions, and a login that is not theirs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page
+
+if TYPE_CHECKING:
+    from conftest import Demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.ray]
+PORT = 3109
+DEMO_ACCOUNTS = 6
+ROWS = "#portal-accounts tbody tr"
+
+
+@pytest.fixture
+def page(demo: Demo, browser: Browser) -> Iterator[Page]:
+    """A signed-in tab; the test fails if the browser logged any console error."""
+    url, email, password = demo.wait_until_up()
+    tab = browser.new_page(viewport={"width": 1366, "height": 768}, base_url=url)
+    errors: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            errors.append(f"{msg.text} {msg.location.get('url')}")
+
+    tab.on("console", on_console)
+    tab.goto("/login")
+    tab.fill("#email", email)
+    tab.fill("#password", password)
+    tab.click("#sign-in")
+    tab.wait_for_url("**/dashboard", wait_until="commit", timeout=30_000)
+    yield tab
+    tab.close()
+    assert errors == []
+
+
+def _wait_for_rows(page: Page) -> None:
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{ROWS}').length === {DEMO_ACCOUNTS}", timeout=60_000
+    )
+
+
+def _open_accounts(page: Page) -> None:
+    page.goto("/accounts")
+    _wait_for_rows(page)
+
+
+def _equities(page: Page) -> list[float]:
+    return [float(text.replace(",", "")) for text in page.locator(f"{ROWS} td.equity").all_inner_texts()]
+
+
+def test_accounts_sort_by_equity_descending(page: Page, artifacts: Path) -> None:
+    _open_accounts(page)
+    assert page.locator("#accounts-range").inner_text() == f"1\u2013{DEMO_ACCOUNTS} of {DEMO_ACCOUNTS}"
+    page.click("#sort-equity")
+    page.wait_for_selector("#sort-equity[aria-sort=ascending]")
+    page.click("#sort-equity")
+    page.wait_for_selector("#sort-equity[aria-sort=descending]")
+    assert "▼" in page.locator("#sort-equity").inner_text()
+    # Rows refresh live, so read them a few times: each reading must be in order.
+    for _ in range(3):
+        equities = _equities(page)
+        assert len(equities) == DEMO_ACCOUNTS
+        assert equities == sorted(equities, reverse=True)
+        page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "portal-accounts-by-equity.png"))
+
+
+def test_accounts_filter_by_login(page: Page, artifacts: Path) -> None:
+    _open_accounts(page)
+    login = page.locator(f"{ROWS} a.account-link").nth(2).inner_text()
+    page.fill("#accounts-filter", login)
+    page.wait_for_function(f"() => document.querySelectorAll('{ROWS}').length === 1")
+    assert page.locator(f"{ROWS} a.account-link").all_inner_texts() == [login]
+    assert page.locator("#accounts-range").inner_text() == "1\u20131 of 1"
+    page.screenshot(path=str(artifacts / "portal-accounts-filtered.png"))
+
+
+def _account_equity(page: Page) -> str:
+    return page.locator("#account-equity").inner_text()
+
+
+def _open_account_with_positions(page: Page, logins: list[str]) -> str:
+    """Simulated traders open positions soon after the start: the first account that has some."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for login in logins:
+            page.goto(f"/accounts/{login}")
+            page.wait_for_selector("#account-equity", timeout=30_000)
+            if page.locator("#positions-table tbody tr").count() > 0:
+                return login
+    pytest.fail("no demo account had an open position within 60 s")
+
+
+def test_account_page_shows_positions_and_live_equity(page: Page, artifacts: Path) -> None:
+    _open_accounts(page)
+    login = _open_account_with_positions(page, page.locator(f"{ROWS} a.account-link").all_inner_texts())
+    assert page.locator("#account-title").inner_text() == f"Account {login}"
+    first = _account_equity(page)
+    deadline = time.monotonic() + 5.0
+    while _account_equity(page) == first and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    changed = _account_equity(page)
+    page.screenshot(path=str(artifacts / "portal-account.png"))
+    assert changed != first, f"account equity stayed at {first} for 5 s"
+    cells = page.locator("#positions-table tbody tr").first.locator("td").all_inner_texts()
+    assert len(cells) == 7
+    assert cells[2] in {"buy", "sell"}
+
+
+def test_unknown_login_is_not_found(page: Page, artifacts: Path) -> None:
+    page.goto("/accounts/1")
+    page.wait_for_selector("#account-not-found", timeout=30_000)
+    assert "Account not found" in page.locator("#account-not-found").inner_text()
+    assert page.locator("#account-equity").count() == 0
+    assert page.locator("#positions-table").count() == 0
+    page.screenshot(path=str(artifacts / "portal-account-not-found.png"))
+    page.click("#nav-accounts")  # the top nav leads back to the live list
+    page.wait_for_url("**/accounts", wait_until="commit")
+    _wait_for_rows(page)

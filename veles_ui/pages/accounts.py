@@ -1,0 +1,43 @@
+"""Every account of the book, a page at a time: sort by any column, filter by login or group."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from veles_ui.components.nav import top_nav
+from veles_ui.components.sortable_accounts import sortable_accounts
+from veles_ui.state.accounts import AccountsState
+
+
+def _toolbar() -> rx.Component:
+    return rx.hstack(
+        rx.input(
+            placeholder="Filter by login or group",
+            value=AccountsState.query,
+            on_change=AccountsState.set_query,
+            debounce_timeout=250,
+            id="accounts-filter",
+            width="18em",
+        ),
+        rx.spacer(),
+        rx.text(AccountsState.range_label, size="2", color_scheme="gray", id="accounts-range"),
+        rx.button("Prev", variant="soft", disabled=~AccountsState.has_prev,
+                  on_click=AccountsState.prev_page, id="accounts-prev"),
+        rx.button("Next", variant="soft", disabled=~AccountsState.has_next,
+                  on_click=AccountsState.next_page, id="accounts-next"),
+        align="center",
+        width="100%",
+    )
+
+
+def accounts_page() -> rx.Component:
+    """The tab's AccountsState stream keeps the visible page current at the book's pace."""
+    return rx.vstack(
+        top_nav(),
+        rx.heading("Accounts", size="5"),
+        _toolbar(),
+        sortable_accounts(),
+        padding="1.5em",
+        spacing="4",
+        width="100%",
+    )

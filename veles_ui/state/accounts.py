@@ -1,0 +1,269 @@
+"""The accounts portal: a sortable, filterable page of the book, and one account in detail.
+
+Both follow the tenant's book like the dashboard does (one background stream per tab), but stop
+as soon as the tab leaves their page, so a tab that wandered through the portal runs no streams
+for screens it no longer shows. Per-session state holds only what is on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import reflex as rx
+
+from actors.mt5_account import AccountDetail
+from actors.wire import Row
+from veles.services.live import TenantReplica, get_live_feed
+from veles_ui.format import DASH, money, percent, sign_color, state_color
+from veles_ui.state.dashboard import _connected
+from veles_ui.state.session import SessionState
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+SORTABLE = frozenset(
+    {"login", "group", "book", "balance", "equity", "margin_level", "profit", "drawdown", "risk_score",
+     "state"}
+)
+EN_DASH = "\u2013"
+# Each account page asks its account actor at most this often, however fast the book moves.
+DETAIL_INTERVAL = 0.5
+
+
+def _row_view(row: Row) -> dict[str, str]:
+    return {
+        "login": str(row["login"]),
+        "href": f"/accounts/{row['login']}",
+        "group": row["group"],
+        "book": row["book"],
+        "balance": money(row["balance"]),
+        "equity": money(row["equity"]),
+        "margin_level": percent(row["margin_level"]),
+        "profit": money(row["profit"]),
+        "profit_color": sign_color(row["profit"]),
+        "drawdown": percent(row["drawdown"] * 100.0),
+        "risk_score": money(row["risk_score"], 1),
+        "state": row["state"].replace("_", " "),
+        "state_color": state_color(row["state"]),
+    }
+
+
+class PortalStream(SessionState):
+    """What the portal's live pages share: one stream per tab, for as long as the tab shows them."""
+
+    streaming: bool = False
+
+    def _shows(self, path: str) -> bool:
+        """Whether the tab still shows the page this stream serves (`path`)."""
+        raise NotImplementedError
+
+    async def _follow(self) -> AsyncIterator[TenantReplica]:
+        """The tenant's book each time it changes, while the tab is connected and on this page.
+
+        Yields nothing if this tab already runs the stream (a reload, a second on_load).
+        """
+        async with self:
+            if self.streaming or not self.tenant_id:
+                return
+            self.streaming = True
+            tenant_id, token = self.tenant_id, self.router.session.client_token
+        try:
+            async for replica in get_live_feed().watch(tenant_id):
+                async with self:
+                    here = self._shows(self.router.url.path.rstrip("/"))
+                if not here or not _connected(token):
+                    break
+                yield replica
+        finally:
+            async with self:
+                self.streaming = False
+
+
+class AccountsState(PortalStream):
+    """The visible page of accounts and how it is chosen (sort, filter, offset)."""
+
+    sort: rx.Field[str] = rx.field("login")
+    descending: rx.Field[bool] = rx.field(False)
+    query: rx.Field[str] = rx.field("")
+    offset: rx.Field[int] = rx.field(0)
+    total: rx.Field[int] = rx.field(0)
+    rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+
+    def _shows(self, path: str) -> bool:
+        return path == "/accounts"
+
+    @rx.var
+    def range_label(self) -> str:
+        """'26-50 of 120' (with an en dash): which rows of how many matching ones are shown."""
+        if not self.total:
+            return "0 of 0"
+        last = min(self.offset + PAGE_SIZE, self.total)
+        return f"{self.offset + 1}{EN_DASH}{last} of {self.total}"
+
+    @rx.var
+    def has_prev(self) -> bool:
+        """Whether there is a page before this one."""
+        return self.offset > 0
+
+    @rx.var
+    def has_next(self) -> bool:
+        """Whether there is a page after this one."""
+        return self.offset + PAGE_SIZE < self.total
+
+    def _show(self, replica: TenantReplica) -> None:
+        page, self.total = replica.page(
+            sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE, query=self.query
+        )
+        if not page and self.offset:  # the book or the filter shrank under this page
+            self.offset = max(0, (self.total - 1) // PAGE_SIZE * PAGE_SIZE)
+            page, self.total = replica.page(
+                sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE,
+                query=self.query,
+            )
+        self.rows = [_row_view(r) for r in page]
+
+    def _refresh(self) -> None:
+        """Show the new choice now rather than at the next book change."""
+        if self.tenant_id:
+            self._show(get_live_feed().replica(self.tenant_id))
+
+    @rx.event
+    def sort_by(self, key: str) -> None:
+        """Click on a column header: sort by it, or reverse the order if it is already the key."""
+        if key not in SORTABLE:
+            return
+        self.descending = not self.descending if key == self.sort else False
+        self.sort = key
+        self._refresh()
+
+    @rx.event
+    def set_query(self, query: str) -> None:
+        """The filter box (a login or part of a group name); back to the first page."""
+        self.query, self.offset = query, 0
+        self._refresh()
+
+    @rx.event
+    def next_page(self) -> None:
+        """The following PAGE_SIZE rows."""
+        if self.offset + PAGE_SIZE < self.total:
+            self.offset += PAGE_SIZE
+            self._refresh()
+
+    @rx.event
+    def prev_page(self) -> None:
+        """The preceding PAGE_SIZE rows."""
+        self.offset = max(0, self.offset - PAGE_SIZE)
+        self._refresh()
+
+    @rx.event(background=True)
+    async def stream(self) -> None:
+        """Refresh the visible page at the book's pace while the tab shows /accounts."""
+        async for replica in self._follow():
+            async with self:
+                self._show(replica)
+
+
+def _price(value: float) -> str:
+    return f"{value:,.5f}"
+
+
+def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
+    views = []
+    for position in detail.positions:
+        profit = detail.profits.get(position.ticket)
+        views.append(
+            {
+                "ticket": str(position.ticket),
+                "symbol": position.symbol,
+                "side": position.side.value,
+                "volume": money(position.volume),
+                "price_open": _price(position.price_open),
+                "swap": money(position.swap),
+                "profit": money(profit),
+                "profit_color": sign_color(profit),
+            }
+        )
+    return views
+
+
+def _parse_login(path: str) -> int:
+    """The login in '/accounts/<login>'; 0 (never a real login) if it is not a number."""
+    tail = path.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class AccountDetailState(PortalStream):
+    """One account's figures and open positions, as its own tenant's supervisor reports them."""
+
+    account: rx.Field[int] = rx.field(0)
+    # "loading" until the first answer, then "found" or "missing" (unknown or another tenant's).
+    status: rx.Field[str] = rx.field("loading")
+    currency: rx.Field[str] = rx.field("")
+    group: rx.Field[str] = rx.field("")
+    margin_state: rx.Field[str] = rx.field("")
+    state_color: rx.Field[str] = rx.field("gray")
+    balance: rx.Field[str] = rx.field(DASH)
+    credit: rx.Field[str] = rx.field(DASH)
+    equity: rx.Field[str] = rx.field(DASH)
+    margin: rx.Field[str] = rx.field(DASH)
+    free_margin: rx.Field[str] = rx.field(DASH)
+    margin_level: rx.Field[str] = rx.field(DASH)
+    profit: rx.Field[str] = rx.field(DASH)
+    profit_color: rx.Field[str] = rx.field("gray")
+    drawdown: rx.Field[str] = rx.field(DASH)
+    positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+
+    def _shows(self, path: str) -> bool:
+        return path.startswith("/accounts/")
+
+    @rx.event
+    def load(self) -> None:
+        """Page load: forget the previous account so its figures never show under this login."""
+        self.account = _parse_login(self.router.url.path)
+        self._show(None)
+        self.status = "loading"
+
+    def _show(self, detail: AccountDetail | None) -> None:
+        self.status = "missing" if detail is None else "found"
+        self.positions = [] if detail is None else _position_view(detail)
+        f = detail.figures if detail is not None else None
+        self.group, self.currency = (f.group, f.currency) if f else ("", "")
+        self.margin_state = f.state.replace("_", " ") if f else ""
+        self.state_color = state_color(f.state if f else "")
+        self.balance = money(f.balance if f else None)
+        self.credit = money(f.credit if f else None)
+        self.equity = money(f.equity if f else None)
+        self.margin = money(f.margin if f else None)
+        self.free_margin = money(f.free_margin if f else None)
+        self.margin_level = percent(f.margin_level if f else None)
+        self.profit = money(f.profit if f else None)
+        self.profit_color = sign_color(f.profit if f else None)
+        self.drawdown = percent(f.drawdown * 100.0 if f else None)
+
+    @rx.event(background=True)
+    async def stream(self) -> None:
+        """Re-ask for the account whenever its row in the book changes, at most every DETAIL_INTERVAL."""
+        feed = get_live_feed()
+        asked: tuple[int, Row | None] | None = None
+        last = 0.0
+        async for replica in self._follow():
+            async with self:
+                login, tenant_id = self.account, self.tenant_id
+            row = replica.rows.get(login)
+            if asked is not None and asked[0] == login and asked[1] is row:
+                continue  # this account did not change
+            await asyncio.sleep(max(0.0, last + DETAIL_INTERVAL - time.monotonic()))
+            last = time.monotonic()
+            asked = (login, row)
+            try:
+                detail = await feed.account_detail(tenant_id, login) if login else None
+            except Exception:  # a supervisor being restarted: keep the figures, ask again next change
+                log.warning("account %s detail unavailable", login, exc_info=True)
+                asked = None
+                continue
+            async with self:
+                if self.account == login:
+                    self._show(detail)
