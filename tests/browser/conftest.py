@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -88,9 +89,19 @@ class Demo:
         return psutil.Process(self.proc.pid).children(recursive=True)
 
     def close(self) -> None:
+        """Ctrl-C first: the portal runs in its own session, which only the demo's own shutdown
+        stops; SIGKILL to the demo's group alone would leave it serving on the port."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            children = self.descendants()
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                for child in children:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         self._out.close()
 
 
