@@ -5,8 +5,9 @@ A seeded simulated broker feeds one tenant's supervisor, N account actors and th
 reproducible. Measured: latency from a batch leaving the gateway to the book diff carrying it
 being published on the bus (p50/p95/p99), CPU of every engine process (Ray's own included) per
 1,000 account updates, unique memory per account actor, restarts after `kill` actors are
-killed with SIGKILL at random moments, and mismatches: accounts whose final figures differ from
-an undisturbed in-process reference fed the same polls (must be 0).
+killed with SIGKILL at random moments (one at a time, each once the previous is restored) and the
+longest time from a kill to its account being restored, and mismatches: accounts whose final
+figures differ from an undisturbed in-process reference fed the same polls (must be 0).
 """
 
 from __future__ import annotations
@@ -114,12 +115,22 @@ async def _measure(
     kill_at = sorted(rng.uniform(0.2, 0.8) * seconds for _ in range(kill))
     begin = time.monotonic()
     next_report = 1.0
+    killed = 0
+    recovery: list[float] = []  # seconds from each kill to the account restored
+    killed_at: float | None = None
     while (elapsed := time.monotonic() - begin) < seconds:
-        if kill_at and elapsed >= kill_at[0]:
+        if killed_at is not None:
+            conn = (await supervisor.status.remote())["connections"][0]
+            if sum(conn["restarts"].values()) >= killed and conn["recovering"] == 0:
+                recovery.append(time.monotonic() - killed_at)
+                progress(f"  {elapsed:5.1f} s: restored in {recovery[-1]:.2f} s")
+                killed_at = None
+        elif kill_at and elapsed >= kill_at[0]:
             kill_at.pop(0)
             pids = await supervisor.account_pids.remote()
             victim = rng.choice(sorted(pids))
             os.kill(pids[victim], signal.SIGKILL)
+            killed, killed_at = killed + 1, time.monotonic()
             progress(f"  {elapsed:5.1f} s: killed account {victim} (pid {pids[victim]})")
         if elapsed >= next_report:
             cpu.sample()
@@ -155,6 +166,7 @@ async def _measure(
         "cpu_ms_per_1k_updates": round(cpu_used * 1000.0 / max(updates, 1) * 1000.0, 1),
         "mb_per_actor": round(statistics.mean(uss) / 2**20, 1),
         "restarts": sum(conn["restarts"].values()),
+        "recovery_s_max": round(max(recovery), 2) if recovery else None,
         "rejected": sum(conn["rejected"].values()),
         "mismatches": sum(figures.get(login) != fig for login, fig in expected.items()),
     }

@@ -6,26 +6,14 @@ import reflex as rx
 
 from veles_ui.components.accounts_table import accounts_table
 from veles_ui.components.metrics import metric
+from veles_ui.components.nav import top_nav
 from veles_ui.state.dashboard import DashboardState
-
-
-def _header() -> rx.Component:
-    return rx.hstack(
-        rx.heading("Veles", size="6"),
-        rx.text("live book", color_scheme="gray"),
-        rx.spacer(),
-        rx.text(DashboardState.email, color_scheme="gray", size="2"),
-        rx.color_mode.button(),
-        rx.button("Sign out", variant="soft", on_click=DashboardState.logout),
-        align="center",
-        width="100%",
-    )
 
 
 def dashboard_page() -> rx.Component:
     """Totals first, then the accounts; numbers come from the tab's DashboardState stream."""
     return rx.vstack(
-        _header(),
+        top_nav(),
         rx.flex(
             metric("Equity (USD)", DashboardState.equity, test_id="total-equity"),
             metric(

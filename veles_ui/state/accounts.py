@@ -18,8 +18,7 @@ from actors.mt5_account import AccountDetail
 from actors.wire import Row
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, money, percent, sign_color, state_color
-from veles_ui.state.dashboard import _connected
-from veles_ui.state.session import SessionState
+from veles_ui.state.session import SessionState, tab_connected
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class PortalStream(SessionState):
             async for replica in get_live_feed().watch(tenant_id):
                 async with self:
                     here = self._shows(self.router.url.path.rstrip("/"))
-                if not here or not _connected(token):
+                if not here or not tab_connected(token):
                     break
                 yield replica
         finally:

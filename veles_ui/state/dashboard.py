@@ -6,20 +6,13 @@ import time
 from typing import cast
 
 import reflex as rx
-from reflex.utils.prerequisites import get_and_validate_app
 
 from actors.wire import Row
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, money, percent, sign_color, state_color
-from veles_ui.state.session import SessionState
+from veles_ui.state.session import SessionState, tab_connected
 
 PAGE_SIZE = 50
-
-
-def _connected(token: str) -> bool:
-    """Whether the browser tab that owns `token` still has a live socket.io connection."""
-    namespace = get_and_validate_app().app.event_namespace
-    return namespace is not None and token in namespace.token_to_sid
 
 
 def _account_view(row: Row) -> dict[str, str]:
@@ -84,7 +77,7 @@ class DashboardState(SessionState):
             tenant_id, token = self.tenant_id, self.router.session.client_token
         try:
             async for replica in get_live_feed().watch(tenant_id):
-                if not _connected(token):
+                if not tab_connected(token):
                     break
                 async with self:
                     self._show(replica)

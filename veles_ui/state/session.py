@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import reflex as rx
 from reflex.event import EventSpec
+from reflex.utils.prerequisites import get_and_validate_app
 
 from models.db import session_scope
 from veles.config import get_settings
 from veles.services.auth import AuthError, authenticate, decode_token, issue_token
+
+
+def tab_connected(token: str) -> bool:
+    """Whether the browser tab that owns `token` still has a live socket.io connection."""
+    namespace = get_and_validate_app().app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid
 
 
 class SessionState(rx.State):
