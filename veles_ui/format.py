@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 DASH = "—"
 
@@ -29,3 +30,23 @@ def sign_color(value: float | None) -> str:
 def state_color(state: str) -> str:
     """Badge colour for an account's margin state."""
     return {"ok": "grass", "margin_call": "amber", "stop_out": "tomato"}.get(state, "gray")
+
+
+def account_view(row: dict[str, Any]) -> dict[str, str]:
+    """One account row as the tables show it: every figure formatted, with its colours and link."""
+    return {
+        "login": str(row["login"]),
+        "href": f"/accounts/{row['login']}",
+        "group": row["group"],
+        "book": row["book"],
+        "balance": money(row["balance"]),
+        "equity": money(row["equity"]),
+        "profit": money(row["profit"]),
+        "profit_color": sign_color(row["profit"]),
+        "margin": money(row["margin"]),
+        "margin_level": percent(row["margin_level"]),
+        "drawdown": percent(row["drawdown"] * 100.0),
+        "risk_score": money(row["risk_score"], 1),
+        "state": row["state"].replace("_", " "),
+        "state_color": state_color(row["state"]),
+    }

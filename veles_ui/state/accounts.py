@@ -17,7 +17,7 @@ import reflex as rx
 from actors.mt5_account import AccountDetail
 from actors.wire import Row
 from veles.services.live import TenantReplica, get_live_feed
-from veles_ui.format import DASH, money, percent, sign_color, state_color
+from veles_ui.format import DASH, account_view, money, percent, sign_color, state_color
 from veles_ui.state.session import SessionState, tab_connected
 
 log = logging.getLogger(__name__)
@@ -30,24 +30,6 @@ SORTABLE = frozenset(
 EN_DASH = "\u2013"
 # Each account page asks its account actor at most this often, however fast the book moves.
 DETAIL_INTERVAL = 0.5
-
-
-def _row_view(row: Row) -> dict[str, str]:
-    return {
-        "login": str(row["login"]),
-        "href": f"/accounts/{row['login']}",
-        "group": row["group"],
-        "book": row["book"],
-        "balance": money(row["balance"]),
-        "equity": money(row["equity"]),
-        "margin_level": percent(row["margin_level"]),
-        "profit": money(row["profit"]),
-        "profit_color": sign_color(row["profit"]),
-        "drawdown": percent(row["drawdown"] * 100.0),
-        "risk_score": money(row["risk_score"], 1),
-        "state": row["state"].replace("_", " "),
-        "state_color": state_color(row["state"]),
-    }
 
 
 class PortalStream(SessionState):
@@ -122,7 +104,7 @@ class AccountsState(PortalStream):
                 sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE,
                 query=self.query,
             )
-        self.rows = [_row_view(r) for r in page]
+        self.rows = [account_view(r) for r in page]
 
     def _refresh(self) -> None:
         """Show the new choice now rather than at the next book change."""

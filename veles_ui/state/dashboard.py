@@ -7,28 +7,11 @@ from typing import cast
 
 import reflex as rx
 
-from actors.wire import Row
 from veles.services.live import TenantReplica, get_live_feed
-from veles_ui.format import DASH, money, percent, sign_color, state_color
+from veles_ui.format import DASH, account_view, money, percent, sign_color
 from veles_ui.state.session import SessionState, tab_connected
 
 PAGE_SIZE = 50
-
-
-def _account_view(row: Row) -> dict[str, str]:
-    return {
-        "login": str(row["login"]),
-        "group": row["group"],
-        "book": row["book"],
-        "balance": money(row["balance"]),
-        "equity": money(row["equity"]),
-        "profit": money(row["profit"]),
-        "profit_color": sign_color(row["profit"]),
-        "margin": money(row["margin"]),
-        "margin_level": percent(row["margin_level"]),
-        "state": row["state"].replace("_", " "),
-        "state_color": state_color(row["state"]),
-    }
 
 
 class DashboardState(SessionState):
@@ -65,7 +48,7 @@ class DashboardState(SessionState):
         if replica.sent_at:
             self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)
-        self.rows = [_account_view(r) for r in page]
+        self.rows = [account_view(r) for r in page]
 
     @rx.event(background=True)
     async def stream(self) -> None:

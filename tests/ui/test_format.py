@@ -1,0 +1,37 @@
+"""Numbers on screen: fixed decimals, a dash for missing values, colour by sign and state."""
+
+from __future__ import annotations
+
+import math
+
+from veles_ui.format import DASH, account_view, money, percent, sign_color, state_color
+
+
+def test_money_and_percent_have_fixed_decimals_and_a_dash_when_missing() -> None:
+    assert money(1234567.891) == "1,234,567.89"
+    assert money(-0.5) == "-0.50"
+    assert money(None) == DASH
+    assert money(math.nan) == DASH
+    assert percent(245.3149) == "245.31%"
+    assert percent(None) == DASH  # no margin in use: no margin level
+
+
+def test_colours_follow_sign_and_state() -> None:
+    assert (sign_color(1.0), sign_color(-1.0), sign_color(0.0), sign_color(None)) == (
+        "grass", "tomato", "gray", "gray"
+    )
+    assert (state_color("ok"), state_color("margin_call"), state_color("stop_out")) == (
+        "grass", "amber", "tomato"
+    )
+
+
+def test_account_view_formats_every_column_and_links_the_login() -> None:
+    row = {"login": 100042, "group": "real\\pro", "book": "A", "balance": 1000.0, "equity": 950.456,
+           "profit": -49.544, "margin": 200.0, "margin_level": 475.228, "drawdown": 0.0512,
+           "risk_score": 12.34, "state": "margin_call"}
+    assert account_view(row) == {
+        "login": "100042", "href": "/accounts/100042", "group": "real\\pro", "book": "A",
+        "balance": "1,000.00", "equity": "950.46", "profit": "-49.54", "profit_color": "tomato",
+        "margin": "200.00", "margin_level": "475.23%", "drawdown": "5.12%", "risk_score": "12.3",
+        "state": "margin call", "state_color": "amber",
+    }
