@@ -158,6 +158,17 @@ def _plan(parts: list[tuple[float, float, float]], larger_leg: bool, digits: int
     )
 
 
+def _leg_part(
+    spec: SymbolSpec, leg: LegSums, charged: float, is_buy: bool, leverage: float, maintenance: bool
+) -> tuple[float, float, float]:
+    """The plan part of `charged` lots of one leg, at the leg's average price, spread over the
+    leg's fixed and floating conversions in proportion to their volumes."""
+    average = LegTotals(charged, leg.price_volume / leg.volume, 1.0)
+    unit = leg_margin(spec, average, is_buy, leverage, maintenance)
+    fixed, floating = unit * leg.fixed_conversion / leg.volume, unit * leg.floating_volume / leg.volume
+    return (fixed, floating, 0.0) if is_buy else (fixed, 0.0, floating)
+
+
 def margin_plan(
     spec: SymbolSpec,
     buy: LegSums,
@@ -176,32 +187,13 @@ def margin_plan(
     if larger_leg:
         for is_buy, leg in ((True, buy), (False, sell)):
             if leg.volume > 0.0:
-                unit = leg_margin(
-                    spec,
-                    LegTotals(leg.volume, leg.price_volume / leg.volume, 1.0),
-                    is_buy,
-                    leverage,
-                    maintenance,
-                )
-                fixed, floating = (
-                    unit * leg.fixed_conversion / leg.volume,
-                    unit * leg.floating_volume / leg.volume,
-                )
-                parts.append((fixed, floating, 0.0) if is_buy else (fixed, 0.0, floating))
+                parts.append(_leg_part(spec, leg, leg.volume, is_buy, leverage, maintenance))
         return _plan(parts, True, digits)
     covered = min(buy.volume, sell.volume)
     buy_larger = buy.volume >= sell.volume
     larger = buy if buy_larger else sell
     if larger.volume > covered:
-        price = larger.price_volume / larger.volume
-        unit = leg_margin(
-            spec, LegTotals(larger.volume - covered, price, 1.0), buy_larger, leverage, maintenance
-        )
-        fixed, floating = (
-            unit * larger.fixed_conversion / larger.volume,
-            unit * larger.floating_volume / larger.volume,
-        )
-        parts.append((fixed, floating, 0.0) if buy_larger else (fixed, 0.0, floating))
+        parts.append(_leg_part(spec, larger, larger.volume - covered, buy_larger, leverage, maintenance))
     if covered > 0.0:
         both = buy.volume + sell.volume
         price = (buy.price_volume + sell.price_volume) / both
