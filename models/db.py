@@ -58,8 +58,9 @@ def alembic_config(connection: Connection) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Migrate the schema to the newest revision (`alembic upgrade head`); leaves data alone and
-    does nothing when already there."""
+    """Migrate the schema to the newest revisions (`alembic upgrade heads`); leaves data alone and
+    does nothing when already there. `heads`, not `head`: features that land in parallel each add a
+    revision on the same parent, and a merge revision joins them later."""
     with get_engine(url).begin() as connection:
         tables = set(inspect(connection).get_table_names())
         if "tenant" in tables and "alembic_version" not in tables:
@@ -68,7 +69,7 @@ def upgrade(url: str) -> None:
                 "dump what you need (docs/backup.md), then recreate the database (the demo SQLite "
                 "file can simply be deleted) and run `veles db upgrade`."
             )
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "heads")
 
 
 @contextmanager
