@@ -78,6 +78,13 @@ def book_totals(book: BookFigures) -> Row:
         "margin_level": margin_level,
         "margin_call": len(book.margin_call),
         "stop_out": len(book.stop_out),
+        # Net exposure per symbol (largest USD first), for the portal's exposure chart and table.
+        "exposure": [
+            {"symbol": e.symbol, "lots": e.net_lots, "usd": e.usd_notional,
+             "a_lots": e.a_net_lots, "a_usd": e.a_usd_notional,
+             "b_lots": e.b_net_lots, "b_usd": e.b_usd_notional}
+            for e in book.exposure
+        ],
     }
 
 
