@@ -11,6 +11,7 @@ from actors.names import supervisor_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
+from veles.services.ray_runtime import connect
 from veles.services.tenants import active_tenants, plan_of
 
 
@@ -80,3 +81,31 @@ async def stop_engine(settings: Settings) -> None:
             continue
         await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
         ray.kill(supervisor)
+
+
+async def suspend_tenant(settings: Settings, tenant_id: int) -> bool:
+    """Stop one tenant's feeds, account actors and aggregator; False if it had no supervisor.
+
+    The supervisor itself stays (one idle actor) and keeps the tenant's connection specs, so
+    `resume_tenant` brings back the same feeds without anyone having to remember them.
+    """
+    connect(settings)
+    try:
+        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
+    except ValueError:
+        return False
+    await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+    return True
+
+
+async def resume_tenant(settings: Settings, tenant_id: int) -> dict[str, Any]:
+    """Start one tenant's engine again (or for the first time: a new tenant has no feeds yet);
+    returns the supervisor's status."""
+    connect(settings)
+    supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
+        get_if_exists=True,
+    ).remote(tenant_id, [], settings.publish_hz, settings.redis_url,
+             plan_of(settings.database_url, tenant_id))
+    status: dict[str, Any] = await supervisor.start.remote()
+    return status
