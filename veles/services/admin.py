@@ -1,0 +1,136 @@
+"""Platform administration: every tenant with its plan, status and usage, suspend/resume, audit log.
+
+Only platform admins may call these (`Permission.PLATFORM`); each function checks the caller's role
+itself, so a crafted UI event or API call is refused the same way a hidden button is.
+Suspending a tenant also stops its engine (its actors stop consuming CPU and its users can no
+longer sign in); resuming starts the engine again from the connections its supervisor kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from models.accounts import ClientAccount
+from models.audit import AuditLog
+from models.connections import Mt5Connection
+from models.db import session_scope
+from models.tenancy import Role, Tenant, TenantStatus, User
+from veles.config import Settings
+from veles.plans import PLANS
+from veles.services.engine import resume_tenant, suspend_tenant
+from veles.services.permissions import Permission, require
+
+
+@dataclass(frozen=True, slots=True)
+class TenantUsage:
+    """One tenant as the admin page lists it; limits of None mean unlimited."""
+
+    tenant_id: int
+    name: str
+    plan: str
+    status: str
+    users: int
+    servers: int
+    max_servers: int | None
+    accounts: int
+    max_accounts: int | None
+
+    @property
+    def over_limit(self) -> bool:
+        """Whether usage exceeds the plan (a downgrade, or accounts added on the server side)."""
+        return (self.max_servers is not None and self.servers > self.max_servers) or (
+            self.max_accounts is not None and self.accounts > self.max_accounts
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit-log row as the viewer shows it."""
+
+    at: datetime
+    tenant_id: int | None
+    actor_user_id: int | None
+    action: str
+    target: str
+    details: str
+
+
+def _counts(session: Session, column: Any) -> dict[int, int]:
+    """Rows per tenant of one table, keyed by its tenant_id column."""
+    rows = session.execute(sa_select(column, func.count()).group_by(column)).all()
+    return {int(tenant_id): int(count) for tenant_id, count in rows}
+
+
+def tenants_usage(role: Role | str, database_url: str, live_accounts: dict[int, int] | None = None
+                  ) -> list[TenantUsage]:
+    """Every tenant with its plan limits and usage.
+
+    Accounts are what the running engine holds when it reports them (`live_accounts`, by tenant),
+    else the accounts stored for the tenant: a simulated or newly connected server has no rows yet.
+    """
+    require(role, Permission.PLATFORM)
+    live = live_accounts or {}
+    with session_scope(database_url) as session:
+        users = _counts(session, User.tenant_id)
+        servers = _counts(session, Mt5Connection.tenant_id)
+        stored = _counts(session, ClientAccount.tenant_id)
+        usage = []
+        for tenant in session.exec(select(Tenant).order_by(col(Tenant.id))).all():
+            assert tenant.id is not None
+            limits = PLANS[tenant.plan.value]
+            usage.append(TenantUsage(
+                tenant_id=tenant.id, name=tenant.name, plan=limits.name, status=tenant.status.value,
+                users=users.get(tenant.id, 0), servers=servers.get(tenant.id, 0),
+                max_servers=limits.max_servers,
+                accounts=live.get(tenant.id, stored.get(tenant.id, 0)), max_accounts=limits.max_accounts,
+            ))
+        return usage
+
+
+async def set_tenant_status(settings: Settings, role: Role | str, actor_user_id: int, tenant_id: int,
+                            status: TenantStatus) -> TenantStatus:
+    """Suspend or resume a tenant and stop or start its engine; audited as a platform event.
+
+    Returns the status now stored. The database is changed first, so a tenant marked suspended
+    cannot sign in even while its actors are being stopped.
+    """
+    require(role, Permission.PLATFORM)
+    if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        raise ValueError(f"status: a tenant can be suspended or made active, not {status.value!r}")
+    with session_scope(settings.database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError(f"tenant: no tenant {tenant_id}")
+        before = tenant.status
+        tenant.status = status
+        session.add(AuditLog(
+            tenant_id=None, actor_user_id=actor_user_id,
+            action="tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
+            target=f"tenant:{tenant_id}", details={"from": before.value, "to": status.value},
+        ))
+    if status is TenantStatus.SUSPENDED:
+        await suspend_tenant(settings, tenant_id)
+    else:
+        await resume_tenant(settings, tenant_id)
+    return status
+
+
+def audit_entries(role: Role | str, database_url: str, limit: int = 200, action: str = ""
+                  ) -> list[AuditEntry]:
+    """The newest audit-log rows of every tenant and the platform, optionally by action prefix."""
+    require(role, Permission.PLATFORM)
+    with session_scope(database_url) as session:
+        query = select(AuditLog).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
+        if action:
+            query = query.where(col(AuditLog.action).startswith(action))
+        return [
+            AuditEntry(at=row.at, tenant_id=row.tenant_id, actor_user_id=row.actor_user_id, action=row.action,
+                       target=row.target or "", details=", ".join(f"{k}={v}" for k, v in row.details.items()))
+            for row in session.exec(query).all()
+        ]
