@@ -33,10 +33,13 @@ def _form(**changes: str) -> SignupForm:
 
 def test_sign_up_creates_tenant_and_its_admin(db: str) -> None:
     identity = sign_up(db, _form())
-    assert identity.role is Role.TENANT_ADMIN and identity.email == "boss@acme.test"
+    assert identity.role is Role.TENANT_ADMIN
+    assert identity.email == "boss@acme.test"
     with session_scope(db) as session:
         tenant = session.get(Tenant, identity.tenant_id)
-        assert tenant is not None and tenant.name == "Acme FX" and tenant.plan.value == "professional"
+        assert tenant is not None
+        assert tenant.name == "Acme FX"
+        assert tenant.plan.value == "professional"
         assert tenant.status is TenantStatus.ACTIVE
         assert authenticate(session, "boss@acme.test", "correct horse").tenant_id == identity.tenant_id
 
@@ -103,7 +106,8 @@ def test_suspend_stops_the_engine_and_sign_in_resume_starts_it(db: str, ray_loca
                                       TenantStatus.SUSPENDED))
 
     async def scenario() -> tuple[bool, bool]:
-        await set_tenant_status(settings, Role.PLATFORM_ADMIN, admin_id, identity.tenant_id, TenantStatus.ACTIVE)
+        await set_tenant_status(settings, Role.PLATFORM_ADMIN, admin_id, identity.tenant_id,
+                                TenantStatus.ACTIVE)
         supervisor = ray.get_actor(supervisor_name(identity.tenant_id), namespace=settings.ray_namespace)
         running = (await supervisor.status.remote())["running"]
         await set_tenant_status(settings, Role.PLATFORM_ADMIN, admin_id, identity.tenant_id,
