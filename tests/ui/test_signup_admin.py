@@ -92,7 +92,7 @@ def test_usage_lists_plan_limits_and_refuses_non_platform_roles(db: str) -> None
 
 
 def test_suspend_stops_the_engine_and_sign_in_resume_starts_it(db: str, ray_local: None) -> None:
-    settings = Settings(_env_file=None, database_url=db, redis_url=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=db, redis_url=None)
     identity = sign_up(db, _form(broker="Suspend Me", email="admin@suspend.test"))
     with session_scope(db) as session:
         admin = User(tenant_id=identity.tenant_id, email="ops@platform.test", password_hash="x",
@@ -128,7 +128,7 @@ def test_suspend_stops_the_engine_and_sign_in_resume_starts_it(db: str, ray_loca
 
 
 def test_unknown_tenant_and_status_are_refused_by_name(db: str) -> None:
-    settings = Settings(_env_file=None, database_url=db, redis_url=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=db, redis_url=None)
     with pytest.raises(LookupError, match="tenant"):
         asyncio.run(set_tenant_status(settings, Role.PLATFORM_ADMIN, 1, 999_999, TenantStatus.SUSPENDED))
     with pytest.raises(ValueError, match="status"):
