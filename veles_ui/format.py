@@ -50,3 +50,19 @@ def account_view(row: dict[str, Any]) -> dict[str, str]:
         "state": row["state"].replace("_", " "),
         "state_color": state_color(row["state"]),
     }
+
+
+def lots(value: float | None) -> str:
+    """Net volume in lots, two decimals, signed (long positive, short negative)."""
+    return money(value)
+
+
+def exposure_view(row: dict[str, Any]) -> dict[str, str]:
+    """One symbol of the book's net exposure as the overview table shows it: lots and USD, total
+    and per book (A-book hedged with the LP, B-book kept by the broker), coloured by sign."""
+    view = {"symbol": str(row["symbol"])}
+    for prefix in ("", "a_", "b_"):
+        view[f"{prefix}lots"] = lots(row[f"{prefix}lots"])
+        view[f"{prefix}usd"] = money(row[f"{prefix}usd"])
+        view[f"{prefix}color"] = sign_color(row[f"{prefix}usd"])
+    return view

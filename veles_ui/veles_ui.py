@@ -8,10 +8,13 @@ from veles.api import create_api
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.dashboard import dashboard_page
+from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
+from veles_ui.pages.signup import signup_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.session import SessionState
+from veles_ui.state.signup import SignupState
 
 app = rx.App(api_transformer=create_api())  # REST API and /metrics in front of Reflex
 app.add_page(login_page, route="/login", title="Sign in · Veles")
@@ -33,4 +36,5 @@ app.add_page(
     title="Account · Veles",
     on_load=[SessionState.require_login, AccountDetailState.load, AccountDetailState.stream],
 )
-app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/dashboard"))
+app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
+app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)

@@ -21,5 +21,5 @@ def metric(label: str, value: rx.Var | str, color: rx.Var | str = "gray", test_i
             align="end",
             spacing="1",
         ),
-        min_width="11em",
+        min_width="9.5em",
     )

@@ -1,28 +1,46 @@
-"""The portal's top bar: where you can go, who you are, and the way out."""
+"""The portal's top bar: where you can go (only what your role may use), the connection, who you
+are, the theme and the way out."""
 
 from __future__ import annotations
 
 import reflex as rx
 
+from veles.services.permissions import Permission
+from veles_ui.components.connection import connection_status
 from veles_ui.state.session import SessionState
 
+# (label, href, element id, permission needed to see the link; None: every signed-in user)
+LINKS: tuple[tuple[str, str, str, Permission | None], ...] = (
+    ("Overview", "/dashboard", "nav-dashboard", None),
+    ("Accounts", "/accounts", "nav-accounts", None),
+    ("Alerts", "/alerts", "nav-alerts", None),
+    ("Rules", "/rules", "nav-rules", None),
+    ("Connections", "/connections", "nav-connections", Permission.MANAGE_CONNECTIONS),
+    ("Calculator", "/calculator", "nav-calculator", Permission.USE_CALCULATOR),
+    ("Users", "/users", "nav-users", Permission.MANAGE_USERS),
+    ("Plan", "/plan", "nav-plan", Permission.MANAGE_BILLING),
+    ("Admin", "/admin", "nav-admin", Permission.PLATFORM),
+)
 
-def _link(label: str, href: str, test_id: str) -> rx.Component:
-    return rx.link(label, href=href, id=test_id, size="3", weight="medium")
+
+def _link(label: str, href: str, test_id: str, permission: Permission | None) -> rx.Component:
+    link = rx.link(label, href=href, id=test_id, size="2", weight="medium")
+    if permission is None:
+        return link
+    return rx.cond(SessionState.permissions.contains(permission.value), link)
 
 
 def top_nav() -> rx.Component:
-    """Dashboard · Accounts · Sign out, on every signed-in page."""
+    """On every signed-in page; fits a 1366 px wide screen on one line."""
     return rx.hstack(
-        rx.heading("Veles", size="6"),
-        _link("Dashboard", "/dashboard", "nav-dashboard"),
-        rx.text("·", color_scheme="gray"),
-        _link("Accounts", "/accounts", "nav-accounts"),
+        rx.heading("Veles", size="5"),
+        *(_link(*link) for link in LINKS),
         rx.spacer(),
-        rx.text(SessionState.email, color_scheme="gray", size="2"),
-        rx.color_mode.button(),
-        rx.button("Sign out", variant="soft", on_click=SessionState.logout, id="sign-out"),
+        connection_status(),
+        rx.text(SessionState.email, color_scheme="gray", size="1"),
+        rx.color_mode.button(id="theme-toggle", size="1"),
+        rx.button("Sign out", variant="soft", size="1", on_click=SessionState.logout, id="sign-out"),
         align="center",
-        spacing="4",
+        spacing="3",
         width="100%",
     )

@@ -1,40 +1,50 @@
-"""The live dashboard: the book's headline figures and its accounts, updating several times a second."""
+"""The live overview: the book's headline figures, its net exposure by symbol and its accounts,
+updating several times a second."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from veles_ui.components.accounts_table import accounts_table
+from veles_ui.components.exposure import exposure_chart, exposure_table
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
-from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.dashboard import DashboardState as S
 
 
 def dashboard_page() -> rx.Component:
-    """Totals first, then the accounts; numbers come from the tab's DashboardState stream."""
+    """Totals first, then exposure (chart beside table), then the accounts; all from the tab's stream."""
     return rx.vstack(
         top_nav(),
         rx.flex(
-            metric("Equity (USD)", DashboardState.equity, test_id="total-equity"),
-            metric(
-                "Floating P/L", DashboardState.profit, DashboardState.profit_color, test_id="total-profit"
-            ),
-            metric("Margin level", DashboardState.margin_level, test_id="margin-level"),
-            metric("Margin", DashboardState.margin),
-            metric("Free margin", DashboardState.free_margin),
-            metric("Margin call / stop-out",
-                   DashboardState.margin_call.to_string() + " / " + DashboardState.stop_out.to_string()),
+            metric("Equity (USD)", S.equity, test_id="total-equity"),
+            metric("Balance", S.balance, test_id="total-balance"),
+            metric("Credit", S.credit),
+            metric("Floating P/L", S.profit, S.profit_color, test_id="total-profit"),
+            metric("Margin", S.margin),
+            metric("Free margin", S.free_margin),
+            metric("Margin level", S.margin_level, test_id="margin-level"),
+            metric("Margin call / stop-out", S.margin_call.to_string() + " / " + S.stop_out.to_string()),
             wrap="wrap",
-            spacing="3",
+            spacing="2",
         ),
         rx.hstack(
-            rx.text(DashboardState.accounts, " accounts", size="2", color_scheme="gray"),
-            rx.text("version ", DashboardState.version, size="2", color_scheme="gray", id="book-version"),
-            rx.text("gateway → screen ", DashboardState.latency_ms, size="2", color_scheme="gray"),
+            rx.text(S.accounts, " accounts", size="2", color_scheme="gray"),
+            rx.text("version ", S.version, size="2", color_scheme="gray", id="book-version"),
+            rx.text("gateway → screen ", S.latency_ms, size="2", color_scheme="gray", id="latency"),
             spacing="4",
         ),
-        accounts_table(DashboardState.rows),
-        padding="1.5em",
-        spacing="4",
+        rx.heading("Net exposure by symbol", size="4"),
+        rx.grid(
+            rx.card(exposure_chart(S.exposure_chart)),
+            exposure_table(S.exposure),
+            columns="2",
+            spacing="3",
+            width="100%",
+        ),
+        rx.heading("Accounts", size="4"),
+        accounts_table(S.rows),
+        padding="1em",
+        spacing="3",
         width="100%",
     )

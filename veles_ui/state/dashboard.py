@@ -8,10 +8,12 @@ from typing import cast
 import reflex as rx
 
 from veles.services.live import TenantReplica, get_live_feed
-from veles_ui.format import DASH, account_view, money, percent, sign_color
+from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
 from veles_ui.state.session import SessionState, tab_connected
 
 PAGE_SIZE = 50
+# Symbols shown in the exposure chart and table: the largest by absolute USD (the wire's order).
+EXPOSURE_SYMBOLS = 12
 
 
 class DashboardState(SessionState):
@@ -19,6 +21,7 @@ class DashboardState(SessionState):
 
     equity: rx.Field[str] = rx.field(DASH)
     balance: rx.Field[str] = rx.field(DASH)
+    credit: rx.Field[str] = rx.field(DASH)
     profit: rx.Field[str] = rx.field(DASH)
     profit_color: rx.Field[str] = rx.field("gray")
     margin: rx.Field[str] = rx.field(DASH)
@@ -30,12 +33,16 @@ class DashboardState(SessionState):
     version: rx.Field[int] = rx.field(-1)
     latency_ms: rx.Field[str] = rx.field(DASH)
     rows: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    exposure: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    # Numbers for the chart (USD per book); the table above shows the same symbols formatted.
+    exposure_chart: rx.Field[list[dict[str, str | float]]] = rx.field(cast(list[dict[str, str | float]], []))
     streaming: bool = False
 
     def _show(self, replica: TenantReplica) -> None:
         totals = replica.totals
         self.equity = money(totals.get("equity"))
         self.balance = money(totals.get("balance"))
+        self.credit = money(totals.get("credit"))
         self.profit = money(totals.get("profit"))
         self.profit_color = sign_color(totals.get("profit"))
         self.margin = money(totals.get("margin"))
@@ -47,6 +54,12 @@ class DashboardState(SessionState):
         self.version = replica.version
         if replica.sent_at:
             self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
+        top = totals.get("exposure", [])[:EXPOSURE_SYMBOLS]
+        self.exposure = [exposure_view(e) for e in top]
+        self.exposure_chart = [
+            {"symbol": e["symbol"], "A-book": round(e["a_usd"], 2), "B-book": round(e["b_usd"], 2)}
+            for e in top
+        ]
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)
         self.rows = [account_view(r) for r in page]
 

@@ -8,7 +8,8 @@ from reflex.utils.prerequisites import get_and_validate_app
 
 from models.db import session_scope
 from veles.config import get_settings
-from veles.services.auth import AuthError, authenticate, decode_token, issue_token
+from veles.services.auth import AuthError, Identity, authenticate, decode_token, issue_token
+from veles.services.permissions import Permission, allowed, require
 
 
 def tab_connected(token: str) -> bool:
@@ -25,6 +26,27 @@ class SessionState(rx.State):
     tenant_id: int = 0
     role: str = ""
     login_error: str = ""
+
+    @rx.var
+    def permissions(self) -> list[str]:
+        """What the role may do, so pages hide what it may not (handlers still check: `authorize`)."""
+        return [p.value for p in Permission if allowed(self.role, p)] if self.role else []
+
+    def authorize(self, permission: Permission) -> Identity:
+        """The caller's identity if its role holds `permission`, read from the signed token rather
+        than from state the browser could have sent; raises AuthError or PermissionDenied."""
+        identity = decode_token(self.token, get_settings().secret_key.get_secret_value())
+        require(identity.role, permission)
+        return identity
+
+    def sign_in_as(self, identity: Identity) -> EventSpec:
+        """Store a fresh token for `identity` in the cookie and open the dashboard."""
+        settings = get_settings()
+        self.token = issue_token(
+            identity, settings.secret_key.get_secret_value(), settings.access_token_minutes
+        )
+        self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
+        return rx.redirect("/dashboard")
 
     @rx.event
     def require_login(self) -> EventSpec | None:
@@ -49,11 +71,7 @@ class SessionState(rx.State):
             self.login_error = str(exc)
             return None
         self.login_error = ""
-        self.token = issue_token(
-            identity, settings.secret_key.get_secret_value(), settings.access_token_minutes
-        )
-        self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
-        return rx.redirect("/dashboard")
+        return self.sign_in_as(identity)
 
     @rx.event
     def logout(self) -> EventSpec:
