@@ -20,6 +20,9 @@ PG_DB = os.environ.get("TEST_PG_DB", "veles_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "artifacts"))
 
+# Local Twilio and SMTP servers (`twilio_stub`, `smtp_server`, ...) for any test that sends messages.
+pytest_plugins = ["tests.stubs.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:

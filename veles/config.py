@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     demo_password: SecretStr = SecretStr("veles-demo")
     frontend_port: int = 3000
     backend_port: int = 8000
+    # Outgoing messages (veles.services.messaging): SMS through Twilio, e-mail over SMTP.
+    twilio_account_sid: str | None = Field(default=None, description="Unset: SMS is not configured.")
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = Field(default=None, description="E.164 sender, e.g. +15017122661.")
+    twilio_api_url: str = Field(
+        default="https://api.twilio.com", description="Twilio REST base URL; tests point it at a stub."
+    )
+    smtp_host: str | None = Field(default=None, description="Unset: e-mail is not configured.")
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Veles <veles@localhost>"
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+    messaging_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds before an SMTP or Twilio call is given up."
+    )
 
     @property
     def uses_redis(self) -> bool:
