@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 DASH = "—"
@@ -66,3 +67,13 @@ def exposure_view(row: dict[str, Any]) -> dict[str, str]:
         view[f"{prefix}usd"] = money(row[f"{prefix}usd"])
         view[f"{prefix}color"] = sign_color(row[f"{prefix}usd"])
     return view
+
+
+def severity_color(severity: str) -> str:
+    """Badge colour of an alert's severity."""
+    return {"critical": "tomato", "warning": "amber", "info": "blue"}.get(severity, "gray")
+
+
+def clock(moment: datetime | None) -> str:
+    """A UTC time as the desk reads it, 'YYYY-MM-DD HH:MM:SS'; missing → a dash."""
+    return DASH if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

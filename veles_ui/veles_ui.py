@@ -7,11 +7,18 @@ import reflex as rx
 from veles.api import create_api
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
+from veles_ui.pages.admin import admin_page
+from veles_ui.pages.alerts import alerts_page
+from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
+from veles_ui.pages.rules import rules_page
 from veles_ui.pages.signup import signup_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
+from veles_ui.state.admin import AdminState
+from veles_ui.state.alerts import AlertsState, RulesState
+from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.session import SessionState
 from veles_ui.state.signup import SignupState
@@ -38,3 +45,15 @@ app.add_page(
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)
+app.add_page(
+    alerts_page,
+    route="/alerts",
+    title="Alerts · Veles",
+    on_load=[SessionState.require_login, AlertsState.load, AlertsState.stream],
+)
+app.add_page(rules_page, route="/rules", title="Alert rules · Veles",
+             on_load=[SessionState.require_login, RulesState.load])
+app.add_page(connections_page, route="/connections", title="Connections · Veles",
+             on_load=[SessionState.require_login, ConnectionsState.load])
+app.add_page(admin_page, route="/admin", title="Platform admin · Veles",
+             on_load=[SessionState.require_login, AdminState.load])

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import reflex as rx
 from reflex.event import EventSpec
 from reflex.utils.prerequisites import get_and_validate_app
+from sqlmodel import Session
 
-from models.db import session_scope
+from models.db import session_scope, tenant_session
 from veles.config import get_settings
 from veles.services.auth import AuthError, Identity, authenticate, decode_token, issue_token
-from veles.services.permissions import Permission, allowed, require
+from veles.services.errors import Conflict, InvalidInput, NotFound
+from veles.services.permissions import Permission, PermissionDenied, allowed, require
 
 
 def tab_connected(token: str) -> bool:
     """Whether the browser tab that owns `token` still has a live socket.io connection."""
     namespace = get_and_validate_app().app.event_namespace
     return namespace is not None and token in namespace.token_to_sid
+
+
+# What a UI action may be refused with; each message is safe to show as it is.
+USER_ERRORS = (AuthError, PermissionDenied, InvalidInput, NotFound, Conflict)
+
+
+def row_id(value: str, field: str) -> int:
+    """The id a button sent; InvalidInput naming `field` if it is not one (a crafted event)."""
+    text = str(value)
+    if not text.isdigit():
+        raise InvalidInput(field, f"not an id: {text!r}")
+    return int(text)
 
 
 class SessionState(rx.State):
@@ -38,6 +55,14 @@ class SessionState(rx.State):
         identity = decode_token(self.token, get_settings().secret_key.get_secret_value())
         require(identity.role, permission)
         return identity
+
+    @contextmanager
+    def tenant_db(self, permission: Permission) -> Iterator[tuple[Session, Identity]]:
+        """A session confined to the caller's tenant (row-level security on PostgreSQL), once
+        `authorize` let the caller through; commits when the block ends without an error."""
+        identity = self.authorize(permission)
+        with tenant_session(get_settings().database_url, identity.tenant_id) as db:
+            yield db, identity
 
     def sign_in_as(self, identity: Identity) -> EventSpec:
         """Store a fresh token for `identity` in the cookie and open the dashboard."""

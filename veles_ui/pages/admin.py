@@ -1,0 +1,94 @@
+"""Platform admin: tenants (plan, status, usage against limits, suspend/resume), engine health
+per tenant, and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import reflex as rx
+from reflex.event import EventSpec
+from reflex.vars import ObjectVar
+
+from veles_ui.components.nav import top_nav
+from veles_ui.components.sortable_accounts import NUMERIC
+from veles_ui.state.admin import AdminState as S
+
+_suspend = cast(Callable[[Any], EventSpec], S.suspend)
+_resume = cast(Callable[[Any], EventSpec], S.resume)
+
+
+def _table(headers: tuple[str, ...], rows: Any, row: Callable[[Any], rx.Component], test_id: str
+           ) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in headers))),
+        rx.table.body(rx.foreach(rows, row)),
+        size="1",
+        variant="surface",
+        width="100%",
+        id=test_id,
+    )
+
+
+def _tenant(t: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(t["id"]),
+        rx.table.cell(t["name"], class_name="tenant-name"),
+        rx.table.cell(t["plan"]),
+        rx.table.cell(rx.badge(t["status"], color_scheme=t["status_color"]), class_name="tenant-status"),
+        rx.table.cell(t["users"], style=NUMERIC),
+        rx.table.cell(rx.text(t["servers"], color_scheme=t["usage_color"]), style=NUMERIC),
+        rx.table.cell(rx.text(t["accounts"], color_scheme=t["usage_color"]), style=NUMERIC),
+        rx.table.cell(rx.cond(
+            t["status"] == "active",
+            rx.button("Suspend", size="1", variant="soft", color_scheme="tomato", on_click=_suspend(t["id"]),
+                      class_name="tenant-suspend"),
+            rx.button("Resume", size="1", variant="soft", color_scheme="grass", on_click=_resume(t["id"]),
+                      class_name="tenant-resume"),
+        )),
+        id="tenant-" + t["id"],
+    )
+
+
+def _health(h: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(h["tenant"]),
+        rx.table.cell(h["running"]),
+        *(rx.table.cell(h[key], style=NUMERIC) for key in
+          ("actors", "connections", "restarts", "merged", "recovering", "lag", "uptime")),
+        rx.table.cell(h["refused"]),
+    )
+
+
+def _audit(a: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(*(rx.table.cell(a[key]) for key in ("at", "tenant", "actor", "action", "target",
+                                                          "details")))
+
+
+def admin_page() -> rx.Component:
+    """Everything a platform operator needs on one page, newest audit rows first."""
+    return rx.vstack(
+        top_nav(),
+        rx.heading("Platform admin", size="5"),
+        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
+                                          id="admin-error")),
+        rx.cond(S.notice != "", rx.callout(S.notice, color_scheme="grass", icon="check", id="admin-notice")),
+        rx.heading("Tenants", size="4"),
+        _table(("Id", "Broker", "Plan", "Status", "Users", "MT5 servers", "Accounts", ""), S.tenants, _tenant,
+               "admin-tenants"),
+        rx.heading("Engine health", size="4"),
+        _table(("Tenant", "State", "Actors", "Connections", "Restarts", "Merged batches", "Recovering",
+                "Lag", "Uptime", "Refused connections"), S.health, _health, "admin-health"),
+        rx.hstack(
+            rx.heading("Audit log", size="4"),
+            rx.input(placeholder="Action starts with…", value=S.audit_action, on_change=S.filter_audit,
+                     debounce_timeout=300, id="audit-filter", width="14em"),
+            align="center",
+            spacing="4",
+        ),
+        _table(("At (UTC)", "Tenant", "Actor", "Action", "Target", "Details"), S.audit, _audit,
+               "admin-audit"),
+        padding="1em",
+        spacing="3",
+        width="100%",
+    )

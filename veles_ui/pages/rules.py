@@ -1,0 +1,84 @@
+"""Alert rules: everyone sees them; roles with the edit_rules permission add, switch and remove."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import reflex as rx
+from reflex.event import EventSpec
+from reflex.vars import ObjectVar
+
+from models.alerts import AlertKind, Severity
+from veles.services.permissions import Permission
+from veles_ui.components.nav import top_nav
+from veles_ui.components.sortable_accounts import NUMERIC
+from veles_ui.state.alerts import RulesState as S
+
+_toggle = cast(Callable[[Any, Any], EventSpec], S.toggle)
+_remove = cast(Callable[[Any], EventSpec], S.remove)
+_CAN_EDIT = S.permissions.contains(Permission.EDIT_RULES.value)
+
+
+def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rule["kind"]),
+        rx.table.cell(rule["threshold"], style=NUMERIC),
+        rx.table.cell(rx.badge(rule["severity"], color_scheme=rule["severity_color"])),
+        rx.table.cell(rule["symbol"]),
+        rx.table.cell(rule["enabled"], class_name="rule-enabled"),
+        rx.table.cell(rx.cond(_CAN_EDIT, rx.hstack(
+            rx.button(rx.cond(rule["enabled"] == "yes", "Disable", "Enable"), size="1", variant="soft",
+                      on_click=_toggle(rule["id"], rule["enabled"] != "yes"), class_name="rule-toggle"),
+            rx.button("Remove", size="1", variant="soft", color_scheme="tomato",
+                      on_click=_remove(rule["id"]), class_name="rule-remove"),
+            spacing="2",
+        ))),
+    )
+
+
+def _form() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.select([k.value for k in AlertKind], name="kind", default_value=AlertKind.MARGIN_LEVEL.value,
+                      id="rule-kind"),
+            rx.input(name="threshold", placeholder="Threshold", id="rule-threshold", required=True,
+                     width="9em"),
+            rx.select([s.value for s in Severity], name="severity", default_value=Severity.WARNING.value,
+                      id="rule-severity"),
+            rx.input(name="symbol", placeholder="Symbol (blank: all)", id="rule-symbol", width="12em"),
+            rx.button("Add rule", type="submit", id="rule-add"),
+            spacing="2",
+            align="center",
+        ),
+        on_submit=S.add,
+        reset_on_submit=False,
+        id="rule-form",
+    )
+
+
+def rules_page() -> rx.Component:
+    """Read-only for viewers: no form, no buttons (and the handlers refuse them anyway)."""
+    return rx.vstack(
+        top_nav(),
+        rx.heading("Alert rules", size="5"),
+        rx.cond(_CAN_EDIT, _form(),
+                rx.callout("Your role can view the rules but not change them.", icon="info",
+                           id="rules-read-only")),
+        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
+                                          id="rules-error")),
+        rx.table.root(
+            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
+                "Watches", "Threshold", "Severity", "Symbol", "Enabled", "")))),
+            rx.table.body(rx.foreach(S.rules, _row)),
+            size="1",
+            variant="surface",
+            width="100%",
+            id="rules-table",
+        ),
+        rx.cond(S.rules.length() == 0, rx.text("No rules of your own yet: the engine uses its defaults.",
+                                               color_scheme="gray")),
+        padding="1em",
+        spacing="3",
+        width="100%",
+    )

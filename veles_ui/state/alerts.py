@@ -1,0 +1,191 @@
+"""The alerts feed (filters, acknowledge, resolve) and the alert rules editor.
+
+The engine writes an alert row for every raise and resolves it when its cause clears; the feed
+re-reads the tenant's alerts while the book moves (at most every FEED_INTERVAL), so new alerts
+appear without a reload. Every action checks the caller's permission from the signed token, so a
+viewer who crafts an event is refused exactly like one who clicks a hidden button.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import reflex as rx
+
+from veles.services.alerts import (
+    AlertView,
+    RuleView,
+    acknowledge,
+    create_rule,
+    delete_rule,
+    list_alerts,
+    list_rules,
+    resolve,
+    update_rule,
+)
+from veles.services.permissions import Permission
+from veles_ui.format import DASH, clock, money, severity_color
+from veles_ui.state.accounts import PortalStream
+from veles_ui.state.session import USER_ERRORS, SessionState, row_id
+
+FEED_INTERVAL = 1.0
+FEED_LIMIT = 100
+ALL = "all"
+
+
+def _alert_view(alert: AlertView) -> dict[str, str]:
+    return {
+        "id": str(alert.id),
+        "created": clock(alert.created_at),
+        "severity": alert.severity.value,
+        "severity_color": severity_color(alert.severity.value),
+        "subject": alert.subject,
+        "value": money(alert.value),
+        "message": alert.message,
+        "state": alert.state.value,
+        "acknowledged": clock(alert.acknowledged_at) if alert.acknowledged_at else DASH,
+    }
+
+
+class AlertsState(PortalStream):
+    """The visible page of alerts and its filters."""
+
+    state_filter: rx.Field[str] = rx.field("open")
+    severity_filter: rx.Field[str] = rx.field(ALL)
+    alerts: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    error: rx.Field[str] = rx.field("")
+
+    def _shows(self, path: str) -> bool:
+        return path == "/alerts"
+
+    def _filter(self) -> dict[str, Any]:
+        chosen: dict[str, Any] = {"limit": FEED_LIMIT}
+        if self.state_filter != ALL:
+            chosen["state"] = self.state_filter
+        if self.severity_filter != ALL:
+            chosen["severity"] = self.severity_filter
+        return chosen
+
+    def _reload(self) -> None:
+        try:
+            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
+                found = list_alerts(db, identity.tenant_id, self._filter())
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+            return
+        self.alerts = [_alert_view(a) for a in found]
+
+    def _fresh(self) -> None:
+        self.error = ""
+        self._reload()
+
+    @rx.event
+    def load(self) -> None:
+        """Page load."""
+        self._fresh()
+
+    @rx.event
+    def filter_state(self, state: str) -> None:
+        """open / acknowledged / resolved / all (anything else is refused by field when listing)."""
+        self.state_filter = state
+        self._fresh()
+
+    @rx.event
+    def filter_severity(self, severity: str) -> None:
+        """critical / warning / info / all."""
+        self.severity_filter = severity
+        self._fresh()
+
+    def _act(self, alert_id: str, action: Any) -> None:
+        try:
+            with self.tenant_db(Permission.ACK_ALERTS) as (db, identity):
+                action(db, identity.tenant_id, row_id(alert_id, "alert"), identity.user_id)
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+            return
+        self.error = ""
+        self._reload()
+
+    @rx.event
+    def acknowledge(self, alert_id: str) -> None:
+        """"I am on it": the alert records who and when."""
+        self._act(alert_id, acknowledge)
+
+    @rx.event
+    def resolve(self, alert_id: str) -> None:
+        """"Handled": the alert leaves the open list."""
+        self._act(alert_id, resolve)
+
+    @rx.event(background=True)
+    async def stream(self) -> None:
+        """Re-read the feed while the book moves, at most every FEED_INTERVAL."""
+        last = 0.0
+        async for _replica in self._follow():
+            if time.monotonic() - last < FEED_INTERVAL:
+                continue
+            last = time.monotonic()
+            async with self:
+                self._reload()
+
+
+def _rule_view(rule: RuleView) -> dict[str, str]:
+    return {
+        "id": str(rule.id),
+        "kind": rule.kind.value,
+        "threshold": money(rule.threshold),
+        "severity": rule.severity.value,
+        "severity_color": severity_color(rule.severity.value),
+        "symbol": rule.symbol or "every symbol",
+        "enabled": "yes" if rule.enabled else "no",
+    }
+
+
+class RulesState(SessionState):
+    """The tenant's alert rules; only roles with EDIT_RULES see the form and buttons, and only
+    they get past the handlers."""
+
+    rules: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    error_field: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
+
+    def _reload(self) -> None:
+        with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
+            self.rules = [_rule_view(r) for r in list_rules(db, identity.tenant_id)]
+
+    def _change(self, change: Any) -> None:
+        """Run `change(db, tenant_id)` as an EDIT_RULES action, then show the rules again."""
+        try:
+            with self.tenant_db(Permission.EDIT_RULES) as (db, identity):
+                change(db, identity.tenant_id)
+        except USER_ERRORS as exc:
+            self.error_field, self.error = getattr(exc, "field", ""), str(exc)
+        else:
+            self.error_field = self.error = ""
+        self._reload()
+
+    @rx.event
+    def load(self) -> None:
+        """Page load."""
+        self.error_field = self.error = ""
+        try:
+            self._reload()
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def add(self, form: dict[str, str]) -> None:
+        """A new rule from the form (threshold as typed; an empty symbol means every symbol)."""
+        data = {key: value for key, value in form.items() if key != "symbol" or value.strip()}
+        self._change(lambda db, tenant: create_rule(db, tenant, data))
+
+    @rx.event
+    def toggle(self, rule_id: str, enabled: bool) -> None:
+        """Switch a rule on or off."""
+        change = {"enabled": bool(enabled)}
+        self._change(lambda db, tenant: update_rule(db, tenant, row_id(rule_id, "rule"), change))
+
+    @rx.event
+    def remove(self, rule_id: str) -> None:
+        """Delete a rule (alerts it raised stay)."""
+        self._change(lambda db, tenant: delete_rule(db, tenant, row_id(rule_id, "rule")))

@@ -1,0 +1,106 @@
+"""MT5 connections: add (tested before it is kept), test again, remove; status and last error.
+
+Only roles with MANAGE_CONNECTIONS reach this page's actions; the handlers check it from the
+signed token. The password goes from the form straight to the service, which encrypts it; it is
+never kept in this state nor shown.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from veles.config import get_settings
+from veles.services.connections import (
+    ConnectionView,
+    check_connection,
+    create_connection,
+    delete_connection,
+    list_connections,
+)
+from veles.services.permissions import Permission
+from veles_ui.format import DASH, clock
+from veles_ui.state.session import USER_ERRORS, SessionState, row_id
+
+_STATUS_COLOR = {"connected": "grass", "failed": "tomato", "disconnected": "amber", "pending": "gray"}
+
+
+class ConnectionRefused(Exception):
+    """The trade server refused the new connection: nothing is stored, the reason is shown."""
+
+
+def _view(conn: ConnectionView) -> dict[str, str]:
+    return {
+        "id": str(conn.id),
+        "server": conn.server,
+        "login": str(conn.login),
+        "status": conn.status.value,
+        "status_color": _STATUS_COLOR.get(conn.status.value, "gray"),
+        "last_error": conn.last_error or DASH,
+        "last_connected": clock(conn.last_connected_at),
+    }
+
+
+class ConnectionsState(SessionState):
+    """The tenant's connections and the outcome of the last action."""
+
+    connections: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    error_field: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
+
+    def _reload(self) -> None:
+        with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
+            self.connections = [_view(c) for c in list_connections(db, identity.tenant_id)]
+
+    def _outcome(self, error: Exception | None, notice: str = "") -> None:
+        self.error_field = getattr(error, "field", "") if error else ""
+        self.error = str(error) if error else ""
+        self.notice = "" if error else notice
+        try:
+            self._reload()
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+
+    @rx.event
+    def load(self) -> None:
+        """Page load."""
+        self._outcome(None)
+
+    @rx.event
+    def add(self, form: dict[str, str]) -> None:
+        """Store the connection only if the server accepts its login and password."""
+        settings = get_settings()
+        try:
+            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
+                created = create_connection(db, settings, identity.tenant_id, form)
+                check = check_connection(db, settings, identity.tenant_id, created.id)
+                if not check.ok:
+                    raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")
+        except (*USER_ERRORS, ConnectionRefused) as exc:
+            self._outcome(exc)
+            return
+        self._outcome(None, f"Connected to {created.server}: {check.message}")
+
+    @rx.event
+    def test(self, connection_id: str) -> None:
+        """Connect again with the stored credentials; the row keeps the outcome."""
+        settings = get_settings()
+        try:
+            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
+                target = row_id(connection_id, "connection")
+                check = check_connection(db, settings, identity.tenant_id, target)
+        except USER_ERRORS as exc:
+            self._outcome(exc)
+            return
+        self._outcome(None, check.message)
+
+    @rx.event
+    def remove(self, connection_id: str) -> None:
+        """Forget the connection and the accounts known through it."""
+        try:
+            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
+                delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"))
+        except USER_ERRORS as exc:
+            self._outcome(exc)
+            return
+        self._outcome(None, "Connection removed.")
