@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys, newest first: encrypt MT5 credentials and TOTP seeds. "
         "Rotate by adding a new key in front, running rotate_all, then dropping the old key.",
     )
+    simulator_password: SecretStr = Field(
+        default=SecretStr("veles-demo"),
+        description="The manager password the built-in simulated trade servers (sim://NAME) accept.",
+    )
     access_token_minutes: int = 30
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlmodel import select
 
-from models.db import session_scope
-from models.tenancy import Role, Tenant, User
+from models.db import session_scope, upgrade
+from models.tenancy import Plan, Role, Tenant, User
+from tests.conftest import REDIS_URL
 from veles.api import create_api
 from veles.config import Settings
-from veles.services.auth import hash_password
+from veles.services.auth import Identity, hash_password, issue_token
+from veles.services.credentials import generate_key
 from veles.services.demo import seed_demo
 
 DEMO_EMAIL, DEMO_PASSWORD = "demo@veles.local", "veles-demo"
@@ -72,3 +76,67 @@ def tenant_of(database_url: str, email: str) -> int:
     with session_scope(database_url) as session:
         user = session.exec(select(User).where(User.email == email)).one()
         return user.tenant_id
+
+
+# -- PostgreSQL world for the data routes ------------------------------------------------------
+
+ROLES = (Role.VIEWER, Role.RISK_MANAGER, Role.TENANT_ADMIN)
+
+
+@dataclass(frozen=True)
+class World:
+    """Two tenants on the real PostgreSQL (migrated, row-level security on): tenant A has a user
+    of every tenant role, tenant B a tenant admin (so B is refused by tenancy, never by role)."""
+
+    settings: Settings
+    a: int
+    b: int
+    users: dict[tuple[int, Role], int]
+
+    def token(self, tenant_id: int, role: Role = Role.TENANT_ADMIN) -> str:
+        """A valid access token for the seeded user of `tenant_id` with `role`."""
+        identity = Identity(user_id=self.users[tenant_id, role], tenant_id=tenant_id, role=role,
+                            email=f"{role.value}@{tenant_id}.test")
+        return issue_token(identity, self.settings.secret_key.get_secret_value(), 5)
+
+    def headers(self, tenant_id: int, role: Role = Role.TENANT_ADMIN) -> dict[str, str]:
+        """Authorization headers for `token(tenant_id, role)`."""
+        return {"Authorization": f"Bearer {self.token(tenant_id, role)}"}
+
+
+@pytest.fixture(scope="session")
+def world(pg_url: str) -> World:
+    """Migrate the test database and seed the two tenants (once per session)."""
+    upgrade(pg_url)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=pg_url, redis_url=REDIS_URL, ray_address=None, ray_namespace="veles-test",
+        credentials_keys=SecretStr(generate_key()), simulator_password=SecretStr("sim-manager-pass"),
+    )
+    users: dict[tuple[int, Role], int] = {}
+    with session_scope(pg_url) as session:
+        session.expire_on_commit = False
+        a = Tenant(name="Api Broker A", plan=Plan.STARTER)
+        b = Tenant(name="Api Broker B", plan=Plan.PROFESSIONAL)
+        session.add_all([a, b])
+        session.flush()
+        assert a.id is not None
+        assert b.id is not None
+        for tenant_id, roles in ((a.id, ROLES), (b.id, (Role.TENANT_ADMIN,))):
+            for role in roles:
+                user = User(tenant_id=tenant_id, email=f"{role.value}@{tenant_id}.test", password_hash="x",
+                            role=role)
+                session.add(user)
+                session.flush()
+                assert user.id is not None
+                users[tenant_id, role] = user.id
+    assert a.id is not None
+    assert b.id is not None
+    return World(settings, a.id, b.id, users)
+
+
+@pytest.fixture
+def api(world: World, redis_url: str) -> Iterator[TestClient]:
+    """A client of a fresh app on the world's settings (the test Redis is emptied per test)."""
+    with TestClient(create_api(world.settings)) as test_client:
+        yield test_client

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from veles.api import auth_routes, book, health
+from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
 from veles.api.deps import ApiContext
+from veles.api.errors import install_error_handlers
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
@@ -40,4 +41,7 @@ def create_api(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(book.router)
+    install_error_handlers(app)
+    for data_router in (connections, accounts, alerts, history, calculator):
+        app.include_router(data_router.router)
     return app

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
-from veles.api.deps import Context, CurrentIdentity
+from veles.api.deps import ApiContext, Context, requires
+from veles.services.auth import Identity
 from veles.services.live import LiveFeed, TenantReplica
+from veles.services.permissions import Permission
 
 router = APIRouter(prefix="/api/v1", tags=["book"])
 
@@ -47,16 +49,24 @@ async def _published(feed: LiveFeed, tenant_id: int) -> TenantReplica | None:
         await updates.aclose()
 
 
-@router.get("/book", responses={401: {"description": "Not signed in"}, 503: {"description": "Not published"}})
-async def book(ctx: Context, identity: CurrentIdentity) -> Book:
-    """The caller's tenant's book totals; 503 until the engine has published that book."""
-    replica = await _published(ctx.live_feed(), identity.tenant_id)
+async def published_or_503(ctx: ApiContext, tenant_id: int) -> TenantReplica:
+    """The tenant's published replica, or 503 with Retry-After while the engine has none."""
+    replica = await _published(ctx.live_feed(), tenant_id)
     if replica is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "The risk engine has not published this broker's book yet; try again shortly.",
             headers={"Retry-After": "5"},
         )
+    return replica
+
+
+@router.get("/book", responses={401: {"description": "Not signed in"},
+                                403: {"description": "Role may not view risk"},
+                                503: {"description": "Not published"}})
+async def book(ctx: Context, identity: Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]) -> Book:
+    """The caller's tenant's book totals; 503 until the engine has published that book."""
+    replica = await published_or_503(ctx, identity.tenant_id)
     return Book(
         tenant_id=identity.tenant_id,
         version=replica.version,

@@ -19,6 +19,10 @@ class GatewaySpec:
     `interval` is how often the engine polls it (seconds). When the engine falls behind, due polls
     are merged into one batch (`merge_when_behind`); turning that off processes every poll in
     order, which makes a run exactly reproducible (tests and benchmarks compare against that).
+
+    `login` and `password` are the manager credentials presented to the trade server (None: the
+    server needs none, as the demo's simulator). The password is kept out of `repr` so a spec in
+    a log line or a Ray error message never shows it.
     """
 
     kind: str
@@ -26,14 +30,18 @@ class GatewaySpec:
     options: dict[str, Any] = field(default_factory=dict)
     interval: float = 0.25
     merge_when_behind: bool = True
+    login: int | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 def open_gateway(spec: GatewaySpec) -> Gateway:
-    """Build the gateway a spec describes; GatewayError for an unknown kind."""
+    """Build the gateway a spec describes; GatewayError for an unknown kind or refused credentials."""
     if spec.kind == "simulator":
         from veles.mt5.simulator import SimulatedBroker
 
-        return SimulatedBroker(connection_id=spec.connection_id, **spec.options)
+        return SimulatedBroker(
+            connection_id=spec.connection_id, **spec.options, login=spec.login, password=spec.password
+        )
     if spec.kind == "replay":
         from veles.mt5.replay import ReplayGateway
 

@@ -23,6 +23,7 @@ defences; the simulation itself is unaffected.
 
 from __future__ import annotations
 
+import hmac
 import math
 import random
 import time
@@ -64,9 +65,20 @@ class SimulatedBroker:
         *,
         volatility: float = 1.0,
         warmup: float = 120.0,
+        manager_password: str | None = None,
+        login: int | None = None,
+        password: str | None = None,
     ) -> None:
         """`volatility` scales every price move (1.0 = realistic); `warmup` is how many simulated
-        seconds the traders run before the session starts (their deals are in the snapshots)."""
+        seconds the traders run before the session starts (their deals are in the snapshots).
+
+        `manager_password` is what this server accepts from a manager (None: anyone may connect);
+        `login` and `password` are what the connecting manager presents. A wrong password raises
+        GatewayError before any work, as a real server refuses the manager API's connect."""
+        if manager_password is not None and not hmac.compare_digest(
+            (password or "").encode(), manager_password.encode()
+        ):
+            raise GatewayError(f"{connection_id}: manager login {login} refused: wrong password")
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.connection_id = connection_id

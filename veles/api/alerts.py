@@ -1,0 +1,93 @@
+"""Alerts (`/api/v1/alerts`: list, acknowledge, resolve) and alert rules (`/api/v1/alert-rules`).
+
+Anyone who may view risk lists them; acknowledging and resolving need `ACK_ALERTS`, changing rules
+`EDIT_RULES`. An alert or rule of another tenant answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from veles.api.db import TenantUnit
+from veles.api.deps import requires
+from veles.services.alerts import (
+    AlertFilter,
+    AlertView,
+    RuleChange,
+    RuleForm,
+    RuleView,
+    acknowledge,
+    create_rule,
+    delete_rule,
+    get_alert,
+    list_alerts,
+    list_rules,
+    resolve,
+    update_rule,
+)
+from veles.services.auth import Identity
+from veles.services.permissions import Permission
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+Viewer = Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]
+Acker = Annotated[Identity, Depends(requires(Permission.ACK_ALERTS))]
+Editor = Annotated[Identity, Depends(requires(Permission.EDIT_RULES))]
+
+
+def _errors(action: str) -> dict[int | str, dict[str, str]]:
+    return {401: {"description": "Not signed in"}, 403: {"description": f"Role may not {action}"}}
+
+
+ALERT = {**_errors("do this"), 404: {"description": "No such alert in your tenant"}}
+RULE = {**_errors("edit rules"), 404: {"description": "No such rule in your tenant"}}
+
+
+@router.get("/alerts", responses=_errors("view risk"))
+def alerts(identity: Viewer, db: TenantUnit, query: Annotated[AlertFilter, Query()]) -> list[AlertView]:
+    """The tenant's alerts, newest first, filtered by state, severity and `since`."""
+    return list_alerts(db, identity.tenant_id, query)
+
+
+@router.get("/alerts/{alert_id}", responses=ALERT)
+def alert(alert_id: int, identity: Viewer, db: TenantUnit) -> AlertView:
+    """One alert."""
+    return get_alert(db, identity.tenant_id, alert_id)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", responses={**ALERT, 409: {"description": "Already resolved"}})
+def ack(alert_id: int, identity: Acker, db: TenantUnit) -> AlertView:
+    """Acknowledge an open alert: records who and when."""
+    return acknowledge(db, identity.tenant_id, alert_id, identity.user_id)
+
+
+@router.post("/alerts/{alert_id}/resolve", responses=ALERT)
+def resolved(alert_id: int, identity: Acker, db: TenantUnit) -> AlertView:
+    """Resolve an alert: records when (and who, if nobody had acknowledged it)."""
+    return resolve(db, identity.tenant_id, alert_id, identity.user_id)
+
+
+@router.get("/alert-rules", responses=_errors("view risk"))
+def rules(identity: Viewer, db: TenantUnit) -> list[RuleView]:
+    """The tenant's alert rules."""
+    return list_rules(db, identity.tenant_id)
+
+
+@router.post("/alert-rules", status_code=status.HTTP_201_CREATED, responses=_errors("edit rules"))
+def add_rule(form: RuleForm, identity: Editor, db: TenantUnit) -> RuleView:
+    """Add a rule."""
+    return create_rule(db, identity.tenant_id, form)
+
+
+@router.patch("/alert-rules/{rule_id}", responses=RULE)
+def change_rule(rule_id: int, change: RuleChange, identity: Editor, db: TenantUnit) -> RuleView:
+    """Change a rule's fields."""
+    return update_rule(db, identity.tenant_id, rule_id, change)
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RULE)
+def remove_rule(rule_id: int, identity: Editor, db: TenantUnit) -> Response:
+    """Remove a rule; the alerts it raised stay."""
+    delete_rule(db, identity.tenant_id, rule_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,216 @@
+"""A tenant's alerts (list, acknowledge, resolve) and alert rules (list, add, change, remove).
+
+The engine writes an `alert` row for every raise (state open) and resolves it when the cause clears;
+people acknowledge ("I am on it") and resolve ("handled") them here, and the row records who
+acknowledged and when. Resolving an alert nobody acknowledged records the resolver as having
+acknowledged it at the same moment, so every handled alert names a person.
+
+Rules are stored per tenant; after a change the caller pushes them to the running engine
+(`veles.services.engine.apply_rules`), which is the API's job, not this module's: these functions
+only touch the database, so they run inside the caller's transaction.
+
+Functions take the caller's tenant session and tenant id (RLS confines the session on PostgreSQL;
+the explicit tenant filter keeps SQLite as safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
+from models.columns import utcnow
+from veles.services.errors import Conflict, NotFound, validated
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as screens and API clients see it."""
+
+    id: int
+    rule_id: int | None
+    severity: Severity
+    subject: str
+    value: float
+    message: str
+    state: AlertState
+    acknowledged_by: int | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Alert) -> AlertView:
+        """The view of a stored row."""
+        assert row.id is not None
+        return cls(row.id, row.rule_id, row.severity, row.subject, row.value, row.message, row.state,
+                   row.acknowledged_by, row.acknowledged_at, row.resolved_at, row.created_at)
+
+
+class AlertFilter(BaseModel):
+    """Which alerts to list: by state, severity and creation time, newest first, one page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: AlertState | None = None
+    severity: Severity | None = None
+    since: datetime | None = Field(default=None, description="Only alerts created at or after this time.")
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+
+
+def list_alerts(
+    db: Session, tenant_id: int, query: AlertFilter | Mapping[str, Any] | None = None
+) -> list[AlertView]:
+    """The tenant's alerts matching `query`, newest first."""
+    q = validated(AlertFilter, query or {})
+    statement = select(Alert).where(Alert.tenant_id == tenant_id)
+    if q.state is not None:
+        statement = statement.where(Alert.state == q.state)
+    if q.severity is not None:
+        statement = statement.where(Alert.severity == q.severity)
+    if q.since is not None:
+        statement = statement.where(col(Alert.created_at) >= q.since)
+    statement = statement.order_by(col(Alert.created_at).desc(), col(Alert.id).desc())
+    statement = statement.offset(q.offset).limit(q.limit)
+    return [AlertView.of(row) for row in db.exec(statement).all()]
+
+
+def _alert(db: Session, tenant_id: int, alert_id: int) -> Alert:
+    row = db.exec(select(Alert).where(Alert.tenant_id == tenant_id, Alert.id == alert_id)).first()
+    if row is None:
+        raise NotFound(f"No alert {alert_id}.")
+    return row
+
+
+def get_alert(db: Session, tenant_id: int, alert_id: int) -> AlertView:
+    """One alert of the tenant; NotFound otherwise."""
+    return AlertView.of(_alert(db, tenant_id, alert_id))
+
+
+def acknowledge(db: Session, tenant_id: int, alert_id: int, user_id: int) -> AlertView:
+    """Mark an open alert acknowledged by `user_id` now. Acknowledging it again changes nothing
+    (the first person keeps the credit); a resolved alert is a Conflict."""
+    row = _alert(db, tenant_id, alert_id)
+    if row.state is AlertState.RESOLVED:
+        raise Conflict(f"Alert {alert_id} is already resolved.")
+    if row.state is AlertState.OPEN:
+        row.state, row.acknowledged_by, row.acknowledged_at = AlertState.ACKNOWLEDGED, user_id, utcnow()
+        db.add(row)
+        db.flush()
+    return AlertView.of(row)
+
+
+def resolve(db: Session, tenant_id: int, alert_id: int, user_id: int) -> AlertView:
+    """Mark an alert resolved now; resolving a resolved alert changes nothing."""
+    row = _alert(db, tenant_id, alert_id)
+    if row.state is not AlertState.RESOLVED:
+        now = utcnow()
+        if row.acknowledged_by is None:
+            row.acknowledged_by, row.acknowledged_at = user_id, now
+        row.state, row.resolved_at = AlertState.RESOLVED, now
+        db.add(row)
+        db.flush()
+    return AlertView.of(row)
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+
+class RuleForm(BaseModel):
+    """A new rule: what it watches, the threshold, how loud, and optionally one symbol."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    kind: AlertKind
+    threshold: float = Field(ge=0, le=1e15)
+    severity: Severity = Severity.WARNING
+    symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
+    enabled: bool = True
+
+
+class RuleChange(BaseModel):
+    """A partial change of a rule; only the fields given change (`symbol: null` clears it)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    kind: AlertKind | None = None
+    threshold: float | None = Field(default=None, ge=0, le=1e15)
+    severity: Severity | None = None
+    symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    """A stored rule."""
+
+    id: int
+    kind: AlertKind
+    threshold: float
+    severity: Severity
+    symbol: str | None
+    enabled: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: AlertRule) -> RuleView:
+        """The view of a stored row."""
+        assert row.id is not None
+        return cls(row.id, row.kind, row.threshold, row.severity, row.symbol, row.enabled, row.created_at)
+
+
+def _rule(db: Session, tenant_id: int, rule_id: int) -> AlertRule:
+    row = db.exec(select(AlertRule).where(AlertRule.tenant_id == tenant_id, AlertRule.id == rule_id)).first()
+    if row is None:
+        raise NotFound(f"No alert rule {rule_id}.")
+    return row
+
+
+def list_rules(db: Session, tenant_id: int) -> list[RuleView]:
+    """The tenant's rules, oldest first."""
+    statement = select(AlertRule).where(AlertRule.tenant_id == tenant_id).order_by(col(AlertRule.id))
+    rows = db.exec(statement).all()
+    return [RuleView.of(row) for row in rows]
+
+
+def create_rule(db: Session, tenant_id: int, form: RuleForm | Mapping[str, Any]) -> RuleView:
+    """Store a new rule; InvalidInput names a refused field."""
+    data = validated(RuleForm, form)
+    row = AlertRule(tenant_id=tenant_id, **data.model_dump())
+    db.add(row)
+    db.flush()
+    return RuleView.of(row)
+
+
+def update_rule(
+    db: Session, tenant_id: int, rule_id: int, change: RuleChange | Mapping[str, Any]
+) -> RuleView:
+    """Change the fields given (explicitly sent ones: `symbol: null` means every symbol)."""
+    data = validated(RuleChange, change)
+    row = _rule(db, tenant_id, rule_id)
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None and name != "symbol":
+            continue  # null for a required field means "leave it"
+        setattr(row, name, value)
+    db.add(row)
+    db.flush()
+    return RuleView.of(row)
+
+
+def delete_rule(db: Session, tenant_id: int, rule_id: int) -> None:
+    """Remove a rule. Alerts it raised stay (their subject and message say what fired) and no
+    longer point at it."""
+    row = _rule(db, tenant_id, rule_id)
+    db.exec(update(Alert).where(col(Alert.tenant_id) == tenant_id, col(Alert.rule_id) == rule_id)
+            .values(rule_id=None))
+    db.delete(row)
+    db.flush()

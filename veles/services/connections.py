@@ -1,0 +1,265 @@
+"""A tenant's MT5 manager connections: add, list, change, remove, and test them live.
+
+The manager password is encrypted with `veles.services.credentials` before it reaches a row and is
+never part of what these functions return (`ConnectionView` has no field for it), nor of any
+message they raise or log. Adding a connection counts against the tenant's plan
+(`veles.plans.check_usage`): one more distinct trade server, the accounts already known.
+
+Functions take the caller's tenant session (`models.db.tenant_session`) and tenant id, so the API
+and the portal share them; row-level security confines the session and the explicit tenant filter
+keeps SQLite (which has none) just as safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from models.accounts import ClientAccount
+from models.columns import utcnow
+from models.connections import ConnectionStatus, Mt5Connection, Platform
+from models.tenancy import Tenant
+from veles.config import Settings
+from veles.mt5.connect import GatewaySpec, open_gateway
+from veles.mt5.gateway import GatewayError
+from veles.plans import PlanLimitExceeded, check_usage
+from veles.services.credentials import decrypt, encrypt, parse_keys
+from veles.services.errors import Conflict, NotFound, validated
+
+SIMULATOR_SCHEME = "sim://"  # a server address that names the built-in simulated trade server
+_HOST_PORT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:(\d{1,5})$")
+_SIM_NAME = re.compile(r"^sim://[A-Za-z0-9_-]{1,64}$")
+SIMULATED_ACCOUNTS = 5  # a connection test opens a small simulated server: it only proves the login
+
+
+def _check_server(server: str) -> str:
+    server = server.strip()
+    if server.startswith(SIMULATOR_SCHEME):
+        if not _SIM_NAME.match(server):
+            raise ValueError("a simulated server is sim://NAME (letters, digits, - and _)")
+        return server
+    match = _HOST_PORT.match(server)
+    if match is None or not 1 <= int(match.group(1)) <= 65535:
+        raise ValueError("must be host:port (port 1-65535) or sim://NAME")
+    return server
+
+
+class ConnectionForm(BaseModel):
+    """A new connection: the trade server, the manager login and its password."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Platform = Platform.MT5
+    server: str = Field(min_length=1, max_length=255, description="host:port, or sim://NAME (simulator).")
+    login: int = Field(gt=0, lt=2**63, description="Manager login.")
+    password: SecretStr = Field(min_length=1, max_length=256, description="Stored encrypted.")
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str) -> str:
+        return _check_server(value)
+
+
+class ConnectionChange(BaseModel):
+    """A partial update: only the fields given change; a new password replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Platform | None = None
+    server: str | None = Field(default=None, min_length=1, max_length=255)
+    login: int | None = Field(default=None, gt=0, lt=2**63)
+    password: SecretStr | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        return None if value is None else _check_server(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """A connection as it may be shown: everything but the credentials."""
+
+    id: int
+    platform: Platform
+    server: str
+    login: int
+    status: ConnectionStatus
+    last_error: str | None
+    last_connected_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Mt5Connection) -> ConnectionView:
+        """The visible part of a stored row."""
+        assert row.id is not None
+        return cls(row.id, row.platform, row.server, row.login, row.status, row.last_error,
+                   row.last_connected_at, row.created_at, row.updated_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """The outcome of a live test: `ok`, and what the server said (accounts seen, or why not)."""
+
+    ok: bool
+    status: ConnectionStatus
+    message: str
+    accounts: int | None = None
+
+
+def _keys(settings: Settings) -> list[str]:
+    secret = settings.credentials_keys
+    return parse_keys(secret.get_secret_value() if secret is not None else "")
+
+
+def _row(db: Session, tenant_id: int, connection_id: int) -> Mt5Connection:
+    row = db.exec(
+        select(Mt5Connection).where(Mt5Connection.tenant_id == tenant_id, Mt5Connection.id == connection_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No connection {connection_id}.")
+    return row
+
+
+def _check_plan(db: Session, tenant_id: int, servers: set[str]) -> None:
+    """Refuse when the distinct servers (after the change) exceed the tenant's plan."""
+    tenant = db.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"No tenant {tenant_id}.")
+    accounts = db.exec(select(func.count()).select_from(ClientAccount)
+                       .where(ClientAccount.tenant_id == tenant_id)).one()
+    try:
+        check_usage(str(tenant.plan), len(servers), int(accounts))
+    except PlanLimitExceeded as exc:
+        raise Conflict(f"Upgrade to add this connection: {exc}.") from None
+
+
+def _servers(db: Session, tenant_id: int, excluding: int | None = None) -> set[str]:
+    rows = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == tenant_id)).all()
+    return {row.server for row in rows if row.id != excluding}
+
+
+def _refuse_duplicate(
+    db: Session, tenant_id: int, server: str, login: int, excluding: int | None = None
+) -> None:
+    clash = db.exec(select(Mt5Connection).where(
+        Mt5Connection.tenant_id == tenant_id, Mt5Connection.server == server, Mt5Connection.login == login
+    )).first()
+    if clash is not None and clash.id != excluding:
+        raise Conflict(f"Connection {clash.id} already uses login {login} on {server}.")
+
+
+def list_connections(db: Session, tenant_id: int) -> list[ConnectionView]:
+    """The tenant's connections, oldest first."""
+    rows = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == tenant_id)
+                   .order_by(col(Mt5Connection.id))).all()
+    return [ConnectionView.of(row) for row in rows]
+
+
+def get_connection(db: Session, tenant_id: int, connection_id: int) -> ConnectionView:
+    """One connection of the tenant; NotFound otherwise."""
+    return ConnectionView.of(_row(db, tenant_id, connection_id))
+
+
+def create_connection(
+    db: Session, settings: Settings, tenant_id: int, form: ConnectionForm | Mapping[str, Any]
+) -> ConnectionView:
+    """Store a new connection (status pending until tested or fed). InvalidInput names a bad
+    field; Conflict for a duplicate login on the server or a plan that allows no more servers."""
+    data = validated(ConnectionForm, form)
+    _refuse_duplicate(db, tenant_id, data.server, data.login)
+    _check_plan(db, tenant_id, _servers(db, tenant_id) | {data.server})
+    row = Mt5Connection(
+        tenant_id=tenant_id, platform=data.platform, server=data.server, login=data.login,
+        credentials_encrypted=encrypt(_keys(settings), data.password.get_secret_value()),
+    )
+    db.add(row)
+    db.flush()
+    return ConnectionView.of(row)
+
+
+def update_connection(
+    db: Session, settings: Settings, tenant_id: int, connection_id: int,
+    change: ConnectionChange | Mapping[str, Any],
+) -> ConnectionView:
+    """Change the fields given. A new server, login or password sets the status back to pending:
+    what was tested before no longer says anything about the new details."""
+    data = validated(ConnectionChange, change)
+    row = _row(db, tenant_id, connection_id)
+    server, login = data.server or row.server, data.login or row.login
+    _refuse_duplicate(db, tenant_id, server, login, excluding=connection_id)
+    if server != row.server:
+        _check_plan(db, tenant_id, _servers(db, tenant_id, excluding=connection_id) | {server})
+    if data.platform is not None:
+        row.platform = data.platform
+    if (server, login) != (row.server, row.login) or data.password is not None:
+        row.status, row.last_error = ConnectionStatus.PENDING, None
+    row.server, row.login = server, login
+    if data.password is not None:
+        row.credentials_encrypted = encrypt(_keys(settings), data.password.get_secret_value())
+    row.updated_at = utcnow()
+    db.add(row)
+    db.flush()
+    return ConnectionView.of(row)
+
+
+def delete_connection(db: Session, tenant_id: int, connection_id: int) -> None:
+    """Remove a connection and the client accounts known through it (the MT5 server keeps them;
+    adding the connection again brings them back)."""
+    row = _row(db, tenant_id, connection_id)
+    db.exec(delete(ClientAccount).where(
+        col(ClientAccount.tenant_id) == tenant_id, col(ClientAccount.connection_id) == connection_id
+    ))
+    db.delete(row)
+    db.flush()
+
+
+def gateway_spec(settings: Settings, row: Mt5Connection, password: str) -> GatewaySpec:
+    """How to reach a stored connection. `sim://NAME` is the built-in simulated server (it accepts
+    the `SIMULATOR_PASSWORD` setting); anything else needs an MT5 manager connector."""
+    if not row.server.startswith(SIMULATOR_SCHEME):
+        raise GatewayError(
+            f"{row.server}: no MT5 manager connector is installed on this Veles server; "
+            f"only simulated servers ({SIMULATOR_SCHEME}NAME) can be reached"
+        )
+    return GatewaySpec(
+        kind="simulator",
+        connection_id=f"conn-{row.id}",
+        options={"accounts": SIMULATED_ACCOUNTS, "seed": settings.demo_seed, "warmup": 0.0,
+                 "manager_password": settings.simulator_password.get_secret_value()},
+        login=row.login,
+        password=password,
+    )
+
+
+def check_connection(db: Session, settings: Settings, tenant_id: int, connection_id: int) -> ConnectionCheck:
+    """Open the connection's gateway with its stored credentials, read its accounts, close it,
+    and record the outcome on the row (status, last error, last connected)."""
+    row = _row(db, tenant_id, connection_id)
+    try:
+        password = decrypt(_keys(settings), row.credentials_encrypted)
+        gateway = open_gateway(gateway_spec(settings, row, password))
+        try:
+            accounts = len(gateway.accounts())
+        finally:
+            gateway.close()
+    except GatewayError as exc:
+        check = ConnectionCheck(False, ConnectionStatus.FAILED, str(exc))
+        row.last_error = check.message
+    else:
+        check = ConnectionCheck(True, ConnectionStatus.CONNECTED, f"Connected: {accounts} accounts.",
+                                accounts)
+        row.last_error, row.last_connected_at = None, utcnow()
+    row.status = check.status
+    row.updated_at = utcnow()
+    db.add(row)
+    db.flush()
+    return check
