@@ -4,12 +4,17 @@ Recovery is exact: every few batches the supervisor asks for a checkpoint (the p
 and keeps the batches sent since. A restarted actor refuses to compute until it is restored from
 that checkpoint plus the batches after it, so its figures come back identical to an undisturbed
 run's, path-dependent ones (peak equity, drawdown) included.
+
+Two ways in. Price batches of a partition arrive through a Ray compiled graph (`run_step`, on
+Ray's `_ray_system` thread); deals of a partition being rebuilt, restores and reads arrive as
+plain calls (on the actor's own thread). A lock keeps the two from interleaving on the state.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +54,7 @@ class AccountUpdate:
     checkpoint: bytes | None = None
     needs_restore: bool = False
     deals: tuple[Deal, ...] = ()  # the deals applied by this call (large-deal alerts read them)
+    restarted: bool = False  # a restore found the host restarted (its process had died)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,12 @@ class AccountHost:
         self.state = AccountState(snapshot, symbols, self._board)
         self._login = snapshot.login
         self._needs_restore = restarted
+        self._lock = threading.RLock()  # compiled-graph thread vs plain calls
+
+    @property
+    def login(self) -> int:
+        """The MT5 login this host holds."""
+        return self._login
 
     def apply(self, step: Step, checkpoint: bool = False) -> AccountUpdate:
         """Apply a batch's quotes, then its deals (gateways fill a batch's orders at its prices).
@@ -83,15 +95,22 @@ class AccountHost:
         A rejected event is reported, not raised: one bad event must not stall the account.
         With no events at all it reports the current figures (how a new account joins the book).
         """
-        if self._needs_restore:
-            return AccountUpdate(self._login, None, frozenset(), needs_restore=True)
-        update = self._apply(step)
-        if checkpoint:
+        with self._lock:
+            if self._needs_restore:
+                return AccountUpdate(self._login, None, frozenset(), needs_restore=True)
+            update = self._apply(step)
+            if not checkpoint:
+                return update
             return AccountUpdate(
                 update.login, update.figures, update.symbols_needed, update.rejected, self.checkpoint(),
                 deals=update.deals,
             )
-        return update
+
+    def run_step(self, steps: Mapping[int, tuple[Step, bool]]) -> AccountUpdate | None:
+        """A compiled graph's entry: the partition's steps by login; None when this account has
+        none in this batch (every actor of a graph runs on every execution)."""
+        mine = steps.get(self._login)
+        return None if mine is None else self.apply(*mine)
 
     def _apply(self, step: Step) -> AccountUpdate:
         figures: AccountFigures | None = None if step.quotes or step.deals else self.state.figures()
@@ -115,39 +134,48 @@ class AccountHost:
 
     def checkpoint(self) -> bytes:
         """The whole account state (with its price board), as bytes to keep elsewhere."""
-        return pickle.dumps((self._board, self.state), protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            return pickle.dumps((self._board, self.state), protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, checkpoint: bytes, steps: Sequence[Step]) -> AccountUpdate:
-        """Become the account the checkpoint describes, then replay the steps sent after it."""
-        self._board, self.state = pickle.loads(checkpoint)  # noqa: S301 (our own bytes, from our supervisor)
-        self._needs_restore = False
-        rejected: list[str] = []
-        for step in steps:
-            rejected.extend(self._apply(step).rejected)
-        return AccountUpdate(
-            self._login, self.state.figures(), self.state.symbols_needed, tuple(rejected), self.checkpoint()
-        )
+        """Become the account the checkpoint describes, then replay the steps sent after it.
+
+        `restarted` in the answer says the host had been restarted (it was waiting for this)."""
+        with self._lock:
+            restarted = self._needs_restore
+            self._board, self.state = pickle.loads(checkpoint)  # noqa: S301 (our own bytes, from our supervisor)
+            self._needs_restore = False
+            rejected: list[str] = []
+            for step in steps:
+                rejected.extend(self._apply(step).rejected)
+            return AccountUpdate(
+                self._login, self.state.figures(), self.state.symbols_needed, tuple(rejected),
+                self.checkpoint(), restarted=restarted,
+            )
 
     def resync(self, checkpoint: bytes) -> AccountUpdate:
         """Take the gateway's current view of the account (a checkpoint built from its snapshot)
         but keep this account's own analytics (peak equity, realised P/L, money flows), which no
         MT5 snapshot carries. A supervisor re-attaching after its own restart calls this; for an
         actor that was itself restarted there is nothing left to keep."""
-        kept = None if self._needs_restore else self.state.analytics()
-        self.restore(checkpoint, ())
-        if kept is not None:
-            self.state.restore_analytics(kept)
-        return AccountUpdate(
-            self._login, self.state.figures(), self.state.symbols_needed, checkpoint=self.checkpoint()
-        )
+        with self._lock:
+            kept = None if self._needs_restore else self.state.analytics()
+            self.restore(checkpoint, ())
+            if kept is not None:
+                self.state.restore_analytics(kept)
+            return AccountUpdate(
+                self._login, self.state.figures(), self.state.symbols_needed, checkpoint=self.checkpoint()
+            )
 
     def figures(self) -> AccountFigures:
         """Current figures, computed from the state as it stands."""
-        return self.state.figures()
+        with self._lock:
+            return self.state.figures()
 
     def detail(self) -> AccountDetail:
         """Figures and open positions, with each position's floating profit in the deposit currency."""
-        return AccountDetail(self.state.figures(), self.state.positions(), self.state.position_profits())
+        with self._lock:
+            return AccountDetail(self.state.figures(), self.state.positions(), self.state.position_profits())
 
     def pid(self) -> int:
         """The process hosting this account (operators and failure tests kill it)."""

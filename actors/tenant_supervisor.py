@@ -6,6 +6,14 @@ that hold (or convert through) a changed symbol. It polls each gateway at a fixe
 fan-out falls behind, the due polls are merged (quotes latest-wins, deals all kept, in order), so
 at most one batch per connection is ever queued.
 
+Price path. A connection's accounts are cut into partitions (`actors/partition.py`), each fed by
+one Ray compiled graph: a batch is one graph execution per partition that has work, not one Ray
+call per account. A partition whose graph breaks (one of its actors died) falls back to plain
+calls, restores the accounts that may or may not have applied the failed batch, and has its graph
+torn down and recompiled in the background; the other partitions keep their graphs throughout.
+Deals travel in the same steps as prices, so per account they stay in order whichever way a step
+goes, and every step is in the account's log until a checkpoint covers it.
+
 Supervision. Each account has a checkpoint (its pickled state, refreshed every
 `CHECKPOINT_EVERY` batches) and the log of batches sent since. An account whose call fails (its
 process died) or that reports a restart is restored in the background from checkpoint + log while
@@ -28,7 +36,8 @@ import math
 import os
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +46,7 @@ from ray.actor import ActorHandle
 
 from actors.mt5_account import AccountDetail, AccountHost, AccountUpdate, MT5AccountActor, Step
 from actors.names import account_name, aggregator_name
+from actors.partition import Partition, compile_graph, execute, partition, teardown
 from actors.risk_aggregator import RiskAggregator
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
@@ -49,6 +59,8 @@ log = logging.getLogger(__name__)
 _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 CHECKPOINT_EVERY = 20  # batches between an account's checkpoints: bounds its replay log
 RECENT_ERRORS = 20
+COMPILE_ATTEMPTS = 5  # then the partition stays on plain calls (slower, still correct)
+GRAPH_THREADS = 32  # blocking compiled-graph calls run here, off the event loop
 
 
 @dataclass
@@ -74,6 +86,8 @@ class Connection:
     gateway: Gateway
     symbols: frozenset[str]
     accounts: dict[int, AccountSlot] = field(default_factory=dict)
+    partitions: list[Partition] = field(default_factory=list)
+    partition_of: dict[int, Partition] = field(default_factory=dict)
     index: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     needs: dict[int, frozenset[str]] = field(default_factory=dict)
     last_quotes: dict[str, Quote] = field(default_factory=dict)
@@ -141,6 +155,7 @@ class TenantSupervisor:
         self._aggregator: ActorHandle | None = None
         self._aggregator_restarts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pool = ThreadPoolExecutor(GRAPH_THREADS, thread_name_prefix="graph")
         self._start_lock = asyncio.Lock()
         self._started = time.time()
         self._running = False
@@ -218,9 +233,32 @@ class TenantSupervisor:
             assert update.checkpoint is not None
             conn.accounts[update.login].checkpoint = update.checkpoint
         await self._absorb(conn, updates, first.sent_at)
-        log.info("tenant %s: connection %s open, %d accounts", self.tenant_id, spec.connection_id,
-                 len(conn.accounts))
+        conn.partitions = partition(list(conn.accounts))
+        conn.partition_of = {login: part for part in conn.partitions for login in part.logins}
+        await asyncio.gather(*(self._compile(conn, part) for part in conn.partitions))
+        log.info("tenant %s: connection %s open, %d accounts in %d partitions", self.tenant_id,
+                 spec.connection_id, len(conn.accounts), len(conn.partitions))
         return conn
+
+    async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking compiled-graph call in the supervisor's thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
+
+    async def _compile(self, conn: Connection, part: Partition) -> None:
+        """Give a partition its compiled graph; it stays on plain calls if that keeps failing."""
+        delay = 0.5
+        for _ in range(COMPILE_ATTEMPTS):
+            try:
+                handles = [conn.accounts[login].handle for login in part.logins]
+                part.graph = await self._blocking(compile_graph, handles)
+            except Exception as exc:  # an actor died meanwhile, or Ray refused: retry, then give up
+                conn.recent_errors.append(f"compile {part.logins[0]}..: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                part.compiles += 1
+                return
+        log.warning("tenant %s: partition from %s left on plain calls", self.tenant_id, part.logins[0])
 
     async def _pump(self, conn: Connection) -> None:
         interval = conn.spec.interval
@@ -265,43 +303,91 @@ class TenantSupervisor:
                 conn.reject("unknown_login", f"deal {deal.ticket} for login {deal.login}")
         board = tuple(conn.last_quotes.values()) if deals else ()
         calls: list[tuple[int, Any]] = []
+        by_graph: defaultdict[Partition, dict[int, tuple[Step, bool]]] = defaultdict(dict)
         for login in quotes.keys() | deals.keys():
             slot = conn.accounts[login]
             own_deals = tuple(deals.get(login, ()))
             step = Step(tuple(quotes.get(login, ())), own_deals, board if own_deals else ())
             slot.log.append(step)
-            if not slot.recovering:
-                calls.append((login, slot.handle.apply.remote(step, len(slot.log) >= CHECKPOINT_EVERY)))
-        conn.account_calls += len(calls)
+            if slot.recovering:
+                continue
+            checkpoint = len(slot.log) >= CHECKPOINT_EVERY
+            part = conn.partition_of[login]
+            if part.graph is not None:
+                by_graph[part][login] = (step, checkpoint)
+            else:
+                calls.append((login, slot.handle.apply.remote(step, checkpoint)))
+        runs = [(part, steps, self._blocking(execute, part.graph, steps)) for part, steps in by_graph.items()]
+        conn.account_calls += len(calls) + sum(len(steps) for _, steps, _ in runs)
         results = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
+        answers = await asyncio.gather(*(run for _, _, run in runs), return_exceptions=True)
         updates: list[AccountUpdate] = []
         for (login, _), result in zip(calls, results, strict=True):
-            if isinstance(result, BaseException):
-                self._recover(conn, login, type(result).__name__)
-            elif result.needs_restore:
-                self._recover(conn, login, "restarted")
-            else:
-                if result.checkpoint is not None:
-                    slot = conn.accounts[login]
-                    slot.checkpoint = result.checkpoint
-                    slot.log.clear()
-                updates.append(result)
+            self._take(conn, login, result, updates)
+        for (part, steps, _), answer in zip(runs, answers, strict=True):
+            if isinstance(answer, BaseException):
+                self._partition_failed(conn, part, steps, answer)
+                continue
+            for login, result in zip(part.logins, answer, strict=True):
+                if login in steps:
+                    self._take(conn, login, result, updates)
         conn.batches += 1
         conn.deals += len(batch.deals)
         await self._absorb(conn, updates, batch.sent_at)
 
-    def _recover(self, conn: Connection, login: int, cause: str) -> None:
+    def _take(self, conn: Connection, login: int, result: AccountUpdate | BaseException | None,
+              updates: list[AccountUpdate]) -> None:
+        """One account's answer to a step: keep its update and checkpoint, or restore it."""
+        if isinstance(result, BaseException):
+            self._recover(conn, login, type(result).__name__)
+        elif result is None or result.needs_restore:
+            self._recover(conn, login, "restarted")
+        else:
+            if result.checkpoint is not None:
+                slot = conn.accounts[login]
+                slot.checkpoint = result.checkpoint
+                slot.log.clear()
+            updates.append(result)
+
+    def _partition_failed(self, conn: Connection, part: Partition, steps: dict[int, Any],
+                          error: BaseException) -> None:
+        """A graph broke mid-batch: its accounts go to plain calls, the ones that had a step are
+        restored from checkpoint + log (which holds that step) since nobody knows whether they
+        applied it, and the graph is rebuilt in the background."""
+        graph, part.graph = part.graph, None
+        part.failures += 1
+        conn.recent_errors.append(f"graph {part.logins[0]}..: {type(error).__name__}")
+        log.warning("tenant %s: compiled graph of partition from %s failed (%s); plain calls meanwhile",
+                    self.tenant_id, part.logins[0], type(error).__name__)
+        for login in steps:
+            self._recover(conn, login, None)
+        self._spawn(self._rebuild(conn, part, graph))
+
+    async def _rebuild(self, conn: Connection, part: Partition, graph: Any) -> None:
+        """Tear the broken graph down, wait for its accounts' restores, compile a new one."""
+        await self._blocking(teardown, graph)
+        while restoring := [
+            slot.restoring for login in part.logins
+            if (slot := conn.accounts[login]).restoring is not None and slot.recovering
+        ]:
+            await asyncio.wait(restoring)
+        await self._compile(conn, part)
+
+    def _recover(self, conn: Connection, login: int, cause: str | None) -> None:
+        """Restore an account in the background. `cause` None: it may be alive (its graph broke);
+        the restore counts a restart only if it finds the actor restarted."""
         slot = conn.accounts[login]
         if slot.recovering:
             return
-        conn.restarts[cause] += 1
-        log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
-                    conn.spec.connection_id, cause)
-        slot.restoring = asyncio.create_task(self._restore(conn, login))
+        if cause is not None:
+            conn.restarts[cause] += 1
+            log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
+                        conn.spec.connection_id, cause)
+        slot.restoring = asyncio.create_task(self._restore(conn, login, counted=cause is not None))
         self._tasks.add(slot.restoring)
         slot.restoring.add_done_callback(self._tasks.discard)
 
-    async def _restore(self, conn: Connection, login: int) -> None:
+    async def _restore(self, conn: Connection, login: int, counted: bool) -> None:
         """Restore an account from its checkpoint and log, until no batch is left unapplied.
 
         Batches that arrive during a restore join the log and are replayed by the next round.
@@ -320,6 +406,11 @@ class TenantSupervisor:
                 delay = min(delay * 2, 2.0)
                 continue
             assert update.checkpoint is not None
+            if update.restarted and not counted:
+                conn.restarts["actor_died"] += 1
+                counted = True
+                log.warning("tenant %s: account %s on %s had died; restoring", self.tenant_id, login,
+                            conn.spec.connection_id)
             slot.checkpoint = update.checkpoint
             del slot.log[:sent]
             await self._absorb(conn, [update], time.time())
@@ -441,6 +532,9 @@ class TenantSupervisor:
                     "deals": c.deals,
                     "merged_batches": c.merged,
                     "recovering": sum(slot.recovering for slot in c.accounts.values()),
+                    "partitions": len(c.partitions),
+                    "compiled_partitions": sum(p.graph is not None for p in c.partitions),
+                    "graph_failures": sum(p.failures for p in c.partitions),
                     "rejected": dict(c.rejected),
                     "restarts": dict(c.restarts),
                     "recent_errors": list(c.recent_errors),
@@ -454,6 +548,8 @@ class TenantSupervisor:
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
+        graphs = [p.graph for c in self._connections.values() for p in c.partitions if p.graph is not None]
+        await asyncio.gather(*(self._blocking(teardown, graph) for graph in graphs))
         for conn in self._connections.values():
             conn.gateway.close()
             for slot in conn.accounts.values():
