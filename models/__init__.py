@@ -9,6 +9,7 @@ from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.audit import AuditLog
 from models.connections import ConnectionStatus, Mt5Connection, Platform
 from models.history import RiskHistory
+from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.reports import Report, ReportStatus, ReportType
 from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
 
@@ -19,8 +20,12 @@ __all__ = [
     "AlertState",
     "AuditLog",
     "Book",
+    "Channel",
     "ClientAccount",
     "ConnectionStatus",
+    "Delivery",
+    "DeliveryPreference",
+    "DeliveryStatus",
     "Mt5Connection",
     "Plan",
     "Platform",
