@@ -28,7 +28,7 @@ OTHER_EMAIL, OTHER_PASSWORD = "risk@other-broker.test", "other-broker-pass"
 def settings_for(database_url: str, redis_url: str | None) -> Settings:
     """Explicit settings, so a developer's environment or `.env` cannot change what is tested."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         redis_url=redis_url,
         ray_address=None,
@@ -109,7 +109,7 @@ def world(pg_url: str) -> World:
     """Migrate the test database and seed the two tenants (once per session)."""
     upgrade(pg_url)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=pg_url, redis_url=REDIS_URL, ray_address=None, ray_namespace="veles-test",
         credentials_keys=SecretStr(generate_key()), simulator_password=SecretStr("sim-manager-pass"),
     )

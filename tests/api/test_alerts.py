@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from models.alerts import Alert, AlertRule, AlertState, Severity
+from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.db import session_scope
 from models.tenancy import Role
 
@@ -25,21 +25,30 @@ def alerts(world: World) -> Iterator[dict[str, int]]:
     engine writes them; removed afterwards with every rule."""
     ids: dict[str, int] = {}
     with session_scope(world.settings.database_url) as session:
-        for name, tenant, severity, age in (("critical", world.a, Severity.CRITICAL, 2),
-                                            ("warning", world.a, Severity.WARNING, 1),
-                                            ("info", world.a, Severity.INFO, 0),
-                                            ("b", world.b, Severity.CRITICAL, 0)):
-            row = Alert(tenant_id=tenant, severity=severity, subject="100001", value=42.0,
-                        message=f"{name} alert", created_at=T0 - timedelta(hours=age))
+        for name, tenant, severity, age in (
+            ("critical", world.a, Severity.CRITICAL, 2),
+            ("warning", world.a, Severity.WARNING, 1),
+            ("info", world.a, Severity.INFO, 0),
+            ("b", world.b, Severity.CRITICAL, 0),
+        ):
+            row = Alert(
+                tenant_id=tenant,
+                severity=severity,
+                subject="100001",
+                value=42.0,
+                message=f"{name} alert",
+                created_at=T0 - timedelta(hours=age),
+            )
             session.add(row)
             session.flush()
             assert row.id is not None
             ids[name] = row.id
     yield ids
     with session_scope(world.settings.database_url) as session:
-        for model in (Alert, AlertRule):
-            for row in session.exec(select(model)).all():
-                session.delete(row)
+        for alert in session.exec(select(Alert)).all():
+            session.delete(alert)
+        for rule in session.exec(select(AlertRule)).all():
+            session.delete(rule)
 
 
 def _get(api: TestClient, world: World, path: str, **params: str) -> list[dict[str, object]]:
@@ -56,16 +65,30 @@ def test_list_filters_newest_first_and_own_tenant_only(
     assert [a["id"] for a in every] == [alerts["info"], alerts["warning"], alerts["critical"]]
     assert [a["id"] for a in _get(api, world, "/api/v1/alerts", severity="critical")] == [alerts["critical"]]
     since = (T0 - timedelta(minutes=90)).isoformat()
-    assert [a["id"] for a in _get(api, world, "/api/v1/alerts", since=since)] == [alerts["info"], alerts["warning"]]
+    assert [a["id"] for a in _get(api, world, "/api/v1/alerts", since=since)] == [
+        alerts["info"],
+        alerts["warning"],
+    ]
     assert [a["id"] for a in _get(api, world, "/api/v1/alerts", limit="1", offset="1")] == [alerts["warning"]]
     assert _get(api, world, "/api/v1/alerts", state="resolved") == []
     b = api.get("/api/v1/alerts", headers=world.headers(world.b)).json()
     assert [a["id"] for a in b] == [alerts["b"]]
 
 
-@pytest.mark.parametrize(("param", "value"), [("state", "closed"), ("severity", "loud"), ("since", "yesterday"),
-                                              ("limit", "0"), ("limit", "501"), ("offset", "-1")])
-def test_bad_filters_are_422_naming_the_parameter(api: TestClient, world: World, param: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("state", "closed"),
+        ("severity", "loud"),
+        ("since", "yesterday"),
+        ("limit", "0"),
+        ("limit", "501"),
+        ("offset", "-1"),
+    ],
+)
+def test_bad_filters_are_422_naming_the_parameter(
+    api: TestClient, world: World, param: str, value: str
+) -> None:
     response = api.get("/api/v1/alerts", headers=world.headers(world.a), params={param: value})
     assert response.status_code == 422
     assert param in [error["loc"][-1] for error in response.json()["detail"]]
@@ -100,21 +123,40 @@ def test_acknowledge_then_resolve_records_who_and_when(
 
 def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> None:
     headers = world.headers(world.a, Role.RISK_MANAGER)
-    created = api.post("/api/v1/alert-rules", headers=headers,
-                       json={"kind": "margin_level", "threshold": 80, "severity": "critical"})
+    created = api.post(
+        "/api/v1/alert-rules",
+        headers=headers,
+        json={"kind": "margin_level", "threshold": 80, "severity": "critical"},
+    )
     assert created.status_code == 201, created.text
     rule = created.json()
-    assert (rule["kind"], rule["threshold"], rule["symbol"], rule["enabled"]) == ("margin_level", 80.0, None, True)
-    changed = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers,
-                        json={"threshold": 60, "symbol": "EURUSD", "enabled": False}).json()
+    assert (rule["kind"], rule["threshold"], rule["symbol"], rule["enabled"]) == (
+        "margin_level",
+        80.0,
+        None,
+        True,
+    )
+    changed = api.patch(
+        f"/api/v1/alert-rules/{rule['id']}",
+        headers=headers,
+        json={"threshold": 60, "symbol": "EURUSD", "enabled": False},
+    ).json()
     assert (changed["threshold"], changed["symbol"], changed["enabled"]) == (60.0, "EURUSD", False)
     assert changed["severity"] == "critical"
     cleared = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"symbol": None}).json()
     assert cleared["symbol"] is None
     assert api.get("/api/v1/alert-rules", headers=world.headers(world.a, Role.VIEWER)).json() == [cleared]
     with session_scope(world.settings.database_url) as session:  # an alert the rule raised
-        session.add(Alert(tenant_id=world.a, rule_id=rule["id"], severity=Severity.CRITICAL, subject="1",
-                          value=1.0, message="m"))
+        session.add(
+            Alert(
+                tenant_id=world.a,
+                rule_id=rule["id"],
+                severity=Severity.CRITICAL,
+                subject="1",
+                value=1.0,
+                message="m",
+            )
+        )
     assert api.delete(f"/api/v1/alert-rules/{rule['id']}", headers=headers).status_code == 204
     assert api.get("/api/v1/alert-rules", headers=headers).json() == []
     assert sum(1 for a in _get(api, world, "/api/v1/alerts") if a["message"] == "m") == 1  # the alert stays
@@ -122,11 +164,15 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> No
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"kind": "volume", "threshold": 1}, "kind"), ({"kind": "exposure"}, "threshold"),
-     ({"kind": "exposure", "threshold": -1}, "threshold"), ({"kind": "exposure", "threshold": "NaN"}, "threshold"),
-     ({"kind": "exposure", "threshold": 1, "symbol": "EUR USD"}, "symbol"),
-     ({"kind": "exposure", "threshold": 1, "severity": "loud"}, "severity"),
-     ({"kind": "exposure", "threshold": 1, "colour": "red"}, "colour")],
+    [
+        ({"kind": "volume", "threshold": 1}, "kind"),
+        ({"kind": "exposure"}, "threshold"),
+        ({"kind": "exposure", "threshold": -1}, "threshold"),
+        ({"kind": "exposure", "threshold": "NaN"}, "threshold"),
+        ({"kind": "exposure", "threshold": 1, "symbol": "EUR USD"}, "symbol"),
+        ({"kind": "exposure", "threshold": 1, "severity": "loud"}, "severity"),
+        ({"kind": "exposure", "threshold": 1, "colour": "red"}, "colour"),
+    ],
 )
 def test_bad_rules_are_422_naming_the_field(
     api: TestClient, world: World, alerts: dict[str, int], body: dict[str, object], field: str
@@ -139,27 +185,34 @@ def test_bad_rules_are_422_naming_the_field(
 
 def test_anonymous_wrong_role_and_other_tenant(api: TestClient, world: World, alerts: dict[str, int]) -> None:
     with session_scope(world.settings.database_url) as session:
-        rule = AlertRule(tenant_id=world.a, kind="exposure", threshold=1e6)
+        rule = AlertRule(tenant_id=world.a, kind=AlertKind.EXPOSURE, threshold=1e6)
         session.add(rule)
         session.flush()
         rule_id = rule.id
     alert = alerts["warning"]
     rule_body = {"kind": "exposure", "threshold": 5}
     routes = [
-        ("get", "/api/v1/alerts", None, None), ("get", f"/api/v1/alerts/{alert}", None, None),
+        ("get", "/api/v1/alerts", None, None),
+        ("get", f"/api/v1/alerts/{alert}", None, None),
         ("post", f"/api/v1/alerts/{alert}/acknowledge", None, Role.VIEWER),
         ("post", f"/api/v1/alerts/{alert}/resolve", None, Role.VIEWER),
-        ("get", "/api/v1/alert-rules", None, None), ("post", "/api/v1/alert-rules", rule_body, Role.VIEWER),
+        ("get", "/api/v1/alert-rules", None, None),
+        ("post", "/api/v1/alert-rules", rule_body, Role.VIEWER),
         ("patch", f"/api/v1/alert-rules/{rule_id}", {"threshold": 2}, Role.VIEWER),
         ("delete", f"/api/v1/alert-rules/{rule_id}", None, Role.VIEWER),
     ]
     for method, path, json, weak_role in routes:
         assert api.request(method, path, json=json).status_code == 401, path
         if weak_role is not None:
-            assert api.request(method, path, json=json, headers=world.headers(world.a, weak_role)).status_code == 403
+            assert (
+                api.request(method, path, json=json, headers=world.headers(world.a, weak_role)).status_code
+                == 403
+            )
         if "{" not in path and path.rsplit("/", 1)[-1] in ("alerts", "alert-rules"):
             continue  # collections: B sees its own (checked above), creates its own
         assert api.request(method, path, json=json, headers=world.headers(world.b)).status_code == 404, path
     assert api.get(f"/api/v1/alerts/{alert}", headers=world.headers(world.a)).json()["state"] == "open"
-    assert [r["id"] for r in api.get("/api/v1/alert-rules", headers=world.headers(world.a)).json()] == [rule_id]
+    assert [r["id"] for r in api.get("/api/v1/alert-rules", headers=world.headers(world.a)).json()] == [
+        rule_id
+    ]
     assert api.get("/api/v1/alert-rules", headers=world.headers(world.b)).json() == []

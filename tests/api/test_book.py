@@ -60,10 +60,11 @@ def book_client(settings: Settings) -> Iterator[tuple[TestClient, set[int]]]:
             raise ValueError(f"Failed to look up actor aggregator-{tenant_id}")
         return _Aggregator(tenant_id)
 
-    local = Settings(_env_file=None, database_url=settings.database_url, redis_url=None)  # type: ignore[call-arg]
+    local = Settings(_env_file=None, database_url=settings.database_url, redis_url=None)
     feed = LiveFeed(local, aggregator=aggregator)
     with TestClient(create_api(settings, live_feed=lambda: feed)) as client:
         yield client, published
+        assert client.portal is not None
         client.portal.call(feed.aclose)
 
 

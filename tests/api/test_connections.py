@@ -27,10 +27,19 @@ def clean(world: World) -> Iterator[None]:
             session.delete(row)
 
 
-def _add(api: TestClient, world: World, server: str = "sim://alpha", login: int = 1001,
-         password: str = PASSWORD, tenant: int | None = None) -> dict[str, object]:
-    response = api.post("/api/v1/connections", headers=world.headers(tenant or world.a),
-                        json={"server": server, "login": login, "password": password})
+def _add(
+    api: TestClient,
+    world: World,
+    server: str = "sim://alpha",
+    login: int = 1001,
+    password: str = PASSWORD,
+    tenant: int | None = None,
+) -> dict[str, object]:
+    response = api.post(
+        "/api/v1/connections",
+        headers=world.headers(tenant or world.a),
+        json={"server": server, "login": login, "password": password},
+    )
     assert response.status_code == 201, response.text
     body: dict[str, object] = response.json()
     return body
@@ -118,13 +127,19 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(
 
 def test_duplicates_and_the_plan_are_409(api: TestClient, world: World, clean: None) -> None:
     _add(api, world)
-    duplicate = api.post("/api/v1/connections", headers=world.headers(world.a),
-                         json={"server": "sim://alpha", "login": 1001, "password": "x"})
+    duplicate = api.post(
+        "/api/v1/connections",
+        headers=world.headers(world.a),
+        json={"server": "sim://alpha", "login": 1001, "password": "x"},
+    )
     assert duplicate.status_code == 409
     assert "already uses login 1001" in duplicate.json()["detail"]
     _add(api, world, login=1002)  # a second login on the same server: still one server
-    over = api.post("/api/v1/connections", headers=world.headers(world.a),
-                    json={"server": "sim://beta", "login": 1001, "password": "x"})
+    over = api.post(
+        "/api/v1/connections",
+        headers=world.headers(world.a),
+        json={"server": "sim://beta", "login": 1001, "password": "x"},
+    )
     assert over.status_code == 409
     assert "Starter plan allows 1 MT5 server" in over.json()["detail"]
     assert len(api.get("/api/v1/connections", headers=world.headers(world.a)).json()) == 2
@@ -134,13 +149,20 @@ def test_anonymous_wrong_role_and_other_tenant(api: TestClient, world: World, cl
     created = _add(api, world)
     one = f"/api/v1/connections/{created['id']}"
     body = {"server": "sim://x", "login": 5, "password": "p"}
-    routes = [("get", "/api/v1/connections", None), ("post", "/api/v1/connections", body),
-              ("get", one, None), ("patch", one, {"login": 7}), ("delete", one, None),
-              ("post", f"{one}/test", None)]
+    routes = [
+        ("get", "/api/v1/connections", None),
+        ("post", "/api/v1/connections", body),
+        ("get", one, None),
+        ("patch", one, {"login": 7}),
+        ("delete", one, None),
+        ("post", f"{one}/test", None),
+    ]
     for method, path, json in routes:
         assert api.request(method, path, json=json).status_code == 401, path
         for role in (Role.VIEWER, Role.RISK_MANAGER):
-            assert api.request(method, path, json=json, headers=world.headers(world.a, role)).status_code == 403
+            assert (
+                api.request(method, path, json=json, headers=world.headers(world.a, role)).status_code == 403
+            )
     for method, path, json in routes[2:]:
         response = api.request(method, path, json=json, headers=world.headers(world.b))
         assert response.status_code == 404, (method, path)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, field_validator
 from sqlmodel import Session, col, select
 
 from models.accounts import Book, ClientAccount
@@ -59,9 +59,8 @@ class BookSeries(StrEnum):
 
 
 class HistoryQuery(BaseModel):
-    """A time range [start, end) and the bucket width; times without a zone are taken as UTC."""
-
-    model_config = ConfigDict(extra="forbid")
+    """A time range [start, end) and the bucket width; times without a zone are taken as UTC.
+    Other keys are ignored: the API reads it from a query string that also carries `series`."""
 
     start: datetime
     end: datetime
