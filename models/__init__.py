@@ -7,6 +7,7 @@ tenant-isolation test both read.
 from models.accounts import Book, ClientAccount
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.audit import AuditLog
+from models.auth import LoginChallenge, RefreshToken
 from models.connections import ConnectionStatus, Mt5Connection, Platform
 from models.history import RiskHistory
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
@@ -26,9 +27,11 @@ __all__ = [
     "Delivery",
     "DeliveryPreference",
     "DeliveryStatus",
+    "LoginChallenge",
     "Mt5Connection",
     "Plan",
     "Platform",
+    "RefreshToken",
     "Report",
     "ReportStatus",
     "ReportType",

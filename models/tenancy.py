@@ -81,3 +81,10 @@ class User(SQLModel, table=True):
         description="The TOTP seed, encrypted like MT5 credentials (veles.services.credentials).",
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    failed_logins: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"},
+        description="Wrong passwords or codes since the last success; reaching the threshold locks.",
+    )
+    locked_until: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="Sign-in refused until then (lockout)."
+    )

@@ -42,11 +42,15 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys, newest first: encrypt MT5 credentials and TOTP seeds. "
         "Rotate by adding a new key in front, running rotate_all, then dropping the old key.",
     )
-    simulator_password: SecretStr = Field(
-        default=SecretStr("veles-demo"),
-        description="The manager password the built-in simulated trade servers (sim://NAME) accept.",
-    )
     access_token_minutes: int = 30
+    refresh_token_days: int = Field(default=14, gt=0, description="A sign-in lasts this long unused.")
+    lockout_threshold: int = Field(default=5, ge=1, description="Wrong passwords/codes in a row that lock.")
+    lockout_minutes: int = Field(default=15, gt=0, description="How long a locked user waits.")
+    sms_code_minutes: int = Field(default=5, gt=0, description="How long a sign-in SMS code is valid.")
+    api_ip_limit: int = Field(default=600, ge=1, description="API requests a minute from one client IP.")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed."
+    )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
     demo_accounts: int = Field(default=50, ge=1)

@@ -1,19 +1,57 @@
-"""Passwords and tokens: what is accepted and, above all, what is refused."""
+"""The sign-in flow on the real PostgreSQL: passwords, lockout, refresh rotation and reuse, logout,
+and the audit rows each step leaves."""
 
 from __future__ import annotations
 
-import base64
-import json
-import time
+from datetime import timedelta
 
-import jwt
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
-from models.tenancy import Role
-from veles.services.auth import AuthError, Identity, decode_token, hash_password, issue_token, verify_password
+from models.columns import utcnow
+from models.db import session_scope
+from models.tenancy import Plan, Role, Tenant, TenantStatus, User
+from tests.auth_support import PASSWORD, Made, audit_actions, auth_db, auth_settings, make_user
+from veles.config import Settings
+from veles.services import tokens
+from veles.services.auth import (
+    AccountLocked,
+    AuthError,
+    RefreshReused,
+    Tokens,
+    decode_token,
+    hash_password,
+    logout,
+    refresh,
+    sign_in,
+    verify_password,
+)
 
-SECRET = "test-secret-0123456789-0123456789-abcdef"
-IDENTITY = Identity(user_id=7, tenant_id=3, role=Role.RISK_MANAGER, email="rm@broker.test")
+__all__ = ["auth_db"]
+
+
+@pytest.fixture
+def settings(auth_db: str) -> Settings:
+    return auth_settings(auth_db, lockout_threshold=3, lockout_minutes=15)
+
+
+def _sign_in(settings: Settings, email: str, password: str = PASSWORD) -> Tokens:
+    with session_scope(settings.database_url) as session:
+        result = sign_in(session, settings, email, password, ip="192.0.2.1")
+    assert isinstance(result, Tokens)
+    return result
+
+
+def _refresh(settings: Settings, token: str) -> Tokens:
+    with session_scope(settings.database_url) as session:
+        return refresh(session, settings, token, ip="192.0.2.1")
+
+
+def _wrong(settings: Settings, email: str) -> AuthError:
+    with pytest.raises(AuthError) as caught, session_scope(settings.database_url) as session:
+        sign_in(session, settings, email, "wrong password", ip="192.0.2.1")
+    return caught.value
 
 
 def test_password_hash_verifies_and_is_salted() -> None:
@@ -25,39 +63,132 @@ def test_password_hash_verifies_and_is_salted() -> None:
     assert not verify_password("not-a-hash", "s3cret!")
 
 
-def test_token_round_trip() -> None:
-    assert decode_token(issue_token(IDENTITY, SECRET, 5), SECRET) == IDENTITY
+def test_sign_in_gives_a_token_pair_for_the_users_tenant_role_and_plan(settings: Settings) -> None:
+    user = make_user(settings.database_url, role=Role.TENANT_ADMIN, plan=Plan.PROFESSIONAL)
+    pair = _sign_in(settings, f"  {user.email.upper()} ")
+    identity = decode_token(pair.access_token, settings.secret_key.get_secret_value())
+    assert (identity.user_id, identity.tenant_id, identity.role, identity.plan) == (
+        user.user_id, user.tenant_id, Role.TENANT_ADMIN, Plan.PROFESSIONAL)
+    assert pair.expires_in == settings.access_token_minutes * 60
+    assert pair.refresh_expires_in == settings.refresh_token_days * 86400
+    assert audit_actions(settings.database_url, user_id=user.user_id) == ["auth.sign_in"]
 
 
-def test_expired_token_is_refused() -> None:
-    token = jwt.encode({"sub": "7", "tenant_id": 3, "role": "viewer", "exp": int(time.time()) - 1},
-                       SECRET, algorithm="HS256")
+def test_failures_are_audited_and_unknown_emails_look_the_same(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    known, unknown = _wrong(settings, user.email), _wrong(settings, "nobody-here@broker.test")
+    assert str(known) == str(unknown) == "Wrong email or password."
+    assert audit_actions(settings.database_url, user_id=user.user_id) == ["auth.sign_in_failed"]
+    assert audit_actions(settings.database_url, email="nobody-here@broker.test") == ["auth.sign_in_failed"]
+
+
+def test_repeated_failures_lock_the_user_with_the_time_then_it_expires(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    assert not isinstance(_wrong(settings, user.email), AccountLocked)
+    assert not isinstance(_wrong(settings, user.email), AccountLocked)
+    locked = _wrong(settings, user.email)  # the third in a row
+    assert isinstance(locked, AccountLocked)
+    assert f"locked until {locked.until:%H:%M} UTC" in str(locked)
+    assert timedelta(minutes=14) < locked.until - utcnow() <= timedelta(minutes=15)
+    with pytest.raises(AccountLocked), session_scope(settings.database_url) as session:
+        sign_in(session, settings, user.email, PASSWORD)  # even the right password waits
+    assert audit_actions(settings.database_url, user_id=user.user_id) == ["auth.sign_in_failed"] * 3 + [
+        "auth.lockout"]
+
+    with session_scope(settings.database_url) as session:  # the lock runs out
+        session.execute(update(User).where(col(User.id) == user.user_id)
+                        .values(locked_until=utcnow() - timedelta(seconds=1)))
+    _sign_in(settings, user.email)
+    assert not isinstance(_wrong(settings, user.email), AccountLocked)  # the count started again
+
+
+def test_a_success_resets_the_failure_count(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    _wrong(settings, user.email)
+    _wrong(settings, user.email)
+    _sign_in(settings, user.email)
+    assert not isinstance(_wrong(settings, user.email), AccountLocked)
+    assert not isinstance(_wrong(settings, user.email), AccountLocked)
+
+
+def test_a_deactivated_user_or_suspended_broker_cannot_sign_in(settings: Settings) -> None:
+    gone, suspended = make_user(settings.database_url), make_user(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        session.execute(update(User).where(col(User.id) == gone.user_id).values(is_active=False))
+        session.execute(update(Tenant).where(col(Tenant.id) == suspended.tenant_id)
+                        .values(status=TenantStatus.SUSPENDED))
+    with pytest.raises(AuthError, match="Wrong email or password"), session_scope(settings.database_url) as s:
+        sign_in(s, settings, gone.email, PASSWORD)
+    with pytest.raises(AuthError, match="suspended"), session_scope(settings.database_url) as s:
+        sign_in(s, settings, suspended.email, PASSWORD)
+
+
+def test_refresh_rotates_and_the_old_token_is_spent(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    first = _sign_in(settings, user.email)
+    second = _refresh(settings, first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert decode_token(second.access_token, settings.secret_key.get_secret_value()).user_id == user.user_id
+    third = _refresh(settings, second.refresh_token)  # the new one works, once
+    assert third.refresh_token not in {first.refresh_token, second.refresh_token}
+
+
+def test_reusing_a_spent_refresh_token_ends_the_whole_sign_in(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    first = _sign_in(settings, user.email)
+    second = _refresh(settings, first.refresh_token)  # the legitimate client rotated
+    other_sign_in = _sign_in(settings, user.email)  # another device: a separate family
+    with pytest.raises(RefreshReused, match="used twice"):
+        _refresh(settings, first.refresh_token)  # a thief replays the copied, spent token
+    with pytest.raises(AuthError, match="signed out"):
+        _refresh(settings, second.refresh_token)  # the family is revoked: the thief's gain is gone too
+    _refresh(settings, other_sign_in.refresh_token)
+    assert "auth.refresh_reuse" in audit_actions(settings.database_url, user_id=user.user_id)
+
+
+def test_refresh_takes_the_current_role_and_refuses_deactivated_users(settings: Settings) -> None:
+    user = make_user(settings.database_url, role=Role.VIEWER)
+    pair = _sign_in(settings, user.email)
+    with session_scope(settings.database_url) as session:
+        session.execute(update(User).where(col(User.id) == user.user_id).values(role=Role.RISK_MANAGER))
+    pair = _refresh(settings, pair.refresh_token)
+    assert decode_token(pair.access_token, settings.secret_key.get_secret_value()).role == Role.RISK_MANAGER
+    with session_scope(settings.database_url) as session:
+        session.execute(update(User).where(col(User.id) == user.user_id).values(is_active=False))
+    with pytest.raises(AuthError, match="no longer active"):
+        _refresh(settings, pair.refresh_token)
+
+
+def test_logout_ends_the_sign_in_and_may_be_repeated(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    pair = _sign_in(settings, user.email)
+    rotated = _refresh(settings, pair.refresh_token)
+    for _ in range(2):
+        with session_scope(settings.database_url) as session:
+            logout(session, settings, rotated.refresh_token, ip="192.0.2.1")
+    with pytest.raises(AuthError, match="signed out"):
+        _refresh(settings, rotated.refresh_token)
+    assert audit_actions(settings.database_url, user_id=user.user_id)[-2:] == ["auth.logout", "auth.logout"]
+
+
+def _issued_refresh(settings: Settings, user: Made, secret: str, days: int) -> str:
+    identity = tokens.Identity(user_id=user.user_id, tenant_id=user.tenant_id, role=Role.VIEWER,
+                               email=user.email)
+    with session_scope(settings.database_url) as session:
+        return tokens.issue_refresh(session, identity, secret, days)
+
+
+def test_expired_foreign_and_tampered_refresh_tokens_are_refused(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    secret = settings.secret_key.get_secret_value()
     with pytest.raises(AuthError, match="expired"):
-        decode_token(token, SECRET)
-
-
-def test_token_signed_with_another_key_is_refused() -> None:
+        _refresh(settings, _issued_refresh(settings, user, secret, days=-1))
+    with pytest.raises(AuthError, match="Invalid"):  # signed with another key, even though stored
+        _refresh(settings, _issued_refresh(settings, user, "another-key-0123456789-0123456789-xyz", days=1))
+    good = _sign_in(settings, user.email).refresh_token
+    header, payload, signature = good.split(".")
     with pytest.raises(AuthError, match="Invalid"):
-        decode_token(issue_token(IDENTITY, "another-secret-0123456789-0123456789", 5), SECRET)
-
-
-def test_tampered_claims_are_refused() -> None:
-    header, payload, signature = issue_token(IDENTITY, SECRET, 5).split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    claims["tenant_id"] = 4  # try to read another broker's book
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        _refresh(settings, f"{header}.{payload}x.{signature}")
     with pytest.raises(AuthError, match="Invalid"):
-        decode_token(f"{header}.{forged}.{signature}", SECRET)
-
-
-def test_alg_none_is_refused() -> None:
-    unsigned = jwt.encode({"sub": "7", "tenant_id": 3, "role": "viewer", "exp": int(time.time()) + 60},
-                          key=None, algorithm="none")
-    with pytest.raises(AuthError, match="Invalid"):
-        decode_token(unsigned, SECRET)
-
-
-@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c"])
-def test_garbage_token_is_refused(garbage: str) -> None:
-    with pytest.raises(AuthError):
-        decode_token(garbage, SECRET)
+        _refresh(settings, f"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")  # alg=none, no signature
+    _refresh(settings, good)  # none of that spent the real one

@@ -6,17 +6,24 @@ routes answer first and everything else falls through to Reflex.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
-from veles.api.deps import ApiContext
-from veles.api.errors import install_error_handlers
+from models.tenancy import Plan
+from veles.api import auth_routes, book, health
+from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
-from veles.services.ratelimit import RateLimiter, login_limiter
+from veles.services.ratelimit import (
+    API_TIERS,
+    ApiTier,
+    RateLimiter,
+    api_limiter,
+    login_limiter,
+    parse_trusted_proxies,
+)
 
 
 def create_api(
@@ -24,16 +31,21 @@ def create_api(
     *,
     live_feed: Callable[[], LiveFeed] = get_live_feed,
     limiter: RateLimiter | None = None,
+    api_tiers: Mapping[Plan, ApiTier] | None = None,
 ) -> FastAPI:
     """Build the API for `settings` (the process settings by default). Connects to nothing:
-    Redis, the database and Ray are reached on first use."""
+    Redis, the database and Ray are reached on first use. Every /api/v1 route is rate limited
+    (`enforce_api_limits`); `api_tiers` overrides the plans' limits (tests use small ones)."""
     settings = settings or get_settings()
     metrics = Metrics()
     app = FastAPI(title="Veles API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redoc_url=None)
+                  redoc_url=None, dependencies=[Depends(enforce_api_limits)])
     app.state.context = ApiContext(
         settings=settings,
         login_limiter=limiter or login_limiter(settings),
+        api_limiter=api_limiter(settings),
+        api_tiers=api_tiers or API_TIERS,
+        trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
         live_feed=live_feed,
         metrics=metrics,
     )
@@ -41,7 +53,4 @@ def create_api(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(book.router)
-    install_error_handlers(app)
-    for data_router in (connections, accounts, alerts, history, calculator):
-        app.include_router(data_router.router)
     return app

@@ -1,23 +1,38 @@
-"""Sign-in for API clients (`POST /api/v1/auth/token`) and who the token speaks for (`/api/v1/me`).
+"""Sign-in for API clients and who the token speaks for.
 
-Sign-in is rate limited per client IP and per e-mail before the password is checked, so neither
-guessing one account's password from many IPs nor spraying many accounts from one IP gets more
-than `LOGIN_LIMIT` tries a minute — and the Argon2 work an attacker can cause is bounded too.
+`POST /api/v1/auth/token` (e-mail + password) answers with a token pair, or with an SMS challenge
+that `POST /api/v1/auth/verify` exchanges for the pair; `/auth/refresh` rotates the pair and
+`/auth/logout` ends the sign-in. The flow itself is `veles.services.auth`, shared with the portal.
+
+Sign-in and code checks are rate limited per client IP and per e-mail before the password is
+checked, so neither guessing one account's password from many IPs nor spraying many accounts from
+one IP gets more than `LOGIN_LIMIT` tries a minute, and the Argon2 work an attacker can cause is
+bounded too. When Redis (the shared counter) is down these answer 503 rather than going unlimited.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from veles.api.deps import Context, CurrentIdentity, platform_session
-from veles.services.auth import AuthError, authenticate, issue_token
-from veles.services.ratelimit import limit_key
+from veles.api.deps import ClientIp, Context, CurrentIdentity, platform_session
+from veles.services.auth import (
+    AccountLocked,
+    AuthError,
+    Challenge,
+    Tokens,
+    logout,
+    refresh,
+    sign_in,
+    verify_code,
+)
+from veles.services.ratelimit import LimiterUnavailable, limit_key
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+PlatformDb = Annotated[Session, Depends(platform_session)]
 
 
 class Credentials(BaseModel):
@@ -27,12 +42,36 @@ class Credentials(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class Token(BaseModel):
-    """An OAuth2-style bearer token."""
+class RefreshRequest(BaseModel):
+    """A refresh token, to rotate or to end."""
+
+    refresh_token: str = Field(min_length=16, max_length=4096)
+
+
+class CodeRequest(BaseModel):
+    """The challenge from sign-in and the six-digit code from the SMS."""
+
+    challenge: str = Field(min_length=16, max_length=256)
+    code: str = Field(pattern=r"^\s*\d{6}\s*$", description="The six digits from the SMS.")
+
+
+class TokenPair(BaseModel):
+    """OAuth2-style bearer tokens: a short-lived access token and a single-use refresh token."""
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
-    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(description="Single use: /auth/refresh returns the next one.")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")
+
+
+class SmsChallenge(BaseModel):
+    """The password was right; a code was sent by SMS. POST it with the challenge to /auth/verify."""
+
+    challenge: str
+    expires_in: int = Field(description="Seconds the code stays valid.")
+    phone_hint: str = Field(description="The end of the number the code went to.")
+    verify_url: str = "/api/v1/auth/verify"
 
 
 class Me(BaseModel):
@@ -44,17 +83,29 @@ class Me(BaseModel):
     email: str
 
 
-def _enforce_login_limit(ctx: Context, request: Request, email: str) -> None:
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Wrong credentials or token"},
+    423: {"description": "Locked out"},
+    429: {"description": "Too many attempts"},
+    503: {"description": "Rate-limit store down"},
+}
+
+
+def _enforce_login_limit(ctx: Context, ip: str, email: str | None) -> None:
     """429 with Retry-After when this IP or this e-mail has used up its attempts for the window.
 
     Both counters are hit on every attempt so one cannot be drained while the other is checked.
-    The IP is the TCP peer: X-Forwarded-For is spoofable unless a trusted proxy sets it.
+    503 when the counters cannot be reached: an unlimited sign-in would open the door to guessing.
     """
-    client_ip = request.client.host if request.client else "unknown"
-    decisions = [
-        ctx.login_limiter.hit(limit_key("login-ip", client_ip)),
-        ctx.login_limiter.hit(limit_key("login-email", email)),
-    ]
+    keys = [limit_key("login-ip", ip)] + ([limit_key("login-email", email)] if email else [])
+    try:
+        decisions = [ctx.login_limiter.hit(key) for key in keys]
+    except LimiterUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable for a moment: the rate-limit store cannot be reached. Try again shortly.",
+            headers={"Retry-After": "5"},
+        ) from exc
     refused = [d for d in decisions if not d.allowed]
     if refused:
         retry_after = max(d.retry_after for d in refused)
@@ -65,29 +116,59 @@ def _enforce_login_limit(ctx: Context, request: Request, email: str) -> None:
         )
 
 
-@router.post(
-    "/auth/token",
-    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Too many attempts"}},
-)
-def token(
-    credentials: Credentials,
-    ctx: Context,
-    request: Request,
-    db: Annotated[Session, Depends(platform_session)],
-) -> Token:
-    """Exchange an e-mail and password for an access token."""
-    _enforce_login_limit(ctx, request, credentials.email)
+def _refusal(exc: AuthError) -> HTTPException:
+    """423 with the unlock time for a lockout, 401 for everything else."""
+    if isinstance(exc, AccountLocked):
+        return HTTPException(status.HTTP_423_LOCKED, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+
+def _pair(tokens: Tokens) -> TokenPair:
+    return TokenPair(access_token=tokens.access_token, expires_in=tokens.expires_in,
+                     refresh_token=tokens.refresh_token, refresh_expires_in=tokens.refresh_expires_in)
+
+
+@router.post("/auth/token", responses=_REFUSED)
+def token(credentials: Credentials, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair | SmsChallenge:
+    """Exchange an e-mail and password for tokens, or for an SMS challenge (two-factor users)."""
+    _enforce_login_limit(ctx, ip, credentials.email)
     try:
-        identity = authenticate(db, credentials.email, credentials.password)
+        result = sign_in(db, ctx.settings, credentials.email, credentials.password, ip=ip)
     except AuthError as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
-        ) from exc
-    minutes = ctx.settings.access_token_minutes
-    return Token(
-        access_token=issue_token(identity, ctx.settings.secret_key.get_secret_value(), minutes),
-        expires_in=minutes * 60,
-    )
+        raise _refusal(exc) from exc
+    if isinstance(result, Challenge):
+        return SmsChallenge(challenge=result.challenge, expires_in=result.expires_in,
+                            phone_hint=result.phone_hint)
+    return _pair(result)
+
+
+@router.post("/auth/verify", responses=_REFUSED)
+def verify(request: CodeRequest, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair:
+    """Exchange a sign-in challenge and its SMS code for tokens; wrong codes count toward lockout."""
+    _enforce_login_limit(ctx, ip, None)
+    try:
+        return _pair(verify_code(db, ctx.settings, request.challenge, request.code, ip=ip))
+    except AuthError as exc:
+        raise _refusal(exc) from exc
+
+
+@router.post("/auth/refresh", responses=_REFUSED)
+def refresh_tokens(request: RefreshRequest, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair:
+    """A new token pair for a refresh token, which is spent; presenting a spent one ends the sign-in."""
+    try:
+        return _pair(refresh(db, ctx.settings, request.refresh_token, ip=ip))
+    except AuthError as exc:
+        raise _refusal(exc) from exc
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_REFUSED)
+def sign_out(request: RefreshRequest, ctx: Context, ip: ClientIp, db: PlatformDb) -> Response:
+    """End the sign-in the refresh token belongs to (all its tokens); signing out twice is fine."""
+    try:
+        logout(db, ctx.settings, request.refresh_token, ip=ip)
+    except AuthError as exc:
+        raise _refusal(exc) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", responses={401: {"description": "Missing, expired or invalid token"}})

@@ -6,7 +6,8 @@ with their own settings, limiter and feed instead of patching process-wide singl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,21 +16,34 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from models.db import session_scope, tenant_session
+from models.tenancy import Plan
 from veles.api.metrics import Metrics
 from veles.config import Settings
 from veles.services.auth import AuthError, Identity, decode_token
 from veles.services.live import LiveFeed
 from veles.services.permissions import Permission, allowed
-from veles.services.ratelimit import RateLimiter
+from veles.services.ratelimit import (
+    ApiTier,
+    LimiterUnavailable,
+    Network,
+    RateLimiter,
+    client_address,
+    limit_key,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ApiContext:
     """Per-app collaborators; `live_feed` is a getter because the feed must be created lazily,
-    inside the server's event loop."""
+    inside the server's event loop. `api_tiers` maps each plan to its API limits."""
 
     settings: Settings
     login_limiter: RateLimiter
+    api_limiter: RateLimiter
+    api_tiers: Mapping[Plan, ApiTier]
+    trusted_proxies: tuple[Network, ...]
     live_feed: Callable[[], LiveFeed]
     metrics: Metrics
 
@@ -41,6 +55,56 @@ def context(request: Request) -> ApiContext:
 
 
 Context = Annotated[ApiContext, Depends(context)]
+
+
+def client_ip(request: Request, ctx: Context) -> str:
+    """The caller's IP for limits and the audit log: the TCP peer, or what a trusted proxy says."""
+    peer = request.client.host if request.client else "unknown"
+    return client_address(peer, request.headers.get("x-forwarded-for"), ctx.trusted_proxies)
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
+    """Every /api/v1 request counts against its client IP and, with a valid bearer token, against
+    its user and its tenant at the plan's tier; over any of them is 429 with Retry-After.
+
+    Runs for every route (an app-wide dependency), so a route cannot forget it. The header is read
+    here directly rather than through HTTPBearer so health and metrics don't look authenticated in
+    the OpenAPI document. If Redis is down the API stays up (logged, not limited): these limits
+    share capacity fairly, while sign-in, which guards passwords, refuses with 503 instead.
+    """
+    if not request.url.path.startswith("/api/v1/"):
+        return
+    checks = [("this IP address", limit_key("api-ip", ip), ctx.settings.api_ip_limit)]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        try:
+            identity = decode_token(token.strip(), ctx.settings.secret_key.get_secret_value())
+        except AuthError:
+            identity = None  # the route answers 401; the IP counter still counts the attempt
+        if identity is not None:
+            tier = ctx.api_tiers[identity.plan]
+            checks += [
+                (f"your broker ({identity.plan.value} plan)",
+                 limit_key("api-tenant", str(identity.tenant_id)), tier.per_tenant),
+                ("your user", limit_key("api-user", str(identity.user_id)), tier.per_user),
+            ]
+    try:
+        decisions = [(who, limit, ctx.api_limiter.hit(key, limit)) for who, key, limit in checks]
+    except LimiterUnavailable as exc:
+        log.warning("API rate limits not applied: %s", exc)
+        return
+    refused = [(who, limit, d) for who, limit, d in decisions if not d.allowed]
+    if refused:
+        retry_after = max(d.retry_after for _, _, d in refused)
+        who, limit, _ = refused[0]
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"Too many requests: {who} may make {limit} a minute; try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def platform_session(ctx: Context) -> Iterator[Session]:

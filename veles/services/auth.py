@@ -1,38 +1,94 @@
-"""Passwords and access tokens.
+"""Signing in: passwords, lockout, SMS codes, and the token pair a sign-in ends with.
 
-Passwords are hashed with Argon2id (argon2-cffi's defaults follow the OWASP recommendation).
-Access tokens are HS256 JWTs carrying `sub`, `tenant_id` and `role`; decoding pins the algorithm,
-so `alg=none` and tokens signed with another key are refused.
+`sign_in`, `verify_code`, `refresh` and `logout` are the whole flow, shared by the REST API and the
+Reflex login page, so both lock out, audit and rotate tokens the same way. Passwords are hashed
+with Argon2id (argon2-cffi's defaults follow the OWASP recommendation). Token primitives live in
+`veles.services.tokens` and are re-exported here for existing callers.
+
+These functions take the caller's platform session (sign-in starts from an e-mail, not a tenant)
+and commit it themselves before refusing, so a failure's counter and audit row are kept although
+the caller's unit of work then ends with an error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from models.tenancy import Role, Tenant, User
+from models.columns import utcnow
+from models.tenancy import Tenant, TenantStatus, TwoFactor, User
+from veles.config import Settings
+from veles.services import tokens
+from veles.services.audit import Action, record
+from veles.services.tokens import AuthError, Identity, RefreshReused, as_utc, decode_token, issue_token
+
+__all__ = [
+    "AccountLocked",
+    "AuthError",
+    "Challenge",
+    "Identity",
+    "RefreshReused",
+    "SmsSender",
+    "Tokens",
+    "authenticate",
+    "decode_token",
+    "hash_password",
+    "issue_token",
+    "logout",
+    "refresh",
+    "sign_in",
+    "verify_code",
+    "verify_password",
+]
 
 _hasher = PasswordHasher()
-_ALGORITHM = "HS256"
+WRONG_CREDENTIALS = "Wrong email or password."
+
+SmsSender = Callable[[str, str], None]
+"""Sends one text message: (E.164 number, body). Raises on failure."""
 
 
-class AuthError(Exception):
-    """Credentials or a token were refused; the message is safe to show the user."""
+class AccountLocked(AuthError):
+    """Too many failures in a row: sign-in is refused until `until`, even with the right password."""
+
+    def __init__(self, until: datetime) -> None:
+        minutes = max(1, round((as_utc(until) - utcnow()).total_seconds() / 60))
+        super().__init__(
+            f"Too many failed sign-in attempts: this account is locked until {as_utc(until):%H:%M} UTC "
+            f"(about {minutes} min)."
+        )
+        self.until = as_utc(until)
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until sign-in is possible again (at least 1), for a Retry-After header."""
+        return max(1, int((self.until - utcnow()).total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a valid token speaks for."""
+class Tokens:
+    """A completed sign-in: a short-lived access token and the refresh token that renews it."""
 
-    user_id: int
-    tenant_id: int
-    role: Role
-    email: str
+    identity: Identity
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """The password was right and an SMS code was sent; `verify_code(challenge, code)` finishes."""
+
+    challenge: str
+    expires_in: int
+    phone_hint: str
 
 
 def hash_password(password: str) -> str:
@@ -48,45 +104,186 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(session: Session, email: str, password: str) -> Identity:
-    """Check an email and password; one message for every failure so accounts can't be probed."""
-    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
-        raise AuthError("Wrong email or password.")
+@cache
+def _decoy_hash() -> str:
+    """Checked against when the e-mail is unknown, so the answer takes as long as for a real user."""
+    return hash_password("decoy password for unknown e-mails")
+
+
+def _find_user(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+
+
+def _active_tenant(session: Session, user: User) -> Tenant:
     tenant = session.get(Tenant, user.tenant_id)
-    if tenant is None or tenant.status != "active":
+    if tenant is None or tenant.status != TenantStatus.ACTIVE:
         raise AuthError("This broker's account is suspended.")
+    return tenant
+
+
+def _identity(user: User, tenant: Tenant) -> Identity:
     assert user.id is not None
-    return Identity(user_id=user.id, tenant_id=user.tenant_id, role=user.role, email=user.email)
+    return Identity(user_id=user.id, tenant_id=user.tenant_id, role=user.role, email=user.email,
+                    plan=tenant.plan)
 
 
-def issue_token(identity: Identity, secret: str, minutes: int) -> str:
-    """A signed access token that expires after `minutes`."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": str(identity.user_id),
-        "tenant_id": identity.tenant_id,
-        "role": identity.role.value,
-        "email": identity.email,
-        "iat": now,
-        "exp": now + timedelta(minutes=minutes),
-    }
-    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+def authenticate(session: Session, email: str, password: str) -> Identity:
+    """Check an e-mail and password without side effects; one message for every failure so accounts
+    can't be probed. A locked user is refused. `sign_in` is the full flow (lockout, codes, tokens)."""
+    user = _find_user(session, email)
+    if user is not None and user.locked_until is not None and as_utc(user.locked_until) > utcnow():
+        raise AccountLocked(user.locked_until)
+    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        raise AuthError(WRONG_CREDENTIALS)
+    return _identity(user, _active_tenant(session, user))
 
 
-def decode_token(token: str, secret: str) -> Identity:
-    """The identity in a token, or AuthError if it is expired, tampered, or not ours."""
+def _refuse_if_locked(user: User) -> None:
+    if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
+        raise AccountLocked(user.locked_until)
+
+
+def _failure(session: Session, settings: Settings, user: User, action: Action, ip: str | None,
+             error: AuthError) -> AuthError:
+    """Count one failure against `user`, lock at the threshold, audit, commit; returns what to raise."""
+    user.failed_logins += 1
+    record(session, action, tenant_id=user.tenant_id, actor_user_id=user.id, target=f"user:{user.id}",
+           details={"failures": user.failed_logins}, ip=ip)
+    if user.failed_logins >= settings.lockout_threshold:
+        user.locked_until = utcnow() + timedelta(minutes=settings.lockout_minutes)
+        user.failed_logins = 0
+        record(session, Action.LOCKOUT, tenant_id=user.tenant_id, actor_user_id=user.id,
+               target=f"user:{user.id}", details={"until": user.locked_until.isoformat()}, ip=ip)
+        error = AccountLocked(user.locked_until)
+    session.add(user)
+    session.commit()
+    return error
+
+
+def _tokens(session: Session, settings: Settings, identity: Identity, ip: str | None,
+            family: str | None = None) -> Tokens:
+    secret = settings.secret_key.get_secret_value()
+    return Tokens(
+        identity=identity,
+        access_token=issue_token(identity, secret, settings.access_token_minutes),
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=tokens.issue_refresh(session, identity, secret, settings.refresh_token_days,
+                                           family=family, ip=ip),
+        refresh_expires_in=settings.refresh_token_days * 86400,
+    )
+
+
+def _phone_hint(phone: str) -> str:
+    return f"…{phone[-2:]}" if len(phone) >= 2 else "…"
+
+
+def sign_in(session: Session, settings: Settings, email: str, password: str, *, ip: str | None = None,
+            send_sms: SmsSender | None = None) -> Tokens | Challenge:
+    """Check the password (lockout first), then either finish with tokens or, for a user with
+    two_factor=sms, text a code and return a Challenge for `verify_code`.
+
+    Raises AuthError (one message for unknown e-mail and wrong password), AccountLocked (with the
+    time), or AuthError when the broker is suspended or SMS codes cannot be sent.
+    """
+    user = _find_user(session, email)
+    if user is None:
+        verify_password(_decoy_hash(), password)
+        record(session, Action.SIGN_IN_FAILED, tenant_id=None, details={"email": email.strip().lower()},
+               ip=ip)
+        session.commit()
+        raise AuthError(WRONG_CREDENTIALS)
+    _refuse_if_locked(user)
+    if not verify_password(user.password_hash, password) or not user.is_active:
+        if not user.is_active:  # a deactivated user is not locked out, just refused
+            record(session, Action.SIGN_IN_FAILED, tenant_id=user.tenant_id, actor_user_id=user.id,
+                   details={"inactive": True}, ip=ip)
+            session.commit()
+            raise AuthError(WRONG_CREDENTIALS)
+        raise _failure(session, settings, user, Action.SIGN_IN_FAILED, ip, AuthError(WRONG_CREDENTIALS))
+    identity = _identity(user, _active_tenant(session, user))
+    if user.two_factor == TwoFactor.SMS:
+        return _send_challenge(session, settings, user, ip, send_sms)
+    user.failed_logins = 0
+    result = _tokens(session, settings, identity, ip)
+    record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id, ip=ip)
+    session.commit()
+    return result
+
+
+def _send_challenge(session: Session, settings: Settings, user: User, ip: str | None,
+                    send_sms: SmsSender | None) -> Challenge:
+    """Create the challenge and text its code; nothing is kept if the text cannot be sent."""
+    if not user.phone:
+        raise AuthError("Your account requires an SMS code but has no phone number; ask your administrator.")
+    if send_sms is None:
+        raise AuthError("SMS sign-in codes are not available right now; try again later.")
+    assert user.id is not None
+    minutes = settings.sms_code_minutes
+    challenge, code = tokens.create_challenge(session, user.tenant_id, user.id,
+                                              settings.secret_key.get_secret_value(), minutes)
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub", "tenant_id"]}
-        )
-        return Identity(
-            user_id=int(claims["sub"]),
-            tenant_id=int(claims["tenant_id"]),
-            role=Role(claims["role"]),
-            email=str(claims.get("email", "")),
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise AuthError("Your session has expired; please sign in again.") from exc
-    except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
-        raise AuthError("Invalid session token.") from exc
+        send_sms(user.phone, f"Your Veles sign-in code is {code}. It expires in {minutes} min.")
+    except Exception as exc:
+        session.rollback()
+        raise AuthError("The sign-in code could not be sent by SMS; try again in a moment.") from exc
+    record(session, Action.CODE_SENT, tenant_id=user.tenant_id, actor_user_id=user.id, ip=ip)
+    session.commit()
+    return Challenge(challenge=challenge, expires_in=minutes * 60,
+                     phone_hint=_phone_hint(user.phone))
+
+
+def verify_code(session: Session, settings: Settings, challenge: str, code: str, *,
+                ip: str | None = None) -> Tokens:
+    """Exchange a challenge and its SMS code for tokens. Codes expire, work once, and a wrong code
+    counts toward the user's lockout like a wrong password."""
+    row = tokens.open_challenge(session, challenge)
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise AuthError("This sign-in code has expired or was already used; please sign in again.")
+    _refuse_if_locked(user)
+    if not tokens.code_matches(row, code, settings.secret_key.get_secret_value()):
+        session.add(row)
+        raise _failure(session, settings, user, Action.CODE_FAILED, ip,
+                       AuthError("Wrong code; check the SMS and try again."))
+    session.add(row)
+    user.failed_logins = 0
+    result = _tokens(session, settings, _identity(user, _active_tenant(session, user)), ip)
+    record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id,
+           details={"second_factor": "sms"}, ip=ip)
+    session.commit()
+    return result
+
+
+def refresh(session: Session, settings: Settings, refresh_token: str, *, ip: str | None = None) -> Tokens:
+    """Spend a refresh token for a new pair in the same family, with the user's current role and
+    plan. Reuse of a spent token ends the family and is audited; a deactivated user or suspended
+    broker ends it too."""
+    try:
+        row = tokens.consume_refresh(session, refresh_token, settings.secret_key.get_secret_value())
+    except RefreshReused as reused:
+        who = reused.identity
+        record(session, Action.REFRESH_REUSE, tenant_id=who.tenant_id, actor_user_id=who.user_id,
+               target=f"user:{who.user_id}", ip=ip)
+        session.commit()
+        raise
+    user = session.get(User, row.user_id)
+    try:
+        if user is None or not user.is_active:
+            raise AuthError("This account is no longer active.")
+        fresh = _identity(user, _active_tenant(session, user))
+    except AuthError:
+        tokens.revoke_family(session, row.family)
+        session.commit()
+        raise
+    result = _tokens(session, settings, fresh, ip, family=row.family)
+    session.commit()
+    return result
+
+
+def logout(session: Session, settings: Settings, refresh_token: str, *, ip: str | None = None) -> None:
+    """End the sign-in a refresh token belongs to (every token of its family); idempotent."""
+    identity, family = tokens.refresh_claims(refresh_token, settings.secret_key.get_secret_value())
+    revoked = tokens.revoke_family(session, family)
+    record(session, Action.LOGOUT, tenant_id=identity.tenant_id, actor_user_id=identity.user_id,
+           details={"revoked": revoked}, ip=ip)
+    session.commit()

@@ -3,20 +3,30 @@
 Redis makes the limit hold across every web process (an attacker spreading sign-in attempts over
 workers still meets one counter). The in-process limiter serves the embedded single-process setup
 with the same interface, so callers never know which one they have.
+
+Two uses: sign-in (10 a minute per IP and per e-mail) and the API tiers (every /api/v1 request
+counts per client IP, and when signed in per user and per tenant, with limits by plan). The client
+IP is the TCP peer unless that peer is a configured trusted proxy, whose X-Forwarded-For is then
+believed hop by hop.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis
 
+from models.tenancy import Plan
 from veles.config import Settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # INCR and the first PEXPIRE in one atomic step, so a crash between them cannot leave a counter
 # that never expires (which would lock the key out for good).
@@ -40,11 +50,32 @@ class Decision:
     retry_after: int
 
 
+@dataclass(frozen=True, slots=True)
+class ApiTier:
+    """API requests a minute a plan allows: for the whole tenant, and for each of its users."""
+
+    per_tenant: int
+    per_user: int
+
+
+# Sized so a portal tab or an integration polling a few times a second fits the smallest plan with
+# room to spare, and a bigger broker (more users, more integrations) buys more headroom.
+API_TIERS: Mapping[Plan, ApiTier] = {
+    Plan.STARTER: ApiTier(per_tenant=300, per_user=120),
+    Plan.PROFESSIONAL: ApiTier(per_tenant=1_500, per_user=300),
+    Plan.ENTERPRISE: ApiTier(per_tenant=6_000, per_user=1_200),
+}
+
+
+class LimiterUnavailable(RuntimeError):
+    """The shared counter store (Redis) could not be reached, so no decision can be made."""
+
+
 class RateLimiter(Protocol):
     """Counts hits per key in fixed windows of `window` seconds, allowing `limit` per window."""
 
-    def hit(self, key: str) -> Decision:
-        """Count one hit on `key` and say whether it is within the limit."""
+    def hit(self, key: str, limit: int | None = None) -> Decision:
+        """Count one hit on `key` and say whether it is within `limit` (default: the limiter's)."""
         ...
 
 
@@ -62,11 +93,15 @@ class RedisRateLimiter:
         self._window_ms = int(window * 1000)
         self._script = client.register_script(_HIT)
 
-    def hit(self, key: str) -> Decision:
-        """Count one hit; the window's remaining time becomes Retry-After."""
-        count, ttl_ms = self._script(keys=[key], args=[self._window_ms])
+    def hit(self, key: str, limit: int | None = None) -> Decision:
+        """Count one hit; the window's remaining time becomes Retry-After. LimiterUnavailable when
+        Redis does not answer, so callers can say so instead of failing with a 500."""
+        try:
+            count, ttl_ms = self._script(keys=[key], args=[self._window_ms])
+        except redis.RedisError as exc:
+            raise LimiterUnavailable(f"the rate-limit store (Redis) cannot be reached: {exc}") from exc
         retry_after = max(1, math.ceil(int(ttl_ms) / 1000))
-        return Decision(allowed=int(count) <= self._limit, retry_after=retry_after)
+        return Decision(allowed=int(count) <= (limit or self._limit), retry_after=retry_after)
 
 
 class MemoryRateLimiter:
@@ -78,7 +113,7 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[int, float]] = {}
 
-    def hit(self, key: str) -> Decision:
+    def hit(self, key: str, limit: int | None = None) -> Decision:
         """Count one hit in the key's current window; ended windows are dropped as the map grows."""
         now = time.monotonic()
         with self._lock:
@@ -89,12 +124,62 @@ class MemoryRateLimiter:
                 count, resets_at = 0, now + self._window
             count += 1
             self._windows[key] = (count, resets_at)
-        return Decision(allowed=count <= self._limit, retry_after=max(1, math.ceil(resets_at - now)))
+        retry_after = max(1, math.ceil(resets_at - now))
+        return Decision(allowed=count <= (limit or self._limit), retry_after=retry_after)
 
 
-def login_limiter(settings: Settings, limit: int = 10, window: float = 60.0) -> RateLimiter:
-    """The sign-in limiter for these settings: Redis-backed when REDIS_URL is set."""
+def _limiter(settings: Settings, limit: int, window: float) -> RateLimiter:
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         return RedisRateLimiter(client, limit, window)
     return MemoryRateLimiter(limit, window)
+
+
+def login_limiter(settings: Settings, limit: int = 10, window: float = 60.0) -> RateLimiter:
+    """The sign-in limiter for these settings: Redis-backed when REDIS_URL is set."""
+    return _limiter(settings, limit, window)
+
+
+def api_limiter(settings: Settings) -> RateLimiter:
+    """The API limiter: a minute's window; its default limit is the per-IP one."""
+    return _limiter(settings, settings.api_ip_limit, 60.0)
+
+
+def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
+    """The TRUSTED_PROXIES setting as networks; ValueError naming the setting and the bad entry."""
+    networks = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network") from exc
+    return tuple(networks)
+
+
+def _trusted(address: str, trusted: tuple[Network, ...]) -> bool | None:
+    """Whether `address` is a trusted proxy; None when it is not an IP address at all."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return any(ip in network for network in trusted)
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    """The client's IP: the TCP peer, unless the peer is a trusted proxy; then X-Forwarded-For is
+    read from the right (the hop our proxy appended) past every trusted proxy to the first address
+    that is not one. Entries a client wrote themselves sit further left and are never reached while
+    an untrusted address stands between; garbage stops the walk at the last good hop."""
+    if not forwarded_for or not _trusted(peer, trusted):
+        return peer
+    hop = peer
+    for entry in reversed([part.strip() for part in forwarded_for.split(",")]):
+        verdict = _trusted(entry, trusted)
+        if verdict is None:
+            return hop
+        hop = entry
+        if not verdict:
+            return hop
+    return hop

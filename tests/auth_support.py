@@ -1,0 +1,76 @@
+"""Shared by the identity and access tests: a migrated PostgreSQL database, settings pointing at
+it, and users made on demand (each test makes its own, so lockout counters never leak between
+tests). Import the fixtures by name: `from tests.auth_support import auth_db, make_user`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from models.audit import AuditLog
+from models.db import get_engine, session_scope, upgrade
+from models.tenancy import Plan, Role, Tenant, TwoFactor, User
+from veles.config import Settings
+from veles.services.auth import hash_password
+
+PASSWORD = "correct horse battery"
+
+
+def auth_settings(database_url: str, redis_url: str | None = None, **overrides: Any) -> Settings:
+    """Explicit settings, so a developer's environment or `.env` cannot change what is tested."""
+    return Settings(_env_file=None, database_url=database_url, redis_url=redis_url,
+                    ray_address=None, **overrides)
+
+
+@pytest.fixture(scope="module")
+def auth_db(pg_url: str) -> str:
+    """The test PostgreSQL database, emptied and migrated to the newest revisions for this module."""
+    with get_engine(pg_url).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(pg_url)
+    return pg_url
+
+
+@dataclass(frozen=True)
+class Made:
+    """A user made for one test, with its tenant."""
+
+    user_id: int
+    tenant_id: int
+    email: str
+    password: str = PASSWORD
+
+
+def make_user(database_url: str, *, role: Role = Role.VIEWER, plan: Plan = Plan.STARTER,
+              tenant_id: int | None = None, phone: str | None = None,
+              two_factor: TwoFactor = TwoFactor.NONE) -> Made:
+    """A new user (in a new tenant unless `tenant_id` is given) with the password `PASSWORD`."""
+    tag = uuid.uuid4().hex[:10]
+    with session_scope(database_url) as session:
+        if tenant_id is None:
+            tenant = Tenant(name=f"Broker {tag}", plan=plan)
+            session.add(tenant)
+            session.flush()
+            assert tenant.id is not None
+            tenant_id = tenant.id
+        user = User(tenant_id=tenant_id, email=f"user-{tag}@broker.test", role=role, phone=phone,
+                    password_hash=hash_password(PASSWORD), two_factor=two_factor)
+        session.add(user)
+        session.flush()
+        assert user.id is not None
+        return Made(user_id=user.id, tenant_id=tenant_id, email=user.email)
+
+
+def audit_actions(database_url: str, *, user_id: int | None = None, email: str | None = None) -> list[str]:
+    """The actions audited for a user (or, for an unknown e-mail, for that address), oldest first."""
+    with session_scope(database_url) as session:
+        rows = session.exec(select(AuditLog).order_by(AuditLog.id)).all()  # type: ignore[arg-type]
+        return [row.action for row in rows
+                if (user_id is not None and row.actor_user_id == user_id)
+                or (email is not None and row.details.get("email") == email)]
