@@ -1,0 +1,111 @@
+"""`/api/v1/accounts` and `/api/v1/accounts/{login}` against the real engine: a local Ray cluster
+runs both tenants' supervisors, each fed by its own simulated broker (2 accounts each, the same
+logins, different seeds), publishing over the test Redis to a real LiveFeed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.tenancy import Role
+from veles.api import create_api
+from veles.services.engine import start_engine, stop_engine
+from veles.services.live import LiveFeed
+
+from .conftest import World
+
+ACCOUNTS = 2
+LOGINS = [100_000, 100_001]
+
+
+@pytest.fixture(scope="module")
+def engine(world: World, ray_local: None, redis_url_module: str) -> Iterator[None]:
+    """Both tenants' engines, stopped at the end of the module."""
+    asyncio.run(start_engine(world.settings, simulated_accounts=ACCOUNTS))
+    yield
+    asyncio.run(stop_engine(world.settings))
+
+
+@pytest.fixture
+def live(world: World, engine: None) -> Iterator[TestClient]:
+    """A client whose app reads the engine through its own LiveFeed (not the process default)."""
+    feed = LiveFeed(world.settings)
+    with TestClient(create_api(world.settings, live_feed=lambda: feed)) as client:
+        yield client
+        assert client.portal is not None
+        client.portal.call(feed.aclose)
+
+
+def _page(client: TestClient, world: World, tenant: int, **params: Any) -> dict[str, Any]:
+    """A page once the tenant's book is published (the first request may find it still starting)."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = client.get("/api/v1/accounts", headers=world.headers(tenant, Role.VIEWER), params=params)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            if body["total"] or time.monotonic() > deadline or params:
+                return body
+        time.sleep(0.5)
+
+
+def test_list_filters_sorts_and_pages(live: TestClient, world: World) -> None:
+    every = _page(live, world, world.a)
+    assert every["total"] == ACCOUNTS
+    assert sorted(row["login"] for row in every["accounts"]) == LOGINS
+    by_equity = _page(live, world, world.a, sort="equity", order="desc")
+    equities = [row["equity"] for row in by_equity["accounts"]]
+    assert equities == sorted(equities, reverse=True)
+    second = _page(live, world, world.a, sort="login", limit=1, offset=1)
+    assert (second["total"], [row["login"] for row in second["accounts"]]) == (ACCOUNTS, [LOGINS[1]])
+    assert _page(live, world, world.a, q="100001")["total"] == 1
+    book = every["accounts"][0]["book"]
+    assert all(row["book"] == book for row in _page(live, world, world.a, book=book)["accounts"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sort": "password"}, "sort"),
+        ({"order": "up"}, "order"),
+        ({"limit": 0}, "limit"),
+        ({"book": "C"}, "book"),
+        ({"state": "fine"}, "state"),
+        ({"offset": -1}, "offset"),
+    ],
+)
+def test_bad_parameters_are_422_naming_them(
+    live: TestClient, world: World, params: dict[str, Any], field: str
+) -> None:
+    response = live.get("/api/v1/accounts", headers=world.headers(world.a), params=params)
+    assert response.status_code == 422
+    assert field in [error["loc"][-1] for error in response.json()["detail"]]
+
+
+def test_detail_has_positions_and_is_the_callers_own(live: TestClient, world: World) -> None:
+    _page(live, world, world.a)
+    details = {}
+    for tenant in (world.a, world.b):
+        response = live.get(f"/api/v1/accounts/{LOGINS[0]}", headers=world.headers(tenant))
+        assert response.status_code == 200, response.text
+        details[tenant] = response.json()
+        figures = details[tenant]["figures"]
+        assert figures["login"] == LOGINS[0]
+        assert figures["positions"] == len(details[tenant]["positions"])
+        for position in details[tenant]["positions"]:
+            assert {"ticket", "symbol", "side", "volume", "price_open", "profit"} <= set(position)
+    # the same login in two brokers: each sees its own account (different seeds, different books)
+    assert details[world.a]["figures"]["balance"] != details[world.b]["figures"]["balance"]
+    assert live.get("/api/v1/accounts/999", headers=world.headers(world.a)).status_code == 404
+
+
+def test_anonymous_is_401_and_every_role_may_view(live: TestClient, world: World) -> None:
+    for path in ("/api/v1/accounts", f"/api/v1/accounts/{LOGINS[0]}"):
+        assert live.get(path).status_code == 401
+        for role in (Role.VIEWER, Role.RISK_MANAGER, Role.TENANT_ADMIN):
+            assert live.get(path, headers=world.headers(world.a, role)).status_code == 200
