@@ -1,0 +1,101 @@
+"""What a report is made from: the engine's live book (through a `LiveSource`), and the alerts and
+risk history stored in the database for the report's period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from models.alerts import Alert
+from models.history import RiskHistory
+from models.reports import ReportType
+from models.tenancy import Tenant
+from veles.reports.request import ReportRequest
+
+Row = dict[str, Any]
+
+
+class LiveSource(Protocol):
+    """The engine as reports see it; raises `SourceError` when it cannot answer in time."""
+
+    def book(self, tenant_id: int) -> Row:
+        """The tenant's book as its aggregator publishes a snapshot: `totals` and `accounts`."""
+        ...
+
+    def account(self, tenant_id: int, login: int) -> Row | None:
+        """One account: `figures` (an account row) and `positions`; None if the tenant has no such login."""
+        ...
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One minute of one series of the risk history."""
+
+    ts: datetime
+    equity: float
+    balance: float
+    margin: float
+    margin_level: float | None
+    floating: float
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one report needs, gathered before any rendering starts."""
+
+    tenant: str
+    request: ReportRequest
+    book: Row | None
+    alerts: list[Alert]
+    history: list[HistoryPoint]
+    account: Row | None
+
+
+def _alerts(session: Session, tenant_id: int, request: ReportRequest) -> list[Alert]:
+    query = (
+        select(Alert)
+        .where(
+            col(Alert.tenant_id) == tenant_id,
+            col(Alert.created_at) >= request.period.start,
+            col(Alert.created_at) < request.period.end,
+        )
+        .order_by(col(Alert.created_at))
+    )
+    if request.login is not None:
+        query = query.where(col(Alert.subject) == str(request.login))
+    return list(session.exec(query))
+
+
+def _history(session: Session, tenant_id: int, request: ReportRequest) -> list[HistoryPoint]:
+    """The statement's account series, or the tenant's whole-book series (book None) otherwise."""
+    query = select(RiskHistory).where(
+        col(RiskHistory.tenant_id) == tenant_id,
+        col(RiskHistory.ts) >= request.period.start,
+        col(RiskHistory.ts) < request.period.end,
+        col(RiskHistory.account_login) == request.login
+        if request.login is not None
+        else col(RiskHistory.account_login).is_(None),
+    )
+    if request.login is None:
+        query = query.where(col(RiskHistory.book).is_(None))
+    return [
+        HistoryPoint(p.ts, p.equity, p.balance, p.margin, p.margin_level, p.floating)
+        for p in session.exec(query.order_by(col(RiskHistory.ts)))
+    ]
+
+
+def gather(session: Session, tenant_id: int, request: ReportRequest, live: LiveSource) -> Inputs:
+    """Read what `request` needs; `session` should be confined to `tenant_id` (RLS)."""
+    tenant = session.get(Tenant, tenant_id)
+    name = tenant.name if tenant is not None else f"tenant {tenant_id}"
+    needs_book = request.type in (ReportType.DAILY_RISK, ReportType.EXPOSURE)
+    book = live.book(tenant_id) if needs_book else None
+    account = None
+    if request.type is ReportType.ACCOUNT_STATEMENT:
+        assert request.login is not None
+        account = live.account(tenant_id, request.login)
+    history = _history(session, tenant_id, request) if request.type is not ReportType.ALERTS_LOG else []
+    return Inputs(name, request, book, _alerts(session, tenant_id, request), history, account)
