@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PARTITION_SIZE = 25  # accounts per compiled graph: compiles in seconds, a failure stops 25 at most
 EXECUTE_TIMEOUT_S = 10.0  # a graph that does not answer in this long is treated as broken
+WARM_UP_TIMEOUT_S = 60.0  # the first execution sets up every channel's buffers: slow on a busy machine
 
 
 @dataclass(eq=False)  # compared by identity: the supervisor keys a batch's steps by partition
@@ -52,10 +53,20 @@ def partition(logins: Sequence[int], size: int = PARTITION_SIZE) -> list[Partiti
 
 
 def compile_graph(handles: Sequence[ActorHandle]) -> Any:
-    """One graph: the input (steps by login) goes to every actor; the answers come back in order."""
+    """One graph: the input (steps by login) goes to every actor; the answers come back in order.
+
+    Run once empty before it is handed out: the first execution is many times slower than the
+    next ones, and paying for it here keeps it out of a live batch's latency and timeout.
+    """
     with InputNode() as steps:
         dag = MultiOutputNode([handle.run_step.bind(steps) for handle in handles])
-    return dag.experimental_compile()
+    graph = dag.experimental_compile()
+    try:
+        ray.get(graph.execute({}), timeout=WARM_UP_TIMEOUT_S)
+    except Exception:
+        teardown(graph)
+        raise
+    return graph
 
 
 def execute(graph: Any, steps: Mapping[int, tuple[Step, bool]]) -> list[AccountUpdate | None]:

@@ -235,7 +235,8 @@ class TenantSupervisor:
         await self._absorb(conn, updates, first.sent_at)
         conn.partitions = partition(list(conn.accounts))
         conn.partition_of = {login: part for part in conn.partitions for login in part.logins}
-        await asyncio.gather(*(self._compile(conn, part) for part in conn.partitions))
+        for part in conn.partitions:  # one at a time: compiles contend for the same cores
+            await self._compile(conn, part)
         log.info("tenant %s: connection %s open, %d accounts in %d partitions", self.tenant_id,
                  spec.connection_id, len(conn.accounts), len(conn.partitions))
         return conn
