@@ -14,6 +14,7 @@ from models.tenancy import Plan
 from veles.api import auth_routes, book, health
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.metrics import Metrics, MetricsMiddleware
+from veles.api.users import router as users_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
 from veles.services.ratelimit import (
@@ -52,5 +53,6 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
+    app.include_router(users_router)
     app.include_router(book.router)
     return app

@@ -1,0 +1,157 @@
+"""The users routes on the real PostgreSQL: anonymous 401, wrong role 403, another tenant's user
+404 (never its data, never a change to it), and what each route does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.db import session_scope
+from models.tenancy import Role, User
+from tests.auth_support import PASSWORD, Made, auth_db, auth_settings, make_user
+from veles.api import create_api
+from veles.config import Settings
+from veles.services.auth import Identity, issue_token
+
+__all__ = ["auth_db"]
+
+Route = tuple[str, str, dict[str, str] | None]
+ADMIN_ROUTES: list[Route] = [
+    ("GET", "/api/v1/users", None),
+    ("POST", "/api/v1/users", {"email": "someone@broker.test", "role": "viewer"}),
+    ("GET", "/api/v1/users/{id}", None),
+    ("PATCH", "/api/v1/users/{id}", {"role": "risk_manager"}),
+    ("POST", "/api/v1/users/{id}/deactivate", None),
+]
+ONE_USER_ROUTES = [route for route in ADMIN_ROUTES if "{id}" in route[1]]
+SELF_ROUTES: list[Route] = [
+    ("PUT", "/api/v1/me/password", {"current_password": PASSWORD, "new_password": "a new password!"}),
+    ("PUT", "/api/v1/me/phone", {"phone": "+4915112345678"}),
+]
+
+
+@pytest.fixture
+def settings(auth_db: str, redis_url: str) -> Settings:
+    return auth_settings(auth_db, redis_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_api(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(settings: Settings) -> Made:
+    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
+
+
+def _auth(settings: Settings, made: Made, role: Role) -> dict[str, str]:
+    identity = Identity(user_id=made.user_id, tenant_id=made.tenant_id, role=role, email=made.email)
+    return {"Authorization": f"Bearer {issue_token(identity, settings.secret_key.get_secret_value(), 5)}"}
+
+
+def _call(client: TestClient, method: str, path: str, body: dict[str, Any] | None, user_id: int = 0,
+          headers: dict[str, str] | None = None) -> Any:
+    return client.request(method, path.format(id=user_id), json=body, headers=headers or {})
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES + SELF_ROUTES)
+def test_anonymous_is_401(client: TestClient, admin: Made, method: str, path: str,
+                          body: dict[str, Any] | None) -> None:
+    response = _call(client, method, path, body, admin.user_id)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.RISK_MANAGER])
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES)
+def test_roles_without_manage_users_are_403(client: TestClient, settings: Settings, admin: Made, role: Role,
+                                            method: str, path: str, body: dict[str, Any] | None) -> None:
+    colleague = make_user(settings.database_url, tenant_id=admin.tenant_id)
+    response = _call(client, method, path, body, admin.user_id, _auth(settings, colleague, role))
+    assert response.status_code == 403
+    assert "may not manage users" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ONE_USER_ROUTES)
+def test_another_tenants_user_is_404_and_left_alone(
+    client: TestClient, settings: Settings, admin: Made, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    stranger = make_user(settings.database_url, role=Role.VIEWER)
+    response = _call(client, method, path, body, stranger.user_id, _auth(settings, admin, Role.TENANT_ADMIN))
+    assert response.status_code == 404
+    assert stranger.email not in response.text
+    with session_scope(settings.database_url) as session:
+        row = session.get(User, stranger.user_id)
+        assert row is not None
+        assert (row.role, row.is_active) == (Role.VIEWER, True)
+
+
+def test_the_list_holds_only_the_callers_tenant(client: TestClient, settings: Settings, admin: Made) -> None:
+    stranger = make_user(settings.database_url)
+    response = client.get("/api/v1/users", headers=_auth(settings, admin, Role.TENANT_ADMIN))
+    assert response.status_code == 200
+    assert [user["email"] for user in response.json()] == [admin.email]
+    assert stranger.email not in response.text
+    assert "password" not in response.text
+
+
+def test_invite_change_role_and_deactivate(client: TestClient, settings: Settings, admin: Made) -> None:
+    headers = _auth(settings, admin, Role.TENANT_ADMIN)
+    invite = {"email": "Risk@New.test", "role": "risk_manager"}
+    created = client.post("/api/v1/users", json=invite, headers=headers)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["user"]["email"], body["user"]["role"]) == ("risk@new.test", "risk_manager")
+    signed_in = client.post("/api/v1/auth/token",
+                            json={"email": "risk@new.test", "password": body["temporary_password"]})
+    assert signed_in.status_code == 200
+
+    user_id = body["user"]["id"]
+    assert client.get(f"/api/v1/users/{user_id}", headers=headers).json()["role"] == "risk_manager"
+    changed = client.patch(f"/api/v1/users/{user_id}", json={"role": "viewer"}, headers=headers)
+    assert (changed.status_code, changed.json()["role"]) == (200, "viewer")
+    gone = client.post(f"/api/v1/users/{user_id}/deactivate", headers=headers)
+    assert (gone.status_code, gone.json()["is_active"]) == (200, False)
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": signed_in.json()["refresh_token"]})
+    assert refreshed.status_code == 401
+
+
+def test_refusals_name_the_field_or_say_why(client: TestClient, settings: Settings, admin: Made) -> None:
+    headers = _auth(settings, admin, Role.TENANT_ADMIN)
+    bad = client.post("/api/v1/users", json={"email": "not-an-address"}, headers=headers)
+    assert bad.status_code == 422
+    assert ["body", "email"] in [error["loc"] for error in bad.json()["detail"]]
+    taken = client.post("/api/v1/users", json={"email": admin.email}, headers=headers)
+    assert (taken.status_code, "already registered" in taken.json()["detail"]) == (409, True)
+    own = client.patch(f"/api/v1/users/{admin.user_id}", json={"role": "viewer"}, headers=headers)
+    assert (own.status_code, "yourself" in own.json()["detail"]) == (409, True)
+    staff = {"email": "p@new.test", "role": "platform_admin"}
+    platform = client.post("/api/v1/users", json=staff, headers=headers)
+    assert (platform.status_code, "platform admin" in platform.json()["detail"]) == (403, True)
+
+
+def test_any_user_changes_their_own_password_and_phone(client: TestClient, settings: Settings) -> None:
+    viewer = make_user(settings.database_url, role=Role.VIEWER)
+    headers = _auth(settings, viewer, Role.VIEWER)
+    attempt = {"current_password": "nope", "new_password": "a new password!"}
+    wrong = client.put("/api/v1/me/password", json=attempt, headers=headers)
+    assert wrong.status_code == 422
+    assert ["body", "current_password"] in [error["loc"] for error in wrong.json()["detail"]]
+    changed = client.put("/api/v1/me/password", json={"current_password": PASSWORD,
+                                                      "new_password": "a new password!"}, headers=headers)
+    assert changed.status_code == 204
+    assert client.post("/api/v1/auth/token",
+                       json={"email": viewer.email, "password": "a new password!"}).status_code == 200
+
+    phone = client.put("/api/v1/me/phone", json={"phone": "+4915112345678", "sms_sign_in": True},
+                       headers=headers)
+    assert phone.status_code == 200
+    assert (phone.json()["phone"], phone.json()["two_factor"]) == ("+4915112345678", "sms")
+    bad = client.put("/api/v1/me/phone", json={"phone": "0151"}, headers=headers)
+    assert bad.status_code == 422
+    assert ["body", "phone"] in [error["loc"] for error in bad.json()["detail"]]

@@ -1,0 +1,106 @@
+"""The tenant's users (`/api/v1/users`, tenant admins: `MANAGE_USERS`) and each user's own password
+and phone (`/api/v1/me/...`, anyone signed in). The rules live in `veles.services.users`, which the
+portal's users page calls too; another tenant's user id answers 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from pydantic import BaseModel, Field
+
+from veles.api.db import TenantUnit
+from veles.api.deps import ClientIp, CurrentIdentity, requires
+from veles.services.auth import Identity
+from veles.services.permissions import Permission, PermissionDenied
+from veles.services.users import (
+    PasswordChange,
+    PhoneChange,
+    RoleChange,
+    UserInvite,
+    UserView,
+    change_password,
+    change_phone,
+    change_role,
+    deactivate_user,
+    get_user,
+    invite_user,
+    list_users,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+Admin = Annotated[Identity, Depends(requires(Permission.MANAGE_USERS))]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not signed in"},
+    403: {"description": "Role may not manage users"},
+}
+ONE = {**ERRORS, 404: {"description": "No such user in your tenant"},
+       409: {"description": "Not on yourself"}}
+
+
+class InvitedUser(BaseModel):
+    """The new user and, when no password was chosen, the temporary one (shown only this once)."""
+
+    user: UserView
+    temporary_password: str | None = Field(description="Hand it over; it is not stored in clear.")
+
+
+@contextmanager
+def _forbidden_as_403() -> Iterator[None]:
+    """The services re-check permissions (e.g. only platform admins touch platform admins)."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+
+
+@router.get("/users", responses=ERRORS)
+def users(identity: Admin, db: TenantUnit) -> list[UserView]:
+    """Every user of your tenant."""
+    return list_users(db, identity)
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED,
+             responses={**ERRORS, 409: {"description": "E-mail already registered"}})
+def invite(form: UserInvite, identity: Admin, db: TenantUnit, ip: ClientIp) -> InvitedUser:
+    """Create a user of your tenant with a role."""
+    with _forbidden_as_403():
+        invited = invite_user(db, identity, form, ip=ip)
+    return InvitedUser(user=invited.user, temporary_password=invited.temporary_password)
+
+
+@router.get("/users/{user_id}", responses=ONE)
+def user(user_id: int, identity: Admin, db: TenantUnit) -> UserView:
+    """One user of your tenant."""
+    return get_user(db, identity, user_id)
+
+
+@router.patch("/users/{user_id}", responses=ONE)
+def set_role(user_id: int, change: RoleChange, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
+    """Change a user's role (from their next token refresh)."""
+    with _forbidden_as_403():
+        return change_role(db, identity, user_id, change, ip=ip)
+
+
+@router.post("/users/{user_id}/deactivate", responses=ONE)
+def deactivate(user_id: int, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
+    """Stop a user from signing in and end their sign-ins."""
+    with _forbidden_as_403():
+        return deactivate_user(db, identity, user_id, ip=ip)
+
+
+@router.put("/me/password", status_code=status.HTTP_204_NO_CONTENT,
+            responses={401: {"description": "Not signed in"}, 422: {"description": "Wrong current password"}})
+def new_password(change: PasswordChange, identity: CurrentIdentity, db: TenantUnit, ip: ClientIp) -> Response:
+    """Change your password; all your sign-ins end (sign in again with the new one)."""
+    change_password(db, identity, change, ip=ip)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/me/phone", responses={401: {"description": "Not signed in"}})
+def new_phone(change: PhoneChange, identity: CurrentIdentity, db: TenantUnit, ip: ClientIp) -> UserView:
+    """Set or remove your phone number, and turn SMS codes at sign-in on or off."""
+    return change_phone(db, identity, change, ip=ip)

@@ -1,0 +1,234 @@
+"""The people of one tenant: list, invite with a role, change a role, deactivate; and each user's own
+password and phone.
+
+Shared by the REST API and the portal's users page, so both check the same permission
+(`MANAGE_USERS`, from `veles.services.permissions`) and the same rules:
+- nobody changes their own role or deactivates themselves (so a tenant always keeps the admin who
+  is acting), and only a platform admin can make or touch a platform admin;
+- deactivating a user or changing a password ends every sign-in of that user (refresh tokens);
+- every change is in the audit log.
+
+Functions take the caller's tenant session (`models.db.tenant_session`; row-level security on
+PostgreSQL) and the acting `Identity`, filter by tenant explicitly as well (SQLite has no RLS), and
+raise `InvalidInput` (a field), `NotFound` (not in your tenant, wherever else it may exist),
+`Conflict` (clashes with stored data) or `PermissionDenied`. They do not commit: the caller's
+unit of work does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models.tenancy import Role, TwoFactor, User
+from veles.services import tokens
+from veles.services.audit import Action, record
+from veles.services.auth import Identity, hash_password, verify_password
+from veles.services.errors import Conflict, InvalidInput, NotFound, validated
+from veles.services.messaging import check_email, check_phone
+from veles.services.permissions import Permission, PermissionDenied, require
+from veles.services.signup import MIN_PASSWORD
+
+MAX_PASSWORD = 1024
+
+
+def _email(value: str) -> str:
+    return check_email(value.strip().lower(), "email")
+
+
+def _phone(value: str | None) -> str | None:
+    return None if value is None or not value.strip() else check_phone(value, "phone")
+
+
+class UserInvite(BaseModel):
+    """A new user of the tenant. Without a password a temporary one is made and returned once."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(min_length=3, max_length=254)
+    role: Role = Role.VIEWER
+    phone: str | None = Field(default=None, max_length=32, description="E.164, e.g. +4915112345678.")
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+
+    _check_email = field_validator("email")(_email)
+    _check_phone = field_validator("phone")(_phone)
+
+
+class RoleChange(BaseModel):
+    """A user's new role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+class PasswordChange(BaseModel):
+    """The signed-in user's current password and the new one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+    new_password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+
+
+class PhoneChange(BaseModel):
+    """The signed-in user's phone (None or "" removes it) and, optionally, SMS codes at sign-in."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    phone: str | None = Field(default=None, max_length=32, description="E.164, e.g. +4915112345678.")
+    sms_sign_in: bool | None = Field(default=None, description="Ask for an SMS code at every sign-in.")
+
+    _check_phone = field_validator("phone")(_phone)
+
+
+class UserView(BaseModel):
+    """A user as lists and forms show it: never the password hash or secrets."""
+
+    id: int
+    email: str
+    role: Role
+    phone: str | None
+    two_factor: TwoFactor
+    is_active: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        """The view of a stored user."""
+        assert user.id is not None
+        return cls(id=user.id, email=user.email, role=user.role, phone=user.phone, two_factor=user.two_factor,
+                   is_active=user.is_active, locked_until=user.locked_until, created_at=user.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """A user just created; `temporary_password` is set (shown once) when none was chosen."""
+
+    user: UserView
+    temporary_password: str | None
+
+
+def _get(session: Session, actor: Identity, user_id: int) -> User:
+    user = session.exec(select(User).where(User.id == user_id, User.tenant_id == actor.tenant_id)).first()
+    if user is None:
+        raise NotFound(f"No user {user_id} in your tenant.")
+    return user
+
+
+def _may_grant(actor: Identity, role: Role) -> None:
+    if role == Role.PLATFORM_ADMIN and actor.role != Role.PLATFORM_ADMIN:
+        raise PermissionDenied("Only a platform admin may make or change a platform admin.")
+
+
+def _managed(session: Session, actor: Identity, user_id: int, what: str) -> User:
+    """A user the actor may manage: in the tenant, not the actor, not above the actor."""
+    require(actor.role, Permission.MANAGE_USERS)
+    user = _get(session, actor, user_id)
+    if user.id == actor.user_id:
+        raise Conflict(f"You cannot {what} yourself; ask another administrator.")
+    _may_grant(actor, user.role)
+    return user
+
+
+def list_users(session: Session, actor: Identity) -> list[UserView]:
+    """Every user of the actor's tenant, by e-mail."""
+    require(actor.role, Permission.MANAGE_USERS)
+    query = select(User).where(User.tenant_id == actor.tenant_id).order_by(col(User.email))
+    users = session.exec(query).all()
+    return [UserView.of(user) for user in users]
+
+
+def get_user(session: Session, actor: Identity, user_id: int) -> UserView:
+    """One user of the actor's tenant."""
+    require(actor.role, Permission.MANAGE_USERS)
+    return UserView.of(_get(session, actor, user_id))
+
+
+def invite_user(session: Session, actor: Identity, form: UserInvite | Mapping[str, Any],
+                *, ip: str | None = None) -> Invited:
+    """Create a user in the actor's tenant with a role (and a temporary password unless one is given).
+
+    E-mail addresses are unique across tenants (sign-in starts from the address alone), so an
+    address another broker uses is refused too, without saying which broker.
+    """
+    require(actor.role, Permission.MANAGE_USERS)
+    invite = validated(UserInvite, form)
+    _may_grant(actor, invite.role)
+    temporary = None if invite.password else secrets.token_urlsafe(12)
+    user = User(tenant_id=actor.tenant_id, email=invite.email, role=invite.role, phone=invite.phone,
+                password_hash=hash_password(invite.password or temporary or ""))
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"{invite.email} is already registered.") from None
+    record(session, Action.USER_CREATE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
+           target=f"user:{user.id}", details={"email": user.email, "role": user.role.value}, ip=ip)
+    return Invited(user=UserView.of(user), temporary_password=temporary)
+
+
+def change_role(session: Session, actor: Identity, user_id: int, change: RoleChange | Mapping[str, Any],
+                *, ip: str | None = None) -> UserView:
+    """Give a user of the tenant another role; it applies from the user's next token refresh."""
+    role = validated(RoleChange, change).role
+    user = _managed(session, actor, user_id, "change the role of")
+    _may_grant(actor, role)
+    before, user.role = user.role, role
+    session.add(user)
+    record(session, Action.USER_ROLE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
+           target=f"user:{user.id}", details={"from": before.value, "to": role.value}, ip=ip)
+    return UserView.of(user)
+
+
+def deactivate_user(session: Session, actor: Identity, user_id: int, *, ip: str | None = None) -> UserView:
+    """Stop a user from signing in and end their sign-ins; the row stays (audit, alerts they acked)."""
+    user = _managed(session, actor, user_id, "deactivate")
+    user.is_active = False
+    session.add(user)
+    ended = tokens.revoke_user(session, user_id)
+    record(session, Action.USER_DEACTIVATE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
+           target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
+    return UserView.of(user)
+
+
+def change_password(session: Session, actor: Identity, change: PasswordChange | Mapping[str, Any],
+                    *, ip: str | None = None) -> None:
+    """Change the actor's own password; every sign-in of theirs ends, so a thief's does too."""
+    form = validated(PasswordChange, change)
+    user = _get(session, actor, actor.user_id)
+    if not verify_password(user.password_hash, form.current_password):
+        raise InvalidInput("current_password", "This is not your current password.")
+    if form.new_password == form.current_password:
+        raise InvalidInput("new_password", "Choose a password different from the current one.")
+    user.password_hash = hash_password(form.new_password)
+    session.add(user)
+    ended = tokens.revoke_user(session, actor.user_id)
+    record(session, Action.PASSWORD_CHANGE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
+           target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
+
+
+def change_phone(session: Session, actor: Identity, change: PhoneChange | Mapping[str, Any],
+                 *, ip: str | None = None) -> UserView:
+    """Set or remove the actor's own phone and, optionally, turn SMS sign-in codes on or off."""
+    form = validated(PhoneChange, change)
+    user = _get(session, actor, actor.user_id)
+    sms = user.two_factor == TwoFactor.SMS if form.sms_sign_in is None else form.sms_sign_in
+    if sms and form.phone is None:
+        raise InvalidInput("phone", "SMS sign-in codes need a phone number.")
+    user.phone = form.phone
+    if form.sms_sign_in is not None:
+        user.two_factor = TwoFactor.SMS if form.sms_sign_in else TwoFactor.NONE
+    session.add(user)
+    record(session, Action.PHONE_CHANGE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
+           target=f"user:{user.id}", details={"sms_sign_in": user.two_factor == TwoFactor.SMS}, ip=ip)
+    return UserView.of(user)
