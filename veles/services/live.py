@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,12 +26,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
-from actors.wire import Row, book_topic
+from actors.wire import Row, alert_topic, book_topic
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
 from veles.services.ray_runtime import connect
 
 log = logging.getLogger(__name__)
+
+_ALERTS_REMEMBERED = 2_000  # keys an alert stream keeps to drop repeats (4x the aggregator's recent)
 
 
 @dataclass
@@ -135,6 +138,57 @@ class LiveFeed:
         """The tenant's alerts raised now (`active`) and the latest raises and clears (`recent`)."""
         alerts: dict[str, list[Row]] = await self._aggregator(tenant_id).alerts.remote()
         return alerts
+
+    async def alert_stream(self, tenant_id: int, poll_s: float = 1.0) -> AsyncIterator[Row]:
+        """Each alert the tenant's aggregator raises or clears, once, soon after it happens.
+
+        With Redis the alert topic brings them at once. The aggregator's recent alerts are also read
+        over Ray every `poll_s` s (the only source without Redis), because the bus is latest-wins and
+        can skip an alert in a storm. A new stream starts with the recent alerts the aggregator
+        still holds, so consumers must be idempotent (alert delivery is, by alert key).
+        """
+        queue: asyncio.Queue[Row] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._poll_alerts(tenant_id, queue, poll_s))]
+        if self._settings.redis_url:
+            tasks.append(asyncio.create_task(self._pump_alerts(tenant_id, queue, self._settings.redis_url)))
+        seen: set[tuple[Any, ...]] = set()
+        order: deque[tuple[Any, ...]] = deque()
+        try:
+            while True:
+                alert = await queue.get()
+                key = (alert["rule_id"], alert["subject"], alert["status"], alert["time_msc"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                order.append(key)
+                if len(order) > _ALERTS_REMEMBERED:
+                    seen.discard(order.popleft())
+                yield alert
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _poll_alerts(self, tenant_id: int, queue: asyncio.Queue[Row], poll_s: float) -> None:
+        while True:
+            try:
+                for alert in (await self.alerts(tenant_id))["recent"]:
+                    queue.put_nowait(alert)
+            except Exception as exc:  # no aggregator yet, or restarting: ask again next time
+                log.debug("tenant %s alerts: %s", tenant_id, exc)
+            await asyncio.sleep(poll_s)
+
+    async def _pump_alerts(self, tenant_id: int, queue: asyncio.Queue[Row], url: str) -> None:
+        while True:
+            bus = RedisBus(url)
+            try:
+                async for alert in bus.subscribe(alert_topic(tenant_id)):
+                    queue.put_nowait(alert)
+            except Exception as exc:  # Redis went away: the Ray poll covers the gap; reconnect
+                log.warning("tenant %s alert topic: %s; reconnecting", tenant_id, exc)
+                await asyncio.sleep(1.0)
+            finally:
+                await bus.aclose()
 
     def _lookup_aggregator(self, tenant_id: int) -> Any:
         connect(self._settings)

@@ -1,0 +1,386 @@
+"""Alert delivery: each raised alert reaches each risk user on the channels they chose, politely.
+
+For every alert the aggregator raises, every active user who may see risk (`VIEW_RISK`) gets it on
+the channels their preferences name for its severity (defaults: portal for all, e-mail for
+critical; SMS only when chosen and a phone number is on file):
+
+- **portal**: the `Delivery` row is the user's inbox entry; always recorded, never throttled.
+- **e-mail / SMS** interrupt people, so two rules hold them back. *Quiet hours* (local time in the
+  user's zone; critical alerts pass if the user chose so) suppress the message. *Throttling*: after
+  a message, further alerts to the same user and channel within `digest_minutes` are held and go
+  out as one digest when the window ends, so a storm of 500 stop-outs is one SMS, not 500.
+
+Every decision is a `Delivery` row (sent, failed with the server's reason, suppressed with why).
+Rows are unique per (user, channel, alert key), and an alert whose rows exist is skipped, so an
+alert seen twice (a restarted consumer re-reading the aggregator's recent list) is delivered once.
+A crash between sending and recording can still send one message twice: at-least-once, by choice.
+Digests waiting in memory when the process dies are lost; their alerts stay recorded as suppressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from actors.wire import Row
+from models.alerts import Severity
+from models.columns import utcnow
+from models.db import tenant_session
+from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
+from models.tenancy import User
+from veles.config import Settings
+from veles.services.errors import InvalidInput, validated
+from veles.services.messaging import MessagingError, send_email, send_sms
+from veles.services.permissions import Permission, allowed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHANNELS: dict[Severity, frozenset[Channel]] = {
+    Severity.INFO: frozenset({Channel.PORTAL}),
+    Severity.WARNING: frozenset({Channel.PORTAL}),
+    Severity.CRITICAL: frozenset({Channel.PORTAL, Channel.EMAIL}),
+}
+DEFAULT_DIGEST = timedelta(minutes=5)
+RECIPIENTS_TTL = timedelta(seconds=15)  # preference edits reach delivery within this
+SMS_TEXT_MAX = 300
+DIGEST_LINES = 50
+
+
+class PreferencesForm(BaseModel):
+    """A user's delivery preferences as a form or the API sends them; refusals name the field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    channels: dict[Severity, list[Channel]] = Field(
+        default_factory=lambda: {s: sorted(c) for s, c in DEFAULT_CHANNELS.items()})
+    time_zone: str = "UTC"
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    critical_overrides_quiet: bool = True
+    digest_minutes: int = Field(default=5, ge=1, le=1440)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)") from None
+        return value
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What one user wants, ready to apply."""
+
+    channels: Mapping[Severity, frozenset[Channel]] = field(default_factory=lambda: DEFAULT_CHANNELS)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    quiet: tuple[time, time] | None = None
+    critical_overrides_quiet: bool = True
+    digest: timedelta = DEFAULT_DIGEST
+
+    @classmethod
+    def of(cls, row: DeliveryPreference | None) -> Preferences:
+        """The stored preferences, or the defaults for a user who never set any."""
+        if row is None:
+            return cls()
+        quiet = None
+        if row.quiet_start and row.quiet_end:
+            quiet = (time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end))
+        return cls(
+            channels={Severity(s): frozenset(Channel(c) for c in cs) for s, cs in row.channels.items()},
+            zone=ZoneInfo(row.time_zone), quiet=quiet, critical_overrides_quiet=row.critical_overrides_quiet,
+            digest=timedelta(minutes=row.digest_minutes),
+        )
+
+    def quiet_reason(self, now: datetime, severity: Severity | str) -> str | None:
+        """Why e-mail and SMS must wait at `now`, or None when they may go out."""
+        if self.quiet is None or (Severity(severity) is Severity.CRITICAL and self.critical_overrides_quiet):
+            return None
+        start, end = self.quiet
+        local = now.astimezone(self.zone).time().replace(tzinfo=None)
+        inside = start <= local < end if start < end else (local >= start or local < end)
+        if not inside:
+            return None
+        return f"quiet hours {start:%H:%M}-{end:%H:%M} {self.zone.key}"
+
+
+def save_preferences(
+    db: Session, tenant_id: int, user_id: int, form: PreferencesForm | Mapping[str, Any]
+) -> None:
+    """Store a user's preferences (replacing theirs); InvalidInput names a refused field."""
+    data = validated(PreferencesForm, form)
+    if (data.quiet_start is None) != (data.quiet_end is None):
+        raise InvalidInput("quiet_end" if data.quiet_end is None else "quiet_start",
+                           "quiet hours need both a start and an end")
+    if data.quiet_start is not None and data.quiet_start == data.quiet_end:
+        raise InvalidInput("quiet_end", "must differ from quiet_start")
+    row = _preference_row(db, tenant_id, user_id) or DeliveryPreference(tenant_id=tenant_id, user_id=user_id)
+    row.channels = {s.value: sorted(c.value for c in set(cs)) for s, cs in data.channels.items()}
+    row.time_zone = data.time_zone
+    row.quiet_start = data.quiet_start.strftime("%H:%M") if data.quiet_start else None
+    row.quiet_end = data.quiet_end.strftime("%H:%M") if data.quiet_end else None
+    row.critical_overrides_quiet = data.critical_overrides_quiet
+    row.digest_minutes = data.digest_minutes
+    row.updated_at = utcnow()
+    db.add(row)
+    db.flush()
+
+
+def _preference_row(db: Session, tenant_id: int, user_id: int) -> DeliveryPreference | None:
+    statement = select(DeliveryPreference).where(
+        DeliveryPreference.tenant_id == tenant_id, DeliveryPreference.user_id == user_id
+    ).order_by(col(DeliveryPreference.id).desc())
+    return db.exec(statement).first()
+
+
+def load_preferences(db: Session, tenant_id: int, user_id: int) -> Preferences:
+    """The user's preferences, or the defaults."""
+    return Preferences.of(_preference_row(db, tenant_id, user_id))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A user who receives the tenant's alerts, with where to reach them."""
+
+    user_id: int
+    email: str
+    phone: str | None
+    prefs: Preferences
+
+
+def recipients(db: Session, tenant_id: int) -> list[Recipient]:
+    """Active users of the tenant allowed to see risk, each with their preferences."""
+    users = db.exec(select(User).where(User.tenant_id == tenant_id, col(User.is_active).is_(True))).all()
+    found = []
+    for user in users:
+        if user.id is not None and allowed(user.role, Permission.VIEW_RISK):
+            found.append(Recipient(user.id, user.email, user.phone, load_preferences(db, tenant_id, user.id)))
+    return found
+
+
+def alert_key(alert: Row) -> str:
+    """Identifies one raise of one rule on one subject, the same every time it is seen."""
+    return f"{alert['rule_id']}:{alert['subject']}:{alert['time_msc']}"[:200]
+
+
+def _when(alert: Row) -> str:
+    return datetime.fromtimestamp(alert["time_msc"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def email_text(alert: Row) -> tuple[str, str]:
+    """Subject and body of one alert's e-mail."""
+    severity = str(alert["severity"]).upper()
+    subject = f"[Veles {severity}] {alert['message']}"[:200].replace("\n", " ")
+    body = (f"{alert['message']}\n\nRule: {alert['rule_id']}\nSubject: {alert['subject']}\n"
+            f"Value: {alert['value']} (threshold {alert['threshold']})\nRaised: {_when(alert)}\n")
+    return subject, body
+
+
+def sms_text(alert: Row) -> str:
+    """One alert's SMS."""
+    return f"Veles {str(alert['severity']).upper()}: {alert['message']}"[:SMS_TEXT_MAX]
+
+
+def digest_texts(alerts: Sequence[Row], since: datetime) -> tuple[str, str, str]:
+    """Subject, e-mail body and SMS of a digest of `alerts` held since `since`."""
+    critical = sum(1 for a in alerts if a["severity"] == Severity.CRITICAL)
+    head = f"{len(alerts)} alerts ({critical} critical) since {since:%H:%M} UTC"
+    lines = [f"{_when(a)}  {str(a['severity']).upper():8}  {a['message']}" for a in alerts[-DIGEST_LINES:]]
+    more = len(alerts) - len(lines)
+    body = "\n".join([head, "", *lines] + ([f"... and {more} earlier"] if more > 0 else [])) + "\n"
+    sms = f"Veles: {head}; latest: {alerts[-1]['message']}"[:SMS_TEXT_MAX]
+    return f"[Veles] {head}", body, sms
+
+
+@dataclass
+class _Window:
+    """Throttling state of one user and channel: messages wait until `end`, then go as a digest."""
+
+    start: datetime
+    end: datetime
+    held: list[Row] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: DeliveryStatus
+    reason: str = ""
+
+
+class AlertDelivery:
+    """Delivers one tenant's alerts; `run` consumes a stream of alert rows until cancelled."""
+
+    def __init__(
+        self, settings: Settings, tenant_id: int, clock: Callable[[], datetime] = utcnow,
+        flush_every: float = 1.0,
+    ) -> None:
+        self._settings = settings
+        self._tenant_id = tenant_id
+        self._clock = clock
+        self._flush_every = flush_every
+        self._windows: dict[tuple[int, Channel], _Window] = {}
+        self._recipients: list[Recipient] = []
+        self._loaded_at: datetime | None = None
+
+    async def run(self, alerts: AsyncIterator[Row]) -> None:
+        """Deliver every raised alert of `alerts`, sending due digests meanwhile."""
+        flusher = asyncio.create_task(self._flush_forever())
+        try:
+            async for alert in alerts:
+                try:
+                    await self.handle(alert)
+                except SQLAlchemyError:
+                    log.exception("tenant %s: alert %s not delivered", self._tenant_id, alert_key(alert))
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every)
+            try:
+                await self.flush()
+            except SQLAlchemyError:
+                log.exception("tenant %s: digests not delivered", self._tenant_id)
+
+    async def handle(self, alert: Row) -> None:
+        """Deliver one alert row (as `actors.wire.alert_row` makes it); cleared alerts are ignored."""
+        if alert.get("status") != "raised":
+            return
+        now = self._clock()
+        key = alert_key(alert)
+        severity = Severity(alert["severity"])
+        done = await asyncio.to_thread(self._done, key)
+        for person in await self._current_recipients(now):
+            for channel in sorted(person.prefs.channels.get(severity, ()), key=list(Channel).index):
+                if (person.user_id, channel) in done:
+                    continue
+                outcome, text = await self._decide(person, channel, alert, now)
+                await asyncio.to_thread(
+                    self._record, person.user_id, channel, key, severity, outcome, 1, text)
+
+    async def flush(self) -> None:
+        """Send the digests whose window has ended; a window that held nothing closes."""
+        now = self._clock()
+        for (user_id, channel), window in list(self._windows.items()):
+            if window.end > now:
+                continue
+            if not window.held:
+                del self._windows[(user_id, channel)]
+                continue
+            person = next((p for p in self._recipients if p.user_id == user_id), None)
+            if person is None:  # no longer a recipient (deactivated): nothing to send
+                del self._windows[(user_id, channel)]
+                continue
+            held = window.held
+            # the storm may go on: the next window starts now, so at most one digest per window
+            self._windows[(user_id, channel)] = _Window(now, now + person.prefs.digest)
+            severity = max((Severity(a["severity"]) for a in held), key=list(Severity).index)
+            subject, body, sms = digest_texts(held, window.start)
+            quiet = person.prefs.quiet_reason(now, severity)
+            text = sms if channel is Channel.SMS else body
+            outcome = (_Outcome(DeliveryStatus.SUPPRESSED, quiet) if quiet
+                       else await self._send(person, channel, subject, body, sms))
+            key = f"digest:{window.start.isoformat()}"
+            await asyncio.to_thread(self._record, user_id, channel, key, severity, outcome, len(held), text)
+
+    async def _decide(
+        self, person: Recipient, channel: Channel, alert: Row, now: datetime
+    ) -> tuple[_Outcome, str]:
+        subject, body = email_text(alert)
+        sms = sms_text(alert)
+        text = sms if channel is Channel.SMS else body
+        if channel is Channel.PORTAL:
+            return _Outcome(DeliveryStatus.SENT), body
+        quiet = person.prefs.quiet_reason(now, Severity(alert["severity"]))
+        if quiet:
+            return _Outcome(DeliveryStatus.SUPPRESSED, quiet), text
+        window = self._windows.get((person.user_id, channel))
+        if window is not None and now < window.end:
+            window.held.append(alert)
+            reason = f"throttled: in the digest due {window.end:%H:%M:%S} UTC"
+            return _Outcome(DeliveryStatus.SUPPRESSED, reason), text
+        self._windows[(person.user_id, channel)] = _Window(now, now + person.prefs.digest)
+        return await self._send(person, channel, subject, body, sms), text
+
+    async def _send(self, person: Recipient, channel: Channel, subject: str, body: str, sms: str) -> _Outcome:
+        try:
+            if channel is Channel.EMAIL:
+                await asyncio.to_thread(send_email, self._settings, [person.email], subject, body)
+            elif person.phone is None:
+                return _Outcome(DeliveryStatus.FAILED, "no phone number on file")
+            else:
+                await asyncio.to_thread(send_sms, self._settings, person.phone, sms)
+        except (MessagingError, ValueError) as exc:
+            return _Outcome(DeliveryStatus.FAILED, str(exc)[:500])
+        return _Outcome(DeliveryStatus.SENT)
+
+    async def _current_recipients(self, now: datetime) -> list[Recipient]:
+        if self._loaded_at is None or now - self._loaded_at >= RECIPIENTS_TTL:
+            self._recipients = await asyncio.to_thread(self._load_recipients)
+            self._loaded_at = now
+        return self._recipients
+
+    def _load_recipients(self) -> list[Recipient]:
+        with tenant_session(self._settings.database_url, self._tenant_id) as db:
+            return recipients(db, self._tenant_id)
+
+    def _done(self, key: str) -> set[tuple[int, Channel]]:
+        """(user, channel) pairs that already have a record for this alert."""
+        with tenant_session(self._settings.database_url, self._tenant_id) as db:
+            rows = db.exec(select(Delivery.user_id, Delivery.channel).where(
+                Delivery.tenant_id == self._tenant_id, Delivery.alert_key == key)).all()
+            return {(user_id, Channel(channel)) for user_id, channel in rows}
+
+    def _record(
+        self, user_id: int, channel: Channel, key: str, severity: Severity, outcome: _Outcome, alerts: int,
+        text: str,
+    ) -> None:
+        with tenant_session(self._settings.database_url, self._tenant_id) as db:
+            db.add(Delivery(tenant_id=self._tenant_id, user_id=user_id, channel=channel, alert_key=key,
+                            severity=severity, status=outcome.status, reason=outcome.reason, alerts=alerts,
+                            text=text[:2000]))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """One delivery record as screens and API clients see it."""
+
+    id: int
+    user_id: int
+    channel: Channel
+    alert_key: str
+    severity: Severity
+    status: DeliveryStatus
+    reason: str
+    alerts: int
+    text: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Delivery) -> DeliveryView:
+        """The view of a stored row."""
+        assert row.id is not None
+        return cls(row.id, row.user_id, row.channel, row.alert_key, row.severity, row.status, row.reason,
+                   row.alerts, row.text, row.created_at)
+
+
+def deliveries(
+    db: Session, tenant_id: int, user_id: int | None = None, limit: int = 100
+) -> list[DeliveryView]:
+    """The tenant's (or one user's) newest delivery records: the portal inbox and the audit of sends."""
+    statement = select(Delivery).where(Delivery.tenant_id == tenant_id)
+    if user_id is not None:
+        statement = statement.where(Delivery.user_id == user_id)
+    rows = db.exec(statement.order_by(col(Delivery.id).desc()).limit(limit)).all()
+    return [DeliveryView.of(row) for row in rows]
