@@ -34,18 +34,17 @@ def simulated_book(accounts: int, seed: int = 7, polls: int = 4) -> dict[str, An
     hosts = [AccountHost(snapshot, symbols, board) for snapshot in broker.accounts()]
     publisher = BookPublisher(tenant_id=0)
     publisher.apply([host.figures() for host in hosts], first.sent_at)
+    by_login = {host.state.figures().login: host for host in hosts}
     for _ in range(polls):
         batch = broker.poll()
-        by_login = {host.state.figures().login: host for host in hosts}
-        figures = []
-        for host in hosts:
-            host.state.apply_quotes(batch.quotes) if batch.quotes else None
-            figures.append(host.figures())
+        if batch.quotes:
+            for host in hosts:
+                host.state.apply_quotes(batch.quotes)
         for deal in batch.deals:
-            host = by_login.get(deal.login)
-            if host is not None:
-                host.state.apply_deal(deal)
-        publisher.apply(figures, batch.sent_at)
+            owner = by_login.get(deal.login)
+            if owner is not None:
+                owner.state.apply_deal(deal)
+        publisher.apply([host.figures() for host in hosts], batch.sent_at)
     return publisher.snapshot()
 
 

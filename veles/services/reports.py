@@ -1,0 +1,192 @@
+"""Reports as the portal and the API use them: request, list, download, signed links, workers.
+
+Every call names the caller's tenant and role: the role is checked against the permission table,
+the tenant confines the database session (row-level security), so another tenant's report is
+simply not found. A request is checked field by field before anything is queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import ray
+from sqlmodel import col, select
+
+from actors.report_worker import ReportWorker, worker_name
+from models.db import tenant_session
+from models.reports import Report, ReportFormat, ReportStatus
+from models.tenancy import Role
+from veles.config import Settings
+from veles.reports.render import CONTENT_TYPES, file_name
+from veles.reports.request import parse_request
+from veles.reports.settings import ReportSettings
+from veles.reports.storage import open_storage
+from veles.services.permissions import Permission, require
+from veles.services.ray_runtime import connect
+
+
+class ReportNotFound(LookupError):
+    """No such report for this tenant (it may exist for another: callers answer 404 either way)."""
+
+
+class ReportNotReady(RuntimeError):
+    """The report is still queued or running, or failed (the message says which and why)."""
+
+
+class LinkInvalid(PermissionError):
+    """A download link that was forged, altered or has expired."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: their tenant, user id and role."""
+
+    tenant_id: int
+    user_id: int | None
+    role: Role
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """A report's file as a download."""
+
+    name: str
+    content_type: str
+    content: bytes
+
+
+def request_report(
+    settings: Settings, rsettings: ReportSettings, caller: Caller, raw: dict[str, Any]
+) -> Report:
+    """Queue a report; ReportInputError names the bad field and nothing is queued."""
+    require(caller.role, Permission.REQUEST_REPORTS)
+    request = parse_request(raw, datetime.now(UTC), rsettings.retention_days, rsettings.max_range_days)
+    with tenant_session(settings.database_url, caller.tenant_id) as session:
+        report = Report(
+            tenant_id=caller.tenant_id,
+            type=request.type,
+            format=request.format,
+            parameters=request.parameters(),
+            period_start=request.period.start,
+            period_end=request.period.end,
+            time_zone=request.period.zone,
+            requested_by=caller.user_id,
+        )
+        session.add(report)
+        session.flush()
+        session.refresh(report)
+        session.expunge(report)
+    return report
+
+
+def list_reports(settings: Settings, caller: Caller, limit: int = 50) -> list[Report]:
+    """The tenant's newest reports first."""
+    require(caller.role, Permission.VIEW_RISK)
+    with tenant_session(settings.database_url, caller.tenant_id) as session:
+        reports = list(
+            session.exec(
+                select(Report)
+                .where(col(Report.tenant_id) == caller.tenant_id)
+                .order_by(col(Report.id).desc())
+                .limit(limit)
+            )
+        )
+        for report in reports:
+            session.expunge(report)
+    return reports
+
+
+def get_report(settings: Settings, caller: Caller, report_id: int) -> Report:
+    """One report of the caller's tenant; ReportNotFound otherwise."""
+    require(caller.role, Permission.VIEW_RISK)
+    with tenant_session(settings.database_url, caller.tenant_id) as session:
+        report = session.exec(
+            select(Report).where(col(Report.id) == report_id, col(Report.tenant_id) == caller.tenant_id)
+        ).first()
+        if report is None:
+            raise ReportNotFound(f"no report {report_id}")
+        session.expunge(report)
+    return report
+
+
+def _file(rsettings: ReportSettings, report: Report) -> ReportFile:
+    if report.status is not ReportStatus.READY or report.file_location is None:
+        reason = f": {report.error}" if report.error else ""
+        raise ReportNotReady(f"report {report.id} is {report.status.value}{reason}")
+    assert report.id is not None
+    return ReportFile(
+        file_name(report.type.value.replace("_", " "), report.id, ReportFormat(report.format)),
+        CONTENT_TYPES[ReportFormat(report.format)],
+        open_storage(rsettings).get(report.file_location),
+    )
+
+
+def report_file(settings: Settings, rsettings: ReportSettings, caller: Caller, report_id: int) -> ReportFile:
+    """The file of a ready report of the caller's tenant, for a role allowed to download reports."""
+    require(caller.role, Permission.REQUEST_REPORTS)
+    return _file(rsettings, get_report(settings, caller, report_id))
+
+
+def _signature(secret: str, report_id: int, tenant_id: int, expires: int) -> str:
+    message = f"report:{report_id}:{tenant_id}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_link(settings: Settings, rsettings: ReportSettings, caller: Caller, report_id: int) -> str:
+    """A download path that works without a sign-in until it expires (for a browser or an e-mail)."""
+    require(caller.role, Permission.REQUEST_REPORTS)
+    report = get_report(settings, caller, report_id)
+    expires = int(time.time()) + rsettings.link_minutes * 60
+    sig = _signature(settings.secret_key.get_secret_value(), report_id, report.tenant_id, expires)
+    return f"/api/v1/reports/{report_id}/file?tenant={report.tenant_id}&expires={expires}&sig={sig}"
+
+
+def file_by_link(
+    settings: Settings, rsettings: ReportSettings, report_id: int, tenant_id: int, expires: int, sig: str
+) -> ReportFile:
+    """The file a signed link names; LinkInvalid when the signature is wrong or the link expired."""
+    expected = _signature(settings.secret_key.get_secret_value(), report_id, tenant_id, expires)
+    if not hmac.compare_digest(expected, sig):
+        raise LinkInvalid("this download link is not valid")
+    if expires < time.time():
+        raise LinkInvalid("this download link has expired: ask the portal for a new one")
+    caller = Caller(tenant_id, None, Role.RISK_MANAGER)  # the signature stands for the checked user
+    return _file(rsettings, get_report(settings, caller, report_id))
+
+
+def start_workers(settings: Settings, rsettings: ReportSettings, count: int = 1) -> list[Any]:
+    """Start (or find) the pool's workers as detached, named actors; returns their handles."""
+    connect(settings)
+    handles = []
+    for index in range(count):
+        handles.append(
+            ReportWorker.options(  # type: ignore[attr-defined]
+                name=worker_name(index),
+                namespace=settings.ray_namespace,
+                lifetime="detached",
+                get_if_exists=True,
+            ).remote(
+                worker_name(index),
+                settings.database_url,
+                settings.redis_url,
+                settings.ray_namespace,
+                rsettings,
+            )
+        )
+    return handles
+
+
+def stop_workers(settings: Settings, count: int = 1) -> None:
+    """Stop and remove the pool's workers."""
+    for index in range(count):
+        try:
+            handle = ray.get_actor(worker_name(index), namespace=settings.ray_namespace)
+        except ValueError:
+            continue
+        ray.get(handle.stop.remote(), timeout=60)
+        ray.kill(handle)
