@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys, newest first: encrypt MT5 credentials and TOTP seeds. "
         "Rotate by adding a new key in front, running rotate_all, then dropping the old key.",
     )
+    simulator_password: SecretStr = Field(
+        default=SecretStr("veles-demo"),
+        description="The manager password the built-in simulated trade servers (sim://NAME) accept.",
+    )
     access_token_minutes: int = 30
     refresh_token_days: int = Field(default=14, gt=0, description="A sign-in lasts this long unused.")
     lockout_threshold: int = Field(default=5, ge=1, description="Wrong passwords/codes in a row that lock.")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
 
 from veles.api.db import TenantUnit
 from veles.api.deps import requires
+from veles.api.realtime import announce_alert_state
 from veles.services.alerts import (
     AlertFilter,
     AlertView,
@@ -56,16 +58,30 @@ def alert(alert_id: int, identity: Viewer, db: TenantUnit) -> AlertView:
     return get_alert(db, identity.tenant_id, alert_id)
 
 
+def _announce(request: Request, tasks: BackgroundTasks, tenant_id: int, view: AlertView) -> AlertView:
+    """Push the new state to the tenant's sockets after the response, so after the commit
+    (the session is scoped to the route function)."""
+    tasks.add_task(announce_alert_state, request.app.state.sio, tenant_id, jsonable_encoder(view))
+    return view
+
+
 @router.post("/alerts/{alert_id}/acknowledge", responses={**ALERT, 409: {"description": "Already resolved"}})
-def ack(alert_id: int, identity: Acker, db: TenantUnit) -> AlertView:
-    """Acknowledge an open alert: records who and when."""
-    return acknowledge(db, identity.tenant_id, alert_id, identity.user_id)
+def ack(
+    alert_id: int, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
+) -> AlertView:
+    """Acknowledge an open alert: records who and when; sockets of the tenant get `alert_state`."""
+    view = acknowledge(db, identity.tenant_id, alert_id, identity.user_id)
+    return _announce(request, tasks, identity.tenant_id, view)
 
 
 @router.post("/alerts/{alert_id}/resolve", responses=ALERT)
-def resolved(alert_id: int, identity: Acker, db: TenantUnit) -> AlertView:
-    """Resolve an alert: records when (and who, if nobody had acknowledged it)."""
-    return resolve(db, identity.tenant_id, alert_id, identity.user_id)
+def resolved(
+    alert_id: int, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
+) -> AlertView:
+    """Resolve an alert: records when (and who, if nobody had acknowledged it); sockets of the
+    tenant get `alert_state`."""
+    view = resolve(db, identity.tenant_id, alert_id, identity.user_id)
+    return _announce(request, tasks, identity.tenant_id, view)
 
 
 @router.get("/alert-rules", responses=_errors("view risk"))

@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from fastapi import Depends, FastAPI
 
 from models.tenancy import Plan
-from veles.api import auth_routes, book, health
+from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
 from veles.api.deps import ApiContext, enforce_api_limits
+from veles.api.errors import install_error_handlers
 from veles.api.metrics import Metrics, MetricsMiddleware
+from veles.api.realtime import mount_socketio
 from veles.api.users import router as users_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
@@ -55,4 +57,8 @@ def create_api(
     app.include_router(auth_routes.router)
     app.include_router(users_router)
     app.include_router(book.router)
+    install_error_handlers(app)
+    for data_router in (connections, accounts, alerts, history, calculator):
+        app.include_router(data_router.router)
+    mount_socketio(app)
     return app

@@ -1,0 +1,199 @@
+"""The socket.io push API against two real uvicorn processes sharing the test Redis: JWT checked
+at connect, each tenant's sockets get only that tenant's book diffs and alerts, and an alert
+acknowledged through one process reaches sockets held by the other (AsyncRedisManager)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import socketio
+from sqlmodel import select
+
+from actors.wire import alert_topic, book_topic
+from models.alerts import Alert, Severity
+from models.db import session_scope
+from models.tenancy import Role
+from veles.api.realtime import NAMESPACE, SOCKETIO_PATH
+from veles.bus import RedisBus
+
+from .conftest import World
+from .servers import api_server, environment_of, free_port
+
+WAIT = 30.0  # generous bound on waiting for a push; the test asserts what arrives, not how fast
+
+
+@pytest.fixture(scope="module")
+def servers(
+    world: World, tmp_path_factory: pytest.TempPathFactory, redis_url_module: str
+) -> Iterator[list[str]]:
+    """Two API processes on the world's database and Redis."""
+    logs = Path(tmp_path_factory.mktemp("realtime"))
+    env = environment_of(world.settings)
+    first = free_port()
+    with (
+        api_server(env, logs / "one.log", first) as one,
+        api_server(env, logs / "two.log", free_port({first})) as two,
+    ):
+        yield [one, two]
+
+
+class Listener:
+    """A socket.io client that records every event it receives."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.client.on("*", self._record, namespace=NAMESPACE)
+
+    async def _record(self, event: str, data: Any) -> None:
+        self.events.append((event, data))
+
+    async def connect(self, url: str, token: str | None) -> None:
+        await self.client.connect(
+            url,
+            socketio_path=SOCKETIO_PATH,
+            namespaces=[NAMESPACE],
+            auth=None if token is None else {"token": token},
+            transports=["websocket"],
+        )
+
+    async def until(self, event: str, predicate: Any, publish: Any = None) -> Any:
+        """Wait for a matching event, calling `publish` again now and then (a relay subscribes to
+        the bus a moment after the socket connects, and pub/sub keeps nothing for late joiners)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            for name, data in self.events:
+                if name == event and predicate(data):
+                    return data
+            if publish is not None:
+                await publish()
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"no {event} matching the predicate; got {self.events}")
+
+
+@pytest.fixture
+async def listeners() -> AsyncIterator[AsyncExitStack]:
+    async with AsyncExitStack() as stack:
+        yield stack
+
+
+async def _listener(stack: AsyncExitStack, url: str, token: str) -> Listener:
+    listener = Listener()
+    await listener.connect(url, token)
+    stack.push_async_callback(listener.client.disconnect)
+    return listener
+
+
+async def test_each_tenant_gets_only_its_own_pushes(
+    servers: list[str], world: World, listeners: AsyncExitStack
+) -> None:
+    one, two = servers
+    a_one = await _listener(listeners, one, world.token(world.a, Role.VIEWER))
+    a_two = await _listener(listeners, two, world.token(world.a, Role.RISK_MANAGER))
+    b_one = await _listener(listeners, one, world.token(world.b))
+    bus = RedisBus(world.settings.redis_url or "")
+    listeners.push_async_callback(bus.aclose)
+
+    def book(tenant: int, version: int) -> Any:
+        return lambda: bus.publish(
+            book_topic(tenant), {"tenant_id": tenant, "version": version, "full": False}
+        )
+
+    def alert(tenant: int, subject: str) -> Any:
+        return lambda: bus.publish(alert_topic(tenant), {"subject": subject, "status": "raised"})
+
+    for listener in (a_one, a_two):
+        assert (await listener.until("book", lambda d: d["version"] == 7, book(world.a, 7)))[
+            "tenant_id"
+        ] == world.a
+        await listener.until("alert", lambda d: d["subject"] == "a-margin", alert(world.a, "a-margin"))
+    await b_one.until("book", lambda d: d["version"] == 9, book(world.b, 9))
+    await b_one.until("alert", lambda d: d["subject"] == "b-margin", alert(world.b, "b-margin"))
+    # B's socket shares a process with A's, and got none of A's pushes
+    assert {data["tenant_id"] for name, data in b_one.events if name == "book"} == {world.b}
+    assert {data["subject"] for name, data in b_one.events if name == "alert"} == {"b-margin"}
+    assert all(
+        data.get("tenant_id") == world.a for name, data in a_one.events + a_two.events if name == "book"
+    )
+    assert "b-margin" not in {
+        data["subject"] for name, data in a_one.events + a_two.events if name == "alert"
+    }
+
+
+async def test_an_acknowledgement_reaches_sockets_on_the_other_process(
+    servers: list[str], world: World, listeners: AsyncExitStack
+) -> None:
+    one, two = servers
+    with session_scope(world.settings.database_url) as session:
+        row = Alert(
+            tenant_id=world.a, severity=Severity.CRITICAL, subject="100001", value=40.0, message="margin"
+        )
+        session.add(row)
+        session.flush()
+        alert_id = row.id
+    try:
+        a_two = await _listener(listeners, two, world.token(world.a, Role.VIEWER))
+        b_two = await _listener(listeners, two, world.token(world.b))
+        async with httpx.AsyncClient(base_url=one) as http:
+            response = await http.post(
+                f"/api/v1/alerts/{alert_id}/acknowledge", headers=world.headers(world.a, Role.RISK_MANAGER)
+            )
+        assert response.status_code == 200, response.text
+        state = await a_two.until("alert_state", lambda d: d["id"] == alert_id)
+        assert (state["state"], state["acknowledged_by"]) == (
+            "acknowledged",
+            world.users[world.a, Role.RISK_MANAGER],
+        )
+        await asyncio.sleep(1.0)  # give a wrong delivery the chance to show up
+        assert [name for name, _ in b_two.events] == []
+    finally:
+        with session_scope(world.settings.database_url) as session:
+            for alert in session.exec(select(Alert)).all():
+                session.delete(alert)
+
+
+def _none_token(world: World) -> str:
+    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    claims = {
+        "sub": str(world.users[world.a, Role.VIEWER]),
+        "tenant_id": world.b,
+        "role": "viewer",
+        "exp": int((datetime.now(UTC) + timedelta(minutes=5)).timestamp()),
+    }
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{body}."
+
+
+@pytest.mark.parametrize("kind", ["none", "expired", "tampered", "other-key", "alg-none"])
+async def test_bad_tokens_are_refused_at_connect(servers: list[str], world: World, kind: str) -> None:
+    secret = world.settings.secret_key.get_secret_value()
+    good = world.token(world.a)
+    claims = jwt.decode(good, secret, algorithms=["HS256"])
+    tokens = {
+        "none": None,
+        "expired": jwt.encode(
+            {**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)}, secret, algorithm="HS256"
+        ),
+        "tampered": jwt.encode({**claims, "tenant_id": world.b}, "x" * 40, algorithm="HS256").rsplit(".", 1)[
+            0
+        ]
+        + "."
+        + good.rsplit(".", 1)[1],
+        "other-key": jwt.encode(claims, "another-secret-key-of-enough-length-0123", algorithm="HS256"),
+        "alg-none": _none_token(world),
+    }
+    listener = Listener()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await listener.connect(servers[0], tokens[kind])
+    assert not listener.client.connected
