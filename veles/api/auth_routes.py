@@ -23,6 +23,7 @@ from veles.services.auth import (
     AccountLocked,
     AuthError,
     Challenge,
+    CodeNotSent,
     Tokens,
     logout,
     refresh,
@@ -87,7 +88,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong credentials or token"},
     423: {"description": "Locked out"},
     429: {"description": "Too many attempts"},
-    503: {"description": "Rate-limit store down"},
+    503: {"description": "Rate-limit store down, or the SMS code could not be sent"},
 }
 
 
@@ -117,9 +118,11 @@ def _enforce_login_limit(ctx: Context, ip: str, email: str | None) -> None:
 
 
 def _refusal(exc: AuthError) -> HTTPException:
-    """423 with the unlock time for a lockout, 401 for everything else."""
+    """423 with the unlock time for a lockout, 503 when the SMS code could not go out, else 401."""
     if isinstance(exc, AccountLocked):
         return HTTPException(status.HTTP_423_LOCKED, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, CodeNotSent):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"})
     return HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -28,6 +28,7 @@ class Action(StrEnum):
     LOCKOUT = "auth.lockout"
     CODE_SENT = "auth.code_sent"
     CODE_FAILED = "auth.code_failed"
+    CODE_NOT_SENT = "auth.code_not_sent"
     REFRESH_REUSE = "auth.refresh_reuse"
     LOGOUT = "auth.logout"
     USER_CREATE = "user.create"

@@ -12,7 +12,6 @@ the caller's unit of work then ends with an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -24,7 +23,7 @@ from sqlmodel import Session, select
 from models.columns import utcnow
 from models.tenancy import Tenant, TenantStatus, TwoFactor, User
 from veles.config import Settings
-from veles.services import tokens
+from veles.services import messaging, tokens
 from veles.services.audit import Action, record
 from veles.services.tokens import AuthError, Identity, RefreshReused, as_utc, decode_token, issue_token
 
@@ -32,9 +31,9 @@ __all__ = [
     "AccountLocked",
     "AuthError",
     "Challenge",
+    "CodeNotSent",
     "Identity",
     "RefreshReused",
-    "SmsSender",
     "Tokens",
     "authenticate",
     "decode_token",
@@ -49,10 +48,6 @@ __all__ = [
 
 _hasher = PasswordHasher()
 WRONG_CREDENTIALS = "Wrong email or password."
-
-SmsSender = Callable[[str, str], None]
-"""Sends one text message: (E.164 number, body). Raises on failure."""
-
 
 class AccountLocked(AuthError):
     """Too many failures in a row: sign-in is refused until `until`, even with the right password."""
@@ -69,6 +64,10 @@ class AccountLocked(AuthError):
     def retry_after(self) -> int:
         """Whole seconds until sign-in is possible again (at least 1), for a Retry-After header."""
         return max(1, int((self.until - utcnow()).total_seconds()))
+
+
+class CodeNotSent(AuthError):
+    """The password was right but the SMS code could not be sent (SMS not configured, Twilio down)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +176,14 @@ def _phone_hint(phone: str) -> str:
     return f"…{phone[-2:]}" if len(phone) >= 2 else "…"
 
 
-def sign_in(session: Session, settings: Settings, email: str, password: str, *, ip: str | None = None,
-            send_sms: SmsSender | None = None) -> Tokens | Challenge:
+def sign_in(session: Session, settings: Settings, email: str, password: str, *,
+            ip: str | None = None) -> Tokens | Challenge:
     """Check the password (lockout first), then either finish with tokens or, for a user with
-    two_factor=sms, text a code and return a Challenge for `verify_code`.
+    two_factor=sms, text a code (Twilio, `veles.services.messaging`) and return a Challenge for
+    `verify_code`.
 
-    Raises AuthError (one message for unknown e-mail and wrong password), AccountLocked (with the
-    time), or AuthError when the broker is suspended or SMS codes cannot be sent.
+    Raises AuthError (one message for unknown e-mail and wrong password; also a suspended broker),
+    AccountLocked (with the time), or CodeNotSent when the SMS cannot go out.
     """
     user = _find_user(session, email)
     if user is None:
@@ -202,7 +202,7 @@ def sign_in(session: Session, settings: Settings, email: str, password: str, *, 
         raise _failure(session, settings, user, Action.SIGN_IN_FAILED, ip, AuthError(WRONG_CREDENTIALS))
     identity = _identity(user, _active_tenant(session, user))
     if user.two_factor == TwoFactor.SMS:
-        return _send_challenge(session, settings, user, ip, send_sms)
+        return _send_challenge(session, settings, user, ip)
     user.failed_logins = 0
     result = _tokens(session, settings, identity, ip)
     record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id, ip=ip)
@@ -210,22 +210,23 @@ def sign_in(session: Session, settings: Settings, email: str, password: str, *, 
     return result
 
 
-def _send_challenge(session: Session, settings: Settings, user: User, ip: str | None,
-                    send_sms: SmsSender | None) -> Challenge:
-    """Create the challenge and text its code; nothing is kept if the text cannot be sent."""
+def _send_challenge(session: Session, settings: Settings, user: User, ip: str | None) -> Challenge:
+    """Create the challenge and text its code; no challenge is kept if the text cannot be sent."""
     if not user.phone:
-        raise AuthError("Your account requires an SMS code but has no phone number; ask your administrator.")
-    if send_sms is None:
-        raise AuthError("SMS sign-in codes are not available right now; try again later.")
+        raise CodeNotSent("Your account needs an SMS code but has no phone number; ask your administrator.")
     assert user.id is not None
     minutes = settings.sms_code_minutes
     challenge, code = tokens.create_challenge(session, user.tenant_id, user.id,
                                               settings.secret_key.get_secret_value(), minutes)
     try:
-        send_sms(user.phone, f"Your Veles sign-in code is {code}. It expires in {minutes} min.")
-    except Exception as exc:
+        text = f"Your Veles sign-in code is {code}. It expires in {minutes} min."
+        messaging.send_sms(settings, user.phone, text)
+    except (messaging.MessagingError, ValueError) as exc:
         session.rollback()
-        raise AuthError("The sign-in code could not be sent by SMS; try again in a moment.") from exc
+        record(session, Action.CODE_NOT_SENT, tenant_id=user.tenant_id, actor_user_id=user.id,
+               details={"reason": str(exc)}, ip=ip)
+        session.commit()
+        raise CodeNotSent("The sign-in code could not be sent by SMS; try again in a moment.") from exc
     record(session, Action.CODE_SENT, tenant_id=user.tenant_id, actor_user_id=user.id, ip=ip)
     session.commit()
     return Challenge(challenge=challenge, expires_in=minutes * 60,
