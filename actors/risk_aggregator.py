@@ -10,11 +10,18 @@ next delay by a fifth of a period. The rate stays capped at 1.25 times PUBLISH_H
 Everything that changed since the last publish goes out as one diff with a version number.
 Consumers read diffs by long-polling `diffs_since` over Ray (works with no Redis) or from the bus
 when Redis is set; a consumer that missed a version asks for a full `snapshot`.
+
+Alerts. With a database, the rules come from the tenant's `alert_rule` rows, every raise and clear
+is written as an `alert` row before it is published (the message carries the row's `id`), and an
+aggregator that Ray restarted reads the open rows back first, so it neither raises an open alert a
+second time nor forgets to resolve one (`actors/alert_store.py`). `set_rules` swaps the rules of
+a running aggregator, keeping the alerts of rules that still exist.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections import deque
@@ -22,11 +29,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import ray
+from sqlalchemy.exc import SQLAlchemyError
 
+from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
 from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
 from veles.risk.account import AccountFigures
-from veles.risk.alerts import Alert, AlertEngine, AlertKind, AlertRule, Severity, default_rules
+from veles.risk.alerts import Alert, AlertEngine
 from veles.risk.book import Book
 from veles.risk.events import Deal
 
@@ -34,24 +43,14 @@ _RING = 64  # diffs kept for consumers that fall slightly behind
 _LATENCY_SAMPLES = 100_000
 _RECENT_ALERTS = 500
 _MIN_GAP = 0.8  # of a publishing period: the least time between two publishes
-
-
-def tenant_rules() -> list[AlertRule]:
-    """A tenant's alert rules until it edits its own: margin call and stop-out as each account's
-    own group defines them (so money-mode and per-group levels are right), then the desk's
-    defaults for drawdown, exposure per symbol and large deals."""
-    per_account = [
-        AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING),
-        AlertRule("stop_out", AlertKind.ACCOUNT_STATE, 2, Severity.CRITICAL),
-    ]
-    desk = [r for r in default_rules(100.0, 50.0) if r.kind is not AlertKind.MARGIN_LEVEL]
-    return per_account + desk
+_LOAD_RETRY_S = 5.0  # between attempts to load rules and open alerts from a database that failed
+log = logging.getLogger(__name__)
 
 
 class BookPublisher:
     """The aggregator's logic without Ray: book, pacing, versioned diffs, waiters."""
 
-    def __init__(self, tenant_id: int, redis_url: str | None = None) -> None:
+    def __init__(self, tenant_id: int, redis_url: str | None = None, database_url: str | None = None) -> None:
         self.tenant_id = tenant_id
         self.epoch = time.time_ns()
         self.book = Book()
@@ -62,6 +61,11 @@ class BookPublisher:
         self._ring: deque[Row] = deque(maxlen=_RING)
         self._unpublished: list[float] = []  # sent_at of each batch applied since the last publish
         self.alerts = AlertEngine(tenant_rules())
+        self.skipped_rules: tuple[str, ...] = ()
+        self._store = AlertStore(database_url, tenant_id) if database_url else None
+        self._loaded = asyncio.Lock()
+        self._ready = self._store is None
+        self._next_load = 0.0  # monotonic time before which a failed load is not tried again
         self.recent_alerts: deque[Row] = deque(maxlen=_RECENT_ALERTS)
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._new_version = asyncio.Condition()
@@ -81,6 +85,10 @@ class BookPublisher:
         self._sent_at = max(self._sent_at, sent_at)
         self._unpublished.append(sent_at)
         return alerts
+
+    def open_rows(self) -> dict[tuple[str, str], int]:
+        """The stored row of each raised alert, by (rule, subject); empty without a database."""
+        return dict(self._store.open_rows) if self._store is not None else {}
 
     def snapshot(self) -> Row:
         """The whole book and every account, at the current version."""
@@ -123,10 +131,57 @@ class BookPublisher:
             self._new_version.notify_all()
         return diff
 
+    async def load(self) -> None:
+        """With a database: take the tenant's stored rules and its open alerts, once, before any
+        figures are judged (every entry point awaits this).
+
+        A database that does not answer must not stop the book: the built-in rules run meanwhile
+        and loading is tried again at most every `_LOAD_RETRY_S` (until then an alert that was
+        open may be raised a second time; a row is better twice than a book frozen).
+        """
+        if self._ready or time.monotonic() < self._next_load:
+            return
+        async with self._loaded:
+            if self._ready or self._store is None:
+                return
+            store = self._store
+            try:
+                rules = await asyncio.to_thread(load_rules, store.url, self.tenant_id)
+                engine = AlertEngine(rules.rules)
+                engine.restore(await asyncio.to_thread(store.load_open, engine.rules))
+            except SQLAlchemyError as exc:
+                self._next_load = time.monotonic() + _LOAD_RETRY_S
+                log.warning("tenant %s: alert rules and open alerts not loaded (%s); built-in rules "
+                            "meanwhile", self.tenant_id, exc)
+                return
+            self.alerts, self.skipped_rules = engine, rules.skipped
+            self._ready = True
+
+    async def set_rules(self, rules: RuleSet) -> None:
+        """Run new rules from now on; alerts of rules that still exist stay raised, the others
+        are resolved (nothing could clear them any more)."""
+        await self.load()
+        engine = AlertEngine(rules.rules)
+        engine.restore(self.alerts.export())
+        kept = {(a.rule_id, a.subject) for a in engine.active()}
+        gone = [(a.rule_id, a.subject) for a in self.alerts.active() if (a.rule_id, a.subject) not in kept]
+        if self._store is not None and gone:
+            await asyncio.to_thread(self._store.resolve, gone)
+        self.alerts, self.skipped_rules = engine, rules.skipped
+
     async def announce(self, alerts: list[Alert]) -> None:
-        """Alerts go out at once (not paced with the book) and are kept for the web tier."""
-        for alert in alerts:
-            message = alert_row(alert)
+        """Alerts are stored, then go out at once (not paced with the book) and are kept for the
+        web tier; each message carries its row's id (None without a database)."""
+        if not alerts:
+            return
+        ids: list[int | None] = [None] * len(alerts)
+        if self._store is not None:
+            try:
+                ids = await asyncio.to_thread(self._store.record, alerts)
+            except SQLAlchemyError as exc:  # published anyway: the desk must hear of it
+                log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
+        for alert, row_id in zip(alerts, ids, strict=True):
+            message = alert_row(alert, row_id)
             self.recent_alerts.append(message)
             if self._bus is not None:
                 await self._bus.publish(alert_topic(self.tenant_id), message)
@@ -151,14 +206,17 @@ class BookPublisher:
 class RiskAggregator:
     """One per tenant; an async actor so long-polling consumers don't block `apply`."""
 
-    def __init__(self, tenant_id: int, publish_hz: float, redis_url: str | None) -> None:
-        self._core = BookPublisher(tenant_id, redis_url)
+    def __init__(
+        self, tenant_id: int, publish_hz: float, redis_url: str | None, database_url: str | None = None
+    ) -> None:
+        self._core = BookPublisher(tenant_id, redis_url, database_url)
         self._period = 1.0 / publish_hz
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Begin the paced publishing loop (idempotent)."""
+        """Load the stored rules and open alerts, then begin the paced publishing loop (idempotent)."""
+        await self._core.load()
         if self._task is None:
             self._task = asyncio.create_task(self._run())
 
@@ -179,14 +237,29 @@ class RiskAggregator:
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
         raise go out at once."""
+        await self._core.load()
         await self._core.announce(self._core.apply(figures, sent_at, deals or ()))
         self._changed.set()
 
     async def alerts(self) -> dict[str, list[dict[str, Any]]]:
         """The alerts raised now (`active`) and the latest raises and clears (`recent`, newest last)."""
+        await self._core.load()
+        ids = self._core.open_rows()
         return {
-            "active": [alert_row(a) for a in self._core.alerts.active()],
+            "active": [alert_row(a, ids.get((a.rule_id, a.subject))) for a in self._core.alerts.active()],
             "recent": list(self._core.recent_alerts),
+        }
+
+    async def set_rules(self, rules: RuleSet) -> None:
+        """Swap the alert rules without a restart (see `BookPublisher.set_rules`)."""
+        await self._core.set_rules(rules)
+
+    async def rules(self) -> dict[str, Any]:
+        """The rules running now, and the stored rules skipped with why."""
+        await self._core.load()
+        return {
+            "rules": [rule.id for rule in self._core.alerts.rules],
+            "skipped": list(self._core.skipped_rules),
         }
 
     async def take_latencies(self) -> list[float]:

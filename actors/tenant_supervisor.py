@@ -44,6 +44,7 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
+from actors.alert_store import RuleSet
 from actors.mt5_account import AccountDetail, AccountHost, AccountUpdate, MT5AccountActor, Step
 from actors.names import account_name, aggregator_name
 from actors.partition import Partition, compile_graph, execute, partition, teardown
@@ -144,8 +145,11 @@ class TenantSupervisor:
         publish_hz: float,
         redis_url: str | None,
         plan: str = "enterprise",
+        database_url: str | None = None,
     ) -> None:
         self.tenant_id = tenant_id
+        self._database_url = database_url
+        self._rules: RuleSet | None = None  # pushed by set_rules; re-sent to a rebuilt aggregator
         self._plan = plan
         self._refused: dict[str, str] = {}  # connection id -> why the plan refused it
         self._specs = gateways
@@ -181,7 +185,7 @@ class TenantSupervisor:
         if self._aggregator is None:
             self._aggregator = RiskAggregator.options(  # type: ignore[attr-defined]
                 name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
-            ).remote(self.tenant_id, self._publish_hz, self._redis_url)
+            ).remote(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
             await self._aggregator.start.remote()
         for spec in self._specs:
             if spec.connection_id not in self._connections and spec.connection_id not in self._refused:
@@ -449,6 +453,8 @@ class TenantSupervisor:
         while True:
             try:
                 await self._aggregator.start.remote()
+                if self._rules is not None and self._database_url is None:  # else it read them itself
+                    await self._aggregator.set_rules.remote(self._rules)
                 slots = [slot for slot in self._slots().values() if not slot.recovering]
                 figures = await asyncio.gather(
                     *(slot.handle.figures.remote() for slot in slots), return_exceptions=True
@@ -463,6 +469,17 @@ class TenantSupervisor:
     def _slots(self) -> dict[int, AccountSlot]:
         """Every account of every connection, by login."""
         return {login: slot for conn in self._connections.values() for login, slot in conn.accounts.items()}
+
+    async def set_rules(self, rules: RuleSet) -> dict[str, Any]:
+        """Run new alert rules from now on, without a restart; returns the aggregator's `rules()`.
+
+        Alerts of rules that still exist stay raised; those of removed rules are resolved.
+        """
+        self._rules = rules
+        assert self._aggregator is not None, "set_rules before start"
+        await self._aggregator.set_rules.remote(rules)
+        answer: dict[str, Any] = await self._aggregator.rules.remote()
+        return answer
 
     async def pause(self) -> dict[str, int]:
         """Stop polling after the batch in flight and wait for every restore; returns polls made.

@@ -44,9 +44,11 @@ def alert_topic(tenant_id: int) -> str:
     return f"alerts:{tenant_id}"
 
 
-def alert_row(alert: Alert) -> Row:
-    """An alert raised or cleared, as screens and integrations receive it."""
+def alert_row(alert: Alert, row_id: int | None = None) -> Row:
+    """An alert raised or cleared, as screens and integrations receive it. `id` is its `alert`
+    row (a clear carries the id of the row it resolves), None when the engine has no database."""
     return {
+        "id": row_id,
         "rule_id": alert.rule_id,
         "kind": alert.kind.value,
         "severity": alert.severity.value,

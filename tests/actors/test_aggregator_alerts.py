@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from actors.mt5_account import AccountHost
 from actors.risk_aggregator import BookPublisher
-from veles.mt5.simulator import SimulatedBroker
-from veles.risk.account import AccountFigures
+from tests.actors.support import account_figures as _figures
 from veles.risk.events import Deal, DealKind
-
-
-def _figures() -> AccountFigures:
-    broker = SimulatedBroker(accounts=1, seed=5, start_msc=1_790_000_000_000)
-    symbols = {s.name: s for s in broker.symbols()}
-    board = {q.symbol: q for q in broker.poll().quotes}
-    return AccountHost(broker.accounts()[0], symbols, board).figures()
 
 
 async def test_stop_out_alerts_once_and_clears_on_recovery() -> None:

@@ -59,6 +59,8 @@ async def test_killed_account_comes_back_with_the_reference_figures(supervisor: 
     # is measured and printed by `veles bench engine --kill K`, not asserted here.
     await _wait_for(handle, lambda c: sum(c["restarts"].values()) >= 1, timeout=30)
     await _wait_for(handle, lambda c: c["recovering"] == 0, timeout=30)
+    # its partition's compiled graph broke with it, and is compiled again in the background
+    await _wait_for(handle, lambda c: c["graph_failures"] >= 1 and c["compiled_partitions"] == 1, timeout=60)
     polls = (await handle.pause.remote())[f"sim-{tenant_id}"]
 
     figures = await handle.account_figures.remote()
@@ -116,6 +118,7 @@ async def test_killed_supervisor_restarts_and_reattaches_to_its_accounts(
     os.kill(await handle.pid.remote(), signal.SIGKILL)
     status = await _status_when_back(handle)
     assert status["reconstructed"] is True
+    assert status["connections"][0]["compiled_partitions"] == 1  # a new graph over the same actors
     assert await handle.account_pids.remote() == accounts_before  # the same processes, re-attached
     peaks_after = {login: f.peak_equity for login, f in (await handle.account_figures.remote()).items()}
     assert all(peaks_after[login] >= peak for login, peak in peaks_before.items())  # analytics kept

@@ -7,6 +7,7 @@ from typing import Any
 
 import ray
 
+from actors.alert_store import load_rules
 from actors.names import supervisor_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
@@ -42,9 +43,28 @@ async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[
         supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
             name=supervisor_name(tenant_id), lifetime="detached", get_if_exists=True
         ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
-                 plan_of(settings.database_url, tenant_id))
+                 plan_of(settings.database_url, tenant_id), settings.database_url)
         statuses.append(await supervisor.start.remote())
     return statuses
+
+
+async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
+    """Push the tenant's stored alert rules to its running engine, without a restart.
+
+    Call after a rule is added, changed or removed. Returns `running` (False when the tenant has
+    no engine now: it reads the stored rules when it starts), `rules` (the engine ids running:
+    stored rules by row id, or the built-in defaults when the tenant has no rows) and `skipped`
+    (stored rules the engine cannot run, each naming the rule and the field, e.g. a kind the live
+    engine does not evaluate). `equity_drop` thresholds are percent of peak equity.
+    """
+    rules = await asyncio.to_thread(load_rules, settings.database_url, tenant_id)
+    connect(settings)
+    try:
+        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
+    except ValueError:
+        return {"running": False, "rules": [rule.id for rule in rules.rules], "skipped": list(rules.skipped)}
+    applied: dict[str, Any] = await supervisor.set_rules.remote(rules)
+    return {"running": True, **applied}
 
 
 async def engine_status(settings: Settings) -> list[dict[str, Any]]:
@@ -106,6 +126,6 @@ async def resume_tenant(settings: Settings, tenant_id: int) -> dict[str, Any]:
         name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
         get_if_exists=True,
     ).remote(tenant_id, [], settings.publish_hz, settings.redis_url,
-             plan_of(settings.database_url, tenant_id))
+             plan_of(settings.database_url, tenant_id), settings.database_url)
     status: dict[str, Any] = await supervisor.start.remote()
     return status

@@ -1,0 +1,257 @@
+"""Alerts are rows: raised open, resolved on clear, read back by a rebuilt aggregator; rules come
+from the tenant's `alert_rule` rows and can be swapped on a running engine.
+
+Real PostgreSQL (the tenant-confined role, so row-level security applies) and, for the restart
+and the rule push, real Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import ray
+from sqlmodel import col, select
+
+from actors.alert_store import load_rules
+from actors.names import aggregator_name, supervisor_name
+from actors.risk_aggregator import BookPublisher, RiskAggregator
+from actors.tenant_supervisor import TenantSupervisor
+from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
+from models.db import session_scope, upgrade
+from models.tenancy import Tenant
+from tests.actors.support import account_figures
+from veles.config import Settings
+from veles.mt5.connect import GatewaySpec
+from veles.risk.account import AccountFigures
+from veles.services.alerts import delete_rule
+from veles.services.engine import apply_rules
+
+pytestmark = pytest.mark.postgres
+_serial = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def database(pg_url: str) -> str:
+    upgrade(pg_url)
+    return pg_url
+
+
+def _tenant(url: str, *rules: dict[str, Any]) -> int:
+    """A fresh tenant with the given stored rules."""
+    with session_scope(url) as db:
+        tenant = Tenant(name=f"alerts-{next(_serial)}-{time.time_ns()}")
+        db.add(tenant)
+        db.flush()
+        assert tenant.id is not None
+        for rule in rules:
+            db.add(AlertRule(tenant_id=tenant.id, **rule))
+        return tenant.id
+
+
+def _rows(url: str, tenant_id: int) -> list[Alert]:
+    with session_scope(url) as db:
+        rows = db.exec(select(Alert).where(Alert.tenant_id == tenant_id).order_by(col(Alert.id))).all()
+        return [Alert.model_validate(row.model_dump()) for row in rows]
+
+
+@pytest.fixture
+def healthy() -> AccountFigures:
+    return dataclasses.replace(account_figures(), state="ok", margin_level=400.0)
+
+
+@pytest.fixture
+def stopped(healthy: AccountFigures) -> AccountFigures:
+    return dataclasses.replace(healthy, state="stop_out", margin_level=40.0)
+
+
+async def test_a_raise_is_an_open_row_and_its_clear_resolves_that_row(
+    database: str, healthy: AccountFigures, stopped: AccountFigures
+) -> None:
+    tenant_id = _tenant(database)  # no stored rules: the built-in ones
+    publisher = BookPublisher(tenant_id, database_url=database)
+    await publisher.load()
+    await publisher.announce(publisher.apply([stopped], sent_at=1.0))
+    raised = {m["rule_id"]: m for m in publisher.recent_alerts}
+    assert set(raised) == {"margin_call", "stop_out"}
+    rows = {row.id: row for row in _rows(database, tenant_id)}
+    assert set(rows) == {m["id"] for m in raised.values()}
+    assert all(row.state is AlertState.OPEN and row.rule_id is None for row in rows.values())
+    assert rows[raised["stop_out"]["id"]].severity is Severity.CRITICAL
+    assert rows[raised["stop_out"]["id"]].subject == str(stopped.login)
+
+    await publisher.announce(publisher.apply([healthy], sent_at=2.0))
+    cleared = [m for m in publisher.recent_alerts if m["status"] == "cleared"]
+    assert {m["id"] for m in cleared} == set(rows)  # each clear names the row it resolves
+    after = _rows(database, tenant_id)
+    assert [row.state for row in after] == [AlertState.RESOLVED] * 2
+    assert all(row.resolved_at is not None for row in after)
+
+
+async def test_a_rebuilt_aggregator_neither_raises_an_open_alert_again_nor_forgets_to_resolve_it(
+    database: str, healthy: AccountFigures, stopped: AccountFigures
+) -> None:
+    tenant_id = _tenant(database)
+    first = BookPublisher(tenant_id, database_url=database)
+    await first.load()
+    await first.announce(first.apply([stopped], sent_at=1.0))
+    opened = {row.id for row in _rows(database, tenant_id)}
+
+    rebuilt = BookPublisher(tenant_id, database_url=database)  # what Ray restarts: empty, then load()
+    await rebuilt.load()
+    assert {(a.rule_id, a.subject) for a in rebuilt.alerts.active()} == {
+        ("margin_call", str(stopped.login)), ("stop_out", str(stopped.login))
+    }
+    assert rebuilt.apply([stopped], sent_at=2.0) == []  # still stopped out: nothing raised twice
+    await rebuilt.announce(rebuilt.apply([healthy], sent_at=3.0))
+    rows = _rows(database, tenant_id)
+    assert {row.id for row in rows} == opened  # no new row
+    assert all(row.state is AlertState.RESOLVED for row in rows)
+
+
+async def test_a_database_that_does_not_answer_does_not_stop_the_alerts(stopped: AccountFigures) -> None:
+    publisher = BookPublisher(1, database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    await publisher.load()  # refused: logged, built-in rules meanwhile
+    await publisher.announce(publisher.apply([stopped], sent_at=1.0))
+    published = {(m["rule_id"], m["id"]) for m in publisher.recent_alerts}
+    assert published == {("margin_call", None), ("stop_out", None)}
+
+
+async def test_stored_rules_replace_the_defaults_and_the_unrunnable_ones_are_named(
+    database: str, healthy: AccountFigures
+) -> None:
+    tenant_id = _tenant(
+        database,
+        {"kind": AlertKind.MARGIN_LEVEL, "threshold": 150.0, "severity": Severity.CRITICAL},
+        {"kind": AlertKind.EQUITY_DROP, "threshold": 250.0},
+        {"kind": AlertKind.TOXIC_FLOW, "threshold": 1.0},
+        {"kind": AlertKind.EXPOSURE, "threshold": 1e6, "enabled": False},
+    )
+    rules = load_rules(database, tenant_id)
+    assert rules.stored
+    (margin,) = rules.rules
+    with session_scope(database) as db:
+        ids = [r.id for r in db.exec(select(AlertRule).where(AlertRule.tenant_id == tenant_id)
+                                     .order_by(col(AlertRule.id))).all()]
+    assert margin.id == str(ids[0])
+    assert rules.skipped == (
+        f"rule {ids[1]}: threshold: drawdown is a fraction 0..1, got 2.5",
+        f"rule {ids[2]}: kind: toxic_flow is not evaluated by the live engine",
+    )
+    publisher = BookPublisher(tenant_id, database_url=database)
+    await publisher.load()
+    low = dataclasses.replace(healthy, margin_level=120.0)  # healthy by its group, below the rule
+    await publisher.announce(publisher.apply([low], sent_at=1.0))
+    (row,) = _rows(database, tenant_id)
+    assert row.rule_id == ids[0]
+    assert row.severity is Severity.CRITICAL
+    assert row.value == 120.0
+
+
+async def test_equity_drop_thresholds_are_percent_of_peak(database: str) -> None:
+    tenant_id = _tenant(database, {"kind": AlertKind.EQUITY_DROP, "threshold": 30.0})
+    (rule,) = load_rules(database, tenant_id).rules
+    assert rule.threshold == pytest.approx(0.30)
+
+
+@pytest.fixture
+def ray_settings(ray_local: None, database: str) -> Settings:
+    return Settings(database_url=database, ray_namespace="veles-test")
+
+
+async def _until(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await check()
+        except ray.exceptions.RayError:
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def aggregator(ray_settings: Settings) -> AsyncIterator[tuple[Any, int]]:
+    tenant_id = _tenant(ray_settings.database_url)
+    handle = RiskAggregator.options(  # type: ignore[attr-defined]
+        name=aggregator_name(tenant_id), namespace="veles-test"
+    ).remote(tenant_id, 10.0, None, ray_settings.database_url)
+    await handle.start.remote()
+    yield handle, tenant_id
+    ray.kill(handle)
+
+
+async def test_an_aggregator_killed_by_sigkill_comes_back_with_its_open_alerts(
+    aggregator: tuple[Any, int], ray_settings: Settings, healthy: AccountFigures, stopped: AccountFigures
+) -> None:
+    handle, tenant_id = aggregator
+    await handle.apply.remote([stopped], 1.0)
+    before = await handle.alerts.remote()
+    assert {a["rule_id"] for a in before["active"]} == {"margin_call", "stop_out"}
+    assert all(isinstance(a["id"], int) for a in before["active"])
+    pid = await handle.pid.remote()
+    os.kill(pid, signal.SIGKILL)
+    await _until(lambda: _restarted(handle, pid))
+    after = await handle.alerts.remote()  # the new process read the open rows back
+    assert {(a["rule_id"], a["id"]) for a in after["active"]} == {
+        (a["rule_id"], a["id"]) for a in before["active"]
+    }
+    await handle.apply.remote([stopped], 2.0)
+    assert len(_rows(ray_settings.database_url, tenant_id)) == 2  # not raised a second time
+    await handle.apply.remote([healthy], 3.0)
+    rows = _rows(ray_settings.database_url, tenant_id)
+    assert [row.state for row in rows] == [AlertState.RESOLVED] * 2
+
+
+async def _restarted(handle: Any, old_pid: int) -> bool:
+    pid: int = await handle.pid.remote()
+    return pid != old_pid
+
+
+async def test_edited_rules_reach_a_running_engine_and_removed_rules_resolve_their_alerts(
+    ray_settings: Settings, healthy: AccountFigures
+) -> None:
+    url = ray_settings.database_url
+    tenant_id = _tenant(url)
+    assert (await apply_rules(ray_settings, tenant_id))["running"] is False  # no engine yet
+    spec = GatewaySpec(kind="simulator", connection_id=f"rules-{tenant_id}",
+                       options={"accounts": 2, "seed": 4, "interval": 0.25}, interval=0.25)
+    supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(tenant_id), namespace="veles-test"
+    ).remote(tenant_id, [spec], 4.0, None, "enterprise", url)
+    try:
+        await supervisor.start.remote()
+        aggregator = ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
+        assert "stop_out" in (await aggregator.rules.remote())["rules"]  # the defaults
+
+        with session_scope(url) as db:
+            rule = AlertRule(tenant_id=tenant_id, kind=AlertKind.MARGIN_LEVEL, threshold=1e9)
+            db.add(rule)
+            db.flush()
+            assert rule.id is not None
+            rule_id = rule.id
+        applied = await apply_rules(ray_settings, tenant_id)
+        assert applied == {"running": True, "rules": [str(rule_id)], "skipped": []}
+        # every account with margin is under a 1e9 % margin level: the new rule fires at once
+        low = dataclasses.replace(healthy, margin_level=500.0)
+        await aggregator.apply.remote([low], time.time())
+        raised = [a for a in (await aggregator.alerts.remote())["active"] if a["rule_id"] == str(rule_id)]
+        assert raised
+
+        with session_scope(url) as db:
+            delete_rule(db, tenant_id, rule_id)
+        assert (await apply_rules(ray_settings, tenant_id))["rules"] != [str(rule_id)]
+        resolved = {row.id: row.state for row in _rows(url, tenant_id)}
+        assert all(resolved[a["id"]] is AlertState.RESOLVED for a in raised)
+    finally:
+        await supervisor.stop.remote()
+        ray.kill(supervisor)
