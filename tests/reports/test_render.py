@@ -1,0 +1,85 @@
+"""The rendered files: PDF pages (looked at as PNGs in the artifacts) and Excel workbooks."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pypdfium2 as pdfium
+import pytest
+
+from models.reports import ReportFormat, ReportType
+from veles.bench.reports import synthetic_inputs
+from veles.reports.builders import build
+from veles.reports.render import render
+from veles.reports.request import Period
+
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+PERIOD = Period(NOW - timedelta(days=1), NOW, "Asia/Tokyo")
+
+
+def pdf_pages(content: bytes, artifacts: Path, name: str) -> list[str]:
+    """Each page's text; every page is also saved as a PNG for a person to look at."""
+    document = pdfium.PdfDocument(content)
+    texts = []
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            page.render(scale=1.4).to_pil().save(artifacts / f"{name}-page{index + 1}.png")
+            texts.append(page.get_textpage().get_text_range())
+    finally:
+        document.close()
+    return texts
+
+
+@pytest.mark.parametrize("report_type", [ReportType.DAILY_RISK, ReportType.EXPOSURE, ReportType.ALERTS_LOG])
+def test_pdf_states_its_range_and_zone_on_every_page_with_numbers(
+    report_type: ReportType, book_200: dict[str, Any], artifacts: Path
+) -> None:
+    doc = build(synthetic_inputs(book_200, report_type, PERIOD, alerts=120), top=25, generated_at=NOW)
+    content = render(doc, ReportFormat.PDF).content
+    pages = pdf_pages(content, artifacts, f"report-{report_type.value}")
+    assert content.startswith(b"%PDF")
+    assert b"DejaVuSans" in content  # the font with every glyph used is embedded
+    for number, text in enumerate(pages, start=1):
+        assert "2026-11-21 15:00 to 2026-11-22 15:00 Asia/Tokyo" in text  # header, in the report's zone
+        assert f"Page {number} of {len(pages)}" in text
+    if report_type is not ReportType.EXPOSURE:
+        whole = "\n".join(pages)
+        assert "Ünïcødé ✓ €" in whole  # glyphs beyond Latin-1 came through as text
+        assert len(pages) > 1
+        # the alerts table carries on over pages, its header repeated on each
+        assert sum("Severity" in text for text in pages) >= 2
+
+
+def test_daily_summary_leaves_the_full_account_list_to_excel(
+    book_200: dict[str, Any], artifacts: Path
+) -> None:
+    doc = build(synthetic_inputs(book_200, ReportType.DAILY_RISK, PERIOD), top=25, generated_at=NOW)
+    text = "\n".join(pdf_pages(render(doc, ReportFormat.PDF).content, artifacts, "daily-summary"))
+    assert "Top 25 risky accounts" in text
+    assert "200 more row(s) in the Excel version" in text
+
+
+def test_excel_has_typed_cells_formats_frozen_header_and_a_native_chart(
+    book_200: dict[str, Any], artifacts: Path
+) -> None:
+    doc = build(synthetic_inputs(book_200, ReportType.DAILY_RISK, PERIOD), top=25, generated_at=NOW)
+    content = render(doc, ReportFormat.XLSX).content
+    (artifacts / "daily-summary.xlsx").write_bytes(content)
+    with zipfile.ZipFile(BytesIO(content)) as workbook:
+        names = workbook.namelist()
+        styles = workbook.read("xl/styles.xml").decode()
+        sheets = {n: workbook.read(n).decode() for n in names if n.startswith("xl/worksheets/sheet")}
+        strings = workbook.read("xl/sharedStrings.xml").decode()
+    assert any(n.startswith("xl/charts/chart") for n in names)
+    assert "#,##0.00;[Red]-#,##0.00" in styles
+    assert "Asia/Tokyo" in strings
+    all_accounts = max(sheets.values(), key=len)  # the sheet with every account
+    assert 'state="frozen"' in all_accounts
+    assert len(re.findall(r"<row ", all_accounts)) == 200 + 3  # title rows + header row + accounts
+    assert re.search(r'<c r="E5"[^>]*><v>[-0-9.]+</v></c>', all_accounts)  # balance is a number
