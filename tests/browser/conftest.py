@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, sync_playwright
 
 STARTUP_SECONDS = 600
@@ -50,8 +51,10 @@ class Demo:
 
     def __init__(self, tmp_path: Path, port: int, accounts: int) -> None:
         env = dict(os.environ)
+        self.database_url = f"sqlite:///{tmp_path / 'demo.db'}"
+        env.setdefault("CREDENTIALS_KEYS", Fernet.generate_key().decode())  # MT5 passwords at rest
         env.update(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}",
+            DATABASE_URL=self.database_url,
             FRONTEND_PORT=str(port),
             DEMO_ACCOUNTS=str(accounts),
             RAY_NUM_CPUS="2",

@@ -1,4 +1,4 @@
-"""`veles bench`: performance measurements of the risk core and of the live engine."""
+"""`veles bench`: performance measurements of the risk core, the live engine and the portal."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 
 from veles.bench import engine as engine_bench
 from veles.bench import risk as risk_bench
+from veles.bench import ui as ui_bench
 
 app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
 
@@ -49,3 +50,22 @@ def engine(
         accounts, seconds, rate=rate, kill=kill, seed=seed, progress=lambda line: typer.echo(line, err=True)
     )
     typer.echo(json.dumps(result))
+
+
+@app.command("ui")
+def ui(
+    sessions: Annotated[
+        list[int] | None, typer.Option("--sessions", help="Simultaneous dashboard tabs (repeatable).")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="How long to measure each number of sessions.")] = 20.0,
+    accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts in the demo broker.")] = 10,
+    port: Annotated[int, typer.Option(help="Port of the demo portal the benchmark starts.")] = 3150,
+) -> None:
+    """The portal under N dashboard tabs: update-to-screen latency and the portal's CPU."""
+    results = ui_bench.run(
+        sessions or list(ui_bench.DEFAULT_SESSIONS), seconds, accounts, port,
+        progress=lambda line: typer.echo(line, err=True),
+    )
+    for result in results:
+        typer.echo(json.dumps(result))
+    typer.echo(ui_bench.report(results))

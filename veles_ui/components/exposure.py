@@ -14,11 +14,11 @@ _COLUMNS = ("Symbol", "Net lots", "Net USD", "A-book lots", "A-book USD", "B-boo
 
 
 def exposure_chart(data: ArrayVar[Any]) -> rx.Component:
-    """USD notional per symbol, A-book and B-book stacked."""
+    """USD notional per symbol in millions, A-book and B-book stacked."""
     return rx.recharts.bar_chart(
         rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
         rx.recharts.x_axis(data_key="symbol"),
-        rx.recharts.y_axis(width=90),
+        rx.recharts.y_axis(width=60, unit="m"),
         rx.recharts.graphing_tooltip(),
         rx.recharts.legend(),
         rx.recharts.reference_line(y=0, stroke="gray"),

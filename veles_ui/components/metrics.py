@@ -12,7 +12,7 @@ def metric(label: str, value: rx.Var | str, color: rx.Var | str = "gray", test_i
             rx.text(label, size="2", color_scheme="gray"),
             rx.text(
                 value,
-                size="6",
+                size="5",
                 weight="bold",
                 color_scheme=color,
                 style={"font_variant_numeric": "tabular-nums"},

@@ -32,6 +32,7 @@ def dashboard_page() -> rx.Component:
             rx.text(S.accounts, " accounts", size="2", color_scheme="gray"),
             rx.text("version ", S.version, size="2", color_scheme="gray", id="book-version"),
             rx.text("gateway → screen ", S.latency_ms, size="2", color_scheme="gray", id="latency"),
+            rx.el.span(S.stamp, id="book-stamp", hidden=True),
             spacing="4",
         ),
         rx.heading("Net exposure by symbol", size="4"),

@@ -240,7 +240,8 @@ class AccountDetailState(PortalStream):
             last = time.monotonic()
             asked = (login, row)
             try:
-                detail = await feed.account_detail(tenant_id, login) if login else None
+                # the book holds every account of this tenant: a login missing from it is not theirs
+                detail = await feed.account_detail(tenant_id, login) if login and row is not None else None
             except Exception:  # a supervisor being restarted: keep the figures, ask again next change
                 log.warning("account %s detail unavailable", login, exc_info=True)
                 asked = None

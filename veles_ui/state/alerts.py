@@ -27,7 +27,7 @@ from veles.services.alerts import (
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
 from veles_ui.state.accounts import PortalStream
-from veles_ui.state.session import USER_ERRORS, SessionState, row_id
+from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
 
 FEED_INTERVAL = 1.0
 FEED_LIMIT = 100
@@ -176,7 +176,9 @@ class RulesState(SessionState):
     @rx.event
     def add(self, form: dict[str, str]) -> None:
         """A new rule from the form (threshold as typed; an empty symbol means every symbol)."""
-        data = {key: value for key, value in form.items() if key != "symbol" or value.strip()}
+        data = fields(form, ("kind", "threshold", "severity", "symbol"))
+        if not data.get("symbol", "").strip():
+            data.pop("symbol", None)
         self._change(lambda db, tenant: create_rule(db, tenant, data))
 
     @rx.event

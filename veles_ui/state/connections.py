@@ -19,7 +19,7 @@ from veles.services.connections import (
 )
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock
-from veles_ui.state.session import USER_ERRORS, SessionState, row_id
+from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
 
 _STATUS_COLOR = {"connected": "grass", "failed": "tomato", "disconnected": "amber", "pending": "gray"}
 
@@ -72,7 +72,8 @@ class ConnectionsState(SessionState):
         settings = get_settings()
         try:
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-                created = create_connection(db, settings, identity.tenant_id, form)
+                data = fields(form, ("server", "login", "password"))
+                created = create_connection(db, settings, identity.tenant_id, data)
                 check = check_connection(db, settings, identity.tenant_id, created.id)
                 if not check.ok:
                     raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")

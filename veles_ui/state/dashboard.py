@@ -32,9 +32,12 @@ class DashboardState(SessionState):
     stop_out: rx.Field[int] = rx.field(0)
     version: rx.Field[int] = rx.field(-1)
     latency_ms: rx.Field[str] = rx.field(DASH)
+    # "<gateway ms> <published ms>" (epoch): rendered hidden so `veles bench ui` can time each
+    # update from the engine to the page.
+    stamp: rx.Field[str] = rx.field("")
     rows: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
     exposure: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
-    # Numbers for the chart (USD per book); the table above shows the same symbols formatted.
+    # Numbers for the chart (millions of USD per book); the table above shows the same symbols formatted.
     exposure_chart: rx.Field[list[dict[str, str | float]]] = rx.field(cast(list[dict[str, str | float]], []))
     streaming: bool = False
 
@@ -52,12 +55,14 @@ class DashboardState(SessionState):
         self.margin_call = int(totals.get("margin_call", 0))
         self.stop_out = int(totals.get("stop_out", 0))
         self.version = replica.version
+        self.stamp = f"{replica.sent_at * 1000:.0f} {replica.published_at * 1000:.0f}"
         if replica.sent_at:
             self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
         top = totals.get("exposure", [])[:EXPOSURE_SYMBOLS]
         self.exposure = [exposure_view(e) for e in top]
         self.exposure_chart = [
-            {"symbol": e["symbol"], "A-book": round(e["a_usd"], 2), "B-book": round(e["b_usd"], 2)}
+            {"symbol": e["symbol"], "A-book": round(e["a_usd"] / 1e6, 3),
+             "B-book": round(e["b_usd"] / 1e6, 3)}
             for e in top
         ]
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)

@@ -1,4 +1,6 @@
-"""Who is signed in: a JWT in a cookie, checked on every protected page load."""
+"""Who is signed in: an access token and a refresh token in cookies, checked on every protected
+page load. Signing in goes through `veles.services.auth.sign_in` (lockout, audit, and the SMS code
+step for users who have one); an expired access token is renewed from the refresh token."""
 
 from __future__ import annotations
 
@@ -12,7 +14,17 @@ from sqlmodel import Session
 
 from models.db import session_scope, tenant_session
 from veles.config import get_settings
-from veles.services.auth import AuthError, Identity, authenticate, decode_token, issue_token
+from veles.services.auth import (
+    AuthError,
+    Challenge,
+    Identity,
+    Tokens,
+    decode_token,
+    refresh,
+    sign_in,
+    verify_code,
+)
+from veles.services.auth import logout as end_sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
 
@@ -27,6 +39,12 @@ def tab_connected(token: str) -> bool:
 USER_ERRORS = (AuthError, PermissionDenied, InvalidInput, NotFound, Conflict)
 
 
+def fields(form: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """Only the named inputs of a submitted form: Reflex also sends each input under its element
+    id, which the services' strict forms would refuse as unknown fields."""
+    return {name: form[name] for name in names if name in form}
+
+
 def row_id(value: str, field: str) -> int:
     """The id a button sent; InvalidInput naming `field` if it is not one (a crafted event)."""
     text = str(value)
@@ -39,10 +57,14 @@ class SessionState(rx.State):
     """The signed-in identity of this browser tab."""
 
     token: str = rx.Cookie("", name="veles_token", same_site="strict", max_age=12 * 3600)
+    refresh_token: str = rx.Cookie("", name="veles_refresh", same_site="strict", max_age=14 * 24 * 3600)
     email: str = ""
     tenant_id: int = 0
     role: str = ""
     login_error: str = ""
+    # Set while the SMS code step of a sign-in is pending: what `verify_code` needs, and a hint.
+    challenge: str = ""
+    phone_hint: str = ""
 
     @rx.var
     def permissions(self) -> list[str]:
@@ -64,42 +86,89 @@ class SessionState(rx.State):
         with tenant_session(get_settings().database_url, identity.tenant_id) as db:
             yield db, identity
 
-    def sign_in_as(self, identity: Identity) -> EventSpec:
-        """Store a fresh token for `identity` in the cookie and open the dashboard."""
-        settings = get_settings()
-        self.token = issue_token(
-            identity, settings.secret_key.get_secret_value(), settings.access_token_minutes
-        )
+    def _client_ip(self) -> str | None:
+        return getattr(self.router.session, "client_ip", None) or None
+
+    def _keep(self, tokens: Tokens) -> None:
+        identity = tokens.identity
+        self.token, self.refresh_token = tokens.access_token, tokens.refresh_token
         self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
+        self.challenge = self.phone_hint = self.login_error = ""
+
+    def sign_in_with(self, email: str, password: str) -> EventSpec | None:
+        """Check the credentials; open the dashboard, or ask for the SMS code if the user has one."""
+        settings = get_settings()
+        try:
+            with session_scope(settings.database_url) as db:
+                result = sign_in(db, settings, email, password, ip=self._client_ip())
+        except AuthError as exc:  # also a lockout (with its time) and an SMS that could not go out
+            self.login_error = str(exc)
+            return None
+        if isinstance(result, Challenge):
+            self.challenge, self.phone_hint, self.login_error = result.challenge, result.phone_hint, ""
+            return None
+        self._keep(result)
         return rx.redirect("/dashboard")
 
     @rx.event
     def require_login(self) -> EventSpec | None:
-        """Page guard: load the identity from the token, or send the user to sign in."""
+        """Page guard: load the identity from the token (renewing an expired one from the refresh
+        token), or send the user to sign in."""
         settings = get_settings()
         try:
             identity = decode_token(self.token, settings.secret_key.get_secret_value())
         except AuthError:
+            if self.refresh_token and self._renew():
+                return None
             self.tenant_id = 0
             return rx.redirect("/login")
         self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
         return None
 
-    @rx.event
-    def login(self, form: dict[str, str]) -> EventSpec | None:
-        """Check the credentials; on success store a fresh token and open the dashboard."""
+    def _renew(self) -> bool:
         settings = get_settings()
         try:
             with session_scope(settings.database_url) as db:
-                identity = authenticate(db, form.get("email", ""), form.get("password", ""))
+                self._keep(refresh(db, settings, self.refresh_token, ip=self._client_ip()))
+        except AuthError:
+            self.refresh_token = ""
+            return False
+        return True
+
+    @rx.event
+    def login(self, form: dict[str, str]) -> EventSpec | None:
+        """The sign-in form."""
+        return self.sign_in_with(form.get("email", ""), form.get("password", ""))
+
+    @rx.event
+    def verify(self, form: dict[str, str]) -> EventSpec | None:
+        """The SMS code step: finish the sign-in, or say why not (a wrong code counts toward lockout)."""
+        settings = get_settings()
+        try:
+            with session_scope(settings.database_url) as db:
+                tokens = verify_code(db, settings, self.challenge, form.get("code", "").strip(),
+                                     ip=self._client_ip())
         except AuthError as exc:
             self.login_error = str(exc)
             return None
-        self.login_error = ""
-        return self.sign_in_as(identity)
+        self._keep(tokens)
+        return rx.redirect("/dashboard")
+
+    @rx.event
+    def restart_login(self) -> None:
+        """Back from the code step to email and password."""
+        self.challenge = self.phone_hint = self.login_error = ""
 
     @rx.event
     def logout(self) -> EventSpec:
-        """Forget the token and return to the sign-in page."""
-        self.token, self.email, self.tenant_id, self.role = "", "", 0, ""
+        """End the sign-in on the server too (its refresh tokens stop working), forget the tokens."""
+        settings = get_settings()
+        if self.refresh_token:
+            try:
+                with session_scope(settings.database_url) as db:
+                    end_sign_in(db, settings, self.refresh_token, ip=self._client_ip())
+            except AuthError:
+                pass  # already ended (expired, reused): nothing left to end
+        self.token = self.refresh_token = self.email = self.role = ""
+        self.tenant_id = 0
         return rx.redirect("/login")

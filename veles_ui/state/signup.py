@@ -38,16 +38,16 @@ class SignupState(SessionState):
 
     @rx.event
     async def sign_up(self, form: dict[str, str]) -> AsyncIterator[EventSpec | None]:
-        """Create the tenant and its admin, sign them in, then start the tenant's (empty) engine."""
-        settings = get_settings()
+        """Create the tenant and its admin, start the tenant's (empty) engine, sign the admin in."""
+        settings, submitted = get_settings(), SignupForm.from_form(form)
         try:
-            identity = sign_up(settings.database_url, SignupForm.from_form(form))
+            identity = sign_up(settings.database_url, submitted)
         except SignupError as exc:
             self.error_field, self.error = exc.field, str(exc)
             return
         self.error_field = self.error = ""
-        yield self.sign_in_as(identity)
-        try:  # the engine runs one supervisor per active tenant; the dashboard waits for it, not the user
+        try:  # the engine runs one supervisor per active tenant: start this one's (no feeds yet)
             await resume_tenant(settings, identity.tenant_id)
         except Exception:  # the tenant exists either way; `veles engine` starts it on its next run
             log.exception("tenant %s signed up but its engine did not start", identity.tenant_id)
+        yield self.sign_in_with(submitted.email, submitted.password)
