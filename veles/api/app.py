@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 
 from models.tenancy import Plan
 from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
+from veles.api import reports as report_routes
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.errors import install_error_handlers
 from veles.api.metrics import Metrics, MetricsMiddleware
@@ -57,6 +58,7 @@ def create_api(
     app.include_router(auth_routes.router)
     app.include_router(users_router)
     app.include_router(book.router)
+    app.include_router(report_routes.router)
     install_error_handlers(app)
     for data_router in (connections, accounts, alerts, history, calculator):
         app.include_router(data_router.router)
