@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from veles.bench import engine as engine_bench
+from veles.bench import reports as reports_bench
 from veles.bench import risk as risk_bench
 from veles.bench import ui as ui_bench
 
@@ -69,3 +70,13 @@ def ui(
     for result in results:
         typer.echo(json.dumps(result))
     typer.echo(ui_bench.report(results))
+
+
+@app.command("reports")
+def reports(
+    accounts: Annotated[int, typer.Option(help="Accounts in the simulated book.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 7,
+) -> None:
+    """Render a daily risk summary of a simulated book to PDF and Excel; one JSON line of seconds."""
+    result = reports_bench.run(accounts, seed=seed, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(result))
