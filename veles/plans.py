@@ -14,12 +14,13 @@ class PlanLimits:
     monthly_usd: int
     max_servers: int | None
     max_accounts: int | None
+    history_days: int = 30  # risk history kept (per-minute points); older points are pruned
 
 
 PLANS: dict[str, PlanLimits] = {
-    "starter": PlanLimits("Starter", 199, max_servers=1, max_accounts=100),
-    "professional": PlanLimits("Professional", 499, max_servers=5, max_accounts=1_000),
-    "enterprise": PlanLimits("Enterprise", 999, max_servers=None, max_accounts=None),
+    "starter": PlanLimits("Starter", 199, max_servers=1, max_accounts=100, history_days=30),
+    "professional": PlanLimits("Professional", 499, max_servers=5, max_accounts=1_000, history_days=90),
+    "enterprise": PlanLimits("Enterprise", 999, max_servers=None, max_accounts=None, history_days=365),
 }
 
 
