@@ -3,6 +3,7 @@ and the audit rows each step leaves."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from veles.services.auth import (
     AuthError,
     RefreshReused,
     Tokens,
+    authenticate,
     decode_token,
     hash_password,
     logout,
@@ -102,6 +104,14 @@ def test_repeated_failures_lock_the_user_with_the_time_then_it_expires(settings:
     assert not isinstance(_wrong(settings, user.email), AccountLocked)  # the count started again
 
 
+def test_authenticate_alone_also_refuses_a_locked_user(settings: Settings) -> None:
+    user = make_user(settings.database_url)
+    for _ in range(3):
+        _wrong(settings, user.email)
+    with pytest.raises(AccountLocked), session_scope(settings.database_url) as session:
+        authenticate(session, user.email, PASSWORD)
+
+
 def test_a_success_resets_the_failure_count(settings: Settings) -> None:
     user = make_user(settings.database_url)
     _wrong(settings, user.email)
@@ -144,6 +154,29 @@ def test_reusing_a_spent_refresh_token_ends_the_whole_sign_in(settings: Settings
         _refresh(settings, second.refresh_token)  # the family is revoked: the thief's gain is gone too
     _refresh(settings, other_sign_in.refresh_token)
     assert "auth.refresh_reuse" in audit_actions(settings.database_url, user_id=user.user_id)
+
+
+def test_two_refreshes_with_one_token_at_once_let_only_one_through(settings: Settings) -> None:
+    """The spend is one conditional UPDATE: the loser waits for the winner's row lock, then sees the
+    token spent and treats it as a replay."""
+    pair = _sign_in(settings, make_user(settings.database_url).email)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            _refresh(settings, pair.refresh_token)
+            outcomes.append("rotated")
+        except AuthError as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["RefreshReused", "rotated"]
 
 
 def test_refresh_takes_the_current_role_and_refuses_deactivated_users(settings: Settings) -> None:
