@@ -109,3 +109,19 @@ def test_anonymous_is_401_and_every_role_may_view(live: TestClient, world: World
         assert live.get(path).status_code == 401
         for role in (Role.VIEWER, Role.RISK_MANAGER, Role.TENANT_ADMIN):
             assert live.get(path, headers=world.headers(world.a, role)).status_code == 200
+
+
+def test_a_rule_change_reaches_the_running_engine(live: TestClient, world: World) -> None:
+    _page(live, world, world.a)
+    headers = world.headers(world.a, Role.RISK_MANAGER)
+    created = live.post(
+        "/api/v1/alert-rules", headers=headers, json={"kind": "margin_level", "threshold": 75}
+    )
+    assert created.status_code == 201, created.text
+    rule_id = created.json()["rule"]["id"]
+    engine = created.json()["engine"]
+    assert engine["running"] is True
+    assert str(rule_id) in engine["rules"]  # the engine names stored rules by row id
+    removed = live.delete(f"/api/v1/alert-rules/{rule_id}", headers=headers).json()["engine"]
+    assert removed["running"] is True
+    assert str(rule_id) not in removed["rules"]

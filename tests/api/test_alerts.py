@@ -121,7 +121,9 @@ def test_acknowledge_then_resolve_records_who_and_when(
         assert (row.state, row.acknowledged_by) == (AlertState.RESOLVED, manager)
 
 
-def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> None:
+def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int], ray_local: None) -> None:
+    """Every change is stored and offered to the tenant's engine (not running here: `running`
+    false; tests/api/test_accounts.py checks a running one takes them)."""
     headers = world.headers(world.a, Role.RISK_MANAGER)
     created = api.post(
         "/api/v1/alert-rules",
@@ -129,7 +131,8 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> No
         json={"kind": "margin_level", "threshold": 80, "severity": "critical"},
     )
     assert created.status_code == 201, created.text
-    rule = created.json()
+    assert created.json()["engine"]["running"] is False
+    rule = created.json()["rule"]
     assert (rule["kind"], rule["threshold"], rule["symbol"], rule["enabled"]) == (
         "margin_level",
         80.0,
@@ -140,10 +143,12 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> No
         f"/api/v1/alert-rules/{rule['id']}",
         headers=headers,
         json={"threshold": 60, "symbol": "EURUSD", "enabled": False},
-    ).json()
+    ).json()["rule"]
     assert (changed["threshold"], changed["symbol"], changed["enabled"]) == (60.0, "EURUSD", False)
     assert changed["severity"] == "critical"
-    cleared = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"symbol": None}).json()
+    cleared = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"symbol": None}).json()[
+        "rule"
+    ]
     assert cleared["symbol"] is None
     assert api.get("/api/v1/alert-rules", headers=world.headers(world.a, Role.VIEWER)).json() == [cleared]
     with session_scope(world.settings.database_url) as session:  # an alert the rule raised
@@ -157,7 +162,9 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int]) -> No
                 message="m",
             )
         )
-    assert api.delete(f"/api/v1/alert-rules/{rule['id']}", headers=headers).status_code == 204
+    removed = api.delete(f"/api/v1/alert-rules/{rule['id']}", headers=headers)
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["rule"] is None
     assert api.get("/api/v1/alert-rules", headers=headers).json() == []
     assert sum(1 for a in _get(api, world, "/api/v1/alerts") if a["message"] == "m") == 1  # the alert stays
 

@@ -6,13 +6,18 @@ Anyone who may view risk lists them; acknowledging and resolving need `ACK_ALERT
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
+from sqlmodel import Session
 
 from veles.api.db import TenantUnit
-from veles.api.deps import requires
+from veles.api.deps import ApiContext, Context, requires
 from veles.api.realtime import announce_alert_state
 from veles.services.alerts import (
     AlertFilter,
@@ -30,9 +35,12 @@ from veles.services.alerts import (
     update_rule,
 )
 from veles.services.auth import Identity
+from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
+T = TypeVar("T")
+APPLY_TIMEOUT = 15.0  # seconds to wait for the running engine to take new rules
 Viewer = Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]
 Acker = Annotated[Identity, Depends(requires(Permission.ACK_ALERTS))]
 Editor = Annotated[Identity, Depends(requires(Permission.EDIT_RULES))]
@@ -90,20 +98,55 @@ def rules(identity: Viewer, db: TenantUnit) -> list[RuleView]:
     return list_rules(db, identity.tenant_id)
 
 
+@dataclass(frozen=True, slots=True)
+class RuleSaved:
+    """A stored rule and what the running engine made of the tenant's rules after the change
+    (`veles.services.engine.apply_rules`: `running`, `rules`, `skipped`; or `error`)."""
+
+    rule: RuleView | None
+    engine: dict[str, Any]
+
+
+def _committed(db: Session, work: Callable[[], T]) -> T:
+    result = work()
+    db.commit()
+    return result
+
+
+async def _saved(
+    ctx: ApiContext, db: Session, tenant_id: int, work: Callable[[], RuleView | None]
+) -> RuleSaved:
+    """Run a rule change and commit it, then push the tenant's rules to its running engine.
+
+    The change is committed first because the engine reads the stored rules. If the engine cannot
+    be reached the change still stands (a starting engine reads the stored rules), and `engine`
+    says why it was not applied now.
+    """
+    rule = await run_in_threadpool(_committed, db, work)
+    try:
+        engine = await asyncio.wait_for(apply_rules(ctx.settings, tenant_id), APPLY_TIMEOUT)
+    except Exception as exc:  # Ray unreachable or slow: the stored rules win at the next start
+        engine = {"running": False, "error": f"rules saved; the running engine was not updated: {exc!r}"}
+    return RuleSaved(rule, engine)
+
+
 @router.post("/alert-rules", status_code=status.HTTP_201_CREATED, responses=_errors("edit rules"))
-def add_rule(form: RuleForm, identity: Editor, db: TenantUnit) -> RuleView:
-    """Add a rule."""
-    return create_rule(db, identity.tenant_id, form)
+async def add_rule(form: RuleForm, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
+    """Add a rule and apply the tenant's rules to its running engine."""
+    return await _saved(ctx, db, identity.tenant_id, lambda: create_rule(db, identity.tenant_id, form))
 
 
 @router.patch("/alert-rules/{rule_id}", responses=RULE)
-def change_rule(rule_id: int, change: RuleChange, identity: Editor, db: TenantUnit) -> RuleView:
-    """Change a rule's fields."""
-    return update_rule(db, identity.tenant_id, rule_id, change)
+async def change_rule(
+    rule_id: int, change: RuleChange, identity: Editor, db: TenantUnit, ctx: Context
+) -> RuleSaved:
+    """Change a rule's fields and apply the tenant's rules to its running engine."""
+    return await _saved(
+        ctx, db, identity.tenant_id, lambda: update_rule(db, identity.tenant_id, rule_id, change)
+    )
 
 
-@router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RULE)
-def remove_rule(rule_id: int, identity: Editor, db: TenantUnit) -> Response:
-    """Remove a rule; the alerts it raised stay."""
-    delete_rule(db, identity.tenant_id, rule_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/alert-rules/{rule_id}", responses=RULE)
+async def remove_rule(rule_id: int, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
+    """Remove a rule (the alerts it raised stay) and apply the remaining rules to the engine."""
+    return await _saved(ctx, db, identity.tenant_id, lambda: delete_rule(db, identity.tenant_id, rule_id))
