@@ -28,6 +28,9 @@ from models.tenancy import Plan, Tenant
 from veles.config import Settings
 from veles.mt5.simulator import SimulatedBroker
 from veles.risk.account import AccountFigures
+from veles.services.demo import seed_demo
+from veles.services.engine import start_engine, stop_engine
+from veles.services.followers import FOLLOWERS
 from veles.services.live import LiveFeed, TenantReplica
 from veles.services.recorder import HistoryRecorder
 
@@ -212,3 +215,29 @@ async def test_the_recorder_follows_the_engine(
     written = [r for r in rows if r.ts == first_minute]
     assert sorted(r.account_login for r in written if r.account_login) == sorted(f.login for f in accounts)
     assert {r.book for r in written if r.account_login is None} == {Book.A, Book.B, None}
+
+
+async def test_the_engine_starts_the_followers_and_stops_them(
+    ray_local: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`start_engine` (as `veles engine` and `veles demo` run it) records history with no more help."""
+    database = f"sqlite:///{tmp_path_factory.mktemp('followers') / 'veles.db'}"
+    settings = Settings(_env_file=None, database_url=database, ray_namespace="veles-test",
+                        gateway_interval=0.25, publish_hz=4)
+    tenant = seed_demo(settings)
+    await start_engine(settings, simulated_accounts=2)
+    try:
+        followers = ray.get_actor(FOLLOWERS, namespace="veles-test")
+        rows: list[RiskHistory] = []
+        for _ in range(600):
+            rows = points(database, tenant)
+            if len([r for r in rows if r.account_login]) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await followers.tenants.remote() == [tenant]
+    finally:
+        await stop_engine(settings)
+    assert len({r.account_login for r in rows if r.account_login}) == 2
+    assert any(r.account_login is None and r.book is None for r in rows)
+    with pytest.raises(ValueError, match="Failed to look up actor"):
+        ray.get_actor(FOLLOWERS, namespace="veles-test")

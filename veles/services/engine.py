@@ -12,6 +12,7 @@ from actors.names import supervisor_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
+from veles.services.followers import start_followers, stop_followers
 from veles.services.ray_runtime import connect
 from veles.services.tenants import active_tenants, plan_of
 
@@ -45,6 +46,7 @@ async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[
         ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
                  plan_of(settings.database_url, tenant_id), settings.database_url)
         statuses.append(await supervisor.start.remote())
+    await start_followers(settings)  # alert delivery and risk history recording, for every tenant
     return statuses
 
 
@@ -94,6 +96,7 @@ def status_line(status: dict[str, Any]) -> str:
 
 async def stop_engine(settings: Settings) -> None:
     """Stop every tenant's supervisor and its children."""
+    await stop_followers(settings)
     for tenant_id, _name in active_tenants(settings.database_url):
         try:
             supervisor = ray.get_actor(supervisor_name(tenant_id))
