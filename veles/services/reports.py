@@ -19,13 +19,16 @@ from sqlmodel import col, select
 
 from actors.report_worker import ReportWorker, worker_name
 from models.db import tenant_session
-from models.reports import Report, ReportFormat, ReportStatus
+from models.reports import Report, ReportFormat, ReportSchedule, ReportStatus
 from models.tenancy import Role
 from veles.config import Settings
+from veles.reports import schedule as schedules
+from veles.reports.errors import ReportError, ReportInputError
 from veles.reports.render import CONTENT_TYPES, file_name
-from veles.reports.request import parse_request
+from veles.reports.request import Period, parse_request
 from veles.reports.settings import ReportSettings
 from veles.reports.storage import open_storage
+from veles.services.messaging import Attachment, MessagingError, check_email, send_email
 from veles.services.permissions import Permission, require
 from veles.services.ray_runtime import connect
 
@@ -190,3 +193,64 @@ def stop_workers(settings: Settings, count: int = 1) -> None:
             continue
         ray.get(handle.stop.remote(), timeout=60)
         ray.kill(handle)
+
+
+def create_schedule(settings: Settings, caller: Caller, raw: dict[str, Any]) -> ReportSchedule:
+    """Add a daily or weekly e-mailed report; ReportInputError names a bad field."""
+    require(caller.role, Permission.REQUEST_REPORTS)
+    fields = schedules.check_schedule(raw)
+    for index, address in enumerate(fields["recipients"]):
+        try:
+            check_email(address, field=f"recipients[{index}]")
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise ReportInputError(field, message) from None
+    with tenant_session(settings.database_url, caller.tenant_id) as session:
+        schedule = ReportSchedule(tenant_id=caller.tenant_id, created_by=caller.user_id, **fields)
+        session.add(schedule)
+        session.flush()
+        session.refresh(schedule)
+        session.expunge(schedule)
+    return schedule
+
+
+class ReportScheduler:
+    """Queues due scheduled reports and e-mails the finished ones. State lives only in the
+    database, so any number of schedulers may run and a restarted one carries on where it was."""
+
+    def __init__(self, settings: Settings, rsettings: ReportSettings) -> None:
+        self.settings, self.rsettings = settings, rsettings
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """One round: queue what is due, send what is finished. Returns counts for the log."""
+        url = self.settings.database_url
+        queued = schedules.queue_due(url, now or datetime.now(UTC))
+        sent = failed = 0
+        for delivery in schedules.deliverable(url):
+            if not schedules.claim_delivery(url, delivery.run_id):
+                continue
+            error = self._send(delivery)
+            schedules.finish_delivery(url, delivery.run_id, error)
+            sent, failed = (sent, failed + 1) if error else (sent + 1, failed)
+        return {"queued": len(queued), "sent": sent, "failed": failed}
+
+    def _send(self, delivery: schedules.Delivery) -> str | None:
+        """E-mail one finished report; the reason when it cannot go out."""
+        report = delivery.report
+        if report.status is not ReportStatus.READY:
+            return f"the report failed: {report.error}"
+        assert report.period_start is not None
+        assert report.period_end is not None
+        period = Period(report.period_start, report.period_end, report.time_zone).label()
+        try:
+            file = _file(self.rsettings, report)
+            send_email(
+                self.settings,
+                delivery.recipients,
+                f"Veles {report.type.value.replace('_', ' ')} report: {period}",
+                f"Your scheduled {report.type.value.replace('_', ' ')} report for {period} is attached.",
+                attachments=[Attachment(file.name, file.content, file.content_type)],
+            )
+        except (MessagingError, ReportError, ValueError) as exc:
+            return str(exc)
+        return None
