@@ -9,19 +9,24 @@ from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.admin import admin_page
 from veles_ui.pages.alerts import alerts_page
+from veles_ui.pages.calculator import calculator_page
 from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
+from veles_ui.pages.plan import plan_page
 from veles_ui.pages.rules import rules_page
 from veles_ui.pages.signup import signup_page
+from veles_ui.pages.users import users_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.admin import AdminState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.plan import PlanState
 from veles_ui.state.session import SessionState
 from veles_ui.state.signup import SignupState
+from veles_ui.state.users import UsersState
 
 app = rx.App(api_transformer=create_api())  # REST API and /metrics in front of Reflex
 app.add_page(login_page, route="/login", title="Sign in · Veles")
@@ -57,3 +62,9 @@ app.add_page(connections_page, route="/connections", title="Connections · Veles
              on_load=[SessionState.require_login, ConnectionsState.load])
 app.add_page(admin_page, route="/admin", title="Platform admin · Veles",
              on_load=[SessionState.require_login, AdminState.load])
+app.add_page(users_page, route="/users", title="Users · Veles",
+             on_load=[SessionState.require_login, UsersState.load])
+app.add_page(plan_page, route="/plan", title="Plan · Veles",
+             on_load=[SessionState.require_login, PlanState.load])
+app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
+             on_load=SessionState.require_login)

@@ -337,7 +337,8 @@ def test_other_roles_do_not_see_or_reach_the_admin_page(tabs: Opener, portal: De
     assert page.locator("#admin-tenants tbody tr").count() == 0
 
 
-PAGES = ("/dashboard", "/accounts", "/alerts", "/rules", "/connections", "/admin")
+PAGES = ("/dashboard", "/accounts", "/alerts", "/rules", "/connections", "/calculator", "/users", "/plan",
+         "/admin")
 
 
 def test_every_page_renders_without_console_errors(tabs: Opener, artifacts: Path) -> None:
@@ -347,6 +348,16 @@ def test_every_page_renders_without_console_errors(tabs: Opener, artifacts: Path
         page.wait_for_selector("#sign-out")
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts / f"flows-page{path.replace('/', '-')}.png"))
+    page.goto("/calculator")
+    page.click("#calc-submit")  # the example document: 2 lots EURUSD bought at 1.0800, now 1.0850
+    page.locator("#calc-figures", has_text="506.82%").wait_for()
+    page.fill("#calc-document", '{"account": {"leverage": 0}, "symbols": {}}')
+    page.click("#calc-submit")
+    page.wait_for_selector("#calc-error")
+    assert page.locator("#calc-error").inner_text().startswith("account.leverage")
+    page.goto("/plan")
+    page.wait_for_selector("#plan-accounts")
+    assert page.locator("#plan-accounts").inner_text().endswith("/ 1,000")  # the demo is on Professional
     public = tabs()
     for path in ("/", "/login", "/signup"):
         public.goto(path)

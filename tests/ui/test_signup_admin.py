@@ -13,7 +13,7 @@ from models.audit import AuditLog
 from models.db import session_scope, upgrade
 from models.tenancy import Role, Tenant, TenantStatus, User
 from veles.config import Settings
-from veles.services.admin import audit_entries, set_tenant_status, tenants_usage
+from veles.services.admin import audit_entries, set_tenant_status, tenant_usage, tenants_usage
 from veles.services.auth import AuthError, authenticate
 from veles.services.permissions import PermissionDenied
 from veles.services.signup import SignupError, SignupForm, sign_up
@@ -133,3 +133,15 @@ def test_unknown_tenant_and_status_are_refused_by_name(db: str) -> None:
         asyncio.run(set_tenant_status(settings, Role.PLATFORM_ADMIN, 1, 999_999, TenantStatus.SUSPENDED))
     with pytest.raises(ValueError, match="status"):
         asyncio.run(set_tenant_status(settings, Role.PLATFORM_ADMIN, 1, 1, TenantStatus.CLOSED))
+
+
+def test_plan_page_usage_is_the_tenants_own_and_needs_billing_permission(db: str) -> None:
+    identity = sign_up(db, _form(broker="Plan Co", email="admin@plan.test", plan="enterprise"))
+    mine = tenant_usage(Role.TENANT_ADMIN, db, identity.tenant_id, live_accounts=7)
+    assert (mine.name, mine.plan, mine.accounts, mine.max_accounts, mine.max_servers) == (
+        "Plan Co", "Enterprise", 7, None, None)
+    assert not mine.over_limit
+    with pytest.raises(PermissionDenied):
+        tenant_usage(Role.RISK_MANAGER, db, identity.tenant_id)
+    with pytest.raises(LookupError, match="tenant"):
+        tenant_usage(Role.TENANT_ADMIN, db, 999_999)

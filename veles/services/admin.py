@@ -23,6 +23,7 @@ from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
 from veles.config import Settings
 from veles.plans import PLANS
+from veles.services.audit import record
 from veles.services.engine import resume_tenant, suspend_tenant
 from veles.services.permissions import Permission, require
 
@@ -67,30 +68,44 @@ def _counts(session: Session, column: Any) -> dict[int, int]:
     return {int(tenant_id): int(count) for tenant_id, count in rows}
 
 
+def _usage(session: Session, tenants: list[Tenant], live: dict[int, int]) -> list[TenantUsage]:
+    """Plan limits and usage of `tenants`. Accounts are what the running engine holds when it
+    reports them (`live`, by tenant), else the accounts stored for the tenant: a simulated or newly
+    connected server has no rows yet."""
+    users = _counts(session, User.tenant_id)
+    servers = _counts(session, Mt5Connection.tenant_id)
+    stored = _counts(session, ClientAccount.tenant_id)
+    usage = []
+    for tenant in tenants:
+        assert tenant.id is not None
+        limits = PLANS[tenant.plan.value]
+        usage.append(TenantUsage(
+            tenant_id=tenant.id, name=tenant.name, plan=limits.name, status=tenant.status.value,
+            users=users.get(tenant.id, 0), servers=servers.get(tenant.id, 0), max_servers=limits.max_servers,
+            accounts=live.get(tenant.id, stored.get(tenant.id, 0)), max_accounts=limits.max_accounts,
+        ))
+    return usage
+
+
 def tenants_usage(role: Role | str, database_url: str, live_accounts: dict[int, int] | None = None
                   ) -> list[TenantUsage]:
-    """Every tenant with its plan limits and usage.
-
-    Accounts are what the running engine holds when it reports them (`live_accounts`, by tenant),
-    else the accounts stored for the tenant: a simulated or newly connected server has no rows yet.
-    """
+    """Every tenant with its plan limits and usage (platform admins only)."""
     require(role, Permission.PLATFORM)
-    live = live_accounts or {}
     with session_scope(database_url) as session:
-        users = _counts(session, User.tenant_id)
-        servers = _counts(session, Mt5Connection.tenant_id)
-        stored = _counts(session, ClientAccount.tenant_id)
-        usage = []
-        for tenant in session.exec(select(Tenant).order_by(col(Tenant.id))).all():
-            assert tenant.id is not None
-            limits = PLANS[tenant.plan.value]
-            usage.append(TenantUsage(
-                tenant_id=tenant.id, name=tenant.name, plan=limits.name, status=tenant.status.value,
-                users=users.get(tenant.id, 0), servers=servers.get(tenant.id, 0),
-                max_servers=limits.max_servers,
-                accounts=live.get(tenant.id, stored.get(tenant.id, 0)), max_accounts=limits.max_accounts,
-            ))
-        return usage
+        return _usage(session, list(session.exec(select(Tenant).order_by(col(Tenant.id))).all()),
+                      live_accounts or {})
+
+
+def tenant_usage(role: Role | str, database_url: str, tenant_id: int, live_accounts: int | None = None
+                 ) -> TenantUsage:
+    """One tenant's own plan and usage, for its plan page (roles that manage billing)."""
+    require(role, Permission.MANAGE_BILLING)
+    with session_scope(database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError(f"tenant: no tenant {tenant_id}")
+        live = {} if live_accounts is None else {tenant_id: live_accounts}
+        return _usage(session, [tenant], live)[0]
 
 
 async def set_tenant_status(settings: Settings, role: Role | str, actor_user_id: int, tenant_id: int,
@@ -109,11 +124,9 @@ async def set_tenant_status(settings: Settings, role: Role | str, actor_user_id:
             raise LookupError(f"tenant: no tenant {tenant_id}")
         before = tenant.status
         tenant.status = status
-        session.add(AuditLog(
-            tenant_id=None, actor_user_id=actor_user_id,
-            action="tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
-            target=f"tenant:{tenant_id}", details={"from": before.value, "to": status.value},
-        ))
+        record(session, "tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
+               tenant_id=None, actor_user_id=actor_user_id, target=f"tenant:{tenant_id}",
+               details={"from": before.value, "to": status.value})
     if status is TenantStatus.SUSPENDED:
         await suspend_tenant(settings, tenant_id)
     else:

@@ -16,6 +16,9 @@ LINKS: tuple[tuple[str, str, str, Permission | None], ...] = (
     ("Alerts", "/alerts", "nav-alerts", None),
     ("Rules", "/rules", "nav-rules", None),
     ("Connections", "/connections", "nav-connections", Permission.MANAGE_CONNECTIONS),
+    ("Calculator", "/calculator", "nav-calculator", Permission.USE_CALCULATOR),
+    ("Users", "/users", "nav-users", Permission.MANAGE_USERS),
+    ("Plan", "/plan", "nav-plan", Permission.MANAGE_BILLING),
     ("Admin", "/admin", "nav-admin", Permission.PLATFORM),
 )
 

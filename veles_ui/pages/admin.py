@@ -10,6 +10,7 @@ import reflex as rx
 from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
+from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.admin import AdminState as S
@@ -70,9 +71,8 @@ def admin_page() -> rx.Component:
     return rx.vstack(
         top_nav(),
         rx.heading("Platform admin", size="5"),
-        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
-                                          id="admin-error")),
-        rx.cond(S.notice != "", rx.callout(S.notice, color_scheme="grass", icon="check", id="admin-notice")),
+        error_callout(S.error, "admin-error"),
+        notice_callout(S.notice, "admin-notice"),
         rx.heading("Tenants", size="4"),
         _table(("Id", "Broker", "Plan", "Status", "Users", "MT5 servers", "Accounts", ""), S.tenants, _tenant,
                "admin-tenants"),

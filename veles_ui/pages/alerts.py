@@ -10,6 +10,7 @@ from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
 from veles.services.permissions import Permission
+from veles_ui.components.feedback import error_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import ALL
@@ -71,8 +72,7 @@ def alerts_page() -> rx.Component:
                     "filter-severity"),
             spacing="5",
         ),
-        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
-                                          id="alerts-error")),
+        error_callout(S.error, "alerts-error"),
         rx.table.root(
             rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
                 "Raised (UTC)", "Severity", "Subject", "Value", "Message", "State", "")))),

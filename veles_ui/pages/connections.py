@@ -9,6 +9,7 @@ import reflex as rx
 from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
+from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.state.connections import ConnectionsState as S
 
@@ -56,9 +57,8 @@ def connections_page() -> rx.Component:
         top_nav(),
         rx.heading("MT5 connections", size="5"),
         _form(),
-        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
-                                          id="conn-error", role="alert")),
-        rx.cond(S.notice != "", rx.callout(S.notice, color_scheme="grass", icon="check", id="conn-notice")),
+        error_callout(S.error, "conn-error"),
+        notice_callout(S.notice, "conn-notice"),
         rx.table.root(
             rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
                 "Server", "Login", "Status", "Last error", "Last connected (UTC)", "")))),

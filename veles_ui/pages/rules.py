@@ -11,6 +11,7 @@ from reflex.vars import ObjectVar
 
 from models.alerts import AlertKind, Severity
 from veles.services.permissions import Permission
+from veles_ui.components.feedback import error_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import RulesState as S
@@ -65,8 +66,7 @@ def rules_page() -> rx.Component:
         rx.cond(_CAN_EDIT, _form(),
                 rx.callout("Your role can view the rules but not change them.", icon="info",
                            id="rules-read-only")),
-        rx.cond(S.error != "", rx.callout(S.error, color_scheme="tomato", icon="triangle_alert",
-                                          id="rules-error")),
+        error_callout(S.error, "rules-error"),
         rx.table.root(
             rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
                 "Watches", "Threshold", "Severity", "Symbol", "Enabled", "")))),

@@ -1,0 +1,69 @@
+"""Users and roles (tenant admins): invite, change role, deactivate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import reflex as rx
+from reflex.event import EventSpec
+from reflex.vars import ObjectVar
+
+from veles_ui.components.feedback import error_callout, notice_callout
+from veles_ui.components.nav import top_nav
+from veles_ui.state.users import TENANT_ROLES
+from veles_ui.state.users import UsersState as S
+
+_deactivate = cast(Callable[[Any], EventSpec], S.deactivate)
+_set_role = cast(Callable[[Any, Any], EventSpec], S.set_role)
+
+
+def _row(user: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(user["email"], class_name="user-email"),
+        rx.table.cell(rx.select(TENANT_ROLES, value=user["role"], size="1",
+                                on_change=lambda role: _set_role(user["id"], role))),
+        rx.table.cell(user["phone"]),
+        rx.table.cell(user["sms"]),
+        rx.table.cell(user["active"], class_name="user-active"),
+        rx.table.cell(user["created"]),
+        rx.table.cell(rx.cond(user["active"] == "active",
+                              rx.button("Deactivate", size="1", variant="soft", color_scheme="tomato",
+                                        on_click=_deactivate(user["id"]), class_name="user-deactivate"))),
+    )
+
+
+def users_page() -> rx.Component:
+    """A tenant admin's page; the services refuse every other role."""
+    return rx.vstack(
+        top_nav(),
+        rx.heading("Users and roles", size="5"),
+        rx.form(
+            rx.hstack(
+                rx.input(name="email", type="email", placeholder="Email", required=True, id="invite-email",
+                         width="18em"),
+                rx.select(TENANT_ROLES, name="role", default_value="viewer", id="invite-role"),
+                rx.input(name="phone", placeholder="Phone (E.164, optional)", id="invite-phone",
+                         width="14em"),
+                rx.button("Invite", type="submit", id="invite-submit"),
+                spacing="2",
+                align="center",
+            ),
+            on_submit=S.invite,
+            reset_on_submit=True,
+        ),
+        error_callout(S.error, "users-error"),
+        notice_callout(S.notice, "users-notice"),
+        rx.table.root(
+            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
+                "Email", "Role", "Phone", "Sign-in", "Status", "Created (UTC)", "")))),
+            rx.table.body(rx.foreach(S.users, _row)),
+            size="1",
+            variant="surface",
+            width="100%",
+            id="users-table",
+        ),
+        padding="1em",
+        spacing="3",
+        width="100%",
+    )
