@@ -10,6 +10,8 @@ from moto.server import ThreadedMotoServer
 
 from tests.stubs.smtp_stub import free_port
 from veles.bench.reports import simulated_book
+from veles.reports.errors import SourceError
+from veles.reports.gather import Row
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,13 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+class NoEngine:
+    """The engine for reports that never ask it (alerts logs): says so loudly if one ever does."""
+
+    def book(self, tenant_id: int) -> Row:
+        raise SourceError("an alerts log must not need the engine")
+
+    def account(self, tenant_id: int, login: int) -> Row | None:
+        raise SourceError("an alerts log must not need the engine")

@@ -15,10 +15,10 @@ from models.db import session_scope, upgrade
 from models.reports import Frequency, ReportSchedule, ReportStatus, ReportType, RunStatus, ScheduleRun
 from models.tenancy import Role, Tenant, User
 from tests.models.conftest import reset_schema
+from tests.reports.conftest import NoEngine
 from tests.stubs.smtp_stub import SmtpStub, free_port
 from veles.config import Settings
-from veles.reports.errors import ReportInputError, SourceError
-from veles.reports.gather import Row
+from veles.reports.errors import ReportInputError
 from veles.reports.runner import run_one
 from veles.reports.schedule import latest_due
 from veles.reports.settings import ReportSettings
@@ -72,16 +72,6 @@ def test_weekly_fires_on_its_weekday_and_covers_seven_days() -> None:
 
 def test_nothing_is_due_before_the_schedule_existed() -> None:
     assert latest_due(schedule(Frequency.DAILY, "23:00", "UTC"), CREATED + timedelta(hours=1)) is None
-
-
-class NoEngine:
-    """An alerts log never asks the engine; this source says so loudly if it ever does."""
-
-    def book(self, tenant_id: int) -> Row:
-        raise SourceError("an alerts log must not need the engine")
-
-    def account(self, tenant_id: int, login: int) -> Row | None:
-        raise SourceError("an alerts log must not need the engine")
 
 
 @pytest.fixture

@@ -3,13 +3,23 @@ within the timeout, never a hang."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import boto3
 import pytest
 
+from models.db import session_scope, upgrade
+from models.reports import ReportStatus
+from models.tenancy import Role, Tenant
+from tests.reports.conftest import NoEngine
 from tests.stubs.smtp_stub import free_port
+from veles.config import Settings
 from veles.reports.errors import StorageError
+from veles.reports.runner import run_one
 from veles.reports.settings import ReportSettings
 from veles.reports.storage import LocalStorage, S3Storage, open_storage, report_key
+from veles.services import reports as service
 
 
 def s3_settings(endpoint: str, bucket: str = "veles-reports") -> ReportSettings:
@@ -55,3 +65,30 @@ def test_local_storage_refuses_keys_outside_its_directory(tmp_path: object) -> N
         storage.put("../escape.pdf", b"x", "application/pdf")
     with pytest.raises(StorageError, match="could not be read"):
         storage.get("tenant-1/report-404.pdf")
+
+
+def test_a_report_whose_store_is_unreachable_fails_with_the_reason(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'veles.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        tenant = Tenant(name="Delta")
+        session.add(tenant)
+        session.flush()
+        assert tenant.id is not None
+        caller = service.Caller(tenant.id, None, Role.RISK_MANAGER)
+    settings = Settings(_env_file=None, database_url=url)
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    rsettings = s3_settings(endpoint)
+    now = datetime.now(UTC)
+    report = service.request_report(
+        settings,
+        rsettings,
+        caller,
+        {"type": "alerts_log", "start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()},
+    )
+    heard: list[dict[str, object]] = []
+    run_one(url, rsettings, "s3-test", NoEngine(), open_storage(rsettings), lambda _t, m: heard.append(m))
+    failed = service.get_report(settings, caller, report.id or 0)
+    assert failed.status is ReportStatus.FAILED
+    assert f"S3 bucket veles-reports at {endpoint}: could not store" in (failed.error or "")
+    assert heard[-1] == {"report_id": report.id, "status": "failed", "error": failed.error}

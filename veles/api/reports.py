@@ -74,7 +74,7 @@ def _errors(exc: Exception) -> HTTPException:
     if isinstance(exc, service.ReportNotReady):
         return HTTPException(status.HTTP_409_CONFLICT, str(exc))
     if isinstance(exc, ReportInputError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {"field": exc.field, "message": str(exc)})
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"field": exc.field, "message": str(exc)})
     if isinstance(exc, PermissionDenied | service.LinkInvalid):
         return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
     if isinstance(exc, StorageError):

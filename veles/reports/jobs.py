@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from models.db import session_scope
 from models.reports import Report, ReportStatus
-from veles.reports.request import Period, ReportRequest, ReportType
+from veles.reports.request import Period, ReportRequest, ReportType, utc
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def claim_next(url: str, worker: str, lease_seconds: float, max_attempts: int) -
             request = ReportRequest(
                 ReportType(report.type),
                 report.format,
-                Period(report.period_start, report.period_end, report.time_zone),
+                Period(utc(report.period_start), utc(report.period_end), report.time_zone),
                 login if isinstance(login, int) else None,
             )
             return Claim(report.id, report.tenant_id, token, report.attempts, request)

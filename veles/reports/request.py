@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.reports import ReportFormat, ReportType
 from veles.reports.errors import ReportInputError
+
+
+def utc(value: datetime) -> datetime:
+    """An aware UTC datetime; SQLite hands stored timestamps back without their zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from models.reports import (
     ScheduleRun,
 )
 from veles.reports.errors import ReportInputError
-from veles.reports.request import check_zone
+from veles.reports.request import check_zone, utc
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -101,7 +101,7 @@ def latest_due(schedule: ReportSchedule, now: datetime) -> Due | None:
     if fires > local_now:
         day -= step
         fires = datetime.combine(day, time(hour, minute), tz)
-    if fires < schedule.created_at:
+    if fires < utc(schedule.created_at):
         return None
     return Due(fires.astimezone(UTC), _midnight(day - step, tz), _midnight(day, tz))
 

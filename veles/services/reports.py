@@ -25,7 +25,7 @@ from veles.config import Settings
 from veles.reports import schedule as schedules
 from veles.reports.errors import ReportError, ReportInputError
 from veles.reports.render import CONTENT_TYPES, file_name
-from veles.reports.request import Period, parse_request
+from veles.reports.request import Period, parse_request, utc
 from veles.reports.settings import ReportSettings
 from veles.reports.storage import open_storage
 from veles.services.messaging import Attachment, MessagingError, check_email, send_email
@@ -241,7 +241,7 @@ class ReportScheduler:
             return f"the report failed: {report.error}"
         assert report.period_start is not None
         assert report.period_end is not None
-        period = Period(report.period_start, report.period_end, report.time_zone).label()
+        period = Period(utc(report.period_start), utc(report.period_end), report.time_zone).label()
         try:
             file = _file(self.rsettings, report)
             send_email(
