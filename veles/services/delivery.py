@@ -261,17 +261,19 @@ class AlertDelivery:
         key = alert_key(alert)
         severity = Severity(alert["severity"])
         done = await asyncio.to_thread(self._done, key)
+        records = []
         for person in await self._current_recipients(now):
             for channel in sorted(person.prefs.channels.get(severity, ()), key=list(Channel).index):
                 if (person.user_id, channel) in done:
                     continue
                 outcome, text = await self._decide(person, channel, alert, now)
-                await asyncio.to_thread(
-                    self._record, person.user_id, channel, key, severity, outcome, 1, text)
+                records.append(self._record(person.user_id, channel, key, severity, outcome, 1, text))
+        await asyncio.to_thread(self._save, records)  # one transaction per alert, however many people
 
     async def flush(self) -> None:
         """Send the digests whose window has ended; a window that held nothing closes."""
         now = self._clock()
+        records = []
         for (user_id, channel), window in list(self._windows.items()):
             if window.end > now:
                 continue
@@ -292,7 +294,9 @@ class AlertDelivery:
             outcome = (_Outcome(DeliveryStatus.SUPPRESSED, quiet) if quiet
                        else await self._send(person, channel, subject, body, sms))
             key = f"digest:{window.start.isoformat()}"
-            await asyncio.to_thread(self._record, user_id, channel, key, severity, outcome, len(held), text)
+            records.append(self._record(user_id, channel, key, severity, outcome, len(held), text))
+        if records:
+            await asyncio.to_thread(self._save, records)
 
     async def _decide(
         self, person: Recipient, channel: Channel, alert: Row, now: datetime
@@ -345,11 +349,14 @@ class AlertDelivery:
     def _record(
         self, user_id: int, channel: Channel, key: str, severity: Severity, outcome: _Outcome, alerts: int,
         text: str,
-    ) -> None:
+    ) -> Delivery:
+        return Delivery(tenant_id=self._tenant_id, user_id=user_id, channel=channel, alert_key=key,
+                        severity=severity, status=outcome.status, reason=outcome.reason, alerts=alerts,
+                        text=text[:2000])
+
+    def _save(self, records: list[Delivery]) -> None:
         with tenant_session(self._settings.database_url, self._tenant_id) as db:
-            db.add(Delivery(tenant_id=self._tenant_id, user_id=user_id, channel=channel, alert_key=key,
-                            severity=severity, status=outcome.status, reason=outcome.reason, alerts=alerts,
-                            text=text[:2000]))
+            db.add_all(records)
 
 
 @dataclass(frozen=True, slots=True)
