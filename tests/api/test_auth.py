@@ -84,6 +84,8 @@ def test_wrong_password_is_401_like_an_unknown_email(client: TestClient, user: M
     unknown = client.post("/api/v1/auth/token", json={"email": "who@nowhere.test", "password": "nope"})
     assert unknown.status_code == 401
     assert unknown.json() == response.json()  # no way to tell which accounts exist
+    control = client.post("/api/v1/auth/token", json={"email": "nul\x00@nowhere.test", "password": "x\x00"})
+    assert control.json() == response.json()  # a NUL byte is just another unknown address, not a 500
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

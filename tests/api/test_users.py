@@ -133,6 +133,9 @@ def test_refusals_name_the_field_or_say_why(client: TestClient, settings: Settin
     staff = {"email": "p@new.test", "role": "platform_admin"}
     platform = client.post("/api/v1/users", json=staff, headers=headers)
     assert (platform.status_code, "platform admin" in platform.json()["detail"]) == (403, True)
+    huge = client.get(f"/api/v1/users/{2**40}", headers=headers)  # beyond the INTEGER key
+    assert huge.status_code == 422
+    assert ["path", "user_id"] in [error["loc"] for error in huge.json()["detail"]]
 
 
 def test_any_user_changes_their_own_password_and_phone(client: TestClient, settings: Settings) -> None:

@@ -83,6 +83,7 @@ def test_invite_with_a_role_and_a_temporary_password(settings: Settings, admin: 
 
 @pytest.mark.parametrize(("form", "field"), [
     ({"email": "not-an-address"}, "email"),
+    ({"email": "nul\x00@broker.test"}, "email"),  # PostgreSQL cannot even compare a NUL
     ({"email": "x@broker.test", "phone": "0151 123"}, "phone"),
     ({"email": "x@broker.test", "password": "short"}, "password"),
     ({"email": "x@broker.test", "role": "owner"}, "role"),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from veles.api.db import TenantUnit
@@ -33,6 +33,7 @@ from veles.services.users import (
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 Admin = Annotated[Identity, Depends(requires(Permission.MANAGE_USERS))]
+UserId = Annotated[int, Path(gt=0, lt=2**31, description="A user id of your tenant.")]  # an INTEGER key
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not signed in"},
     403: {"description": "Role may not manage users"},
@@ -73,20 +74,20 @@ def invite(form: UserInvite, identity: Admin, db: TenantUnit, ip: ClientIp) -> I
 
 
 @router.get("/users/{user_id}", responses=ONE)
-def user(user_id: int, identity: Admin, db: TenantUnit) -> UserView:
+def user(user_id: UserId, identity: Admin, db: TenantUnit) -> UserView:
     """One user of your tenant."""
     return get_user(db, identity, user_id)
 
 
 @router.patch("/users/{user_id}", responses=ONE)
-def set_role(user_id: int, change: RoleChange, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
+def set_role(user_id: UserId, change: RoleChange, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
     """Change a user's role (from their next token refresh)."""
     with _forbidden_as_403():
         return change_role(db, identity, user_id, change, ip=ip)
 
 
 @router.post("/users/{user_id}/deactivate", responses=ONE)
-def deactivate(user_id: int, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
+def deactivate(user_id: UserId, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
     """Stop a user from signing in and end their sign-ins."""
     with _forbidden_as_403():
         return deactivate_user(db, identity, user_id, ip=ip)

@@ -12,6 +12,7 @@ the caller's unit of work then ends with an error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -40,6 +41,7 @@ __all__ = [
     "hash_password",
     "issue_token",
     "logout",
+    "normalize_email",
     "refresh",
     "sign_in",
     "verify_code",
@@ -48,6 +50,7 @@ __all__ = [
 
 _hasher = PasswordHasher()
 WRONG_CREDENTIALS = "Wrong email or password."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class AccountLocked(AuthError):
     """Too many failures in a row: sign-in is refused until `until`, even with the right password."""
@@ -109,8 +112,18 @@ def _decoy_hash() -> str:
     return hash_password("decoy password for unknown e-mails")
 
 
+def normalize_email(email: str) -> str | None:
+    """An address as stored (trimmed, lower case), or None when it holds control characters, which
+    no stored address has and PostgreSQL cannot even compare (NUL)."""
+    email = email.strip().lower()
+    return None if _CONTROL.search(email) else email
+
+
 def _find_user(session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+    normalized = normalize_email(email)
+    if normalized is None:
+        return None
+    return session.exec(select(User).where(User.email == normalized)).first()
 
 
 def _active_tenant(session: Session, user: User) -> Tenant:

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from models.tenancy import Role, TwoFactor, User
 from veles.services import tokens
 from veles.services.audit import Action, record
-from veles.services.auth import Identity, hash_password, verify_password
+from veles.services.auth import Identity, hash_password, normalize_email, verify_password
 from veles.services.errors import Conflict, InvalidInput, NotFound, validated
 from veles.services.messaging import check_email, check_phone
 from veles.services.permissions import Permission, PermissionDenied, require
@@ -40,7 +40,10 @@ MAX_PASSWORD = 1024
 
 
 def _email(value: str) -> str:
-    return check_email(value.strip().lower(), "email")
+    normalized = normalize_email(value)
+    if normalized is None:
+        raise ValueError("email: control characters are not allowed in an address")
+    return check_email(normalized, "email")
 
 
 def _phone(value: str | None) -> str | None:
