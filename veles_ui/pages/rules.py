@@ -11,7 +11,7 @@ from reflex.vars import ObjectVar
 
 from models.alerts import AlertKind, Severity
 from veles.services.permissions import Permission
-from veles_ui.components.feedback import error_callout
+from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import RulesState as S
@@ -67,6 +67,7 @@ def rules_page() -> rx.Component:
                 rx.callout("Your role can view the rules but not change them.", icon="info",
                            id="rules-read-only")),
         error_callout(S.error, "rules-error"),
+        notice_callout(S.notice, "rules-notice"),
         rx.table.root(
             rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
                 "Watches", "Threshold", "Severity", "Symbol", "Enabled", "")))),

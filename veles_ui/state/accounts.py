@@ -202,10 +202,13 @@ class AccountDetailState(PortalStream):
 
     @rx.event
     def load(self) -> None:
-        """Page load: forget the previous account so its figures never show under this login."""
+        """Page load: forget the previous account so its figures never show under this login; a login
+        outside the tenant's book, once this process holds the book, is not found at once."""
         self.account = _parse_login(self.router.url.path)
         self._show(None)
-        self.status = "loading"
+        replica = get_live_feed().replica(self.tenant_id) if self.tenant_id else None
+        if replica is None or replica.version < 0 or self.account in replica.rows:
+            self.status = "loading"  # the stream fills it in (or says missing once the book is here)
 
     def _show(self, detail: AccountDetail | None) -> None:
         self.status = "missing" if detail is None else "found"

@@ -8,11 +8,13 @@ viewer who crafts an event is refused exactly like one who clicks a hidden butto
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import reflex as rx
 
+from veles.config import get_settings
 from veles.services.alerts import (
     AlertView,
     RuleView,
@@ -24,11 +26,13 @@ from veles.services.alerts import (
     resolve,
     update_rule,
 )
+from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
 from veles_ui.state.accounts import PortalStream
 from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
 
+log = logging.getLogger(__name__)
 FEED_INTERVAL = 1.0
 FEED_LIMIT = 100
 ALL = "all"
@@ -148,46 +152,57 @@ class RulesState(SessionState):
     rules: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error_field: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
 
     def _reload(self) -> None:
         with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
             self.rules = [_rule_view(r) for r in list_rules(db, identity.tenant_id)]
 
-    def _change(self, change: Any) -> None:
-        """Run `change(db, tenant_id)` as an EDIT_RULES action, then show the rules again."""
+    async def _change(self, change: Any) -> None:
+        """Run `change(db, tenant_id)` as an EDIT_RULES action, push the rules to the running
+        engine, then show the rules again (and any the engine cannot run)."""
         try:
             with self.tenant_db(Permission.EDIT_RULES) as (db, identity):
                 change(db, identity.tenant_id)
         except USER_ERRORS as exc:
             self.error_field, self.error = getattr(exc, "field", ""), str(exc)
+            self._reload()
+            return
+        self.error_field = self.error = ""
+        try:
+            applied = await apply_rules(get_settings(), identity.tenant_id)
+        except Exception as exc:  # stored either way: the engine reads them when it (re)starts
+            log.warning("rules of tenant %s not pushed to the engine: %s", identity.tenant_id, exc)
+            self.notice = "Saved; the engine will use the rules when it restarts."
         else:
-            self.error_field = self.error = ""
+            skipped = "; ".join(str(s) for s in applied.get("skipped", []))
+            self.notice = "Saved and applied." + (f" Not evaluated live: {skipped}" if skipped else "")
         self._reload()
 
     @rx.event
     def load(self) -> None:
         """Page load."""
-        self.error_field = self.error = ""
+        self.error_field = self.error = self.notice = ""
         try:
             self._reload()
         except USER_ERRORS as exc:
             self.error = str(exc)
 
     @rx.event
-    def add(self, form: dict[str, str]) -> None:
+    async def add(self, form: dict[str, str]) -> None:
         """A new rule from the form (threshold as typed; an empty symbol means every symbol)."""
         data = fields(form, ("kind", "threshold", "severity", "symbol"))
         if not data.get("symbol", "").strip():
             data.pop("symbol", None)
-        self._change(lambda db, tenant: create_rule(db, tenant, data))
+        await self._change(lambda db, tenant: create_rule(db, tenant, data))
 
     @rx.event
-    def toggle(self, rule_id: str, enabled: bool) -> None:
+    async def toggle(self, rule_id: str, enabled: bool) -> None:
         """Switch a rule on or off."""
         change = {"enabled": bool(enabled)}
-        self._change(lambda db, tenant: update_rule(db, tenant, row_id(rule_id, "rule"), change))
+        await self._change(lambda db, tenant: update_rule(db, tenant, row_id(rule_id, "rule"), change))
 
     @rx.event
-    def remove(self, rule_id: str) -> None:
+    async def remove(self, rule_id: str) -> None:
         """Delete a rule (alerts it raised stay)."""
-        self._change(lambda db, tenant: delete_rule(db, tenant, row_id(rule_id, "rule")))
+        await self._change(lambda db, tenant: delete_rule(db, tenant, row_id(rule_id, "rule")))
