@@ -26,7 +26,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlmodel import col
 
 from actors.wire import Row
@@ -143,7 +143,8 @@ class HistoryRecorder:
         with tenant_session(self._settings.database_url, self._tenant_id) as db:
             db.exec(delete(RiskHistory).where(col(RiskHistory.tenant_id) == self._tenant_id,
                                               col(RiskHistory.ts) == bucket))
-            db.add_all(points)
+            if points:  # one multi-row INSERT (no ORM identity map, no ids read back): ~1,000 rows a minute
+                db.connection().execute(insert(RiskHistory), [p.model_dump(exclude={"id"}) for p in points])
 
     def prune(self) -> int:
         """Delete points older than the tenant's plan keeps; returns how many went."""
