@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,8 @@ from veles.reports.storage import open_storage
 from veles.services.messaging import Attachment, MessagingError, check_email, send_email
 from veles.services.permissions import Permission, require
 from veles.services.ray_runtime import connect
+
+log = logging.getLogger(__name__)
 
 
 class ReportNotFound(LookupError):
@@ -254,3 +258,19 @@ class ReportScheduler:
         except (MessagingError, ReportError, ValueError) as exc:
             return str(exc)
         return None
+
+
+def run_scheduler(
+    settings: Settings, rsettings: ReportSettings, stop: threading.Event, every: float = 30.0
+) -> None:
+    """Tick the scheduler every `every` seconds until `stop` is set; a failed tick (database
+    down, say) is logged and retried on the next one."""
+    scheduler = ReportScheduler(settings, rsettings)
+    while not stop.is_set():
+        try:
+            counts = scheduler.tick()
+            if any(counts.values()):
+                log.info("scheduled reports: %s", counts)
+        except Exception:
+            log.exception("scheduled reports: tick failed")
+        stop.wait(every)
