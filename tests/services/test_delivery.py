@@ -230,6 +230,24 @@ async def test_unreachable_servers_are_recorded_as_failed_with_the_reason(databa
     assert summary(rows, desk.dealer, Channel.PORTAL) == [("sent", 1, "")]
 
 
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"severity": "apocalyptic"}, "'apocalyptic' is not a valid Severity"),
+        ({"time_msc": "noon"}, "alert time_msc: 'noon' is missing or of the wrong type"),
+        ({"subject": None}, "alert subject: None is missing"),
+        ({"value": True}, "alert value: True is missing"),
+    ],
+)
+async def test_a_malformed_alert_names_the_field_and_records_nothing(
+    database: str, desk: Desk, change: dict[str, Any], error: str
+) -> None:
+    delivery = AlertDelivery(settings(database), desk.tenant_id, clock=Clock(T0))
+    with pytest.raises(ValueError, match=error):
+        await delivery.handle(alert() | change)
+    assert records(database, desk.tenant_id) == []
+
+
 def test_quiet_hours_that_cross_midnight() -> None:
     prefs = Preferences(zone=ZoneInfo("Europe/Berlin"), quiet=(time(22, 0), time(7, 0)),
                         critical_overrides_quiet=True)

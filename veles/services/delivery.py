@@ -168,6 +168,20 @@ def recipients(db: Session, tenant_id: int) -> list[Recipient]:
     return found
 
 
+_ALERT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "rule_id": str, "severity": str, "subject": str, "status": str, "time_msc": int, "message": str,
+    "value": (int, float), "threshold": (int, float),
+}
+
+
+def check_alert(alert: Row) -> None:
+    """ValueError naming the first missing or mistyped field of an alert row (`actors.wire.alert_row`)."""
+    for name, kind in _ALERT_FIELDS.items():
+        if not isinstance(alert.get(name), kind) or isinstance(alert.get(name), bool):
+            raise ValueError(f"alert {name}: {alert.get(name)!r} is missing or of the wrong type")
+    Severity(alert["severity"])
+
+
 def alert_key(alert: Row) -> str:
     """Identifies one raise of one rule on one subject, the same every time it is seen."""
     return f"{alert['rule_id']}:{alert['subject']}:{alert['time_msc']}"[:200]
@@ -239,8 +253,10 @@ class AlertDelivery:
             async for alert in alerts:
                 try:
                     await self.handle(alert)
+                except ValueError as exc:  # a malformed alert: say which field, go on with the next
+                    log.error("tenant %s: alert not delivered: %s", self._tenant_id, exc)
                 except SQLAlchemyError:
-                    log.exception("tenant %s: alert %s not delivered", self._tenant_id, alert_key(alert))
+                    log.exception("tenant %s: alert %s not delivered", self._tenant_id, alert.get("rule_id"))
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
@@ -254,8 +270,11 @@ class AlertDelivery:
                 log.exception("tenant %s: digests not delivered", self._tenant_id)
 
     async def handle(self, alert: Row) -> None:
-        """Deliver one alert row (as `actors.wire.alert_row` makes it); cleared alerts are ignored."""
-        if alert.get("status") != "raised":
+        """Deliver one alert row (as `actors.wire.alert_row` makes it); cleared alerts are ignored.
+
+        ValueError names the field of a malformed row; nothing is sent or recorded for it."""
+        check_alert(alert)
+        if alert["status"] != "raised":
             return
         now = self._clock()
         key = alert_key(alert)
