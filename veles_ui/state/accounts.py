@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import reflex as rx
 
@@ -18,7 +17,7 @@ from actors.mt5_account import AccountDetail
 from actors.wire import Row
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, account_view, money, percent, sign_color, state_color
-from veles_ui.state.session import SessionState, tab_connected
+from veles_ui.state.stream import PortalStream
 
 log = logging.getLogger(__name__)
 
@@ -30,37 +29,6 @@ SORTABLE = frozenset(
 EN_DASH = "\u2013"
 # Each account page asks its account actor at most this often, however fast the book moves.
 DETAIL_INTERVAL = 0.5
-
-
-class PortalStream(SessionState):
-    """What the portal's live pages share: one stream per tab, for as long as the tab shows them."""
-
-    streaming: bool = False
-
-    def _shows(self, path: str) -> bool:
-        """Whether the tab still shows the page this stream serves (`path`)."""
-        raise NotImplementedError
-
-    async def _follow(self) -> AsyncIterator[TenantReplica]:
-        """The tenant's book each time it changes, while the tab is connected and on this page.
-
-        Yields nothing if this tab already runs the stream (a reload, a second on_load).
-        """
-        async with self:
-            if self.streaming or not self.tenant_id:
-                return
-            self.streaming = True
-            tenant_id, token = self.tenant_id, self.router.session.client_token
-        try:
-            async for replica in get_live_feed().watch(tenant_id):
-                async with self:
-                    here = self._shows(self.router.url.path.rstrip("/"))
-                if not here or not tab_connected(token):
-                    break
-                yield replica
-        finally:
-            async with self:
-                self.streaming = False
 
 
 class AccountsState(PortalStream):

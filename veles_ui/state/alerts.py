@@ -29,8 +29,8 @@ from veles.services.alerts import (
 from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
-from veles_ui.state.accounts import PortalStream
 from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
+from veles_ui.state.stream import PortalStream
 
 log = logging.getLogger(__name__)
 FEED_INTERVAL = 1.0

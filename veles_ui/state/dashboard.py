@@ -7,16 +7,16 @@ from typing import cast
 
 import reflex as rx
 
-from veles.services.live import TenantReplica, get_live_feed
+from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
-from veles_ui.state.session import SessionState, tab_connected
+from veles_ui.state.stream import PortalStream
 
 PAGE_SIZE = 50
 # Symbols shown in the exposure chart and table: the largest by absolute USD (the wire's order).
 EXPOSURE_SYMBOLS = 12
 
 
-class DashboardState(SessionState):
+class DashboardState(PortalStream):
     """What the dashboard shows; refreshed by `stream` each time the book changes."""
 
     equity: rx.Field[str] = rx.field(DASH)
@@ -39,7 +39,6 @@ class DashboardState(SessionState):
     exposure: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
     # Numbers for the chart (millions of USD per book); the table above shows the same symbols formatted.
     exposure_chart: rx.Field[list[dict[str, str | float]]] = rx.field(cast(list[dict[str, str | float]], []))
-    streaming: bool = False
 
     def _show(self, replica: TenantReplica) -> None:
         totals = replica.totals
@@ -68,20 +67,12 @@ class DashboardState(SessionState):
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)
         self.rows = [account_view(r) for r in page]
 
+    def _shows(self, path: str) -> bool:
+        return path == "/dashboard"
+
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Follow the tenant's book while this tab stays connected (one stream per tab)."""
-        async with self:
-            if self.streaming or not self.tenant_id:
-                return
-            self.streaming = True
-            tenant_id, token = self.tenant_id, self.router.session.client_token
-        try:
-            async for replica in get_live_feed().watch(tenant_id):
-                if not tab_connected(token):
-                    break
-                async with self:
-                    self._show(replica)
-        finally:
+        """Follow the tenant's book while this tab shows the dashboard (one stream per tab)."""
+        async for replica in self._follow():
             async with self:
-                self.streaming = False
+                self._show(replica)
