@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
 from models.columns import utcnow
-from models.db import session_scope
+from models.db import session_scope, upgrade
 from models.tenancy import Plan, Role, Tenant, TenantStatus, User
 from tests.auth_support import PASSWORD, Made, audit_actions, auth_db, auth_settings, make_user
 from veles.config import Settings
@@ -225,3 +226,19 @@ def test_expired_foreign_and_tampered_refresh_tokens_are_refused(settings: Setti
     with pytest.raises(AuthError, match="Invalid"):
         _refresh(settings, f"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")  # alg=none, no signature
     _refresh(settings, good)  # none of that spent the real one
+
+
+def test_the_flow_also_holds_on_sqlite(tmp_path: Path) -> None:
+    """The embedded default: SQLite hands timestamps back naive, lock times must still compare."""
+    url = f"sqlite:///{tmp_path / 'veles.db'}"
+    upgrade(url)
+    embedded = auth_settings(url, lockout_threshold=2)
+    user = make_user(url)
+    first = _sign_in(embedded, user.email)
+    _refresh(embedded, first.refresh_token)
+    with pytest.raises(RefreshReused):
+        _refresh(embedded, first.refresh_token)
+    _wrong(embedded, user.email)
+    assert isinstance(_wrong(embedded, user.email), AccountLocked)
+    with pytest.raises(AccountLocked), session_scope(url) as session:
+        sign_in(session, embedded, user.email, PASSWORD)
