@@ -12,6 +12,8 @@ plain calls (on the actor's own thread). A lock keeps the two from interleaving 
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import pickle
 import threading
@@ -19,11 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ray
+from ray.dag.compiled_dag_node import ExecutableTask
 
 from veles.risk.account import AccountFigures, AccountState
 from veles.risk.errors import RejectedEvent
 from veles.risk.events import AccountSnapshot, Deal, Position, Quote
 from veles.risk.instruments import SymbolSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,3 +203,19 @@ class MT5AccountActor(AccountHost):
         super().__init__(
             snapshot, symbols, quotes, restarted=ray.get_runtime_context().was_current_actor_reconstructed
         )
+
+    def leave_graphs(self) -> int:
+        """Stop the compiled-graph loops a dead supervisor left on this actor; how many were found.
+
+        A graph whose driver died is never torn down: its loop keeps waiting on its input and
+        keeps Ray's single compiled-graph slot of the actor busy, so a new graph could never start
+        here. Ray keeps no handle on the loop's tasks, hence the search of this process's objects
+        (a few thousand: milliseconds). Only a supervisor that has no graph yet calls this.
+        """
+        stale = [obj for obj in gc.get_objects() if isinstance(obj, ExecutableTask)]
+        for task in stale:
+            try:
+                task.cancel()  # closes its channels: the loop's read fails and the loop ends
+            except Exception:  # already closed
+                log.debug("stale graph task already closed", exc_info=True)
+        return len(stale)

@@ -237,6 +237,8 @@ class TenantSupervisor:
             assert update.checkpoint is not None
             conn.accounts[update.login].checkpoint = update.checkpoint
         await self._absorb(conn, updates, first.sent_at)
+        # actors that outlived a previous supervisor may still sit in its compiled graphs
+        await asyncio.gather(*(slot.handle.leave_graphs.remote() for slot in conn.accounts.values()))
         conn.partitions = partition(list(conn.accounts))
         conn.partition_of = {login: part for part in conn.partitions for login in part.logins}
         for part in conn.partitions:  # one at a time: compiles contend for the same cores

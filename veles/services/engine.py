@@ -88,6 +88,8 @@ def status_line(status: dict[str, Any]) -> str:
         parts.append(
             f"{conn['connection_id']}: {conn['accounts']} accounts, {conn['batches']} batches, "
             f"{conn['deals']} deals, {conn['merged_batches']} merged, "
+            f"{conn['compiled_partitions']}/{conn['partitions']} partitions compiled "
+            f"({conn['graph_failures']} graph failures), "
             f"restarts {conn['restarts'] or 0}, rejected {conn['rejected'] or 0}"
         )
     parts.extend(f"{cid}: REFUSED {why}" for cid, why in status["refused_connections"].items())
