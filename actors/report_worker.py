@@ -18,6 +18,7 @@ from typing import Any
 
 import ray
 
+from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
 from actors.wire import Row, account_row
 from veles.bus import RedisBus
@@ -35,6 +36,25 @@ _GONE = (ValueError, ray.exceptions.RayActorError, ray.exceptions.ActorUnavailab
 def worker_name(index: int) -> str:
     """The name of the pool's `index`-th worker."""
     return f"report-worker:{index}"
+
+
+def detail_row(detail: AccountDetail) -> Row:
+    """An account page's figures and positions as the report builders read them."""
+    return {
+        "figures": account_row(detail.figures),
+        "positions": [
+            {
+                "ticket": p.ticket,
+                "symbol": p.symbol,
+                "side": p.side.value,
+                "volume": p.volume,
+                "price_open": p.price_open,
+                "swap": p.swap,
+                "profit": detail.profits.get(p.ticket),
+            }
+            for p in detail.positions
+        ],
+    }
 
 
 class RayLiveSource:
@@ -60,21 +80,7 @@ class RayLiveSource:
         detail = self._call(supervisor_name(tenant_id), "account_detail", login)
         if detail is None:
             return None
-        return {
-            "figures": account_row(detail.figures),
-            "positions": [
-                {
-                    "ticket": p.ticket,
-                    "symbol": p.symbol,
-                    "side": p.side.value,
-                    "volume": p.volume,
-                    "price_open": p.price_open,
-                    "swap": p.swap,
-                    "profit": detail.profits.get(p.ticket),
-                }
-                for p in detail.positions
-            ],
-        }
+        return detail_row(detail)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)

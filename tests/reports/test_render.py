@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,15 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 
+from actors.mt5_account import AccountHost
+from actors.report_worker import detail_row
 from models.reports import ReportFormat, ReportType
 from veles.bench.reports import synthetic_inputs
+from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
+from veles.reports.gather import HistoryPoint, Inputs
 from veles.reports.render import render
-from veles.reports.request import Period
+from veles.reports.request import Period, ReportRequest
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 PERIOD = Period(NOW - timedelta(days=1), NOW, "Asia/Tokyo")
@@ -83,3 +88,29 @@ def test_excel_has_typed_cells_formats_frozen_header_and_a_native_chart(
     assert 'state="frozen"' in all_accounts
     assert len(re.findall(r"<row ", all_accounts)) == 200 + 3  # title rows + header row + accounts
     assert re.search(r'<c r="E5"[^>]*><v>[-0-9.]+</v></c>', all_accounts)  # balance is a number
+
+
+def test_account_statement_lists_positions_and_charts_equity(artifacts: Path) -> None:
+    broker = SimulatedBroker(accounts=8, seed=3, warmup=600.0)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    board = {q.symbol: q for q in broker.poll().quotes}
+    hosts = [AccountHost(s, symbols, board) for s in broker.accounts()]
+    host = max(hosts, key=lambda h: len(h.state.positions()))  # the account holding most positions
+    detail = host.detail()
+    assert detail.positions
+    login = detail.figures.login
+    history = [
+        HistoryPoint(
+            PERIOD.start + timedelta(minutes=m), 10_000 + 40 * math.sin(m / 90), 10_000.0, 500.0, None, 0.0
+        )
+        for m in range(0, 24 * 60, 5)
+    ]
+    request = ReportRequest(ReportType.ACCOUNT_STATEMENT, ReportFormat.PDF, PERIOD, login)
+    inputs = Inputs("Bench Broker Ltd", request, None, [], history, detail_row(detail))
+    content = render(build(inputs, top=25, generated_at=NOW), ReportFormat.PDF).content
+    text = "\n".join(pdf_pages(content, artifacts, "account-statement"))
+    assert f"Account statement {login}" in text
+    for position in detail.positions:
+        assert str(position.ticket) in text
+    assert "Open positions" in text
+    assert "No alerts in this period." in text
