@@ -13,10 +13,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
+from models.tenancy import Plan
+from veles.api import create_api
 from veles.config import Settings
+from veles.services.ratelimit import ApiTier
 
 PORTS = range(3200, 3300)  # the ports this test suite's servers may use
+ROOT = Path(__file__).resolve().parents[2]
+START_WAIT = 240.0  # bound on a server's start-up (imports are slow on a loaded machine)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else "(no output)"
 
 
 def free_port(exclude: set[int] | None = None) -> int:
@@ -34,21 +44,25 @@ def free_port(exclude: set[int] | None = None) -> int:
 
 
 @contextmanager
-def api_server(env: Mapping[str, str], log: Path, port: int | None = None) -> Iterator[str]:
-    """`create_api()` served by uvicorn on a free port; yields its base URL once /api/health
-    answers, and stops the process (SIGTERM, then SIGKILL) afterwards. Its output goes to `log`."""
+def api_server(
+    env: Mapping[str, str], log: Path, port: int | None = None, factory: str = "veles.api:create_api"
+) -> Iterator[str]:
+    """The app `factory` makes, served by uvicorn on a free port; yields its base URL once
+    /api/health answers, and stops the process (SIGTERM, then SIGKILL) afterwards. Its output
+    goes to `log`."""
     port = port or free_port()
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "REDIS_"))
     }
     environment.update(env)
+    environment["PYTHONPATH"] = str(ROOT)  # so a factory in tests/ imports
     with log.open("ab") as output:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "veles.api:create_api",
+                factory,
                 "--factory",
                 "--host",
                 "127.0.0.1",
@@ -64,17 +78,17 @@ def api_server(env: Mapping[str, str], log: Path, port: int | None = None) -> It
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_WAIT
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the API server exited with {process.returncode}; see {log}")
+                raise RuntimeError(f"the API server exited with {process.returncode}: {_tail(log)}")
             try:
                 if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the API server did not answer on {url}; see {log}")
+                raise RuntimeError(f"the API server did not answer on {url}: {_tail(log)}")
             time.sleep(0.2)
         yield url
     finally:
@@ -99,3 +113,10 @@ def environment_of(settings: Settings) -> dict[str, str]:
     if settings.credentials_keys is not None:
         env["CREDENTIALS_KEYS"] = settings.credentials_keys.get_secret_value()
     return env
+
+
+def unlimited_api() -> FastAPI:
+    """The API with per-tenant and per-user limits far above what a property-based run sends
+    (the per-IP limit comes from API_IP_LIMIT): the run is about answers, not about limits,
+    which tests/api/test_auth*.py cover."""
+    return create_api(api_tiers={plan: ApiTier(per_tenant=10**9, per_user=10**9) for plan in Plan})

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel
+from ray.exceptions import RayError
 
 from actors.wire import ACCOUNT_FIELDS
 from veles.api.book import published_or_503
@@ -102,7 +103,7 @@ async def account(
     """One account's figures and open positions, from the engine now."""
     try:
         detail = await ctx.live_feed().account_detail(identity.tenant_id, login)
-    except ValueError as exc:  # Ray: no supervisor by that name, the engine is not running
+    except (ValueError, ConnectionError, RayError) as exc:  # no supervisor by that name, or no Ray
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "The risk engine is not running for "
                             "this broker; try again shortly.", headers={"Retry-After": "5"}) from exc
     if detail is None:
