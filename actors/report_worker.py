@@ -95,8 +95,6 @@ class ReportWorker:
         self._live = RayLiveSource(namespace, settings.live_timeout)
         self._storage = open_storage(settings)
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self.done = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -117,26 +115,21 @@ class ReportWorker:
             log.exception("%s: could not announce report %s", self._name, message.get("report_id"))
 
     def _loop(self) -> None:
-        released = release_stale(self._url, self._name)
-        if released:
-            log.warning("%s: took back %d report(s) its previous life held", self._name, released)
+        released: int | None = None  # freed once, before the first claim
         while not self._stop.is_set():
             try:
+                if released is None:
+                    released = release_stale(self._url, self._name)
+                    if released:
+                        log.warning("%s: took back %d report(s) its previous life held", self._name, released)
                 report = run_one(
                     self._url, self._settings, self._name, self._live, self._storage, self._announce
                 )
             except Exception:  # the database is down: wait and try again
-                log.exception("%s: could not claim a report", self._name)
+                log.exception("%s: could not reach the report queue", self._name)
                 report = None
             if report is None:
-                self._wake.wait(self._settings.poll_seconds)
-                self._wake.clear()
-            else:
-                self.done += 1
-
-    def wake(self) -> None:
-        """Look for work now (a report was just queued)."""
-        self._wake.set()
+                self._stop.wait(self._settings.poll_seconds)
 
     def pid(self) -> int:
         """The worker's process (failure tests kill it)."""
@@ -145,5 +138,4 @@ class ReportWorker:
     def stop(self) -> None:
         """Finish the report in hand, then stop claiming."""
         self._stop.set()
-        self._wake.set()
         self._thread.join()
