@@ -21,13 +21,15 @@ _set_role = cast(Callable[[Any, Any], EventSpec], S.set_role)
 def _row(user: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(user["email"], class_name="user-email"),
-        rx.table.cell(rx.select(TENANT_ROLES, value=user["role"], size="1",
-                                on_change=lambda role: _set_role(user["id"], role))),
+        rx.table.cell(rx.cond(user["managed"] == "yes",
+                              rx.select(TENANT_ROLES, value=user["role"], size="1",
+                                        on_change=lambda role: _set_role(user["id"], role)),
+                              rx.text(user["role"], size="2"))),
         rx.table.cell(user["phone"]),
         rx.table.cell(user["sms"]),
         rx.table.cell(user["active"], class_name="user-active"),
         rx.table.cell(user["created"]),
-        rx.table.cell(rx.cond(user["active"] == "active",
+        rx.table.cell(rx.cond((user["active"] == "active") & (user["managed"] == "yes"),
                               rx.button("Deactivate", size="1", variant="soft", color_scheme="tomato",
                                         on_click=_deactivate(user["id"]), class_name="user-deactivate"))),
     )

@@ -22,8 +22,11 @@ from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
 TENANT_ROLES = [Role.VIEWER.value, Role.RISK_MANAGER.value, Role.TENANT_ADMIN.value]
 
 
-def _view(user: UserView) -> dict[str, str]:
+def _view(user: UserView, me: Identity) -> dict[str, str]:
+    """`managed`: whether this admin may change the user here (not themself, not a platform admin)."""
+    managed = user.id != me.user_id and user.role.value in TENANT_ROLES
     return {
+        "managed": "yes" if managed else "no",
         "id": str(user.id),
         "email": user.email,
         "role": user.role.value,
@@ -46,7 +49,7 @@ class UsersState(SessionState):
         try:
             with self.tenant_db(Permission.MANAGE_USERS) as (db, identity):
                 result = action(db, identity)
-                self.users = [_view(u) for u in list_users(db, identity)]
+                self.users = [_view(u, identity) for u in list_users(db, identity)]
         except USER_ERRORS as exc:
             self.error, self.notice = str(exc), ""
             return
