@@ -186,7 +186,7 @@ class TenantSupervisor:
             self._aggregator = RiskAggregator.options(  # type: ignore[attr-defined]
                 name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
             ).remote(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
-            await self._aggregator.start.remote()
+            await self._start_aggregator()
         for spec in self._specs:
             if spec.connection_id not in self._connections and spec.connection_id not in self._refused:
                 try:
@@ -198,6 +198,14 @@ class TenantSupervisor:
                 self._connections[spec.connection_id] = conn
                 self._spawn(self._pump(conn))
         self._running = True
+
+    async def _start_aggregator(self) -> None:
+        """Start (or restart) the aggregator; rules pushed by `set_rules` are handed to it again
+        when there is no database (with one, it reads the stored rules itself)."""
+        assert self._aggregator is not None
+        await self._aggregator.start.remote()
+        if self._rules is not None and self._database_url is None:
+            await self._aggregator.set_rules.remote(self._rules)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -454,9 +462,7 @@ class TenantSupervisor:
         delay = 0.1
         while True:
             try:
-                await self._aggregator.start.remote()
-                if self._rules is not None and self._database_url is None:  # else it read them itself
-                    await self._aggregator.set_rules.remote(self._rules)
+                await self._start_aggregator()
                 slots = [slot for slot in self._slots().values() if not slot.recovering]
                 figures = await asyncio.gather(
                     *(slot.handle.figures.remote() for slot in slots), return_exceptions=True
@@ -478,7 +484,8 @@ class TenantSupervisor:
         Alerts of rules that still exist stay raised; those of removed rules are resolved.
         """
         self._rules = rules
-        assert self._aggregator is not None, "set_rules before start"
+        if self._aggregator is None:  # stopped (a suspended tenant): they apply when it starts
+            return {"rules": [rule.id for rule in rules.rules], "skipped": list(rules.skipped)}
         await self._aggregator.set_rules.remote(rules)
         answer: dict[str, Any] = await self._aggregator.rules.remote()
         return answer

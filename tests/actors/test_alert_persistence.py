@@ -255,3 +255,21 @@ async def test_edited_rules_reach_a_running_engine_and_removed_rules_resolve_the
     finally:
         await supervisor.stop.remote()
         ray.kill(supervisor)
+
+
+async def test_rules_pushed_to_a_stopped_engine_wait_for_its_start(ray_settings: Settings) -> None:
+    url = ray_settings.database_url
+    tenant_id = _tenant(url, {"kind": AlertKind.EXPOSURE, "threshold": 2e6, "symbol": "XAUUSD"})
+    supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(tenant_id), namespace="veles-test"
+    ).remote(tenant_id, [], 4.0, None, "enterprise", url)  # a suspended tenant: no aggregator
+    try:
+        applied = await apply_rules(ray_settings, tenant_id)
+        assert applied["running"] is True
+        assert len(applied["rules"]) == 1
+        await supervisor.start.remote()
+        aggregator = ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
+        assert (await aggregator.rules.remote())["rules"] == applied["rules"]
+    finally:
+        await supervisor.stop.remote()
+        ray.kill(supervisor)
