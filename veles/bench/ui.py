@@ -31,18 +31,18 @@ import psutil
 DEFAULT_SESSIONS = (1, 10, 50)
 _VIEWPORT = {"width": 1366, "height": 768}
 _RUNNING = re.compile(r"Veles is running: (\S+)\s+sign in as (\S+) / (\S+)")
-# Installed in every tab before the page loads: keeps one [gateway ms, publish ms] pair per update.
+# Installed in every tab before the page loads: one [gateway ms, publish ms] pair per new stamp
+# (the whole document is observed: React may replace the stamp's node when the page mounts).
 _OBSERVER = """
 window.__lat = [];
-const watch = () => {
-  const stamp = document.getElementById('book-stamp');
-  if (!stamp) { setTimeout(watch, 50); return; }
-  new MutationObserver(() => {
-    const [sent, published] = stamp.textContent.split(' ').map(Number);
-    if (sent > 0) window.__lat.push([Date.now() - sent, Date.now() - published]);
-  }).observe(stamp, {childList: true, characterData: true, subtree: true});
-};
-document.addEventListener('DOMContentLoaded', watch);
+let last = '';
+new MutationObserver(() => {
+  const text = document.getElementById('book-stamp')?.textContent ?? '';
+  if (text === last) return;
+  last = text;
+  const [sent, published] = text.split(' ').map(Number);
+  if (sent > 0) window.__lat.push([Date.now() - sent, Date.now() - published]);
+}).observe(document, {childList: true, characterData: true, subtree: true});
 """
 
 
@@ -121,7 +121,11 @@ def _measure(browser: Any, url: str, storage: Any, sessions: int, seconds: float
             page.goto("/dashboard")
             pages.append(page)
         for page in pages:
-            page.wait_for_function("() => window.__lat.length > 0", timeout=120_000)
+            try:
+                page.wait_for_function("() => window.__lat.length > 0", timeout=120_000)
+            except Exception as exc:
+                stamp = page.evaluate("document.getElementById('book-stamp')?.textContent ?? null")
+                raise RuntimeError(f"no book update reached {page.url} (stamp {stamp!r})") from exc
             page.evaluate("window.__lat = []")
         cpu_before, started = _cpu_seconds(portal), time.monotonic()
         time.sleep(seconds)
