@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session
 
-from veles.api.db import TenantUnit
+from veles.api.db import RowId, TenantUnit
 from veles.api.deps import ApiContext, Context, requires
 from veles.api.realtime import announce_alert_state
 from veles.services.alerts import (
@@ -61,7 +61,7 @@ def alerts(identity: Viewer, db: TenantUnit, query: Annotated[AlertFilter, Query
 
 
 @router.get("/alerts/{alert_id}", responses=ALERT)
-def alert(alert_id: int, identity: Viewer, db: TenantUnit) -> AlertView:
+def alert(alert_id: RowId, identity: Viewer, db: TenantUnit) -> AlertView:
     """One alert."""
     return get_alert(db, identity.tenant_id, alert_id)
 
@@ -75,7 +75,7 @@ def _announce(request: Request, tasks: BackgroundTasks, tenant_id: int, view: Al
 
 @router.post("/alerts/{alert_id}/acknowledge", responses={**ALERT, 409: {"description": "Already resolved"}})
 def ack(
-    alert_id: int, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
+    alert_id: RowId, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
 ) -> AlertView:
     """Acknowledge an open alert: records who and when; sockets of the tenant get `alert_state`."""
     view = acknowledge(db, identity.tenant_id, alert_id, identity.user_id)
@@ -84,7 +84,7 @@ def ack(
 
 @router.post("/alerts/{alert_id}/resolve", responses=ALERT)
 def resolved(
-    alert_id: int, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
+    alert_id: RowId, identity: Acker, db: TenantUnit, request: Request, tasks: BackgroundTasks
 ) -> AlertView:
     """Resolve an alert: records when (and who, if nobody had acknowledged it); sockets of the
     tenant get `alert_state`."""
@@ -138,7 +138,7 @@ async def add_rule(form: RuleForm, identity: Editor, db: TenantUnit, ctx: Contex
 
 @router.patch("/alert-rules/{rule_id}", responses=RULE)
 async def change_rule(
-    rule_id: int, change: RuleChange, identity: Editor, db: TenantUnit, ctx: Context
+    rule_id: RowId, change: RuleChange, identity: Editor, db: TenantUnit, ctx: Context
 ) -> RuleSaved:
     """Change a rule's fields and apply the tenant's rules to its running engine."""
     return await _saved(
@@ -147,6 +147,6 @@ async def change_rule(
 
 
 @router.delete("/alert-rules/{rule_id}", responses=RULE)
-async def remove_rule(rule_id: int, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
+async def remove_rule(rule_id: RowId, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
     """Remove a rule (the alerts it raised stay) and apply the remaining rules to the engine."""
     return await _saved(ctx, db, identity.tenant_id, lambda: delete_rule(db, identity.tenant_id, rule_id))

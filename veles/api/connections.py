@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from veles.api.db import TenantUnit
+from veles.api.db import RowId, TenantUnit
 from veles.api.deps import Context, requires
 from veles.services.auth import Identity
 from veles.services.connections import (
@@ -50,27 +50,27 @@ def add(form: ConnectionForm, identity: Admin, db: TenantUnit, ctx: Context) -> 
 
 
 @router.get("/{connection_id}", responses=ONE)
-def one(connection_id: int, identity: Admin, db: TenantUnit) -> ConnectionView:
+def one(connection_id: RowId, identity: Admin, db: TenantUnit) -> ConnectionView:
     """One connection, without credentials."""
     return get_connection(db, identity.tenant_id, connection_id)
 
 
 @router.patch("/{connection_id}", responses={**ONE, 409: {"description": "Duplicate, or over the plan"}})
-def change(connection_id: int, change: ConnectionChange, identity: Admin, db: TenantUnit,
+def change(connection_id: RowId, change: ConnectionChange, identity: Admin, db: TenantUnit,
            ctx: Context) -> ConnectionView:
     """Change server, login, platform or password; the status goes back to pending."""
     return update_connection(db, ctx.settings, identity.tenant_id, connection_id, change)
 
 
 @router.delete("/{connection_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ONE)
-def remove(connection_id: int, identity: Admin, db: TenantUnit) -> Response:
+def remove(connection_id: RowId, identity: Admin, db: TenantUnit) -> Response:
     """Remove a connection and the accounts known through it."""
     delete_connection(db, identity.tenant_id, connection_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{connection_id}/test", responses=ONE)
-def test(connection_id: int, identity: Admin, db: TenantUnit, ctx: Context) -> ConnectionCheck:
+def test(connection_id: RowId, identity: Admin, db: TenantUnit, ctx: Context) -> ConnectionCheck:
     """Connect to the trade server with the stored credentials now: `ok`, or why not (a wrong
     password, an unreachable server). The outcome is recorded as the connection's status."""
     return check_connection(db, ctx.settings, identity.tenant_id, connection_id)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 from sqlmodel import Session
 
 from veles.api.deps import tenant_db
 
 TenantUnit = Annotated[Session, Depends(tenant_db, scope="function")]
+
+# A row id in a path: PostgreSQL's `integer`, so an id beyond it is a 422 naming the parameter, not
+# a database error.
+RowId = Annotated[int, Path(gt=0, lt=2**31, description="Row id.")]
