@@ -50,6 +50,7 @@ def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (_with(("positions", 0, "symbol"), "GBPUSD"), ["positions[0]", "symbol"]),  # the core's check
         (_with(("quotes",), {}), ["quotes", "EURUSD"]),  # a held symbol without a quote
         (_with(("account", "colour"), "red"), ["account", "colour"]),
+        (_with(("account", "balance"), -6.7e307), ["account", "balance"]),  # found by schemathesis
     ],
 )
 def test_invalid_input_is_422_naming_the_field(

@@ -13,9 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from veles.risk.calculator import CalcInput, calculate
+from veles.risk.calculator import CalcError, CalcInput, calculate
 
 __all__ = ["CalcInput", "WhatIf", "what_if"]
+
+MAX_MAGNITUDE = 1e15  # beyond any balance, price, volume or rate an MT5 account carries
 
 
 class AccountResult(BaseModel):
@@ -55,7 +57,21 @@ class WhatIf(BaseModel):
     positions: list[PositionResult]
 
 
+def _check_magnitudes(value: Any, path: str) -> None:
+    """Refuse numbers no account holds (e.g. a balance of 1e307, which overflows the integer
+    minor units the risk core computes in), naming the field as the risk core does."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+        raise CalcError(path, f"must be between -{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_magnitudes(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_magnitudes(item, f"{path}[{index}]")
+
+
 def what_if(document: CalcInput | Mapping[str, Any]) -> WhatIf:
     """Figures of one account snapshot (see `veles.risk.calculator.calculate`)."""
     data = document.model_dump(mode="json") if isinstance(document, CalcInput) else document
+    _check_magnitudes(data, "")
     return WhatIf.model_validate(calculate(data))
