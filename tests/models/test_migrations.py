@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from models.db import LegacySchemaError, get_engine, upgrade
+from models.db import MIGRATIONS, LegacySchemaError, get_engine, upgrade
 
 
 def test_upgrade_builds_the_metadata_and_is_idempotent(database_url: str) -> None:
@@ -34,3 +36,11 @@ def test_a_schema_made_before_migrations_is_refused(database_url: str) -> None:
         conn.execute(text("CREATE TABLE tenant (id INTEGER PRIMARY KEY)"))
     with pytest.raises(LegacySchemaError, match="before migrations"):
         upgrade(database_url)
+
+
+def test_branches_are_merged_into_one_head() -> None:
+    """Features may branch from the same revision while they are built, but what lands has one
+    head, so the next revision has a single parent to name."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
