@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from models.reports import Report
+from veles.api.db import RowId
 from veles.api.deps import Context, CurrentIdentity, requires
 from veles.reports.errors import ReportInputError, StorageError
 from veles.reports.settings import get_report_settings
@@ -107,7 +108,7 @@ async def list_reports(ctx: Context, identity: CurrentIdentity) -> list[ReportOu
 
 
 @router.get("/{report_id}")
-async def get_report(ctx: Context, identity: CurrentIdentity, report_id: int) -> ReportOut:
+async def get_report(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> ReportOut:
     """One report's status (404 for another tenant's)."""
     try:
         return _out(await asyncio.to_thread(service.get_report, ctx.settings, _caller(identity), report_id))
@@ -116,7 +117,7 @@ async def get_report(ctx: Context, identity: CurrentIdentity, report_id: int) ->
 
 
 @router.get("/{report_id}/download")
-async def download(ctx: Context, identity: ReportsCaller, report_id: int) -> Response:
+async def download(ctx: Context, identity: ReportsCaller, report_id: RowId) -> Response:
     """The file of a ready report (409 while queued or running, or if it failed)."""
     try:
         file = await asyncio.to_thread(
@@ -128,7 +129,7 @@ async def download(ctx: Context, identity: ReportsCaller, report_id: int) -> Res
 
 
 @router.post("/{report_id}/link")
-async def link(ctx: Context, identity: ReportsCaller, report_id: int) -> dict[str, str]:
+async def link(ctx: Context, identity: ReportsCaller, report_id: RowId) -> dict[str, str]:
     """A download path that works without a sign-in for `REPORTS_LINK_MINUTES` minutes."""
     try:
         url = await asyncio.to_thread(
@@ -140,7 +141,13 @@ async def link(ctx: Context, identity: ReportsCaller, report_id: int) -> dict[st
 
 
 @router.get("/{report_id}/file")
-async def file_by_link(ctx: Context, report_id: int, tenant: int, expires: int, sig: str) -> Response:
+async def file_by_link(
+    ctx: Context,
+    report_id: RowId,
+    tenant: Annotated[int, Query(gt=0, lt=2**31)],
+    expires: Annotated[int, Query(ge=0, lt=2**53)],
+    sig: Annotated[str, Query(min_length=1, max_length=128)],
+) -> Response:
     """The file a signed link names; 403 when forged or expired."""
     try:
         file = await asyncio.to_thread(

@@ -158,7 +158,7 @@ def file_by_link(
 ) -> ReportFile:
     """The file a signed link names; LinkInvalid when the signature is wrong or the link expired."""
     expected = _signature(settings.secret_key.get_secret_value(), report_id, tenant_id, expires)
-    if not hmac.compare_digest(expected, sig):
+    if not hmac.compare_digest(expected.encode(), sig.encode()):  # bytes: a non-ASCII str would raise
         raise LinkInvalid("this download link is not valid")
     if expires < time.time():
         raise LinkInvalid("this download link has expired: ask the portal for a new one")
