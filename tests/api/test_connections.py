@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from models.audit import AuditLog
 from models.connections import Mt5Connection
 from models.db import session_scope
 from models.tenancy import Role
@@ -70,6 +71,20 @@ def test_create_list_change_delete_and_the_password_never_comes_back(
     assert api.delete(f"/api/v1/connections/{created['id']}", headers=headers).status_code == 204
     assert api.get(f"/api/v1/connections/{created['id']}", headers=headers).status_code == 404
     assert api.get("/api/v1/connections", headers=headers).json() == []
+
+    with session_scope(world.settings.database_url) as session:  # who did what, never the password
+        trail = [
+            (row.action, row.tenant_id, row.actor_user_id, row.details)
+            for row in session.exec(
+                select(AuditLog).where(AuditLog.target == f"connection:{created['id']}").order_by(AuditLog.id)
+            ).all()
+        ]
+    admin = world.users[world.a, Role.TENANT_ADMIN]
+    assert trail == [
+        ("connection.create", world.a, admin, {"server": "sim://alpha", "login": 1001}),
+        ("connection.update", world.a, admin, {"fields": ["login"]}),
+        ("connection.delete", world.a, admin, {}),
+    ]
 
 
 def test_live_test_connects_or_says_wrong_password(api: TestClient, world: World, clean: None) -> None:

@@ -133,7 +133,9 @@ async def _saved(
 @router.post("/alert-rules", status_code=status.HTTP_201_CREATED, responses=_errors("edit rules"))
 async def add_rule(form: RuleForm, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
     """Add a rule and apply the tenant's rules to its running engine."""
-    return await _saved(ctx, db, identity.tenant_id, lambda: create_rule(db, identity.tenant_id, form))
+    return await _saved(
+        ctx, db, identity.tenant_id, lambda: create_rule(db, identity.tenant_id, form, actor=identity.user_id)
+    )
 
 
 @router.patch("/alert-rules/{rule_id}", responses=RULE)
@@ -142,11 +144,15 @@ async def change_rule(
 ) -> RuleSaved:
     """Change a rule's fields and apply the tenant's rules to its running engine."""
     return await _saved(
-        ctx, db, identity.tenant_id, lambda: update_rule(db, identity.tenant_id, rule_id, change)
+        ctx, db, identity.tenant_id,
+        lambda: update_rule(db, identity.tenant_id, rule_id, change, actor=identity.user_id),
     )
 
 
 @router.delete("/alert-rules/{rule_id}", responses=RULE)
 async def remove_rule(rule_id: RowId, identity: Editor, db: TenantUnit, ctx: Context) -> RuleSaved:
     """Remove a rule (the alerts it raised stay) and apply the remaining rules to the engine."""
-    return await _saved(ctx, db, identity.tenant_id, lambda: delete_rule(db, identity.tenant_id, rule_id))
+    return await _saved(
+        ctx, db, identity.tenant_id,
+        lambda: delete_rule(db, identity.tenant_id, rule_id, actor=identity.user_id),
+    )

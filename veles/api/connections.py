@@ -46,7 +46,7 @@ def connections(identity: Admin, db: TenantUnit) -> list[ConnectionView]:
              responses={**ERRORS, 409: {"description": "Duplicate, or over the plan's servers"}})
 def add(form: ConnectionForm, identity: Admin, db: TenantUnit, ctx: Context) -> ConnectionView:
     """Add a connection; the password is stored encrypted and never returned."""
-    return create_connection(db, ctx.settings, identity.tenant_id, form)
+    return create_connection(db, ctx.settings, identity.tenant_id, form, actor=identity.user_id)
 
 
 @router.get("/{connection_id}", responses=ONE)
@@ -59,13 +59,14 @@ def one(connection_id: RowId, identity: Admin, db: TenantUnit) -> ConnectionView
 def change(connection_id: RowId, change: ConnectionChange, identity: Admin, db: TenantUnit,
            ctx: Context) -> ConnectionView:
     """Change server, login, platform or password; the status goes back to pending."""
-    return update_connection(db, ctx.settings, identity.tenant_id, connection_id, change)
+    return update_connection(db, ctx.settings, identity.tenant_id, connection_id, change,
+                             actor=identity.user_id)
 
 
 @router.delete("/{connection_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ONE)
 def remove(connection_id: RowId, identity: Admin, db: TenantUnit) -> Response:
     """Remove a connection and the accounts known through it."""
-    delete_connection(db, identity.tenant_id, connection_id)
+    delete_connection(db, identity.tenant_id, connection_id, actor=identity.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.columns import utcnow
+from veles.services.audit import record
 from veles.services.errors import Conflict, NotFound, validated
 
 MAX_PAGE = 500
@@ -105,6 +106,8 @@ def acknowledge(db: Session, tenant_id: int, alert_id: int, user_id: int) -> Ale
     if row.state is AlertState.OPEN:
         row.state, row.acknowledged_by, row.acknowledged_at = AlertState.ACKNOWLEDGED, user_id, utcnow()
         db.add(row)
+        record(db, "alert.acknowledge", tenant_id=tenant_id, actor_user_id=user_id,
+               target=f"alert:{alert_id}")
         db.flush()
     return AlertView.of(row)
 
@@ -118,6 +121,7 @@ def resolve(db: Session, tenant_id: int, alert_id: int, user_id: int) -> AlertVi
             row.acknowledged_by, row.acknowledged_at = user_id, now
         row.state, row.resolved_at = AlertState.RESOLVED, now
         db.add(row)
+        record(db, "alert.resolve", tenant_id=tenant_id, actor_user_id=user_id, target=f"alert:{alert_id}")
         db.flush()
     return AlertView.of(row)
 
@@ -182,17 +186,22 @@ def list_rules(db: Session, tenant_id: int) -> list[RuleView]:
     return [RuleView.of(row) for row in rows]
 
 
-def create_rule(db: Session, tenant_id: int, form: RuleForm | Mapping[str, Any]) -> RuleView:
-    """Store a new rule; InvalidInput names a refused field."""
+def create_rule(
+    db: Session, tenant_id: int, form: RuleForm | Mapping[str, Any], *, actor: int | None = None
+) -> RuleView:
+    """Store a new rule; InvalidInput names a refused field. Audited: rules decide who is woken."""
     data = validated(RuleForm, form)
     row = AlertRule(tenant_id=tenant_id, **data.model_dump())
     db.add(row)
     db.flush()
+    record(db, "rule.create", tenant_id=tenant_id, actor_user_id=actor, target=f"rule:{row.id}",
+           details=data.model_dump(mode="json"))
     return RuleView.of(row)
 
 
 def update_rule(
-    db: Session, tenant_id: int, rule_id: int, change: RuleChange | Mapping[str, Any]
+    db: Session, tenant_id: int, rule_id: int, change: RuleChange | Mapping[str, Any], *,
+    actor: int | None = None,
 ) -> RuleView:
     """Change the fields given (explicitly sent ones: `symbol: null` means every symbol)."""
     data = validated(RuleChange, change)
@@ -202,15 +211,18 @@ def update_rule(
             continue  # null for a required field means "leave it"
         setattr(row, name, value)
     db.add(row)
+    record(db, "rule.update", tenant_id=tenant_id, actor_user_id=actor, target=f"rule:{rule_id}",
+           details=data.model_dump(mode="json", exclude_unset=True))
     db.flush()
     return RuleView.of(row)
 
 
-def delete_rule(db: Session, tenant_id: int, rule_id: int) -> None:
+def delete_rule(db: Session, tenant_id: int, rule_id: int, *, actor: int | None = None) -> None:
     """Remove a rule. Alerts it raised stay (their subject and message say what fired) and no
     longer point at it."""
     row = _rule(db, tenant_id, rule_id)
     db.exec(update(Alert).where(col(Alert.tenant_id) == tenant_id, col(Alert.rule_id) == rule_id)
             .values(rule_id=None))
     db.delete(row)
+    record(db, "rule.delete", tenant_id=tenant_id, actor_user_id=actor, target=f"rule:{rule_id}")
     db.flush()

@@ -30,6 +30,7 @@ from veles.config import Settings
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import GatewayError
 from veles.plans import PlanLimitExceeded, check_usage
+from veles.services.audit import record
 from veles.services.credentials import decrypt, encrypt, parse_keys
 from veles.services.errors import Conflict, NotFound, validated
 
@@ -170,7 +171,8 @@ def get_connection(db: Session, tenant_id: int, connection_id: int) -> Connectio
 
 
 def create_connection(
-    db: Session, settings: Settings, tenant_id: int, form: ConnectionForm | Mapping[str, Any]
+    db: Session, settings: Settings, tenant_id: int, form: ConnectionForm | Mapping[str, Any], *,
+    actor: int | None = None,
 ) -> ConnectionView:
     """Store a new connection (status pending until tested or fed). InvalidInput names a bad
     field; Conflict for a duplicate login on the server or a plan that allows no more servers."""
@@ -183,12 +185,14 @@ def create_connection(
     )
     db.add(row)
     db.flush()
+    record(db, "connection.create", tenant_id=tenant_id, actor_user_id=actor, target=f"connection:{row.id}",
+           details={"server": data.server, "login": data.login})  # never the password
     return ConnectionView.of(row)
 
 
 def update_connection(
     db: Session, settings: Settings, tenant_id: int, connection_id: int,
-    change: ConnectionChange | Mapping[str, Any],
+    change: ConnectionChange | Mapping[str, Any], *, actor: int | None = None,
 ) -> ConnectionView:
     """Change the fields given. A new server, login or password sets the status back to pending:
     what was tested before no longer says anything about the new details."""
@@ -207,11 +211,14 @@ def update_connection(
         row.credentials_encrypted = encrypt(_keys(settings), data.password.get_secret_value())
     row.updated_at = utcnow()
     db.add(row)
+    record(db, "connection.update", tenant_id=tenant_id, actor_user_id=actor,
+           target=f"connection:{connection_id}",
+           details={"fields": sorted(data.model_dump(exclude_unset=True))})  # names, never the password
     db.flush()
     return ConnectionView.of(row)
 
 
-def delete_connection(db: Session, tenant_id: int, connection_id: int) -> None:
+def delete_connection(db: Session, tenant_id: int, connection_id: int, *, actor: int | None = None) -> None:
     """Remove a connection and the client accounts known through it (the MT5 server keeps them;
     adding the connection again brings them back)."""
     row = _row(db, tenant_id, connection_id)
@@ -219,6 +226,8 @@ def delete_connection(db: Session, tenant_id: int, connection_id: int) -> None:
         col(ClientAccount.tenant_id) == tenant_id, col(ClientAccount.connection_id) == connection_id
     ))
     db.delete(row)
+    record(db, "connection.delete", tenant_id=tenant_id, actor_user_id=actor,
+           target=f"connection:{connection_id}")
     db.flush()
 
 

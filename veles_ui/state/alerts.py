@@ -159,11 +159,11 @@ class RulesState(SessionState):
             self.rules = [_rule_view(r) for r in list_rules(db, identity.tenant_id)]
 
     async def _change(self, change: Any) -> None:
-        """Run `change(db, tenant_id)` as an EDIT_RULES action, push the rules to the running
+        """Run `change(db, identity)` as an EDIT_RULES action, push the rules to the running
         engine, then show the rules again (and any the engine cannot run)."""
         try:
             with self.tenant_db(Permission.EDIT_RULES) as (db, identity):
-                change(db, identity.tenant_id)
+                change(db, identity)
         except USER_ERRORS as exc:
             self.error_field, self.error = getattr(exc, "field", ""), str(exc)
             self._reload()
@@ -194,15 +194,17 @@ class RulesState(SessionState):
         data = fields(form, ("kind", "threshold", "severity", "symbol"))
         if not data.get("symbol", "").strip():
             data.pop("symbol", None)
-        await self._change(lambda db, tenant: create_rule(db, tenant, data))
+        await self._change(lambda db, who: create_rule(db, who.tenant_id, data, actor=who.user_id))
 
     @rx.event
     async def toggle(self, rule_id: str, enabled: bool) -> None:
         """Switch a rule on or off."""
         change = {"enabled": bool(enabled)}
-        await self._change(lambda db, tenant: update_rule(db, tenant, row_id(rule_id, "rule"), change))
+        await self._change(lambda db, who: update_rule(
+            db, who.tenant_id, row_id(rule_id, "rule"), change, actor=who.user_id))
 
     @rx.event
     async def remove(self, rule_id: str) -> None:
         """Delete a rule (alerts it raised stay)."""
-        await self._change(lambda db, tenant: delete_rule(db, tenant, row_id(rule_id, "rule")))
+        await self._change(lambda db, who: delete_rule(
+            db, who.tenant_id, row_id(rule_id, "rule"), actor=who.user_id))

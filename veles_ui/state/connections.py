@@ -73,7 +73,7 @@ class ConnectionsState(SessionState):
         try:
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
                 data = fields(form, ("server", "login", "password"))
-                created = create_connection(db, settings, identity.tenant_id, data)
+                created = create_connection(db, settings, identity.tenant_id, data, actor=identity.user_id)
                 check = check_connection(db, settings, identity.tenant_id, created.id)
                 if not check.ok:
                     raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")
@@ -100,7 +100,8 @@ class ConnectionsState(SessionState):
         """Forget the connection and the accounts known through it."""
         try:
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-                delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"))
+                delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"),
+                                  actor=identity.user_id)
         except USER_ERRORS as exc:
             self._outcome(exc)
             return
