@@ -8,10 +8,32 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
+from models.db import session_scope
+from models.tenancy import Role, Tenant, User
 from tests.stubs.smtp_stub import free_port
 from veles.bench.reports import simulated_book
 from veles.reports.errors import SourceError
 from veles.reports.gather import Row
+
+
+def seed_brokers(url: str, suffix: str = "") -> dict[str, tuple[int, int, Role]]:
+    """Two brokers, Alpha and Beta, each with a risk manager and a viewer: `{"Alpha-viewer":
+    (tenant_id, user_id, role), ...}`, so tests reach a report across tenants and roles."""
+    users = {}
+    with session_scope(url) as session:
+        for name in ("Alpha", "Beta"):
+            tenant = Tenant(name=f"{name}{suffix}")
+            session.add(tenant)
+            session.flush()
+            assert tenant.id is not None
+            for role in (Role.RISK_MANAGER, Role.VIEWER):
+                user = User(tenant_id=tenant.id, email=f"{role.value}@{name.lower()}.test", password_hash="x",
+                            role=role)
+                session.add(user)
+                session.flush()
+                assert user.id is not None
+                users[f"{name}-{role.value}"] = (tenant.id, user.id, role)
+    return users
 
 
 @pytest.fixture(scope="session")

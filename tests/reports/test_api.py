@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from models.db import session_scope, upgrade
-from models.tenancy import Role, Tenant, User
-from tests.reports.conftest import NoEngine
+from models.db import upgrade
+from tests.reports.conftest import NoEngine, seed_brokers
 from veles.api import create_api
 from veles.config import Settings
 from veles.reports.runner import run_one
@@ -28,28 +27,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_url_module: str) -> It
     root = Path(tmp_path_factory.mktemp("reports-api"))
     url = f"sqlite:///{root / 'veles.db'}"
     upgrade(url)
-    tokens = {}
     settings = Settings(_env_file=None, database_url=url, redis_url=redis_url_module)
-    with session_scope(url) as session:
-        for name in ("Alpha", "Beta"):
-            tenant = Tenant(name=name)
-            session.add(tenant)
-            session.flush()
-            assert tenant.id is not None
-            for role in (Role.RISK_MANAGER, Role.VIEWER):
-                user = User(
-                    tenant_id=tenant.id,
-                    email=f"{role.value}@{name.lower()}.test",
-                    password_hash="x",
-                    role=role,
-                )
-                session.add(user)
-                session.flush()
-                assert user.id is not None
-                identity = Identity(user_id=user.id, tenant_id=tenant.id, role=role, email=user.email)
-                tokens[f"{name}-{role.value}"] = issue_token(
-                    identity, settings.secret_key.get_secret_value(), 30
-                )
+    tokens = {
+        key: issue_token(Identity(user_id=user, tenant_id=tenant, role=role, email=f"{key}@test"),
+                         settings.secret_key.get_secret_value(), 30)
+        for key, (tenant, user, role) in seed_brokers(url).items()
+    }
     rsettings = ReportSettings(storage_dir=root / "files")
     mp = pytest.MonkeyPatch()
     mp.setenv("REPORTS_STORAGE_DIR", str(root / "files"))  # the routes read the process's report settings

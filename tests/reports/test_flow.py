@@ -22,8 +22,8 @@ from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from models.db import session_scope, upgrade
 from models.reports import Report, ReportStatus
-from models.tenancy import Role, Tenant, User
 from tests.models.conftest import reset_schema
+from tests.reports.conftest import seed_brokers
 from veles.bus import RedisBus
 from veles.config import Settings
 from veles.mt5.simulator import SimulatedBroker
@@ -56,25 +56,9 @@ def db(pg_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def tenants(db: str) -> dict[str, service.Caller]:
-    """Two brokers, each with a risk manager; a viewer of the first."""
-    callers = {}
-    with session_scope(db) as session:
-        for name in ("Alpha", "Beta"):
-            tenant = Tenant(name=f"{name} Markets")
-            session.add(tenant)
-            session.flush()
-            assert tenant.id is not None
-            for role in (Role.RISK_MANAGER, Role.VIEWER):
-                user = User(
-                    tenant_id=tenant.id,
-                    email=f"{role.value}@{name.lower()}.test",
-                    password_hash="x",
-                    role=role,
-                )
-                session.add(user)
-                session.flush()
-                callers[f"{name}-{role.value}"] = service.Caller(tenant.id, user.id, role)
-    return callers
+    """Two brokers, each with a risk manager and a viewer, as report callers."""
+    return {key: service.Caller(tenant, user, role)
+            for key, (tenant, user, role) in seed_brokers(db, " Markets").items()}
 
 
 @pytest.fixture(scope="module")
