@@ -15,6 +15,7 @@ from sqlmodel import select
 from models.db import session_scope, upgrade
 from models.tenancy import Plan, Role, Tenant, User
 from tests.conftest import REDIS_URL
+from tests.models.conftest import reset_schema
 from veles.api import create_api
 from veles.config import Settings
 from veles.services.auth import Identity, hash_password, issue_token
@@ -104,9 +105,11 @@ class World:
         return {"Authorization": f"Bearer {self.token(tenant_id, role)}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(pg_url: str) -> World:
-    """Migrate the test database and seed the two tenants (once per session)."""
+    """Empty and migrate the test database and seed the two tenants, once per module: other
+    modules empty the same database, so a world kept for the whole session would lose its rows."""
+    reset_schema(pg_url)
     upgrade(pg_url)
     settings = Settings(
         _env_file=None,
