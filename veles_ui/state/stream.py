@@ -17,38 +17,37 @@ DISCONNECT_GRACE = 5.0
 class PortalStream(SessionState):
     """What the portal's live pages share: one stream per tab, for as long as the tab shows them."""
 
-    streaming: bool = False
+    # Which of this tab's streams is the live one: each page load takes the next number and an
+    # older stream ends at its next update. A "running" flag instead lost races: Reflex cancels a
+    # superseded on_load chain (a new tab hydrates twice), and the cancelled stream's cleanup could
+    # land after the new load had already seen the flag set and left, leaving the page with none.
+    stream_id: int = 0
 
     def _shows(self, path: str) -> bool:
         """Whether the tab still shows the page this stream serves (`path`)."""
         raise NotImplementedError
 
     async def _follow(self) -> AsyncIterator[TenantReplica]:
-        """The tenant's book each time it changes, while the tab is connected and on this page.
-
-        Yields nothing if this tab already runs the stream (a reload, a second on_load).
+        """The tenant's book each time it changes, while the tab is connected, on this page, and
+        this is the tab's newest stream (a reload or a second on_load takes over from an older one).
         """
         async with self:
-            if self.streaming or not self.tenant_id:
+            if not self.tenant_id:
                 return
-            self.streaming = True
-            tenant_id, token = self.tenant_id, self.router.session.client_token
+            self.stream_id += 1
+            mine, tenant_id, token = self.stream_id, self.tenant_id, self.router.session.client_token
         gone_since: float | None = None
-        try:
-            async for replica in get_live_feed().watch(tenant_id):
-                async with self:
-                    here = self._shows(self.router.url.path.rstrip("/"))
-                if not here:
-                    break
-                # A reload reconnects the tab under the same token while the old socket's
-                # disconnect is still being handled: only a tab gone for a while is gone.
-                if tab_connected(token):
-                    gone_since = None
-                elif gone_since is None:
-                    gone_since = time.monotonic()
-                elif time.monotonic() - gone_since > DISCONNECT_GRACE:
-                    break
-                yield replica
-        finally:
+        async for replica in get_live_feed().watch(tenant_id):
             async with self:
-                self.streaming = False
+                current = self.stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
+            if not current:
+                break
+            # A reload reconnects the tab under the same token while the old socket's
+            # disconnect is still being handled: only a tab gone for a while is gone.
+            if tab_connected(token):
+                gone_since = None
+            elif gone_since is None:
+                gone_since = time.monotonic()
+            elif time.monotonic() - gone_since > DISCONNECT_GRACE:
+                break
+            yield replica
