@@ -7,6 +7,7 @@ which is why `prune_history` exists and the retention job calls it per tenant.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, CursorResult, Index, delete
@@ -43,6 +44,24 @@ class RiskHistory(SQLModel, table=True):
     margin: float
     margin_level: float | None = Field(default=None, description="Percent; None when no margin is used.")
     floating: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """One point of a series as readers use it (the API's history, the reports' charts): the
+    row's figures without its keys."""
+
+    ts: datetime
+    equity: float
+    balance: float
+    margin: float
+    margin_level: float | None
+    floating: float
+
+    @classmethod
+    def of(cls, row: RiskHistory) -> HistoryPoint:
+        """The point a stored row holds."""
+        return cls(row.ts, row.equity, row.balance, row.margin, row.margin_level, row.floating)
 
 
 def prune_history(session: Session, tenant: int, older_than: datetime) -> int:

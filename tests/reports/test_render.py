@@ -15,11 +15,12 @@ import pytest
 
 from actors.mt5_account import AccountHost
 from actors.report_worker import detail_row
+from models.history import HistoryPoint
 from models.reports import ReportFormat, ReportType
 from veles.bench.reports import synthetic_inputs
 from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
-from veles.reports.gather import HistoryPoint, Inputs
+from veles.reports.gather import Inputs
 from veles.reports.render import render
 from veles.reports.request import Period, ReportRequest
 

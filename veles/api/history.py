@@ -10,10 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from models.history import HistoryPoint
 from veles.api.db import TenantUnit
 from veles.api.deps import requires
 from veles.services.auth import Identity
-from veles.services.history import BookSeries, HistoryQuery, Point, account_history, book_history
+from veles.services.history import BookSeries, HistoryQuery, account_history, book_history
 from veles.services.permissions import Permission
 
 router = APIRouter(prefix="/api/v1/history", tags=["history"])
@@ -27,7 +28,7 @@ ERRORS: dict[int | str, dict[str, str]] = {
 
 @router.get("/accounts/{login}", responses={**ERRORS, 404: {"description": "No such account in your tenant"}})
 def account(login: Annotated[int, Path(gt=0, lt=2**63)], query: Range, identity: Viewer,
-            db: TenantUnit) -> list[Point]:
+            db: TenantUnit) -> list[HistoryPoint]:
     """One account's equity, balance, margin and floating P/L, one point per bucket."""
     return account_history(db, identity.tenant_id, login, query)
 
@@ -36,6 +37,6 @@ def account(login: Annotated[int, Path(gt=0, lt=2**63)], query: Range, identity:
 def book(
     query: Range, identity: Viewer, db: TenantUnit,
     series: Annotated[BookSeries, Query(description="A, B, or total")] = BookSeries.TOTAL,
-) -> list[Point]:
+) -> list[HistoryPoint]:
     """The A book, the B book or the tenant's total, one point per bucket."""
     return book_history(db, identity.tenant_id, series, query)

@@ -17,11 +17,12 @@ from typing import Any
 from actors.mt5_account import AccountHost
 from actors.risk_aggregator import BookPublisher
 from models.alerts import Alert, AlertState, Severity
+from models.history import HistoryPoint
 from models.reports import ReportFormat, ReportType
 from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
 from veles.reports.document import Document
-from veles.reports.gather import HistoryPoint, Inputs
+from veles.reports.gather import Inputs
 from veles.reports.render import render
 from veles.reports.request import Period, ReportRequest
 

@@ -4,13 +4,12 @@ risk history stored in the database for the report's period."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
 from models.alerts import Alert
-from models.history import RiskHistory
+from models.history import HistoryPoint, RiskHistory
 from models.reports import ReportType
 from models.tenancy import Tenant
 from veles.reports.request import ReportRequest
@@ -28,18 +27,6 @@ class LiveSource(Protocol):
     def account(self, tenant_id: int, login: int) -> Row | None:
         """One account: `figures` (an account row) and `positions`; None if the tenant has no such login."""
         ...
-
-
-@dataclass(frozen=True)
-class HistoryPoint:
-    """One minute of one series of the risk history."""
-
-    ts: datetime
-    equity: float
-    balance: float
-    margin: float
-    margin_level: float | None
-    floating: float
 
 
 @dataclass(frozen=True)
@@ -82,7 +69,7 @@ def _history(session: Session, tenant_id: int, request: ReportRequest) -> list[H
     if request.login is None:
         query = query.where(col(RiskHistory.book).is_(None))
     return [
-        HistoryPoint(p.ts, p.equity, p.balance, p.margin, p.margin_level, p.floating)
+        HistoryPoint.of(p)
         for p in session.exec(query.order_by(col(RiskHistory.ts)))
     ]
 

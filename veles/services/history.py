@@ -10,7 +10,6 @@ resolution, and the refusal says which field to change.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel, field_validator
 from sqlmodel import Session, col, select
 
 from models.accounts import Book, ClientAccount
-from models.history import RiskHistory
+from models.history import HistoryPoint, RiskHistory
 from veles.services.errors import InvalidInput, NotFound, validated
 
 MAX_POINTS = 2_000
@@ -72,18 +71,6 @@ class HistoryQuery(BaseModel):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One bucket's last point."""
-
-    ts: datetime
-    equity: float
-    balance: float
-    margin: float
-    margin_level: float | None
-    floating: float
-
-
 def _checked(query: HistoryQuery | Mapping[str, Any]) -> HistoryQuery:
     q = validated(HistoryQuery, query)
     if q.end <= q.start:
@@ -98,15 +85,15 @@ def _checked(query: HistoryQuery | Mapping[str, Any]) -> HistoryQuery:
     return q
 
 
-def _downsample(rows: list[RiskHistory], width: timedelta) -> list[Point]:
+def _downsample(rows: list[RiskHistory], width: timedelta) -> list[HistoryPoint]:
     """The last row of each bucket (rows come ordered by time)."""
     last: dict[int, RiskHistory] = {}
     for row in rows:
         last[(row.ts.astimezone(UTC) - _EPOCH) // width] = row
-    return [Point(r.ts, r.equity, r.balance, r.margin, r.margin_level, r.floating) for r in last.values()]
+    return [HistoryPoint.of(r) for r in last.values()]
 
 
-def _points(db: Session, tenant_id: int, q: HistoryQuery, *where: Any) -> list[Point]:
+def _points(db: Session, tenant_id: int, q: HistoryQuery, *where: Any) -> list[HistoryPoint]:
     statement = select(RiskHistory).where(
         RiskHistory.tenant_id == tenant_id, col(RiskHistory.ts) >= q.start, col(RiskHistory.ts) < q.end,
         *where,
@@ -116,7 +103,7 @@ def _points(db: Session, tenant_id: int, q: HistoryQuery, *where: Any) -> list[P
 
 def account_history(
     db: Session, tenant_id: int, login: int, query: HistoryQuery | Mapping[str, Any]
-) -> list[Point]:
+) -> list[HistoryPoint]:
     """One account's points in the range; NotFound when the tenant has never had that account."""
     q = _checked(query)
     known = db.exec(select(ClientAccount.id).where(ClientAccount.tenant_id == tenant_id,
@@ -131,7 +118,7 @@ def account_history(
 
 def book_history(
     db: Session, tenant_id: int, series: BookSeries, query: HistoryQuery | Mapping[str, Any]
-) -> list[Point]:
+) -> list[HistoryPoint]:
     """The A book's, the B book's or the whole tenant's points in the range."""
     q = _checked(query)
     book = None if series is BookSeries.TOTAL else Book(series.value)
