@@ -12,23 +12,12 @@ from reflex.vars import ObjectVar
 
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.components.record_table import record_table
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.admin import AdminState as S
 
 _suspend = cast(Callable[[Any], EventSpec], S.suspend)
 _resume = cast(Callable[[Any], EventSpec], S.resume)
-
-
-def _table(headers: tuple[str, ...], rows: Any, row: Callable[[Any], rx.Component], test_id: str
-           ) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in headers))),
-        rx.table.body(rx.foreach(rows, row)),
-        size="1",
-        variant="surface",
-        width="100%",
-        id=test_id,
-    )
 
 
 def _tenant(t: ObjectVar[dict[str, str]]) -> rx.Component:
@@ -74,11 +63,11 @@ def admin_page() -> rx.Component:
         error_callout(S.error, "admin-error"),
         notice_callout(S.notice, "admin-notice"),
         rx.heading("Tenants", size="4"),
-        _table(("Id", "Broker", "Plan", "Status", "Users", "MT5 servers", "Accounts", ""), S.tenants, _tenant,
-               "admin-tenants"),
+        record_table(("Id", "Broker", "Plan", "Status", "Users", "MT5 servers", "Accounts", ""),
+                     S.tenants, _tenant, "admin-tenants"),
         rx.heading("Engine health", size="4"),
-        _table(("Tenant", "State", "Actors", "Connections", "Restarts", "Merged batches", "Recovering",
-                "Lag", "Uptime", "Refused connections"), S.health, _health, "admin-health"),
+        record_table(("Tenant", "State", "Actors", "Connections", "Restarts", "Merged batches", "Recovering",
+                      "Lag", "Uptime", "Refused connections"), S.health, _health, "admin-health"),
         rx.hstack(
             rx.heading("Audit log", size="4"),
             rx.input(placeholder="Action starts with…", value=S.audit_action, on_change=S.filter_audit,
@@ -86,8 +75,8 @@ def admin_page() -> rx.Component:
             align="center",
             spacing="4",
         ),
-        _table(("At (UTC)", "Tenant", "Actor", "Action", "Target", "Details"), S.audit, _audit,
-               "admin-audit"),
+        record_table(("At (UTC)", "Tenant", "Actor", "Action", "Target", "Details"), S.audit, _audit,
+                     "admin-audit"),
         padding="1em",
         spacing="3",
         width="100%",

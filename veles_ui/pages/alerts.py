@@ -12,6 +12,7 @@ from reflex.vars import ObjectVar
 from veles.services.permissions import Permission
 from veles_ui.components.feedback import error_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.components.record_table import record_table
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import ALL
 from veles_ui.state.alerts import AlertsState as S
@@ -73,14 +74,9 @@ def alerts_page() -> rx.Component:
             spacing="5",
         ),
         error_callout(S.error, "alerts-error"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
-                "Raised (UTC)", "Severity", "Subject", "Value", "Message", "State", "")))),
-            rx.table.body(rx.foreach(S.alerts, _row)),
-            size="1",
-            variant="surface",
-            width="100%",
-            id="alerts-table",
+        record_table(
+            ("Raised (UTC)", "Severity", "Subject", "Value", "Message", "State", ""),
+            S.alerts, _row, "alerts-table",
         ),
         rx.cond(S.alerts.length() == 0, rx.text("No alerts match.", color_scheme="gray", id="alerts-empty")),
         padding="1em",

@@ -11,6 +11,7 @@ from reflex.vars import ObjectVar
 
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.components.record_table import record_table
 from veles_ui.state.connections import ConnectionsState as S
 
 _test = cast(Callable[[Any], EventSpec], S.test)
@@ -59,14 +60,9 @@ def connections_page() -> rx.Component:
         _form(),
         error_callout(S.error, "conn-error"),
         notice_callout(S.notice, "conn-notice"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
-                "Server", "Login", "Status", "Last error", "Last connected (UTC)", "")))),
-            rx.table.body(rx.foreach(S.connections, _row)),
-            size="1",
-            variant="surface",
-            width="100%",
-            id="connections-table",
+        record_table(
+            ("Server", "Login", "Status", "Last error", "Last connected (UTC)", ""),
+            S.connections, _row, "connections-table",
         ),
         padding="1em",
         spacing="3",

@@ -13,6 +13,7 @@ from models.alerts import AlertKind, Severity
 from veles.services.permissions import Permission
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.components.record_table import record_table
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import RulesState as S
 
@@ -68,14 +69,9 @@ def rules_page() -> rx.Component:
                            id="rules-read-only")),
         error_callout(S.error, "rules-error"),
         notice_callout(S.notice, "rules-notice"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
-                "Watches", "Threshold", "Severity", "Symbol", "Enabled", "")))),
-            rx.table.body(rx.foreach(S.rules, _row)),
-            size="1",
-            variant="surface",
-            width="100%",
-            id="rules-table",
+        record_table(
+            ("Watches", "Threshold", "Severity", "Symbol", "Enabled", ""),
+            S.rules, _row, "rules-table",
         ),
         rx.cond(S.rules.length() == 0, rx.text("No rules of your own yet: the engine uses its defaults.",
                                                color_scheme="gray")),

@@ -11,6 +11,7 @@ from reflex.vars import ObjectVar
 
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.components.record_table import record_table
 from veles_ui.state.users import TENANT_ROLES
 from veles_ui.state.users import UsersState as S
 
@@ -56,14 +57,9 @@ def users_page() -> rx.Component:
         ),
         error_callout(S.error, "users-error"),
         notice_callout(S.notice, "users-notice"),
-        rx.table.root(
-            rx.table.header(rx.table.row(*(rx.table.column_header_cell(h) for h in (
-                "Email", "Role", "Phone", "Sign-in", "Status", "Created (UTC)", "")))),
-            rx.table.body(rx.foreach(S.users, _row)),
-            size="1",
-            variant="surface",
-            width="100%",
-            id="users-table",
+        record_table(
+            ("Email", "Role", "Phone", "Sign-in", "Status", "Created (UTC)", ""),
+            S.users, _row, "users-table",
         ),
         padding="1em",
         spacing="3",
