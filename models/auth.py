@@ -1,7 +1,8 @@
-"""Sign-in state that outlives a request: refresh tokens and pending SMS sign-in challenges.
+"""Sign-in state that outlives a request: refresh tokens, pending SMS sign-in challenges and
+password-reset links.
 
-Both hold only hashes of the secrets the client keeps, so a copy of the database cannot be
-replayed as a session. Both are tenant-owned (row-level security) and point at their user through
+All hold only hashes of the secrets the client keeps, so a copy of the database cannot be
+replayed as a session. All are tenant-owned (row-level security) and point at their user through
 the composite (tenant_id, user_id) key, so a row can never name another tenant's user.
 """
 
@@ -50,3 +51,20 @@ class LoginChallenge(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Spent or given up.")
+
+
+class PasswordReset(SQLModel, table=True):
+    """A password-reset link sent by e-mail: valid until `expires_at`, spent on first use (and every
+    open link of the user is spent when one is used, so an older e-mail cannot be replayed)."""
+
+    __tablename__ = "password_reset"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"]),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: int = Field(index=True)
+    token_hash: str = Field(max_length=64, unique=True, description="SHA-256 of the link's token, hex.")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Spent then.")
+    ip: str | None = Field(default=None, max_length=45, description="Who asked for the link.")

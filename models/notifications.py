@@ -39,11 +39,11 @@ class DeliveryPreference(SQLModel, table=True):
     """One user's channels per severity, quiet hours in their own zone, and digest window."""
 
     __tablename__ = "delivery_preference"
-    # One row per user is kept by `veles.services.delivery.save_preferences` (it updates the
-    # user's row in place); readers take the newest row should two ever exist.
+    # One row per user: `veles.services.delivery.save_preferences` updates it in place, and the
+    # key makes a concurrent second insert fail rather than leave two rows.
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"]),
-        Index("ix_delivery_preference_tenant_id_user_id", "tenant_id", "user_id"),
+        UniqueConstraint("tenant_id", "user_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -88,3 +88,13 @@ class User(SQLModel, table=True):
     locked_until: datetime | None = Field(
         default=None, sa_type=UtcDateTime, description="Sign-in refused until then (lockout)."
     )
+    phone_verified_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="When an SMS code sent to `phone` was entered (so alerts may go there by SMS); "
+        "cleared when the number changes.",
+    )
+    token_version: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"},
+        description="Raised to end every session at once (deactivated, role or password changed): "
+        "access tokens carry the version they were issued under and an older one is refused.",
+    )

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     demo_email: str = "demo@veles.local"
     demo_password: SecretStr = SecretStr("veles-demo")
     frontend_port: int = 3000
+    public_url: str | None = Field(
+        default=None,
+        description="The portal's address as users reach it, for links in e-mails (password reset); "
+        "unset = http://localhost:FRONTEND_PORT.",
+    )
     backend_port: int = 8000
     # Outgoing messages (veles.services.messaging): SMS through Twilio, e-mail over SMTP.
     twilio_account_sid: str | None = Field(default=None, description="Unset: SMS is not configured.")

@@ -8,13 +8,16 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-# Public on purpose: sign-in and token exchange (nobody holds a token yet), health probes for
+# Public on purpose: sign-in and token exchange (nobody holds a token yet), the password reset
+# (its user cannot sign in; the e-mailed link's token stands for the check), health probes for
 # load balancers, Prometheus scraping, and a report link whose HMAC signature stands for the check.
 PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/verify"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
     ("GET", "/api/v1/reports/{report_id}/file"),
     ("GET", "/api/health"),
     ("GET", "/api/health/ready"),

@@ -148,8 +148,10 @@ def test_any_user_changes_their_own_password_and_phone(client: TestClient, setti
     changed = client.put("/api/v1/me/password", json={"current_password": PASSWORD,
                                                       "new_password": "a new password!"}, headers=headers)
     assert changed.status_code == 204
-    assert client.post("/api/v1/auth/token",
-                       json={"email": viewer.email, "password": "a new password!"}).status_code == 200
+    assert client.get("/api/v1/me", headers=headers).status_code == 401  # every session ended, this one too
+    signed_in = client.post("/api/v1/auth/token", json={"email": viewer.email, "password": "a new password!"})
+    assert signed_in.status_code == 200
+    headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
 
     phone = client.put("/api/v1/me/phone", json={"phone": "+4915112345678", "sms_sign_in": True},
                        headers=headers)

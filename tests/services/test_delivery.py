@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import threading
+import time as clock_time
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -24,7 +26,7 @@ from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from models.alerts import Severity
 from models.db import session_scope, tenant_session, upgrade
-from models.notifications import Channel, Delivery, DeliveryStatus
+from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.tenancy import Role, Tenant, User
 from tests.stubs.smtp_stub import SmtpStub, free_port
 from tests.stubs.twilio_stub import TwilioStub
@@ -329,3 +331,26 @@ async def test_alerts_from_the_aggregator_reach_the_phone_over_the_bus(
         keys = db.exec(select(Delivery.alert_key).where(Delivery.tenant_id == desk.tenant_id,
                                                         col(Delivery.status) == DeliveryStatus.SENT)).all()
     assert any(key.startswith("margin_call:") for key in keys)
+
+
+def test_two_first_saves_at_once_leave_one_row_with_the_later_choice(database: str, desk: Desk) -> None:
+    """The viewer has no row yet. A inserts it and holds its transaction open; B's insert waits on
+    the unique key, fails when A commits, and becomes an update of A's row (no second row)."""
+    started = threading.Event()
+
+    def second_save() -> None:
+        started.wait()
+        with tenant_session(database, desk.tenant_id) as db:
+            save_preferences(db, desk.tenant_id, desk.viewer, {"time_zone": "Asia/Tokyo"})
+
+    later = threading.Thread(target=second_save)
+    later.start()
+    with tenant_session(database, desk.tenant_id) as db:
+        save_preferences(db, desk.tenant_id, desk.viewer, {"time_zone": "Europe/Berlin"})
+        started.set()
+        clock_time.sleep(1.0)  # B is now waiting on the unique key
+    later.join(timeout=30)
+    assert not later.is_alive()
+    with session_scope(database) as db:
+        rows = db.exec(select(DeliveryPreference).where(DeliveryPreference.user_id == desk.viewer)).all()
+        assert [row.time_zone for row in rows] == ["Asia/Tokyo"]

@@ -16,6 +16,7 @@ from veles.api import reports as report_routes
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.errors import install_error_handlers
 from veles.api.metrics import Metrics, MetricsMiddleware
+from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
 from veles.api.users import router as users_router
 from veles.config import Settings, get_settings
@@ -57,6 +58,7 @@ def create_api(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(users_router)
+    app.include_router(preferences_router)
     app.include_router(book.router)
     app.include_router(report_routes.router)
     install_error_handlers(app)

@@ -3,6 +3,8 @@
 `POST /api/v1/auth/token` (e-mail + password) answers with a token pair, or with an SMS challenge
 that `POST /api/v1/auth/verify` exchanges for the pair; `/auth/refresh` rotates the pair and
 `/auth/logout` ends the sign-in. The flow itself is `veles.services.auth`, shared with the portal.
+`/auth/password-reset` e-mails a reset link and `/auth/password-reset/confirm` sets the new password
+(`veles.services.password_reset`, shared with the portal's /forgot and /reset pages).
 
 Sign-in and code checks are rate limited per client IP and per e-mail before the password is
 checked, so neither guessing one account's password from many IPs nor spraying many accounts from
@@ -12,13 +14,13 @@ bounded too. When Redis (the shared counter) is down these answer 503 rather tha
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Response, status
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
-from veles.api.deps import ClientIp, Context, CurrentIdentity, platform_session
+from veles.api.db import PlatformUnit
+from veles.api.deps import ClientIp, Context, CurrentIdentity
 from veles.services.auth import (
     AccountLocked,
     AuthError,
@@ -30,10 +32,19 @@ from veles.services.auth import (
     sign_in,
     verify_code,
 )
+from veles.services.password_reset import (
+    ANSWER,
+    RESET_IP_LIMIT,
+    RESET_LIMIT,
+    ResetLinkInvalid,
+    complete_reset,
+    request_reset,
+    send_reset_mail,
+)
 from veles.services.ratelimit import LimiterUnavailable, limit_key
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
-PlatformDb = Annotated[Session, Depends(platform_session)]
+PlatformDb = PlatformUnit  # committed before the response leaves (veles.api.db)
 
 
 class Credentials(BaseModel):
@@ -54,6 +65,31 @@ class CodeRequest(BaseModel):
 
     challenge: str = Field(min_length=16, max_length=256)
     code: str = Field(pattern=r"^\s*\d{6}\s*$", description="The six digits from the SMS.")
+
+
+class ResetRequest(BaseModel):
+    """The address to send a password-reset link to."""
+
+    email: str = Field(min_length=3, max_length=254)
+
+
+class ResetConfirm(BaseModel):
+    """The token from the reset link and the new password (checked like sign-up's)."""
+
+    token: str = Field(min_length=16, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class ResetAccepted(BaseModel):
+    """The same answer for every address, so the form cannot tell which have an account."""
+
+    detail: str = ANSWER
+
+
+class ResetDone(BaseModel):
+    """The password is changed and every earlier sign-in ended: sign in with the new one."""
+
+    email: str
 
 
 class TokenPair(BaseModel):
@@ -92,19 +128,25 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _enforce_login_limit(ctx: Context, ip: str, email: str | None) -> None:
-    """429 with Retry-After when this IP or this e-mail has used up its attempts for the window.
+def _enforce_login_limit(ctx: Context, ip: str, email: str | None, *, kind: str = "login",
+                         ip_limit: int | None = None, email_limit: int | None = None,
+                         what: str = "sign-in") -> None:
+    """429 with Retry-After when this IP or this e-mail has used up its attempts for the window
+    (`kind` keeps sign-in and password-reset counters apart; the limits override the limiter's).
 
     Both counters are hit on every attempt so one cannot be drained while the other is checked.
     503 when the counters cannot be reached: an unlimited sign-in would open the door to guessing.
     """
-    keys = [limit_key("login-ip", ip)] + ([limit_key("login-email", email)] if email else [])
+    checks = [(limit_key(f"{kind}-ip", ip), ip_limit)]
+    if email:
+        checks.append((limit_key(f"{kind}-email", email), email_limit))
     try:
-        decisions = [ctx.login_limiter.hit(key) for key in keys]
+        decisions = [ctx.login_limiter.hit(key, limit) for key, limit in checks]
     except LimiterUnavailable as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            "Sign-in is unavailable for a moment: the rate-limit store cannot be reached. Try again shortly.",
+            f"{what.capitalize()} is unavailable for a moment: the rate-limit store cannot be reached. "
+            "Try again shortly.",
             headers={"Retry-After": "5"},
         ) from exc
     refused = [d for d in decisions if not d.allowed]
@@ -112,7 +154,7 @@ def _enforce_login_limit(ctx: Context, ip: str, email: str | None) -> None:
         retry_after = max(d.retry_after for d in refused)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"Too many sign-in attempts; try again in {retry_after} s.",
+            f"Too many {what} attempts; try again in {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -172,6 +214,33 @@ def sign_out(request: RefreshRequest, ctx: Context, ip: ClientIp, db: PlatformDb
     except AuthError as exc:
         raise _refusal(exc) from exc
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED,
+             responses={429: _REFUSED[429], 503: {"description": "Rate-limit store down"}})
+def password_reset(request: ResetRequest, background: BackgroundTasks, ctx: Context, ip: ClientIp,
+                   db: PlatformDb) -> ResetAccepted:
+    """E-mail a single-use link to choose a new password. The answer is the same whether or not
+    the address has an account, and the e-mail goes out after it (same timing either way)."""
+    _enforce_login_limit(ctx, ip, request.email.strip().lower(), kind="reset", ip_limit=RESET_IP_LIMIT,
+                         email_limit=RESET_LIMIT, what="password reset")
+    mail = request_reset(db, ctx.settings, request.email, ip=ip)
+    if mail is not None:
+        background.add_task(send_reset_mail, ctx.settings, mail)
+    return ResetAccepted()
+
+
+@router.post("/auth/password-reset/confirm",
+             responses={400: {"description": "The link is not valid, expired or already used"},
+                        429: _REFUSED[429], 503: {"description": "Rate-limit store down"}})
+def password_reset_confirm(request: ResetConfirm, ctx: Context, ip: ClientIp, db: PlatformDb) -> ResetDone:
+    """Set a new password through the e-mailed link's token; every earlier sign-in of the user
+    ends, a lockout is lifted. A too-short password is a 422 naming `password` (the link stays usable)."""
+    _enforce_login_limit(ctx, ip, None, kind="reset", ip_limit=RESET_IP_LIMIT, what="password reset")
+    try:
+        return ResetDone(email=complete_reset(db, request.token, request.password, ip=ip))
+    except ResetLinkInvalid as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
 
 
 @router.get("/me", responses={401: {"description": "Missing, expired or invalid token"}})

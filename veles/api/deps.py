@@ -30,6 +30,7 @@ from veles.services.ratelimit import (
     client_address,
     limit_key,
 )
+from veles.services.sessions import check_session
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,11 @@ def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
                 ("your user", limit_key("api-user", str(identity.user_id)), tier.per_user),
             ]
     try:
-        decisions = [(who, limit, ctx.api_limiter.hit(key, limit)) for who, key, limit in checks]
+        decisions = ctx.api_limiter.hit_all([(key, limit) for _, key, limit in checks])
     except LimiterUnavailable as exc:
         log.warning("API rate limits not applied: %s", exc)
         return
-    refused = [(who, limit, d) for who, limit, d in decisions if not d.allowed]
+    refused = [(who, limit, d) for (who, _, limit), d in zip(checks, decisions, strict=True) if not d.allowed]
     if refused:
         retry_after = max(d.retry_after for _, _, d in refused)
         who, limit, _ = refused[0]
@@ -108,7 +109,8 @@ def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
 
 
 def platform_session(ctx: Context) -> Iterator[Session]:
-    """A platform session (sees every tenant): sign-in starts from an e-mail, not a tenant."""
+    """A platform session (sees every tenant): sign-in starts from an e-mail, not a tenant.
+    Routes take it as `veles.api.db.PlatformUnit`, which commits before the response leaves."""
     with session_scope(ctx.settings.database_url) as session:
         yield session
 
@@ -120,7 +122,9 @@ _bearer = HTTPBearer(auto_error=False)
 def current_identity(
     ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Identity:
-    """The identity in the `Authorization: Bearer` token; 401 when absent, expired or forged."""
+    """The identity in the `Authorization: Bearer` token; 401 when absent, expired, forged, or
+    issued before the user's sessions were ended (deactivated, role or password changed): the
+    token's version is compared with the user's current one, cached in Redis, on every request."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -128,7 +132,8 @@ def current_identity(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return decode_token(credentials.credentials, ctx.settings.secret_key.get_secret_value())
+        identity = decode_token(credentials.credentials, ctx.settings.secret_key.get_secret_value())
+        return check_session(ctx.settings, identity)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -160,7 +165,8 @@ def requires(permission: Permission) -> Callable[[Identity], Identity]:
 
 def tenant_db(ctx: Context, identity: CurrentIdentity) -> Iterator[Session]:
     """A session confined to the caller's tenant by row-level security (as `veles_app` on
-    PostgreSQL), so a route that forgets a `tenant_id` filter still cannot leak another tenant's rows."""
+    PostgreSQL), so a route that forgets a `tenant_id` filter still cannot leak another tenant's rows.
+    Routes take it as `veles.api.db.TenantUnit`, which commits before the response leaves."""
     with tenant_session(ctx.settings.database_url, identity.tenant_id) as session:
         yield session
 

@@ -81,14 +81,15 @@ def user(user_id: UserId, identity: Admin, db: TenantUnit) -> UserView:
 
 @router.patch("/users/{user_id}", responses=ONE)
 def set_role(user_id: UserId, change: RoleChange, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
-    """Change a user's role (from their next token refresh)."""
+    """Change a user's role, at once: their access tokens stop working (401) and a refresh gives
+    them one with the new role."""
     with _forbidden_as_403():
         return change_role(db, identity, user_id, change, ip=ip)
 
 
 @router.post("/users/{user_id}/deactivate", responses=ONE)
 def deactivate(user_id: UserId, identity: Admin, db: TenantUnit, ip: ClientIp) -> UserView:
-    """Stop a user from signing in and end their sign-ins."""
+    """Stop a user from signing in and end their sign-ins: their tokens are refused from the next request."""
     with _forbidden_as_403():
         return deactivate_user(db, identity, user_id, ip=ip)
 

@@ -136,7 +136,7 @@ def _active_tenant(session: Session, user: User) -> Tenant:
 def _identity(user: User, tenant: Tenant) -> Identity:
     assert user.id is not None
     return Identity(user_id=user.id, tenant_id=user.tenant_id, role=user.role, email=user.email,
-                    plan=tenant.plan)
+                    plan=tenant.plan, version=user.token_version)
 
 
 def authenticate(session: Session, email: str, password: str) -> Identity:
@@ -261,6 +261,7 @@ def verify_code(session: Session, settings: Settings, challenge: str, code: str,
                        AuthError("Wrong code; check the SMS and try again."))
     session.add(row)
     user.failed_logins = 0
+    user.phone_verified_at = utcnow()  # the code reached `user.phone`: the number is theirs
     result = _tokens(session, settings, _identity(user, _active_tenant(session, user)), ip)
     record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id,
            details={"second_factor": "sms"}, ip=ip)

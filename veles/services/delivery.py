@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from actors.wire import Row
@@ -38,7 +38,8 @@ from models.db import tenant_session
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.tenancy import User
 from veles.config import Settings
-from veles.services.errors import InvalidInput, validated
+from veles.services.auth import Identity
+from veles.services.errors import InvalidInput, NotFound, validated
 from veles.services.messaging import MessagingError, send_email, send_sms
 from veles.services.permissions import Permission, allowed
 
@@ -117,14 +118,32 @@ class Preferences:
 def save_preferences(
     db: Session, tenant_id: int, user_id: int, form: PreferencesForm | Mapping[str, Any]
 ) -> None:
-    """Store a user's preferences (replacing theirs); InvalidInput names a refused field."""
+    """Store a user's preferences (replacing theirs); InvalidInput names a refused field.
+
+    One row per user (a unique key): a concurrent first save that inserted the row meanwhile makes
+    ours an update of it instead of a second row."""
     data = validated(PreferencesForm, form)
     if (data.quiet_start is None) != (data.quiet_end is None):
         raise InvalidInput("quiet_end" if data.quiet_end is None else "quiet_start",
                            "quiet hours need both a start and an end")
     if data.quiet_start is not None and data.quiet_start == data.quiet_end:
         raise InvalidInput("quiet_end", "must differ from quiet_start")
-    row = _preference_row(db, tenant_id, user_id) or DeliveryPreference(tenant_id=tenant_id, user_id=user_id)
+    row = _preference_row(db, tenant_id, user_id)
+    if row is None:
+        try:
+            with db.begin_nested():
+                db.add(_fill(DeliveryPreference(tenant_id=tenant_id, user_id=user_id), data))
+                db.flush()
+            return
+        except IntegrityError:
+            row = _preference_row(db, tenant_id, user_id)
+            if row is None:  # not a concurrent save: the user is not in this tenant
+                raise NotFound(f"No user {user_id} in your tenant.") from None
+    db.add(_fill(row, data))
+    db.flush()
+
+
+def _fill(row: DeliveryPreference, data: PreferencesForm) -> DeliveryPreference:
     row.channels = {s.value: sorted(c.value for c in set(cs)) for s, cs in data.channels.items()}
     row.time_zone = data.time_zone
     row.quiet_start = data.quiet_start.strftime("%H:%M") if data.quiet_start else None
@@ -132,15 +151,68 @@ def save_preferences(
     row.critical_overrides_quiet = data.critical_overrides_quiet
     row.digest_minutes = data.digest_minutes
     row.updated_at = utcnow()
-    db.add(row)
-    db.flush()
+    return row
 
 
 def _preference_row(db: Session, tenant_id: int, user_id: int) -> DeliveryPreference | None:
     statement = select(DeliveryPreference).where(
-        DeliveryPreference.tenant_id == tenant_id, DeliveryPreference.user_id == user_id
-    ).order_by(col(DeliveryPreference.id).desc())
+        DeliveryPreference.tenant_id == tenant_id, DeliveryPreference.user_id == user_id)
     return db.exec(statement).first()
+
+
+class PreferencesView(BaseModel):
+    """A user's preferences as the API and the settings page show them (the defaults when none
+    were saved), with the phone SMS would go to (None: no verified number, so SMS is refused)."""
+
+    channels: dict[Severity, list[Channel]]
+    time_zone: str
+    quiet_start: str | None = Field(description="HH:MM local time: e-mail and SMS stop.")
+    quiet_end: str | None = Field(description="HH:MM local time: they resume (may be the next day).")
+    critical_overrides_quiet: bool
+    digest_minutes: int
+    sms_phone: str | None = Field(description="The verified number SMS alerts go to; None: SMS unavailable.")
+
+
+def _me(db: Session, actor: Identity) -> User:
+    user = db.exec(select(User).where(User.id == actor.user_id, User.tenant_id == actor.tenant_id)).first()
+    if user is None:
+        raise NotFound("Your user no longer exists.")
+    return user
+
+
+def _sms_phone(user: User) -> str | None:
+    return user.phone if user.phone and user.phone_verified_at is not None else None
+
+
+def my_preferences(db: Session, actor: Identity) -> PreferencesView:
+    """The signed-in user's own preferences."""
+    prefs = load_preferences(db, actor.tenant_id, actor.user_id)
+    quiet = prefs.quiet
+    return PreferencesView(
+        channels={s: sorted(prefs.channels.get(s, ()), key=list(Channel).index) for s in Severity},
+        time_zone=prefs.zone.key,
+        quiet_start=quiet[0].strftime("%H:%M") if quiet else None,
+        quiet_end=quiet[1].strftime("%H:%M") if quiet else None,
+        critical_overrides_quiet=prefs.critical_overrides_quiet,
+        digest_minutes=int(prefs.digest.total_seconds() // 60),
+        sms_phone=_sms_phone(_me(db, actor)),
+    )
+
+
+def update_my_preferences(
+    db: Session, actor: Identity, form: PreferencesForm | Mapping[str, Any]
+) -> PreferencesView:
+    """Replace the signed-in user's preferences. SMS may be chosen only with a verified phone (an
+    SMS code sent to it was entered), so alerts never text a number that is not the user's."""
+    data = validated(PreferencesForm, form)
+    if _sms_phone(_me(db, actor)) is None:
+        for severity in Severity:
+            if Channel.SMS in data.channels.get(severity, ()):
+                raise InvalidInput(f"channels.{severity.value}",
+                                   "SMS needs a verified phone number: set your phone and sign in once "
+                                   "with an SMS code")
+    save_preferences(db, actor.tenant_id, actor.user_id, data)
+    return my_preferences(db, actor)
 
 
 def load_preferences(db: Session, tenant_id: int, user_id: int) -> Preferences:

@@ -21,7 +21,7 @@ class Permission(StrEnum):
     USE_CALCULATOR = "use_calculator"  # the what-if calculator
     ACK_ALERTS = "ack_alerts"  # acknowledge and resolve alerts
     EDIT_RULES = "edit_rules"  # alert rules
-    REQUEST_REPORTS = "request_reports"  # queue and download reports
+    REQUEST_REPORTS = "request_reports"  # queue reports (downloading them needs only VIEW_RISK)
     MANAGE_CONNECTIONS = "manage_connections"  # add, test, remove MT5 connections
     MANAGE_USERS = "manage_users"  # invite users, change roles
     MANAGE_BILLING = "manage_billing"  # plan and subscription

@@ -1,11 +1,12 @@
 """Tokens: short-lived access JWTs, rotating refresh tokens, and one-time sign-in codes.
 
-Access tokens are HS256 JWTs carrying `sub`, `tenant_id`, `role` and `plan`, checked without a
-database look-up on every request, so they are kept short-lived. Refresh tokens are JWTs too
-(`typ=refresh`, with their family and a random `jti`), but each one is also a row holding only its
-SHA-256: it works once, is replaced by the next on use, and can be revoked. Decoding pins the
-algorithm and the token type, so `alg=none`, another key, or a refresh token presented as an access
-token (or the reverse) are all refused.
+Access tokens are HS256 JWTs carrying `sub`, `tenant_id`, `role`, `plan` and `ver` (the user's
+token version), checked without a database query on every request; `veles.services.sessions`
+compares `ver` with the user's current version (cached), so ending a user's sessions is immediate.
+Refresh tokens are JWTs too (`typ=refresh`, with their family and a random `jti`), but each one is
+also a row holding only its SHA-256: it works once, is replaced by the next on use, and can be
+revoked. Decoding pins the algorithm and the token type, so `alg=none`, another key, or a refresh
+token presented as an access token (or the reverse) are all refused.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ class AuthError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a valid token speaks for. `plan` picks the tenant's API rate tier."""
+    """Who a valid token speaks for. `plan` picks the tenant's API rate tier; `version` is the
+    user's token version when the token was issued (`veles.services.sessions`)."""
 
     user_id: int
     tenant_id: int
     role: Role
     email: str
     plan: Plan = Plan.STARTER
+    version: int = 0
 
 
 class RefreshReused(AuthError):
@@ -76,6 +79,7 @@ def _claims(identity: Identity, kind: str, expires: datetime) -> dict[str, Any]:
         "role": identity.role.value,
         "plan": identity.plan.value,
         "email": identity.email,
+        "ver": identity.version,
         "iat": utcnow(),
         "exp": expires,
     }
@@ -99,6 +103,7 @@ def _decode(token: str, secret: str, kind: str) -> Identity:
             role=Role(claims["role"]),
             email=str(claims.get("email", "")),
             plan=Plan(claims.get("plan", Plan.STARTER.value)),
+            version=int(claims.get("ver", 0)),
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("Your session has expired; please sign in again.") from exc

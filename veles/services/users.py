@@ -5,7 +5,8 @@ Shared by the REST API and the portal's users page, so both check the same permi
 (`MANAGE_USERS`, from `veles.services.permissions`) and the same rules:
 - nobody changes their own role or deactivates themselves (so a tenant always keeps the admin who
   is acting), and only a platform admin can make or touch a platform admin;
-- deactivating a user or changing a password ends every sign-in of that user (refresh tokens);
+- deactivating a user or changing a password ends every sign-in of that user at once (access and
+  refresh tokens); a role change ends their access tokens, so the new role applies at once;
 - every change is in the audit log.
 
 Functions take the caller's tenant session (`models.db.tenant_session`; row-level security on
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.tenancy import Role, TwoFactor, User
-from veles.services import tokens
+from veles.services import sessions
 from veles.services.audit import Action, record
 from veles.services.auth import Identity, hash_password, normalize_email, verify_password
 from veles.services.errors import Conflict, InvalidInput, NotFound, validated
@@ -99,6 +100,7 @@ class UserView(BaseModel):
     email: str
     role: Role
     phone: str | None
+    phone_verified: bool = Field(description="An SMS code sent to the phone was entered since it was set.")
     two_factor: TwoFactor
     is_active: bool
     locked_until: datetime | None
@@ -108,7 +110,8 @@ class UserView(BaseModel):
     def of(cls, user: User) -> UserView:
         """The view of a stored user."""
         assert user.id is not None
-        return cls(id=user.id, email=user.email, role=user.role, phone=user.phone, two_factor=user.two_factor,
+        return cls(id=user.id, email=user.email, role=user.role, phone=user.phone,
+                   phone_verified=user.phone_verified_at is not None, two_factor=user.two_factor,
                    is_active=user.is_active, locked_until=user.locked_until, created_at=user.created_at)
 
 
@@ -182,12 +185,13 @@ def invite_user(session: Session, actor: Identity, form: UserInvite | Mapping[st
 
 def change_role(session: Session, actor: Identity, user_id: int, change: RoleChange | Mapping[str, Any],
                 *, ip: str | None = None) -> UserView:
-    """Give a user of the tenant another role; it applies from the user's next token refresh."""
+    """Give a user of the tenant another role, at once: their access tokens stop working, and their
+    next refresh (refresh tokens stay valid) gives them one with the new role."""
     role = validated(RoleChange, change).role
     user = _managed(session, actor, user_id, "change the role of")
     _may_grant(actor, role)
     before, user.role = user.role, role
-    session.add(user)
+    sessions.end_sessions(session, user, keep_refresh=True)
     record(session, Action.USER_ROLE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
            target=f"user:{user.id}", details={"from": before.value, "to": role.value}, ip=ip)
     return UserView.of(user)
@@ -197,8 +201,7 @@ def deactivate_user(session: Session, actor: Identity, user_id: int, *, ip: str 
     """Stop a user from signing in and end their sign-ins; the row stays (audit, alerts they acked)."""
     user = _managed(session, actor, user_id, "deactivate")
     user.is_active = False
-    session.add(user)
-    ended = tokens.revoke_user(session, user_id)
+    ended = sessions.end_sessions(session, user)
     record(session, Action.USER_DEACTIVATE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
            target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
     return UserView.of(user)
@@ -214,8 +217,7 @@ def change_password(session: Session, actor: Identity, change: PasswordChange | 
     if form.new_password == form.current_password:
         raise InvalidInput("new_password", "Choose a password different from the current one.")
     user.password_hash = hash_password(form.new_password)
-    session.add(user)
-    ended = tokens.revoke_user(session, actor.user_id)
+    ended = sessions.end_sessions(session, user)
     record(session, Action.PASSWORD_CHANGE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
            target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
 
@@ -228,6 +230,8 @@ def change_phone(session: Session, actor: Identity, change: PhoneChange | Mappin
     sms = user.two_factor == TwoFactor.SMS if form.sms_sign_in is None else form.sms_sign_in
     if sms and form.phone is None:
         raise InvalidInput("phone", "SMS sign-in codes need a phone number.")
+    if form.phone != user.phone:
+        user.phone_verified_at = None  # proven again by the next SMS code entered
     user.phone = form.phone
     if form.sms_sign_in is not None:
         user.two_factor = TwoFactor.SMS if form.sms_sign_in else TwoFactor.NONE

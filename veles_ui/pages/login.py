@@ -1,4 +1,5 @@
-"""Sign-in page: email and password, then the SMS code for users who sign in with one."""
+"""Sign-in page: email and password, then the SMS code for users who sign in with one; a link to
+the password reset (/forgot)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def _password_step() -> rx.Component:
                      width="100%", auto_complete="current-password"),
             _error(),
             rx.button("Sign in", type="submit", width="100%", id="sign-in"),
+            rx.text(rx.link("Forgot password?", href="/forgot", id="forgot-password"), size="2"),
             rx.text("New broker? ", rx.link("Create an account", href="/signup"), size="2"),
             spacing="3",
             width="20em",

@@ -27,6 +27,7 @@ from veles.services.auth import (
 from veles.services.auth import logout as end_sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
+from veles.services.sessions import check_session
 
 
 def tab_connected(token: str) -> bool:
@@ -74,7 +75,8 @@ class SessionState(rx.State):
     def authorize(self, permission: Permission) -> Identity:
         """The caller's identity if its role holds `permission`, read from the signed token rather
         than from state the browser could have sent; raises AuthError or PermissionDenied."""
-        identity = decode_token(self.token, get_settings().secret_key.get_secret_value())
+        settings = get_settings()
+        identity = check_session(settings, decode_token(self.token, settings.secret_key.get_secret_value()))
         require(identity.role, permission)
         return identity
 
@@ -117,7 +119,8 @@ class SessionState(rx.State):
         settings = get_settings()
         try:
             identity = decode_token(self.token, settings.secret_key.get_secret_value())
-        except AuthError:
+            check_session(settings, identity)
+        except AuthError:  # expired, or the user's sessions were ended (role, password, deactivated)
             if self.refresh_token and self._renew():
                 return None
             self.tenant_id = 0

@@ -1,0 +1,96 @@
+"""The signed-in user's alert-delivery preferences (/settings/notifications): which channels each
+severity reaches, quiet hours in their own time zone, and the digest window.
+
+The rules (SMS only to a verified phone, quiet hours need both ends, a known IANA zone) are
+`veles.services.delivery`'s, shared with `PUT /api/v1/me/notifications`; a refusal names its
+field and is shown beside it, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from models.alerts import Severity
+from models.notifications import Channel
+from veles.services.delivery import PreferencesView, my_preferences, update_my_preferences
+from veles.services.errors import InvalidInput
+from veles.services.permissions import Permission
+from veles_ui.state.session import USER_ERRORS, SessionState, fields
+
+SEVERITIES = [s.value for s in Severity]
+CHANNELS = [c.value for c in Channel]
+TEXT_FIELDS = ("time_zone", "quiet_start", "quiet_end", "digest_minutes")
+
+
+def choice(severity: str, channel: str) -> str:
+    """The name of one checkbox: a channel chosen for a severity (the form sends "on" if ticked)."""
+    return f"{severity}-{channel}"
+
+
+class NotificationsState(SessionState):
+    """The stored preferences as the form shows them, and the outcome of the last save."""
+
+    chosen: rx.Field[list[str]] = rx.field(default_factory=list)  # `choice(...)` names stored as ticked
+    time_zone: rx.Field[str] = rx.field("UTC")
+    quiet_start: rx.Field[str] = rx.field("")
+    quiet_end: rx.Field[str] = rx.field("")
+    critical_overrides_quiet: rx.Field[bool] = rx.field(True)
+    digest_minutes: rx.Field[str] = rx.field("5")
+    sms_phone: rx.Field[str] = rx.field("")
+    # Bumped whenever stored values are shown again: the form's inputs are keyed by it, so they
+    # are made again with those values (they are uncontrolled, typed into freely until saved).
+    revision: rx.Field[int] = rx.field(0)
+    error_field: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
+
+    def _show(self, view: PreferencesView) -> None:
+        self.chosen = [choice(s.value, c.value) for s, cs in view.channels.items() for c in cs]
+        self.time_zone = view.time_zone
+        self.quiet_start, self.quiet_end = view.quiet_start or "", view.quiet_end or ""
+        self.critical_overrides_quiet = view.critical_overrides_quiet
+        self.digest_minutes = str(view.digest_minutes)
+        self.sms_phone = view.sms_phone or ""
+        self.revision += 1
+
+    @rx.event
+    def load(self) -> None:
+        """Page load: the stored preferences, or the defaults."""
+        self.error_field = self.error = self.notice = ""
+        try:
+            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
+                self._show(my_preferences(db, identity))
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+
+    @staticmethod
+    def _form(form: dict[str, Any]) -> dict[str, Any]:
+        """The form as `PreferencesForm` takes it: a ticked box sends "on", an unticked one
+        nothing; empty times mean no quiet hours."""
+        typed = {k: str(v).strip() for k, v in fields(form, TEXT_FIELDS).items()}
+        return {
+            "channels": {s: [c for c in CHANNELS if form.get(choice(s, c))] for s in SEVERITIES},
+            "time_zone": typed.get("time_zone", ""),
+            "quiet_start": typed.get("quiet_start") or None,
+            "quiet_end": typed.get("quiet_end") or None,
+            "critical_overrides_quiet": bool(form.get("critical_overrides_quiet")),
+            "digest_minutes": typed.get("digest_minutes", ""),
+        }
+
+    @rx.event
+    def save(self, form: dict[str, Any]) -> None:
+        """Store the form; a refused field is named beside it and nothing is stored."""
+        try:
+            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
+                view = update_my_preferences(db, identity, self._form(form))
+        except InvalidInput as exc:
+            self.error_field, self.error, self.notice = exc.field, exc.reason, ""
+            return
+        except USER_ERRORS as exc:
+            self.error_field, self.error, self.notice = "", str(exc), ""
+            return
+        self._show(view)
+        self.error_field = self.error = ""
+        self.notice = "Saved: alerts reach you this way within 15 seconds."
