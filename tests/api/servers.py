@@ -11,12 +11,18 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from sqlalchemy import event
+from sqlmodel import Session, select
 
-from models.tenancy import Plan
+from models.audit import AuditLog
+from models.tenancy import Plan, User
 from veles.api import create_api
+from veles.api.db import PlatformUnit
+from veles.api.deps import platform_session
 from veles.config import Settings
 from veles.services.ratelimit import ApiTier
 
@@ -120,3 +126,33 @@ def unlimited_api() -> FastAPI:
     (the per-IP limit comes from API_IP_LIMIT): the run is about answers, not about limits,
     which tests/api/test_auth*.py cover."""
     return create_api(api_tiers={plan: ApiTier(per_tenant=10**9, per_user=10**9) for plan in Plan})
+
+
+def probe_api() -> FastAPI:
+    """The API plus two routes that write an audit row through a platform session whose commit
+    takes a second: one takes the session as `PlatformUnit` (committed before the response), one
+    as a plain `Depends(platform_session)` (FastAPI's default: after the response), so a test can
+    show the first is read back the moment its answer arrives and the second is not. A third
+    route's write fails at commit (a duplicate e-mail) to show that failure reaches the client."""
+    app = create_api()
+
+    def slow_write(db: Session, target: str) -> dict[str, str]:
+        event.listen(db, "before_commit", lambda _session: time.sleep(1.0))
+        db.add(AuditLog(tenant_id=None, action="probe.write", target=target, details={}))
+        return {"target": target}
+
+    @app.post("/api/v1/probe/unit/{target}", status_code=201)
+    def unit(target: str, db: PlatformUnit) -> dict[str, str]:
+        return slow_write(db, target)
+
+    @app.post("/api/v1/probe/after-response/{target}", status_code=201)
+    def after_response(target: str, db: Annotated[Session, Depends(platform_session)]) -> dict[str, str]:
+        return slow_write(db, target)
+
+    @app.post("/api/v1/probe/duplicate/{email}", status_code=201)
+    def duplicate(email: str, db: PlatformUnit) -> dict[str, str]:
+        existing = db.exec(select(User).where(User.email == email)).one()
+        db.add(User(tenant_id=existing.tenant_id, email=email, password_hash="x"))  # fails at commit
+        return {"email": email}
+
+    return app

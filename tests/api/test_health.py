@@ -63,3 +63,19 @@ def test_metrics_report_the_last_readiness_check(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'veles_dependency_up{dependency="database"} 1.0' in text
     assert 'veles_dependency_up{dependency="redis"} 1.0' in text
+
+
+def test_metrics_answer_without_the_engine_and_say_so(settings: Settings) -> None:
+    """A scrape never fails or hangs on the engine: Redis away means `veles_engine_reachable 0`."""
+    dead = settings_for(settings.database_url, "redis://127.0.0.1:1/0")
+    with TestClient(create_api(dead)) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "veles_engine_reachable 0.0" in response.text
+    assert 'veles_pushes_total{channel="browser"}' in response.text
+
+
+def test_metrics_read_the_engines_stats_from_redis(client: TestClient) -> None:
+    text = client.get("/metrics").text  # the test Redis holds no engine's stats: reachable, no tenant
+    assert "veles_engine_reachable 1.0" in text
+    assert "veles_engine_live_actors{" not in text

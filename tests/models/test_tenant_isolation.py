@@ -4,16 +4,18 @@ table is covered the day it is declared). Runs on the real PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import Table, func, text
+from sqlalchemy import Table, UniqueConstraint, func, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from models.db import get_engine, tenant_session
 from models.rls import APP_ROLE
 from models.tenancy import Tenant
 
-from .conftest import TwoTenants, tenant_tables
+from .conftest import RowFactory, TwoTenants, tenant_tables
 
 TABLES = [table.name for table in tenant_tables()]
 APPEND_ONLY = {"audit_log"}
@@ -23,6 +25,22 @@ def count(url: str, table: Table, tenant_id: int) -> int:
     """Rows of `tenant_id` as the platform connection sees them (it bypasses RLS)."""
     with get_engine(url).connect() as conn:
         return int(conn.execute(select(func.count()).where(table.c.tenant_id == tenant_id)).scalar_one())
+
+
+def another_row(db: Session, rows: RowFactory, table: Table, tenant_id: int) -> dict[str, Any]:
+    """Values for one more row of `table` in `tenant_id`. Where a unique key covers a reference
+    (one delivery preference per user), a new parent row of the tenant is made first, so that the
+    key is not what refuses the row."""
+    values = rows.values(table, tenant_id)
+    keys = [set(c.columns.keys()) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    for fk in table.foreign_key_constraints:
+        refs = set(fk.column_keys) - {"tenant_id"}
+        if refs and any(refs <= key for key in keys):
+            parent = fk.referred_table
+            parent_id = db.execute(parent.insert().values(rows.values(parent, tenant_id))
+                                   .returning(parent.c.id)).scalar_one()
+            values.update({column: parent_id for column in refs})
+    return values
 
 
 def test_the_list_of_tenant_tables_is_complete() -> None:
@@ -62,7 +80,7 @@ def test_tenant_a_cannot_touch_tenant_b_rows(two_tenants: TwoTenants, name: str)
         db.execute(table.insert().values(two_tenants.rows.values(table, b)))
 
     with tenant_session(url, a) as db:  # the role does work on A's own rows: the denials are not vacuous
-        db.execute(table.insert().values(two_tenants.rows.values(table, a)))
+        db.execute(table.insert().values(another_row(db, two_tenants.rows, table, a)))
     assert count(url, table, a) == 2
     assert count(url, table, b) == 1
 

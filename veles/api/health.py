@@ -1,4 +1,4 @@
-"""Operational endpoints: liveness, readiness and Prometheus metrics.
+"""Operational endpoints: liveness, readiness and Prometheus metrics (the app's and the engine's).
 
 Liveness says only that the process serves HTTP (restart me if not). Readiness checks what a
 request needs — the database, Redis when configured, Ray when this process uses it — so a load
@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 import ray
 import redis
 from fastapi import APIRouter, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from models.db import get_engine
 from veles.api.deps import Context
 from veles.config import Settings
+from veles.services.engine_metrics import EngineCollector, read_engine_stats
 
 router = APIRouter(tags=["operations"])
 
@@ -116,6 +117,11 @@ async def ready(ctx: Context, response: Response) -> Readiness:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(ctx: Context) -> Response:
-    """Prometheus text exposition of this app's registry."""
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(ctx: Context) -> Response:
+    """Prometheus text exposition of this app's registry, then the engine's metrics (lag, live
+    actors, restarts and alerts per tenant; this process's pushes), read without blocking the
+    event loop (`veles.services.engine_metrics`)."""
+    engine = CollectorRegistry()
+    engine.register(EngineCollector(await read_engine_stats(ctx.settings)))
+    body = generate_latest(ctx.metrics.registry) + generate_latest(engine)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from veles.bench import engine as engine_bench
+from veles.bench import ratelimit as ratelimit_bench
 from veles.bench import reports as reports_bench
 from veles.bench import risk as risk_bench
 from veles.bench import ui as ui_bench
+from veles.config import get_settings
 
 app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
 
@@ -83,3 +85,15 @@ def reports(
         accounts, seed=seed, baseline=baseline, progress=lambda line: typer.echo(line, err=True)
     )
     typer.echo(json.dumps(result))
+
+
+@app.command("ratelimit")
+def ratelimit(
+    checks: Annotated[int, typer.Option(help="Request checks timed each way.")] = 5_000,
+    redis_url: Annotated[str | None, typer.Option(help="Redis to count in (default: REDIS_URL).")] = None,
+) -> None:
+    """The API rate-limit check: three Redis round trips (before) versus one; checks/s and p99."""
+    url = redis_url or get_settings().redis_url
+    if not url:
+        raise typer.BadParameter("needs a Redis: set REDIS_URL or pass --redis-url", param_hint="--redis-url")
+    typer.echo(json.dumps(ratelimit_bench.run(url, checks)))

@@ -17,7 +17,7 @@ import ipaddress
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,14 +28,20 @@ from veles.config import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# INCR and the first PEXPIRE in one atomic step, so a crash between them cannot leave a counter
-# that never expires (which would lock the key out for good).
+# Every counter of one request in one round trip: for each key, INCR and (on its first hit) PEXPIRE
+# in one atomic step, so a crash between them cannot leave a counter that never expires (which would
+# lock the key out for good). Returns count and remaining ms for each key, in order.
 _HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+  out[#out + 1] = count
+  out[#out + 1] = redis.call('PTTL', key)
 end
-return {count, redis.call('PTTL', KEYS[1])}
+return out
 """
 
 
@@ -78,6 +84,11 @@ class RateLimiter(Protocol):
         """Count one hit on `key` and say whether it is within `limit` (default: the limiter's)."""
         ...
 
+    def hit_all(self, checks: Sequence[tuple[str, int | None]]) -> list[Decision]:
+        """Count one hit on every `(key, limit)` at once (all are counted, also past a refusal) and
+        return their decisions in order: one Redis round trip for a request's IP, user and tenant."""
+        ...
+
 
 def limit_key(kind: str, value: str) -> str:
     """A counter key that does not store e-mail addresses or IPs in clear in Redis."""
@@ -86,7 +97,7 @@ def limit_key(kind: str, value: str) -> str:
 
 
 class RedisRateLimiter:
-    """Shared counters in Redis (INCR + PEXPIRE in a Lua script)."""
+    """Shared counters in Redis (INCR + PEXPIRE of every key in one Lua script call)."""
 
     def __init__(self, client: redis.Redis, limit: int, window: float) -> None:
         self._limit = limit
@@ -94,14 +105,21 @@ class RedisRateLimiter:
         self._script = client.register_script(_HIT)
 
     def hit(self, key: str, limit: int | None = None) -> Decision:
-        """Count one hit; the window's remaining time becomes Retry-After. LimiterUnavailable when
-        Redis does not answer, so callers can say so instead of failing with a 500."""
+        """Count one hit; the window's remaining time becomes Retry-After."""
+        return self.hit_all([(key, limit)])[0]
+
+    def hit_all(self, checks: Sequence[tuple[str, int | None]]) -> list[Decision]:
+        """Count a hit on each key in one script call. LimiterUnavailable when Redis does not
+        answer, so callers can say so instead of failing with a 500."""
         try:
-            count, ttl_ms = self._script(keys=[key], args=[self._window_ms])
+            flat = self._script(keys=[key for key, _ in checks], args=[self._window_ms])
         except redis.RedisError as exc:
             raise LimiterUnavailable(f"the rate-limit store (Redis) cannot be reached: {exc}") from exc
-        retry_after = max(1, math.ceil(int(ttl_ms) / 1000))
-        return Decision(allowed=int(count) <= (limit or self._limit), retry_after=retry_after)
+        return [
+            Decision(allowed=int(count) <= (limit or self._limit),
+                     retry_after=max(1, math.ceil(int(ttl) / 1000)))
+            for (_, limit), count, ttl in zip(checks, flat[0::2], flat[1::2], strict=True)
+        ]
 
 
 class MemoryRateLimiter:
@@ -126,6 +144,10 @@ class MemoryRateLimiter:
             self._windows[key] = (count, resets_at)
         retry_after = max(1, math.ceil(resets_at - now))
         return Decision(allowed=count <= (limit or self._limit), retry_after=retry_after)
+
+    def hit_all(self, checks: Sequence[tuple[str, int | None]]) -> list[Decision]:
+        """Count a hit on each key (in-process: no round trip to save)."""
+        return [self.hit(key, limit) for key, limit in checks]
 
 
 def _limiter(settings: Settings, limit: int, window: float) -> RateLimiter:

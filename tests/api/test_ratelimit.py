@@ -1,0 +1,61 @@
+"""The API's limits on the real Redis: a request's IP, user and tenant counters in one round trip."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+import redis
+
+from veles.services.ratelimit import LimiterUnavailable, MemoryRateLimiter, RedisRateLimiter
+
+
+class CountingRedis(redis.Redis):
+    """A real client that counts the commands it sends (a script call is one EVALSHA)."""
+
+    sent = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        CountingRedis.sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_three_counters_cost_one_round_trip_and_keep_their_own_limits(redis_url: str) -> None:
+    client = CountingRedis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, limit=5, window=60)
+    checks: list[tuple[str, int | None]] = [("ip", None), ("user", 2), ("tenant", 3)]
+    limiter.hit_all(checks)  # the first call also loads the script (EVALSHA, then SCRIPT LOAD + retry)
+    CountingRedis.sent = 0
+    second = limiter.hit_all(checks)
+    assert CountingRedis.sent == 1
+    assert [d.allowed for d in second] == [True, True, True]
+    third = limiter.hit_all(checks)
+    assert [d.allowed for d in third] == [True, False, True]  # the user's limit of 2 is passed first
+    fourth = limiter.hit_all(checks)
+    assert [d.allowed for d in fourth] == [True, False, False]
+    # every counter counted every request, also the ones already refused
+    assert [client.get(key) for key, _ in checks] == [b"4", b"4", b"4"]
+    assert all(55 <= d.retry_after <= 60 for d in fourth)
+    assert 55_000 <= cast(int, client.pttl("tenant")) <= 60_000
+
+
+def test_one_hit_is_a_list_of_one(redis_url: str) -> None:
+    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), limit=1, window=30)
+    assert limiter.hit("k").allowed
+    refused = limiter.hit("k")
+    assert not refused.allowed
+    assert 1 <= refused.retry_after <= 30
+
+
+def test_redis_down_is_limiter_unavailable() -> None:
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    limiter = RedisRateLimiter(client, limit=5, window=60)
+    with pytest.raises(LimiterUnavailable, match="cannot be reached"):
+        limiter.hit_all([("a", None), ("b", None)])
+
+
+def test_the_in_process_limiter_answers_the_same_way() -> None:
+    limiter = MemoryRateLimiter(limit=5, window=60)
+    checks: list[tuple[str, int | None]] = [("ip", None), ("user", 1)]
+    assert [d.allowed for d in limiter.hit_all(checks)] == [True, True]
+    assert [d.allowed for d in limiter.hit_all(checks)] == [True, False]
