@@ -17,8 +17,9 @@ import logging
 import os
 import pickle
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 from ray.dag.compiled_dag_node import ExecutableTask
@@ -29,6 +30,8 @@ from veles.risk.events import AccountSnapshot, Deal, Position, Quote
 from veles.risk.instruments import SymbolSpec
 
 log = logging.getLogger(__name__)
+
+RECENT_DEALS = 50  # deals an account keeps for its page (the deal log in the database has them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +67,16 @@ class AccountUpdate:
 
 @dataclass(frozen=True, slots=True)
 class AccountDetail:
-    """One account as its page shows it: figures, open positions and each position's profit."""
+    """One account as its page shows it: figures, open positions and each position's profit, and
+    the deals it applied most recently, newest first (at most RECENT_DEALS, since the engine
+    started feeding it: older history is the MT5 server's), and the price digits of each symbol
+    they name, so prices show as the terminal shows them (XAUUSD 2.34 to 2 places, EURUSD to 5)."""
 
     figures: AccountFigures
     positions: tuple[Position, ...]
     profits: dict[int, float]
+    deals: tuple[Deal, ...] = ()
+    digits: dict[str, int] = field(default_factory=dict)
 
 
 class AccountHost:
@@ -85,9 +93,11 @@ class AccountHost:
         # kept here by reference so `apply` can refresh it before such deals.
         self._board: dict[str, Quote] = dict(quotes)
         self.state = AccountState(snapshot, symbols, self._board)
+        self._specs = symbols
         self._login = snapshot.login
         self._needs_restore = restarted
         self._lock = threading.RLock()  # compiled-graph thread vs plain calls
+        self._recent: deque[Deal] = deque(maxlen=RECENT_DEALS)  # in every checkpoint, so restores keep it
 
     @property
     def login(self) -> int:
@@ -133,14 +143,15 @@ class AccountHost:
                 applied.append(deal)
             except RejectedEvent as exc:
                 rejected.append(f"deal {deal.ticket}: {exc}")
+        self._recent.extend(applied)
         return AccountUpdate(
             self._login, figures, self.state.symbols_needed, tuple(rejected), deals=tuple(applied)
         )
 
     def checkpoint(self) -> bytes:
-        """The whole account state (with its price board), as bytes to keep elsewhere."""
+        """The whole account state (with its price board and recent deals), as bytes to keep elsewhere."""
         with self._lock:
-            return pickle.dumps((self._board, self.state), protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps((self._board, self.state, self._recent), protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, checkpoint: bytes, steps: Sequence[Step]) -> AccountUpdate:
         """Become the account the checkpoint describes, then replay the steps sent after it.
@@ -148,7 +159,7 @@ class AccountHost:
         `restarted` in the answer says the host had been restarted (it was waiting for this)."""
         with self._lock:
             restarted = self._needs_restore
-            self._board, self.state = pickle.loads(checkpoint)  # noqa: S301 (our own bytes, from our supervisor)
+            self._board, self.state, self._recent = pickle.loads(checkpoint)  # noqa: S301 (our own bytes)
             self._needs_restore = False
             rejected: list[str] = []
             for step in steps:
@@ -165,9 +176,11 @@ class AccountHost:
         actor that was itself restarted there is nothing left to keep."""
         with self._lock:
             kept = None if self._needs_restore else self.state.analytics()
+            deals = () if self._needs_restore else tuple(self._recent)
             self.restore(checkpoint, ())
             if kept is not None:
                 self.state.restore_analytics(kept)
+            self._recent.extend(deals)
             return AccountUpdate(
                 self._login, self.state.figures(), self.state.symbols_needed, checkpoint=self.checkpoint()
             )
@@ -178,9 +191,14 @@ class AccountHost:
             return self.state.figures()
 
     def detail(self) -> AccountDetail:
-        """Figures and open positions, with each position's floating profit in the deposit currency."""
+        """Figures and open positions, with each position's floating profit in the deposit currency,
+        and the recent deals, newest first."""
         with self._lock:
-            return AccountDetail(self.state.figures(), self.state.positions(), self.state.position_profits())
+            positions, deals = self.state.positions(), tuple(reversed(self._recent))
+            named = {p.symbol for p in positions} | {d.symbol for d in deals if d.symbol}
+            digits = {name: self._specs[name].digits for name in named if name in self._specs}
+            profits = self.state.position_profits()
+            return AccountDetail(self.state.figures(), positions, profits, deals, digits)
 
     def pid(self) -> int:
         """The process hosting this account (operators and failure tests kill it)."""

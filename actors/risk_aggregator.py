@@ -32,6 +32,8 @@ import ray
 from sqlalchemy.exc import SQLAlchemyError
 
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
+from actors.deal_log import DealLog
+from actors.engine_stats import EngineStats
 from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
 from veles.risk.account import AccountFigures
@@ -63,11 +65,14 @@ class BookPublisher:
         self.alerts = AlertEngine(tenant_rules())
         self.skipped_rules: tuple[str, ...] = ()
         self._store = AlertStore(database_url, tenant_id) if database_url else None
+        self.deal_log = DealLog(database_url, tenant_id) if database_url else None  # for statements
         self._loaded = asyncio.Lock()
         self._ready = self._store is None
         self._next_load = 0.0  # monotonic time before which a failed load is not tried again
         self.recent_alerts: deque[Row] = deque(maxlen=_RECENT_ALERTS)
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self.stats = EngineStats(tenant_id)  # for /metrics: lag, alerts, and the supervisor's counts
+        self._removed = False  # accounts left the book since the last publish
         self._new_version = asyncio.Condition()
         self._bus = RedisBus(redis_url) if redis_url else None
 
@@ -82,9 +87,22 @@ class BookPublisher:
             alerts.extend(self.alerts.on_account(fig))
         for deal in deals:
             alerts.extend(self.alerts.on_deal(deal))
+        if self.deal_log is not None:
+            self.deal_log.add(deals)
         self._sent_at = max(self._sent_at, sent_at)
         self._unpublished.append(sent_at)
         return alerts
+
+    def remove(self, logins: Sequence[int]) -> None:
+        """Take accounts out of the book (their connection was removed). A diff can only say what
+        changed, not what left, so the epoch changes: every consumer reloads the full snapshot at
+        the next publish, which no longer holds them."""
+        for login in logins:
+            self.book.remove(login)
+            self.rows.pop(login, None)
+            self._changed.discard(login)
+        self.epoch = time.time_ns()
+        self._removed = True
 
     def open_rows(self) -> dict[tuple[str, str], int]:
         """The stored row of each raised alert, by (rule, subject); empty without a database."""
@@ -105,10 +123,12 @@ class BookPublisher:
 
     async def publish(self) -> Row | None:
         """Cut a diff of what changed since the last one; None when nothing did."""
-        if not self._changed:
+        if not self._changed and not self._removed:
             return None
+        self._removed = False
         now = time.time()
         self.latencies.extend(now - sent_at for sent_at in self._unpublished)
+        self.stats.lag.observe_many(now - sent_at for sent_at in self._unpublished)
         self._unpublished.clear()
         self.version += 1
         book = self.book.snapshot()
@@ -169,6 +189,14 @@ class BookPublisher:
             await asyncio.to_thread(self._store.resolve, gone)
         self.alerts, self.skipped_rules = engine, rules.skipped
 
+    async def resolve_alerts_of(self, logins: Sequence[int]) -> None:
+        """Resolve the raised alerts of accounts taken out of the book (their connection was
+        removed): nothing can clear them any more, so they would stay open for ever."""
+        await self.load()
+        gone = self.alerts.forget(str(login) for login in logins)
+        if self._store is not None and gone:
+            await asyncio.to_thread(self._store.resolve, gone)
+
     async def announce(self, alerts: list[Alert]) -> None:
         """Alerts are stored, then go out at once (not paced with the book) and are kept for the
         web tier; each message carries its row's id (None without a database)."""
@@ -180,6 +208,7 @@ class BookPublisher:
                 ids = await asyncio.to_thread(self._store.record, alerts)
             except SQLAlchemyError as exc:  # published anyway: the desk must hear of it
                 log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
+        self.stats.count_alerts(alerts)
         for alert, row_id in zip(alerts, ids, strict=True):
             message = alert_row(alert, row_id)
             self.recent_alerts.append(message)
@@ -213,12 +242,16 @@ class RiskAggregator:
         self._period = 1.0 / publish_hz
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self._redis_url = redis_url
 
     async def start(self) -> None:
         """Load the stored rules and open alerts, then begin the paced publishing loop (idempotent)."""
         await self._core.load()
         if self._task is None:
             self._task = asyncio.create_task(self._run())
+        if self._stats_task is None and self._redis_url:
+            self._stats_task = asyncio.create_task(self._core.stats.keep_in_redis(self._redis_url))
 
     async def _run(self) -> None:
         min_gap = _MIN_GAP * self._period
@@ -261,6 +294,21 @@ class RiskAggregator:
             "rules": [rule.id for rule in self._core.alerts.rules],
             "skipped": list(self._core.skipped_rules),
         }
+
+    async def remove(self, logins: list[int]) -> None:
+        """Take accounts out of the book, and resolve their raised alerts; consumers reload the
+        snapshot at once."""
+        self._core.remove(logins)
+        self._changed.set()
+        await self._core.resolve_alerts_of(logins)
+
+    async def set_engine_stats(self, stats: dict[str, Any]) -> None:
+        """The supervisor's share of the tenant's engine metrics (actors alive, restarts)."""
+        self._core.stats.supervisor = stats
+
+    async def stats(self) -> dict[str, Any]:
+        """The tenant's engine metrics as `/metrics` exports them (see `actors/engine_stats.py`)."""
+        return self._core.stats.as_row()
 
     async def take_latencies(self) -> list[float]:
         """Seconds from each batch leaving its gateway to the diff carrying it being published;

@@ -43,8 +43,10 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential, wait_random
 
 from actors.alert_store import RuleSet
+from actors.feeds import FeedStore, StoredFeed
 from actors.mt5_account import AccountDetail, AccountHost, AccountUpdate, MT5AccountActor, Step
 from actors.names import account_name, aggregator_name
 from actors.partition import Partition, compile_graph, execute, partition, teardown
@@ -62,6 +64,10 @@ CHECKPOINT_EVERY = 20  # batches between an account's checkpoints: bounds its re
 RECENT_ERRORS = 20
 COMPILE_ATTEMPTS = 5  # then the partition stays on plain calls (slower, still correct)
 GRAPH_THREADS = 32  # blocking compiled-graph calls run here, off the event loop
+SYNC_EVERY_S = 10.0  # stored connections are re-read this often (changes also arrive at once)
+STATS_EVERY_S = 2.0  # actor counts and restarts handed to the aggregator for /metrics
+RETRY_MIN_S, RETRY_MAX_S = 1.0, 300.0  # backoff between attempts to open a failing connection
+CLOSE_WAIT_S = 30.0  # for a removed connection's batch in flight
 
 
 @dataclass
@@ -134,6 +140,26 @@ class Connection:
         return good
 
 
+@dataclass
+class Feed:
+    """A stored connection the supervisor feeds: opening (with backoff), running or refused."""
+
+    stored: StoredFeed
+    state: str = "opening"  # "opening", "retrying", "running", "refused", "failed"
+    attempts: int = 0
+    error: str | None = None
+    retry_in_s: float | None = None
+    # set while no open is under way: closing waits for it, then closes what the open made
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    conn: Connection | None = None
+    task: asyncio.Task[None] | None = None
+
+    def view(self) -> dict[str, Any]:
+        """What the operator's status shows of it (never the credentials)."""
+        return {"row_id": self.stored.row_id, "state": self.state, "attempts": self.attempts,
+                "error": self.error, "retry_in_s": self.retry_in_s}
+
+
 @ray.remote(num_cpus=0, max_restarts=-1)
 class TenantSupervisor:
     """Supervises one tenant's gateways, account actors and aggregator."""
@@ -146,8 +172,16 @@ class TenantSupervisor:
         redis_url: str | None,
         plan: str = "enterprise",
         database_url: str | None = None,
+        store: FeedStore | None = None,
     ) -> None:
+        """`gateways` are fed as given (the demo's simulated broker); `store`, when given, supplies
+        the tenant's stored connections, read at start, on `sync_connections` and every
+        SYNC_EVERY_S."""
         self.tenant_id = tenant_id
+        self._store = store
+        self._feeds: dict[str, Feed] = {}
+        self._sync_lock = asyncio.Lock()
+        self._background = False  # the sync and stats loops run
         self._database_url = database_url
         self._rules: RuleSet | None = None  # pushed by set_rules; re-sent to a rebuilt aggregator
         self._plan = plan
@@ -197,7 +231,170 @@ class TenantSupervisor:
                     continue
                 self._connections[spec.connection_id] = conn
                 self._spawn(self._pump(conn))
+        if self._store is not None:
+            try:
+                await self._sync()
+            except Exception:  # the database is away: the sync loop tries again
+                log.exception("tenant %s: stored connections not read", self.tenant_id)
+        if not self._background:
+            self._background = True
+            if self._store is not None:
+                self._spawn(self._every(SYNC_EVERY_S, self._sync))
+            self._spawn(self._every(STATS_EVERY_S, self._send_stats))
         self._running = True
+
+    # -- stored connections --------------------------------------------------------------------
+
+    async def sync_connections(self, wait: bool = True) -> dict[str, Any]:
+        """Feed the stored connections as they are now: start new ones, stop removed ones, restart
+        changed ones (new server, login or password); returns `status()`. The API and the portal
+        call this after a change with `wait` False (the sync runs on, closing a feed can take
+        seconds, and the request need not wait for it); the supervisor also syncs every SYNC_EVERY_S."""
+        if self._running and self._store is not None:
+            if wait:
+                await self._sync()
+            else:
+                self._spawn(self._sync())
+        return await self.status()
+
+    async def _sync(self) -> None:
+        assert self._store is not None
+        async with self._sync_lock:
+            wanted = {feed.connection_id: feed for feed in await asyncio.to_thread(self._store.feeds)}
+            removed = False
+            for cid, feed in list(self._feeds.items()):
+                if cid not in wanted or wanted[cid].fingerprint != feed.stored.fingerprint:
+                    await self._close_feed(cid)
+                    removed = True
+            for cid, stored in wanted.items():
+                if removed and cid in self._feeds and self._feeds[cid].state == "refused":
+                    await self._close_feed(cid)  # room may have been made: try it again
+                if cid not in self._feeds:
+                    feed = Feed(stored)
+                    feed.settled.set()
+                    self._feeds[cid] = feed
+                    feed.task = asyncio.create_task(self._run_feed(feed))
+                    self._tasks.add(feed.task)
+                    feed.task.add_done_callback(self._tasks.discard)
+
+    async def _run_feed(self, feed: Feed) -> None:
+        """Open the connection, retrying with exponential backoff (and jitter, so many failing
+        connections do not knock in step) while it fails; then pump it. A plan refusal is final
+        until the connections change."""
+        assert self._store is not None
+        store, stored = self._store, feed.stored
+        if stored.spec is None:
+            feed.state, feed.error = "failed", stored.problem
+            await self._report(store.failed, stored, stored.problem or "cannot be opened")
+            return
+        spec = stored.spec
+
+        async def failed(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            sleep = state.upcoming_sleep
+            feed.state, feed.attempts, feed.retry_in_s = "retrying", state.attempt_number, round(sleep, 1)
+            feed.error = str(error) if isinstance(error, GatewayError) else f"{type(error).__name__}: {error}"
+            log.warning("tenant %s: %s failed to open (attempt %d): %s; retrying in %.0f s", self.tenant_id,
+                        stored.connection_id, state.attempt_number, feed.error, sleep)
+            await self._report(store.failed, stored,
+                               f"{feed.error} (attempt {state.attempt_number}; retrying in {sleep:.0f} s)")
+
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type(PlanLimitExceeded),
+            wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S) + wait_random(0, RETRY_MIN_S),
+            before_sleep=failed,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    feed.settled.clear()
+                    try:
+                        feed.conn = await self._open(spec)
+                        self._connections[spec.connection_id] = feed.conn
+                    finally:
+                        feed.settled.set()
+        except PlanLimitExceeded as exc:
+            feed.state, feed.error = "refused", str(exc)
+            self._refused[spec.connection_id] = str(exc)
+            log.warning("tenant %s: %s refused: %s", self.tenant_id, spec.connection_id, exc)
+            await self._report(store.failed, stored, f"Refused: {exc}.")
+            return
+        assert feed.conn is not None
+        feed.state, feed.error, feed.retry_in_s = "running", None, None
+        self._refused.pop(spec.connection_id, None)
+        await self._report(store.connected, stored, feed.conn.gateway.accounts())
+        await self._pump(feed.conn)
+
+    async def _report(self, call: Callable[..., None], *args: Any) -> None:
+        """Write a feed's outcome to the database; a database that is away must not stop the feed."""
+        try:
+            await asyncio.to_thread(call, *args)
+        except Exception:
+            log.exception("tenant %s: connection status not stored", self.tenant_id)
+
+    async def _close_feed(self, cid: str) -> None:
+        """Stop feeding a connection and take its accounts out of the book."""
+        feed = self._feeds.pop(cid)
+        while not feed.settled.is_set():  # an open's actors are named and detached: never abandon one
+            await feed.settled.wait()
+        conn = feed.conn
+        if conn is not None and feed.task is not None and not feed.task.done():
+            conn.idle.clear()
+            conn.paused = True  # the batch in flight finishes first
+            try:
+                await asyncio.wait_for(conn.idle.wait(), CLOSE_WAIT_S)
+            except TimeoutError:
+                log.warning("tenant %s: %s did not stop in time; closing anyway", self.tenant_id, cid)
+        if feed.task is not None:
+            feed.task.cancel()
+            await asyncio.gather(feed.task, return_exceptions=True)
+        self._refused.pop(cid, None)
+        if conn is not None:
+            await self._discard(conn)
+        log.info("tenant %s: connection %s closed", self.tenant_id, cid)
+
+    async def _discard(self, conn: Connection) -> None:
+        """Tear down a closed connection: restores, graphs, gateway, account actors, book rows."""
+        restoring = [slot.restoring for slot in conn.accounts.values() if slot.restoring is not None]
+        for task in restoring:
+            task.cancel()
+        await asyncio.gather(*restoring, return_exceptions=True)
+        graphs = [p.graph for p in conn.partitions if p.graph is not None]
+        await asyncio.gather(*(self._blocking(teardown, graph) for graph in graphs), return_exceptions=True)
+        conn.gateway.close()
+        for slot in conn.accounts.values():
+            ray.kill(slot.handle)
+        self._connections.pop(conn.spec.connection_id, None)
+        if self._aggregator is not None:
+            await self._aggregator.remove.remote(list(conn.accounts))
+
+    # -- background ----------------------------------------------------------------------------
+
+    async def _every(self, seconds: float, work: Callable[[], Any]) -> None:
+        """Run `work` every `seconds` for the supervisor's life; a failure is logged, not fatal."""
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except Exception:
+                log.exception("tenant %s: %s failed", self.tenant_id, getattr(work, "__name__", work))
+
+    async def _send_stats(self) -> None:
+        """Hand the aggregator what only the supervisor knows (actors alive, restarts), so the
+        tenant's engine metrics come from one place."""
+        if self._aggregator is None:
+            return
+        slots = self._slots().values()
+        restarts: Counter[str] = Counter(self._aggregator_restarts)
+        for conn in self._connections.values():
+            restarts.update(conn.restarts)
+        await self._aggregator.set_engine_stats.remote({
+            "account_actors": len(slots),
+            "recovering": sum(slot.recovering for slot in slots),
+            "connections": len(self._connections),
+            "restarts": dict(restarts),
+        })
 
     async def _start_aggregator(self) -> None:
         """Start (or restart) the aggregator; rules pushed by `set_rules` are handed to it again
@@ -213,7 +410,8 @@ class TenantSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _open(self, spec: GatewaySpec) -> Connection:
-        gateway = open_gateway(spec)
+        # a real connector waits on the network, the simulator warms up: neither on the loop
+        gateway = await asyncio.to_thread(open_gateway, spec)
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
         snapshots = gateway.accounts()
@@ -547,6 +745,7 @@ class TenantSupervisor:
             "running": self._running,
             "reconstructed": self._reconstructed,
             "refused_connections": dict(self._refused),
+            "stored_connections": {cid: feed.view() for cid, feed in self._feeds.items()},
             "uptime_s": round(time.time() - self._started, 1),
             "aggregator_restarts": dict(self._aggregator_restarts),
             "connections": [
@@ -582,6 +781,10 @@ class TenantSupervisor:
             for slot in conn.accounts.values():
                 ray.kill(slot.handle)
         self._connections.clear()
+        for cid in self._feeds:  # their refusals are re-decided when they are fed again
+            self._refused.pop(cid, None)
+        self._feeds.clear()
+        self._background = False
         if self._aggregator is not None:
             ray.kill(self._aggregator)
             self._aggregator = None

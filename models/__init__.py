@@ -9,6 +9,7 @@ from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.audit import AuditLog
 from models.auth import LoginChallenge, RefreshToken
 from models.connections import ConnectionStatus, Mt5Connection, Platform
+from models.deals import DealRecord
 from models.history import RiskHistory
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.reports import Report, ReportStatus, ReportType
@@ -24,6 +25,7 @@ __all__ = [
     "Channel",
     "ClientAccount",
     "ConnectionStatus",
+    "DealRecord",
     "Delivery",
     "DeliveryPreference",
     "DeliveryStatus",

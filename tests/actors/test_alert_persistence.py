@@ -95,6 +95,31 @@ async def test_a_raise_is_an_open_row_and_its_clear_resolves_that_row(
     assert all(row.resolved_at is not None for row in after)
 
 
+async def test_accounts_taken_out_of_the_book_have_their_alerts_resolved(
+    database: str, healthy: AccountFigures, stopped: AccountFigures
+) -> None:
+    """A removed connection's accounts leave the book: their open alerts are resolved (nothing
+    could clear them any more), another account's stay open, and nothing is raised or cleared
+    twice if the login comes back."""
+    tenant_id = _tenant(database)
+    other = dataclasses.replace(stopped, login=stopped.login + 1)
+    publisher = BookPublisher(tenant_id, database_url=database)
+    await publisher.load()
+    await publisher.announce(publisher.apply([stopped, other], sent_at=1.0))
+    assert {row.state for row in _rows(database, tenant_id)} == {AlertState.OPEN}
+
+    publisher.remove([stopped.login])
+    await publisher.resolve_alerts_of([stopped.login])
+    rows = _rows(database, tenant_id)
+    by_subject = {(row.subject, row.state) for row in rows}
+    assert by_subject == {(str(stopped.login), AlertState.RESOLVED), (str(other.login), AlertState.OPEN)}
+    assert all(row.resolved_at is not None for row in rows if row.subject == str(stopped.login))
+    assert {a.subject for a in publisher.alerts.active()} == {str(other.login)}
+
+    await publisher.announce(publisher.apply([healthy], sent_at=2.0))  # the login back, healthy
+    assert len(_rows(database, tenant_id)) == len(rows)  # no clear for what was already resolved
+
+
 async def test_a_rebuilt_aggregator_neither_raises_an_open_alert_again_nor_forgets_to_resolve_it(
     database: str, healthy: AccountFigures, stopped: AccountFigures
 ) -> None:

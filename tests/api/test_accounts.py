@@ -125,3 +125,27 @@ def test_a_rule_change_reaches_the_running_engine(live: TestClient, world: World
     removed = live.delete(f"/api/v1/alert-rules/{rule_id}", headers=headers).json()["engine"]
     assert removed["running"] is True
     assert str(rule_id) not in removed["rules"]
+
+
+def test_detail_lists_the_most_recent_deals_newest_first(live: TestClient, world: World) -> None:
+    """The simulated traders deal within seconds; each deal carries MT5's fields."""
+    _page(live, world, world.a)
+    deadline = time.monotonic() + 90
+    deals: list[dict[str, Any]] = []
+    while not deals:
+        assert time.monotonic() < deadline, "no deal reached either account within 90 s"
+        for login in LOGINS:
+            response = live.get(f"/api/v1/accounts/{login}", headers=world.headers(world.a))
+            assert response.status_code == 200, response.text
+            deals = deals or response.json()["deals"]
+        time.sleep(0.5)
+    assert len(deals) <= 50
+    fields = {"ticket", "time", "symbol", "type", "entry", "volume", "price", "profit", "commission", "swap"}
+    for deal in deals:
+        assert fields <= set(deal)
+        assert deal["type"] in {"buy", "sell", "balance", "credit"}
+        assert deal["entry"] in {"in", "out", "inout"}
+    tickets = [deal["ticket"] for deal in deals]
+    assert tickets == sorted(tickets, reverse=True)  # MT5 tickets grow with time: newest first
+    times = [deal["time"] for deal in deals]
+    assert times == sorted(times, reverse=True)

@@ -54,7 +54,12 @@ class Listener:
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
+        self.gone = asyncio.Event()  # set when the server ends the connection
         self.client.on("*", self._record, namespace=NAMESPACE)
+        self.client.on("disconnect", self._gone, namespace=NAMESPACE)
+
+    async def _gone(self, *_reason: Any) -> None:
+        self.gone.set()
 
     async def _record(self, event: str, data: Any) -> None:
         self.events.append((event, data))
@@ -175,7 +180,7 @@ def _none_token(world: World) -> str:
     return f"{header}.{body}."
 
 
-@pytest.mark.parametrize("kind", ["none", "expired", "tampered", "other-key", "alg-none"])
+@pytest.mark.parametrize("kind", ["none", "expired", "tampered", "other-key", "alg-none", "ended"])
 async def test_bad_tokens_are_refused_at_connect(servers: list[str], world: World, kind: str) -> None:
     secret = world.settings.secret_key.get_secret_value()
     good = world.token(world.a)
@@ -192,8 +197,48 @@ async def test_bad_tokens_are_refused_at_connect(servers: list[str], world: Worl
         + good.rsplit(".", 1)[1],
         "other-key": jwt.encode(claims, "another-secret-key-of-enough-length-0123", algorithm="HS256"),
         "alg-none": _none_token(world),
+        # signed right, but issued under a token version the user no longer has (sessions ended)
+        "ended": jwt.encode({**claims, "ver": 7}, secret, algorithm="HS256"),
     }
     listener = Listener()
     with pytest.raises(socketio.exceptions.ConnectionError):
         await listener.connect(servers[0], tokens[kind])
     assert not listener.client.connected
+
+
+async def test_an_open_socket_ends_when_its_token_expires(servers: list[str], world: World) -> None:
+    """Connected with a token that expires in three seconds: told why, then disconnected."""
+    secret = world.settings.secret_key.get_secret_value()
+    claims = jwt.decode(world.token(world.a, Role.VIEWER), secret, algorithms=["HS256"])
+    short = jwt.encode({**claims, "exp": datetime.now(UTC) + timedelta(seconds=3)}, secret, algorithm="HS256")
+    listener = Listener()
+    await listener.connect(servers[0], short)
+    try:
+        ended = await listener.until("session_ended", lambda _data: True)
+        assert "expired" in ended["reason"]
+        await asyncio.wait_for(listener.gone.wait(), WAIT)
+    finally:
+        await listener.client.disconnect()
+
+
+async def test_an_open_socket_ends_when_the_users_sessions_are_ended(servers: list[str],
+                                                                     world: World) -> None:
+    """A risk manager connected to one process is made a viewer through the other: the change
+    ends their sessions, and the socket they already hold is told so and closed within seconds,
+    not left streaming until the token runs out. (Last in the module: the role stays changed.)"""
+    one, two = servers
+    listener = Listener()
+    await listener.connect(two, world.token(world.a, Role.RISK_MANAGER))
+    try:
+        await asyncio.sleep(3.0)  # a recheck passes while nothing changed: the socket stays
+        assert listener.client.connected
+        assert [name for name, _ in listener.events if name == "session_ended"] == []
+        async with httpx.AsyncClient(base_url=one) as http:
+            response = await http.patch(f"/api/v1/users/{world.users[world.a, Role.RISK_MANAGER]}",
+                                        json={"role": "viewer"}, headers=world.headers(world.a))
+        assert response.status_code == 200, response.text
+        ended = await listener.until("session_ended", lambda _data: True)
+        assert ended["reason"]
+        await asyncio.wait_for(listener.gone.wait(), WAIT)
+    finally:
+        await listener.client.disconnect()

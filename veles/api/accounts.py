@@ -1,13 +1,14 @@
 """The caller's trading accounts, live (`/api/v1/accounts`, `/api/v1/accounts/{login}`).
 
 The list is read from this process's LiveFeed replica of the tenant's book (filter, sort and
-paginate cost no engine call); one account's detail, with its open positions, is asked of the
-tenant's own supervisor, so another tenant's login is simply not found.
+paginate cost no engine call); one account's detail, with its open positions and its most recent
+deals, is asked of the tenant's own supervisor, so another tenant's login is simply not found.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from ray.exceptions import RayError
 from actors.wire import ACCOUNT_FIELDS
 from veles.api.book import published_or_503
 from veles.api.deps import Context, requires
+from veles.risk.events import Deal, DealKind
 from veles.services.auth import Identity
 from veles.services.live import TenantReplica
 from veles.services.permissions import Permission
@@ -63,11 +65,41 @@ class Position(BaseModel):
     profit: float
 
 
+class DealView(BaseModel):
+    """One MT5 deal. `type` is buy, sell, balance or credit; `entry` in, out or inout (trade deals).
+    As in MT5, a balance or credit operation carries its money in `profit`."""
+
+    ticket: int
+    time: datetime
+    symbol: str
+    type: str
+    entry: str
+    volume: float
+    price: float
+    profit: float
+    commission: float
+    swap: float
+    position_id: int
+    comment: str
+
+    @classmethod
+    def of(cls, deal: Deal) -> DealView:
+        """The API's view of an engine deal."""
+        money = deal.kind in (DealKind.BALANCE, DealKind.CREDIT)
+        return cls(ticket=deal.ticket, time=datetime.fromtimestamp(deal.time_msc / 1000, UTC),
+                   symbol=deal.symbol, type=deal.kind.value, entry=deal.entry.value, volume=deal.volume,
+                   price=deal.price, profit=deal.amount if money else deal.profit,
+                   commission=deal.commission, swap=deal.swap, position_id=deal.position_id,
+                   comment=deal.comment)
+
+
 class AccountDetail(BaseModel):
-    """One account: every figure the engine keeps, and its open positions."""
+    """One account: every figure the engine keeps, its open positions, and its most recent deals,
+    newest first (at most 50, those the engine applied since it began feeding the account)."""
 
     figures: dict[str, Any]
     positions: list[Position]
+    deals: list[DealView]
 
 
 def _matches(row: dict[str, Any], book: str | None, state: str | None, group: str | None) -> bool:
@@ -100,7 +132,7 @@ async def accounts(
 async def account(
     login: Annotated[int, Path(gt=0, lt=2**63)], ctx: Context, identity: Viewer
 ) -> AccountDetail:
-    """One account's figures and open positions, from the engine now."""
+    """One account's figures, open positions and recent deals, from the engine now."""
     try:
         detail = await ctx.live_feed().account_detail(identity.tenant_id, login)
     except (ValueError, ConnectionError, RayError) as exc:  # no supervisor by that name, or no Ray
@@ -115,4 +147,4 @@ async def account(
                  profit=detail.profits.get(p.ticket, 0.0))
         for p in detail.positions
     ]
-    return AccountDetail(figures=figures, positions=positions)
+    return AccountDetail(figures=figures, positions=positions, deals=[DealView.of(d) for d in detail.deals])

@@ -2,12 +2,18 @@
 
 A client connects with its access token (`auth={"token": ...}` or an `Authorization: Bearer`
 header); an expired, tampered or foreign token, or a role without `VIEW_RISK`, is refused at
-connect. Each connection joins its tenant's room, and only that room receives the tenant's events:
+connect. An open connection is checked again every `RECHECK_S` seconds: once its token expires or
+the user's sessions are ended (deactivated, role changed, new password), it gets a `session_ended`
+event with the reason and is disconnected, and may connect again with a new token. Each
+connection joins its tenant's room, and only that room receives the tenant's events:
 
 - `book`: every book message the tenant's aggregator publishes (a full snapshot or a versioned
   diff, `actors/wire.py`); a client seeing a gap in `version` re-reads `/api/v1/book`.
 - `alert`: every alert raised or cleared, as the engine publishes it.
 - `alert_state`: an alert acknowledged or resolved through the API, from any web process.
+- `report`: a report of the tenant queued, running, ready or failed (`report_id`, `status`,
+  `type`, `format`, `requested_by`, `error`), as `veles.services.report_notices` reads it; each
+  process reads the database itself (woken by the bus with Redis), so it works without Redis too.
 
 Across processes. With REDIS_URL set the server uses python-socketio's `AsyncRedisManager`, so
 an emit to a room from any web process reaches that room's clients on every process (that is how
@@ -23,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
+import jwt
 import socketio
 from fastapi import FastAPI
 from socketio.exceptions import ConnectionRefusedError as Refused
@@ -35,12 +43,16 @@ from actors.wire import alert_topic, book_topic
 from veles.api.deps import ApiContext
 from veles.bus import Message, RedisBus
 from veles.services.auth import AuthError, Identity, decode_token
+from veles.services.engine_metrics import count_push
 from veles.services.permissions import Permission, allowed
+from veles.services.report_notices import ReportFeed
+from veles.services.sessions import check_session
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/integrations"
 SOCKETIO_PATH = "/api/v1/ws"
+RECHECK_S = 2.0  # how long an ended session may keep its socket: one cached lookup per user each time
 
 
 def tenant_room(tenant_id: int) -> str:
@@ -63,32 +75,62 @@ class Integrations(socketio.AsyncNamespace):
         self._ctx = ctx
         self._members: dict[int, set[str]] = {}
         self._relays: dict[int, asyncio.Task[None]] = {}
+        self._reports = ReportFeed(ctx.settings)
+        self._signed: dict[str, tuple[Identity, float]] = {}  # sid: who, and when the token expires
+        self._watchdog: asyncio.Task[None] | None = None
 
-    def _identity(self, environ: Mapping[str, Any], auth: Any) -> Identity:
+    def _identity(self, environ: Mapping[str, Any], auth: Any) -> tuple[Identity, float]:
+        """Who the token says connects, and when the token expires; refused if it may not."""
         token = _bearer(environ, auth)
         if token is None:
             raise Refused("Not signed in: connect with auth={'token': ...}.")
         try:
             identity = decode_token(token, self._ctx.settings.secret_key.get_secret_value())
+            check_session(self._ctx.settings, identity)  # not a user whose sessions were ended
         except AuthError as exc:
             raise Refused(str(exc)) from None
         if not allowed(identity.role, Permission.VIEW_RISK):
             raise Refused(f"Your role ({identity.role.value}) may not view risk.")
-        return identity
+        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])  # verified above
+        return identity, expires
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         """Refuse a bad token; otherwise join the tenant's room and make sure its relay runs."""
-        identity = self._identity(environ, auth)
+        identity, expires = await asyncio.to_thread(self._identity, environ, auth)  # may read the database
         tenant = identity.tenant_id
         await self.save_session(sid, {"tenant_id": tenant, "user_id": identity.user_id})
         await self.enter_room(sid, tenant_room(tenant))
         self._members.setdefault(tenant, set()).add(sid)
+        self._signed[sid] = (identity, expires)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._recheck())
         relay = self._relays.get(tenant)
         if relay is None or relay.done():
-            self._relays[tenant] = asyncio.create_task(self._relay(tenant))
+            self._relays[tenant] = asyncio.create_task(self._relay_all(tenant))
+
+    async def _recheck(self) -> None:
+        """Every RECHECK_S, end the connections whose token expired or whose user's sessions were
+        ended since they connected; stops when this process holds no connection."""
+        while self._signed:
+            await asyncio.sleep(RECHECK_S)
+            now = time.time()
+            for sid, (identity, expires) in list(self._signed.items()):
+                reason = "Your session expired: connect again with a new token." if now >= expires else None
+                if reason is None:
+                    try:
+                        await asyncio.to_thread(check_session, self._ctx.settings, identity)
+                    except AuthError as exc:
+                        reason = str(exc)
+                    except Exception as exc:  # the database and Redis are both away: keep it for now
+                        log.warning("socket %s: session not checked: %s", sid, exc)
+                if reason is not None and self._signed.pop(sid, None) is not None:
+                    with suppress(Exception):
+                        await self.emit("session_ended", {"reason": reason}, to=sid)
+                    await self.disconnect(sid)
 
     async def on_disconnect(self, sid: str, reason: str = "") -> None:
         """Stop the tenant's relay when its last socket in this process leaves."""
+        self._signed.pop(sid, None)
         session = await self.get_session(sid)
         tenant = int(session["tenant_id"])
         members = self._members.get(tenant, set())
@@ -100,15 +142,34 @@ class Integrations(socketio.AsyncNamespace):
                 relay.cancel()
 
     async def aclose(self) -> None:
-        """Stop every relay (server shutdown)."""
-        relays = list(self._relays.values())
+        """Stop every relay and the session recheck (server shutdown)."""
+        tasks = list(self._relays.values())
+        if self._watchdog is not None:
+            tasks.append(self._watchdog)
         self._relays.clear()
-        for relay in relays:
-            relay.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _push(self, tenant_id: int, event: str, message: Message) -> None:
         await self.emit(event, message, room=tenant_room(tenant_id), ignore_queue=True)
+        count_push("integration")
+
+    async def _relay_all(self, tenant_id: int) -> None:
+        """The tenant's book and alerts, and its report notices, until cancelled."""
+        await asyncio.gather(self._relay(tenant_id), self._relay_reports(tenant_id))
+
+    async def _relay_reports(self, tenant_id: int) -> None:
+        """Each change of the tenant's reports as a `report` event to this process's sockets."""
+        while True:
+            try:
+                async with self._reports.watch(tenant_id) as notices:
+                    async for notice in notices:
+                        if notice is not None:
+                            await self._push(tenant_id, "report", notice.message())
+            except Exception as exc:  # keep the sockets; follow again
+                log.warning("tenant %s report relay: %s; following again", tenant_id, exc)
+                await asyncio.sleep(1.0)
 
     async def _relay(self, tenant_id: int) -> None:
         """Follow the tenant's bus until cancelled, resubscribing after a lost connection."""

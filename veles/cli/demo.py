@@ -15,11 +15,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import ray
 import typer
 
+from veles.cli.reports import report_service
 from veles.config import get_settings
 from veles.services.demo import seed_demo
 from veles.services.engine import start_engine, status_line, stop_engine
@@ -92,10 +94,13 @@ def run_demo(
     _step("ray: starting a local cluster")
     connect(settings)
     portal: subprocess.Popen[bytes] | None = None
+    reports = ExitStack()
     try:
         _step(f"engine: simulated broker with {accounts} accounts (this spawns one actor per account)")
         for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
             typer.echo(f"    {status_line(status)}")
+        _step("reports: a report worker and the scheduler")
+        reports.enter_context(report_service(settings))
         _step("portal: building and starting the Reflex app (the build takes a minute)")
         portal = subprocess.Popen(  # noqa: S603 (fixed argv)
             [
@@ -130,8 +135,10 @@ def run_demo(
         if portal is not None:
             _step("portal: stopping")
             _stop_portal(portal)
-        _step("engine: stopping")
         try:
+            _step("reports: stopping")
+            reports.close()
+            _step("engine: stopping")
             asyncio.run(stop_engine(settings))
         finally:
             ray.shutdown()

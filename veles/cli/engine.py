@@ -1,12 +1,15 @@
-"""`veles engine`: run the Ray engine for every active tenant until interrupted."""
+"""`veles engine`: run the Ray engine for every active tenant, with the report workers and the
+report scheduler beside it, until interrupted."""
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 
 import ray
 import typer
 
+from veles.cli.reports import report_service
 from veles.config import Settings, get_settings
 from veles.services.engine import engine_status, start_engine, status_line, stop_engine
 from veles.services.ray_runtime import connect, gcs_address
@@ -18,16 +21,20 @@ def run_engine(
     simulated_accounts: int = typer.Option(
         0, "--simulated-accounts", help="Feed every tenant from a simulated broker of this many accounts."
     ),
+    report_workers: int = typer.Option(1, "--report-workers", min=0, help="Report worker actors (0: none)."),
 ) -> None:
-    """Start one supervisor per tenant (local Ray, or the cluster at RAY_ADDRESS) and keep them running."""
+    """Start one supervisor per tenant (local Ray, or the cluster at RAY_ADDRESS) and the report
+    workers and scheduler, and keep them running."""
     settings = get_settings()
     connect(settings)
     typer.echo(f"ray cluster: {gcs_address()}")
-    for status in asyncio.run(start_engine(settings, simulated_accounts)):
-        typer.echo(status_line(status))
-    typer.echo(f"engine running; status every {STATUS_EVERY_S} s; Ctrl-C stops it")
     try:
-        asyncio.run(_report_forever(settings))
+        for status in asyncio.run(start_engine(settings, simulated_accounts)):
+            typer.echo(status_line(status))
+        with report_service(settings, report_workers) if report_workers else nullcontext():
+            typer.echo(f"engine running with {report_workers} report worker(s); status every "
+                       f"{STATUS_EVERY_S} s; Ctrl-C stops it")
+            asyncio.run(_report_forever(settings))
     except KeyboardInterrupt:
         typer.echo("stopping engine")
     finally:

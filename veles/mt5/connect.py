@@ -14,7 +14,8 @@ from veles.mt5.gateway import Gateway, GatewayError
 
 @dataclass(frozen=True, slots=True)
 class GatewaySpec:
-    """Which gateway to open: `kind` is "simulator" or "replay"; `options` are its arguments.
+    """Which gateway to open: `kind` is "simulator", "replay" or "mt5-manager" (a broker's real
+    trade server, `options["server"]` its host:port); `options` are its arguments.
 
     `interval` is how often the engine polls it (seconds). When the engine falls behind, due polls
     are merged into one batch (`merge_when_behind`); turning that off processes every poll in
@@ -46,4 +47,11 @@ def open_gateway(spec: GatewaySpec) -> Gateway:
         from veles.mt5.replay import ReplayGateway
 
         return ReplayGateway(connection_id=spec.connection_id, **spec.options)
-    raise GatewayError(f"unknown gateway kind {spec.kind!r} (expected 'simulator' or 'replay')")
+    if spec.kind == "mt5-manager":
+        # The MT5 Manager API is a Windows DLL that MetaQuotes licenses to brokers; no connector
+        # for it ships with Veles, so a real server is refused by name (the engine retries it).
+        raise GatewayError(
+            f"{spec.options.get('server')}: no MT5 manager connector is installed on this Veles server; "
+            "only simulated servers (sim://NAME) can be reached"
+        )
+    raise GatewayError(f"unknown gateway kind {spec.kind!r} (expected simulator, replay or mt5-manager)")

@@ -207,6 +207,16 @@ class AlertEngine:
         """The alerts currently raised, oldest first."""
         return list(self._active.values())
 
+    def forget(self, subjects: Iterable[str]) -> list[tuple[str, str]]:
+        """Drop the raised alerts of `subjects` (accounts that left the book: nothing can clear
+        them any more) without a clear; returns their (rule, subject) keys for the caller to
+        resolve where it stores them."""
+        wanted = set(subjects)
+        gone = [key for key in self._active if key[1] in wanted and key not in self._exposure_keys]
+        for key in gone:
+            del self._active[key]
+        return gone
+
     def on_account(self, figures: AccountFigures) -> list[Alert]:
         """Judge one account's fresh figures against the account rules."""
         if not self._account_rules or figures.missing_quotes:

@@ -12,9 +12,11 @@ keeps SQLite (which has none) just as safe.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,22 +24,27 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from models.accounts import ClientAccount
+from actors.feeds import StoredFeed, stored_connection_id
+from models.accounts import Book, ClientAccount
 from models.columns import utcnow
 from models.connections import ConnectionStatus, Mt5Connection, Platform
+from models.db import tenant_session
 from models.tenancy import Tenant
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import GatewayError
 from veles.plans import PlanLimitExceeded, check_usage
+from veles.risk.events import AccountSnapshot
 from veles.services.audit import record
-from veles.services.credentials import decrypt, encrypt, parse_keys
+from veles.services.credentials import CredentialsError, decrypt, encrypt, parse_keys
 from veles.services.errors import Conflict, NotFound, validated
 
 SIMULATOR_SCHEME = "sim://"  # a server address that names the built-in simulated trade server
 _HOST_PORT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:(\d{1,5})$")
 _SIM_NAME = re.compile(r"^sim://[A-Za-z0-9_-]{1,64}$")
-SIMULATED_ACCOUNTS = 5  # a connection test opens a small simulated server: it only proves the login
+SIMULATED_ACCOUNTS = 5  # accounts of a stored simulated server (sim://NAME)
+SIMULATED_WARMUP_S = 30.0  # simulated trading before a sim:// server is first seen: some positions
+_ERROR_CHARS = 2000  # Mt5Connection.last_error's length
 
 
 def _check_server(server: str) -> str:
@@ -233,20 +240,100 @@ def delete_connection(db: Session, tenant_id: int, connection_id: int, *, actor:
 
 def gateway_spec(settings: Settings, row: Mt5Connection, password: str) -> GatewaySpec:
     """How to reach a stored connection. `sim://NAME` is the built-in simulated server (it accepts
-    the `SIMULATOR_PASSWORD` setting); anything else needs an MT5 manager connector."""
+    the `SIMULATOR_PASSWORD` setting); anything else needs an MT5 manager connector, which this
+    Veles server does not have: opening it is a GatewayError saying so.
+
+    Each simulated server's seed and logins derive from its NAME, so two of them (or one beside
+    the demo's broker, logins from 100000) neither share accounts nor collide in the book.
+    """
+    assert row.id is not None
     if not row.server.startswith(SIMULATOR_SCHEME):
-        raise GatewayError(
-            f"{row.server}: no MT5 manager connector is installed on this Veles server; "
-            f"only simulated servers ({SIMULATOR_SCHEME}NAME) can be reached"
-        )
+        return GatewaySpec(kind="mt5-manager", connection_id=stored_connection_id(row.id),
+                           options={"server": row.server}, interval=settings.gateway_interval,
+                           login=row.login, password=password)
+    name = zlib.crc32(row.server[len(SIMULATOR_SCHEME):].encode())
     return GatewaySpec(
         kind="simulator",
-        connection_id=f"conn-{row.id}",
-        options={"accounts": SIMULATED_ACCOUNTS, "seed": settings.demo_seed, "warmup": 0.0,
+        connection_id=stored_connection_id(row.id),
+        options={"accounts": SIMULATED_ACCOUNTS, "seed": settings.demo_seed + name % 10_000,
+                 "login_base": 200_000 + name % 7_000 * 100, "warmup": SIMULATED_WARMUP_S,
+                 "interval": settings.gateway_interval,
                  "manager_password": settings.simulator_password.get_secret_value()},
+        interval=settings.gateway_interval,
         login=row.login,
         password=password,
     )
+
+
+def _fingerprint(row: Mt5Connection) -> str:
+    """Changes exactly when what the gateway is opened with changes (server, login, password)."""
+    digest = hashlib.sha256(f"{row.server}\0{row.login}\0".encode())
+    digest.update(row.credentials_encrypted)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredConnections:
+    """The `FeedStore` a tenant's supervisor is created with (`actors/feeds.py`).
+
+    It is pickled into the supervisor and called in the engine's process: rows are read and the
+    passwords decrypted there, and the outcome of each feed (connected with its accounts, or
+    failed with why) is written back to the rows, as the tenant (row-level security).
+    """
+
+    settings: Settings
+    tenant_id: int
+
+    def feeds(self) -> list[StoredFeed]:
+        """Every stored connection of the tenant, decrypted, oldest first."""
+        feeds = []
+        with tenant_session(self.settings.database_url, self.tenant_id) as db:
+            rows = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id)
+                           .order_by(col(Mt5Connection.id))).all()
+            for row in rows:
+                assert row.id is not None
+                try:
+                    password = decrypt(_keys(self.settings), row.credentials_encrypted)
+                    spec = gateway_spec(self.settings, row, password)
+                except CredentialsError as exc:
+                    feeds.append(StoredFeed(row.id, _fingerprint(row), None, str(exc)))
+                else:
+                    feeds.append(StoredFeed(row.id, _fingerprint(row), spec))
+        return feeds
+
+    def connected(self, feed: StoredFeed, accounts: Sequence[AccountSnapshot]) -> None:
+        """Mark the row connected and make its `client_account` rows the server's accounts now
+        (new ones added, changed settings updated, vanished ones removed)."""
+        with tenant_session(self.settings.database_url, self.tenant_id) as db:
+            row = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id,
+                                                      Mt5Connection.id == feed.row_id)).first()
+            if row is None:  # removed meanwhile: the supervisor closes the feed at its next sync
+                return
+            row.status, row.last_error, row.last_connected_at = ConnectionStatus.CONNECTED, None, utcnow()
+            db.add(row)
+            known = {a.login: a for a in db.exec(select(ClientAccount).where(
+                ClientAccount.tenant_id == self.tenant_id, ClientAccount.connection_id == feed.row_id)).all()}
+            for snapshot in accounts:
+                account = known.pop(snapshot.login, None) or ClientAccount(
+                    tenant_id=self.tenant_id, connection_id=feed.row_id, login=snapshot.login, group="")
+                account.group = snapshot.group[:64]
+                account.book = Book(snapshot.book) if snapshot.book in ("A", "B") else Book.B
+                account.currency, account.leverage = snapshot.currency[:3], max(1, snapshot.leverage)
+                account.updated_at = utcnow()
+                db.add(account)
+            for gone in known.values():
+                db.delete(gone)
+
+    def failed(self, feed: StoredFeed, message: str) -> None:
+        """Mark the row failed with `message` (the gateway's reason: never a password)."""
+        with tenant_session(self.settings.database_url, self.tenant_id) as db:
+            row = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id,
+                                                      Mt5Connection.id == feed.row_id)).first()
+            if row is None:
+                return
+            row.status, row.last_error = ConnectionStatus.FAILED, message[:_ERROR_CHARS]
+            row.updated_at = utcnow()
+            db.add(row)
 
 
 def check_connection(db: Session, settings: Settings, tenant_id: int, connection_id: int) -> ConnectionCheck:
@@ -255,7 +342,10 @@ def check_connection(db: Session, settings: Settings, tenant_id: int, connection
     row = _row(db, tenant_id, connection_id)
     try:
         password = decrypt(_keys(settings), row.credentials_encrypted)
-        gateway = open_gateway(gateway_spec(settings, row, password))
+        spec = gateway_spec(settings, row, password)
+        if spec.kind == "simulator":  # a test proves the login: no simulated trading needed first
+            spec = replace(spec, options={**spec.options, "warmup": 0.0})
+        gateway = open_gateway(spec)
         try:
             accounts = len(gateway.accounts())
         finally:

@@ -1,4 +1,10 @@
-"""Starting and stopping the engine: one TenantSupervisor per active tenant."""
+"""Starting and stopping the engine: one TenantSupervisor per active tenant.
+
+Each supervisor is created with the tenant's `StoredConnections`, so it feeds every row of
+`mt5_connection` (read and decrypted inside the supervisor) besides any simulated broker given here
+(the demo). `apply_connections` and `apply_rules` push a change to a running engine; the web tier
+calls them, and they only ever *join* Ray (`ray_runtime.join`), off the event loop.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ from actors.names import supervisor_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
+from veles.services.connections import StoredConnections
 from veles.services.followers import start_followers, stop_followers
-from veles.services.ray_runtime import connect
+from veles.services.ray_runtime import join, named_actor
 from veles.services.tenants import active_tenants, plan_of
 
 
@@ -35,19 +42,52 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
 async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[dict[str, Any]]:
     """Start (or re-attach to) a supervisor per active tenant; returns their status.
 
-    With `simulated_accounts` > 0 every tenant is fed by a simulated broker of that many accounts
-    (the demo); real MT5 connections are read from the database once tenants can add them.
+    Every tenant's stored connections are fed; with `simulated_accounts` > 0 every tenant is also
+    fed by a simulated broker of that many accounts (the demo).
     """
     statuses = []
     for tenant_id, _name in active_tenants(settings.database_url):
         gateways = [simulated_gateway(settings, tenant_id, simulated_accounts)] if simulated_accounts else []
-        supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
-            name=supervisor_name(tenant_id), lifetime="detached", get_if_exists=True
-        ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
-                 plan_of(settings.database_url, tenant_id), settings.database_url)
+        supervisor = _supervisor(settings, tenant_id, gateways)
         statuses.append(await supervisor.start.remote())
     await start_followers(settings)  # alert delivery and risk history recording, for every tenant
     return statuses
+
+
+def _supervisor(settings: Settings, tenant_id: int, gateways: list[GatewaySpec]) -> Any:
+    """The tenant's supervisor: created (detached, named) or the running one found."""
+    return TenantSupervisor.options(  # type: ignore[attr-defined]
+        name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
+        get_if_exists=True,
+    ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
+             plan_of(settings.database_url, tenant_id), settings.database_url,
+             StoredConnections(settings, tenant_id))
+
+
+async def _running_supervisor(settings: Settings, tenant_id: int) -> Any | None:
+    """The tenant's supervisor if it runs; None if not (ValueError from Ray's look-up)."""
+    try:
+        return await named_actor(settings, supervisor_name(tenant_id))
+    except ValueError:
+        return None
+
+
+async def apply_connections(settings: Settings, tenant_id: int, wait: bool = True) -> dict[str, Any]:
+    """Make the tenant's running engine feed its stored connections as they are now: start added
+    ones, stop removed ones (their accounts leave the book), reopen changed ones.
+
+    Call after the change is committed (the supervisor reads the rows). Returns `running` (False
+    when the tenant has no engine now: it reads the rows when it starts) and, when running,
+    `connections`, the supervisor's view of each stored connection (state, attempts, error): after
+    the sync with `wait`, as it started without (a request handler's choice: stopping a feed can
+    take seconds). Without this call a running engine still picks the change up within its sync
+    period.
+    """
+    supervisor = await _running_supervisor(settings, tenant_id)
+    if supervisor is None:
+        return {"running": False}
+    status: dict[str, Any] = await supervisor.sync_connections.remote(wait)
+    return {"running": True, "connections": status["stored_connections"]}
 
 
 async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
@@ -60,10 +100,8 @@ async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
     engine does not evaluate). `equity_drop` thresholds are percent of peak equity.
     """
     rules = await asyncio.to_thread(load_rules, settings.database_url, tenant_id)
-    connect(settings)
-    try:
-        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
-    except ValueError:
+    supervisor = await _running_supervisor(settings, tenant_id)
+    if supervisor is None:
         return {"running": False, "rules": [rule.id for rule in rules.rules], "skipped": list(rules.skipped)}
     applied: dict[str, Any] = await supervisor.set_rules.remote(rules)
     return {"running": True, **applied}
@@ -72,12 +110,10 @@ async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
 async def engine_status(settings: Settings) -> list[dict[str, Any]]:
     """Every running supervisor's status (tenants without one are left out)."""
     statuses = []
-    for tenant_id, _name in active_tenants(settings.database_url):
-        try:
-            supervisor = ray.get_actor(supervisor_name(tenant_id))
-        except ValueError:
-            continue
-        statuses.append(await supervisor.status.remote())
+    for tenant_id, _name in await asyncio.to_thread(active_tenants, settings.database_url):
+        supervisor = await _running_supervisor(settings, tenant_id)
+        if supervisor is not None:
+            statuses.append(await supervisor.status.remote())
     return statuses
 
 
@@ -93,6 +129,8 @@ def status_line(status: dict[str, Any]) -> str:
             f"restarts {conn['restarts'] or 0}, rejected {conn['rejected'] or 0}"
         )
     parts.extend(f"{cid}: REFUSED {why}" for cid, why in status["refused_connections"].items())
+    parts.extend(f"{cid}: {feed['state'].upper()} {feed['error']}"
+                 for cid, feed in status.get("stored_connections", {}).items() if feed["error"])
     return " | ".join(parts)
 
 
@@ -101,7 +139,7 @@ async def stop_engine(settings: Settings) -> None:
     await stop_followers(settings)
     for tenant_id, _name in active_tenants(settings.database_url):
         try:
-            supervisor = ray.get_actor(supervisor_name(tenant_id))
+            supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
         except ValueError:
             continue
         await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
@@ -114,23 +152,17 @@ async def suspend_tenant(settings: Settings, tenant_id: int) -> bool:
     The supervisor itself stays (one idle actor) and keeps the tenant's connection specs, so
     `resume_tenant` brings back the same feeds without anyone having to remember them.
     """
-    connect(settings)
-    try:
-        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
-    except ValueError:
+    supervisor = await _running_supervisor(settings, tenant_id)
+    if supervisor is None:
         return False
     await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
     return True
 
 
 async def resume_tenant(settings: Settings, tenant_id: int) -> dict[str, Any]:
-    """Start one tenant's engine again (or for the first time: a new tenant has no feeds yet);
-    returns the supervisor's status."""
-    connect(settings)
-    supervisor = TenantSupervisor.options(  # type: ignore[attr-defined]
-        name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
-        get_if_exists=True,
-    ).remote(tenant_id, [], settings.publish_hz, settings.redis_url,
-             plan_of(settings.database_url, tenant_id), settings.database_url)
+    """Start one tenant's engine again (or for the first time: a new tenant feeds its stored
+    connections, none yet); returns the supervisor's status."""
+    await join(settings)
+    supervisor = await asyncio.to_thread(_supervisor, settings, tenant_id, [])
     status: dict[str, Any] = await supervisor.start.remote()
     return status

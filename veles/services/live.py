@@ -29,7 +29,8 @@ from actors.names import aggregator_name, supervisor_name
 from actors.wire import Row, alert_topic, book_topic
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
-from veles.services.ray_runtime import connect
+from veles.services.engine_metrics import count_push
+from veles.services.ray_runtime import join, named_actor
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,10 @@ class LiveFeed:
         subscription = self._bus.subscribe(book_topic(tenant_id))
         try:
             if replica.version >= 0:
+                count_push("browser")
                 yield replica
             async for _ in subscription:
+                count_push("browser")
                 yield replica
         finally:
             await subscription.aclose()
@@ -128,15 +131,17 @@ class LiveFeed:
         """One account of this tenant with its positions; None if the tenant has no such login.
 
         Asked of the tenant's own supervisor, so another tenant's login is simply not found.
+        Joining Ray and finding the supervisor happen off the event loop and never start a cluster
+        (`ray_runtime.join`): EngineUnreachable (a ConnectionError) when the engine is elsewhere
+        and RAY_ADDRESS is not set, ValueError when the tenant has no supervisor.
         """
-        connect(self._settings)
-        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=self._settings.ray_namespace)
+        supervisor = await named_actor(self._settings, supervisor_name(tenant_id))
         detail: AccountDetail | None = await supervisor.account_detail.remote(login)
         return detail
 
     async def alerts(self, tenant_id: int) -> dict[str, list[Row]]:
         """The tenant's alerts raised now (`active`) and the latest raises and clears (`recent`)."""
-        alerts: dict[str, list[Row]] = await self._aggregator(tenant_id).alerts.remote()
+        alerts: dict[str, list[Row]] = await (await self._handle(tenant_id)).alerts.remote()
         return alerts
 
     async def alert_stream(self, tenant_id: int, poll_s: float = 1.0) -> AsyncIterator[Row]:
@@ -191,8 +196,14 @@ class LiveFeed:
                 await bus.aclose()
 
     def _lookup_aggregator(self, tenant_id: int) -> Any:
-        connect(self._settings)
         return ray.get_actor(aggregator_name(tenant_id), namespace=self._settings.ray_namespace)
+
+    async def _handle(self, tenant_id: int) -> Any:
+        """The tenant's aggregator; the default look-up first joins Ray off the event loop (and
+        never starts a cluster in this process: see `ray_runtime.join`)."""
+        if self._aggregator == self._lookup_aggregator:
+            await join(self._settings)
+        return self._aggregator(tenant_id)
 
     async def _keep_current(self, tenant_id: int) -> None:
         """Follow the aggregator for ever, reconnecting with capped backoff after any failure."""
@@ -205,7 +216,7 @@ class LiveFeed:
         )
         async for attempt in retrying:
             with attempt:
-                aggregator = self._aggregator(tenant_id)
+                aggregator = await self._handle(tenant_id)
                 await self._load_snapshot(tenant_id, aggregator)
                 if self._settings.redis_url:
                     await self._follow_redis(tenant_id, aggregator, self._settings.redis_url)

@@ -1,0 +1,132 @@
+"""The engine's deal log: every deal an account actor applied, written to the `deal` table.
+
+Why here, in the aggregator's process: deals reach the aggregator only after the account actor
+applied them, so refused deals (duplicates, unknown symbols) never reach the log, and the
+aggregator already holds the tenant's database URL (it stores alerts the same way). Why not the
+risk-history recorder: it follows book diffs, which carry figures, not deals.
+
+Writing must never slow the book: `add` only appends to a list; a thread writes the list every
+`flush_s` in one multi-row INSERT that skips rows already there (the (tenant, login, ticket) key),
+so a restarted aggregator or a resent deal adds nothing twice. A database that is away keeps the
+deals pending (up to `max_pending`, then the oldest are dropped with a warning) and the thread
+tries again, waiting twice as long after each failure up to `MAX_RETRY_S` (so an outage costs one
+warning per attempt, not two a second, and the database is not hammered as it comes back); the
+first write that succeeds returns it to `flush_s`. Deals still pending when the process dies are
+lost from the log (at most `flush_s` of them in normal running); the MT5 server keeps the
+authoritative history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.db import tenant_session
+from models.deals import DealRecord
+from veles.risk.events import Deal
+
+log = logging.getLogger(__name__)
+
+_COMMENT = 64  # DealRecord.comment's length
+MAX_RETRY_S = 30.0  # the longest wait between two attempts while the database is away
+
+
+def retry_wait(flush_s: float, failures: int) -> float:
+    """Seconds until the next write after `failures` failed attempts in a row (0: a normal flush)."""
+    return min(MAX_RETRY_S, flush_s * 2.0**failures) if failures else flush_s
+
+
+def deal_row(tenant_id: int, deal: Deal) -> dict[str, Any]:
+    """A `deal` row's columns for one applied deal."""
+    return {
+        "tenant_id": tenant_id,
+        "login": deal.login,
+        "ticket": deal.ticket,
+        "executed_at": datetime.fromtimestamp(deal.time_msc / 1000, UTC),
+        "kind": deal.kind.value,
+        "entry": deal.entry.value,
+        "symbol": deal.symbol,
+        "volume": deal.volume,
+        "price": deal.price,
+        "position_id": deal.position_id,
+        "profit": deal.profit,
+        "commission": deal.commission,
+        "swap": deal.swap,
+        "amount": deal.amount,
+        "comment": deal.comment[:_COMMENT],
+    }
+
+
+def write_deals(url: str, tenant_id: int, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` as the tenant (row-level security), skipping deals already logged."""
+    if not rows:
+        return
+    with tenant_session(url, tenant_id) as db:
+        dialect = db.connection().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(DealRecord).on_conflict_do_nothing(index_elements=["tenant_id", "login", "ticket"])
+        db.connection().execute(statement, rows)
+
+
+class DealLog:
+    """One tenant's deals on their way to the database (see the module's docstring)."""
+
+    def __init__(self, url: str, tenant_id: int, flush_s: float = 0.5, max_pending: int = 100_000) -> None:
+        self.url, self.tenant_id = url, tenant_id
+        self._flush_s, self._max_pending = flush_s, max_pending
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.failures = 0  # failed attempts in a row (the thread backs off by it)
+
+    def add(self, deals: Sequence[Deal]) -> None:
+        """Queue applied deals for writing; returns at once and never raises."""
+        if not deals:
+            return
+        rows = [deal_row(self.tenant_id, deal) for deal in deals]
+        with self._lock:
+            self._pending.extend(rows)
+            dropped = len(self._pending) - self._max_pending
+            if dropped > 0:
+                del self._pending[:dropped]
+                log.warning("tenant %s deal log: database away too long, %d oldest deals dropped",
+                            self.tenant_id, dropped)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"deal-log-{self.tenant_id}",
+                                                daemon=True)
+                self._thread.start()
+
+    def pending(self) -> int:
+        """Deals not written yet (operators and tests read it)."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Write what is pending now; returns how many rows were written (0 if the database is
+        away: they stay pending)."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        try:
+            write_deals(self.url, self.tenant_id, rows)
+        except SQLAlchemyError as exc:
+            self.failures += 1
+            wait = retry_wait(self._flush_s, self.failures)
+            log.warning("tenant %s deal log: %d deals not written yet (attempt %d, next in %.1f s): %s",
+                        self.tenant_id, len(rows), self.failures, wait, exc)
+            with self._lock:
+                self._pending[:0] = rows
+            return 0
+        self.failures = 0
+        return len(rows)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(retry_wait(self._flush_s, self.failures))
+            self.flush()

@@ -1,0 +1,217 @@
+"""The engine feeds the tenant's stored MT5 connections, on real Ray and the real PostgreSQL.
+
+A connection added through the service (as the API and the portal add it) is fed by the running
+engine: its accounts reach the book and get `client_account` rows; a wrong password leaves the
+row `failed` with the server's reason (no secret) while the engine keeps retrying; removing a
+connection takes its accounts out of the book. Small on purpose: one simulated server of five
+accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import ray
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlmodel import select
+
+from actors.names import aggregator_name, supervisor_name
+from models.accounts import ClientAccount
+from models.connections import ConnectionStatus, Mt5Connection
+from models.db import session_scope, tenant_session, upgrade
+from models.tenancy import Plan, Tenant
+from tests.models.conftest import reset_schema
+from veles.api import create_api
+from veles.config import Settings
+from veles.services.connections import SIMULATED_ACCOUNTS, create_connection, delete_connection
+from veles.services.credentials import generate_key
+from veles.services.engine import apply_connections, start_engine, stop_engine
+from veles.services.live import LiveFeed
+
+pytestmark = [pytest.mark.ray, pytest.mark.postgres, pytest.mark.redis]
+PASSWORD = "sim-manager-pass"
+
+
+async def _until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    """`check()`'s first truthy value (awaited if it is awaitable), polled until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s (last: {value!r})"
+        await asyncio.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+async def engine(
+    ray_local: None, pg_url: str, redis_url_module: str
+) -> AsyncIterator[tuple[Settings, int, int]]:
+    """A running engine for a Professional tenant and another tenant, neither with connections yet."""
+    reset_schema(pg_url)
+    upgrade(pg_url)
+    with session_scope(pg_url) as session:
+        tenant, other = Tenant(name="Stored Feeds Broker", plan=Plan.PROFESSIONAL), Tenant(name="Other")
+        session.add_all([tenant, other])
+        session.flush()
+        assert tenant.id is not None
+        assert other.id is not None
+        tenant_id, other_id = tenant.id, other.id
+    settings = Settings(
+        _env_file=None, database_url=pg_url, redis_url=redis_url_module, ray_address=None,
+        ray_namespace="veles-test", credentials_keys=SecretStr(generate_key()),
+        simulator_password=SecretStr(PASSWORD), gateway_interval=0.25, publish_hz=4,
+    )
+    await start_engine(settings)
+    yield settings, tenant_id, other_id
+    await stop_engine(settings)
+
+
+def _add(settings: Settings, tenant_id: int, server: str, password: str) -> int:
+    form = {"server": server, "login": 1001, "password": password}
+    with tenant_session(settings.database_url, tenant_id) as db:
+        return create_connection(db, settings, tenant_id, form).id
+
+
+def _row(settings: Settings, tenant_id: int, row_id: int) -> Mt5Connection:
+    with tenant_session(settings.database_url, tenant_id) as db:
+        db.expire_on_commit = False
+        row = db.get(Mt5Connection, row_id)
+        assert row is not None
+        return row
+
+
+def _accounts(settings: Settings, tenant_id: int, row_id: int) -> list[int]:
+    with tenant_session(settings.database_url, tenant_id) as db:
+        rows = db.exec(select(ClientAccount).where(ClientAccount.connection_id == row_id)).all()
+        return sorted(a.login for a in rows)
+
+
+async def test_added_connection_is_fed_and_removed_one_leaves_the_book(
+    engine: tuple[Settings, int, int],
+) -> None:
+    settings, tenant_id, other_id = engine
+    row_id = _add(settings, tenant_id, "sim://alpha", PASSWORD)
+    applied = await apply_connections(settings, tenant_id)
+    assert applied["running"] is True
+    assert applied["connections"][f"conn-{row_id}"]["state"] in {"opening", "running"}
+
+    feed = LiveFeed(settings)
+    replica = feed.replica(tenant_id)
+
+    async def follow() -> None:  # as a portal tab follows the book
+        async for _ in feed.watch(tenant_id):
+            pass
+
+    following = asyncio.create_task(follow())
+    try:
+        await _until(lambda: len(replica.rows) == SIMULATED_ACCOUNTS, "accounts in the book")
+        logins = sorted(replica.rows)
+        assert replica.totals["accounts"] == SIMULATED_ACCOUNTS
+        assert all(login >= 200_000 for login in logins)  # a sim:// server's own logins, not the demo's
+
+        def connected() -> Mt5Connection | None:
+            row = _row(settings, tenant_id, row_id)
+            return row if row.status is ConnectionStatus.CONNECTED else None
+
+        row = await _until(connected, "connected")
+        assert row.last_error is None
+        assert row.last_connected_at is not None
+        assert _accounts(settings, tenant_id, row_id) == logins
+
+        detail = await feed.account_detail(tenant_id, logins[0])
+        assert detail is not None
+        assert detail.figures.login == logins[0]
+        assert await feed.account_detail(other_id, logins[0]) is None  # another tenant's account
+
+        with tenant_session(settings.database_url, tenant_id) as db:
+            delete_connection(db, tenant_id, row_id)
+        removed = await apply_connections(settings, tenant_id)
+        assert f"conn-{row_id}" not in removed["connections"]
+        await _until(lambda: not replica.rows, "accounts gone from the book")
+        assert replica.totals["accounts"] == 0
+        assert await feed.account_detail(tenant_id, logins[0]) is None
+        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+        assert (await supervisor.status.remote())["connections"] == []
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await feed.aclose()
+
+
+async def test_wrong_password_is_failed_with_the_reason_and_retried(
+    engine: tuple[Settings, int, int],
+) -> None:
+    settings, tenant_id, _other = engine
+    row_id = _add(settings, tenant_id, "sim://beta", "not-the-password")
+    await apply_connections(settings, tenant_id)
+
+    def failed_twice() -> Mt5Connection | None:
+        row = _row(settings, tenant_id, row_id)
+        retried = row.status is ConnectionStatus.FAILED and "attempt 2" in (row.last_error or "")
+        return row if retried else None
+
+    row = await _until(failed_twice, "failed and retried")
+    assert row.last_error is not None
+    assert "wrong password" in row.last_error
+    assert "retrying in" in row.last_error
+    assert "not-the-password" not in row.last_error
+    assert _accounts(settings, tenant_id, row_id) == []
+    supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+    view = (await supervisor.status.remote())["stored_connections"][f"conn-{row_id}"]
+    assert view["state"] == "retrying"
+    assert view["attempts"] >= 2
+    assert "not-the-password" not in str(await supervisor.status.remote())
+
+    with tenant_session(settings.database_url, tenant_id) as db:
+        delete_connection(db, tenant_id, row_id)
+    assert f"conn-{row_id}" not in (await apply_connections(settings, tenant_id))["connections"]
+
+
+async def test_engine_metrics_count_lag_actors_and_alerts(engine: tuple[Settings, int, int]) -> None:
+    settings, tenant_id, _other = engine
+    row_id = _add(settings, tenant_id, "sim://gamma", PASSWORD)
+    await apply_connections(settings, tenant_id)
+    aggregator = await _until(lambda: _aggregator(tenant_id), "aggregator")
+
+    async def fed() -> dict[str, Any] | None:
+        stats: dict[str, Any] = await aggregator.stats.remote()
+        return stats if stats["lag_count"] >= 5 and stats["account_actors"] == SIMULATED_ACCOUNTS else None
+
+    stats = await _until(fed, "engine stats")
+    assert stats["lag_cumulative"][-1] == stats["lag_count"]
+    assert stats["lag_sum"] > 0
+    assert stats["connections"] == 1
+
+    tenant = f'tenant="{tenant_id}"'
+    for source in (settings, settings.model_copy(update={"redis_url": None})):  # Redis keys, or Ray
+        def scrape(config: Settings = source) -> str | None:
+            with TestClient(create_api(config)) as client:
+                text = client.get("/metrics").text
+            lag = re.search(rf"veles_engine_lag_seconds_count{{{tenant}}} (\S+)", text)
+            live = f"veles_engine_live_actors{{{tenant}}} {float(SIMULATED_ACCOUNTS)}" in text
+            return text if lag and float(lag.group(1)) >= 5 and live else None
+
+        text = await _until(lambda: asyncio.to_thread(scrape), "engine metrics in /metrics")
+        assert "veles_engine_reachable 1.0" in text
+        assert f'veles_engine_lag_seconds_bucket{{le="+Inf",{tenant}}}' in text
+        assert 'veles_pushes_total{channel="browser"}' in text
+    with tenant_session(settings.database_url, tenant_id) as db:
+        delete_connection(db, tenant_id, row_id)
+    await apply_connections(settings, tenant_id)
+
+
+def _aggregator(tenant_id: int) -> Any:
+    try:
+        return ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
+    except ValueError:
+        return None

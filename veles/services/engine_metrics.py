@@ -1,0 +1,120 @@
+"""The engine's metrics as the web tier's `/metrics` exports them, read without blocking.
+
+The numbers live where they happen: each tenant's aggregator keeps lag, alerts and (from its
+supervisor) actor counts and restarts (`actors/engine_stats.py`); this process counts its own
+pushes to browser tabs and integrations (`count_push`). A scrape reads the engines' numbers with
+one async Redis round trip when REDIS_URL is set (each aggregator writes a key every 2 s), or
+asks each active tenant's aggregator over Ray otherwise (async calls, bounded by
+`RAY_TIMEOUT_S`); a web process that cannot reach the engine exports `veles_engine_reachable 0`
+and its own counters, never an error or a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from actors.engine_stats import KEY_PREFIX
+from actors.names import aggregator_name
+from veles.config import Settings
+from veles.services.ray_runtime import join, named_actor
+from veles.services.tenants import active_tenants
+
+log = logging.getLogger(__name__)
+
+RAY_TIMEOUT_S = 2.0
+_PUSHES: Counter[str] = Counter()  # this process's pushes, by channel ("browser", "integration")
+
+Row = dict[str, Any]
+
+
+def count_push(channel: str, n: int = 1) -> None:
+    """Count pushes this process made to a channel: a book update to one browser tab
+    ("browser"), an event to a tenant's integrations room ("integration")."""
+    _PUSHES[channel] += n
+
+
+async def _from_redis(url: str) -> list[Row]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=500)]
+        values = await client.mget(keys) if keys else []
+    finally:
+        await client.aclose()
+    return [json.loads(value) for value in values if value is not None]
+
+
+async def _from_ray(settings: Settings) -> list[Row]:
+    await join(settings)
+    tenants = await asyncio.to_thread(active_tenants, settings.database_url)
+
+    async def one(tenant_id: int) -> Row | None:
+        try:
+            aggregator = await named_actor(settings, aggregator_name(tenant_id))
+            row: Row = await asyncio.wait_for(aggregator.stats.remote(), RAY_TIMEOUT_S)
+            return row
+        except (ValueError, TimeoutError):  # no engine for this tenant now, or it is too slow
+            return None
+
+    rows = await asyncio.gather(*(one(tenant_id) for tenant_id, _ in tenants))
+    return [row for row in rows if row is not None]
+
+
+async def read_engine_stats(settings: Settings) -> list[Row] | None:
+    """Every running tenant engine's stats; None when the engines cannot be reached at all."""
+    try:
+        if settings.redis_url:
+            return await _from_redis(settings.redis_url)
+        return await _from_ray(settings)
+    except Exception as exc:  # Redis or Ray away: the scrape still answers, saying so
+        log.warning("engine metrics unavailable: %s", exc)
+        return None
+
+
+class EngineCollector(Collector):
+    """Prometheus families for one scrape: the engines' stats and this process's pushes."""
+
+    def __init__(self, stats: list[Row] | None) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per metric, one sample per tenant (and severity, cause)."""
+        stats = self._stats or []
+        reachable = GaugeMetricFamily("veles_engine_reachable", "1 if this scrape read the engines' stats.")
+        reachable.add_metric([], 0 if self._stats is None else 1)
+        yield reachable
+        lag = HistogramMetricFamily(
+            "veles_engine_lag_seconds", "Seconds from a gateway batch to the book diff carrying it.",
+            labels=["tenant"])
+        actors = GaugeMetricFamily("veles_engine_live_actors", "Account actors serving (not being restored).",
+                                   labels=["tenant"])
+        recovering = GaugeMetricFamily("veles_engine_recovering_actors", "Account actors being restored.",
+                                       labels=["tenant"])
+        restarts = CounterMetricFamily("veles_engine_actor_restarts", "Actor restarts, by cause.",
+                                       labels=["tenant", "cause"])
+        alerts = CounterMetricFamily("veles_engine_alerts_raised", "Alerts raised, by severity.",
+                                     labels=["tenant", "severity"])
+        for row in stats:
+            tenant = str(row["tenant_id"])
+            bounds = [str(b) for b in row["lag_buckets"]] + ["+Inf"]
+            lag.add_metric([tenant], list(zip(bounds, row["lag_cumulative"], strict=True)), row["lag_sum"])
+            actors.add_metric([tenant], row["account_actors"] - row["recovering"])
+            recovering.add_metric([tenant], row["recovering"])
+            for cause, n in row["restarts"].items():
+                restarts.add_metric([tenant, cause], n)
+            for severity, n in row["alerts"].items():
+                alerts.add_metric([tenant, severity], n)
+        yield from (lag, actors, recovering, restarts, alerts)
+        pushes = CounterMetricFamily("veles_pushes", "Pushes made by this web process, by channel.",
+                                     labels=["channel"])
+        for channel in ("browser", "integration"):
+            pushes.add_metric([channel], _PUSHES[channel])
+        yield pushes
