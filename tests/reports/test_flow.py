@@ -160,8 +160,10 @@ def test_request_ready_announced_downloaded_and_hidden_from_other_tenants(
         service.report_file(settings, rsettings, beta, report.id)
     with pytest.raises(service.ReportNotFound):
         service.signed_link(settings, rsettings, beta, report.id)
-    with pytest.raises(PermissionDenied):
-        service.report_file(settings, rsettings, tenants["Alpha-viewer"], report.id)
+    viewer = tenants["Alpha-viewer"]
+    assert service.report_file(settings, rsettings, viewer, report.id).content == file.content
+    with pytest.raises(PermissionDenied):  # a viewer downloads, but does not queue
+        service.request_report(settings, rsettings, viewer, day())
 
 
 def test_a_worker_killed_mid_render_still_yields_the_report_exactly_once(

@@ -20,6 +20,7 @@ from models.reports import ReportFormat, ReportType
 from veles.bench.reports import synthetic_inputs
 from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
+from veles.reports.charts import draw_chart, render_chart, value_unit
 from veles.reports.gather import Inputs
 from veles.reports.render import render
 from veles.reports.request import Period, ReportRequest
@@ -115,3 +116,32 @@ def test_account_statement_lists_positions_and_charts_equity(artifacts: Path) ->
         assert str(position.ticket) in text
     assert "Open positions" in text
     assert "No alerts in this period." in text
+
+
+def test_exposure_chart_axis_reads_in_plain_units_without_an_offset(
+    book_200: dict[str, Any], artifacts: Path
+) -> None:
+    """Book-sized USD amounts: "USD m" on the axis and short tick numbers, never "1e7" above it."""
+    doc = build(synthetic_inputs(book_200, ReportType.EXPOSURE, PERIOD), top=25, generated_at=NOW)
+    chart = doc.charts[0]
+    largest = max(abs(v) for values in chart.series.values() for v in values)
+    assert largest >= 1e6  # a book of 200 accounts: millions, where matplotlib printed an offset
+    figure = draw_chart(chart, PERIOD.zone)
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    assert axes.yaxis.get_offset_text().get_text() == ""
+    assert axes.get_ylabel() == "USD m"
+    labels = [t.get_text() for t in axes.get_yticklabels() if t.get_text()]
+    assert labels
+    assert all(re.fullmatch(r"[-\u2212]?[\d,]+(\.\d{1,2})?", label) for label in labels), labels
+    assert all(abs(float(label.replace(",", "").replace("\u2212", "-"))) < 1_000 for label in labels)
+    (artifacts / "exposure-chart.png").write_bytes(render_chart(chart, PERIOD.zone))
+
+
+@pytest.mark.parametrize(
+    ("values", "divisor", "label"),
+    [([12.0, -800.0], 1.0, "USD"), ([2_500.0], 1e3, "USD k"), ([-12_500_000.0], 1e6, "USD m"),
+     ([3.2e9], 1e9, "USD bn"), ([], 1.0, "USD")],
+)
+def test_value_unit_picks_the_largest_unit_that_fits(values: list[float], divisor: float, label: str) -> None:
+    assert value_unit({"s": values}, "USD") == (divisor, label)

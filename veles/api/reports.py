@@ -70,12 +70,12 @@ def _download(file: service.ReportFile) -> Response:
 
 
 def _errors(exc: Exception) -> HTTPException:
+    """The HTTP answer for a refusal; a ReportInputError is re-raised for the app's one 422 shape
+    (`veles.api.errors`)."""
     if isinstance(exc, service.ReportNotFound):
         return HTTPException(status.HTTP_404_NOT_FOUND, "No such report.")
     if isinstance(exc, service.ReportNotReady):
         return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-    if isinstance(exc, ReportInputError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"field": exc.field, "message": str(exc)})
     if isinstance(exc, PermissionDenied | service.LinkInvalid):
         return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
     if isinstance(exc, StorageError):
@@ -117,7 +117,7 @@ async def get_report(ctx: Context, identity: CurrentIdentity, report_id: RowId) 
 
 
 @router.get("/{report_id}/download")
-async def download(ctx: Context, identity: ReportsCaller, report_id: RowId) -> Response:
+async def download(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> Response:
     """The file of a ready report (409 while queued or running, or if it failed)."""
     try:
         file = await asyncio.to_thread(
@@ -129,7 +129,7 @@ async def download(ctx: Context, identity: ReportsCaller, report_id: RowId) -> R
 
 
 @router.post("/{report_id}/link")
-async def link(ctx: Context, identity: ReportsCaller, report_id: RowId) -> dict[str, str]:
+async def link(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> dict[str, str]:
     """A download path that works without a sign-in for `REPORTS_LINK_MINUTES` minutes."""
     try:
         url = await asyncio.to_thread(

@@ -37,6 +37,20 @@ ALERT_COLUMNS = (
     Column("State"),
     Column("Message"),
 )
+DEAL_COLUMNS = (
+    Column("Time", Kind.TIME),
+    Column("Ticket", Kind.INT),
+    Column("Type"),
+    Column("Entry"),
+    Column("Symbol"),
+    Column("Volume", Kind.LOTS),
+    Column("Price", Kind.LOTS),
+    Column("Commission", Kind.MONEY),
+    Column("Swap", Kind.MONEY),
+    Column("Profit", Kind.MONEY),
+    Column("Comment"),
+)
+_MONEY_DEALS = ("balance", "credit")  # MT5 statements show their amount in the profit column
 EXPOSURE_COLUMNS = (
     Column("Symbol"),
     Column("Net lots", Kind.LOTS),
@@ -116,7 +130,7 @@ def _book_figures(totals: Row) -> list[Figure]:
     ]
 
 
-def _history_chart(inputs: Inputs, title: str) -> Chart | None:
+def _history_chart(inputs: Inputs, title: str, unit: str = "USD") -> Chart | None:
     if not inputs.history:
         return None
     return Chart(
@@ -124,7 +138,7 @@ def _history_chart(inputs: Inputs, title: str) -> Chart | None:
         "line",
         [p.ts for p in inputs.history],
         {"Equity": [p.equity for p in inputs.history], "Balance": [p.balance for p in inputs.history]},
-        "USD" if inputs.request.login is None else "deposit currency",
+        unit,
     )
 
 
@@ -198,8 +212,42 @@ def exposure(inputs: Inputs, generated_at: datetime, top: int) -> Document:
     )
 
 
+def _deals_table(inputs: Inputs) -> Table:
+    rows = [
+        (
+            d.executed_at,
+            d.ticket,
+            d.kind,
+            "" if d.kind in _MONEY_DEALS else d.entry,
+            d.symbol,
+            None if d.kind in _MONEY_DEALS else d.volume,
+            None if d.kind in _MONEY_DEALS else d.price,
+            d.commission,
+            d.swap,
+            d.amount if d.kind in _MONEY_DEALS else d.profit,
+            d.comment,
+        )
+        for d in inputs.deals
+    ]
+    return Table("Deals in the period", DEAL_COLUMNS, rows, empty="No deals in this period.",
+                 pdf_rows=LOG_PDF_ROWS)
+
+
+def _deal_figures(inputs: Inputs) -> list[Figure]:
+    """Realised P/L (closing profit, commission and swap of trades) and money in or out."""
+    trades = [d for d in inputs.deals if d.kind not in _MONEY_DEALS]
+    realised = sum(d.profit + d.commission + d.swap for d in trades)
+    moved = sum(d.amount for d in inputs.deals if d.kind == "balance")
+    return [
+        Figure("Deals in period", len(inputs.deals), Kind.INT),
+        Figure("Realised P/L", round(realised, 2), Kind.MONEY),
+        Figure("Deposits - withdrawals", round(moved, 2), Kind.MONEY),
+    ]
+
+
 def account_statement(inputs: Inputs, generated_at: datetime, top: int) -> Document:
-    """One account: live figures and open positions, equity over the period, its alerts."""
+    """One account: live figures and open positions, its deals and equity over the period, its
+    alerts."""
     login = inputs.request.login
     if inputs.account is None:
         raise ReportError(f"login: the broker has no account {login}")
@@ -221,7 +269,8 @@ def account_statement(inputs: Inputs, generated_at: datetime, top: int) -> Docum
         ],
         empty="No open positions.",
     )
-    chart = _history_chart(inputs, f"Equity and balance of {login} ({figures['currency']})")
+    currency = figures["currency"]
+    chart = _history_chart(inputs, f"Equity and balance of {login} ({currency})", currency)
     return Document(
         f"Account statement {login}",
         inputs.tenant,
@@ -236,12 +285,14 @@ def account_statement(inputs: Inputs, generated_at: datetime, top: int) -> Docum
             Figure("Margin", figures["margin"], Kind.MONEY),
             Figure("Margin level", figures["margin_level"], Kind.PERCENT),
             Figure("State", figures["state"].replace("_", " "), Kind.TEXT),
+            *_deal_figures(inputs),
         ],
         charts=[chart] if chart is not None else [],
-        tables=[positions, _alerts_table(inputs, "Alerts on this account")],
+        tables=[positions, _deals_table(inputs), _alerts_table(inputs, "Alerts on this account")],
         notes=[
             f"Figures and positions are live at {generated_at:%Y-%m-%d %H:%M} UTC; "
-            "the equity chart and alerts cover the period above."
+            "the deals, the equity chart and alerts cover the period above (deals as the engine "
+            "applied them; balance and credit operations show their amount as profit)."
         ],
     )
 

@@ -3,18 +3,20 @@ risk history stored in the database for the report's period."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session, col, select
 
 from models.alerts import Alert
+from models.deals import DealRecord
 from models.history import HistoryPoint, RiskHistory
 from models.reports import ReportType
 from models.tenancy import Tenant
 from veles.reports.request import ReportRequest
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class LiveSource(Protocol):
@@ -39,6 +41,15 @@ class Inputs:
     alerts: list[Alert]
     history: list[HistoryPoint]
     account: Row | None
+    deals: list[DealRecord] = field(default_factory=list)
+
+
+def _detached(session: Session, rows: list[T]) -> list[T]:
+    """`rows` taken out of the session, so the builders can read them after it commits (a commit
+    expires every attribute of the rows it still holds)."""
+    for row in rows:
+        session.expunge(row)
+    return rows
 
 
 def _alerts(session: Session, tenant_id: int, request: ReportRequest) -> list[Alert]:
@@ -53,7 +64,7 @@ def _alerts(session: Session, tenant_id: int, request: ReportRequest) -> list[Al
     )
     if request.login is not None:
         query = query.where(col(Alert.subject) == str(request.login))
-    return list(session.exec(query))
+    return _detached(session, list(session.exec(query)))
 
 
 def _history(session: Session, tenant_id: int, request: ReportRequest) -> list[HistoryPoint]:
@@ -74,6 +85,22 @@ def _history(session: Session, tenant_id: int, request: ReportRequest) -> list[H
     ]
 
 
+def _deals(session: Session, tenant_id: int, request: ReportRequest) -> list[DealRecord]:
+    """The statement account's deals executed in the period, oldest first (the engine's deal log)."""
+    return _detached(session, list(
+        session.exec(
+            select(DealRecord)
+            .where(
+                col(DealRecord.tenant_id) == tenant_id,
+                col(DealRecord.login) == request.login,
+                col(DealRecord.executed_at) >= request.period.start,
+                col(DealRecord.executed_at) < request.period.end,
+            )
+            .order_by(col(DealRecord.executed_at), col(DealRecord.ticket))
+        )
+    ))
+
+
 def gather(session: Session, tenant_id: int, request: ReportRequest, live: LiveSource) -> Inputs:
     """Read what `request` needs; `session` should be confined to `tenant_id` (RLS)."""
     tenant = session.get(Tenant, tenant_id)
@@ -81,8 +108,10 @@ def gather(session: Session, tenant_id: int, request: ReportRequest, live: LiveS
     needs_book = request.type in (ReportType.DAILY_RISK, ReportType.EXPOSURE)
     book = live.book(tenant_id) if needs_book else None
     account = None
+    deals: list[DealRecord] = []
     if request.type is ReportType.ACCOUNT_STATEMENT:
         assert request.login is not None
         account = live.account(tenant_id, request.login)
+        deals = _deals(session, tenant_id, request)
     history = _history(session, tenant_id, request) if request.type is not ReportType.ALERTS_LOG else []
-    return Inputs(name, request, book, _alerts(session, tenant_id, request), history, account)
+    return Inputs(name, request, book, _alerts(session, tenant_id, request), history, account, deals)

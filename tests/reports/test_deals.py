@@ -1,0 +1,181 @@
+"""Deals in account statements: the aggregator's deal log writes every applied deal once to the
+real PostgreSQL, under the tenant's row-level security; a statement lists the account's deals of
+its period (and no other account's, period's or tenant's) in the PDF and the workbook."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from actors.deal_log import MAX_RETRY_S, DealLog, retry_wait
+from actors.mt5_account import AccountHost
+from actors.report_worker import detail_row
+from actors.risk_aggregator import BookPublisher
+from models.db import tenant_session, upgrade
+from models.deals import DealRecord
+from models.reports import ReportFormat, ReportType
+from tests.models.conftest import reset_schema
+from tests.reports.conftest import seed_brokers
+from tests.reports.test_render import pdf_pages
+from veles.mt5.simulator import SimulatedBroker
+from veles.reports.builders import build
+from veles.reports.gather import Row, gather
+from veles.reports.render import render
+from veles.reports.request import Period, ReportRequest
+from veles.risk.events import Deal, DealKind
+
+pytestmark = [pytest.mark.postgres]
+
+
+class Accounts:
+    """The engine as a statement asks it: real risk-core figures and positions of each account."""
+
+    def __init__(self, hosts: dict[int, AccountHost]) -> None:
+        self._hosts = hosts
+
+    def book(self, tenant_id: int) -> Row:
+        raise AssertionError("a statement must not read the whole book")
+
+    def account(self, tenant_id: int, login: int) -> Row | None:
+        host = self._hosts.get(login)
+        return detail_row(host.detail()) if host is not None else None
+
+
+@pytest.fixture(scope="module")
+def market() -> tuple[Accounts, list[Deal]]:
+    """Eight simulated accounts and the deals of 400 polls (the busiest account has dozens)."""
+    broker = SimulatedBroker(accounts=8, seed=3, warmup=600.0)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    board = {q.symbol: q for q in broker.poll().quotes}
+    hosts = {s.login: AccountHost(s, symbols, board) for s in broker.accounts()}
+    deals: list[Deal] = []
+    for _ in range(400):
+        deals.extend(broker.poll().deals)
+    return Accounts(hosts), deals
+
+
+@pytest.fixture(scope="module")
+def db(pg_url: str) -> str:
+    reset_schema(pg_url)
+    upgrade(pg_url)
+    return pg_url
+
+
+@pytest.fixture(scope="module")
+def brokers(db: str) -> dict[str, int]:
+    """Alpha and Beta: their tenant ids."""
+    users = seed_brokers(db, " Deals")
+    return {"Alpha": users["Alpha-risk_manager"][0], "Beta": users["Beta-risk_manager"][0]}
+
+
+def busiest(deals: list[Deal]) -> int:
+    logins = [d.login for d in deals]
+    return max(set(logins), key=logins.count)
+
+
+def statement(login: int, start: datetime, end: datetime) -> ReportRequest:
+    return ReportRequest(ReportType.ACCOUNT_STATEMENT, ReportFormat.PDF, Period(start, end, "Europe/London"),
+                         login)
+
+
+def test_applied_deals_are_logged_once_and_a_statement_lists_them(
+    db: str, brokers: dict[str, int], market: tuple[Accounts, list[Deal]], artifacts: Path
+) -> None:
+    accounts, deals = market
+    alpha, beta = brokers["Alpha"], brokers["Beta"]
+    publisher = BookPublisher(alpha, None, db)
+    assert publisher.deal_log is not None
+    publisher.apply([], time.time(), deals)
+    publisher.apply([], time.time(), deals[:5])  # resent (a reconnect, a restarted aggregator)
+    publisher.deal_log.flush()
+    with tenant_session(db, alpha) as session:
+        assert session.exec(select(func.count()).select_from(DealRecord)).one() == len(deals)
+    with tenant_session(db, beta) as session:  # row-level security: another broker sees none
+        assert session.exec(select(func.count()).select_from(DealRecord)).one() == 0
+
+    login = busiest(deals)
+    own = sorted((d for d in deals if d.login == login), key=lambda d: (d.time_msc, d.ticket))
+    first, last = (datetime.fromtimestamp(d.time_msc / 1000, UTC) for d in (own[0], own[-1]))
+    request = statement(login, first - timedelta(minutes=1), last + timedelta(minutes=1))
+    with tenant_session(db, alpha) as session:
+        inputs = gather(session, alpha, request, accounts)
+    assert [d.ticket for d in inputs.deals] == [d.ticket for d in own]
+    with tenant_session(db, beta) as session:
+        assert gather(session, beta, request, accounts).deals == []
+    later = statement(login, last + timedelta(seconds=1), last + timedelta(hours=1))
+    with tenant_session(db, alpha) as session:
+        assert gather(session, alpha, later, accounts).deals == []
+
+    doc = build(inputs, top=25, generated_at=last + timedelta(minutes=2))
+    text = "\n".join(pdf_pages(render(doc, ReportFormat.PDF).content, artifacts, "statement-deals"))
+    assert "Deals in the period" in text
+    for deal in own:
+        assert str(deal.ticket) in text
+    realised = sum(d.profit + d.commission + d.swap for d in own)
+    assert f"{realised:,.2f}" in text
+    other = next(d for d in deals if d.login != login)
+    assert str(other.ticket) not in text
+
+    workbook = render(doc, ReportFormat.XLSX).content
+    (artifacts / "statement-deals.xlsx").write_bytes(workbook)
+    with zipfile.ZipFile(BytesIO(workbook)) as book:
+        strings = book.read("xl/sharedStrings.xml").decode()
+        names = book.read("xl/workbook.xml").decode()
+    assert "Deals in the period" in names
+    assert own[0].symbol in strings
+
+
+def test_deals_wait_while_the_database_is_away(market: tuple[Accounts, list[Deal]]) -> None:
+    """A log whose database does not answer keeps its deals for the next flush instead of losing
+    them or raising into the engine."""
+    _, deals = market
+    publisher = BookPublisher(1, None, "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    assert publisher.deal_log is not None
+    publisher.apply([], time.time(), deals[:3])
+    assert publisher.deal_log.flush() == 0
+    assert publisher.deal_log.pending() == 3
+    assert publisher.deal_log.flush() == 0
+    assert publisher.deal_log.failures == 2  # the thread now waits 2 s, not 0.5 s, before the next try
+
+
+def test_the_log_backs_off_while_the_database_is_away_and_returns_to_its_pace() -> None:
+    """Each failed attempt doubles the wait up to MAX_RETRY_S; a success goes back to flush_s."""
+    waits = [retry_wait(0.5, failures) for failures in range(9)]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, MAX_RETRY_S, MAX_RETRY_S, MAX_RETRY_S]
+
+
+def test_a_log_whose_database_comes_back_writes_what_waited(db: str, brokers: dict[str, int]) -> None:
+    """Deals kept through failed attempts are written once the database answers again."""
+    tenant = brokers["Beta"]
+    log = DealLog("postgresql+psycopg://postgres@127.0.0.1:1/none", tenant)
+    log.add([Deal(ticket=70_000_000 + n, login=7001, kind=DealKind.BALANCE, time_msc=1_790_000_000_000 + n,
+                  amount=5.0, comment="deposit") for n in range(4)])
+    assert log.flush() == 0
+    assert log.flush() == 0
+    log.url = db  # the database is back
+    assert log.flush() == 4
+    assert (log.failures, log.pending()) == (0, 0)
+    with tenant_session(db, tenant) as session:
+        tickets = sorted(d.ticket for d in session.exec(select(DealRecord).where(DealRecord.login == 7001)))
+    assert tickets == [70_000_000 + n for n in range(4)]
+
+
+def test_statement_without_deals_says_so(
+    db: str, brokers: dict[str, int], market: tuple[Accounts, list[Deal]]
+) -> None:
+    accounts, deals = market
+    tenant = brokers["Beta"]  # logged none
+    now = datetime.now(UTC)
+    with tenant_session(db, tenant) as session:
+        inputs = gather(session, tenant, statement(busiest(deals), now - timedelta(days=1), now), accounts)
+    doc = build(inputs, top=25, generated_at=now)
+    table = next(t for t in doc.tables if t.title == "Deals in the period")
+    assert table.rows == []
+    assert table.empty == "No deals in this period."
