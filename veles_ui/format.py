@@ -21,6 +21,12 @@ def percent(value: float | None, decimals: int = 2) -> str:
     return DASH if value is None else f"{value:,.{decimals}f}%"
 
 
+def price(value: float, digits: int | None) -> str:
+    """A price to its symbol's digits, as the terminal shows it (XAUUSD 2338.45, EURUSD 1.08512);
+    5 for a symbol the engine has no specification of (the most any FX quote uses)."""
+    return f"{value:,.{5 if digits is None else digits}f}"
+
+
 def sign_color(value: float | None) -> str:
     """Radix colour for a signed amount: green gains, red losses, grey zero or missing."""
     if not value:

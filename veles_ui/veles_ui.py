@@ -14,7 +14,10 @@ from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
+from veles_ui.pages.notifications import notifications_page
 from veles_ui.pages.plan import plan_page
+from veles_ui.pages.reports import report_notices, reports_page
+from veles_ui.pages.reset import forgot_page, reset_page
 from veles_ui.pages.rules import rules_page
 from veles_ui.pages.signup import signup_page
 from veles_ui.pages.users import users_page
@@ -23,13 +26,21 @@ from veles_ui.state.admin import AdminState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
+from veles_ui.state.reports import ReportsState
+from veles_ui.state.reset import ForgotState, ResetState
 from veles_ui.state.session import SessionState
 from veles_ui.state.signup import SignupState
 from veles_ui.state.users import UsersState
 
-app = rx.App(api_transformer=create_api())  # REST API and /metrics in front of Reflex
+app = rx.App(
+    api_transformer=create_api(),  # REST API and /metrics in front of Reflex
+    extra_app_wraps={(3, "ReportNotices"): report_notices},  # report toasts on every page
+)
 app.add_page(login_page, route="/login", title="Sign in · Veles")
+app.add_page(forgot_page, route="/forgot", title="Forgot password · Veles", on_load=ForgotState.clear_forgot)
+app.add_page(reset_page, route="/reset", title="New password · Veles", on_load=ResetState.open_link)
 app.add_page(
     dashboard_page,
     route="/dashboard",
@@ -66,5 +77,9 @@ app.add_page(users_page, route="/users", title="Users · Veles",
              on_load=[SessionState.require_login, UsersState.load])
 app.add_page(plan_page, route="/plan", title="Plan · Veles",
              on_load=[SessionState.require_login, PlanState.load])
+app.add_page(reports_page, route="/reports", title="Reports · Veles",
+             on_load=[SessionState.require_login, ReportsState.load])
 app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
              on_load=SessionState.require_login)
+app.add_page(notifications_page, route="/settings/notifications", title="Notification settings · Veles",
+             on_load=[SessionState.require_login, NotificationsState.load])

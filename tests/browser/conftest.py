@@ -1,5 +1,14 @@
 """Headless Debian Chromium driven by Playwright (never a downloaded browser), and a real
-`veles demo` for the modules that test the portal end to end."""
+`veles demo` for the modules that test the portal end to end.
+
+Starting a demo (Ray, the engine's actors, a Reflex production build) is most of this suite's time,
+so modules that can live with each other's data share one: a module that sets `SHARED_DEMO = True`
+gets, as its `demo`, the session's shared demo (port `SHARED_PORT`, `SHARED_ACCOUNTS` accounts, its
+e-mail going to the `demo_mail` SMTP server). The shared modules are run one after another, a test
+marked `stops_demo` (it ends the demo itself) after all of them, and the demo is stopped as soon as
+the last of them is done, so it never runs beside another module's own demo. A module without
+`SHARED_DEMO` keeps its own demo on its `PORT` with its `DEMO_ACCOUNTS`, as before.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +20,28 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 
 import psutil
 import pytest
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, sync_playwright
+from sqlmodel import col, select
 
+from models.db import session_scope
+from models.tenancy import Role, Tenant, User
+from tests.stubs.smtp_stub import SmtpStub
+from veles.services.auth import hash_password
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 600
+# Ray waits a fixed 30 s for a new node's raylet; under load that can run out before Veles starts.
+RAY_STARTUP_TIMEOUT = "The current node timed out during startup"
+RAY_STARTUP_RETRIES = 1
+RESTARTED = "[tests] Ray timed out starting its node: starting the demo again"
+SHARED_PORT = 3280
+SHARED_ACCOUNTS = 4  # enough for every shared test; each account is a Ray actor busy ~20% of a core
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -46,10 +68,32 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def private_web_dir(tmp_path: Path) -> Path | None:
+    """A copy of the project's Reflex build directory (.web) for one demo, so two demos building
+    at the same time (two modules, or another run on this machine) cannot serve each other's front
+    end: each build writes its own port into the bundle, and a shared .web gave a portal on one
+    port that opened its socket to another's. node_modules, which builds only read, is hard-linked
+    (seconds, no disk). None when the project has no .web yet (the demo then makes the shared one).
+    """
+    source = PROJECT_ROOT / ".web"
+    if not (source / "node_modules").is_dir():
+        return None
+    target = tmp_path / "web"
+    not_copied = {"node_modules", "build", ".react-router"}  # at the top only: linked, or rebuilt
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [name for name in names if Path(folder) == source and name in not_copied]
+
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    subprocess.run(["cp", "-al", str(source / "node_modules"), str(target / "node_modules")], check=True)
+    return target
+
+
 class Demo:
     """A `veles demo` child process and everything it printed."""
 
-    def __init__(self, tmp_path: Path, port: int, accounts: int) -> None:
+    def __init__(self, tmp_path: Path, port: int, accounts: int, extra_env: Mapping[str, str] | None = None
+                 ) -> None:
         env = dict(os.environ)
         self.database_url = f"sqlite:///{tmp_path / 'demo.db'}"
         env.setdefault("CREDENTIALS_KEYS", Fernet.generate_key().decode())  # MT5 passwords at rest
@@ -58,21 +102,36 @@ class Demo:
             FRONTEND_PORT=str(port),
             DEMO_ACCOUNTS=str(accounts),
             RAY_NUM_CPUS="2",
+            **(extra_env or {}),
         )
         env.pop("REDIS_URL", None)
         env.pop("RAY_ADDRESS", None)
+        web = private_web_dir(tmp_path)
+        if web is not None:
+            env["REFLEX_WEB_WORKDIR"] = str(web)
         self.log = tmp_path / "demo.log"
         self._out = self.log.open("wb")
-        self.proc = subprocess.Popen(
+        self._env = env
+        self._starts_left = 1 + RAY_STARTUP_RETRIES
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self._starts_left -= 1
+        return subprocess.Popen(
             [str(Path(sys.executable).parent / "veles"), "demo"],
             stdout=self._out,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=self._env,
             start_new_session=True,
         )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def _ray_did_not_start(self) -> bool:
+        """Whether the demo ended because Ray's own 30 s wait for its raylet (fixed inside Ray) ran
+        out: on a machine busy with other work that happens before any of Veles runs."""
+        return RAY_STARTUP_TIMEOUT in self.output().rsplit(RESTARTED, 1)[-1]
 
     def wait_until_up(self) -> tuple[str, str, str]:
         """The URL and credentials the demo printed once its portal answered."""
@@ -84,9 +143,32 @@ class Demo:
                 url, email, password = found.groups()
                 return url, email, password
             if self.proc.poll() is not None:
+                if self._starts_left > 0 and self._ray_did_not_start():
+                    with contextlib.suppress(ProcessLookupError):  # what Ray had started of the node
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    self._out.write(f"\n{RESTARTED}\n".encode())
+                    self._out.flush()
+                    self.proc = self._start()
+                    continue
                 pytest.fail(f"veles demo exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
             time.sleep(1)
         pytest.fail(f"veles demo did not come up in {STARTUP_SECONDS} s:\n{self.output()[-4000:]}")
+
+    def tenant_id(self) -> int:
+        """The demo's broker: the first tenant made (modules sharing the demo add their own)."""
+        with session_scope(self.database_url) as session:
+            tenant_id = session.exec(select(Tenant.id).order_by(col(Tenant.id))).first()
+        assert tenant_id is not None, "the demo made no tenant"
+        return tenant_id
+
+    def add_users(self, *users: tuple[str, str, Role]) -> int:
+        """Adds (email, password, role) users to the demo's broker and returns its tenant id."""
+        tenant_id = self.tenant_id()
+        with session_scope(self.database_url) as session:
+            for email, password, role in users:
+                session.add(User(tenant_id=tenant_id, email=email, password_hash=hash_password(password),
+                                 role=role))
+        return tenant_id
 
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children(recursive=True)
@@ -108,10 +190,74 @@ class Demo:
         self._out.close()
 
 
+_SHARED = pytest.StashKey[Demo]()
+
+
+def _shares(item: pytest.Item | None) -> bool:
+    return bool(getattr(getattr(item, "module", None), "SHARED_DEMO", False))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stops_demo: ends the shared demo itself (runs after the others)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """This directory's tests in the order that lets one demo serve the shared modules: theirs
+    first (module by module, as collected), then the `stops_demo` tests, then the modules with their
+    own demo. Other directories' tests keep their places."""
+    here = Path(__file__).parent
+    slots = [n for n, item in enumerate(items) if here in item.path.parents]
+    ours = sorted((items[n] for n in slots),
+                  key=lambda item: (not _shares(item), item.get_closest_marker("stops_demo") is not None))
+    for n, item in zip(slots, ours, strict=True):
+        items[n] = item
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """After the last test that shares the demo (and its module's fixtures) is done, stop the
+    demo, so its Ray cluster and portal do not compete with the next module's own demo."""
+    yield
+    if _shares(item) and not _shares(nextitem) and _SHARED in item.config.stash:
+        item.config.stash[_SHARED].close()
+
+
+@pytest.fixture(scope="session")
+def demo_mail() -> Iterator[SmtpStub]:
+    """The SMTP server the shared demo sends its e-mail to (password-reset links, say)."""
+    stub = SmtpStub().start()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture(scope="session")
+def shared_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                demo_mail: SmtpStub) -> Iterator[Demo]:
+    """The demo the `SHARED_DEMO` modules share; stopped after the last of them (see above)."""
+    smtp = {f"SMTP_{key.removeprefix('smtp_').upper()}": str(value)
+            for key, value in demo_mail.settings_fields().items() if value is not None}
+    running = Demo(tmp_path_factory.mktemp("shared-demo"), SHARED_PORT, SHARED_ACCOUNTS, smtp)
+    request.config.stash[_SHARED] = running
+    try:
+        running.wait_until_up()
+        yield running
+    finally:
+        running.close()
+
+
 @pytest.fixture(scope="module")
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """One demo per module, on the module's own PORT with its DEMO_ACCOUNTS (so modules never
-    share a port); a test may stop it itself (test_demo does, with Ctrl-C), the fixture makes sure."""
+    """The module's demo: the shared one if the module sets `SHARED_DEMO = True` (its DEMO_ACCOUNTS,
+    if any, must then be SHARED_ACCOUNTS), else its own on the module's PORT with its DEMO_ACCOUNTS
+    (so modules never share a port). A test may stop it itself (test_demo does, with Ctrl-C); the
+    fixture makes sure it is stopped."""
+    if getattr(request.module, "SHARED_DEMO", False):
+        accounts = getattr(request.module, "DEMO_ACCOUNTS", SHARED_ACCOUNTS)
+        if accounts != SHARED_ACCOUNTS:
+            pytest.fail(f"{request.module.__name__}: DEMO_ACCOUNTS = {accounts}, but the shared demo has "
+                        f"{SHARED_ACCOUNTS}; set it to {SHARED_ACCOUNTS} or drop SHARED_DEMO")
+        yield request.getfixturevalue("shared_demo")
+        return
     running = Demo(tmp_path_factory.mktemp("demo"), request.module.PORT, request.module.DEMO_ACCOUNTS)
     running.wait_until_up()
     yield running

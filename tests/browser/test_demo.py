@@ -1,5 +1,7 @@
 """README command 1 as a user meets it: `veles demo` starts, prints a login, the dashboard moves,
-and Ctrl-C leaves nothing running."""
+and Ctrl-C leaves nothing running (the report worker and the scheduler included). The demo is the
+suite's shared one, so Ctrl-C comes after every other module sharing it has used it for a while
+(`stops_demo`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-PORT = 3107
+SHARED_DEMO = True
 DEMO_ACCOUNTS = 4
 
 
@@ -27,7 +29,7 @@ def test_locust_portal_scenario_runs_without_failures(demo: Demo, tmp_path: Path
     url, _email, _password = demo.wait_until_up()
     locustfile = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
     command = [str(Path(sys.executable).parent / "locust"), "-f", str(locustfile), "--headless",
-               "--host", url, "-u", "4", "-r", "4", "-t", "5s", "--only-summary",
+               "--host", url, "-u", "4", "-r", "4", "-t", "10s", "--only-summary",
                "--csv", str(tmp_path / "run")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,6 +43,7 @@ def _equity(page: Page) -> str:
     return page.locator("#total-equity").inner_text()
 
 
+@pytest.mark.stops_demo
 def test_demo_signs_in_shows_live_equity_and_stops_cleanly(
     demo: Demo, browser: Browser, artifacts: Path
 ) -> None:
@@ -68,12 +71,15 @@ def test_demo_signs_in_shows_live_equity_and_stops_cleanly(
     changed = _equity(page)
     page.screenshot(path=str(artifacts / "demo-dashboard.png"))
     assert changed != first, f"equity stayed at {first} for 2 s"
-    assert page.locator("#accounts-table tbody tr").count() == 4
+    assert page.locator("#accounts-table tbody tr").count() == DEMO_ACCOUNTS
     assert console_errors == []
 
     children = demo.descendants()
     assert children, "the demo should be running Ray and the portal"
+    assert "reports: a report worker and the scheduler" in demo.output()
+    assert any("ReportWorker" in " ".join(c.cmdline()) for c in children if c.is_running())
     demo.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert demo.proc.wait(timeout=90) == 0, demo.output()[-3000:]
+    assert "reports: stopping" in demo.output()  # the worker and the scheduler before the engine
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"left behind: {[p.info if hasattr(p, 'info') else p for p in alive]}"

@@ -19,14 +19,13 @@ from sqlmodel import select
 from models.alerts import Alert, AlertRule, AlertState, Severity
 from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
-from veles.services.auth import hash_password
 
 if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-PORT = 3110
-DEMO_ACCOUNTS = 6
+SHARED_DEMO = True
+DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 VIEWER = ("viewer@demo.test", "viewer-password")
 OPS = ("ops@veles.test", "platform-password")
@@ -37,14 +36,9 @@ BETA = {"broker": "Beta Markets", "email": "admin@beta.test", "password": "beta-
 def portal(demo: Demo) -> Demo:
     """The demo with a viewer and a platform admin in the demo tenant, and one open alert."""
     demo.wait_until_up()
+    tenant_id = demo.add_users((*VIEWER, Role.VIEWER), (*OPS, Role.PLATFORM_ADMIN))
     with session_scope(demo.database_url) as session:
-        tenant = session.exec(select(Tenant)).first()
-        assert tenant is not None
-        assert tenant.id is not None
-        for (email, password), role in ((VIEWER, Role.VIEWER), (OPS, Role.PLATFORM_ADMIN)):
-            session.add(User(tenant_id=tenant.id, email=email, password_hash=hash_password(password),
-                             role=role))
-        session.add(Alert(tenant_id=tenant.id, severity=Severity.CRITICAL, subject="desk-test", value=80.0,
+        session.add(Alert(tenant_id=tenant_id, severity=Severity.CRITICAL, subject="desk-test", value=80.0,
                           message="Margin level 80.00% is below 100.00%"))
     return demo
 

@@ -1,22 +1,28 @@
 """The accounts portal as a broker's risk desk uses it, against a real `veles demo`: the live
-accounts list (sort, filter), one account's page with its positions, and a login that is not theirs."""
+accounts list (sort, filter), one account's page with its positions and its equity and
+margin-level history, and a login that is not theirs."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
+from models.db import session_scope
+from models.history import RiskHistory
+
 if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-PORT = 3109
-DEMO_ACCOUNTS = 6
+SHARED_DEMO = True
+DEMO_ACCOUNTS = 4
 ROWS = "#portal-accounts tbody tr"
 
 
@@ -114,6 +120,40 @@ def test_account_page_shows_positions_and_live_equity(page: Page, artifacts: Pat
     cells = page.locator("#positions-table tbody tr").first.locator("td").all_inner_texts()
     assert len(cells) == 7
     assert cells[2] in {"buy", "sell"}
+
+
+def _plotted(page: Page, name: str) -> int:
+    """How many points the chart's line called `name` goes through (one path command each)."""
+    path = page.locator(f"#account-history-chart path.recharts-line-curve[name='{name}']").get_attribute("d")
+    return len(re.findall(r"[MLC]", path or ""))
+
+
+def test_account_page_charts_equity_and_margin_level_history(page: Page, demo: Demo, artifacts: Path) -> None:
+    """Fifty minutes of points and one from three days ago: the 6-hour window plots the fifty
+    (and whatever the recorder has added), the 7-day window one point an hour."""
+    _open_accounts(page)
+    login = int(page.locator(f"{ROWS} a.account-link").first.inner_text())
+    tenant_id = demo.tenant_id()
+    with session_scope(demo.database_url) as session:
+        now = datetime.now(UTC).replace(second=30, microsecond=0)
+        for minutes in [*range(50, 0, -1), 3 * 24 * 60]:
+            equity = 10_000.0 + 25.0 * minutes
+            session.add(RiskHistory(tenant_id=tenant_id, account_login=login,
+                                    ts=now - timedelta(minutes=minutes), equity=equity, balance=10_000.0,
+                                    margin=2_000.0, margin_level=equity / 2_000.0 * 100.0,
+                                    floating=equity - 10_000.0))
+    page.goto(f"/accounts/{login}")
+    page.wait_for_selector("#account-history-chart .recharts-line-curve", timeout=60_000)
+    assert page.locator("#history-6h").get_attribute("data-state") == "on"
+    assert _plotted(page, "Equity") >= 50
+    assert _plotted(page, "Margin level (%)") >= 50
+    page.screenshot(path=str(artifacts / "portal-account-history-6h.png"), full_page=True)
+    page.click("#history-7d")
+    page.wait_for_selector("#history-7d[data-state=on]")
+    page.wait_for_function("() => (document.querySelector('#account-history-chart .recharts-line-curve')"
+                           "?.getAttribute('d') ?? '').match(/[MLC]/g)?.length <= 5", timeout=30_000)
+    assert 2 <= _plotted(page, "Equity") <= 5  # three days ago, and the last hour or two
+    page.screenshot(path=str(artifacts / "portal-account-history-7d.png"), full_page=True)
 
 
 def test_unknown_login_is_not_found(page: Page, artifacts: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from veles_ui.format import DASH, account_view, money, percent, sign_color, state_color
+from veles_ui.format import DASH, account_view, money, percent, price, sign_color, state_color
 
 
 def test_money_and_percent_have_fixed_decimals_and_a_dash_when_missing() -> None:
@@ -14,6 +14,13 @@ def test_money_and_percent_have_fixed_decimals_and_a_dash_when_missing() -> None
     assert money(math.nan) == DASH
     assert percent(245.3149) == "245.31%"
     assert percent(None) == DASH  # no margin in use: no margin level
+
+
+def test_prices_keep_their_symbols_digits() -> None:
+    assert price(2338.4, 2) == "2,338.40"  # XAUUSD
+    assert price(1.085123, 5) == "1.08512"  # EURUSD
+    assert price(151.2, 3) == "151.200"  # USDJPY
+    assert price(1.0851, None) == "1.08510"  # no specification known: five places
 
 
 def test_colours_follow_sign_and_state() -> None:

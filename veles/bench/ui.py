@@ -6,9 +6,10 @@ Each tab watches the hidden book stamp the dashboard renders with every update (
 price batch left the gateway, and when the aggregator published it) and records, at the moment
 the new numbers are in the page, how long ago that was. Measured per N over `seconds`:
 gateway → screen and publish → screen latency (p50/p99), updates each tab received per second,
-and the CPU of the portal's processes (Reflex backend and its workers; Ray and Chromium excluded)
-in percent of one core. Chromium shares the machine's cores, so on a small machine the figures
-for many sessions include its load too.
+the CPU of the portal's processes (Reflex backend and its workers; Ray excluded) and, apart, of
+Chromium, in percent of one core, and the machine's load average over the window. Chromium shares
+the machine's cores, so on a small machine the latencies for many sessions include its load too;
+its own CPU figure says how much of the machine it took.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from typing import Any
 import psutil
 
 DEFAULT_SESSIONS = (1, 10, 50)
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The demo (Ray, one actor per account, the front-end build) came up in 10+ minutes on 2 cores
+# shared with other test runs (load average 60-90); alone it takes about 70 s.
+_STARTUP_SECONDS = 1800
 _VIEWPORT = {"width": 1366, "height": 768}
 _RUNNING = re.compile(r"Veles is running: (\S+)\s+sign in as (\S+) / (\S+)")
 # Installed in every tab before the page loads: one [gateway ms, publish ms] pair per new stamp
@@ -53,6 +58,27 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _private_web_dir(tmp: Path) -> Path | None:
+    """A copy of the project's Reflex build directory (.web) for the benchmark's demo. Each build
+    writes its port into the bundle, so a demo building in the shared .web beside another (a test
+    run, a second benchmark) could serve tabs a bundle whose socket goes to the other's portal.
+    node_modules, which a build only reads, is hard-linked. None before the first build (the demo
+    then makes the shared one). The browser tests' conftest does the same for their demos."""
+    source = _PROJECT_ROOT / ".web"
+    if not (source / "node_modules").is_dir():
+        return None
+    target = tmp / "web"
+    not_copied = {"node_modules", "build", ".react-router"}  # at the top only: linked, or rebuilt
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [name for name in names if Path(folder) == source and name in not_copied]
+
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    subprocess.run(["cp", "-al", str(source / "node_modules"), str(target / "node_modules")],  # noqa: S603,S607
+                   check=True)
+    return target
+
+
 @contextmanager
 def _demo(accounts: int, port: int, timeout: float, progress: Callable[[str], None]
           ) -> Iterator[tuple[subprocess.Popen[bytes], str, str, str]]:
@@ -62,6 +88,8 @@ def _demo(accounts: int, port: int, timeout: float, progress: Callable[[str], No
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/bench.db", FRONTEND_PORT=str(port),
                    DEMO_ACCOUNTS=str(accounts))
         env.pop("RAY_ADDRESS", None)
+        if (web := _private_web_dir(Path(tmp))) is not None:
+            env["REFLEX_WEB_WORKDIR"] = str(web)
         with log_path.open("wb") as log:
             proc = subprocess.Popen(  # noqa: S603 (our own CLI)
                 [str(Path(sys.executable).parent / "veles"), "demo"], stdout=log,
@@ -98,6 +126,19 @@ def _portal_processes(demo: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return list({p.pid: p for p in found}.values())
 
 
+def _chromium_processes() -> list[psutil.Process]:
+    """The headless Chromium this benchmark drives: descendants of this process named chromium
+    (Playwright's driver starts the browser, which starts a renderer per tab)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in child.name():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def _cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
@@ -109,28 +150,51 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def _open_tabs(browser: Any, url: str, storage: Any, sessions: int,
+               progress: Callable[[str], None]) -> tuple[list[Any], list[Any]]:
+    """`sessions` new contexts with the sign-in cookies, each on /dashboard with its first update
+    on screen; a tab that gets none fails the run with its URL and stamp."""
+    contexts, pages = [], []
+    for n in range(1, sessions + 1):
+        context = browser.new_context(base_url=url, storage_state=storage, viewport=_VIEWPORT)
+        contexts.append(context)
+        context.add_init_script(_OBSERVER)
+        page = context.new_page()
+        page.goto("/dashboard")
+        pages.append(page)
+        if n % 10 == 0 or n == sessions:
+            progress(f"  {n}/{sessions} tabs open (load average {os.getloadavg()[0]:.1f})")
+    for n, page in enumerate(pages, start=1):
+        try:
+            # Polled on a timer: the default polls on animation frames, which a tab the browser
+            # does not paint (one of many) may not get.
+            page.wait_for_function("() => window.__lat.length > 0", polling=250, timeout=120_000)
+        except Exception as exc:
+            stamp = page.evaluate("document.getElementById('book-stamp')?.textContent ?? null")
+            for context in contexts:
+                context.close()
+            raise RuntimeError(f"no book update reached {page.url} (stamp {stamp!r})") from exc
+        if n % 10 == 0 or n == sessions:
+            progress(f"  {n}/{sessions} tabs show live figures")
+    return contexts, pages
+
+
 def _measure(browser: Any, url: str, storage: Any, sessions: int, seconds: float,
-             portal: list[psutil.Process]) -> dict[str, Any]:
-    contexts = [browser.new_context(base_url=url, storage_state=storage, viewport=_VIEWPORT)
-                for _ in range(sessions)]
+             portal: list[psutil.Process], progress: Callable[[str], None]) -> dict[str, Any]:
+    contexts, pages = _open_tabs(browser, url, storage, sessions, progress)
     try:
-        pages = []
-        for context in contexts:
-            context.add_init_script(_OBSERVER)
-            page = context.new_page()
-            page.goto("/dashboard")
-            pages.append(page)
         for page in pages:
-            try:
-                page.wait_for_function("() => window.__lat.length > 0", timeout=120_000)
-            except Exception as exc:
-                stamp = page.evaluate("document.getElementById('book-stamp')?.textContent ?? null")
-                raise RuntimeError(f"no book update reached {page.url} (stamp {stamp!r})") from exc
             page.evaluate("window.__lat = []")
-        cpu_before, started = _cpu_seconds(portal), time.monotonic()
-        time.sleep(seconds)
+        chromium = _chromium_processes()
+        cpu_before, chromium_before = _cpu_seconds(portal), _cpu_seconds(chromium)
+        load_before, started = os.getloadavg()[0], time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            time.sleep(min(5.0, seconds - elapsed))
+            progress(f"  {time.monotonic() - started:.0f}/{seconds:.0f} s, "
+                     f"load average {os.getloadavg()[0]:.1f}")
         cpu = _cpu_seconds(portal) - cpu_before
-        elapsed = time.monotonic() - started
+        chromium_cpu = _cpu_seconds(chromium) - chromium_before
+        elapsed, load_after = time.monotonic() - started, os.getloadavg()[0]
         samples: list[list[float]] = []
         for page in pages:
             samples.extend(page.evaluate("window.__lat"))
@@ -147,6 +211,8 @@ def _measure(browser: Any, url: str, storage: Any, sessions: int, seconds: float
         "publish_to_screen_p50_ms": round(_percentile(published, 0.5), 1),
         "publish_to_screen_p99_ms": round(_percentile(published, 0.99), 1),
         "portal_cpu_pct_of_core": round(cpu / elapsed * 100, 1),
+        "chromium_cpu_pct_of_core": round(chromium_cpu / elapsed * 100, 1),
+        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
         "samples": len(samples),
     }
 
@@ -160,7 +226,8 @@ def run(sessions: list[int], seconds: float, accounts: int, port: int,
     if chromium is None:
         raise RuntimeError("chromium is required (scripts/setup.sh --test installs Debian's)")
     results = []
-    with _demo(accounts, port, 600, progress) as (demo, url, email, password), sync_playwright() as pw:
+    with (_demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password),
+          sync_playwright() as pw):
         browser = pw.chromium.launch(executable_path=chromium,
                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
         login = browser.new_context(base_url=url)
@@ -175,7 +242,7 @@ def run(sessions: list[int], seconds: float, accounts: int, port: int,
         portal = _portal_processes(demo)
         for n in sessions:
             progress(f"{n} session(s) for {seconds:.0f} s")
-            results.append(_measure(browser, url, storage, n, seconds, portal))
+            results.append(_measure(browser, url, storage, n, seconds, portal, progress))
             progress(str(results[-1]))
         browser.close()
     return results
@@ -183,13 +250,15 @@ def run(sessions: list[int], seconds: float, accounts: int, port: int,
 
 def report(results: list[dict[str, Any]]) -> str:
     """A table for people; the CLI prints JSON lines too."""
-    lines = ["sessions  updates/s/tab  gw→screen p50/p99 ms  publish→screen p50/p99 ms  portal CPU % core"]
+    lines = ["sessions  updates/s/tab  gw→screen p50/p99 ms  publish→screen p50/p99 ms  "
+             "portal CPU % core  Chromium CPU % core  load average"]
     for r in results:
         lines.append(
             f"{r['sessions']:>8}  {r['updates_per_session_s']:>13}  "
             f"{r['gateway_to_screen_p50_ms']:>8} / {r['gateway_to_screen_p99_ms']:<9}  "
             f"{r['publish_to_screen_p50_ms']:>10} / {r['publish_to_screen_p99_ms']:<12}  "
-            f"{r['portal_cpu_pct_of_core']:>8}"
+            f"{r['portal_cpu_pct_of_core']:>17}  {r['chromium_cpu_pct_of_core']:>19}  "
+            f"{r['load_average_1m'][0]} → {r['load_average_1m'][1]}"
         )
     return "\n".join(lines)
 

@@ -15,10 +15,12 @@ LINKS: tuple[tuple[str, str, str, Permission | None], ...] = (
     ("Accounts", "/accounts", "nav-accounts", None),
     ("Alerts", "/alerts", "nav-alerts", None),
     ("Rules", "/rules", "nav-rules", None),
+    ("Reports", "/reports", "nav-reports", Permission.VIEW_RISK),
     ("Connections", "/connections", "nav-connections", Permission.MANAGE_CONNECTIONS),
     ("Calculator", "/calculator", "nav-calculator", Permission.USE_CALCULATOR),
     ("Users", "/users", "nav-users", Permission.MANAGE_USERS),
     ("Plan", "/plan", "nav-plan", Permission.MANAGE_BILLING),
+    ("My alerts", "/settings/notifications", "nav-notifications", None),
     ("Admin", "/admin", "nav-admin", Permission.PLATFORM),
 )
 

@@ -1,13 +1,23 @@
-"""One account: its figures and open positions, live; "Account not found" for any other login."""
+"""One account: its figures, equity and margin-level history, open positions and recent deals,
+live; "Account not found" for any other login."""
 
 from __future__ import annotations
 
-import reflex as rx
+from collections.abc import Callable
+from typing import cast
 
+import reflex as rx
+from reflex.event import EventSpec
+
+from veles_ui.components.deals_table import deals_table
+from veles_ui.components.history_chart import history_chart
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
 from veles_ui.components.positions_table import positions_table
+from veles_ui.state.accounts import HISTORY_WINDOWS
 from veles_ui.state.accounts import AccountDetailState as S
+
+_choose_window = cast(Callable[[str | list[str]], EventSpec], S.set_history_window)
 
 
 def _figures() -> rx.Component:
@@ -35,8 +45,17 @@ def _found() -> rx.Component:
             spacing="3",
         ),
         _figures(),
+        rx.heading("Equity and margin level (UTC)", size="4"),
+        history_chart(S.history, S.history_window, HISTORY_WINDOWS, _choose_window),
         rx.heading("Open positions", size="4"),
         positions_table(S.positions),
+        rx.heading("Recent deals", size="4"),
+        rx.cond(
+            S.deals.length() > 0,
+            deals_table(S.deals),
+            rx.text("No deals since the engine began following this account.", color_scheme="gray",
+                    size="2", id="deals-empty"),
+        ),
         spacing="4",
         width="100%",
     )

@@ -10,13 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import reflex as rx
 
 from actors.mt5_account import AccountDetail
 from actors.wire import Row
+from models.db import tenant_session
+from veles.config import get_settings
+from veles.risk.events import DealKind
+from veles.services.errors import NotFound
+from veles.services.history import Resolution, account_history
 from veles.services.live import TenantReplica, get_live_feed
-from veles_ui.format import DASH, account_view, money, percent, sign_color, state_color
+from veles.services.permissions import Permission
+from veles_ui.format import DASH, account_view, clock, money, percent, price, sign_color, state_color
+from veles_ui.state.session import USER_ERRORS
 from veles_ui.state.stream import PortalStream
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,16 @@ SORTABLE = frozenset(
 EN_DASH = "\u2013"
 # Each account page asks its account actor at most this often, however fast the book moves.
 DETAIL_INTERVAL = 0.5
+# The history chart's windows: how far back, and the bucket width that keeps each under ~400
+# points (the recorder stores one point a minute).
+HISTORY_WINDOWS: dict[str, tuple[timedelta, Resolution]] = {
+    "1h": (timedelta(hours=1), Resolution.MINUTE),
+    "6h": (timedelta(hours=6), Resolution.MINUTE),
+    "24h": (timedelta(hours=24), Resolution.FIVE_MINUTES),
+    "7d": (timedelta(days=7), Resolution.HOUR),
+}
+DEFAULT_WINDOW = "6h"
+HISTORY_REFRESH_S = 60.0  # the recorder adds a point a minute: re-reading more often shows nothing new
 
 
 class AccountsState(PortalStream):
@@ -115,10 +134,6 @@ class AccountsState(PortalStream):
                 self._show(replica)
 
 
-def _price(value: float) -> str:
-    return f"{value:,.5f}"
-
-
 def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
     views = []
     for position in detail.positions:
@@ -129,13 +144,58 @@ def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
                 "symbol": position.symbol,
                 "side": position.side.value,
                 "volume": money(position.volume),
-                "price_open": _price(position.price_open),
+                "price_open": price(position.price_open, detail.digits.get(position.symbol)),
                 "swap": money(position.swap),
                 "profit": money(profit),
                 "profit_color": sign_color(profit),
             }
         )
     return views
+
+
+def _deal_view(detail: AccountDetail) -> list[dict[str, str]]:
+    """The account's recent deals as the table shows them (newest first, as the engine keeps them).
+    A balance or credit operation shows its amount as the profit, as MT5 does, and has no price."""
+    views = []
+    for deal in detail.deals:
+        trade = deal.kind in (DealKind.BUY, DealKind.SELL)
+        profit = deal.profit if trade else deal.amount
+        views.append(
+            {
+                "ticket": str(deal.ticket),
+                "time": clock(datetime.fromtimestamp(deal.time_msc / 1000, UTC)),
+                "symbol": deal.symbol or DASH,
+                "type": deal.kind.value,
+                "entry": deal.entry.value if trade else DASH,
+                "volume": money(deal.volume) if trade else DASH,
+                "price": price(deal.price, detail.digits.get(deal.symbol)) if trade else DASH,
+                "commission": money(deal.commission),
+                "swap": money(deal.swap),
+                "profit": money(profit),
+                "profit_color": sign_color(profit),
+            }
+        )
+    return views
+
+
+def read_history(tenant_id: int, login: int, window: str) -> list[dict[str, Any]]:
+    """The account's equity and margin level over the window up to now, as the chart plots them
+    (UTC times; margin level None where no margin was in use, which the chart leaves as a gap).
+    Blocks on the database: the stream runs it in a thread."""
+    span, resolution = HISTORY_WINDOWS[window]
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    query = {"start": end - span, "end": end, "resolution": resolution}
+    try:
+        with tenant_session(get_settings().database_url, tenant_id) as db:
+            points = account_history(db, tenant_id, login, query)
+    except NotFound:  # not recorded yet (or not this tenant's): an empty chart
+        return []
+    stamp = "%m-%d %H:%M" if span > timedelta(days=1) else "%H:%M"
+    return [
+        {"time": p.ts.astimezone(UTC).strftime(stamp), "equity": round(p.equity, 2),
+         "margin_level": None if p.margin_level is None else round(p.margin_level, 2)}
+        for p in points
+    ]
 
 
 def _parse_login(path: str) -> int:
@@ -145,7 +205,8 @@ def _parse_login(path: str) -> int:
 
 
 class AccountDetailState(PortalStream):
-    """One account's figures and open positions, as its own tenant's supervisor reports them."""
+    """One account's figures, open positions and recent deals, as its own tenant's supervisor
+    reports them."""
 
     account: rx.Field[int] = rx.field(0)
     # "loading" until the first answer, then "found" or "missing" (unknown or another tenant's).
@@ -164,9 +225,26 @@ class AccountDetailState(PortalStream):
     profit_color: rx.Field[str] = rx.field("gray")
     drawdown: rx.Field[str] = rx.field(DASH)
     positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    deals: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    history_window: rx.Field[str] = rx.field(DEFAULT_WINDOW)
 
     def _shows(self, path: str) -> bool:
         return path.startswith("/accounts/")
+
+    @rx.event
+    def set_history_window(self, choice: str | list[str]) -> None:
+        """Show another window of the history chart (a crafted unknown window is ignored). The
+        segmented control sends one value; Radix's type allows a list, which is never sent here."""
+        window = choice if isinstance(choice, str) else next(iter(choice), "")
+        if window not in HISTORY_WINDOWS:
+            return
+        try:
+            identity = self.authorize(Permission.VIEW_RISK)
+        except USER_ERRORS:
+            return  # the session ended: the page guard sends the tab to sign in
+        self.history_window = window
+        self.history = read_history(identity.tenant_id, self.account, window) if self.account else []
 
     @rx.event
     def load(self) -> None:
@@ -174,6 +252,7 @@ class AccountDetailState(PortalStream):
         outside the tenant's book, once this process holds the book, is not found at once."""
         self.account = _parse_login(self.router.url.path)
         self._show(None)
+        self.history = []
         replica = get_live_feed().replica(self.tenant_id) if self.tenant_id else None
         if replica is None or replica.version < 0 or self.account in replica.rows:
             self.status = "loading"  # the stream fills it in (or says missing once the book is here)
@@ -181,6 +260,7 @@ class AccountDetailState(PortalStream):
     def _show(self, detail: AccountDetail | None) -> None:
         self.status = "missing" if detail is None else "found"
         self.positions = [] if detail is None else _position_view(detail)
+        self.deals = [] if detail is None else _deal_view(detail)
         f = detail.figures if detail is not None else None
         self.group, self.currency = (f.group, f.currency) if f else ("", "")
         self.margin_state = f.state.replace("_", " ") if f else ""
@@ -201,10 +281,22 @@ class AccountDetailState(PortalStream):
         feed = get_live_feed()
         asked: tuple[int, Row | None] | None = None
         last = 0.0
+        charted: tuple[int, float] | None = None  # the login whose history was read, and when
         async for replica in self._follow():
             async with self:
-                login, tenant_id = self.account, self.tenant_id
+                login, tenant_id, window = self.account, self.tenant_id, self.history_window
             row = replica.rows.get(login)
+            if row is not None and (charted is None or charted[0] != login
+                                    or time.monotonic() - charted[1] >= HISTORY_REFRESH_S):
+                charted = (login, time.monotonic())
+                try:
+                    history = await asyncio.to_thread(read_history, tenant_id, login, window)
+                except Exception:  # the database is away: keep the chart, try again next minute
+                    log.warning("account %s history unavailable", login, exc_info=True)
+                else:
+                    async with self:
+                        if self.account == login and self.history_window == window:
+                            self.history = history
             if asked is not None and asked[0] == login and asked[1] is row:
                 continue  # this account did not change
             await asyncio.sleep(max(0.0, last + DETAIL_INTERVAL - time.monotonic()))

@@ -16,7 +16,6 @@ from veles.services.admin import TenantUsage, audit_entries, set_tenant_status, 
 from veles.services.engine import engine_status
 from veles.services.live import get_live_feed
 from veles.services.permissions import Permission
-from veles.services.ray_runtime import connect
 from veles_ui.format import DASH, clock
 from veles_ui.state.session import USER_ERRORS, SessionState, row_id
 
@@ -79,8 +78,7 @@ class AdminState(SessionState):
         identity = self.authorize(Permission.PLATFORM)
         statuses: list[dict[str, Any]] = []
         try:
-            connect(settings)
-            statuses = await engine_status(settings)
+            statuses = await engine_status(settings)  # joins the engine's Ray, never starts one
         except Exception as exc:  # the page still lists tenants without the engine
             log.warning("engine status unavailable: %s", exc)
             self.error = f"Engine status unavailable: {exc}"

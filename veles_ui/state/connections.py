@@ -2,10 +2,15 @@
 
 Only roles with MANAGE_CONNECTIONS reach this page's actions; the handlers check it from the
 signed token. The password goes from the form straight to the service, which encrypts it; it is
-never kept in this state nor shown.
+never kept in this state nor shown. A kept or removed connection is then pushed to the running
+engine (`apply_connections`), which starts or stops feeding it; the row's status and last error
+show what the engine made of it.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import reflex as rx
 
@@ -17,10 +22,13 @@ from veles.services.connections import (
     delete_connection,
     list_connections,
 )
+from veles.services.engine import apply_connections
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock
 from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
 
+log = logging.getLogger(__name__)
+APPLY_TIMEOUT_S = 10.0
 _STATUS_COLOR = {"connected": "grass", "failed": "tomato", "disconnected": "amber", "pending": "gray"}
 
 
@@ -61,14 +69,24 @@ class ConnectionsState(SessionState):
         except USER_ERRORS as exc:
             self.error = str(exc)
 
+    async def _tell_engine(self, tenant_id: int) -> str:
+        """Push the committed change to the running engine; '' or why it was not told now."""
+        try:
+            await asyncio.wait_for(apply_connections(get_settings(), tenant_id, wait=False), APPLY_TIMEOUT_S)
+        except Exception as exc:  # the engine re-reads the rows by itself within its sync period
+            log.info("tenant %s: engine not told of the connection change: %s", tenant_id, exc)
+            return " The engine picks it up within a few seconds."
+        return ""
+
     @rx.event
     def load(self) -> None:
         """Page load."""
         self._outcome(None)
 
     @rx.event
-    def add(self, form: dict[str, str]) -> None:
-        """Store the connection only if the server accepts its login and password."""
+    async def add(self, form: dict[str, str]) -> None:
+        """Store the connection only if the server accepts its login and password; then the engine
+        feeds it."""
         settings = get_settings()
         try:
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
@@ -80,7 +98,8 @@ class ConnectionsState(SessionState):
         except (*USER_ERRORS, ConnectionRefused) as exc:
             self._outcome(exc)
             return
-        self._outcome(None, f"Connected to {created.server}: {check.message}")
+        later = await self._tell_engine(identity.tenant_id)
+        self._outcome(None, f"Connected to {created.server}: {check.message}{later}")
 
     @rx.event
     def test(self, connection_id: str) -> None:
@@ -96,8 +115,8 @@ class ConnectionsState(SessionState):
         self._outcome(None, check.message)
 
     @rx.event
-    def remove(self, connection_id: str) -> None:
-        """Forget the connection and the accounts known through it."""
+    async def remove(self, connection_id: str) -> None:
+        """Forget the connection and the accounts known through it; the engine stops feeding it."""
         try:
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
                 delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"),
@@ -105,4 +124,5 @@ class ConnectionsState(SessionState):
         except USER_ERRORS as exc:
             self._outcome(exc)
             return
-        self._outcome(None, "Connection removed.")
+        later = await self._tell_engine(identity.tenant_id)
+        self._outcome(None, f"Connection removed.{later}")

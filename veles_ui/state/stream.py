@@ -4,6 +4,7 @@ runs no streams for screens it no longer shows."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,27 @@ from veles_ui.state.session import SessionState, tab_connected
 
 # Seconds a tab may be without a socket before its streams stop (a reload takes less).
 DISCONNECT_GRACE = 5.0
+# Seconds between looks, while a stream starts, at whether the page's guard has run.
+GUARD_POLL = 0.05
+
+
+class _Absence:
+    """How long a tab has been without a socket. A reload reconnects the tab under the same token
+    while the old socket's disconnect is still being handled: only a tab gone for a while is gone."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self._since: float | None = None
+
+    def too_long(self) -> bool:
+        """Whether the tab has now been without a socket for more than DISCONNECT_GRACE."""
+        if tab_connected(self._token):
+            self._since = None
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - self._since > DISCONNECT_GRACE
 
 
 class PortalStream(SessionState):
@@ -27,27 +49,43 @@ class PortalStream(SessionState):
         """Whether the tab still shows the page this stream serves (`path`)."""
         raise NotImplementedError
 
+    def _current(self, mine: int) -> bool:
+        """Whether stream number `mine` is still the tab's newest and the tab still shows its page."""
+        return self.stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
+
+    async def _signed_in_tenant(self, mine: int, absence: _Absence) -> int:
+        """The tenant the page guard found in the sign-in cookie, once the guard has run; 0 if it
+        found none (it sends the tab to sign in) or the stream stopped being current meanwhile.
+
+        Reflex starts a background event at once, ahead of the sequential on_load events queued
+        before it, so a stream can start before `require_login` has read the token. A tab signed in
+        through its own form already holds the tenant then; a new tab with only the cookies (a
+        bookmark, a second tab, `veles bench ui`) does not, and the stream used to end at once,
+        leaving the page at dashes. Reflex sets `is_hydrated` after the page's last on_load event.
+        """
+        while True:
+            async with self:
+                if not self._current(mine):
+                    return 0
+                if self.is_hydrated:
+                    return self.tenant_id
+            if absence.too_long():
+                return 0
+            await asyncio.sleep(GUARD_POLL)
+
     async def _follow(self) -> AsyncIterator[TenantReplica]:
         """The tenant's book each time it changes, while the tab is connected, on this page, and
         this is the tab's newest stream (a reload or a second on_load takes over from an older one).
         """
         async with self:
-            if not self.tenant_id:
-                return
             self.stream_id += 1
-            mine, tenant_id, token = self.stream_id, self.tenant_id, self.router.session.client_token
-        gone_since: float | None = None
+            mine, absence = self.stream_id, _Absence(self.router.session.client_token)
+        tenant_id = await self._signed_in_tenant(mine, absence)
+        if not tenant_id:
+            return
         async for replica in get_live_feed().watch(tenant_id):
             async with self:
-                current = self.stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
-            if not current:
-                break
-            # A reload reconnects the tab under the same token while the old socket's
-            # disconnect is still being handled: only a tab gone for a while is gone.
-            if tab_connected(token):
-                gone_since = None
-            elif gone_since is None:
-                gone_since = time.monotonic()
-            elif time.monotonic() - gone_since > DISCONNECT_GRACE:
+                current = self._current(mine)
+            if not current or absence.too_long():
                 break
             yield replica
