@@ -82,7 +82,9 @@ class DealLog:
         self.url, self.tenant_id = url, tenant_id
         self._flush_s, self._max_pending = flush_s, max_pending
         self._pending: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending
+        self._writing = threading.Lock()  # one write at a time: the thread's or a caller's
+        self._in_flight = 0  # rows taken from _pending by the write under way
         self._thread: threading.Thread | None = None
         self.failures = 0  # failed attempts in a row (the thread backs off by it)
 
@@ -104,27 +106,39 @@ class DealLog:
                 self._thread.start()
 
     def pending(self) -> int:
-        """Deals not written yet (operators and tests read it)."""
+        """Deals not written yet, the write under way included (operators and tests read it)."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + self._in_flight
 
     def flush(self) -> int:
         """Write what is pending now; returns how many rows were written (0 if the database is
-        away: they stay pending)."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        try:
-            write_deals(self.url, self.tenant_id, rows)
-        except SQLAlchemyError as exc:
-            self.failures += 1
-            wait = retry_wait(self._flush_s, self.failures)
-            log.warning("tenant %s deal log: %d deals not written yet (attempt %d, next in %.1f s): %s",
-                        self.tenant_id, len(rows), self.failures, wait, exc)
+        away: they stay pending).
+
+        Writes are serialised: a caller's flush waits for the thread's and then finds the rows it
+        left. Nothing pending is not an attempt: it neither touches the database nor resets the
+        failure count (an empty "success" while the thread held the rows used to end the backoff).
+        """
+        with self._writing:
             with self._lock:
-                self._pending[:0] = rows
-            return 0
-        self.failures = 0
-        return len(rows)
+                rows, self._pending = self._pending, []
+                self._in_flight = len(rows)
+            if not rows:
+                return 0
+            try:
+                write_deals(self.url, self.tenant_id, rows)
+            except SQLAlchemyError as exc:
+                self.failures += 1
+                wait = retry_wait(self._flush_s, self.failures)
+                log.warning("tenant %s deal log: %d deals not written yet (attempt %d, next in %.1f s): %s",
+                            self.tenant_id, len(rows), self.failures, wait, exc)
+                with self._lock:
+                    self._pending[:0] = rows
+                    self._in_flight = 0
+                return 0
+            with self._lock:
+                self._in_flight = 0
+            self.failures = 0
+            return len(rows)
 
     def _run(self) -> None:
         while True:

@@ -142,7 +142,28 @@ def test_deals_wait_while_the_database_is_away(market: tuple[Accounts, list[Deal
     assert publisher.deal_log.flush() == 0
     assert publisher.deal_log.pending() == 3
     assert publisher.deal_log.flush() == 0
-    assert publisher.deal_log.failures == 2  # the thread now waits 2 s, not 0.5 s, before the next try
+    assert publisher.deal_log.pending() == 3
+    # each failed attempt counts, the log's own thread's too (it may have tried in between)
+    assert publisher.deal_log.failures >= 2
+
+
+def test_failed_attempts_in_a_row_are_counted_and_an_empty_flush_is_not_an_attempt(
+        market: tuple[Accounts, list[Deal]]) -> None:
+    """The backoff follows the failures in a row; a flush with nothing to write (the thread held the
+    rows) must neither reach the database nor end the backoff, as it once did."""
+    _, deals = market
+    log = DealLog("postgresql+psycopg://postgres@127.0.0.1:1/none", 1, flush_s=60.0)  # its thread sleeps
+    log.add(deals[:3])
+    assert log.flush() == 0
+    assert log.flush() == 0
+    assert log.failures == 2
+    assert log.pending() == 3
+    assert retry_wait(60.0, log.failures) == MAX_RETRY_S  # 240 s capped, not 60 s
+
+    idle = DealLog("postgresql+psycopg://postgres@127.0.0.1:1/none", 1, flush_s=60.0)
+    idle.failures = 2  # as after two failed attempts, with the rows now in the thread's hands
+    assert idle.flush() == 0
+    assert idle.failures == 2
 
 
 def test_the_log_backs_off_while_the_database_is_away_and_returns_to_its_pace() -> None:
