@@ -2,12 +2,11 @@
 `veles demo` for the modules that test the portal end to end.
 
 Starting a demo (Ray, the engine's actors, a Reflex production build) is most of this suite's time,
-so modules that can live with each other's data share one: a module that sets `SHARED_DEMO = True`
-gets, as its `demo`, the session's shared demo (port `SHARED_PORT`, `SHARED_ACCOUNTS` accounts, its
-e-mail going to the `demo_mail` SMTP server). The shared modules are run one after another, a test
-marked `stops_demo` (it ends the demo itself) after all of them, and the demo is stopped as soon as
-the last of them is done, so it never runs beside another module's own demo. A module without
-`SHARED_DEMO` keeps its own demo on its `PORT` with its `DEMO_ACCOUNTS`, as before.
+so every module here shares one: `demo` is the session's demo (port `DEMO_PORT`, `DEMO_ACCOUNTS`
+accounts, its e-mail going to the `demo_mail` SMTP server), and each module adds the tenants and
+users it needs beside the demo's broker. The modules run one after another, a test marked
+`stops_demo` (it ends the demo itself) after all of them, and the demo is stopped as soon as the
+last of them is done, so its Ray cluster does not compete with the rest of the suite.
 """
 
 from __future__ import annotations
@@ -40,8 +39,8 @@ STARTUP_SECONDS = 600
 RAY_STARTUP_TIMEOUT = "The current node timed out during startup"
 RAY_STARTUP_RETRIES = 1
 RESTARTED = "[tests] Ray timed out starting its node: starting the demo again"
-SHARED_PORT = 3280
-SHARED_ACCOUNTS = 4  # enough for every shared test; each account is a Ray actor busy ~20% of a core
+DEMO_PORT = 3280
+DEMO_ACCOUNTS = 4  # enough for every browser test; each account is a Ray actor busy ~20% of a core
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -190,75 +189,56 @@ class Demo:
         self._out.close()
 
 
-_SHARED = pytest.StashKey[Demo]()
+_DEMO = pytest.StashKey[Demo]()
+HERE = Path(__file__).parent
 
 
-def _shares(item: pytest.Item | None) -> bool:
-    return bool(getattr(getattr(item, "module", None), "SHARED_DEMO", False))
+def _ours(item: pytest.Item | None) -> bool:
+    return item is not None and HERE in item.path.parents
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "stops_demo: ends the shared demo itself (runs after the others)")
+    config.addinivalue_line("markers", "stops_demo: ends the demo itself (runs after the others)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """This directory's tests in the order that lets one demo serve the shared modules: theirs
-    first (module by module, as collected), then the `stops_demo` tests, then the modules with their
-    own demo. Other directories' tests keep their places."""
-    here = Path(__file__).parent
-    slots = [n for n, item in enumerate(items) if here in item.path.parents]
+    """This directory's tests module by module, as collected, then the `stops_demo` tests, so one
+    demo serves them all. Other directories' tests keep their places."""
+    slots = [n for n, item in enumerate(items) if _ours(item)]
     ours = sorted((items[n] for n in slots),
-                  key=lambda item: (not _shares(item), item.get_closest_marker("stops_demo") is not None))
+                  key=lambda item: item.get_closest_marker("stops_demo") is not None)
     for n, item in zip(slots, ours, strict=True):
         items[n] = item
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
-    """After the last test that shares the demo (and its module's fixtures) is done, stop the
-    demo, so its Ray cluster and portal do not compete with the next module's own demo."""
+    """After the last browser test (and its module's fixtures) is done, stop the demo, so its Ray
+    cluster and portal do not compete with the tests that follow."""
     yield
-    if _shares(item) and not _shares(nextitem) and _SHARED in item.config.stash:
-        item.config.stash[_SHARED].close()
+    if _ours(item) and not _ours(nextitem) and _DEMO in item.config.stash:
+        item.config.stash[_DEMO].close()
 
 
 @pytest.fixture(scope="session")
 def demo_mail() -> Iterator[SmtpStub]:
-    """The SMTP server the shared demo sends its e-mail to (password-reset links, say)."""
+    """The SMTP server the demo sends its e-mail to (password-reset links, say)."""
     stub = SmtpStub().start()
     yield stub
     stub.close()
 
 
 @pytest.fixture(scope="session")
-def shared_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                demo_mail: SmtpStub) -> Iterator[Demo]:
-    """The demo the `SHARED_DEMO` modules share; stopped after the last of them (see above)."""
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         demo_mail: SmtpStub) -> Iterator[Demo]:
+    """The demo every browser module shares; stopped after the last of them (see above). A test may
+    stop it itself (test_demo does, with Ctrl-C); the fixture makes sure it is stopped."""
     smtp = {f"SMTP_{key.removeprefix('smtp_').upper()}": str(value)
             for key, value in demo_mail.settings_fields().items() if value is not None}
-    running = Demo(tmp_path_factory.mktemp("shared-demo"), SHARED_PORT, SHARED_ACCOUNTS, smtp)
-    request.config.stash[_SHARED] = running
+    running = Demo(tmp_path_factory.mktemp("demo"), DEMO_PORT, DEMO_ACCOUNTS, smtp)
+    request.config.stash[_DEMO] = running
     try:
         running.wait_until_up()
         yield running
     finally:
         running.close()
-
-
-@pytest.fixture(scope="module")
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """The module's demo: the shared one if the module sets `SHARED_DEMO = True` (its DEMO_ACCOUNTS,
-    if any, must then be SHARED_ACCOUNTS), else its own on the module's PORT with its DEMO_ACCOUNTS
-    (so modules never share a port). A test may stop it itself (test_demo does, with Ctrl-C); the
-    fixture makes sure it is stopped."""
-    if getattr(request.module, "SHARED_DEMO", False):
-        accounts = getattr(request.module, "DEMO_ACCOUNTS", SHARED_ACCOUNTS)
-        if accounts != SHARED_ACCOUNTS:
-            pytest.fail(f"{request.module.__name__}: DEMO_ACCOUNTS = {accounts}, but the shared demo has "
-                        f"{SHARED_ACCOUNTS}; set it to {SHARED_ACCOUNTS} or drop SHARED_DEMO")
-        yield request.getfixturevalue("shared_demo")
-        return
-    running = Demo(tmp_path_factory.mktemp("demo"), request.module.PORT, request.module.DEMO_ACCOUNTS)
-    running.wait_until_up()
-    yield running
-    running.close()

@@ -17,12 +17,12 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
+from tests.browser.conftest import DEMO_ACCOUNTS
+
 if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 
 
 def test_locust_portal_scenario_runs_without_failures(demo: Demo, tmp_path: Path) -> None:

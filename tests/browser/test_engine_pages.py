@@ -12,12 +12,11 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
 
 from models.tenancy import Role
+from tests.browser.conftest import DEMO_ACCOUNTS
 
 from .conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 ADDED = 5  # accounts on a simulated server
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 ADMIN = ("admin@demo.test", "admin-password-1")

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 VIEWER = ("viewer@demo.test", "viewer-password")
 OPS = ("ops@veles.test", "platform-password")

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 # The simulated broker moves every 250 ms: a live figure that stays put this long is not live.
 CHANGE_SECONDS = 10

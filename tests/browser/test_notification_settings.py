@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 PHONE = "+4915112345678"
 
 

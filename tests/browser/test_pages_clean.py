@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 # A platform admin holds every permission, so every signed-in page shows all it can show.
 ADMIN = ("pages@veles.test", "pages-password-1")

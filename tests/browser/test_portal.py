@@ -16,13 +16,12 @@ from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from models.db import session_scope
 from models.history import RiskHistory
+from tests.browser.conftest import DEMO_ACCOUNTS
 
 if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 ROWS = "#portal-accounts tbody tr"
 
 

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 900}
 VIEWER = ("viewer@reports.test", "viewer-password")
 OTHER = ("admin@other.test", "other-password")

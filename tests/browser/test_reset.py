@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from conftest import Demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
-SHARED_DEMO = True
-DEMO_ACCOUNTS = 4
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 EMAIL, OLD_PASSWORD, NEW_PASSWORD = "forgetful@demo.test", "the-old-password", "a-new-passphrase"
 
