@@ -69,8 +69,9 @@ class AccountUpdate:
 class AccountDetail:
     """One account as its page shows it: figures, open positions and each position's profit, and
     the deals it applied most recently, newest first (at most RECENT_DEALS, since the engine
-    started feeding it: older history is the MT5 server's), and the price digits of each symbol
-    they name, so prices show as the terminal shows them (XAUUSD 2.34 to 2 places, EURUSD to 5)."""
+    started feeding it: older history is the MT5 server's), and the price digits of every symbol
+    the server lists, so prices show as the terminal shows them (XAUUSD to 2 places, EURUSD to 5),
+    older deals' in a statement too."""
 
     figures: AccountFigures
     positions: tuple[Position, ...]
@@ -195,8 +196,7 @@ class AccountHost:
         and the recent deals, newest first."""
         with self._lock:
             positions, deals = self.state.positions(), tuple(reversed(self._recent))
-            named = {p.symbol for p in positions} | {d.symbol for d in deals if d.symbol}
-            digits = {name: self._specs[name].digits for name in named if name in self._specs}
+            digits = {name: spec.digits for name, spec in self._specs.items()}
             profits = self.state.position_profits()
             return AccountDetail(self.state.figures(), positions, profits, deals, digits)
 

@@ -39,7 +39,7 @@ def worker_name(index: int) -> str:
 
 
 def detail_row(detail: AccountDetail) -> Row:
-    """An account page's figures and positions as the report builders read them."""
+    """An account page's figures, positions and symbol digits as the report builders read them."""
     return {
         "figures": account_row(detail.figures),
         "positions": [
@@ -54,6 +54,7 @@ def detail_row(detail: AccountDetail) -> Row:
             }
             for p in detail.positions
         ],
+        "digits": dict(detail.digits),
     }
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from models.tenancy import Role
 from veles.api import create_api
+from veles.mt5.catalog import LISTINGS_BY_NAME
 from veles.services.engine import start_engine, stop_engine
 from veles.services.live import LiveFeed
 
@@ -99,6 +100,8 @@ def test_detail_has_positions_and_is_the_callers_own(live: TestClient, world: Wo
         assert figures["positions"] == len(details[tenant]["positions"])
         for position in details[tenant]["positions"]:
             assert {"ticket", "symbol", "side", "volume", "price_open", "profit"} <= set(position)
+            symbol = position["symbol"]  # its digits, as the server quotes it
+            assert details[tenant]["digits"][symbol] == LISTINGS_BY_NAME[symbol].spec.digits
     # the same login in two brokers: each sees its own account (different seeds, different books)
     assert details[world.a]["figures"]["balance"] != details[world.b]["figures"]["balance"]
     assert live.get("/api/v1/accounts/999", headers=world.headers(world.a)).status_code == 404

@@ -24,8 +24,10 @@ from models.reports import ReportFormat, ReportType
 from tests.models.conftest import reset_schema
 from tests.reports.conftest import seed_brokers
 from tests.reports.test_render import pdf_pages
+from veles.mt5.catalog import LISTINGS_BY_NAME
 from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
+from veles.reports.formatting import price_format
 from veles.reports.gather import Row, gather
 from veles.reports.render import render
 from veles.reports.request import Period, ReportRequest
@@ -118,6 +120,10 @@ def test_applied_deals_are_logged_once_and_a_statement_lists_them(
     assert "Deals in the period" in text
     for deal in own:
         assert str(deal.ticket) in text
+    trades = [d for d in own if d.kind in (DealKind.BUY, DealKind.SELL)]
+    assert trades
+    for deal in trades:  # each price to its symbol's digits, as the terminal shows it
+        assert f"{deal.price:,.{LISTINGS_BY_NAME[deal.symbol].spec.digits}f}" in text
     realised = sum(d.profit + d.commission + d.swap for d in own)
     assert f"{realised:,.2f}" in text
     other = next(d for d in deals if d.login != login)
@@ -128,8 +134,11 @@ def test_applied_deals_are_logged_once_and_a_statement_lists_them(
     with zipfile.ZipFile(BytesIO(workbook)) as book:
         strings = book.read("xl/sharedStrings.xml").decode()
         names = book.read("xl/workbook.xml").decode()
+        styles = book.read("xl/styles.xml").decode()
     assert "Deals in the period" in names
     assert own[0].symbol in strings
+    for digits in {LISTINGS_BY_NAME[d.symbol].spec.digits for d in trades}:  # typed, to its digits
+        assert f'formatCode="{price_format(digits)}"' in styles
 
 
 def test_deals_wait_while_the_database_is_away(market: tuple[Accounts, list[Deal]]) -> None:

@@ -21,6 +21,8 @@ from veles.bench.reports import synthetic_inputs
 from veles.mt5.simulator import SimulatedBroker
 from veles.reports.builders import build
 from veles.reports.charts import draw_chart, render_chart, value_unit
+from veles.reports.document import Kind, Price
+from veles.reports.formatting import as_text, price_format, price_text
 from veles.reports.gather import Inputs
 from veles.reports.render import render
 from veles.reports.request import Period, ReportRequest
@@ -114,6 +116,8 @@ def test_account_statement_lists_positions_and_charts_equity(artifacts: Path) ->
     assert f"Account statement {login}" in text
     for position in detail.positions:
         assert str(position.ticket) in text
+        # the open price to its symbol's digits, as the terminal shows it (EURUSD 5, XAUUSD 2)
+        assert f"{position.price_open:,.{symbols[position.symbol].digits}f}" in text
     assert "Open positions" in text
     assert "No alerts in this period." in text
 
@@ -145,3 +149,18 @@ def test_exposure_chart_axis_reads_in_plain_units_without_an_offset(
 )
 def test_value_unit_picks_the_largest_unit_that_fits(values: list[float], divisor: float, label: str) -> None:
     assert value_unit({"s": values}, "USD") == (divisor, label)
+
+
+def test_prices_are_written_to_their_symbols_digits() -> None:
+    """As the MT5 terminal writes them; a symbol whose digits are unknown keeps up to 5 places."""
+    assert price_text(Price(1.0839, 5)) == "1.08390"
+    assert price_text(Price(155.2, 3)) == "155.200"
+    assert price_text(Price(2345.6, 2)) == "2,345.60"
+    assert price_text(Price(39740.0, 0)) == "39,740"
+    assert price_text(Price(1.08391, None)) == "1.08391"
+    assert price_text(Price(150.1, None)) == "150.10"
+    assert as_text(0.1, Kind.LOTS, "UTC") == "0.10"  # lots as the terminal writes them
+    assert as_text(0.125, Kind.LOTS, "UTC") == "0.125"
+    assert as_text(1500.0, Kind.LOTS, "UTC") == "1,500.00"
+    assert price_format(5) == "#,##0.00000"
+    assert price_format(0) == "#,##0"

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from ray.exceptions import RayError
 
 from actors.wire import ACCOUNT_FIELDS
@@ -100,6 +100,9 @@ class AccountDetail(BaseModel):
     figures: dict[str, Any]
     positions: list[Position]
     deals: list[DealView]
+    digits: dict[str, int] = Field(
+        description="Decimal places of every symbol the account's MT5 server lists, as it quotes "
+        "them: show prices with these, not a fixed count (JPY pairs 3, gold 2, most pairs 5).")
 
 
 def _matches(row: dict[str, Any], book: str | None, state: str | None, group: str | None) -> bool:
@@ -147,4 +150,5 @@ async def account(
                  profit=detail.profits.get(p.ticket, 0.0))
         for p in detail.positions
     ]
-    return AccountDetail(figures=figures, positions=positions, deals=[DealView.of(d) for d in detail.deals])
+    return AccountDetail(figures=figures, positions=positions, deals=[DealView.of(d) for d in detail.deals],
+                         digits=detail.digits)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.reports import ReportType
-from veles.reports.document import Chart, Column, Document, Figure, Kind, Table
+from veles.reports.document import Chart, Column, Document, Figure, Kind, Price, Table
 from veles.reports.errors import ReportError
 from veles.reports.gather import Inputs, Row
 
@@ -44,7 +44,7 @@ DEAL_COLUMNS = (
     Column("Entry"),
     Column("Symbol"),
     Column("Volume", Kind.LOTS),
-    Column("Price", Kind.LOTS),
+    Column("Price", Kind.PRICE),
     Column("Commission", Kind.MONEY),
     Column("Swap", Kind.MONEY),
     Column("Profit", Kind.MONEY),
@@ -213,6 +213,7 @@ def exposure(inputs: Inputs, generated_at: datetime, top: int) -> Document:
 
 
 def _deals_table(inputs: Inputs) -> Table:
+    digits = inputs.account["digits"] if inputs.account else {}
     rows = [
         (
             d.executed_at,
@@ -221,7 +222,7 @@ def _deals_table(inputs: Inputs) -> Table:
             "" if d.kind in _MONEY_DEALS else d.entry,
             d.symbol,
             None if d.kind in _MONEY_DEALS else d.volume,
-            None if d.kind in _MONEY_DEALS else d.price,
+            None if d.kind in _MONEY_DEALS else Price(d.price, digits.get(d.symbol)),
             d.commission,
             d.swap,
             d.amount if d.kind in _MONEY_DEALS else d.profit,
@@ -259,12 +260,13 @@ def account_statement(inputs: Inputs, generated_at: datetime, top: int) -> Docum
             Column("Symbol"),
             Column("Side"),
             Column("Lots", Kind.LOTS),
-            Column("Open price", Kind.LOTS),
+            Column("Open price", Kind.PRICE),
             Column("Swap", Kind.MONEY),
             Column("Profit", Kind.MONEY),
         ),
         [
-            (p["ticket"], p["symbol"], p["side"], p["volume"], p["price_open"], p["swap"], p["profit"])
+            (p["ticket"], p["symbol"], p["side"], p["volume"],
+             Price(p["price_open"], inputs.account["digits"].get(p["symbol"])), p["swap"], p["profit"])
             for p in inputs.account["positions"]
         ],
         empty="No open positions.",

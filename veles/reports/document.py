@@ -19,7 +19,18 @@ class Kind(StrEnum):
     MONEY = "money"
     PERCENT = "percent"
     LOTS = "lots"
+    PRICE = "price"  # a `Price`: written to its symbol's digits
     TIME = "time"
+
+
+@dataclass(frozen=True)
+class Price:
+    """A price and the decimal places its symbol is quoted to, so a report writes EURUSD 1.08390
+    and XAUUSD 2345.67 as the MT5 terminal does (None: the symbol's digits are not known, say a
+    symbol the server no longer lists)."""
+
+    value: float
+    digits: int | None
 
 
 @dataclass(frozen=True)

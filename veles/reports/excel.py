@@ -12,8 +12,8 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from veles.reports.document import Chart, Document, Kind, Table
-from veles.reports.formatting import EXCEL_FORMATS
+from veles.reports.document import Chart, Document, Kind, Price, Table
+from veles.reports.formatting import EXCEL_FORMATS, price_format
 
 HEADER_ROW = 3  # rows 0-2 say what the sheet is and for which period
 
@@ -29,7 +29,10 @@ def _sheet_name(title: str, used: set[str]) -> str:
 
 
 def _cell(value: Any, kind: Kind, zone: str) -> Any:
-    """Excel has no time zones: times are written as the report zone's wall clock."""
+    """Excel has no time zones: times are written as the report zone's wall clock. A price is its
+    number (its digits become the cell's format)."""
+    if isinstance(value, Price):
+        return value.value
     if kind is Kind.TIME and isinstance(value, datetime):
         from zoneinfo import ZoneInfo
 
@@ -48,6 +51,15 @@ def _table_sheet(
     book: Workbook, doc: Document, table: Table, name: str, formats: dict[Kind, Any], bold: Any, header: Any
 ) -> None:
     sheet = book.add_worksheet(name)
+    prices: dict[int | None, Any] = {}  # one format per number of digits
+
+    def cell_format(value: Any, kind: Kind) -> Any:
+        if not isinstance(value, Price):
+            return formats[kind]
+        if value.digits not in prices:
+            prices[value.digits] = book.add_format({"num_format": price_format(value.digits)})
+        return prices[value.digits]
+
     _title_rows(sheet, doc, table.title, bold)
     for c, column in enumerate(table.columns):
         sheet.write_string(HEADER_ROW, c, column.title, header)
@@ -57,7 +69,7 @@ def _table_sheet(
             if value is None:
                 sheet.write_blank(r, c, None, formats[column.kind])
             else:
-                sheet.write(r, c, _cell(value, column.kind, doc.period.zone), formats[column.kind])
+                sheet.write(r, c, _cell(value, column.kind, doc.period.zone), cell_format(value, column.kind))
     if not table.rows:
         sheet.write_string(HEADER_ROW + 1, 0, table.empty)
     sheet.freeze_panes(HEADER_ROW + 1, 0)

@@ -21,7 +21,7 @@ FIGURES_PER_ROW = 3
 # xhtml2pdf splits a long table across pages in time that grows with the square of its rows, so
 # long tables are laid out as consecutive tables of this many rows (each repeats the header).
 CHUNK_ROWS = 30
-_NUMERIC = {Kind.INT, Kind.MONEY, Kind.PERCENT, Kind.LOTS}
+_NUMERIC = {Kind.INT, Kind.MONEY, Kind.PERCENT, Kind.LOTS, Kind.PRICE}
 _env = Environment(loader=PackageLoader("veles.reports", "templates"), autoescape=select_autoescape(["html"]))
 
 
