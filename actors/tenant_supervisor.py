@@ -26,6 +26,13 @@ Bad input is counted per connection and dropped, never allowed to stop the tenan
 unknown symbols, non-finite, non-positive or crossed prices, deals for unknown logins, batches
 the gateway failed to produce. Deals the account itself refuses (duplicate or out-of-order
 tickets, unknown positions) are counted too. The newest reasons are kept for the operator.
+
+Refusals. A connection is refused, not retried, when the plan has no room for it or when it
+brings trading-account logins another connection of the tenant already feeds: the book, the
+portal's account pages and the API name an account by its login within the tenant, so a second
+server whose logins overlap would silently mix two clients' figures. The refusal names the
+logins and the other connection and lands on the connection's row; changing or removing either
+connection decides again.
 """
 
 from __future__ import annotations
@@ -57,6 +64,20 @@ from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.events import Batch, Deal, Quote, merge_batches
 
 log = logging.getLogger(__name__)
+
+
+class LoginsTaken(Exception):
+    """A connection's trading accounts overlap another connection's logins (see the docstring)."""
+
+    def __init__(self, logins: list[int], other: str) -> None:
+        shown = ", ".join(map(str, logins[:5])) + (f" and {len(logins) - 5} more" if len(logins) > 5 else "")
+        super().__init__(f"{len(logins)} of its logins ({shown}) are already fed by connection {other}; "
+                         "an account is named by its login within the tenant, so two servers may not "
+                         "share one")
+        self.logins, self.other = logins, other
+
+
+REFUSALS = (PlanLimitExceeded, LoginsTaken)  # the connection is not retried until it changes
 
 # Ray's ways of saying an actor died or is being restarted.
 _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
@@ -185,7 +206,8 @@ class TenantSupervisor:
         self._database_url = database_url
         self._rules: RuleSet | None = None  # pushed by set_rules; re-sent to a rebuilt aggregator
         self._plan = plan
-        self._refused: dict[str, str] = {}  # connection id -> why the plan refused it
+        self._refused: dict[str, str] = {}  # connection id -> why it was refused (plan, logins)
+        self._opening: dict[str, set[int]] = {}  # logins of connections being opened
         self._specs = gateways
         self._publish_hz = publish_hz
         self._redis_url = redis_url
@@ -225,7 +247,7 @@ class TenantSupervisor:
             if spec.connection_id not in self._connections and spec.connection_id not in self._refused:
                 try:
                     conn = await self._open(spec)
-                except PlanLimitExceeded as exc:
+                except REFUSALS as exc:
                     self._refused[spec.connection_id] = str(exc)
                     log.warning("tenant %s: %s refused: %s", self.tenant_id, spec.connection_id, exc)
                     continue
@@ -300,7 +322,7 @@ class TenantSupervisor:
                                f"{feed.error} (attempt {state.attempt_number}; retrying in {sleep:.0f} s)")
 
         retrying = AsyncRetrying(
-            retry=retry_if_not_exception_type(PlanLimitExceeded),
+            retry=retry_if_not_exception_type(REFUSALS),
             wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S) + wait_random(0, RETRY_MIN_S),
             before_sleep=failed,
             reraise=True,
@@ -314,7 +336,7 @@ class TenantSupervisor:
                         self._connections[spec.connection_id] = feed.conn
                     finally:
                         feed.settled.set()
-        except PlanLimitExceeded as exc:
+        except REFUSALS as exc:
             feed.state, feed.error = "refused", str(exc)
             self._refused[spec.connection_id] = str(exc)
             log.warning("tenant %s: %s refused: %s", self.tenant_id, spec.connection_id, exc)
@@ -410,6 +432,12 @@ class TenantSupervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _open(self, spec: GatewaySpec) -> Connection:
+        try:
+            return await self._open_connection(spec)
+        finally:
+            self._opening.pop(spec.connection_id, None)  # open now (its accounts hold them) or not
+
+    async def _open_connection(self, spec: GatewaySpec) -> Connection:
         # a real connector waits on the network, the simulator warms up: neither on the loop
         gateway = await asyncio.to_thread(open_gateway, spec)
         # the first batch carries the current prices every account needs to value its positions
@@ -421,7 +449,8 @@ class TenantSupervisor:
                 servers=len(self._connections) + 1,
                 accounts=sum(len(c.accounts) for c in self._connections.values()) + len(snapshots),
             )
-        except PlanLimitExceeded:
+            self._check_logins_free(spec.connection_id, [snapshot.login for snapshot in snapshots])
+        except REFUSALS:
             gateway.close()
             raise
         symbols = {s.name: s for s in gateway.symbols()}
@@ -452,6 +481,16 @@ class TenantSupervisor:
         log.info("tenant %s: connection %s open, %d accounts in %d partitions", self.tenant_id,
                  spec.connection_id, len(conn.accounts), len(conn.partitions))
         return conn
+
+    def _check_logins_free(self, connection_id: str, logins: list[int]) -> None:
+        """Raise LoginsTaken if another connection, open or opening, already holds any of
+        `logins`; else hold them for `connection_id` while it opens (two connections opening at
+        once must not both pass)."""
+        held = {cid: set(conn.accounts) for cid, conn in self._connections.items()} | self._opening
+        for cid, other in held.items():
+            if cid != connection_id and (taken := sorted(other & set(logins))):
+                raise LoginsTaken(taken, cid)
+        self._opening[connection_id] = set(logins)
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking compiled-graph call in the supervisor's thread pool."""

@@ -215,3 +215,49 @@ def _aggregator(tenant_id: int) -> Any:
         return ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
     except ValueError:
         return None
+
+
+async def test_a_connection_whose_logins_another_feeds_is_refused_until_that_one_goes(
+    engine: tuple[Settings, int, int],
+) -> None:
+    """Two servers with overlapping trading-account logins would mix two clients in the book (it
+    names accounts by login): the second is refused with the logins and the first connection
+    named, its accounts stay out of the book, and removing the first lets it in."""
+    settings, tenant_id, _other = engine
+    first = _add(settings, tenant_id, "sim://delta", PASSWORD)
+    await apply_connections(settings, tenant_id)
+    await _until(lambda: _row(settings, tenant_id, first).status is ConnectionStatus.CONNECTED,
+                 "first connected")
+    logins = _accounts(settings, tenant_id, first)
+    assert len(logins) == SIMULATED_ACCOUNTS
+
+    with tenant_session(settings.database_url, tenant_id) as db:  # the same simulated server's logins
+        second = create_connection(db, settings, tenant_id,
+                                   {"server": "sim://delta", "login": 1002, "password": PASSWORD}).id
+    await apply_connections(settings, tenant_id)
+
+    def refused() -> Mt5Connection | None:
+        row = _row(settings, tenant_id, second)
+        return row if row.status is ConnectionStatus.FAILED else None
+
+    row = await _until(refused, "second refused")
+    assert row.last_error is not None
+    assert row.last_error.startswith("Refused:")
+    assert str(logins[0]) in row.last_error
+    assert f"conn-{first}" in row.last_error
+    assert "retrying" not in row.last_error  # refused, not retried on a timer
+    assert _accounts(settings, tenant_id, second) == []
+    supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+    status = await supervisor.status.remote()
+    assert status["stored_connections"][f"conn-{second}"]["state"] == "refused"
+    assert f"conn-{second}" in status["refused_connections"]
+
+    with tenant_session(settings.database_url, tenant_id) as db:
+        delete_connection(db, tenant_id, first)
+    await apply_connections(settings, tenant_id)
+    await _until(lambda: _row(settings, tenant_id, second).status is ConnectionStatus.CONNECTED,
+                 "second fed once the first is gone")
+    assert _accounts(settings, tenant_id, second) == logins
+    with tenant_session(settings.database_url, tenant_id) as db:
+        delete_connection(db, tenant_id, second)
+    await apply_connections(settings, tenant_id)
