@@ -14,4 +14,5 @@ ruff check .
 step "mypy"
 mypy
 step "pytest"
-pytest "$@"
+# two workers: the browser tests beside the others (tests/conftest.py groups them)
+pytest -n 2 --dist loadgroup "$@"
