@@ -24,21 +24,6 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "artifacts"))
 pytest_plugins = ["tests.stubs.fixtures"]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "xdist_group: which pytest-xdist worker group runs the test")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Two groups for `pytest -n 2 --dist loadgroup` (scripts/test.sh): the browser tests, which
-    spend most of their time waiting on their demo and Chromium and use none of the services
-    below, and everything else, which shares the one test database, Redis db and Ray cluster and
-    so must stay on one worker. Without xdist the marks change nothing."""
-    browser = Path(__file__).parent / "browser"
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("browser" if browser in item.path.parents else "services"))
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A fresh `veles_test` database on the local PostgreSQL, as a SQLAlchemy URL."""
