@@ -42,7 +42,9 @@ async def _wait_for(supervisor: Any, predicate: Any, timeout: float = 30.0) -> d
 @pytest.fixture
 async def supervisor(ray_local: None, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, int]]:
     tenant_id = 900 + request.node.name.__hash__() % 90  # distinct actor names per test
-    handle = TenantSupervisor.remote(tenant_id, [_spec(tenant_id)], 10.0, None)  # type: ignore[attr-defined]
+    handle = TenantSupervisor.remote(  # type: ignore[attr-defined]
+        tenant_id, [_spec(tenant_id)], 10.0, None, graph_min_accounts=1  # its 3 accounts on a graph
+    )
     await handle.start.remote()
     yield handle, tenant_id
     await handle.stop.remote()
