@@ -160,7 +160,9 @@ def _open_tabs(browser: Any, url: str, storage: Any, sessions: int,
         contexts.append(context)
         context.add_init_script(_OBSERVER)
         page = context.new_page()
-        page.goto("/dashboard")
+        # Only the navigation is waited for here: the next loop waits (longer) for each tab's
+        # first update, so a machine slowed by many tabs delays the figures instead of failing.
+        page.goto("/dashboard", wait_until="commit", timeout=120_000)
         pages.append(page)
         if n % 10 == 0 or n == sessions:
             progress(f"  {n}/{sessions} tabs open (load average {os.getloadavg()[0]:.1f})")
