@@ -1,19 +1,22 @@
 """`veles bench ui`: the portal under 1, 10 and 50 simultaneous dashboard sessions.
 
 Starts a real `veles demo` (simulated broker, engine on local Ray, portal in production mode) on
-its own port and SQLite file, signs in once, then opens N headless Chromium tabs on /dashboard.
-Each tab watches the hidden book stamp the dashboard renders with every update (when the newest
-price batch left the gateway, and when the aggregator published it) and records, at the moment
-the new numbers are in the page, how long ago that was. Measured per N over `seconds`:
-gateway → screen and publish → screen latency (p50/p99), updates each tab received per second,
-the CPU of the portal's processes (Reflex backend and its workers; Ray excluded) and, apart, of
-Chromium, in percent of one core, and the machine's load average over the window. Chromium shares
-the machine's cores, so on a small machine the latencies for many sessions include its load too;
-its own CPU figure says how much of the machine it took.
+its own port and SQLite file, signs in once, then opens N dashboard sessions, either headless
+Chromium tabs on /dashboard (`--clients chromium`, the default) or socket.io clients speaking the
+frontend's protocol (`--clients socket`, dashboard_sockets.py). A tab watches the hidden book stamp
+the dashboard renders with every update (when the newest price batch left the gateway, and when
+the aggregator published it) and records, at the moment the new numbers are in the page, how long
+ago that was; a socket client does the same when it decodes the delta. Measured per N over
+`seconds`: gateway → client and publish → client latency (p50/p99), updates each session received
+per second, the CPU of the portal's processes (Reflex backend and its workers; Ray excluded) and,
+apart, of the clients (Chromium's processes, or this process for the socket clients), in percent
+of one core, and the machine's load average over the window. The clients share the machine's
+cores: on a small machine many Chromium tabs load it far more than the portal does, which is why
+the socket clients exist.
 """
-
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -29,15 +32,21 @@ from typing import Any
 
 import psutil
 
+from veles.bench import dashboard_sockets
+
 DEFAULT_SESSIONS = (1, 10, 50)
+CLIENTS = ("chromium", "socket")
+_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The demo (Ray, one actor per account, the front-end build) came up in 10+ minutes on 2 cores
 # shared with other test runs (load average 60-90); alone it takes about 70 s.
 _STARTUP_SECONDS = 1800
 _VIEWPORT = {"width": 1366, "height": 768}
 _RUNNING = re.compile(r"Veles is running: (\S+)\s+sign in as (\S+) / (\S+)")
-# Installed in every tab before the page loads: one [gateway ms, publish ms] pair per new stamp
-# (the whole document is observed: React may replace the stamp's node when the page mounts).
+# Installed in every tab before the page loads: [gateway age ms, publish age ms, epoch ms on screen]
+# per new stamp (the whole document is observed: React may replace the stamp's node when the page
+# mounts).
 _OBSERVER = """
 window.__lat = [];
 let last = '';
@@ -46,7 +55,8 @@ new MutationObserver(() => {
   if (text === last) return;
   last = text;
   const [sent, published] = text.split(' ').map(Number);
-  if (sent > 0) window.__lat.push([Date.now() - sent, Date.now() - published]);
+  const now = Date.now();
+  if (sent > 0) window.__lat.push([now - sent, now - published, now]);
 }).observe(document, {childList: true, characterData: true, subtree: true});
 """
 
@@ -181,57 +191,70 @@ def _open_tabs(browser: Any, url: str, storage: Any, sessions: int,
     return contexts, pages
 
 
-def _measure(browser: Any, url: str, storage: Any, sessions: int, seconds: float,
-             portal: list[psutil.Process], progress: Callable[[str], None]) -> dict[str, Any]:
+def _summary(sessions: int, clients: str, samples: list[list[float]], window: tuple[float, float],
+             portal_cpu: float, client_cpu: float, load: tuple[float, float]) -> dict[str, Any]:
+    """One line of results over the updates that reached a client within `window` (epoch s). An
+    update's age is taken where the client has it: on screen in a Chromium tab, decoded in a
+    socket client. Updates a slow client still takes in after the window are not counted."""
+    start_ms, end_ms = window[0] * 1000, window[1] * 1000
+    inside = [s for s in samples if start_ms <= s[2] <= end_ms]
+    gateway = [s[0] for s in inside]
+    published = [s[1] for s in inside]
+    elapsed = window[1] - window[0]
+    return {
+        "sessions": sessions,
+        "clients": clients,
+        "updates_per_session_s": round(len(inside) / sessions / elapsed, 2),
+        "gateway_to_client_p50_ms": round(_percentile(gateway, 0.5), 1),
+        "gateway_to_client_p99_ms": round(_percentile(gateway, 0.99), 1),
+        "publish_to_client_p50_ms": round(_percentile(published, 0.5), 1),
+        "publish_to_client_p99_ms": round(_percentile(published, 0.99), 1),
+        "portal_cpu_pct_of_core": round(portal_cpu / elapsed * 100, 1),
+        "client_cpu_pct_of_core": round(client_cpu / elapsed * 100, 1),
+        "load_average_1m": [round(load[0], 1), round(load[1], 1)],
+        "samples": len(inside),
+    }
+
+
+def _wait(seconds: float, progress: Callable[[str], None]) -> tuple[float, float]:
+    """Sleep through the measuring window with progress every 5 s; its start and end (epoch s)."""
+    started = time.time()
+    while (elapsed := time.time() - started) < seconds:
+        time.sleep(min(5.0, seconds - elapsed))
+        progress(f"  {time.time() - started:.0f}/{seconds:.0f} s, load average {os.getloadavg()[0]:.1f}")
+    return started, time.time()
+
+
+def _measure_tabs(browser: Any, url: str, storage: Any, sessions: int, seconds: float,
+                  portal: list[psutil.Process], progress: Callable[[str], None]) -> dict[str, Any]:
     contexts, pages = _open_tabs(browser, url, storage, sessions, progress)
     try:
-        for page in pages:
-            page.evaluate("window.__lat = []")
         chromium = _chromium_processes()
         cpu_before, chromium_before = _cpu_seconds(portal), _cpu_seconds(chromium)
-        load_before, started = os.getloadavg()[0], time.monotonic()
-        while (elapsed := time.monotonic() - started) < seconds:
-            time.sleep(min(5.0, seconds - elapsed))
-            progress(f"  {time.monotonic() - started:.0f}/{seconds:.0f} s, "
-                     f"load average {os.getloadavg()[0]:.1f}")
+        load_before = os.getloadavg()[0]
+        window = _wait(seconds, progress)
         cpu = _cpu_seconds(portal) - cpu_before
         chromium_cpu = _cpu_seconds(chromium) - chromium_before
-        elapsed, load_after = time.monotonic() - started, os.getloadavg()[0]
+        load_after = os.getloadavg()[0]
         samples: list[list[float]] = []
         for page in pages:
             samples.extend(page.evaluate("window.__lat"))
     finally:
         for context in contexts:
             context.close()
-    gateway = [s[0] for s in samples]
-    published = [s[1] for s in samples]
-    return {
-        "sessions": sessions,
-        "updates_per_session_s": round(len(samples) / sessions / elapsed, 2),
-        "gateway_to_screen_p50_ms": round(_percentile(gateway, 0.5), 1),
-        "gateway_to_screen_p99_ms": round(_percentile(gateway, 0.99), 1),
-        "publish_to_screen_p50_ms": round(_percentile(published, 0.5), 1),
-        "publish_to_screen_p99_ms": round(_percentile(published, 0.99), 1),
-        "portal_cpu_pct_of_core": round(cpu / elapsed * 100, 1),
-        "chromium_cpu_pct_of_core": round(chromium_cpu / elapsed * 100, 1),
-        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
-        "samples": len(samples),
-    }
+    return _summary(sessions, "chromium", samples, window, cpu, chromium_cpu, (load_before, load_after))
 
 
-def run(sessions: list[int], seconds: float, accounts: int, port: int,
-        progress: Callable[[str], None]) -> list[dict[str, Any]]:
-    """One result per number of sessions, measured against one demo."""
+def _run_tabs(url: str, email: str, password: str, sessions: list[int], seconds: float,
+              portal: list[psutil.Process], progress: Callable[[str], None]) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright  # a test extra: only the benchmark needs it here
 
     chromium = shutil.which("chromium")
     if chromium is None:
         raise RuntimeError("chromium is required (scripts/setup.sh --test installs Debian's)")
     results = []
-    with (_demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password),
-          sync_playwright() as pw):
-        browser = pw.chromium.launch(executable_path=chromium,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=list(_CHROMIUM_FLAGS))
         login = browser.new_context(base_url=url)
         page = login.new_page()
         page.goto("/login")
@@ -241,26 +264,69 @@ def run(sessions: list[int], seconds: float, accounts: int, port: int,
         page.wait_for_url("**/dashboard", wait_until="commit", timeout=60_000)
         storage = login.storage_state()
         login.close()
-        portal = _portal_processes(demo)
         for n in sessions:
-            progress(f"{n} session(s) for {seconds:.0f} s")
-            results.append(_measure(browser, url, storage, n, seconds, portal, progress))
+            progress(f"{n} Chromium tab(s) for {seconds:.0f} s")
+            results.append(_measure_tabs(browser, url, storage, n, seconds, portal, progress))
             progress(str(results[-1]))
         browser.close()
     return results
 
 
+async def _measure_sockets(url: str, tokens: tuple[str, str], sessions: int, seconds: float,
+                           portal: list[psutil.Process], progress: Callable[[str], None]
+                           ) -> dict[str, Any]:
+    clients = await dashboard_sockets.open_clients(url, *tokens, sessions, first_update_timeout=120)
+    progress(f"  {sessions}/{sessions} clients show live figures")
+    try:
+        me = [psutil.Process()]
+        cpu_before, own_before = _cpu_seconds(portal), _cpu_seconds(me)
+        load_before = os.getloadavg()[0]
+        window = await asyncio.to_thread(_wait, seconds, progress)
+        cpu, own = _cpu_seconds(portal) - cpu_before, _cpu_seconds(me) - own_before
+        load_after = os.getloadavg()[0]
+        samples = [sample for client in clients for sample in client.samples]
+    finally:
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+    return _summary(sessions, "socket", samples, window, cpu, own, (load_before, load_after))
+
+
+def _run_sockets(url: str, email: str, password: str, sessions: list[int], seconds: float,
+                 portal: list[psutil.Process], progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    tokens = dashboard_sockets.sign_in(url, email, password)
+
+    async def all_sizes() -> list[dict[str, Any]]:
+        results = []
+        for n in sessions:
+            progress(f"{n} socket client(s) for {seconds:.0f} s")
+            results.append(await _measure_sockets(url, tokens, n, seconds, portal, progress))
+            progress(str(results[-1]))
+        return results
+
+    return asyncio.run(all_sizes())
+
+
+def run(sessions: list[int], seconds: float, accounts: int, port: int,
+        progress: Callable[[str], None], clients: str = "chromium") -> list[dict[str, Any]]:
+    """One result per number of sessions, measured against one demo, with Chromium tabs or
+    socket clients (see dashboard_sockets for why both)."""
+    if clients not in CLIENTS:
+        raise ValueError(f"clients must be one of {', '.join(CLIENTS)}, not {clients!r}")
+    with _demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password):
+        portal = _portal_processes(demo)
+        measure = _run_tabs if clients == "chromium" else _run_sockets
+        return measure(url, email, password, sessions, seconds, portal, progress)
+
+
 def report(results: list[dict[str, Any]]) -> str:
     """A table for people; the CLI prints JSON lines too."""
-    lines = ["sessions  updates/s/tab  gw→screen p50/p99 ms  publish→screen p50/p99 ms  "
-             "portal CPU % core  Chromium CPU % core  load average"]
+    lines = ["sessions  clients   updates/s/each  gw→client p50/p99 ms  publish→client p50/p99 ms  "
+             "portal CPU % core  clients' CPU % core  load average"]
     for r in results:
         lines.append(
-            f"{r['sessions']:>8}  {r['updates_per_session_s']:>13}  "
-            f"{r['gateway_to_screen_p50_ms']:>8} / {r['gateway_to_screen_p99_ms']:<9}  "
-            f"{r['publish_to_screen_p50_ms']:>10} / {r['publish_to_screen_p99_ms']:<12}  "
-            f"{r['portal_cpu_pct_of_core']:>17}  {r['chromium_cpu_pct_of_core']:>19}  "
+            f"{r['sessions']:>8}  {r['clients']:<8}  {r['updates_per_session_s']:>14}  "
+            f"{r['gateway_to_client_p50_ms']:>8} / {r['gateway_to_client_p99_ms']:<9}  "
+            f"{r['publish_to_client_p50_ms']:>10} / {r['publish_to_client_p99_ms']:<12}  "
+            f"{r['portal_cpu_pct_of_core']:>17}  {r['client_cpu_pct_of_core']:>19}  "
             f"{r['load_average_1m'][0]} → {r['load_average_1m'][1]}"
         )
     return "\n".join(lines)
-

@@ -63,11 +63,16 @@ def ui(
     seconds: Annotated[float, typer.Option(help="How long to measure each number of sessions.")] = 20.0,
     accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts in the demo broker.")] = 10,
     port: Annotated[int, typer.Option(help="Port of the demo portal the benchmark starts.")] = 3150,
+    clients: Annotated[str, typer.Option(
+        help="chromium: headless tabs, timed on screen; socket: socket.io clients, timed on receipt.",
+    )] = "chromium",
 ) -> None:
-    """The portal under N dashboard tabs: update-to-screen latency and the portal's CPU."""
+    """The portal under N dashboard sessions: update-to-client latency and the portal's CPU."""
+    if clients not in ui_bench.CLIENTS:
+        raise typer.BadParameter(f"one of {', '.join(ui_bench.CLIENTS)}", param_hint="--clients")
     results = ui_bench.run(
         sessions or list(ui_bench.DEFAULT_SESSIONS), seconds, accounts, port,
-        progress=lambda line: typer.echo(line, err=True),
+        progress=lambda line: typer.echo(line, err=True), clients=clients,
     )
     for result in results:
         typer.echo(json.dumps(result))

@@ -1,0 +1,126 @@
+"""Dashboard sessions without a browser: socket.io clients that speak the Reflex frontend's protocol.
+
+`veles bench ui` with Chromium measures all the way to the screen, but on a small machine N
+rendering tabs cost far more CPU than the portal serving them (10 tabs: ~150% of a core for
+Chromium against ~6% for the portal), so at 50 tabs the latencies measure Chromium fighting for
+the cores. These clients do what a tab's JavaScript does on the wire and nothing else: connect
+to the portal's `/_event` socket with a fresh session token, send the `hydrate_and_load` event a
+browser sends on connect (the sign-in cookies as client-storage vars, the /dashboard route), and
+read the state deltas the dashboard's stream pushes. Each delta carrying a new book stamp is
+timed the moment it is decoded: server → client, rendering excluded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from reflex.state import State
+from reflex_base.constants import Endpoint
+from reflex_base.constants.state import FIELD_MARKER
+
+from veles_ui.state.session import SessionState
+
+# The event a Reflex page sends when its socket connects: restore client storage, send the
+# state, run the page's on_load handlers (the dashboard's stream starts there).
+_HYDRATE = f"{State.get_name()}.hydrate_and_load"
+_STAMP = f"stamp{FIELD_MARKER}"
+# The frontend's socket.io URL is <backend>/_event: both its engine.io path and its namespace.
+_EVENT = str(Endpoint.EVENT)
+
+
+def sign_in(url: str, email: str, password: str) -> tuple[str, str]:
+    """Access and refresh token from the portal's API: the pair the sign-in page keeps in cookies."""
+    request = urllib.request.Request(  # noqa: S310 (the portal's own URL)
+        f"{url}/api/v1/auth/token", data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        pair = json.load(response)
+    return pair["access_token"], pair["refresh_token"]
+
+
+@dataclass
+class DashboardClient:
+    """One dashboard session: its socket and, per new stamp, [gateway age ms, publish age ms,
+    epoch ms received]."""
+
+    url: str
+    access_token: str
+    refresh_token: str
+    samples: list[list[float]] = field(default_factory=list)
+    # Paths the portal sent this session to (a refused sign-in goes to /login).
+    redirects: list[str] = field(default_factory=list)
+    first_update: asyncio.Event = field(default_factory=asyncio.Event)
+    redirected: asyncio.Event = field(default_factory=asyncio.Event)
+    _last: str = ""
+    _sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
+
+    def _on_event(self, update: dict[str, Any]) -> None:
+        now = time.time() * 1000
+        for event in update.get("events") or []:
+            if event.get("name") == "_redirect":
+                self.redirects.append(str((event.get("payload") or {}).get("path")))
+                self.redirected.set()
+        for substate in (update.get("delta") or {}).values():
+            stamp = substate.get(_STAMP) if isinstance(substate, dict) else None
+            if not stamp or stamp == self._last:
+                continue
+            self._last = stamp
+            sent, published = (float(part) for part in stamp.split())
+            if sent > 0:
+                self.samples.append([now - sent, now - published, now])
+                self.first_update.set()
+
+    async def connect(self) -> None:
+        """Open the socket with the boot event riding in the CONNECT packet, as the frontend does."""
+        self._sio.on("event", self._on_event, namespace=_EVENT)
+        session = SessionState.get_full_name()
+        hydrate = {
+            "name": _HYDRATE,
+            "payload": {"vars": {f"{session}.token{FIELD_MARKER}": self.access_token,
+                                 f"{session}.refresh_token{FIELD_MARKER}": self.refresh_token}},
+            "router_data": {"pathname": "/dashboard", "asPath": "/dashboard"},
+        }
+        await self._sio.connect(
+            f"{self.url}?token={uuid.uuid4()}", socketio_path=_EVENT, namespaces=[_EVENT],
+            transports=["websocket"], auth={"event": hydrate}, wait_timeout=60,
+        )
+
+    async def close(self) -> None:
+        await self._sio.disconnect()
+
+
+async def _first_update(client: DashboardClient) -> None:
+    """Wait for the client's first stamp; a redirect away from the dashboard (the tokens were
+    refused) ends the wait with an error instead of a timeout."""
+    updated = asyncio.ensure_future(client.first_update.wait())
+    redirected = asyncio.ensure_future(client.redirected.wait())
+    try:
+        await asyncio.wait({updated, redirected}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        updated.cancel()
+        redirected.cancel()
+    if not client.first_update.is_set():
+        raise RuntimeError(f"the portal sent the session to {client.redirects} instead of the dashboard")
+
+
+async def open_clients(url: str, access_token: str, refresh_token: str, sessions: int,
+                       first_update_timeout: float) -> list[DashboardClient]:
+    """`sessions` connected clients, each with its first update in; a client that gets none
+    within the timeout fails the run."""
+    clients = [DashboardClient(url, access_token, refresh_token) for _ in range(sessions)]
+    try:
+        for client in clients:
+            await client.connect()
+        await asyncio.wait_for(asyncio.gather(*(_first_update(c) for c in clients)), first_update_timeout)
+    except BaseException:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        raise
+    return clients
