@@ -43,7 +43,8 @@ def test_socket_client_with_a_tampered_token_is_sent_to_sign_in(demo: Demo) -> N
     url, email, password = demo.wait_until_up()
     access, _refresh = sign_in(url, email, password)
     claims = jwt.decode(access, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "tenant_id": claims["tenant_id"] + 1}, "not-the-key", algorithm="HS256")
+    not_the_key = "k" * 32  # long enough for HS256, so the only fault is the signature
+    forged = jwt.encode({**claims, "tenant_id": claims["tenant_id"] + 1}, not_the_key, algorithm="HS256")
 
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="/login"):
