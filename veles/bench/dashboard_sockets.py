@@ -31,6 +31,9 @@ from veles_ui.state.session import SessionState
 # state, run the page's on_load handlers (the dashboard's stream starts there).
 _HYDRATE = f"{State.get_name()}.hydrate_and_load"
 _STAMP = f"stamp{FIELD_MARKER}"
+# The sign-in cookies, under the client-storage names the hydrate event carries them by.
+_TOKEN_VAR = f"{SessionState.get_full_name()}.token{FIELD_MARKER}"
+_REFRESH_VAR = f"{SessionState.get_full_name()}.refresh_token{FIELD_MARKER}"
 # The frontend's socket.io URL is <backend>/_event: both its engine.io path and its namespace.
 _EVENT = str(Endpoint.EVENT)
 
@@ -57,8 +60,8 @@ class DashboardClient:
     samples: list[list[float]] = field(default_factory=list)
     # Paths the portal sent this session to (a refused sign-in goes to /login).
     redirects: list[str] = field(default_factory=list)
-    first_update: asyncio.Event = field(default_factory=asyncio.Event)
-    redirected: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by the first stamp or the first redirect, whichever the portal sends first.
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
     _last: str = ""
     _sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
 
@@ -67,7 +70,7 @@ class DashboardClient:
         for event in update.get("events") or []:
             if event.get("name") == "_redirect":
                 self.redirects.append(str((event.get("payload") or {}).get("path")))
-                self.redirected.set()
+                self.answered.set()
         for substate in (update.get("delta") or {}).values():
             stamp = substate.get(_STAMP) if isinstance(substate, dict) else None
             if not stamp or stamp == self._last:
@@ -76,16 +79,14 @@ class DashboardClient:
             sent, published = (float(part) for part in stamp.split())
             if sent > 0:
                 self.samples.append([now - sent, now - published, now])
-                self.first_update.set()
+                self.answered.set()
 
     async def connect(self) -> None:
         """Open the socket with the boot event riding in the CONNECT packet, as the frontend does."""
         self._sio.on("event", self._on_event, namespace=_EVENT)
-        session = SessionState.get_full_name()
         hydrate = {
             "name": _HYDRATE,
-            "payload": {"vars": {f"{session}.token{FIELD_MARKER}": self.access_token,
-                                 f"{session}.refresh_token{FIELD_MARKER}": self.refresh_token}},
+            "payload": {"vars": {_TOKEN_VAR: self.access_token, _REFRESH_VAR: self.refresh_token}},
             "router_data": {"pathname": "/dashboard", "asPath": "/dashboard"},
         }
         await self._sio.connect(
@@ -100,14 +101,8 @@ class DashboardClient:
 async def _first_update(client: DashboardClient) -> None:
     """Wait for the client's first stamp; a redirect away from the dashboard (the tokens were
     refused) ends the wait with an error instead of a timeout."""
-    updated = asyncio.ensure_future(client.first_update.wait())
-    redirected = asyncio.ensure_future(client.redirected.wait())
-    try:
-        await asyncio.wait({updated, redirected}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        updated.cancel()
-        redirected.cancel()
-    if not client.first_update.is_set():
+    await client.answered.wait()
+    if not client.samples:
         raise RuntimeError(f"the portal sent the session to {client.redirects} instead of the dashboard")
 
 

@@ -14,6 +14,7 @@ of one core, and the machine's load average over the window. The clients share t
 cores: on a small machine many Chromium tabs load it far more than the portal does, which is why
 the socket clients exist.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,6 @@ import psutil
 from veles.bench import dashboard_sockets
 
 DEFAULT_SESSIONS = (1, 10, 50)
-CLIENTS = ("chromium", "socket")
 _CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                    "--disable-component-update", "--disable-sync")
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -216,33 +216,33 @@ def _summary(sessions: int, clients: str, samples: list[list[float]], window: tu
     }
 
 
-def _wait(seconds: float, progress: Callable[[str], None]) -> tuple[float, float]:
-    """Sleep through the measuring window with progress every 5 s; its start and end (epoch s)."""
-    started = time.time()
+def _measure_window(portal: list[psutil.Process], clients: list[psutil.Process], seconds: float,
+                    progress: Callable[[str], None]) -> tuple[tuple[float, float], float, float,
+                                                             tuple[float, float]]:
+    """Sleep through the measuring window with progress every 5 s. Its start and end (epoch s),
+    the CPU seconds the portal and the clients spent in it, and the load average before and after."""
+    portal_before, clients_before = _cpu_seconds(portal), _cpu_seconds(clients)
+    load_before, started = os.getloadavg()[0], time.time()
     while (elapsed := time.time() - started) < seconds:
         time.sleep(min(5.0, seconds - elapsed))
         progress(f"  {time.time() - started:.0f}/{seconds:.0f} s, load average {os.getloadavg()[0]:.1f}")
-    return started, time.time()
+    window = (started, time.time())
+    return (window, _cpu_seconds(portal) - portal_before, _cpu_seconds(clients) - clients_before,
+            (load_before, os.getloadavg()[0]))
 
 
 def _measure_tabs(browser: Any, url: str, storage: Any, sessions: int, seconds: float,
                   portal: list[psutil.Process], progress: Callable[[str], None]) -> dict[str, Any]:
     contexts, pages = _open_tabs(browser, url, storage, sessions, progress)
     try:
-        chromium = _chromium_processes()
-        cpu_before, chromium_before = _cpu_seconds(portal), _cpu_seconds(chromium)
-        load_before = os.getloadavg()[0]
-        window = _wait(seconds, progress)
-        cpu = _cpu_seconds(portal) - cpu_before
-        chromium_cpu = _cpu_seconds(chromium) - chromium_before
-        load_after = os.getloadavg()[0]
+        measured = _measure_window(portal, _chromium_processes(), seconds, progress)
         samples: list[list[float]] = []
         for page in pages:
             samples.extend(page.evaluate("window.__lat"))
     finally:
         for context in contexts:
             context.close()
-    return _summary(sessions, "chromium", samples, window, cpu, chromium_cpu, (load_before, load_after))
+    return _summary(sessions, "chromium", samples, *measured)
 
 
 def _run_tabs(url: str, email: str, password: str, sessions: list[int], seconds: float,
@@ -278,16 +278,11 @@ async def _measure_sockets(url: str, tokens: tuple[str, str], sessions: int, sec
     clients = await dashboard_sockets.open_clients(url, *tokens, sessions, first_update_timeout=120)
     progress(f"  {sessions}/{sessions} clients show live figures")
     try:
-        me = [psutil.Process()]
-        cpu_before, own_before = _cpu_seconds(portal), _cpu_seconds(me)
-        load_before = os.getloadavg()[0]
-        window = await asyncio.to_thread(_wait, seconds, progress)
-        cpu, own = _cpu_seconds(portal) - cpu_before, _cpu_seconds(me) - own_before
-        load_after = os.getloadavg()[0]
+        measured = await asyncio.to_thread(_measure_window, portal, [psutil.Process()], seconds, progress)
         samples = [sample for client in clients for sample in client.samples]
     finally:
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
-    return _summary(sessions, "socket", samples, window, cpu, own, (load_before, load_after))
+    return _summary(sessions, "socket", samples, *measured)
 
 
 def _run_sockets(url: str, email: str, password: str, sessions: list[int], seconds: float,
@@ -309,12 +304,14 @@ def run(sessions: list[int], seconds: float, accounts: int, port: int,
         progress: Callable[[str], None], clients: str = "chromium") -> list[dict[str, Any]]:
     """One result per number of sessions, measured against one demo, with Chromium tabs or
     socket clients (see dashboard_sockets for why both)."""
-    if clients not in CLIENTS:
-        raise ValueError(f"clients must be one of {', '.join(CLIENTS)}, not {clients!r}")
+    measure = _RUNS[clients]
     with _demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password):
-        portal = _portal_processes(demo)
-        measure = _run_tabs if clients == "chromium" else _run_sockets
-        return measure(url, email, password, sessions, seconds, portal, progress)
+        return measure(url, email, password, sessions, seconds, _portal_processes(demo), progress)
+
+
+# How each kind of client is measured; the CLI offers these names.
+_RUNS = {"chromium": _run_tabs, "socket": _run_sockets}
+CLIENTS = tuple(_RUNS)
 
 
 def report(results: list[dict[str, Any]]) -> str:
