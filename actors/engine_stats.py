@@ -24,6 +24,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from veles.config import redis_name
 from veles.risk.alerts import Alert, AlertStatus
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,12 @@ log = logging.getLogger(__name__)
 LAG_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WRITE_EVERY_S = 2.0
 TTL_S = 30
-KEY_PREFIX = "veles:engine-stats:"
+KEY_PREFIX = "engine-stats:"  # after the deployment's prefix
 
 
-def engine_stats_key(tenant_id: int) -> str:
-    """The Redis key holding one tenant's engine metrics."""
-    return f"{KEY_PREFIX}{tenant_id}"
+def engine_stats_key(prefix: str, tenant_id: int) -> str:
+    """The Redis key holding one tenant's engine metrics, in deployment `prefix`."""
+    return redis_name(prefix, f"{KEY_PREFIX}{tenant_id}")
 
 
 class LagHistogram:
@@ -93,14 +94,15 @@ class EngineStats:
             "restarts": dict(self.supervisor.get("restarts", {})),
         }
 
-    async def keep_in_redis(self, url: str) -> None:
+    async def keep_in_redis(self, url: str, prefix: str) -> None:
         """Write `as_row()` to the tenant's key every WRITE_EVERY_S, for ever; Redis being away
         is logged and tried again (the book does not depend on it)."""
         client = aioredis.Redis.from_url(url)
         try:
             while True:
                 try:
-                    await client.set(engine_stats_key(self.tenant_id), json.dumps(self.as_row()), ex=TTL_S)
+                    key = engine_stats_key(prefix, self.tenant_id)
+                    await client.set(key, json.dumps(self.as_row()), ex=TTL_S)
                 except Exception as exc:
                     log.warning("tenant %s: engine stats not written to Redis: %s", self.tenant_id, exc)
                 await asyncio.sleep(WRITE_EVERY_S)

@@ -22,6 +22,7 @@ from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
 from actors.wire import Row, account_row
 from veles.bus import RedisBus
+from veles.config import engine_prefix
 from veles.reports.errors import SourceError
 from veles.reports.jobs import release_stale
 from veles.reports.runner import report_topic, run_one
@@ -104,7 +105,7 @@ class ReportWorker:
             return  # no bus between processes: the portal reads status from the database
 
         async def publish(url: str) -> None:
-            bus = RedisBus(url)
+            bus = RedisBus(url, engine_prefix(self._url))
             try:
                 await bus.publish(report_topic(tenant_id), message)
             finally:

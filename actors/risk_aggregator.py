@@ -36,6 +36,7 @@ from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
 from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
+from veles.config import engine_prefix
 from veles.risk.account import AccountFigures
 from veles.risk.alerts import Alert, AlertEngine
 from veles.risk.book import Book
@@ -74,7 +75,8 @@ class BookPublisher:
         self.stats = EngineStats(tenant_id)  # for /metrics: lag, alerts, and the supervisor's counts
         self._removed = False  # accounts left the book since the last publish
         self._new_version = asyncio.Condition()
-        self._bus = RedisBus(redis_url) if redis_url else None
+        self.redis_prefix = engine_prefix(database_url)
+        self._bus = RedisBus(redis_url, self.redis_prefix) if redis_url else None
 
     def apply(self, figures: list[AccountFigures], sent_at: float, deals: Sequence[Deal] = ()) -> list[Alert]:
         """Merge new account figures (published on the next tick); returns the alerts they raise or
@@ -251,7 +253,8 @@ class RiskAggregator:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         if self._stats_task is None and self._redis_url:
-            self._stats_task = asyncio.create_task(self._core.stats.keep_in_redis(self._redis_url))
+            keeping = self._core.stats.keep_in_redis(self._redis_url, self._core.redis_prefix)
+            self._stats_task = asyncio.create_task(keeping)
 
     async def _run(self) -> None:
         min_gap = _MIN_GAP * self._period

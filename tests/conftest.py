@@ -1,12 +1,14 @@
 """Shared fixtures: the real PostgreSQL, Redis and Ray of this machine.
 
 A test that needs a service gets it or fails with the reason; nothing here skips, so CI cannot
-pass by quietly not testing. Tests use their own database (`veles_test`) and Redis db (13).
+pass by quietly not testing. Tests use their own database (`veles_test`), Redis db (13) and Redis
+prefix (one per run).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,10 @@ PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:
 PG_DB = os.environ.get("TEST_PG_DB", "veles_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "artifacts"))
+# Redis pub/sub ignores the database number: this run's channels and keys get a namespace of their
+# own, so two runs (or a demo) sharing the Redis server never read each other's messages. Set here,
+# before anything reads the settings; Ray workers and demo subprocesses inherit it.
+REDIS_PREFIX = os.environ.setdefault("VELES_REDIS_PREFIX", f"veles-test-{uuid.uuid4().hex[:10]}:")
 
 # Local Twilio and SMTP servers (`twilio_stub`, `smtp_server`, ...) for any test that sends messages.
 pytest_plugins = ["tests.stubs.fixtures"]

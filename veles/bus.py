@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -22,7 +23,10 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio as aioredis
 
+from veles.config import redis_name
+
 Message = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Bus(Protocol):
@@ -97,25 +101,47 @@ class LocalBus:
 
 
 class RedisBus:
-    """Redis pub/sub; topics are prefixed so several deployments can share one Redis."""
+    """Redis pub/sub in one deployment's namespace.
 
-    def __init__(self, url: str, prefix: str = "veles:") -> None:
+    Pub/sub channels ignore the Redis database number, so the deployment prefix
+    (`Settings.redis_prefix`) is required: two deployments or test runs sharing a Redis server
+    never see each other's books and alerts. A message that is not a JSON object (a foreign or
+    broken publisher) is dropped and counted in `malformed`, never handed to a subscriber."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        if not prefix:
+            raise ValueError("prefix: a Redis bus needs its deployment's prefix (Settings.redis_prefix)")
         self._url = url
         self._prefix = prefix
         self._client: aioredis.Redis = aioredis.Redis.from_url(url)
+        self.malformed = 0
+
+    def channel(self, topic: str) -> str:
+        """The Redis channel a topic travels on."""
+        return redis_name(self._prefix, topic)
 
     async def publish(self, topic: str, message: Message) -> None:
-        await self._client.publish(self._prefix + topic, json.dumps(message, separators=(",", ":")))
+        await self._client.publish(self.channel(topic), json.dumps(message, separators=(",", ":")))
 
     async def subscribe(self, topic: str) -> AsyncIterator[Message]:
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._prefix + topic)
+        await pubsub.subscribe(self.channel(topic))
         box = _Latest()
 
         async def pump() -> None:
             async for raw in pubsub.listen():
-                if raw.get("type") == "message":
-                    box.put(json.loads(raw["data"]))
+                if raw.get("type") != "message":
+                    continue
+                try:
+                    message = json.loads(raw["data"])
+                except ValueError:
+                    message = None
+                if not isinstance(message, dict):
+                    self.malformed += 1
+                    log.error("bus %s: dropped a message that is not a JSON object: %.200r",
+                              topic, raw["data"])
+                    continue
+                box.put(message)
 
         task = asyncio.create_task(pump())
         try:

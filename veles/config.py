@@ -7,8 +7,11 @@ REDIS_URL, RAY_ADDRESS and real secrets.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +30,12 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None, description="Redis for the bus, rate limits and Reflex state; unset = in-process."
+    )
+    veles_redis_prefix: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Namespace of every Redis channel and key of this deployment (pub/sub ignores the "
+        "database number, so deployments sharing a Redis need distinct ones); unset = derived from the "
+        "database's name and address.",
     )
     ray_address: str | None = Field(
         default=None, description="Ray cluster to join; unset = start a local one."
@@ -86,9 +95,43 @@ class Settings(BaseSettings):
     )
 
     @property
+    def redis_prefix(self) -> str:
+        """What every Redis channel and key of this deployment starts with (`redis_name`)."""
+        return deployment_prefix(self.database_url, self.veles_redis_prefix)
+
+    @property
     def uses_redis(self) -> bool:
         """Whether a Redis server is configured (otherwise the in-process bus serves)."""
         return bool(self.redis_url)
+
+
+def deployment_prefix(database_url: str, explicit: str | None = None) -> str:
+    """The Redis namespace of the deployment whose database is `database_url`, ending in ":".
+
+    `explicit` (VELES_REDIS_PREFIX) wins. Otherwise the database's name plus a short hash of where it
+    lives (scheme, host, port, path; never the credentials, so a password change keeps the
+    namespace): two deployments share Redis channels only if they share their database."""
+    if explicit:
+        return explicit if explicit.endswith(":") else f"{explicit}:"
+    parts = urlsplit(database_url)
+    name = PurePosixPath(parts.path).stem or "veles"
+    where = f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:8]
+    return f"veles:{re.sub(r'[^A-Za-z0-9._-]', '_', name)[:40]}-{digest}:"
+
+
+def redis_name(prefix: str, name: str) -> str:
+    """A Redis channel or key of this deployment: the one place names get the deployment prefix,
+    so two deployments (or test runs) sharing a Redis server never read each other's messages."""
+    return f"{prefix}{name}"
+
+
+def engine_prefix(database_url: str | None) -> str:
+    """The prefix an engine actor uses: it is handed the database URL, not the settings, so the
+    namespace is derived here from that URL (or VELES_REDIS_PREFIX, which `ray_runtime.connect`
+    passes to every actor of the job)."""
+    settings = get_settings()
+    return deployment_prefix(database_url or settings.database_url, settings.veles_redis_prefix)
 
 
 @lru_cache(maxsize=1)

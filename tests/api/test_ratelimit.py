@@ -22,7 +22,7 @@ class CountingRedis(redis.Redis):
 
 def test_three_counters_cost_one_round_trip_and_keep_their_own_limits(redis_url: str) -> None:
     client = CountingRedis.from_url(redis_url)
-    limiter = RedisRateLimiter(client, limit=5, window=60)
+    limiter = RedisRateLimiter(client, limit=5, window=60, prefix="deploy-a:")
     checks: list[tuple[str, int | None]] = [("ip", None), ("user", 2), ("tenant", 3)]
     limiter.hit_all(checks)  # the first call also loads the script (EVALSHA, then SCRIPT LOAD + retry)
     CountingRedis.sent = 0
@@ -34,13 +34,24 @@ def test_three_counters_cost_one_round_trip_and_keep_their_own_limits(redis_url:
     fourth = limiter.hit_all(checks)
     assert [d.allowed for d in fourth] == [True, False, False]
     # every counter counted every request, also the ones already refused
-    assert [client.get(key) for key, _ in checks] == [b"4", b"4", b"4"]
+    # (in the deployment's namespace: nothing is written outside it)
+    assert [client.get(f"deploy-a:{key}") for key, _ in checks] == [b"4", b"4", b"4"]
+    assert client.keys("ip") == []
     assert all(55 <= d.retry_after <= 60 for d in fourth)
-    assert 55_000 <= cast(int, client.pttl("tenant")) <= 60_000
+    assert 55_000 <= cast(int, client.pttl("deploy-a:tenant")) <= 60_000
+
+
+def test_two_deployments_on_one_redis_count_apart(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    one = RedisRateLimiter(client, limit=1, window=30, prefix="deploy-a:")
+    other = RedisRateLimiter(client, limit=1, window=30, prefix="deploy-b:")
+    assert one.hit("ratelimit:login-ip:x").allowed
+    assert not one.hit("ratelimit:login-ip:x").allowed
+    assert other.hit("ratelimit:login-ip:x").allowed  # the other deployment's counter is its own
 
 
 def test_one_hit_is_a_list_of_one(redis_url: str) -> None:
-    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), limit=1, window=30)
+    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), limit=1, window=30, prefix="t:")
     assert limiter.hit("k").allowed
     refused = limiter.hit("k")
     assert not refused.allowed
@@ -49,7 +60,7 @@ def test_one_hit_is_a_list_of_one(redis_url: str) -> None:
 
 def test_redis_down_is_limiter_unavailable() -> None:
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    limiter = RedisRateLimiter(client, limit=5, window=60)
+    limiter = RedisRateLimiter(client, limit=5, window=60, prefix="t:")
     with pytest.raises(LimiterUnavailable, match="cannot be reached"):
         limiter.hit_all([("a", None), ("b", None)])
 

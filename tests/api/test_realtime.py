@@ -107,7 +107,7 @@ async def test_each_tenant_gets_only_its_own_pushes(
     a_one = await _listener(listeners, one, world.token(world.a, Role.VIEWER))
     a_two = await _listener(listeners, two, world.token(world.a, Role.RISK_MANAGER))
     b_one = await _listener(listeners, one, world.token(world.b))
-    bus = RedisBus(world.settings.redis_url or "")
+    bus = RedisBus(world.settings.redis_url or "", world.settings.redis_prefix)
     listeners.push_async_callback(bus.aclose)
 
     def book(tenant: int, version: int) -> Any:

@@ -97,7 +97,7 @@ def test_a_known_version_costs_no_database_query(client: TestClient, settings: S
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len([q for q in queries if "token_version" in q]) <= 1  # at most the first, then Redis
-    cached = redis.Redis.from_url(settings.redis_url or "").keys("veles:token-version:*")
+    cached = redis.Redis.from_url(settings.redis_url or "").keys(f"{settings.redis_prefix}token-version:*")
     assert isinstance(cached, list)
     assert len(cached) >= 1
 

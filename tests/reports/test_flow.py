@@ -117,7 +117,7 @@ def test_request_ready_announced_downloaded_and_hidden_from_other_tenants(
     alpha, beta = tenants["Alpha-risk_manager"], tenants["Beta-risk_manager"]
 
     async def request_and_hear() -> tuple[Report, dict[str, Any]]:
-        bus = RedisBus(redis_url_module)
+        bus = RedisBus(redis_url_module, settings.redis_prefix)
         messages = bus.subscribe(report_topic(alpha.tenant_id))
         try:
             first = asyncio.ensure_future(anext(messages))

@@ -100,7 +100,7 @@ async def test_with_redis_the_workers_message_wakes_the_feed_at_once(
     settings = Settings(_env_file=None, database_url=db, redis_url=redis_url)
     feed = ReportFeed(settings, safety_s=60.0)  # only the bus can wake it within the test
     alpha = callers["Alpha-risk_manager"]
-    bus = RedisBus(redis_url)
+    bus = RedisBus(redis_url, settings.redis_prefix)
     loop = asyncio.get_running_loop()
 
     def announce(tenant_id: int, message: dict[str, Any]) -> None:

@@ -186,7 +186,7 @@ class Integrations(socketio.AsyncNamespace):
                 await asyncio.sleep(1.0)
 
     async def _relay_redis(self, tenant_id: int, url: str) -> None:
-        bus = RedisBus(url)
+        bus = RedisBus(url, self._ctx.settings.redis_prefix)
 
         async def forward(topic: str, event: str) -> None:
             async for message in bus.subscribe(topic):

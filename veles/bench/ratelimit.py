@@ -32,10 +32,9 @@ def _timed(check: Callable[[], object], count: int) -> dict[str, float]:
 def run(redis_url: str, checks: int) -> dict[str, object]:
     """Time `checks` request checks each way against `redis_url`; its keys expire within a minute."""
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-    limiter = RedisRateLimiter(client, limit=10**9, window=60.0)
     run_id = uuid.uuid4().hex[:8]
-    keys: list[tuple[str, int | None]] = [(f"veles:bench:{run_id}:{kind}", None)
-                                          for kind in ("ip", "user", "tenant")]
+    limiter = RedisRateLimiter(client, limit=10**9, window=60.0, prefix=f"veles-bench:{run_id}:")
+    keys: list[tuple[str, int | None]] = [(kind, None) for kind in ("ip", "user", "tenant")]
     limiter.hit_all(keys)  # loads the script once, outside the timing
 
     def three_trips() -> object:

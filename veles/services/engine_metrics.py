@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from actors.engine_stats import KEY_PREFIX
 from actors.names import aggregator_name
-from veles.config import Settings
+from veles.config import Settings, redis_name
 from veles.services.ray_runtime import join, named_actor
 from veles.services.tenants import active_tenants
 
@@ -42,10 +42,11 @@ def count_push(channel: str, n: int = 1) -> None:
     _PUSHES[channel] += n
 
 
-async def _from_redis(url: str) -> list[Row]:
+async def _from_redis(url: str, prefix: str) -> list[Row]:
     client = aioredis.Redis.from_url(url)
     try:
-        keys = [key async for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=500)]
+        pattern = redis_name(prefix, f"{KEY_PREFIX}*")
+        keys = [key async for key in client.scan_iter(match=pattern, count=500)]
         values = await client.mget(keys) if keys else []
     finally:
         await client.aclose()
@@ -72,7 +73,7 @@ async def read_engine_stats(settings: Settings) -> list[Row] | None:
     """Every running tenant engine's stats; None when the engines cannot be reached at all."""
     try:
         if settings.redis_url:
-            return await _from_redis(settings.redis_url)
+            return await _from_redis(settings.redis_url, settings.redis_prefix)
         return await _from_ray(settings)
     except Exception as exc:  # Redis or Ray away: the scrape still answers, saying so
         log.warning("engine metrics unavailable: %s", exc)

@@ -185,7 +185,7 @@ class LiveFeed:
 
     async def _pump_alerts(self, tenant_id: int, queue: asyncio.Queue[Row], url: str) -> None:
         while True:
-            bus = RedisBus(url)
+            bus = RedisBus(url, self._settings.redis_prefix)
             try:
                 async for alert in bus.subscribe(alert_topic(tenant_id)):
                     queue.put_nowait(alert)
@@ -241,7 +241,7 @@ class LiveFeed:
                     await self._load_snapshot(tenant_id, aggregator)
 
     async def _follow_redis(self, tenant_id: int, aggregator: Any, url: str) -> None:
-        bus = RedisBus(url)
+        bus = RedisBus(url, self._settings.redis_prefix)
         try:
             async for message in bus.subscribe(book_topic(tenant_id)):
                 if not await self._deliver(tenant_id, message):

@@ -24,7 +24,7 @@ from typing import Protocol
 import redis
 
 from models.tenancy import Plan
-from veles.config import Settings
+from veles.config import Settings, redis_name
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -93,13 +93,15 @@ class RateLimiter(Protocol):
 def limit_key(kind: str, value: str) -> str:
     """A counter key that does not store e-mail addresses or IPs in clear in Redis."""
     digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-    return f"veles:ratelimit:{kind}:{digest}"
+    return f"ratelimit:{kind}:{digest}"
 
 
 class RedisRateLimiter:
-    """Shared counters in Redis (INCR + PEXPIRE of every key in one Lua script call)."""
+    """Shared counters in Redis (INCR + PEXPIRE of every key in one Lua script call), each key in
+    the deployment's namespace (`prefix`)."""
 
-    def __init__(self, client: redis.Redis, limit: int, window: float) -> None:
+    def __init__(self, client: redis.Redis, limit: int, window: float, prefix: str) -> None:
+        self._prefix = prefix
         self._limit = limit
         self._window_ms = int(window * 1000)
         self._script = client.register_script(_HIT)
@@ -112,7 +114,8 @@ class RedisRateLimiter:
         """Count a hit on each key in one script call. LimiterUnavailable when Redis does not
         answer, so callers can say so instead of failing with a 500."""
         try:
-            flat = self._script(keys=[key for key, _ in checks], args=[self._window_ms])
+            flat = self._script(keys=[redis_name(self._prefix, key) for key, _ in checks],
+                                args=[self._window_ms])
         except redis.RedisError as exc:
             raise LimiterUnavailable(f"the rate-limit store (Redis) cannot be reached: {exc}") from exc
         return [
@@ -153,7 +156,7 @@ class MemoryRateLimiter:
 def _limiter(settings: Settings, limit: int, window: float) -> RateLimiter:
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-        return RedisRateLimiter(client, limit, window)
+        return RedisRateLimiter(client, limit, window, settings.redis_prefix)
     return MemoryRateLimiter(limit, window)
 
 

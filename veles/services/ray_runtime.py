@@ -40,12 +40,17 @@ def connect(settings: Settings) -> None:
     """
     if ray.is_initialized():
         return
+    # Engine actors are handed the database URL, not the settings: an explicit Redis namespace
+    # travels to them in the job's environment (`veles.config.engine_prefix` reads it there).
+    env = {"VELES_REDIS_PREFIX": settings.veles_redis_prefix} if settings.veles_redis_prefix else {}
+    runtime_env = {"env_vars": env} if env else None
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace,
-                 logging_level=logging.WARNING, log_to_driver=False)
+                 logging_level=logging.WARNING, log_to_driver=False, runtime_env=runtime_env)
     else:
         ray.init(address="local", num_cpus=settings.ray_num_cpus, include_dashboard=False,
-                 namespace=settings.ray_namespace, logging_level=logging.WARNING, log_to_driver=False)
+                 namespace=settings.ray_namespace, logging_level=logging.WARNING, log_to_driver=False,
+                 runtime_env=runtime_env)
 
 
 def _join_blocking(settings: Settings) -> None:

@@ -176,7 +176,7 @@ class ReportFeed:
 
         async def run() -> None:
             while True:
-                bus = RedisBus(url)
+                bus = RedisBus(url, self._settings.redis_prefix)
                 try:
                     async for _message in bus.subscribe(report_topic(tenant_id)):
                         wake.set()

@@ -16,7 +16,6 @@ version from the database just before the commit fills the cache only if the key
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from sqlmodel import Session, select
 
 from models.db import get_engine, session_scope
 from models.tenancy import User
-from veles.config import Settings
+from veles.config import Settings, engine_prefix, redis_name
 from veles.services import tokens
 from veles.services.tokens import AuthError, Identity
 
@@ -57,11 +56,15 @@ def end_sessions(db: Session, user: User, *, keep_refresh: bool = False) -> int:
 class SessionVersions:
     """The current token version of each user, cached in front of the user table."""
 
-    def __init__(self, database_url: str, client: redis.Redis | None, ttl: int = CACHE_SECONDS) -> None:
+    def __init__(
+        self, database_url: str, client: redis.Redis | None, ttl: int = CACHE_SECONDS,
+        prefix: str | None = None,
+    ) -> None:
         self._database_url = database_url
         self.engine = get_engine(database_url)
-        # Redis keys name the database too, so two databases sharing one Redis never mix user ids.
-        self._prefix = f"veles:token-version:{hashlib.sha256(database_url.encode()).hexdigest()[:16]}:"
+        # Keys live in the deployment's namespace (derived from the database unless VELES_REDIS_PREFIX
+        # says otherwise), so two databases sharing one Redis never mix user ids.
+        self._prefix = redis_name(prefix or engine_prefix(database_url), "token-version:")
         self._client = client
         self._ttl = ttl
         self._lock = threading.Lock()
@@ -115,20 +118,20 @@ class SessionVersions:
             log.warning("token version of user %s not cached: Redis cannot be reached: %s", user_id, exc)
 
 
-_caches: dict[tuple[str, str | None], SessionVersions] = {}
+_caches: dict[tuple[str, str | None, str], SessionVersions] = {}
 _caches_lock = threading.Lock()
 
 
 def session_versions(settings: Settings) -> SessionVersions:
     """The process's version cache for these settings' database and Redis (one per pair, shared by
     the API and the portal, so a change made through either is published to both)."""
-    key = (settings.database_url, settings.redis_url)
+    key = (settings.database_url, settings.redis_url, settings.redis_prefix)
     with _caches_lock:
         if key not in _caches:
             client = None
             if settings.redis_url:
                 client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-            _caches[key] = SessionVersions(settings.database_url, client)
+            _caches[key] = SessionVersions(settings.database_url, client, prefix=settings.redis_prefix)
         return _caches[key]
 
 
