@@ -17,6 +17,10 @@ import pytest
 import ray
 import redis
 
+# Tests run as development (the public development SECRET_KEY, no CREDENTIALS_KEYS needed); this
+# reaches every subprocess a test starts too. Tests of production behaviour set their own settings.
+os.environ["VELES_ENV"] = "development"
+
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = os.environ.get("TEST_PG_DB", "veles_test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

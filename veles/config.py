@@ -2,13 +2,17 @@
 
 Every value has an embedded default so `veles demo` runs with nothing configured: a SQLite file
 under `.veles/`, the in-process bus, and a local Ray cluster. Production sets DATABASE_URL,
-REDIS_URL, RAY_ADDRESS and real secrets.
+REDIS_URL, RAY_ADDRESS and real secrets. `VELES_ENV` is `production` unless set otherwise
+(`veles demo` and the tests set `development`): there every process refuses to start on the
+public development secret (`veles.services.preflight`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -17,6 +21,15 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(".veles")
+# Public (it is in this file): accepted in development only; production refuses to start on it.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-change-me-0123456789"  # noqa: S105
+
+
+class Environment(StrEnum):
+    """How strict a process is about its configuration at start (`veles.services.preflight`)."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
 
 
 class Settings(BaseSettings):
@@ -40,11 +53,27 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, description="Ray cluster to join; unset = start a local one."
     )
+    veles_env: Environment = Field(
+        default=Environment.PRODUCTION,
+        description="production: every process refuses to start (exit 2) on unsafe secrets or a database "
+        "role that bypasses row-level security; development: `veles demo` and the tests.",
+    )
     ray_namespace: str = "veles"
     ray_num_cpus: int | None = Field(default=None, description="CPUs a local Ray cluster may use.")
     secret_key: SecretStr = Field(
-        default=SecretStr("dev-insecure-secret-change-me-0123456789"),
-        description="Signs JWTs; must be set to a long random value in production.",
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="Signs access and refresh tokens, report links and SMS-code hashes; at least 32 bytes "
+        "of random in production.",
+    )
+    secret_key_previous: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated earlier SECRET_KEYs, newest first: what they signed is still "
+        "accepted (never signed with) until SECRET_KEY_PREVIOUS_UNTIL.",
+    )
+    secret_key_previous_until: datetime | None = Field(
+        default=None,
+        description="End of a SECRET_KEY rotation's overlap (ISO 8601; UTC when no offset is given); "
+        "unset or past: previous keys are refused.",
     )
     credentials_keys: SecretStr | None = Field(
         default=None,

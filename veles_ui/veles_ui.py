@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import reflex as rx
 
 from veles.api import create_api
+from veles.config import get_settings
+from veles.services.preflight import enforce
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.admin import admin_page
@@ -38,6 +42,20 @@ app = rx.App(
     api_transformer=create_api(),  # REST API and /metrics in front of Reflex
     extra_app_wraps={(3, "ReportNotices"): report_notices},  # report toasts on every page
 )
+
+
+def refuse_unsafe_start() -> None:
+    """Run the production start-up checks before the backend serves anything (a plain function
+    lifespan task runs to its end before start-up completes, so this deliberately blocks: nothing is
+    served yet). A refusal ends the process with exit code 2 and its lines on stderr, rather than
+    the server's own "startup failed" code."""
+    try:
+        enforce(get_settings(), "veles portal")
+    except SystemExit as refused:
+        os._exit(refused.code if isinstance(refused.code, int) else 2)
+
+
+app.register_lifespan_task(refuse_unsafe_start)
 app.add_page(login_page, route="/login", title="Sign in · Veles")
 app.add_page(forgot_page, route="/forgot", title="Forgot password · Veles", on_load=ForgotState.clear_forgot)
 app.add_page(reset_page, route="/reset", title="New password · Veles", on_load=ResetState.open_link)

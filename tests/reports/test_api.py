@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from models.db import upgrade
 from tests.reports.conftest import NoEngine, seed_brokers
@@ -100,6 +101,13 @@ def test_queue_render_download_and_links(client: TestClient, world: dict[str, An
     assert client.get(link["url"]).content == download.content  # no sign-in needed
     forged = link["url"].replace("sig=", "sig=0")
     assert client.get(forged).status_code == 403
+    # SECRET_KEY rotated: the link (signed with the key now previous) works during the overlap only
+    for until, status in ((datetime.now(UTC) + timedelta(hours=1), 200), (datetime.now(UTC), 403)):
+        rotated = world["settings"].model_copy(update={
+            "secret_key": SecretStr("a-new-key-" + "k" * 32),
+            "secret_key_previous": world["settings"].secret_key, "secret_key_previous_until": until})
+        with TestClient(create_api(rotated)) as after_rotation:
+            assert after_rotation.get(link["url"]).status_code == status
 
     for path in (f"/api/v1/reports/{report_id}", f"/api/v1/reports/{report_id}/download"):
         assert client.get(path, headers=auth(world, "Beta-risk_manager")).status_code == 404

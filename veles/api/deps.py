@@ -31,6 +31,7 @@ from veles.services.ratelimit import (
     limit_key,
 )
 from veles.services.sessions import check_session
+from veles.services.signing_keys import keyring
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token:
         try:
-            identity = decode_token(token.strip(), ctx.settings.secret_key.get_secret_value())
+            identity = decode_token(token.strip(), keyring(ctx.settings))
         except AuthError:
             identity = None  # the route answers 401; the IP counter still counts the attempt
         if identity is not None:
@@ -132,7 +133,7 @@ def current_identity(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        identity = decode_token(credentials.credentials, ctx.settings.secret_key.get_secret_value())
+        identity = decode_token(credentials.credentials, keyring(ctx.settings))
         return check_session(ctx.settings, identity)
     except AuthError as exc:
         raise HTTPException(

@@ -47,6 +47,7 @@ from veles.services.engine_metrics import count_push
 from veles.services.permissions import Permission, allowed
 from veles.services.report_notices import ReportFeed
 from veles.services.sessions import check_session
+from veles.services.signing_keys import keyring
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Integrations(socketio.AsyncNamespace):
         if token is None:
             raise Refused("Not signed in: connect with auth={'token': ...}.")
         try:
-            identity = decode_token(token, self._ctx.settings.secret_key.get_secret_value())
+            identity = decode_token(token, keyring(self._ctx.settings))
             check_session(self._ctx.settings, identity)  # not a user whose sessions were ended
         except AuthError as exc:
             raise Refused(str(exc)) from None

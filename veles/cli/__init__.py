@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from veles.cli import bench, db, demo, engine, reports, risk
+from veles.cli import bench, db, demo, doctor, engine, portal, reports, risk
 
 app = typer.Typer(help="Veles: real-time risk management for MetaTrader 5 brokerages.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
@@ -13,3 +13,5 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(reports.app, name="reports")
 app.command("engine")(engine.run_engine)
 app.command("demo")(demo.run_demo)
+app.command("doctor")(doctor.run_doctor)
+app.command("portal")(portal.run_portal)

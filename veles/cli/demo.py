@@ -22,9 +22,10 @@ import ray
 import typer
 
 from veles.cli.reports import report_service
-from veles.config import get_settings
-from veles.services.demo import seed_demo
+from veles.config import Environment, Settings, get_settings
+from veles.services.demo import development_credentials_key, seed_demo
 from veles.services.engine import start_engine, status_line, stop_engine
+from veles.services.preflight import enforce
 from veles.services.ray_runtime import connect, gcs_address
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,20 @@ def _portal_env(ray_address: str, port: int) -> dict[str, str]:
     return env
 
 
+def demo_settings() -> Settings:
+    """The process settings for the demo: VELES_ENV=development unless set otherwise, and in
+    development a kept CREDENTIALS_KEYS key when none is set. Both go into the environment, so the
+    portal (a child process) and the local Ray cluster's workers see the same."""
+    os.environ.setdefault("VELES_ENV", Environment.DEVELOPMENT.value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.credentials_keys is None and settings.veles_env == Environment.DEVELOPMENT:
+        os.environ["CREDENTIALS_KEYS"] = development_credentials_key()
+        get_settings.cache_clear()
+        settings = get_settings()
+    return settings
+
+
 def _stop_portal(proc: subprocess.Popen[bytes]) -> None:
     """Stop the portal's process group (web server, bun): SIGINT as Ctrl-C would, then harder."""
     for sig, grace in ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
@@ -79,7 +94,8 @@ def run_demo(
     timeout: float = typer.Option(600, help="Seconds to wait for the portal to come up."),
 ) -> None:
     """Run the whole of Veles locally with a simulated broker; Ctrl-C stops everything."""
-    settings = get_settings()
+    settings = demo_settings()
+    enforce(settings, "veles demo")
     accounts = accounts or settings.demo_accounts
     port = settings.frontend_port
 

@@ -12,6 +12,7 @@ import typer
 from veles.cli.reports import report_service
 from veles.config import Settings, get_settings
 from veles.services.engine import engine_status, start_engine, status_line, stop_engine
+from veles.services.preflight import enforce
 from veles.services.ray_runtime import connect, gcs_address
 
 STATUS_EVERY_S = 30
@@ -26,6 +27,7 @@ def run_engine(
     """Start one supervisor per tenant (local Ray, or the cluster at RAY_ADDRESS) and the report
     workers and scheduler, and keep them running."""
     settings = get_settings()
+    enforce(settings, "veles engine")
     connect(settings)
     typer.echo(f"ray cluster: {gcs_address()}")
     try:

@@ -15,6 +15,7 @@ import typer
 from veles.config import Settings, get_settings
 from veles.reports.settings import ReportSettings, get_report_settings
 from veles.services import reports as service
+from veles.services.preflight import enforce
 
 app = typer.Typer(help="Report workers and scheduled reports.", no_args_is_help=True)
 SCHEDULER_STOP_S = 30.0  # a scheduler round in progress (an e-mail being sent) may take this long
@@ -65,7 +66,9 @@ def serve(
 ) -> None:
     """Start the worker pool (detached Ray actors) and run the scheduler in this process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings, rsettings = get_settings(), shared_report_settings()
+    settings = get_settings()
+    enforce(settings, "veles reports serve")
+    rsettings = shared_report_settings()
     service.start_workers(settings, rsettings, workers)
     typer.echo(f"{workers} report worker(s) running; scheduler every {every:g} s. Ctrl-C stops.", err=True)
     stop = threading.Event()

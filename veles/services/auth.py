@@ -26,6 +26,7 @@ from models.tenancy import Tenant, TenantStatus, TwoFactor, User
 from veles.config import Settings
 from veles.services import messaging, tokens
 from veles.services.audit import Action, record
+from veles.services.signing_keys import keyring
 from veles.services.tokens import AuthError, Identity, RefreshReused, as_utc, decode_token, issue_token
 
 __all__ = [
@@ -174,7 +175,7 @@ def _failure(session: Session, settings: Settings, user: User, action: Action, i
 
 def _tokens(session: Session, settings: Settings, identity: Identity, ip: str | None,
             family: str | None = None) -> Tokens:
-    secret = settings.secret_key.get_secret_value()
+    secret = keyring(settings)
     return Tokens(
         identity=identity,
         access_token=issue_token(identity, secret, settings.access_token_minutes),
@@ -230,7 +231,7 @@ def _send_challenge(session: Session, settings: Settings, user: User, ip: str | 
     assert user.id is not None
     minutes = settings.sms_code_minutes
     challenge, code = tokens.create_challenge(session, user.tenant_id, user.id,
-                                              settings.secret_key.get_secret_value(), minutes)
+                                              keyring(settings), minutes)
     try:
         text = f"Your Veles sign-in code is {code}. It expires in {minutes} min."
         messaging.send_sms(settings, user.phone, text)
@@ -255,7 +256,7 @@ def verify_code(session: Session, settings: Settings, challenge: str, code: str,
     if user is None or not user.is_active:
         raise AuthError("This sign-in code has expired or was already used; please sign in again.")
     _refuse_if_locked(user)
-    if not tokens.code_matches(row, code, settings.secret_key.get_secret_value()):
+    if not tokens.code_matches(row, code, keyring(settings)):
         session.add(row)
         raise _failure(session, settings, user, Action.CODE_FAILED, ip,
                        AuthError("Wrong code; check the SMS and try again."))
@@ -274,7 +275,7 @@ def refresh(session: Session, settings: Settings, refresh_token: str, *, ip: str
     plan. Reuse of a spent token ends the family and is audited; a deactivated user or suspended
     broker ends it too."""
     try:
-        row = tokens.consume_refresh(session, refresh_token, settings.secret_key.get_secret_value())
+        row = tokens.consume_refresh(session, refresh_token, keyring(settings))
     except RefreshReused as reused:
         who = reused.identity
         record(session, Action.REFRESH_REUSE, tenant_id=who.tenant_id, actor_user_id=who.user_id,
@@ -297,7 +298,7 @@ def refresh(session: Session, settings: Settings, refresh_token: str, *, ip: str
 
 def logout(session: Session, settings: Settings, refresh_token: str, *, ip: str | None = None) -> None:
     """End the sign-in a refresh token belongs to (every token of its family); idempotent."""
-    identity, family = tokens.refresh_claims(refresh_token, settings.secret_key.get_secret_value())
+    identity, family = tokens.refresh_claims(refresh_token, keyring(settings))
     revoked = tokens.revoke_family(session, family)
     record(session, Action.LOGOUT, tenant_id=identity.tenant_id, actor_user_id=identity.user_id,
            details={"revoked": revoked}, ip=ip)

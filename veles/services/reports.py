@@ -33,6 +33,7 @@ from veles.reports.storage import open_storage
 from veles.services.messaging import Attachment, MessagingError, check_email, send_email
 from veles.services.permissions import Permission, require
 from veles.services.ray_runtime import connect
+from veles.services.signing_keys import SigningKey, keyring
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,15 @@ def report_file(settings: Settings, rsettings: ReportSettings, caller: Caller, r
     return _file(rsettings, get_report(settings, caller, report_id))
 
 
-def _signature(secret: str, report_id: int, tenant_id: int, expires: int) -> str:
+def _mac(key: SigningKey, report_id: int, tenant_id: int, expires: int) -> str:
     message = f"report:{report_id}:{tenant_id}:{expires}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(key.secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _signature(key: SigningKey, report_id: int, tenant_id: int, expires: int) -> str:
+    """`<kid>.<HMAC>`: the key id lets a link signed before a SECRET_KEY rotation verify during the
+    overlap (`veles.services.signing_keys`)."""
+    return f"{key.kid}.{_mac(key, report_id, tenant_id, expires)}"
 
 
 def signed_link(settings: Settings, rsettings: ReportSettings, caller: Caller, report_id: int) -> str:
@@ -149,7 +156,7 @@ def signed_link(settings: Settings, rsettings: ReportSettings, caller: Caller, r
     for any role that may download (`report_file`)."""
     report = get_report(settings, caller, report_id)
     expires = int(time.time()) + rsettings.link_minutes * 60
-    sig = _signature(settings.secret_key.get_secret_value(), report_id, report.tenant_id, expires)
+    sig = _signature(keyring(settings).current, report_id, report.tenant_id, expires)
     return f"/api/v1/reports/{report_id}/file?tenant={report.tenant_id}&expires={expires}&sig={sig}"
 
 
@@ -157,8 +164,10 @@ def file_by_link(
     settings: Settings, rsettings: ReportSettings, report_id: int, tenant_id: int, expires: int, sig: str
 ) -> ReportFile:
     """The file a signed link names; LinkInvalid when the signature is wrong or the link expired."""
-    expected = _signature(settings.secret_key.get_secret_value(), report_id, tenant_id, expires)
-    if not hmac.compare_digest(expected.encode(), sig.encode()):  # bytes: a non-ASCII str would raise
+    kid, dot, mac = sig.partition(".")
+    key = keyring(settings).find(kid) if dot else keyring(settings).current  # no kid: made before kids
+    expected = _mac(key, report_id, tenant_id, expires) if key is not None else ""
+    if not expected or not hmac.compare_digest(expected.encode(), (mac if dot else sig).encode()):
         raise LinkInvalid("this download link is not valid")
     if expires < time.time():
         raise LinkInvalid("this download link has expired: ask the portal for a new one")

@@ -7,6 +7,10 @@ Refresh tokens are JWTs too (`typ=refresh`, with their family and a random `jti`
 also a row holding only its SHA-256: it works once, is replaced by the next on use, and can be
 revoked. Decoding pins the algorithm and the token type, so `alg=none`, another key, or a refresh
 token presented as an access token (or the reverse) are all refused.
+
+Every token names its signing key in a `kid` header (`veles.services.signing_keys`): new tokens are
+signed with SECRET_KEY, and tokens signed with a previous key verify only while the rotation's
+overlap lasts. The functions take a Keyring or one bare secret.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlmodel import Session, col, select
 from models.auth import LoginChallenge, RefreshToken
 from models.columns import utcnow
 from models.tenancy import Plan, Role
+from veles.services.signing_keys import KeyLike, SigningKey, as_keyring
 
 _ALGORITHM = "HS256"
 ACCESS, REFRESH = "access", "refresh"
@@ -85,15 +90,30 @@ def _claims(identity: Identity, kind: str, expires: datetime) -> dict[str, Any]:
     }
 
 
-def issue_token(identity: Identity, secret: str, minutes: int) -> str:
-    """A signed access token that expires after `minutes`."""
-    return jwt.encode(_claims(identity, ACCESS, utcnow() + timedelta(minutes=minutes)), secret, _ALGORITHM)
+def _sign(claims: dict[str, Any], secret: KeyLike) -> str:
+    key = as_keyring(secret).current
+    return jwt.encode(claims, key.secret, _ALGORITHM, headers={"kid": key.kid})
 
 
-def _decode(token: str, secret: str, kind: str) -> Identity:
+def _verifying_key(token: str, secret: KeyLike) -> SigningKey:
+    """The key the token's `kid` names, if it is one accepted now; raises InvalidSignatureError."""
+    kid = jwt.get_unverified_header(token).get("kid")
+    key = as_keyring(secret).find(kid) if kid is None or isinstance(kid, str) else None
+    if key is None:
+        raise jwt.InvalidSignatureError("the token is not signed with a key accepted now")
+    return key
+
+
+def issue_token(identity: Identity, secret: KeyLike, minutes: int) -> str:
+    """A signed access token that expires after `minutes`, signed with the current key."""
+    return _sign(_claims(identity, ACCESS, utcnow() + timedelta(minutes=minutes)), secret)
+
+
+def _decode(token: str, secret: KeyLike, kind: str) -> Identity:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub", "tenant_id", "typ"]}
+            token, _verifying_key(token, secret).secret, algorithms=[_ALGORITHM],
+            options={"require": ["exp", "sub", "tenant_id", "typ"]},
         )
         if claims["typ"] != kind:
             raise AuthError("Invalid session token.")
@@ -111,26 +131,26 @@ def _decode(token: str, secret: str, kind: str) -> Identity:
         raise AuthError("Invalid session token.") from exc
 
 
-def decode_token(token: str, secret: str) -> Identity:
+def decode_token(token: str, secret: KeyLike) -> Identity:
     """The identity in an access token, or AuthError if it is expired, tampered, or not ours."""
     return _decode(token, secret, ACCESS)
 
 
 def issue_refresh(
-    session: Session, identity: Identity, secret: str, days: int, *, family: str | None = None,
+    session: Session, identity: Identity, secret: KeyLike, days: int, *, family: str | None = None,
     ip: str | None = None,
 ) -> str:
     """A new refresh token in `family` (a new family: a new sign-in); its hash is added to `session`."""
     family = family or str(uuid.uuid4())
     expires = utcnow() + timedelta(days=days)
     claims = {**_claims(identity, REFRESH, expires), "fam": family, "jti": secrets.token_urlsafe(16)}
-    token = jwt.encode(claims, secret, _ALGORITHM)
+    token = _sign(claims, secret)
     session.add(RefreshToken(tenant_id=identity.tenant_id, user_id=identity.user_id, family=family,
                              token_hash=token_hash(token), expires_at=expires, ip=ip))
     return token
 
 
-def consume_refresh(session: Session, token: str, secret: str) -> RefreshToken:
+def consume_refresh(session: Session, token: str, secret: KeyLike) -> RefreshToken:
     """Spend a refresh token: checks signature, type and expiry, then marks its row used in one
     conditional UPDATE, so of two concurrent refreshes with one token only one can win.
 
@@ -179,11 +199,11 @@ def revoke_user(session: Session, user_id: int) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def refresh_claims(token: str, secret: str) -> tuple[Identity, str]:
+def refresh_claims(token: str, secret: KeyLike) -> tuple[Identity, str]:
     """Who a refresh token speaks for and its family; signature and type are checked, expiry is not,
     so an expired sign-in can still be signed out."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM],
+        claims = jwt.decode(token, _verifying_key(token, secret).secret, algorithms=[_ALGORITHM],
                             options={"verify_exp": False, "require": ["typ", "fam", "sub", "tenant_id"]})
         if claims["typ"] != REFRESH:
             raise AuthError("Invalid session token.")
@@ -199,13 +219,13 @@ def _code_mac(code: str, secret: str) -> str:
     return hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()
 
 
-def create_challenge(session: Session, tenant_id: int, user_id: int, secret: str, minutes: int
+def create_challenge(session: Session, tenant_id: int, user_id: int, secret: KeyLike, minutes: int
                      ) -> tuple[str, str]:
     """A pending SMS sign-in: returns (challenge id for the client, code for the SMS)."""
     challenge = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(LoginChallenge(tenant_id=tenant_id, user_id=user_id, challenge_hash=token_hash(challenge),
-                               code_hash=_code_mac(code, secret),
+                               code_hash=_code_mac(code, as_keyring(secret).current.secret),
                                expires_at=utcnow() + timedelta(minutes=minutes)))
     return challenge, code
 
@@ -220,9 +240,11 @@ def open_challenge(session: Session, challenge: str) -> LoginChallenge:
     return row
 
 
-def code_matches(row: LoginChallenge, code: str, secret: str) -> bool:
-    """Compare in constant time; a wrong code is counted and, at the limit, spends the challenge."""
-    if hmac.compare_digest(row.code_hash, _code_mac(code.strip(), secret)):
+def code_matches(row: LoginChallenge, code: str, secret: KeyLike) -> bool:
+    """Compare in constant time with the MAC under each key accepted now (a code sent just before a
+    key rotation still works); a wrong code is counted and, at the limit, spends the challenge."""
+    macs = [_code_mac(code.strip(), key.secret) for key in as_keyring(secret).verifying()]
+    if any(hmac.compare_digest(row.code_hash, mac) for mac in macs):
         row.used_at = utcnow()
         return True
     row.attempts += 1

@@ -28,6 +28,7 @@ from veles.services.auth import logout as end_sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
 from veles.services.sessions import check_session
+from veles.services.signing_keys import keyring
 
 
 def tab_connected(token: str) -> bool:
@@ -76,7 +77,7 @@ class SessionState(rx.State):
         """The caller's identity if its role holds `permission`, read from the signed token rather
         than from state the browser could have sent; raises AuthError or PermissionDenied."""
         settings = get_settings()
-        identity = check_session(settings, decode_token(self.token, settings.secret_key.get_secret_value()))
+        identity = check_session(settings, decode_token(self.token, keyring(settings)))
         require(identity.role, permission)
         return identity
 
@@ -118,7 +119,7 @@ class SessionState(rx.State):
         token), or send the user to sign in."""
         settings = get_settings()
         try:
-            identity = decode_token(self.token, settings.secret_key.get_secret_value())
+            identity = decode_token(self.token, keyring(settings))
             check_session(settings, identity)
         except AuthError:  # expired, or the user's sessions were ended (role, password, deactivated)
             if self.refresh_token and self._renew():
