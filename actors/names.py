@@ -11,6 +11,6 @@ def aggregator_name(tenant_id: int) -> str:
     return f"aggregator:{tenant_id}"
 
 
-def account_name(tenant_id: int, connection_id: str, login: int) -> str:
-    """One MT5 trading account; logins are unique per connection, not across a tenant."""
-    return f"account:{tenant_id}:{connection_id}:{login}"
+def host_name(tenant_id: int, index: int) -> str:
+    """One of the tenant's account hosts (a process running many account actors)."""
+    return f"host:{tenant_id}:{index}"

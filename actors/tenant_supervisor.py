@@ -1,28 +1,27 @@
 """TenantSupervisor: one per tenant. Owns the tenant's MT5 connections and its actors.
 
-For each connection it opens the gateway inside this process, starts one MT5AccountActor per
-trading account and keeps a symbol → accounts index, so a price batch calls only the accounts
-that hold (or convert through) a changed symbol. It polls each gateway at a fixed pace; when the
-fan-out falls behind, the due polls are merged (quotes latest-wins, deals all kept, in order), so
-at most one batch per connection is ever queued.
+For each connection it opens the gateway inside this process and places the connection's account
+actors on the tenant's account hosts (`actors/account_host.py`, a few Ray actor processes each
+running thousands of account actors) through a shard map it owns (`actors/shard_map.py`). It polls
+each gateway at a fixed pace; when the fan-out falls behind, the due polls are merged (quotes
+latest-wins, deals all kept, in order), so at most one batch per connection is ever queued.
 
-Price path. A connection's accounts are cut into partitions (`actors/partition.py`), each fed by
-one Ray compiled graph: a batch is one graph execution per partition that has work, not one Ray
-call per account. A connection of fewer than GRAPH_MIN_ACCOUNTS accounts uses plain calls only
-(idle actors in a graph cost more CPU than plain calls at that size). A partition whose graph
-breaks (one of its actors died) falls back to plain calls, restores the accounts that may or may
-not have applied the failed batch, and has its graph torn down and recompiled in the background;
-the other partitions keep their graphs throughout.
-Deals travel in the same steps as prices, so per account they stay in order whichever way a step
-goes, and every step is in the account's log until a checkpoint covers it.
+Price path. A batch is one Ray call per host that has an account holding (or converting through)
+a changed symbol or dealing in it (a symbol → hosts index, from what each host reports its
+accounts need), never one per account; inside the host it goes to the touched accounts only.
 
-Supervision. Each account has a checkpoint (its pickled state, refreshed every
-`CHECKPOINT_EVERY` batches) and the log of batches sent since. An account whose call fails (its
-process died) or that reports a restart is restored in the background from checkpoint + log while
-the others carry on; batches that arrive meanwhile join its log. A dead aggregator is restarted
+Supervision. Each account has a checkpoint (pickled in groups by its host, every
+CHECKPOINT_EVERY batches) and the connection keeps a bounded log of its batches. An account whose
+step raised is restored alone from its checkpoint plus the batches since, with a bounded retry,
+then from the gateway's snapshot, then left failed with the reason. A host whose call fails (its
+process died) or that answers that it knows nothing (Ray restarted it) has its accounts marked
+recovering and restored from checkpoints + log in the background, while every other host goes on
+with the batches; it then catches up on the batches that came meanwhile. An account whose
+checkpoint is older than the log reaches is re-snapshotted from the gateway (the MT5 server is
+the source of truth) rather than the log growing without end. A dead aggregator is restarted
 by Ray and rebuilt from the accounts' figures. A dead supervisor is restarted by Ray, starts
-itself again and re-attaches to its (detached, named) children, re-synchronising each from the
-gateway's current snapshot. Every restart is counted by cause and logged.
+itself again and re-attaches to its (detached, named) hosts, re-synchronising each account from
+the gateway's current snapshot. Every restart is counted by cause and logged.
 
 Bad input is counted per connection and dropped, never allowed to stop the tenant: quotes for
 unknown symbols, non-finite, non-positive or crossed prices, deals for unknown logins, batches
@@ -40,30 +39,40 @@ connection decides again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import os
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential, wait_random
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
+from actors.account_host import CHECKPOINT_EVERY, AccountHost, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
 from actors.feeds import FeedStore, StoredFeed
-from actors.mt5_account import AccountDetail, AccountHost, AccountUpdate, MT5AccountActor, Step
-from actors.names import account_name, aggregator_name
-from actors.partition import Partition, compile_graph, execute, partition, teardown
+from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, unpickle_parts
+from actors.names import aggregator_name, host_name
 from actors.risk_aggregator import RiskAggregator
+from actors.shard_map import DEFAULT_SHARDS, ShardMap, host_count
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.plans import PlanLimitExceeded, check_usage
-from veles.risk.events import Batch, Deal, Quote, merge_batches
+from veles.risk.events import AccountSnapshot, Batch, Deal, Quote, merge_batches
 
 log = logging.getLogger(__name__)
 
@@ -83,34 +92,39 @@ REFUSALS = (PlanLimitExceeded, LoginsTaken)  # the connection is not retried unt
 
 # Ray's ways of saying an actor died or is being restarted.
 _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
-CHECKPOINT_EVERY = 20  # batches between an account's checkpoints: bounds its replay log
 RECENT_ERRORS = 20
-# Connections smaller than this stay on plain calls. An actor parked in a compiled graph spends
-# 13-16% of a core waiting on its channel even when no batch comes (README, "Measured"), while a
-# plain call costs ~10 ms of CPU: at 4 batches/s that is ~4% of a core per account. Graphs pay
-# off where plain calls cannot keep up (near 40 accounts per 2 cores at 4 batches/s).
-GRAPH_MIN_ACCOUNTS = 30
-COMPILE_ATTEMPTS = 5  # then the partition stays on plain calls (slower, still correct)
-GRAPH_THREADS = 32  # blocking compiled-graph calls run here, off the event loop
+LOG_LIMIT = 12 * CHECKPOINT_EVERY  # batches a connection keeps for replays; older: re-snapshot
+RESTORE_ATTEMPTS = 3  # an account whose step raised: replays tried, then the gateway's snapshot
+HOST_RESTORE_S = 300.0  # a dead host's restore is retried this long (Ray restarting the process)
+SHOWN_ACCOUNTS = 50  # recovering / failed logins listed in status()
 SYNC_EVERY_S = 10.0  # stored connections are re-read this often (changes also arrive at once)
 STATS_EVERY_S = 2.0  # actor counts and restarts handed to the aggregator for /metrics
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 300.0  # backoff between attempts to open a failing connection
 CLOSE_WAIT_S = 30.0  # for a removed connection's batch in flight
 
 
+class StepFailed(Exception):
+    """An account's replay raised again in its host (retried, then re-snapshotted)."""
+
+
 @dataclass
 class AccountSlot:
-    """The supervisor's side of one account: its actor, last checkpoint and the batches since."""
+    """The supervisor's side of one account: its host, latest checkpoint and status."""
 
-    handle: ActorHandle
-    checkpoint: bytes
-    log: list[Step] = field(default_factory=list)
+    host: int
+    checkpoint: Checkpoint
+    status: str = "live"  # "live", "recovering" (being restored), "failed" (gave up: see error)
+    error: str | None = None
+
+
+@dataclass
+class HostLink:
+    """One host as one connection uses it."""
+
+    needs: frozenset[str] = frozenset()
+    recovering: bool = False  # its accounts are being restored: batches meanwhile only join the log
     restoring: asyncio.Task[None] | None = None
-
-    @property
-    def recovering(self) -> bool:
-        """Whether a restore is under way (batches meanwhile only join the log)."""
-        return self.restoring is not None and not self.restoring.done()
+    last_seq: int = 0  # the last batch sent to it
 
 
 @dataclass
@@ -120,33 +134,26 @@ class Connection:
     spec: GatewaySpec
     gateway: Gateway
     symbols: frozenset[str]
+    specs: dict[str, Any] = field(default_factory=dict)
     accounts: dict[int, AccountSlot] = field(default_factory=dict)
-    partitions: list[Partition] = field(default_factory=list)
-    partition_of: dict[int, Partition] = field(default_factory=dict)
-    index: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    needs: dict[int, frozenset[str]] = field(default_factory=dict)
+    hosts: dict[int, HostLink] = field(default_factory=dict)
+    log: deque[HostBatch] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
+    seq: int = 0
     last_quotes: dict[str, Quote] = field(default_factory=dict)
     polls: int = 0
     batches: int = 0
     account_calls: int = 0
+    host_calls: int = 0
     deals: int = 0
     merged: int = 0
+    resnapshots: int = 0
+    gateway_cpu_s: float = 0.0
+    account_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     restarts: Counter[str] = field(default_factory=Counter)
     recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
     paused: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def reindex(self, login: int, needed: frozenset[str]) -> None:
-        """Point the symbol index at what the account depends on now."""
-        old = self.needs.get(login, frozenset())
-        if old == needed:
-            return
-        for symbol in old - needed:
-            self.index[symbol].discard(login)
-        for symbol in needed - old:
-            self.index[symbol].add(login)
-        self.needs[login] = needed
 
     def reject(self, reason: str, detail: str) -> None:
         """Count a refused event and remember why, for the operator."""
@@ -166,6 +173,22 @@ class Connection:
             else:
                 good.append(quote)
         return good
+
+    def log_since(self, seq: int) -> list[HostBatch] | None:
+        """The logged batches after `seq`; None when the log no longer reaches back that far."""
+        if seq >= self.seq:
+            return []
+        if not self.log or self.log[0].seq > seq + 1:
+            return None
+        return [batch for batch in self.log if batch.seq > seq]
+
+    def logins_on(self, host: int) -> list[int]:
+        """The accounts this connection runs on `host`."""
+        return [login for login, slot in self.accounts.items() if slot.host == host]
+
+    def count(self, status: str) -> int:
+        """Accounts in a status."""
+        return sum(slot.status == status for slot in self.accounts.values())
 
 
 @dataclass
@@ -201,14 +224,26 @@ class TenantSupervisor:
         plan: str = "enterprise",
         database_url: str | None = None,
         store: FeedStore | None = None,
-        graph_min_accounts: int = GRAPH_MIN_ACCOUNTS,
+        hosts: int = 0,
+        accounts_per_host: int = 0,
+        shards: int = DEFAULT_SHARDS,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        log_limit: int = LOG_LIMIT,
     ) -> None:
         """`gateways` are fed as given (the demo's simulated broker); `store`, when given, supplies
         the tenant's stored connections, read at start, on `sync_connections` and every
-        SYNC_EVERY_S. A connection of fewer than `graph_min_accounts` accounts is fed by plain
-        calls, a larger one by compiled graphs (see GRAPH_MIN_ACCOUNTS)."""
+        SYNC_EVERY_S. Account hosts: `hosts` of them, or enough for `accounts_per_host` each, or
+        (both 0) one per CPU of the cluster, decided when the first connection opens; accounts are
+        placed on them by `shards` virtual shards. Each account is checkpointed every
+        `checkpoint_every` batches; a connection's log keeps `log_limit` batches."""
+        if log_limit <= checkpoint_every:
+            raise ValueError("log_limit must exceed checkpoint_every: the log must reach the checkpoints")
         self.tenant_id = tenant_id
-        self._graph_min_accounts = graph_min_accounts
+        self._host_setting = (hosts, accounts_per_host, shards)
+        self._checkpoint_every = checkpoint_every
+        self._log_limit = log_limit
+        self._shard_map: ShardMap | None = None
+        self._hosts: list[ActorHandle] = []
         self._store = store
         self._feeds: dict[str, Feed] = {}
         self._sync_lock = asyncio.Lock()
@@ -225,22 +260,21 @@ class TenantSupervisor:
         self._aggregator: ActorHandle | None = None
         self._aggregator_restarts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pool = ThreadPoolExecutor(GRAPH_THREADS, thread_name_prefix="graph")
         self._start_lock = asyncio.Lock()
         self._started = time.time()
         self._running = False
         self._reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
         if self._reconstructed:
             # Ray restarted this supervisor after its process died: nobody will call start(), so
-            # start again at once and re-attach to the children that outlived the old process.
+            # start again at once and re-attach to the hosts that outlived the old process.
             log.warning("tenant %s: supervisor restarted by Ray; re-attaching to its actors", tenant_id)
             self._spawn(self.start())
 
     async def start(self) -> dict[str, Any]:
-        """Open every connection, start (or re-attach to) the actors and the pumps; returns `status()`.
+        """Open every connection, start (or re-attach to) the hosts and the pumps; returns `status()`.
 
-        Attaching to actors that outlived a previous supervisor re-synchronises each of them
-        from the gateway's current account snapshot, the source of truth. Serialised: a restarted
+        Attaching to hosts that outlived a previous supervisor re-synchronises each account from
+        the gateway's current account snapshot, the source of truth. Serialised: a restarted
         supervisor starts itself while its owner may be calling start() too.
         """
         async with self._start_lock:
@@ -387,16 +421,15 @@ class TenantSupervisor:
         log.info("tenant %s: connection %s closed", self.tenant_id, cid)
 
     async def _discard(self, conn: Connection) -> None:
-        """Tear down a closed connection: restores, graphs, gateway, account actors, book rows."""
-        restoring = [slot.restoring for slot in conn.accounts.values() if slot.restoring is not None]
+        """Tear down a closed connection: restores, gateway, its accounts on the hosts, book rows."""
+        restoring = [link.restoring for link in conn.hosts.values() if link.restoring is not None]
+        restoring += list(conn.account_tasks.values())
         for task in restoring:
             task.cancel()
         await asyncio.gather(*restoring, return_exceptions=True)
-        graphs = [p.graph for p in conn.partitions if p.graph is not None]
-        await asyncio.gather(*(self._blocking(teardown, graph) for graph in graphs), return_exceptions=True)
         conn.gateway.close()
-        for slot in conn.accounts.values():
-            ray.kill(slot.handle)
+        await asyncio.gather(*(self._hosts[h].close.remote(conn.spec.connection_id) for h in conn.hosts),
+                             return_exceptions=True)
         self._connections.pop(conn.spec.connection_id, None)
         if self._aggregator is not None:
             await self._aggregator.remove.remote(list(conn.accounts))
@@ -423,7 +456,7 @@ class TenantSupervisor:
             restarts.update(conn.restarts)
         await self._aggregator.set_engine_stats.remote({
             "account_actors": len(slots),
-            "recovering": sum(slot.recovering for slot in slots),
+            "recovering": sum(slot.status != "live" for slot in slots),
             "connections": len(self._connections),
             "restarts": dict(restarts),
         })
@@ -464,34 +497,47 @@ class TenantSupervisor:
             gateway.close()
             raise
         symbols = {s.name: s for s in gateway.symbols()}
-        conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols))
+        conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols), specs=symbols,
+                          log=deque(maxlen=self._log_limit))
         conn.polls = 1
         conn.last_quotes.update({q.symbol: q for q in conn.valid_quotes(first.quotes)})
+        await self._ensure_hosts(len(snapshots))
+        assert self._shard_map is not None
+        by_host: dict[int, list[AccountSnapshot]] = {}
         for snapshot in snapshots:
-            checkpoint = AccountHost(snapshot, symbols, conn.last_quotes).checkpoint()
-            handle = MT5AccountActor.options(  # type: ignore[attr-defined]
-                name=account_name(self.tenant_id, spec.connection_id, snapshot.login),
-                lifetime="detached",
-                get_if_exists=True,
-            ).remote(snapshot, symbols, dict(conn.last_quotes))
-            conn.accounts[snapshot.login] = AccountSlot(handle=handle, checkpoint=checkpoint)
-        updates: list[AccountUpdate] = await asyncio.gather(
-            *(slot.handle.resync.remote(slot.checkpoint) for slot in conn.accounts.values())
-        )
-        for update in updates:
-            assert update.checkpoint is not None
-            conn.accounts[update.login].checkpoint = update.checkpoint
+            by_host.setdefault(self._shard_map.host_of(snapshot.login), []).append(snapshot)
+        answers: list[HostAnswer] = await asyncio.gather(*(
+            self._hosts[h].open.remote(spec.connection_id, symbols, dict(conn.last_quotes), group, 0)
+            for h, group in by_host.items()
+        ))
+        updates: list[AccountUpdate] = []
+        for h, answer in zip(by_host, answers, strict=True):
+            assert answer.checkpoint is not None
+            conn.hosts[h] = HostLink(needs=answer.needs or frozenset())
+            for login in answer.checkpoint.logins:
+                conn.accounts[login] = AccountSlot(host=h, checkpoint=answer.checkpoint)
+            updates.extend(answer.updates)
         await self._absorb(conn, updates, first.sent_at)
-        # actors that outlived a previous supervisor may still sit in its compiled graphs
-        await asyncio.gather(*(slot.handle.leave_graphs.remote() for slot in conn.accounts.values()))
-        conn.partitions = partition(list(conn.accounts))
-        conn.partition_of = {login: part for part in conn.partitions for login in part.logins}
-        if len(conn.accounts) >= self._graph_min_accounts:
-            for part in conn.partitions:  # one at a time: compiles contend for the same cores
-                await self._compile(conn, part)
-        log.info("tenant %s: connection %s open, %d accounts in %d partitions", self.tenant_id,
-                 spec.connection_id, len(conn.accounts), len(conn.partitions))
+        log.info("tenant %s: connection %s open, %d accounts on %d hosts", self.tenant_id,
+                 spec.connection_id, len(conn.accounts), len(conn.hosts))
         return conn
+
+    async def _ensure_hosts(self, accounts: int) -> None:
+        """Start the tenant's account hosts (or re-attach to the running ones) when the first
+        connection opens: how many is decided then, from the settings and that connection's size,
+        and stays for the supervisor's life, so the shard map is the same after a restart."""
+        if self._hosts:
+            return
+        hosts, per_host, shards = self._host_setting
+        cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        count = host_count(accounts, cores, hosts, per_host, shards)
+        self._shard_map = ShardMap(count, shards)
+        self._hosts = [
+            AccountHost.options(  # type: ignore[attr-defined]
+                name=host_name(self.tenant_id, index), lifetime="detached", get_if_exists=True,
+            ).remote(self._checkpoint_every)
+            for index in range(count)
+        ]
 
     def _check_logins_free(self, connection_id: str, logins: list[int]) -> None:
         """Raise LoginsTaken if another connection, open or opening, already holds any of
@@ -502,26 +548,6 @@ class TenantSupervisor:
             if cid != connection_id and (taken := sorted(other & set(logins))):
                 raise LoginsTaken(taken, cid)
         self._opening[connection_id] = set(logins)
-
-    async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking compiled-graph call in the supervisor's thread pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *args)
-
-    async def _compile(self, conn: Connection, part: Partition) -> None:
-        """Give a partition its compiled graph; it stays on plain calls if that keeps failing."""
-        delay = 0.5
-        for _ in range(COMPILE_ATTEMPTS):
-            try:
-                handles = [conn.accounts[login].handle for login in part.logins]
-                part.graph = await self._blocking(compile_graph, handles)
-            except Exception as exc:  # an actor died meanwhile, or Ray refused: retry, then give up
-                conn.recent_errors.append(f"compile {part.logins[0]}..: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(delay)
-                delay *= 2
-            else:
-                part.compiles += 1
-                return
-        log.warning("tenant %s: partition from %s left on plain calls", self.tenant_id, part.logins[0])
 
     async def _pump(self, conn: Connection) -> None:
         interval = conn.spec.interval
@@ -537,12 +563,14 @@ class TenantSupervisor:
                 due = 1
             next_at += due * interval
             batches = []
+            cpu = time.thread_time()
             for _ in range(due):
                 try:
                     batches.append(conn.gateway.poll())
                 except GatewayError as exc:
                     conn.reject("gateway_error", str(exc))
                 conn.polls += 1
+            conn.gateway_cpu_s += time.thread_time() - cpu
             if batches:
                 conn.merged += len(batches) - 1
                 try:
@@ -553,139 +581,203 @@ class TenantSupervisor:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def _dispatch(self, conn: Connection, batch: Batch) -> None:
-        quotes: defaultdict[int, list[Quote]] = defaultdict(list)
-        for quote in conn.valid_quotes(batch.quotes):
+        quotes = conn.valid_quotes(batch.quotes)
+        for quote in quotes:
             conn.last_quotes[quote.symbol] = quote
-            for login in conn.index.get(quote.symbol, ()):
-                quotes[login].append(quote)
-        deals: defaultdict[int, list[Deal]] = defaultdict(list)
+        deals = []
         for deal in batch.deals:
             if deal.login in conn.accounts:
-                deals[deal.login].append(deal)
+                deals.append(deal)
             else:
                 conn.reject("unknown_login", f"deal {deal.ticket} for login {deal.login}")
+        conn.seq += 1
         board = tuple(conn.last_quotes.values()) if deals else ()
+        sent = HostBatch(conn.spec.connection_id, conn.seq, tuple(quotes), tuple(deals), board)
+        conn.log.append(sent)
+        # The hosts whose accounts this batch touches, and hosts not called for a checkpoint
+        # period (so their accounts' checkpoints stay within the log's reach).
+        changed = {quote.symbol for quote in quotes}
+        stale = conn.seq - self._checkpoint_every
+        targets = [h for h, link in conn.hosts.items()
+                   if link.needs & changed or link.last_seq <= stale]
+        targets += [h for h in {conn.accounts[d.login].host for d in deals} if h not in targets]
         calls: list[tuple[int, Any]] = []
-        by_graph: defaultdict[Partition, dict[int, tuple[Step, bool]]] = defaultdict(dict)
-        for login in quotes.keys() | deals.keys():
-            slot = conn.accounts[login]
-            own_deals = tuple(deals.get(login, ()))
-            step = Step(tuple(quotes.get(login, ())), own_deals, board if own_deals else ())
-            slot.log.append(step)
-            if slot.recovering:
-                continue
-            checkpoint = len(slot.log) >= CHECKPOINT_EVERY
-            part = conn.partition_of[login]
-            if part.graph is not None:
-                by_graph[part][login] = (step, checkpoint)
-            else:
-                calls.append((login, slot.handle.apply.remote(step, checkpoint)))
-        runs = [(part, steps, self._blocking(execute, part.graph, steps)) for part, steps in by_graph.items()]
-        conn.account_calls += len(calls) + sum(len(steps) for _, steps, _ in runs)
-        results = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
-        answers = await asyncio.gather(*(run for _, _, run in runs), return_exceptions=True)
+        for h in targets:
+            link = conn.hosts[h]
+            if link.recovering:
+                continue  # the batch is in the log: the restore replays it
+            link.last_seq = conn.seq
+            calls.append((h, self._hosts[h].apply.remote(conn.spec.connection_id, [sent])))
+        conn.host_calls += len(calls)
+        answers = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
         updates: list[AccountUpdate] = []
-        for (login, _), result in zip(calls, results, strict=True):
-            self._take(conn, login, result, updates)
-        for (part, steps, _), answer in zip(runs, answers, strict=True):
-            if isinstance(answer, BaseException):
-                self._partition_failed(conn, part, steps, answer)
-                continue
-            for login, result in zip(part.logins, answer, strict=True):
-                if login in steps:
-                    self._take(conn, login, result, updates)
+        for (h, _), answer in zip(calls, answers, strict=True):
+            self._take(conn, h, answer, updates)
+        conn.account_calls += len(updates)
         conn.batches += 1
         conn.deals += len(batch.deals)
         await self._absorb(conn, updates, batch.sent_at)
 
-    def _take(self, conn: Connection, login: int, result: AccountUpdate | BaseException | None,
+    def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
               updates: list[AccountUpdate]) -> None:
-        """One account's answer to a step: keep its update and checkpoint, or restore it."""
-        if isinstance(result, BaseException):
-            self._recover(conn, login, type(result).__name__)
-        elif result is None or result.needs_restore:
-            self._recover(conn, login, "restarted")
-        else:
-            if result.checkpoint is not None:
-                slot = conn.accounts[login]
-                slot.checkpoint = result.checkpoint
-                slot.log.clear()
-            updates.append(result)
-
-    def _partition_failed(self, conn: Connection, part: Partition, steps: dict[int, Any],
-                          error: BaseException) -> None:
-        """A graph broke mid-batch: its accounts go to plain calls, the ones that had a step are
-        restored from checkpoint + log (which holds that step) since nobody knows whether they
-        applied it, and the graph is rebuilt in the background."""
-        graph, part.graph = part.graph, None
-        part.failures += 1
-        conn.recent_errors.append(f"graph {part.logins[0]}..: {type(error).__name__}")
-        log.warning("tenant %s: compiled graph of partition from %s failed (%s); plain calls meanwhile",
-                    self.tenant_id, part.logins[0], type(error).__name__)
-        for login in steps:
-            self._recover(conn, login, None)
-        self._spawn(self._rebuild(conn, part, graph))
-
-    async def _rebuild(self, conn: Connection, part: Partition, graph: Any) -> None:
-        """Tear the broken graph down, wait for its accounts' restores, compile a new one."""
-        await self._blocking(teardown, graph)
-        while restoring := [
-            slot.restoring for login in part.logins
-            if (slot := conn.accounts[login]).restoring is not None and slot.recovering
-        ]:
-            await asyncio.wait(restoring)
-        await self._compile(conn, part)
-
-    def _recover(self, conn: Connection, login: int, cause: str | None) -> None:
-        """Restore an account in the background. `cause` None: it may be alive (its graph broke);
-        the restore counts a restart only if it finds the actor restarted."""
-        slot = conn.accounts[login]
-        if slot.recovering:
+        """One host's answer: keep its updates and checkpoint, restore what failed."""
+        if isinstance(answer, BaseException):
+            self._host_failed(conn, host, type(answer).__name__)
             return
-        if cause is not None:
-            conn.restarts[cause] += 1
-            log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
-                        conn.spec.connection_id, cause)
-        slot.restoring = asyncio.create_task(self._restore(conn, login, counted=cause is not None))
-        self._tasks.add(slot.restoring)
-        slot.restoring.add_done_callback(self._tasks.discard)
+        if answer.unknown:
+            self._host_failed(conn, host, "restarted")
+            return
+        if answer.needs is not None:
+            conn.hosts[host].needs = answer.needs
+        if answer.checkpoint is not None:
+            for login in answer.checkpoint.logins:
+                slot = conn.accounts.get(login)
+                if slot is not None and slot.host == host:
+                    slot.checkpoint = answer.checkpoint
+        updates.extend(answer.updates)
+        for login, why in answer.failed.items():
+            self._account_failed(conn, login, why)
 
-    async def _restore(self, conn: Connection, login: int, counted: bool) -> None:
-        """Restore an account from its checkpoint and log, until no batch is left unapplied.
+    # -- recovery --------------------------------------------------------------------------------
 
-        Batches that arrive during a restore join the log and are replayed by the next round.
-        Nothing may be awaited between finding the log empty and returning: `recovering` turns
-        false exactly when this task ends, and from then on batches are sent, not logged.
-        """
+    def _account_failed(self, conn: Connection, login: int, why: str) -> None:
+        """An account's step raised in its (live) host: restore it alone, in the background."""
+        slot = conn.accounts.get(login)
+        if slot is None or slot.status != "live":
+            return
+        slot.status, slot.error = "recovering", why
+        conn.restarts["step_error"] += 1
+        conn.recent_errors.append(f"account {login}: {why}")
+        log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
+                    conn.spec.connection_id, why)
+        task = asyncio.create_task(self._restore_account(conn, login))
+        conn.account_tasks[login] = task
+        task.add_done_callback(lambda _: conn.account_tasks.pop(login, None))
+
+    async def _restore_account(self, conn: Connection, login: int) -> None:
+        """Checkpoint + log, a few times with backoff; then the gateway's snapshot; then give up
+        with the reason in the status. Calls reach the host in the order sent, so a restore lands
+        exactly between the batches sent before it and after it."""
         slot = conn.accounts[login]
-        delay = 0.1
-        while True:
-            sent = len(slot.log)
+        retrying = AsyncRetrying(stop=stop_after_attempt(RESTORE_ATTEMPTS), reraise=True,
+                                 wait=wait_exponential(multiplier=0.1, max=2.0),
+                                 retry=retry_if_exception_type((StepFailed, *_ACTOR_GONE)))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if conn.hosts[slot.host].recovering:
+                        return  # its host is being restored whole, this account with it
+                    failed, _ = await self._restore_on(conn, slot.host, [login], reset=False)
+                    if login in failed:
+                        raise StepFailed(failed[login])
+        except StepFailed as exc:
+            slot.error = str(exc)
+            log.warning("tenant %s: account %s still fails after %d restores (%s); re-snapshotting",
+                        self.tenant_id, login, RESTORE_ATTEMPTS, exc)
             try:
-                update: AccountUpdate = await slot.handle.restore.remote(slot.checkpoint, list(slot.log))
-            except Exception as exc:  # died again while restarting: wait for Ray, then retry
-                conn.recent_errors.append(f"restore {login}: {type(exc).__name__}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            assert update.checkpoint is not None
-            if update.restarted and not counted:
-                conn.restarts["actor_died"] += 1
-                counted = True
-                log.warning("tenant %s: account %s on %s had died; restoring", self.tenant_id, login,
-                            conn.spec.connection_id)
-            slot.checkpoint = update.checkpoint
-            del slot.log[:sent]
-            await self._absorb(conn, [update], time.time())
-            if not slot.log:
-                log.info("tenant %s: account %s restored", self.tenant_id, login)
+                await self._resnapshot(conn, slot.host, [login])
+            except Exception as again:
+                slot.status, slot.error = "failed", f"{type(again).__name__}: {again}"
+                log.error("tenant %s: account %s left failed: %s", self.tenant_id, login, slot.error)
                 return
+        if slot.status == "recovering":
+            slot.status, slot.error = "live", None
+            log.info("tenant %s: account %s restored", self.tenant_id, login)
+
+    def _host_failed(self, conn: Connection, host: int, cause: str) -> None:
+        """A host died (its call failed) or was restarted by Ray (it knows nothing): its accounts
+        are recovering until restored; the other hosts carry on."""
+        link = conn.hosts[host]
+        if link.recovering:
+            return
+        conn.restarts["host_died" if cause != "restarted" else "host_restarted"] += 1
+        conn.recent_errors.append(f"host {host}: {cause}")
+        log.warning("tenant %s: host %s of %s failed (%s); restoring its accounts", self.tenant_id,
+                    host, conn.spec.connection_id, cause)
+        for login in conn.logins_on(host):
+            conn.accounts[login].status = "recovering"
+        link.recovering = True
+        link.restoring = asyncio.create_task(self._restore_host(conn, host))
+        self._tasks.add(link.restoring)
+        link.restoring.add_done_callback(self._tasks.discard)
+
+    async def _restore_host(self, conn: Connection, host: int) -> None:
+        """Rebuild every account of a host (retried while Ray restarts the process), then catch it
+        up on the batches that came meanwhile; nothing is awaited between sending the catch-up and
+        batches going to the host again, so none is missed or applied twice."""
+        retrying = AsyncRetrying(stop=stop_after_delay(HOST_RESTORE_S), reraise=True,
+                                 wait=wait_exponential(multiplier=0.05, max=1.0),
+                                 retry=retry_if_exception_type(_ACTOR_GONE))
+        logins = conn.logins_on(host)
+        async for attempt in retrying:
+            with attempt:
+                failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
+        catch_up = conn.log_since(restored_at) or []
+        link = conn.hosts[host]
+        link.last_seq, link.recovering = conn.seq, False
+        reference = self._hosts[host].apply.remote(conn.spec.connection_id, catch_up) if catch_up else None
+        for login in logins:
+            if conn.accounts[login].status == "recovering" and login not in failed:
+                conn.accounts[login].status = "live"
+        for login, why in failed.items():
+            conn.accounts[login].status = "live"
+            self._account_failed(conn, login, why)
+        log.info("tenant %s: host %s restored (%d accounts)", self.tenant_id, host, len(logins))
+        if reference is not None:
+            updates: list[AccountUpdate] = []
+            try:
+                answer: HostAnswer | BaseException = await reference
+            except _ACTOR_GONE as exc:
+                answer = exc
+            self._take(conn, host, answer, updates)
+            await self._absorb(conn, updates, time.time())
+
+    async def _restore_on(
+        self, conn: Connection, host: int, logins: list[int], reset: bool,
+    ) -> tuple[dict[int, str], int]:
+        """Send `logins`' checkpoints and the log since to their host, up to the last batch sent
+        (accounts the log no longer reaches go as the gateway's snapshots instead). Returns the
+        accounts whose replay failed, with why, and the batch they were restored to."""
+        seq = conn.seq
+        reach = conn.log[0].seq - 1 if conn.log else seq
+        keep = [login for login in logins if conn.accounts[login].checkpoint.seq >= reach]
+        old = set(logins) - set(keep)
+        snapshots = [s for s in conn.gateway.accounts() if s.login in old] if old else []
+        checkpoints = list({id(c): c for c in (conn.accounts[login].checkpoint for login in keep)}.values())
+        since = min((c.seq for c in checkpoints), default=seq)
+        batches = conn.log_since(since) or []
+        answer: HostAnswer = await self._hosts[host].restore.remote(
+            conn.spec.connection_id, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
+            dict(conn.last_quotes))
+        if snapshots:
+            conn.resnapshots += len(snapshots)
+            log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway (older than the "
+                        "log)", self.tenant_id, len(snapshots), conn.spec.connection_id)
+        updates: list[AccountUpdate] = []
+        self._take(conn, host, HostAnswer(answer.updates, {}, answer.checkpoint, answer.needs), updates)
+        await self._absorb(conn, updates, time.time())
+        return answer.failed, seq
+
+    async def _resnapshot(self, conn: Connection, host: int, logins: list[int]) -> None:
+        """Rebuild accounts from the gateway's current snapshot (the MT5 server is the source of
+        truth), as of the last batch sent: for checkpoints older than the log reaches, and for an
+        account whose replay keeps failing. Their own analytics start again from the snapshot."""
+        wanted = set(logins)
+        snapshots = [s for s in conn.gateway.accounts() if s.login in wanted]
+        seq = conn.seq
+        answer: HostAnswer = await self._hosts[host].open.remote(
+            conn.spec.connection_id, conn.specs, dict(conn.last_quotes), snapshots, seq, False)
+        conn.resnapshots += len(snapshots)
+        log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway", self.tenant_id,
+                    len(snapshots), conn.spec.connection_id)
+        updates: list[AccountUpdate] = []
+        self._take(conn, host, answer, updates)
+        await self._absorb(conn, updates, time.time())
 
     async def _absorb(self, conn: Connection, updates: list[AccountUpdate], sent_at: float) -> None:
         figures = []
         deals: list[Deal] = []
         for update in updates:
-            conn.reindex(update.login, update.symbols_needed)
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             if update.figures is not None:
@@ -711,11 +803,12 @@ class TenantSupervisor:
         while True:
             try:
                 await self._start_aggregator()
-                slots = [slot for slot in self._slots().values() if not slot.recovering]
-                figures = await asyncio.gather(
-                    *(slot.handle.figures.remote() for slot in slots), return_exceptions=True
+                answers: list[Any] = await asyncio.gather(
+                    *(host.figures.remote() for host in self._hosts), return_exceptions=True
                 )
-                good = [f for f in figures if not isinstance(f, BaseException)]
+                slots = self._slots()
+                good = [f for answer in answers if isinstance(answer, dict)
+                        for login, f in answer.items() if login in slots and slots[login].status == "live"]
                 await self._aggregator.apply.remote(good, time.time())
                 return
             except _ACTOR_GONE:
@@ -749,7 +842,9 @@ class TenantSupervisor:
             conn.paused = True
         for conn in self._connections.values():
             await conn.idle.wait()
-            await asyncio.gather(*(s.restoring for s in conn.accounts.values() if s.restoring is not None))
+            while tasks := [t for t in (*(link.restoring for link in conn.hosts.values()),
+                                        *conn.account_tasks.values()) if t is not None and not t.done()]:
+                await asyncio.gather(*tasks, return_exceptions=True)
         return {cid: conn.polls for cid, conn in self._connections.items()}
 
     async def resume(self) -> None:
@@ -758,30 +853,50 @@ class TenantSupervisor:
             conn.paused = False
 
     async def account_figures(self) -> dict[int, Any]:
-        """Every account's current figures, straight from the account actors."""
+        """Every account's current figures, straight from the hosts."""
+        answers: list[dict[int, Any]] = await asyncio.gather(*(host.figures.remote() for host in self._hosts))
         slots = self._slots()
-        figures: list[Any] = await asyncio.gather(*(slot.handle.figures.remote() for slot in slots.values()))
-        return dict(zip(slots, figures, strict=True))
+        return {login: f for answer in answers for login, f in answer.items() if login in slots}
 
     async def account_detail(self, login: int) -> AccountDetail | None:
-        """One account's figures and positions; None when this tenant has no such account."""
-        slot = self._slots().get(login)
-        if slot is None:
+        """One account's figures and positions; None when this tenant has no such account. An
+        account being restored (or given up) shows its checkpoint's figures with its status."""
+        found = self._find(login)
+        if found is None:
             return None
-        detail: AccountDetail = await slot.handle.detail.remote()
-        return detail
+        _conn, slot = found
+        if slot.status == "live":
+            detail: AccountDetail | None = await self._hosts[slot.host].detail.remote(login)
+            if detail is not None:
+                return detail
+        actor = AccountActor.from_parts(unpickle_parts(slot.checkpoint.blob)[login], _conn.specs)
+        status = slot.status if slot.status != "live" else "recovering"
+        return dataclasses.replace(actor.detail(), status=status)
 
-    async def account_pids(self) -> dict[int, int]:
-        """The process of each account actor that answers (one being restarted is left out)."""
-        slots = self._slots()
-        pids = await asyncio.gather(
-            *(slot.handle.pid.remote() for slot in slots.values()), return_exceptions=True
-        )
-        answered: dict[int, int] = {}
-        for login, pid in zip(slots, pids, strict=True):
-            if isinstance(pid, int):
-                answered[login] = pid
-        return answered
+    def _find(self, login: int) -> tuple[Connection, AccountSlot] | None:
+        for conn in self._connections.values():
+            slot = conn.accounts.get(login)
+            if slot is not None:
+                return conn, slot
+        return None
+
+    async def host_pids(self) -> dict[int, int]:
+        """The process of each account host that answers (one being restarted is left out)."""
+        pids: list[Any] = await asyncio.gather(*(host.pid.remote() for host in self._hosts),
+                                               return_exceptions=True)
+        return {index: pid for index, pid in enumerate(pids) if isinstance(pid, int)}
+
+    async def placement(self) -> dict[int, int]:
+        """Each account's host, by login (the shard map's answer)."""
+        return {login: slot.host for login, slot in self._slots().items()}
+
+    async def inject_failure(self, login: int, steps: int = 1) -> bool:
+        """Make an account's next `steps` steps raise in its host (failure drills and tests)."""
+        found = self._find(login)
+        if found is None:
+            return False
+        injected: bool = await self._hosts[found[1].host].inject_failure.remote(login, steps)
+        return injected
 
     async def pid(self) -> int:
         """The supervisor's own process (failure tests kill it)."""
@@ -807,10 +922,17 @@ class TenantSupervisor:
                     "account_calls": c.account_calls,
                     "deals": c.deals,
                     "merged_batches": c.merged,
-                    "recovering": sum(slot.recovering for slot in c.accounts.values()),
-                    "partitions": len(c.partitions),
-                    "compiled_partitions": sum(p.graph is not None for p in c.partitions),
-                    "graph_failures": sum(p.failures for p in c.partitions),
+                    "host_calls": c.host_calls,
+                    "hosts": len(c.hosts),
+                    "hosts_recovering": sum(link.recovering for link in c.hosts.values()),
+                    "recovering": c.count("recovering"),
+                    "failed": c.count("failed"),
+                    "recovering_logins": [lg for lg, s in c.accounts.items() if s.status == "recovering"][
+                        :SHOWN_ACCOUNTS],
+                    "failed_accounts": {lg: s.error for lg, s in c.accounts.items() if s.status == "failed"},
+                    "resnapshots": c.resnapshots,
+                    "log": len(c.log),
+                    "gateway_cpu_s": round(c.gateway_cpu_s, 3),
                     "rejected": dict(c.rejected),
                     "restarts": dict(c.restarts),
                     "recent_errors": list(c.recent_errors),
@@ -824,12 +946,13 @@ class TenantSupervisor:
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
-        graphs = [p.graph for c in self._connections.values() for p in c.partitions if p.graph is not None]
-        await asyncio.gather(*(self._blocking(teardown, graph) for graph in graphs))
         for conn in self._connections.values():
+            for task in conn.account_tasks.values():
+                task.cancel()
             conn.gateway.close()
-            for slot in conn.accounts.values():
-                ray.kill(slot.handle)
+        for host in self._hosts:
+            ray.kill(host)
+        self._hosts, self._shard_map = [], None
         self._connections.clear()
         for cid in self._feeds:  # their refusals are re-decided when they are fed again
             self._refused.pop(cid, None)

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
+    engine_hosts: int = Field(
+        default=0, ge=0, description="Account host processes per tenant (0: per CPU or accounts_per_host)."
+    )
+    accounts_per_host: int = Field(
+        default=0, ge=0, description="Accounts per host process when engine_hosts is 0 (1: one per account)."
+    )
     demo_accounts: int = Field(default=50, ge=1)
     demo_seed: int = 7
     demo_email: str = "demo@veles.local"

@@ -3,19 +3,19 @@ checkpoints and resyncs its supervisor takes it through (no Ray: the actor's log
 
 from __future__ import annotations
 
-from actors.mt5_account import RECENT_DEALS, AccountHost, Step
+from actors.mt5_account import RECENT_DEALS, AccountActor, Step
 from veles.mt5.simulator import SimulatedBroker
 from veles.risk.events import Deal, DealKind
 
 
-def _host(seed: int = 5) -> tuple[AccountHost, SimulatedBroker]:
+def _host(seed: int = 5) -> tuple[AccountActor, SimulatedBroker]:
     broker = SimulatedBroker(accounts=1, seed=seed, start_msc=1_790_000_000_000, warmup=0.0)
     symbols = {s.name: s for s in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    return AccountHost(broker.accounts()[0], symbols, board), broker
+    return AccountActor(broker.accounts()[0], symbols, board), broker
 
 
-def _deposits(host: AccountHost, first: int, count: int) -> list[Deal]:
+def _deposits(host: AccountActor, first: int, count: int) -> list[Deal]:
     deals = [Deal(ticket=first + n, login=host.login, kind=DealKind.BALANCE, time_msc=1_790_000_000_000 + n,
                   amount=10.0, comment="deposit") for n in range(count)]
     for deal in deals:

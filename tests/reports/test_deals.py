@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from actors.deal_log import MAX_RETRY_S, DealLog, retry_wait
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.report_worker import detail_row
 from actors.risk_aggregator import BookPublisher
 from models.db import tenant_session, upgrade
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.postgres]
 class Accounts:
     """The engine as a statement asks it: real risk-core figures and positions of each account."""
 
-    def __init__(self, hosts: dict[int, AccountHost]) -> None:
+    def __init__(self, hosts: dict[int, AccountActor]) -> None:
         self._hosts = hosts
 
     def book(self, tenant_id: int) -> Row:
@@ -56,7 +56,7 @@ def market() -> tuple[Accounts, list[Deal]]:
     broker = SimulatedBroker(accounts=8, seed=3, warmup=600.0)
     symbols = {spec.name: spec for spec in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    hosts = {s.login: AccountHost(s, symbols, board) for s in broker.accounts()}
+    hosts = {s.login: AccountActor(s, symbols, board) for s in broker.accounts()}
     deals: list[Deal] = []
     for _ in range(400):
         deals.extend(broker.poll().deals)

@@ -17,7 +17,7 @@ import pytest
 import ray
 from sqlmodel import select
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from models.db import session_scope, upgrade
@@ -81,7 +81,7 @@ def engine(ray_local: None, tenants: dict[str, service.Caller]) -> Iterator[None
     aggregator = RiskAggregator.options(name=aggregator_name(tenant), namespace=NAMESPACE).remote(  # type: ignore[attr-defined]
         tenant, 4.0, None
     )
-    figures = [AccountHost(s, symbols, board).figures() for s in broker.accounts()]
+    figures = [AccountActor(s, symbols, board).figures() for s in broker.accounts()]
     ray.get(aggregator.apply.remote(figures, time.time()))
     yield
     ray.kill(aggregator)

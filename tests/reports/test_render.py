@@ -13,7 +13,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.report_worker import detail_row
 from models.history import HistoryPoint
 from models.reports import ReportFormat, ReportType
@@ -98,7 +98,7 @@ def test_account_statement_lists_positions_and_charts_equity(artifacts: Path) ->
     broker = SimulatedBroker(accounts=8, seed=3, warmup=600.0)
     symbols = {spec.name: spec for spec in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    hosts = [AccountHost(s, symbols, board) for s in broker.accounts()]
+    hosts = [AccountActor(s, symbols, board) for s in broker.accounts()]
     host = max(hosts, key=lambda h: len(h.state.positions()))  # the account holding most positions
     detail = host.detail()
     assert detail.positions

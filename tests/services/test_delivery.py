@@ -21,7 +21,7 @@ import pytest
 import ray
 from sqlmodel import col, select
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from models.alerts import Severity
@@ -306,7 +306,7 @@ async def test_alerts_from_the_aggregator_reach_the_phone_over_the_bus(
     broker = SimulatedBroker(accounts=1, seed=5, start_msc=1_790_000_000_000)
     symbols = {s.name: s for s in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    healthy = dataclasses.replace(AccountHost(broker.accounts()[0], symbols, board).figures(), state="ok",
+    healthy = dataclasses.replace(AccountActor(broker.accounts()[0], symbols, board).figures(), state="ok",
                                   margin_level=400.0)
     feed = LiveFeed(config)
     delivery = AlertDelivery(config, desk.tenant_id, flush_every=0.2)

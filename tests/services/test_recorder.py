@@ -18,7 +18,7 @@ import pytest
 import ray
 from sqlmodel import col, select
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.names import aggregator_name
 from actors.risk_aggregator import BookPublisher, RiskAggregator
 from models.accounts import Book
@@ -53,7 +53,7 @@ def figures(accounts: int) -> list[AccountFigures]:
     broker = SimulatedBroker(accounts=accounts, seed=11, start_msc=1_790_000_000_000)
     symbols = {s.name: s for s in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    hosts = [AccountHost(account, symbols, board).figures() for account in broker.accounts()]
+    hosts = [AccountActor(account, symbols, board).figures() for account in broker.accounts()]
     return [dataclasses.replace(f, book="A" if i % 3 == 0 else "B") for i, f in enumerate(hosts)]
 
 

@@ -1,12 +1,14 @@
 """`veles bench engine`: the live engine on local Ray, measured end to end.
 
-A seeded simulated broker feeds one tenant's supervisor, N account actors and the aggregator at
-`rate` batches per second, every poll processed in order (no merging), so the run is exactly
-reproducible. Measured: latency from a batch leaving the gateway to the book diff carrying it
-being published on the bus (p50/p95/p99), CPU of every engine process (Ray's own included) per
-1,000 account updates, unique memory per account actor, restarts after `kill` actors are
+A seeded simulated broker feeds one tenant's supervisor, its account hosts (N account actors
+spread over them) and the aggregator at `rate` batches per second, every poll processed in order
+(no merging), so the run is exactly reproducible. Measured: latency from a batch leaving the
+gateway to the book diff carrying it being published on the bus (p50/p95/p99), CPU of every engine
+process (Ray's own included, the simulator's share taken out and reported as `gateway_cpu_pct`)
+per 1,000 account updates, memory (unique memory of the hosts per account, and the whole engine's
+proportional resident set), start-up to the first batch, restarts after `kill` host processes are
 killed with SIGKILL at random moments (one at a time, each once the previous is restored) and the
-longest time from a kill to its account being restored, and mismatches: accounts whose final
+longest time from a kill to its accounts being restored, and mismatches: accounts whose final
 figures differ from an undisturbed in-process reference fed the same polls (must be 0).
 """
 
@@ -16,7 +18,6 @@ import asyncio
 import os
 import random
 import signal
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import psutil
 import ray
 
-from actors.mt5_account import AccountHost, Step
+from actors.mt5_account import AccountActor, Step
 from actors.names import aggregator_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.mt5.connect import GatewaySpec, open_gateway
@@ -33,6 +34,7 @@ from veles.risk.events import Deal
 
 START_MSC = 1_790_000_000_000
 TENANT_ID = 1
+WARMUP_S = 20.0  # simulated seconds of trading before the session (the simulator's start-up)
 
 
 def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
@@ -40,7 +42,8 @@ def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
     return GatewaySpec(
         kind="simulator",
         connection_id="bench",
-        options={"accounts": accounts, "seed": seed, "interval": 1.0 / rate, "start_msc": START_MSC},
+        options={"accounts": accounts, "seed": seed, "interval": 1.0 / rate, "start_msc": START_MSC,
+                 "warmup": WARMUP_S},
         interval=1.0 / rate,
         merge_when_behind=False,
     )
@@ -52,7 +55,7 @@ def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures
     gateway = open_gateway(spec)
     symbols = {s.name: s for s in gateway.symbols()}
     board = {q.symbol: q for q in gateway.poll().quotes}
-    hosts = {a.login: AccountHost(a, symbols, board) for a in gateway.accounts()}
+    hosts = {a.login: AccountActor(a, symbols, board) for a in gateway.accounts()}
     for _ in range(polls - 1):
         batch = gateway.poll()
         board.update((q.symbol, q) for q in batch.quotes)
@@ -97,26 +100,47 @@ class CpuMeter:
         return sum(last - self._baseline.get(pid, 0.0) for pid, last in self._last.items())
 
 
+def _memory(root: int) -> tuple[float, dict[int, float]]:
+    """The proportional resident set (PSS) of the whole process tree under `root` in MB, and each
+    process's unique memory (USS) in MB by pid."""
+    pss, uss = 0.0, {}
+    for process in psutil.Process(root).children(recursive=True):
+        try:
+            info = process.memory_full_info()
+        except psutil.Error:
+            continue
+        pss += info.pss / 2**20
+        uss[process.pid] = info.uss / 2**20
+    return pss, uss
+
+
 async def _measure(
-    accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float,
+    accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float, hosts: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
     spec = bench_spec(accounts, rate, seed)
-    supervisor = TenantSupervisor.remote(TENANT_ID, [spec], publish_hz, None)  # type: ignore[attr-defined]
+    supervisor = TenantSupervisor.remote(  # type: ignore[attr-defined]
+        TENANT_ID, [spec], publish_hz, None, hosts=hosts)
     started = time.monotonic()
     progress(f"starting {accounts} account actors")
     await supervisor.start.remote()
-    progress(f"engine ready in {time.monotonic() - started:.1f} s; measuring for {seconds:.0f} s")
     aggregator = ray.get_actor(aggregator_name(TENANT_ID))
+    while not (await supervisor.status.remote())["connections"][0]["batches"]:  # noqa: ASYNC110 (another process)
+        await asyncio.sleep(0.02)
+    ready_s = time.monotonic() - started
+    status = await supervisor.status.remote()
+    progress(f"engine ready in {ready_s:.1f} s on {status['connections'][0]['hosts']} hosts; "
+             f"measuring for {seconds:.0f} s")
     await aggregator.take_latencies.remote()  # start-up is not part of the measurement
     cpu = CpuMeter()
-    calls_before = (await supervisor.status.remote())["connections"][0]["account_calls"]
+    first = (await supervisor.status.remote())["connections"][0]
+    calls_before, gateway_before = first["account_calls"], first["gateway_cpu_s"]
     rng = random.Random(seed)
     kill_at = sorted(rng.uniform(0.2, 0.8) * seconds for _ in range(kill))
     begin = time.monotonic()
     next_report = 1.0
     killed = 0
-    recovery: list[float] = []  # seconds from each kill to the account restored
+    recovery: list[float] = []  # seconds from each kill to the host's accounts restored
     killed_at: float | None = None
     while (elapsed := time.monotonic() - begin) < seconds:
         if killed_at is not None:
@@ -127,11 +151,11 @@ async def _measure(
                 killed_at = None
         elif kill_at and elapsed >= kill_at[0]:
             kill_at.pop(0)
-            pids = await supervisor.account_pids.remote()
+            pids = await supervisor.host_pids.remote()
             victim = rng.choice(sorted(pids))
             os.kill(pids[victim], signal.SIGKILL)
             killed, killed_at = killed + 1, time.monotonic()
-            progress(f"  {elapsed:5.1f} s: killed account {victim} (pid {pids[victim]})")
+            progress(f"  {elapsed:5.1f} s: killed host {victim} (pid {pids[victim]})")
         if elapsed >= next_report:
             cpu.sample()
             conn = (await supervisor.status.remote())["connections"][0]
@@ -139,32 +163,40 @@ async def _measure(
                      f"{conn['recovering']} recovering")
             next_report += 1.0
         await asyncio.sleep(0.02)
+    measured_s = time.monotonic() - begin
     polls = (await supervisor.pause.remote())["bench"]
     cpu.sample()
     cpu_used = cpu.used()
     latencies = [s * 1000.0 for s in await aggregator.take_latencies.remote()]
     status = await supervisor.status.remote()
     conn = status["connections"][0]
-    pids = await supervisor.account_pids.remote()
-    uss = [psutil.Process(pid).memory_full_info().uss for pid in pids.values()]
+    engine_pss, uss = _memory(os.getpid())
+    host_pids = await supervisor.host_pids.remote()
+    host_mb = sum(uss.get(pid, 0.0) for pid in host_pids.values())
     progress(f"comparing {accounts} accounts with a reference fed the same {polls} polls")
     figures = await supervisor.account_figures.remote()
-    expected = reference_figures(spec, polls)
     await supervisor.stop.remote()
     ray.kill(supervisor)
+    expected = reference_figures(spec, polls)
     updates = conn["account_calls"] - calls_before
+    gateway_s = conn["gateway_cpu_s"] - gateway_before
     return {
         "accounts": accounts,
+        "hosts": conn["hosts"],
         "rate_hz": rate,
         "seconds": seconds,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "batches": conn["batches"],
         "deals": conn["deals"],
         "account_updates": updates,
         "p50_ms": round(_percentile(latencies, 0.50), 1),
         "p95_ms": round(_percentile(latencies, 0.95), 1),
         "p99_ms": round(_percentile(latencies, 0.99), 1),
-        "cpu_ms_per_1k_updates": round(cpu_used * 1000.0 / max(updates, 1) * 1000.0, 1),
-        "mb_per_actor": round(statistics.mean(uss) / 2**20, 1),
+        "cpu_ms_per_1k_updates": round((cpu_used - gateway_s) * 1000.0 / max(updates, 1) * 1000.0, 1),
+        "gateway_cpu_pct": round(gateway_s / measured_s * 100.0, 1),
+        "mb_per_account": round(host_mb / accounts, 3),
+        "engine_rss_mb": round(engine_pss, 1),
+        "ready_s": round(ready_s, 1),
         "restarts": sum(conn["restarts"].values()),
         "recovery_s_max": round(max(recovery), 2) if recovery else None,
         "rejected": sum(conn["rejected"].values()),
@@ -174,12 +206,12 @@ async def _measure(
 
 def run(
     accounts: int, seconds: float, rate: float = 4.0, kill: int = 0, seed: int = 7,
-    publish_hz: float = 4.0, progress: Callable[[str], None] = print,
+    publish_hz: float = 4.0, hosts: int = 0, progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Start a local Ray cluster, measure, shut it down; one result dict."""
     ray.init(address="local", num_cpus=2, namespace="veles-bench", include_dashboard=False,
              log_to_driver=False)
     try:
-        return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, progress))
+        return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, hosts, progress))
     finally:
         ray.shutdown()

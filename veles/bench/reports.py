@@ -1,7 +1,7 @@
 """`veles bench reports`: how long a daily risk summary of a large book takes to render.
 
 The book is real engine output computed in-process (no Ray): the seeded simulated broker, one
-`AccountHost` per account, merged by the aggregator's own `BookPublisher`, so the report sees the
+`AccountActor` per account, merged by the aggregator's own `BookPublisher`, so the report sees the
 same snapshot shape the live aggregator serves. Alerts are synthesised over the period.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.risk_aggregator import BookPublisher
 from models.alerts import Alert, AlertState, Severity
 from models.history import HistoryPoint
@@ -33,7 +33,7 @@ def simulated_book(accounts: int, seed: int = 7, polls: int = 4) -> dict[str, An
     symbols = {spec.name: spec for spec in broker.symbols()}
     first = broker.poll()
     board = {q.symbol: q for q in first.quotes}
-    hosts = [AccountHost(snapshot, symbols, board) for snapshot in broker.accounts()]
+    hosts = [AccountActor(snapshot, symbols, board) for snapshot in broker.accounts()]
     publisher = BookPublisher(tenant_id=0)
     publisher.apply([host.figures() for host in hosts], first.sent_at)
     by_login = {host.state.figures().login: host for host in hosts}

@@ -42,15 +42,19 @@ def risk(
 
 @app.command("engine")
 def engine(
-    accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts, one actor each.")] = 10,
+    accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts, one account actor each.")] = 10,
     seconds: Annotated[float, typer.Option(help="How long to measure, after start-up.")] = 20.0,
     rate: Annotated[float, typer.Option(help="Price batches per second from the gateway.")] = 4.0,
-    kill: Annotated[int, typer.Option(help="Account actors to kill (SIGKILL) at random moments.")] = 0,
+    kill: Annotated[int, typer.Option(help="Host processes to kill (SIGKILL) at random moments.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 7,
+    hosts: Annotated[int, typer.Option(help="Account host processes (0: one per CPU).", min=0)] = 0,
 ) -> None:
     """The engine on local Ray, end to end: one JSON line of latency, CPU, memory and correctness."""
+    if accounts < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--accounts")
     result = engine_bench.run(
-        accounts, seconds, rate=rate, kill=kill, seed=seed, progress=lambda line: typer.echo(line, err=True)
+        accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts,
+        progress=lambda line: typer.echo(line, err=True),
     )
     typer.echo(json.dumps(result))
 

@@ -61,7 +61,7 @@ def _supervisor(settings: Settings, tenant_id: int, gateways: list[GatewaySpec])
         get_if_exists=True,
     ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
              plan_of(settings.database_url, tenant_id), settings.database_url,
-             StoredConnections(settings, tenant_id))
+             StoredConnections(settings, tenant_id), settings.engine_hosts, settings.accounts_per_host)
 
 
 async def _running_supervisor(settings: Settings, tenant_id: int) -> Any | None:
@@ -123,9 +123,9 @@ def status_line(status: dict[str, Any]) -> str:
     for conn in status["connections"]:
         parts.append(
             f"{conn['connection_id']}: {conn['accounts']} accounts, {conn['batches']} batches, "
-            f"{conn['deals']} deals, {conn['merged_batches']} merged, "
-            f"{conn['compiled_partitions']}/{conn['partitions']} partitions compiled "
-            f"({conn['graph_failures']} graph failures), "
+            f"{conn['deals']} deals, {conn['merged_batches']} merged, on {conn['hosts']} hosts "
+            f"({conn['hosts_recovering']} recovering), {conn['recovering']} accounts recovering, "
+            f"{conn['failed']} failed, {conn['resnapshots']} re-snapshotted, "
             f"restarts {conn['restarts'] or 0}, rejected {conn['rejected'] or 0}"
         )
     parts.extend(f"{cid}: REFUSED {why}" for cid, why in status["refused_connections"].items())

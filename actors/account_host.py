@@ -1,0 +1,351 @@
+"""AccountHost: one Ray actor process hosting thousands of account actors.
+
+Why. A Ray actor process costs ~100 MB and every Ray call milliseconds of CPU, against tens of
+microseconds of risk math per account update; an account actor is a plain Python object
+(`actors/mt5_account.py`), so a host process carries thousands of them and a batch costs one
+Ray call per host, never one per account.
+
+A batch arrives once per host (`apply`): the host routes it through its own symbol → accounts
+index to the accounts it touches and applies each one's step in batch order. An account whose
+step raises is marked failed and skipped from then on; the exception never reaches the other
+accounts or the host, and the supervisor restores that account alone (`restore`) from its
+checkpoint and the batches since. Checkpoints are taken in groups: every batch, the accounts of
+one of `checkpoint_every` phases are pickled together (shared symbol specs and quotes are then
+written once), so each account is checkpointed every `checkpoint_every` batches and the cost is
+spread evenly over batches.
+
+An idle host does nothing: no thread, task or timer per account or per host; it only answers calls.
+A host that Ray restarted after its process died knows no connection: its answer says so
+(`unknown`) and the supervisor restores all its accounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ray
+
+from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, Step, pickle_parts, unpickle_parts
+from veles.risk.account import AccountFigures
+from veles.risk.events import AccountSnapshot, Deal, Quote
+from veles.risk.instruments import SymbolSpec
+
+log = logging.getLogger(__name__)
+
+
+class InjectedFailure(RuntimeError):
+    """Raised for an account told to fail (`HostCore.inject_failure`): failure drills and tests."""
+
+CHECKPOINT_EVERY = 20  # batches between two checkpoints of one account (phases spread the work)
+
+
+@dataclass(frozen=True, slots=True)
+class HostBatch:
+    """One gateway batch as every host of its connection receives it (and as the supervisor logs
+    it for replays). `board` (every symbol's latest price) comes only with deals."""
+
+    connection_id: str
+    seq: int
+    quotes: tuple[Quote, ...] = ()
+    deals: tuple[Deal, ...] = ()
+    board: tuple[Quote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Checkpoint:
+    """Some accounts' state as of batch `seq`, pickled together (`pickle_parts`)."""
+
+    seq: int
+    blob: bytes
+    logins: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class HostAnswer:
+    """What one call to a host changed for one connection.
+
+    `updates`: the accounts' new figures, refusals and applied deals (latest figures per account);
+    `failed`: accounts whose step raised, with why (they are skipped until restored);
+    `checkpoint`: the accounts checkpointed by this call; `needs`: every symbol this host's
+    accounts of the connection depend on, when it changed (the supervisor routes batches by it);
+    `unknown`: the host does not know the connection (its process was restarted): nothing applied.
+    """
+
+    updates: list[AccountUpdate] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    checkpoint: Checkpoint | None = None
+    needs: frozenset[str] | None = None
+    unknown: bool = False
+
+
+@dataclass
+class HostedConnection:
+    """One connection's accounts inside a host."""
+
+    symbols: dict[str, SymbolSpec]
+    seq: int = 0
+    accounts: dict[int, AccountActor] = field(default_factory=dict)
+    phase: dict[int, int] = field(default_factory=dict)
+    index: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    needs_of: dict[int, frozenset[str]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    next_phase: int = 0
+
+    def add(self, actor: AccountActor) -> None:
+        """Host an account (replacing one of the same login)."""
+        login = actor.login
+        self.accounts[login] = actor
+        self.failed.pop(login, None)
+        if login not in self.phase:
+            self.phase[login] = self.next_phase
+            self.next_phase += 1
+        self.reindex(login, actor.state.symbols_needed)
+
+    def reindex(self, login: int, needed: frozenset[str]) -> bool:
+        """Point the index at what the account depends on now; whether that changed."""
+        old = self.needs_of.get(login, frozenset())
+        if old == needed:
+            return False
+        for symbol in old - needed:
+            self.index[symbol].discard(login)
+            if not self.index[symbol]:
+                del self.index[symbol]
+        for symbol in needed - old:
+            self.index[symbol].add(login)
+        self.needs_of[login] = needed
+        return True
+
+    def needs(self) -> frozenset[str]:
+        """Every symbol some account here depends on."""
+        return frozenset(self.index)
+
+
+class HostCore:
+    """The host's logic without Ray: tested in-process, run inside `AccountHost`."""
+
+    def __init__(self, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        self.checkpoint_every = checkpoint_every
+        self.connections: dict[str, HostedConnection] = {}
+        self._faults: dict[int, int] = {}  # login -> steps still to fail (failure drills)
+
+    # -- accounts in -----------------------------------------------------------------------------
+
+    def open(
+        self, connection_id: str, symbols: Mapping[str, SymbolSpec], quotes: Mapping[str, Quote],
+        snapshots: Sequence[AccountSnapshot], seq: int, keep_analytics: bool = True,
+    ) -> HostAnswer:
+        """Host these accounts as the gateway shows them at batch `seq`; each reports its figures.
+
+        An account already hosted (the supervisor restarted, the host did not) takes the
+        gateway's view but keeps its own analytics and recent deals (`AccountActor.resync`) when
+        `keep_analytics`; otherwise it starts afresh from the snapshot (a re-snapshot).
+        """
+        conn = self.connections.get(connection_id)
+        if conn is None:
+            conn = self.connections[connection_id] = HostedConnection(dict(symbols))
+        conn.symbols = dict(symbols)
+        conn.seq = seq
+        answer = HostAnswer()
+        fresh: dict[int, AccountActor] = {}
+        for snapshot in snapshots:
+            actor = AccountActor(snapshot, conn.symbols, quotes)
+            old = conn.accounts.get(snapshot.login)
+            if keep_analytics and old is not None and snapshot.login not in conn.failed:
+                old.resync(actor.checkpoint())
+                actor = old
+            conn.add(actor)
+            fresh[snapshot.login] = actor
+            answer.updates.append(AccountUpdate(snapshot.login, actor.figures(), actor.state.symbols_needed))
+        answer.checkpoint = Checkpoint(seq, pickle_parts(fresh), tuple(fresh))
+        answer.needs = conn.needs()
+        return answer
+
+    def restore(
+        self, connection_id: str, symbols: Mapping[str, SymbolSpec], checkpoints: Sequence[Checkpoint],
+        logins: Iterable[int], batches: Sequence[HostBatch], seq: int, reset: bool,
+        snapshots: Sequence[AccountSnapshot] = (), quotes: Mapping[str, Quote] | None = None,
+    ) -> HostAnswer:
+        """Rebuild `logins` from their checkpoints and replay the logged batches after each one's
+        checkpoint, up to batch `seq`; with `reset`, this host's other accounts of the connection
+        are dropped first (a restarted host, or one the supervisor cannot trust).
+
+        `snapshots` (with the connection's `quotes`) are accounts the log no longer reaches: they
+        start afresh from the gateway's view as of `seq`. An account whose replay raises stays
+        failed (reported in `failed`); the others answer with their figures and one new checkpoint
+        as of `seq`.
+        """
+        conn = self.connections.get(connection_id)
+        if conn is None or reset:
+            conn = self.connections[connection_id] = HostedConnection(dict(symbols))
+        wanted = set(logins)
+        restored: dict[int, tuple[AccountActor, int]] = {}
+        for checkpoint in checkpoints:
+            parts = unpickle_parts(checkpoint.blob)
+            for login in wanted.intersection(parts):
+                if login not in restored or restored[login][1] < checkpoint.seq:
+                    restored[login] = (AccountActor.from_parts(parts[login], conn.symbols), checkpoint.seq)
+        answer = HostAnswer()
+        for batch in batches:
+            if batch.seq > seq:
+                break
+            own = _deals_by_login(batch.deals)
+            for login, (actor, since) in restored.items():
+                if since >= batch.seq or login in answer.failed:
+                    continue
+                deals = tuple(own.get(login, ()))
+                try:
+                    self._apply(actor, Step(batch.quotes, deals, batch.board if deals else ()))
+                except Exception as exc:  # this account's fault: it stays failed, nobody else is touched
+                    answer.failed[login] = f"{type(exc).__name__}: {exc}"
+        good: dict[int, AccountActor] = {}
+        for login, (actor, _since) in restored.items():
+            if login in answer.failed:
+                conn.failed[login] = answer.failed[login]
+                conn.accounts.pop(login, None)
+                continue
+            conn.add(actor)
+            good[login] = actor
+            answer.updates.append(AccountUpdate(login, actor.figures(), actor.state.symbols_needed))
+        for snapshot in snapshots:
+            actor = AccountActor(snapshot, conn.symbols, quotes or {})
+            conn.add(actor)
+            good[snapshot.login] = actor
+            answer.updates.append(AccountUpdate(snapshot.login, actor.figures(), actor.state.symbols_needed))
+        for login in wanted - restored.keys():
+            conn.failed[login] = answer.failed[login] = "no checkpoint"
+        conn.seq = max(conn.seq, seq) if not reset else seq
+        if good:
+            answer.checkpoint = Checkpoint(conn.seq, pickle_parts(good), tuple(good))
+        answer.needs = conn.needs()
+        return answer
+
+    # -- batches -----------------------------------------------------------------------------------
+
+    def apply(self, connection_id: str, batches: Sequence[HostBatch]) -> HostAnswer:
+        """Apply batches in order to the accounts each one touches; one answer for all of them."""
+        conn = self.connections.get(connection_id)
+        if conn is None:
+            return HostAnswer(unknown=True)
+        latest: dict[int, AccountUpdate] = {}
+        failed: dict[int, str] = {}
+        needs_changed = False
+        first_seq = conn.seq
+        for batch in batches:
+            if batch.seq <= conn.seq:
+                continue  # already applied (a catch-up overlapping a batch)
+            touched: set[int] = set()
+            for quote in batch.quotes:
+                touched.update(conn.index.get(quote.symbol, ()))
+            own = _deals_by_login(batch.deals)
+            touched.update(login for login in own if login in conn.accounts)
+            for login in sorted(touched):
+                actor = conn.accounts.get(login)
+                if actor is None or login in conn.failed:
+                    continue
+                deals = tuple(own.get(login, ()))
+                try:
+                    update = self._apply(actor, Step(batch.quotes, deals, batch.board if deals else ()))
+                except Exception as exc:  # isolate: only this account is failed, the batch goes on
+                    conn.failed[login] = failed[login] = f"{type(exc).__name__}: {exc}"
+                    log.warning("account %s failed on batch %s: %s", login, batch.seq, conn.failed[login])
+                    latest.pop(login, None)
+                    continue
+                needs_changed |= conn.reindex(login, update.symbols_needed)
+                latest[login] = _merge(latest.get(login), update)
+            conn.seq = batch.seq
+        answer = HostAnswer(list(latest.values()))
+        answer.failed = failed
+        answer.checkpoint = self._due_checkpoint(conn, first_seq)
+        if needs_changed:
+            answer.needs = conn.needs()
+        return answer
+
+    def _apply(self, actor: AccountActor, step: Step) -> AccountUpdate:
+        if self._faults.get(actor.login):
+            self._faults[actor.login] -= 1
+            raise InjectedFailure(f"account {actor.login}: injected failure")
+        return actor.apply(step)
+
+    def _due_checkpoint(self, conn: HostedConnection, since: int) -> Checkpoint | None:
+        """Checkpoint the accounts whose phase came round between batch `since` and now."""
+        every = self.checkpoint_every
+        if conn.seq <= since:
+            return None
+        phases = {s % every for s in range(max(since + 1, conn.seq - every + 1), conn.seq + 1)}
+        due = {login: actor for login, actor in conn.accounts.items()
+               if conn.phase[login] % every in phases and login not in conn.failed}
+        if not due:
+            return None
+        return Checkpoint(conn.seq, pickle_parts(due), tuple(due))
+
+    # -- reads and control -----------------------------------------------------------------------
+
+    def close(self, connection_id: str) -> int:
+        """Drop a connection's accounts; how many there were."""
+        conn = self.connections.pop(connection_id, None)
+        return 0 if conn is None else len(conn.accounts)
+
+    def figures(self, connection_id: str | None = None) -> dict[int, AccountFigures]:
+        """Every hosted account's current figures (of one connection, or all), failed ones left out."""
+        return {
+            login: actor.figures()
+            for cid, conn in self.connections.items() if connection_id in (None, cid)
+            for login, actor in conn.accounts.items() if login not in conn.failed
+        }
+
+    def detail(self, login: int) -> AccountDetail | None:
+        """One account's page; None if this host does not run it (or it is failed)."""
+        for conn in self.connections.values():
+            actor = conn.accounts.get(login)
+            if actor is not None and login not in conn.failed:
+                return actor.detail()
+        return None
+
+    def inject_failure(self, login: int, steps: int = 1) -> bool:
+        """Make an account's next `steps` step applications, replays included, raise
+        InjectedFailure (failure drills and tests)."""
+        if not any(login in conn.accounts for conn in self.connections.values()):
+            return False
+        self._faults[login] = steps
+        return True
+
+    def accounts(self) -> int:
+        """How many account actors this host runs."""
+        return sum(len(conn.accounts) for conn in self.connections.values())
+
+
+def _deals_by_login(deals: Iterable[Deal]) -> dict[int, list[Deal]]:
+    """A batch's deals by account, each account's in batch order."""
+    own: defaultdict[int, list[Deal]] = defaultdict(list)
+    for deal in deals:
+        own[deal.login].append(deal)
+    return own
+
+
+def _merge(old: AccountUpdate | None, new: AccountUpdate) -> AccountUpdate:
+    """Two updates of one account in one answer (a catch-up of several batches): latest figures,
+    every refusal and applied deal."""
+    if old is None:
+        return new
+    return AccountUpdate(
+        new.login, new.figures if new.figures is not None else old.figures, new.symbols_needed,
+        old.rejected + new.rejected, deals=old.deals + new.deals,
+    )
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class AccountHost(HostCore):
+    """The Ray actor: a process of account actors, restarted by Ray when it dies.
+
+    A sync actor on purpose: the work is CPU-bound and short, and calls from one caller run in the
+    order sent, so a restore runs exactly between the batches sent before and after it.
+    `max_task_retries=0`: a batch must never be applied twice; the supervisor restores instead.
+    """
+
+    def pid(self) -> int:
+        """The host's process (failure tests and `veles bench engine --kill` kill it)."""
+        return os.getpid()
