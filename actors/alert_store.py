@@ -5,11 +5,14 @@ the row's id travels in the alert's bus message so the portal and the API can ac
 Because the open rows are the truth, a rebuilt aggregator reads them back into its AlertEngine's
 active set: an alert already open is not raised again, and one whose cause goes away is resolved.
 
-Rules. A tenant that has stored `alert_rule` rows gets its enabled ones; a tenant with none gets
-`tenant_rules()`. A stored rule's engine id is its row id as text, so its alerts point at the row;
-the built-in rules have word ids and raise alerts with no rule row (`rule_id` None). Every message
-the AlertEngine writes ends with "(rule id)", which is how an open row of a built-in rule finds
-its rule again after a restart.
+Rules. The built-in margin-call and stop-out rules always run: they follow each account's own MT5
+group levels, so no tenant rule can leave an account in margin call unreported. The desk's
+defaults (drawdown, exposure per symbol, large deals) run too, except that a stored rule of the
+same kind (enabled or not) takes the place of that default. The tenant's enabled stored rules run
+beside them (`BUILT_IN`, `rule_set`). A stored rule's engine id is its row id as text, so its
+alerts point at the row; the built-in rules have word ids and raise alerts with no rule row
+(`rule_id` None). Every message the AlertEngine writes ends with "(rule id)", which is how an open
+row of a built-in rule finds its rule again after a restart.
 
 Every function here blocks on the database; the aggregator runs them in a thread.
 """
@@ -30,26 +33,75 @@ from models.db import tenant_session
 from veles.risk.alerts import Alert, AlertKind, AlertRule, AlertStatus, Severity, default_rules
 
 # What each stored kind means to the engine. equity_drop thresholds are percent of peak equity
-# (like margin level, in percent); the engine wants a fraction. floating_loss and toxic_flow have
-# no evaluator in the engine yet: such rules are reported as skipped, never silently dropped.
+# (like margin level, in percent); the engine wants a fraction. floating_loss thresholds are USD.
+# toxic_flow has no signal in the engine (nothing measures it): new ones are refused
+# (`veles.services.alerts`), rows stored before that are reported as skipped, never silently dropped.
 _KINDS: Mapping[rows.AlertKind, AlertKind] = {
     rows.AlertKind.MARGIN_LEVEL: AlertKind.MARGIN_LEVEL,
     rows.AlertKind.EQUITY_DROP: AlertKind.DRAWDOWN,
     rows.AlertKind.EXPOSURE: AlertKind.SYMBOL_EXPOSURE,
+    rows.AlertKind.FLOATING_LOSS: AlertKind.FLOATING_LOSS,
 }
+NOT_EVALUATED = "not evaluated: the engine has no toxic-flow signal"
+
+
+def engine_rule(
+    rule_id: str, kind: rows.AlertKind, threshold: float, severity: rows.Severity, symbol: str | None
+) -> AlertRule:
+    """The engine rule of a stored rule's fields; ValueError starting with the refused field's
+    name ("kind: ...", "threshold: ...", "symbol: ...") when the engine could not run it. The form
+    and the API refuse such a rule with this same check, so nothing stored is silently skipped."""
+    engine_kind = _KINDS.get(rows.AlertKind(kind))
+    if engine_kind is None:
+        raise ValueError(f"kind: {kind} is {NOT_EVALUATED}")
+    value = threshold / 100.0 if engine_kind is AlertKind.DRAWDOWN else threshold
+    try:
+        return AlertRule(rule_id, engine_kind, value, Severity(severity), symbol)
+    except ValueError as exc:
+        if engine_kind is AlertKind.DRAWDOWN and str(exc).startswith("threshold:"):
+            raise ValueError(f"threshold: equity_drop is a percent of peak equity, 0 to 100, "
+                             f"got {threshold!r}") from None
+        raise
 _RULE_IN_MESSAGE = re.compile(r"\(([^()]+)\)$")
 
 
+@dataclass(frozen=True, slots=True)
+class BuiltIn:
+    """A rule every tenant runs without storing it, and what it watches in a desk's words.
+
+    `replaced_by`: a stored rule of this kind takes the default's place; None: it always runs."""
+
+    rule: AlertRule
+    watches: str
+    replaced_by: rows.AlertKind | None = None
+
+
+def _desk(rule_id: str) -> AlertRule:
+    return next(r for r in default_rules(100.0, 50.0) if r.id == rule_id)
+
+
+BUILT_IN: tuple[BuiltIn, ...] = (
+    BuiltIn(AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING),
+            "An account reaching the margin-call level of its own MT5 group (percent or money mode)"),
+    BuiltIn(AlertRule("stop_out", AlertKind.ACCOUNT_STATE, 2, Severity.CRITICAL),
+            "An account reaching the stop-out level of its own MT5 group"),
+    BuiltIn(_desk("drawdown_30"), "An account's equity 30% or more below its peak",
+            rows.AlertKind.EQUITY_DROP),
+    BuiltIn(_desk("symbol_exposure_5m"), "The book's net exposure in one symbol at $5,000,000 or more",
+            rows.AlertKind.EXPOSURE),
+    BuiltIn(_desk("large_deal_50"), "A single trade deal of 50 lots or more"),
+)
+
+
 def tenant_rules() -> list[AlertRule]:
-    """A tenant's alert rules until it stores its own: margin call and stop-out as each account's
-    own group defines them (so money-mode and per-group levels are right), then the desk's
-    defaults for drawdown, exposure per symbol and large deals."""
-    per_account = [
-        AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING),
-        AlertRule("stop_out", AlertKind.ACCOUNT_STATE, 2, Severity.CRITICAL),
-    ]
-    desk = [r for r in default_rules(100.0, 50.0) if r.kind is not AlertKind.MARGIN_LEVEL]
-    return per_account + desk
+    """Every built-in rule: what a tenant with no stored rules runs (and every engine meanwhile)."""
+    return [built_in.rule for built_in in BUILT_IN]
+
+
+def built_ins_running(stored_kinds: Iterable[rows.AlertKind]) -> list[BuiltIn]:
+    """The built-in rules that run beside stored rules of `stored_kinds`."""
+    kinds = set(stored_kinds)
+    return [b for b in BUILT_IN if b.replaced_by is None or b.replaced_by not in kinds]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,31 +110,23 @@ class RuleSet:
 
     rules: tuple[AlertRule, ...]
     skipped: tuple[str, ...] = ()
-    stored: bool = False  # True: from the tenant's rows; False: the built-in defaults
+    stored: bool = False  # True: the tenant has rows of its own (they run beside the built-ins)
 
 
 def rule_set(stored: Sequence[rows.AlertRule]) -> RuleSet:
-    """The engine rules for a tenant's stored rows (the defaults when it has none).
-
-    A row the engine cannot run is skipped with a reason naming the rule and the field.
-    """
-    if not stored:
-        return RuleSet(tuple(tenant_rules()))
-    rules: list[AlertRule] = []
+    """The engine rules for a tenant's stored rows: the built-ins (`built_ins_running`), then
+    every enabled row. A row the engine cannot run is skipped with a reason naming the rule and
+    the field."""
+    rules = [b.rule for b in built_ins_running(rows.AlertKind(row.kind) for row in stored)]
     skipped: list[str] = []
     for row in stored:
         if not row.enabled:
             continue
-        kind = _KINDS.get(rows.AlertKind(row.kind))
-        if kind is None:
-            skipped.append(f"rule {row.id}: kind: {row.kind} is not evaluated by the live engine")
-            continue
-        threshold = row.threshold / 100.0 if kind is AlertKind.DRAWDOWN else row.threshold
         try:
-            rules.append(AlertRule(str(row.id), kind, threshold, Severity(row.severity), row.symbol))
+            rules.append(engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol))
         except ValueError as exc:
             skipped.append(f"rule {row.id}: {exc}")
-    return RuleSet(tuple(rules), tuple(skipped), stored=True)
+    return RuleSet(tuple(rules), tuple(skipped), stored=bool(stored))
 
 
 def load_rules(url: str, tenant_id: int) -> RuleSet:

@@ -149,9 +149,12 @@ async def test_a_database_that_does_not_answer_does_not_stop_the_alerts(stopped:
     assert published == {("margin_call", None), ("stop_out", None)}
 
 
-async def test_stored_rules_replace_the_defaults_and_the_unrunnable_ones_are_named(
+async def test_stored_rules_add_to_the_built_ins_and_the_unrunnable_ones_are_named(
     database: str, healthy: AccountFigures
 ) -> None:
+    """(Until issue 15 stored rules replaced every built-in one.) Margin call and stop out by each
+    account's own group always run; a stored rule of a default's kind (enabled or not) takes that
+    default's place."""
     tenant_id = _tenant(
         database,
         {"kind": AlertKind.MARGIN_LEVEL, "threshold": 150.0, "severity": Severity.CRITICAL},
@@ -161,14 +164,13 @@ async def test_stored_rules_replace_the_defaults_and_the_unrunnable_ones_are_nam
     )
     rules = load_rules(database, tenant_id)
     assert rules.stored
-    (margin,) = rules.rules
     with session_scope(database) as db:
         ids = [r.id for r in db.exec(select(AlertRule).where(AlertRule.tenant_id == tenant_id)
                                      .order_by(col(AlertRule.id))).all()]
-    assert margin.id == str(ids[0])
+    assert [r.id for r in rules.rules] == ["margin_call", "stop_out", "large_deal_50", str(ids[0])]
     assert rules.skipped == (
-        f"rule {ids[1]}: threshold: drawdown is a fraction 0..1, got 2.5",
-        f"rule {ids[2]}: kind: toxic_flow is not evaluated by the live engine",
+        f"rule {ids[1]}: threshold: equity_drop is a percent of peak equity, 0 to 100, got 250.0",
+        f"rule {ids[2]}: kind: toxic_flow is not evaluated: the engine has no toxic-flow signal",
     )
     publisher = BookPublisher(tenant_id, database_url=database)
     await publisher.load()
@@ -180,9 +182,45 @@ async def test_stored_rules_replace_the_defaults_and_the_unrunnable_ones_are_nam
     assert row.value == 120.0
 
 
+async def test_a_custom_rule_does_not_switch_off_the_built_in_margin_call_and_stop_out(
+    database: str, healthy: AccountFigures
+) -> None:
+    """Issue 15: after adding "margin level < 150%", two accounts in margin call (97%) and stop out
+    (57%, by their group) raised nothing of the built-ins; with every custom rule disabled,
+    nothing at all."""
+    custom = {"kind": AlertKind.MARGIN_LEVEL, "threshold": 150.0}
+    for tenant_id in (_tenant(database, custom), _tenant(database, {**custom, "enabled": False})):
+        publisher = BookPublisher(tenant_id, database_url=database)
+        await publisher.load()
+        call = dataclasses.replace(healthy, state="margin_call", margin_level=97.0)
+        out = dataclasses.replace(healthy, login=healthy.login + 1, state="stop_out", margin_level=57.0)
+        await publisher.announce(publisher.apply([call, out], sent_at=1.0))
+        raised = {(m["rule_id"], m["subject"]) for m in publisher.recent_alerts}
+        assert ("margin_call", str(call.login)) in raised
+        assert ("margin_call", str(out.login)) in raised
+        assert ("stop_out", str(out.login)) in raised
+        assert ("stop_out", str(call.login)) not in raised
+        custom_raised = {subject for rule, subject in raised if rule.isdigit()}
+        enabled = load_rules(database, tenant_id).rules[-1].id.isdigit()
+        assert custom_raised == ({str(call.login), str(out.login)} if enabled else set())
+
+
+async def test_a_stored_floating_loss_rule_is_evaluated(database: str, healthy: AccountFigures) -> None:
+    """Issue 15: stored, shown enabled, and never evaluated until now."""
+    tenant_id = _tenant(database, {"kind": AlertKind.FLOATING_LOSS, "threshold": 5_000.0})
+    publisher = BookPublisher(tenant_id, database_url=database)
+    await publisher.load()
+    losing = dataclasses.replace(healthy, profit=-6_000.0 / healthy.usd_rate)
+    await publisher.announce(publisher.apply([losing], sent_at=1.0))
+    (row,) = _rows(database, tenant_id)
+    assert row.rule_id is not None
+    assert row.value == pytest.approx(6_000.0)
+
+
 async def test_equity_drop_thresholds_are_percent_of_peak(database: str) -> None:
     tenant_id = _tenant(database, {"kind": AlertKind.EQUITY_DROP, "threshold": 30.0})
-    (rule,) = load_rules(database, tenant_id).rules
+    rule = load_rules(database, tenant_id).rules[-1]
+    assert rule.id.isdigit()
     assert rule.threshold == pytest.approx(0.30)
 
 
@@ -265,7 +303,10 @@ async def test_edited_rules_reach_a_running_engine_and_removed_rules_resolve_the
             assert rule.id is not None
             rule_id = rule.id
         applied = await apply_rules(ray_settings, tenant_id)
-        assert applied == {"running": True, "rules": [str(rule_id)], "skipped": []}
+        assert applied["running"] is True
+        assert applied["skipped"] == []
+        assert applied["rules"][-1] == str(rule_id)  # beside the built-ins
+        assert {"margin_call", "stop_out"} <= set(applied["rules"])
         # every account with margin is under a 1e9 % margin level: the new rule fires at once
         low = dataclasses.replace(healthy, margin_level=500.0)
         await aggregator.apply.remote([low], time.time())
@@ -274,7 +315,7 @@ async def test_edited_rules_reach_a_running_engine_and_removed_rules_resolve_the
 
         with session_scope(url) as db:
             delete_rule(db, tenant_id, rule_id)
-        assert (await apply_rules(ray_settings, tenant_id))["rules"] != [str(rule_id)]
+        assert str(rule_id) not in (await apply_rules(ray_settings, tenant_id))["rules"]
         resolved = {row.id: row.state for row in _rows(url, tenant_id)}
         assert all(resolved[a["id"]] is AlertState.RESOLVED for a in raised)
     finally:
@@ -291,7 +332,8 @@ async def test_rules_pushed_to_a_stopped_engine_wait_for_its_start(ray_settings:
     try:
         applied = await apply_rules(ray_settings, tenant_id)
         assert applied["running"] is True
-        assert len(applied["rules"]) == 1
+        assert applied["rules"] == ["margin_call", "stop_out", "drawdown_30", "large_deal_50",
+                                    applied["rules"][-1]]  # the stored exposure rule replaced the default
         await supervisor.start.remote()
         aggregator = ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
         assert (await aggregator.rules.remote())["rules"] == applied["rules"]

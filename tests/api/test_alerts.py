@@ -172,6 +172,48 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int], ray_l
     assert sum(1 for a in _get(api, world, "/api/v1/alerts") if a["message"] == "m") == 1  # the alert stays
 
 
+def test_an_older_unrunnable_rule_is_shown_not_evaluated_and_can_be_switched_off(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    headers = world.headers(world.a, Role.RISK_MANAGER)
+    with session_scope(world.settings.database_url) as session:  # stored before the check existed
+        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.TOXIC_FLOW, threshold=1.0))
+    (old,) = api.get("/api/v1/alert-rules", headers=headers).json()
+    assert old["evaluated"] is False
+    assert "not evaluated" in old["status"]
+    assert "toxic-flow" in old["status"]
+    refused = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"threshold": 2})
+    assert refused.status_code == 422
+    assert [e["loc"][-1] for e in refused.json()["detail"]] == ["kind"]
+    off = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"enabled": False})
+    assert off.status_code == 200, off.text
+    assert off.json()["rule"]["enabled"] is False
+    loss = api.post("/api/v1/alert-rules", headers=headers, json={"kind": "floating_loss", "threshold": 5e4})
+    assert loss.status_code == 201, loss.text
+    assert loss.json()["rule"]["evaluated"] is True
+
+
+def test_the_built_in_rules_are_listed_with_what_they_watch(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    headers = world.headers(world.a, Role.VIEWER)
+    before = {r["id"]: r for r in api.get("/api/v1/alert-rules/built-in", headers=headers).json()}
+    assert set(before) == {"margin_call", "stop_out", "drawdown_30", "symbol_exposure_5m", "large_deal_50"}
+    assert before["margin_call"]["status"] == "always on"
+    assert "own MT5 group" in before["stop_out"]["watches"]
+    assert before["stop_out"]["severity"] == "critical"
+    assert all(r["running"] for r in before.values())
+    with session_scope(world.settings.database_url) as session:
+        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.EXPOSURE, threshold=1e6, enabled=False))
+    after = {r["id"]: r for r in api.get("/api/v1/alert-rules/built-in", headers=headers).json()}
+    assert after["symbol_exposure_5m"]["running"] is False
+    assert after["symbol_exposure_5m"]["status"] == "replaced by your exposure rules"
+    assert after["margin_call"]["running"] is True
+    other = api.get("/api/v1/alert-rules/built-in", headers=world.headers(world.b)).json()
+    assert all(r["running"] for r in other)  # tenant A's rule changes nothing for B
+    assert api.get("/api/v1/alert-rules/built-in").status_code == 401
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -182,6 +224,12 @@ def test_rules_crud(api: TestClient, world: World, alerts: dict[str, int], ray_l
         ({"kind": "exposure", "threshold": 1, "symbol": "EUR USD"}, "symbol"),
         ({"kind": "exposure", "threshold": 1, "severity": "loud"}, "severity"),
         ({"kind": "exposure", "threshold": 1, "colour": "red"}, "colour"),
+        # issue 15: what the engine would store and then skip is refused, naming the field
+        ({"kind": "toxic_flow", "threshold": 1}, "kind"),
+        ({"kind": "exposure", "threshold": 0}, "threshold"),
+        ({"kind": "equity_drop", "threshold": 250}, "threshold"),
+        ({"kind": "margin_level", "threshold": 50, "symbol": "EURUSD"}, "symbol"),
+        ({"kind": "floating_loss", "threshold": 1000, "symbol": "EURUSD"}, "symbol"),
     ],
 )
 def test_bad_rules_are_422_naming_the_field(

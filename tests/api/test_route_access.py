@@ -70,6 +70,7 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): P.ACK_ALERTS,
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): P.ACK_ALERTS,
     ("GET", "/api/v1/alert-rules"): P.VIEW_RISK,
+    ("GET", "/api/v1/alert-rules/built-in"): P.VIEW_RISK,
     ("POST", "/api/v1/alert-rules"): P.EDIT_RULES,
     ("PATCH", "/api/v1/alert-rules/{rule_id}"): P.EDIT_RULES,
     ("DELETE", "/api/v1/alert-rules/{rule_id}"): P.EDIT_RULES,

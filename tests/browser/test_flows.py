@@ -253,6 +253,11 @@ def test_viewer_cannot_change_rules_even_with_a_crafted_event(tabs: Opener, port
     page.wait_for_selector("#rules-read-only")
     assert page.locator("#rule-form").count() == 0
     assert page.locator("button.rule-toggle, button.rule-remove").count() == 0
+    built_in = page.locator("#built-in-rules-table tbody tr")
+    built_in.first.wait_for()
+    assert built_in.count() == 5
+    assert "own MT5 group" in built_in.first.inner_text()
+    assert built_in.first.locator(".built-in-status").inner_text() == "always on"
     page.screenshot(path=str(artifacts / "flows-viewer-rules.png"))
     # As a user who edits the page's JavaScript could: the next event the page sends (Sign out)
     # is rewritten, just before it leaves, into the rules editor's "add rule" event.

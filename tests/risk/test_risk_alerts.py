@@ -329,3 +329,18 @@ def test_raises_and_clears_strictly_alternate(
                 assert value > rule.clear_level if rule.fires_below else value < rule.clear_level
     raised = {key for key, status in last.items() if status is RAISED}
     assert {(a.rule_id, a.subject) for a in engine.active()} == raised
+
+
+def test_floating_loss_is_judged_in_usd_with_hysteresis() -> None:
+    """Issue 15: `floating_loss` rules were stored and shown enabled but never evaluated. The
+    threshold is USD so one rule means the same for a JPY and a USD account."""
+    rule = AlertRule("loss", AlertKind.FLOATING_LOSS, 10_000.0, Severity.WARNING, band=0.1)
+    engine = AlertEngine([rule])
+    jpy = {"currency": "JPY", "usd_rate": 0.0065}
+    assert engine.on_account(_figures(profit=-1_500_000.0, **jpy)) == []  # ¥1.5M = $9,750
+    (raised,) = engine.on_account(_figures(profit=-1_600_000.0, time_msc=2, **jpy))  # $10,400
+    assert (raised.status, raised.value) == (RAISED, pytest.approx(10_400.0))
+    assert engine.on_account(_figures(profit=-1_450_000.0, time_msc=3, **jpy)) == []  # inside the band
+    (cleared,) = engine.on_account(_figures(profit=-1_300_000.0, time_msc=4, **jpy))  # $8,450 < $9,000
+    assert cleared.status is CLEARED
+    assert engine.on_account(_figures(profit=50_000.0, time_msc=5)) == []  # a profit is no loss

@@ -22,10 +22,12 @@ from veles.api.realtime import announce_alert_state
 from veles.services.alerts import (
     AlertFilter,
     AlertView,
+    BuiltInView,
     RuleChange,
     RuleForm,
     RuleView,
     acknowledge,
+    built_in_rules,
     create_rule,
     delete_rule,
     get_alert,
@@ -96,6 +98,14 @@ def resolved(
 def rules(identity: Viewer, db: TenantUnit) -> list[RuleView]:
     """The tenant's alert rules."""
     return list_rules(db, identity.tenant_id)
+
+
+@router.get("/alert-rules/built-in", responses=_errors("view risk"))
+def built_in(identity: Viewer, db: TenantUnit) -> list[BuiltInView]:
+    """The rules the engine runs without a stored row: margin call and stop out by each account's
+    own MT5 group levels (always on; your rules add to them), and the desk's defaults, each replaced
+    by a stored rule of its kind."""
+    return built_in_rules(db, identity.tenant_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class AlertKind(StrEnum):
     MARGIN_LEVEL = "margin_level"  # account margin level, percent; fires at or below the threshold
     ACCOUNT_STATE = "account_state"  # AccountFigures.state ranked ok=0, margin_call=1, stop_out=2
     DRAWDOWN = "drawdown"  # account equity drawdown from its peak, fraction 0..1
+    FLOATING_LOSS = "floating_loss"  # an account's floating loss (P/L below zero) in USD, positive
     SYMBOL_EXPOSURE = "symbol_exposure"  # |book net USD notional| of one symbol
     LARGE_DEAL = "large_deal"  # one trade deal's volume, lots
 
@@ -66,7 +67,9 @@ STATE_RANK: Mapping[str, int] = {STATE_OK: 0, STATE_MARGIN_CALL: 1, STATE_STOP_O
 
 T = TypeVar("T")
 
-_ACCOUNT_KINDS = frozenset({AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN})
+_ACCOUNT_KINDS = frozenset(
+    {AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN, AlertKind.FLOATING_LOSS}
+)
 _SYMBOL_KINDS = frozenset({AlertKind.SYMBOL_EXPOSURE, AlertKind.LARGE_DEAL})
 
 
@@ -230,6 +233,9 @@ class AlertEngine:
                 level = math.inf if value is None else value
             elif rule.kind is AlertKind.DRAWDOWN:
                 value = level = figures.drawdown
+            elif rule.kind is AlertKind.FLOATING_LOSS:
+                # In USD: one tenant-wide threshold must mean the same for a JPY and a USD account.
+                value = level = max(0.0, -figures.profit * figures.usd_rate)
             else:
                 rank = STATE_RANK.get(figures.state)
                 if rank is None:
@@ -398,6 +404,10 @@ def _account_message(
         if raised:
             return f"Account {login} margin level {value:.2f}% ≤ {rule.threshold:.2f}% ({rule.id})"
         return f"Account {login} margin level {value:.2f}% back above {rule.clear_level:.2f}% ({rule.id})"
+    if rule.kind is AlertKind.FLOATING_LOSS:
+        if raised:
+            return f"Account {login} floating loss ${value:,.2f} ≥ ${rule.threshold:,.2f} ({rule.id})"
+        return f"Account {login} floating loss ${value:,.2f} back below ${rule.clear_level:,.2f} ({rule.id})"
     if rule.kind is AlertKind.DRAWDOWN:
         if raised:
             return f"Account {login} drawdown {value:.1%} ≥ {rule.threshold:.1%} ({rule.id})"

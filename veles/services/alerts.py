@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from actors.alert_store import BUILT_IN, NOT_EVALUATED, built_ins_running, engine_rule
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.columns import utcnow
 from veles.services.audit import record
-from veles.services.errors import Conflict, NotFound, validated
+from veles.services.errors import Conflict, InvalidInput, NotFound, validated
 
 MAX_PAGE = 500
 
@@ -129,16 +130,35 @@ def resolve(db: Session, tenant_id: int, alert_id: int, user_id: int) -> AlertVi
 # -- rules ------------------------------------------------------------------------------------
 
 
+# The kinds a new rule may take: every one the live engine evaluates (toxic_flow has no signal).
+OFFERED_KINDS: tuple[AlertKind, ...] = tuple(k for k in AlertKind if k is not AlertKind.TOXIC_FLOW)
+KIND_UNITS: dict[AlertKind, str] = {
+    AlertKind.MARGIN_LEVEL: "margin level at or below this percent",
+    AlertKind.EQUITY_DROP: "equity this percent or more below its peak (0-100)",
+    AlertKind.EXPOSURE: "net exposure of a symbol at or above this many USD",
+    AlertKind.FLOATING_LOSS: "an account's floating loss at or above this many USD",
+}
+
+
+def _offered(kind: AlertKind | None) -> AlertKind | None:
+    if kind is not None and kind not in OFFERED_KINDS:
+        raise ValueError(f"{kind.value} is {NOT_EVALUATED}; choose one of "
+                         + ", ".join(k.value for k in OFFERED_KINDS))
+    return kind
+
+
 class RuleForm(BaseModel):
     """A new rule: what it watches, the threshold, how loud, and optionally one symbol."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     kind: AlertKind
-    threshold: float = Field(ge=0, le=1e15)
+    threshold: float = Field(gt=0, le=1e15)
     severity: Severity = Severity.WARNING
     symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
     enabled: bool = True
+
+    _kind = field_validator("kind")(_offered)
 
 
 class RuleChange(BaseModel):
@@ -147,10 +167,22 @@ class RuleChange(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     kind: AlertKind | None = None
-    threshold: float | None = Field(default=None, ge=0, le=1e15)
+    threshold: float | None = Field(default=None, gt=0, le=1e15)
     severity: Severity | None = None
     symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
     enabled: bool | None = None
+
+    _kind = field_validator("kind")(_offered)
+
+
+def _runnable(row: AlertRule) -> None:
+    """InvalidInput naming the field when the engine would skip this rule (a drawdown over 100%,
+    a symbol on an account rule): refused here rather than stored and never evaluated."""
+    try:
+        engine_rule("form", row.kind, row.threshold, row.severity, row.symbol)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        raise InvalidInput(field, reason) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +196,50 @@ class RuleView:
     symbol: str | None
     enabled: bool
     created_at: datetime
+    evaluated: bool  # False: the engine cannot run this (older) rule; `status` says why
+    status: str
 
     @classmethod
     def of(cls, row: AlertRule) -> RuleView:
-        """The view of a stored row."""
+        """The view of a stored row, saying whether the engine can evaluate it."""
         assert row.id is not None
-        return cls(row.id, row.kind, row.threshold, row.severity, row.symbol, row.enabled, row.created_at)
+        try:
+            engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol)
+        except ValueError as exc:
+            evaluated, status = False, f"not evaluated ({exc})"
+        else:
+            evaluated, status = True, "evaluated" if row.enabled else "disabled"
+        return cls(row.id, row.kind, row.threshold, row.severity, row.symbol, row.enabled, row.created_at,
+                   evaluated, status)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltInView:
+    """A rule the engine runs without a row: what it watches and whether it runs for this tenant."""
+
+    id: str
+    watches: str
+    severity: Severity
+    running: bool
+    status: str  # why it runs or not, in words
+
+
+def built_in_rules(db: Session, tenant_id: int) -> list[BuiltInView]:
+    """The built-in rules and whether each runs beside the tenant's own (margin call and stop out
+    always do; a default is replaced by a stored rule of its kind)."""
+    kinds = db.exec(select(AlertRule.kind).where(AlertRule.tenant_id == tenant_id)).all()
+    running = {b.rule.id for b in built_ins_running(AlertKind(k) for k in kinds)}
+    views = []
+    for b in BUILT_IN:
+        if b.replaced_by is None:
+            status = "always on"
+        elif b.rule.id in running:
+            status = f"on until you add a {b.replaced_by.value.replace('_', ' ')} rule"
+        else:
+            status = f"replaced by your {b.replaced_by.value.replace('_', ' ')} rules"
+        views.append(BuiltInView(b.rule.id, b.watches, Severity(b.rule.severity.value), b.rule.id in running,
+                                 status))
+    return views
 
 
 def _rule(db: Session, tenant_id: int, rule_id: int) -> AlertRule:
@@ -192,6 +262,7 @@ def create_rule(
     """Store a new rule; InvalidInput names a refused field. Audited: rules decide who is woken."""
     data = validated(RuleForm, form)
     row = AlertRule(tenant_id=tenant_id, **data.model_dump())
+    _runnable(row)
     db.add(row)
     db.flush()
     record(db, "rule.create", tenant_id=tenant_id, actor_user_id=actor, target=f"rule:{row.id}",
@@ -206,9 +277,12 @@ def update_rule(
     """Change the fields given (explicitly sent ones: `symbol: null` means every symbol)."""
     data = validated(RuleChange, change)
     row = _rule(db, tenant_id, rule_id)
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name != "symbol":
-            continue  # null for a required field means "leave it"
+    changes = {name: value for name, value in data.model_dump(exclude_unset=True).items()
+               if value is not None or name == "symbol"}  # null for a required field means "leave it"
+    after = AlertRule.model_validate(row.model_dump() | changes)
+    if after.enabled:  # a rule stored before this check can still be switched off or removed
+        _runnable(after)
+    for name, value in changes.items():
         setattr(row, name, value)
     db.add(row)
     record(db, "rule.update", tenant_id=tenant_id, actor_user_id=actor, target=f"rule:{rule_id}",

@@ -10,6 +10,7 @@ from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
 from models.alerts import AlertKind, Severity
+from veles.services.alerts import KIND_UNITS, OFFERED_KINDS
 from veles.services.permissions import Permission
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
@@ -29,6 +30,7 @@ def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rx.badge(rule["severity"], color_scheme=rule["severity_color"])),
         rx.table.cell(rule["symbol"]),
         rx.table.cell(rule["enabled"], class_name="rule-enabled"),
+        rx.table.cell(rule["status"], class_name="rule-status"),
         rx.table.cell(rx.cond(_CAN_EDIT, rx.hstack(
             rx.button(rx.cond(rule["enabled"] == "yes", "Disable", "Enable"), size="1", variant="soft",
                       on_click=_toggle(rule["id"], rule["enabled"] != "yes"), class_name="rule-toggle"),
@@ -39,11 +41,19 @@ def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
     )
 
 
+def _built_in_row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rule["watches"]),
+        rx.table.cell(rx.badge(rule["severity"], color_scheme=rule["severity_color"])),
+        rx.table.cell(rule["status"], class_name="built-in-status"),
+    )
+
+
 def _form() -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.select([k.value for k in AlertKind], name="kind", default_value=AlertKind.MARGIN_LEVEL.value,
-                      id="rule-kind"),
+            rx.select([k.value for k in OFFERED_KINDS], name="kind",
+                      default_value=AlertKind.MARGIN_LEVEL.value, id="rule-kind"),
             rx.input(name="threshold", placeholder="Threshold", id="rule-threshold", required=True,
                      width="9em"),
             rx.select([s.value for s in Severity], name="severity", default_value=Severity.WARNING.value,
@@ -53,6 +63,8 @@ def _form() -> rx.Component:
             spacing="2",
             align="center",
         ),
+        rx.text("Thresholds: " + "; ".join(f"{k.value}: {unit}" for k, unit in KIND_UNITS.items()) + ".",
+                size="1", color_scheme="gray"),
         on_submit=S.add,
         reset_on_submit=False,
         id="rule-form",
@@ -70,11 +82,13 @@ def rules_page() -> rx.Component:
         error_callout(S.error, "rules-error"),
         notice_callout(S.notice, "rules-notice"),
         record_table(
-            ("Watches", "Threshold", "Severity", "Symbol", "Enabled", ""),
+            ("Watches", "Threshold", "Severity", "Symbol", "Enabled", "Engine", ""),
             S.rules, _row, "rules-table",
         ),
-        rx.cond(S.rules.length() == 0, rx.text("No rules of your own yet: the engine uses its defaults.",
-                                               color_scheme="gray")),
+        rx.cond(S.rules.length() == 0, rx.text("No rules of your own yet.", color_scheme="gray")),
+        rx.heading("Built-in rules", size="4"),
+        rx.text("The engine runs these without being told; your rules add to them.", color_scheme="gray"),
+        record_table(("Watches", "Severity", "Runs"), S.built_ins, _built_in_row, "built-in-rules-table"),
         padding="1em",
         spacing="3",
         width="100%",

@@ -17,8 +17,10 @@ import reflex as rx
 from veles.config import get_settings
 from veles.services.alerts import (
     AlertView,
+    BuiltInView,
     RuleView,
     acknowledge,
+    built_in_rules,
     create_rule,
     delete_rule,
     list_alerts,
@@ -142,6 +144,18 @@ def _rule_view(rule: RuleView) -> dict[str, str]:
         "severity_color": severity_color(rule.severity.value),
         "symbol": rule.symbol or "every symbol",
         "enabled": "yes" if rule.enabled else "no",
+        "status": rule.status,
+    }
+
+
+def _built_in_view(rule: BuiltInView) -> dict[str, str]:
+    return {
+        "id": rule.id,
+        "watches": rule.watches,
+        "severity": rule.severity.value,
+        "severity_color": severity_color(rule.severity.value),
+        "status": rule.status,
+        "running": "yes" if rule.running else "no",
     }
 
 
@@ -150,6 +164,7 @@ class RulesState(SessionState):
     they get past the handlers."""
 
     rules: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    built_ins: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error_field: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
@@ -157,6 +172,7 @@ class RulesState(SessionState):
     def _reload(self) -> None:
         with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
             self.rules = [_rule_view(r) for r in list_rules(db, identity.tenant_id)]
+            self.built_ins = [_built_in_view(r) for r in built_in_rules(db, identity.tenant_id)]
 
     async def _change(self, change: Any) -> None:
         """Run `change(db, identity)` as an EDIT_RULES action, push the rules to the running
