@@ -145,7 +145,7 @@ def test_the_prefix_comes_from_the_setting_or_the_database() -> None:
 
 
 # Modules that hold a raw Redis client only to ping it: they name no channel or key.
-_PING_ONLY = {"veles/api/health.py"}
+_PING_ONLY = {"veles/api/health.py", "veles/services/preflight.py"}
 # What names channels and keys in the deployment's namespace.
 _NAMERS = {"redis_name", "RedisBus", "RedisRateLimiter"}
 

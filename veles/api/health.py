@@ -2,7 +2,8 @@
 
 Liveness says only that the process serves HTTP (restart me if not). Readiness checks what a
 request needs — the database, Redis when configured, Ray when this process uses it — so a load
-balancer stops sending traffic to a process that would only answer errors.
+balancer stops sending traffic to a process that would only answer errors, and, where the
+engine's followers report, that no tenant's alert delivery is down for good.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from models.db import get_engine
 from veles.api.deps import Context
 from veles.config import Settings
+from veles.services.delivery_consumer import DeliveryCollector, delivery_problems, read_delivery_status
 from veles.services.engine_metrics import EngineCollector, read_engine_stats
 
 router = APIRouter(tags=["operations"])
@@ -89,6 +91,19 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 2)
 
 
+async def _delivery(settings: Settings) -> Check | None:
+    """The alert delivery consumers, when this deployment's followers report (None otherwise): an
+    error while any tenant's consumer is down for good, since alerts would then be lost."""
+    start = time.perf_counter()
+    rows = await read_delivery_status(settings)
+    if rows is None:
+        return None
+    problems = delivery_problems(rows)
+    if problems:
+        return Check(status="error", latency_ms=_ms(start), error="; ".join(problems)[:1000])
+    return Check(status="ok", latency_ms=_ms(start))
+
+
 @router.get("/api/health")
 def health() -> dict[str, str]:
     """Liveness: the process answers HTTP."""
@@ -107,6 +122,9 @@ async def ready(ctx: Context, response: Response) -> Readiness:
         probes["ray"] = lambda: _ray(settings.ray_address)
     results = await asyncio.gather(*(_run(probe) for probe in probes.values()))
     checks = dict(zip(probes, results, strict=True))
+    delivery = await _delivery(settings)
+    if delivery is not None:
+        checks["alert_delivery"] = delivery
     for name, check in checks.items():
         ctx.metrics.dependency_up.labels(name).set(1 if check.status == "ok" else 0)
         ctx.metrics.dependency_latency.labels(name).set(check.latency_ms / 1000)
@@ -123,5 +141,6 @@ async def metrics(ctx: Context) -> Response:
     event loop (`veles.services.engine_metrics`)."""
     engine = CollectorRegistry()
     engine.register(EngineCollector(await read_engine_stats(ctx.settings)))
+    engine.register(DeliveryCollector(await read_delivery_status(ctx.settings)))
     body = generate_latest(ctx.metrics.registry) + generate_latest(engine)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

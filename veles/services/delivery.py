@@ -24,7 +24,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from time import time as time_now
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,6 +45,16 @@ from veles.services.messaging import MessagingError, send_email, send_sms
 from veles.services.permissions import Permission, allowed
 
 log = logging.getLogger(__name__)
+
+
+class DeliveryCounts(Protocol):
+    """Where `AlertDelivery.run` counts what it did (`delivery_consumer.DeliveryStatus`)."""
+
+    delivered: int
+    failures: int
+    malformed: int
+    last_delivered: float | None
+    lag_seconds: float | None
 
 DEFAULT_CHANNELS: dict[Severity, frozenset[Channel]] = {
     Severity.INFO: frozenset({Channel.PORTAL}),
@@ -248,6 +259,8 @@ _ALERT_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 def check_alert(alert: Row) -> None:
     """ValueError naming the first missing or mistyped field of an alert row (`actors.wire.alert_row`)."""
+    if not isinstance(alert, dict):
+        raise ValueError(f"alert: {alert!r:.200} is not an object")
     for name, kind in _ALERT_FIELDS.items():
         if not isinstance(alert.get(name), kind) or isinstance(alert.get(name), bool):
             raise ValueError(f"alert {name}: {alert.get(name)!r} is missing or of the wrong type")
@@ -318,8 +331,11 @@ class AlertDelivery:
         self._recipients: list[Recipient] = []
         self._loaded_at: datetime | None = None
 
-    async def run(self, alerts: AsyncIterator[Row]) -> None:
-        """Deliver every raised alert of `alerts`, sending due digests meanwhile."""
+    async def run(self, alerts: AsyncIterator[Row], status: DeliveryCounts | None = None) -> None:
+        """Deliver every raised alert of `alerts`, sending due digests meanwhile. No message ends
+        the run: one that is not an alert is logged and counted in `status.malformed`, one whose
+        delivery fails (the database away, a bug) in `status.failures`, and the next one is taken.
+        """
         flusher = asyncio.create_task(self._flush_forever())
         try:
             async for alert in alerts:
@@ -327,8 +343,17 @@ class AlertDelivery:
                     await self.handle(alert)
                 except ValueError as exc:  # a malformed alert: say which field, go on with the next
                     log.error("tenant %s: alert not delivered: %s", self._tenant_id, exc)
-                except SQLAlchemyError:
-                    log.exception("tenant %s: alert %s not delivered", self._tenant_id, alert.get("rule_id"))
+                    if status is not None:
+                        status.malformed += 1
+                except Exception:
+                    log.exception("tenant %s: alert %.200r not delivered", self._tenant_id, alert)
+                    if status is not None:
+                        status.failures += 1
+                else:
+                    if status is not None:
+                        status.delivered += 1
+                        status.last_delivered = time_now()
+                        status.lag_seconds = max(0.0, status.last_delivered - alert["time_msc"] / 1000)
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)

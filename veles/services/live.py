@@ -161,7 +161,10 @@ class LiveFeed:
         try:
             while True:
                 alert = await queue.get()
-                key = (alert["rule_id"], alert["subject"], alert["status"], alert["time_msc"])
+                # Whatever arrived (a foreign publisher's junk too) goes to the consumer, which
+                # names what is wrong with it; the stream itself must never die of a message.
+                names = ("rule_id", "subject", "status", "time_msc")
+                key = tuple(repr(alert.get(n)) for n in names) if isinstance(alert, dict) else (repr(alert),)
                 if key in seen:
                     continue
                 seen.add(key)
