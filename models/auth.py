@@ -1,9 +1,9 @@
-"""Sign-in state that outlives a request: refresh tokens, pending SMS sign-in challenges and
-password-reset links.
+"""Sign-in state that outlives a request: refresh tokens, pending SMS sign-in challenges,
+password-reset and e-mail verification links, and the failed-sign-in throttle.
 
 All hold only hashes of the secrets the client keeps, so a copy of the database cannot be
-replayed as a session. All are tenant-owned (row-level security) and point at their user through
-the composite (tenant_id, user_id) key, so a row can never name another tenant's user.
+replayed as a session. All but the throttle are tenant-owned (row-level security) and point at
+their user through the composite (tenant_id, user_id) key, so a row can never name another tenant's user.
 """
 
 from __future__ import annotations
@@ -68,3 +68,33 @@ class PasswordReset(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UtcDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Spent then.")
     ip: str | None = Field(default=None, max_length=45, description="Who asked for the link.")
+
+
+class EmailVerification(SQLModel, table=True):
+    """The link a self-service sign-up is sent: following it proves the address and starts the
+    tenant. Valid until `expires_at`, spent on first use."""
+
+    __tablename__ = "email_verification"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"]),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: int = Field(index=True)
+    token_hash: str = Field(max_length=64, unique=True, description="SHA-256 of the link's token, hex.")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Spent then.")
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins of one (e-mail, client IP) pair: past the free ones, each further attempt
+    waits until `retry_at`. Keyed on a hash of the pair, known address or not, so the answers do
+    not tell which addresses have an account; not tenant-owned for the same reason. Rows go when
+    the pair signs in, and are swept a day after their last failure."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key_hash: str = Field(max_length=64, primary_key=True, description="SHA-256 of e-mail and IP, hex.")
+    failures: int = Field(default=0)
+    last_failure_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    retry_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="No attempt before.")

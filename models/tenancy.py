@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import LargeBinary, UniqueConstraint
+from sqlalchemy import LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from models.columns import UtcDateTime, enum_column, utcnow
@@ -20,9 +20,11 @@ class Plan(StrEnum):
 
 
 class TenantStatus(StrEnum):
-    """Only active tenants get an engine supervisor and may sign in."""
+    """Only active tenants get an engine supervisor and may sign in. A self-service sign-up stays
+    `pending_verification` until its administrator follows the e-mailed link."""
 
     ACTIVE = "active"
+    PENDING_VERIFICATION = "pending_verification"
     SUSPENDED = "suspended"
     CLOSED = "closed"
 
@@ -55,6 +57,10 @@ class Tenant(SQLModel, table=True):
     status: TenantStatus = Field(default=TenantStatus.ACTIVE, sa_type=enum_column(TenantStatus))
     stripe_customer_id: str | None = Field(default=None, unique=True, max_length=64)
     stripe_subscription_id: str | None = Field(default=None, unique=True, max_length=64)
+    trial_ends_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="A self-service sign-up is a Starter trial until then; billing decides what follows.",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
@@ -97,4 +103,16 @@ class User(SQLModel, table=True):
         default=0, sa_column_kwargs={"server_default": "0"},
         description="Raised to end every session at once (deactivated, role or password changed): "
         "access tokens carry the version they were issued under and an older one is refused.",
+    )
+    email_verified_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="When the e-mailed sign-up link was followed (None: never asked, or not yet).",
+    )
+    must_change_password: bool = Field(
+        default=False, sa_column_kwargs={"server_default": false()},
+        description="The password is a temporary one (invite, platform admin): changed at next sign-in.",
+    )
+    password_expires_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="A temporary password stops working then (TEMPORARY_PASSWORD_HOURS after it was made).",
     )

@@ -49,8 +49,9 @@ class Made:
 
 def make_user(database_url: str, *, role: Role = Role.VIEWER, plan: Plan = Plan.STARTER,
               tenant_id: int | None = None, phone: str | None = None,
-              two_factor: TwoFactor = TwoFactor.NONE) -> Made:
-    """A new user (in a new tenant unless `tenant_id` is given) with the password `PASSWORD`."""
+              two_factor: TwoFactor = TwoFactor.NONE, temporary: bool = False) -> Made:
+    """A new user (in a new tenant unless `tenant_id` is given) with the password `PASSWORD`
+    (`temporary`: as an invite makes it, to be replaced at the first sign-in)."""
     tag = uuid.uuid4().hex[:10]
     with session_scope(database_url) as session:
         if tenant_id is None:
@@ -60,7 +61,8 @@ def make_user(database_url: str, *, role: Role = Role.VIEWER, plan: Plan = Plan.
             assert tenant.id is not None
             tenant_id = tenant.id
         user = User(tenant_id=tenant_id, email=f"user-{tag}@broker.test", role=role, phone=phone,
-                    password_hash=hash_password(PASSWORD), two_factor=two_factor)
+                    password_hash=hash_password(PASSWORD), two_factor=two_factor,
+                    must_change_password=temporary)
         session.add(user)
         session.flush()
         assert user.id is not None

@@ -86,8 +86,20 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = 30
     refresh_token_days: int = Field(default=14, gt=0, description="A sign-in lasts this long unused.")
-    lockout_threshold: int = Field(default=5, ge=1, description="Wrong passwords/codes in a row that lock.")
-    lockout_minutes: int = Field(default=15, gt=0, description="How long a locked user waits.")
+    sign_in_free_failures: int = Field(
+        default=5, ge=1,
+        description="Wrong passwords/codes for one e-mail from one IP before each further try must wait.",
+    )
+    sign_in_max_delay: int = Field(
+        default=900, gt=0, description="Seconds: the cap of that wait, which doubles with each failure.",
+    )
+    temporary_password_hours: int = Field(
+        default=72, gt=0,
+        description="How long an invite's (or a new platform admin's) temporary password works.",
+    )
+    signup_ip_limit: int = Field(default=5, ge=1, description="Sign-ups an hour from one client IP.")
+    verify_email_hours: int = Field(default=48, gt=0, description="How long a sign-up's e-mailed link works.")
+    trial_days: int = Field(default=14, gt=0, description="Length of a new tenant's Starter trial.")
     sms_code_minutes: int = Field(default=5, gt=0, description="How long a sign-in SMS code is valid.")
     api_ip_limit: int = Field(default=600, ge=1, description="API requests a minute from one client IP.")
     trusted_proxies: str = Field(

@@ -9,6 +9,7 @@ import reflex as rx
 from veles.api import create_api
 from veles.config import get_settings
 from veles.services.preflight import enforce
+from veles.services.ratelimit import shared_login_limiter
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.admin import admin_page
@@ -23,7 +24,7 @@ from veles_ui.pages.plan import plan_page
 from veles_ui.pages.reports import report_notices, reports_page
 from veles_ui.pages.reset import forgot_page, reset_page
 from veles_ui.pages.rules import rules_page
-from veles_ui.pages.signup import signup_page
+from veles_ui.pages.signup import signup_page, verify_email_page
 from veles_ui.pages.users import users_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.admin import AdminState
@@ -35,11 +36,12 @@ from veles_ui.state.plan import PlanState
 from veles_ui.state.reports import ReportsState
 from veles_ui.state.reset import ForgotState, ResetState
 from veles_ui.state.session import SessionState
-from veles_ui.state.signup import SignupState
+from veles_ui.state.signup import SignupState, VerifyEmailState
 from veles_ui.state.users import UsersState
 
 app = rx.App(
-    api_transformer=create_api(),  # REST API and /metrics in front of Reflex
+    # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter
+    api_transformer=create_api(limiter=shared_login_limiter(get_settings())),
     extra_app_wraps={(3, "ReportNotices"): report_notices},  # report toasts on every page
 )
 
@@ -79,6 +81,8 @@ app.add_page(
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)
+app.add_page(verify_email_page, route="/verify-email", title="Confirm your e-mail · Veles",
+             on_load=VerifyEmailState.confirm)
 app.add_page(
     alerts_page,
     route="/alerts",

@@ -107,9 +107,20 @@ def test_invite_change_role_and_deactivate(client: TestClient, settings: Setting
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["user"]["email"], body["user"]["role"]) == ("risk@new.test", "risk_manager")
-    signed_in = client.post("/api/v1/auth/token",
-                            json={"email": "risk@new.test", "password": body["temporary_password"]})
+    # Changed deliberately (issue 13): a temporary password no longer signs in by itself; the first
+    # sign-in replaces it.
+    first = {"email": "risk@new.test", "password": body["temporary_password"]}
+    temporary = client.post("/api/v1/auth/token", json=first)
+    assert temporary.status_code == 403
+    assert "temporary" in temporary.json()["detail"]
+    weak = client.post("/api/v1/auth/token", json={**first, "new_password": "password123"})
+    assert weak.status_code == 422
+    assert "too easy to guess" in weak.text
+    signed_in = client.post("/api/v1/auth/token", json={**first, "new_password": "quiet lagoon at dawn"})
     assert signed_in.status_code == 200
+    again = client.post("/api/v1/auth/token",
+                        json={"email": "risk@new.test", "password": "quiet lagoon at dawn"})
+    assert again.status_code == 200
 
     user_id = body["user"]["id"]
     assert client.get(f"/api/v1/users/{user_id}", headers=headers).json()["role"] == "risk_manager"
@@ -153,10 +164,15 @@ def test_any_user_changes_their_own_password_and_phone(client: TestClient, setti
     assert signed_in.status_code == 200
     headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
 
-    phone = client.put("/api/v1/me/phone", json={"phone": "+4915112345678", "sms_sign_in": True},
-                       headers=headers)
+    stolen = client.put("/api/v1/me/phone", json={"phone": "+4915112345678", "sms_sign_in": True,
+                                                  "current_password": "a guess"}, headers=headers)
+    assert stolen.status_code == 422  # a session alone does not move the second factor
+    assert ["body", "current_password"] in [error["loc"] for error in stolen.json()["detail"]]
+    phone = client.put("/api/v1/me/phone", json={"phone": "+4915112345678", "sms_sign_in": True,
+                                                 "current_password": "a new password!"}, headers=headers)
     assert phone.status_code == 200
     assert (phone.json()["phone"], phone.json()["two_factor"]) == ("+4915112345678", "sms")
-    bad = client.put("/api/v1/me/phone", json={"phone": "0151"}, headers=headers)
+    bad = client.put("/api/v1/me/phone", json={"phone": "0151", "current_password": "a new password!"},
+                     headers=headers)
     assert bad.status_code == 422
     assert ["body", "phone"] in [error["loc"] for error in bad.json()["detail"]]

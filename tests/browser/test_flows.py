@@ -8,6 +8,7 @@ a tenant. Each test saves a screenshot; every tab fails its test if the browser 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from sqlmodel import select
 from models.alerts import Alert, AlertRule, AlertState, Severity
 from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
+from tests.stubs.smtp_stub import SmtpStub
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -94,10 +96,26 @@ def _signed_in(tabs: Opener, email: str, password: str) -> Page:
     return page
 
 
+def _mailed_link(mail: SmtpStub, after: int, to: str, path: str) -> str:
+    """The link with `path` in the first e-mail to `to` among those after the first `after`."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for received in mail.messages[after:]:
+            if received.rcpt_tos == [to]:
+                body = received.message.get_body(preferencelist=("plain",))
+                assert body is not None
+                found = re.search(rf"^(\S+{re.escape(path)}\S+?)\r?$", body.get_content(), re.MULTILINE)
+                assert found, body.get_content()
+                return found.group(1)
+        time.sleep(0.2)
+    pytest.fail(f"no e-mail to {to} within 30 s: {[m.rcpt_tos for m in mail.messages]}")
+
+
 @pytest.fixture(scope="module")
-def beta_signed_up(portal: Demo, browser: Browser, artifacts: Path) -> dict[str, str]:
+def beta_signed_up(portal: Demo, browser: Browser, artifacts: Path, demo_mail: SmtpStub) -> dict[str, str]:
     """Beta Markets signs up from the landing page, keyboard only; a bad password is refused
-    first by field, keeping what was typed."""
+    first by field, keeping what was typed; then the e-mailed link confirms the address and the
+    admin signs in."""
     url = portal.wait_until_up()[0]
     context = browser.new_context(viewport=VIEWPORT, base_url=url)
     page = context.new_page()
@@ -122,7 +140,16 @@ def beta_signed_up(portal: Demo, browser: Browser, artifacts: Path) -> dict[str,
     assert page.input_value("#signup-broker") == BETA["broker"]
     page.fill("#signup-password", BETA["password"])
     page.focus("#signup-password")
+    before = len(demo_mail.messages)
     page.keyboard.press("Enter")
+    page.wait_for_selector("#signup-sent")
+    assert "we have sent it an e-mail" in page.locator("#signup-sent").inner_text()
+    with session_scope(portal.database_url) as session:  # nothing runs before the link is followed
+        pending = session.exec(select(Tenant).where(Tenant.name == BETA["broker"])).one()
+        assert pending.status == TenantStatus.PENDING_VERIFICATION
+    page.goto(_mailed_link(demo_mail, before, BETA["email"], "/verify-email?token="))
+    page.wait_for_selector("#verify-done", timeout=30_000)
+    _sign_in_by_keyboard(page, BETA["email"], BETA["password"])
     page.wait_for_url("**/dashboard", wait_until="commit", timeout=30_000)
     page.wait_for_selector("#total-equity")
     page.screenshot(path=str(artifacts / "flows-signed-up.png"))
@@ -131,7 +158,11 @@ def beta_signed_up(portal: Demo, browser: Browser, artifacts: Path) -> dict[str,
     with session_scope(portal.database_url) as session:
         tenant = session.exec(select(Tenant).where(Tenant.name == BETA["broker"])).one()
         user = session.exec(select(User).where(User.email == BETA["email"])).one()
-        assert (tenant.plan.value, user.role) == ("professional", Role.TENANT_ADMIN)
+        # Changed deliberately (issue 13): the plan picked no longer applies without payment; every
+        # sign-up is a Starter trial until billing says otherwise.
+        assert (tenant.plan.value, user.role) == ("starter", Role.TENANT_ADMIN)
+        assert tenant.status == TenantStatus.ACTIVE
+        assert tenant.trial_ends_at is not None
         return {"tenant_id": str(tenant.id), **BETA}
 
 

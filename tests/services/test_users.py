@@ -187,16 +187,23 @@ def test_change_own_password_checks_the_current_one_and_ends_sign_ins(settings: 
 
 
 def test_change_own_phone_and_sms_sign_in(settings: Settings, admin: Made) -> None:
+    for attempt in ({"phone": "+4915199999999", "sms_sign_in": True},  # a stolen session alone
+                    {"phone": "+4915199999999", "sms_sign_in": True, "current_password": "not it"}):
+        with pytest.raises(InvalidInput) as refused:
+            _run(settings, admin, lambda s, me, form=attempt: change_phone(s, me, form))
+        assert refused.value.field == "current_password"
     view = _run(settings, admin, lambda s, me: change_phone(
-        s, me, {"phone": " +4915112345678 ", "sms_sign_in": True}))
+        s, me, {"phone": " +4915112345678 ", "sms_sign_in": True, "current_password": PASSWORD}))
     assert (view.phone, view.two_factor) == ("+4915112345678", TwoFactor.SMS)
     with pytest.raises(InvalidInput) as refused:  # SMS codes stay on: the number cannot go
-        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": ""}))
+        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": "", "current_password": PASSWORD}))
     assert refused.value.field == "phone"
     with pytest.raises(InvalidInput) as refused:
-        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": "12345"}))
+        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": "12345",
+                                                                 "current_password": PASSWORD}))
     assert refused.value.field == "phone"
-    view = _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": None, "sms_sign_in": False}),
+    view = _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": None, "sms_sign_in": False,
+                                                                      "current_password": PASSWORD}),
                 Role.VIEWER)
     assert (view.phone, view.two_factor) == (None, TwoFactor.NONE)
     with session_scope(settings.database_url) as session:

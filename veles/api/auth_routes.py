@@ -9,7 +9,9 @@ that `POST /api/v1/auth/verify` exchanges for the pair; `/auth/refresh` rotates 
 Sign-in and code checks are rate limited per client IP and per e-mail before the password is
 checked, so neither guessing one account's password from many IPs nor spraying many accounts from
 one IP gets more than `LOGIN_LIMIT` tries a minute, and the Argon2 work an attacker can cause is
-bounded too. When Redis (the shared counter) is down these answer 503 rather than going unlimited.
+bounded too; the portal's form counts on the same counters. Past a few failures for one e-mail
+from one IP, that pair waits longer after each (`veles.services.throttle`): 429, never a lockout. When
+Redis (the shared counter) is down these answer 503 rather than going unlimited.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from pydantic import BaseModel, Field
 from veles.api.db import PlatformUnit
 from veles.api.deps import ClientIp, Context, CurrentIdentity
 from veles.services.auth import (
-    AccountLocked,
     AuthError,
     Challenge,
     CodeNotSent,
+    PasswordChangeRequired,
+    Throttled,
     Tokens,
     logout,
     refresh,
@@ -41,7 +44,7 @@ from veles.services.password_reset import (
     request_reset,
     send_reset_mail,
 )
-from veles.services.ratelimit import LimiterUnavailable, limit_key
+from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 PlatformDb = PlatformUnit  # committed before the response leaves (veles.api.db)
@@ -52,6 +55,10 @@ class Credentials(BaseModel):
 
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
+    new_password: str | None = Field(
+        default=None, max_length=1024,
+        description="Only when the password is a temporary one (answer 403): the password to replace it.",
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -122,8 +129,9 @@ class Me(BaseModel):
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong credentials or token"},
-    423: {"description": "Locked out"},
-    429: {"description": "Too many attempts"},
+    403: {"description": "The password is temporary: send it again with `new_password`"},
+    422: {"description": "The request, or the `new_password` chosen, is not acceptable"},
+    429: {"description": "Too many attempts (rate limit, or this e-mail's failures from this IP)"},
     503: {"description": "Rate-limit store down, or the SMS code could not be sent"},
 }
 
@@ -131,38 +139,28 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 def _enforce_login_limit(ctx: Context, ip: str, email: str | None, *, kind: str = "login",
                          ip_limit: int | None = None, email_limit: int | None = None,
                          what: str = "sign-in") -> None:
-    """429 with Retry-After when this IP or this e-mail has used up its attempts for the window
-    (`kind` keeps sign-in and password-reset counters apart; the limits override the limiter's).
-
-    Both counters are hit on every attempt so one cannot be drained while the other is checked.
-    503 when the counters cannot be reached: an unlimited sign-in would open the door to guessing.
-    """
-    checks = [(limit_key(f"{kind}-ip", ip), ip_limit)]
-    if email:
-        checks.append((limit_key(f"{kind}-email", email), email_limit))
+    """429 with Retry-After when this IP or this e-mail has used up its attempts for the window;
+    503 when the counters cannot be reached (an unlimited sign-in would open the door to guessing).
+    The check itself is `veles.services.ratelimit.check_attempts`, which the portal calls too."""
     try:
-        decisions = [ctx.login_limiter.hit(key, limit) for key, limit in checks]
+        check_attempts(ctx.login_limiter, ip, email, kind=kind, ip_limit=ip_limit, email_limit=email_limit,
+                       what=what)
     except LimiterUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"{what.capitalize()} is unavailable for a moment: the rate-limit store cannot be reached. "
-            "Try again shortly.",
-            headers={"Retry-After": "5"},
-        ) from exc
-    refused = [d for d in decisions if not d.allowed]
-    if refused:
-        retry_after = max(d.retry_after for d in refused)
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"Too many {what} attempts; try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.user_message,
+                            headers={"Retry-After": "5"}) from exc
+    except TooManyAttempts as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                            headers={"Retry-After": str(exc.retry_after)}) from exc
 
 
 def _refusal(exc: AuthError) -> HTTPException:
-    """423 with the unlock time for a lockout, 503 when the SMS code could not go out, else 401."""
-    if isinstance(exc, AccountLocked):
-        return HTTPException(status.HTTP_423_LOCKED, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    """429 with Retry-After while the (e-mail, IP) pair must wait, 403 when a temporary password
+    must be replaced, 503 when the SMS code could not go out, else 401."""
+    if isinstance(exc, Throttled):
+        return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                             headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, PasswordChangeRequired):
+        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
     if isinstance(exc, CodeNotSent):
         return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"})
     return HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"})
@@ -178,7 +176,8 @@ def token(credentials: Credentials, ctx: Context, ip: ClientIp, db: PlatformDb) 
     """Exchange an e-mail and password for tokens, or for an SMS challenge (two-factor users)."""
     _enforce_login_limit(ctx, ip, credentials.email)
     try:
-        result = sign_in(db, ctx.settings, credentials.email, credentials.password, ip=ip)
+        result = sign_in(db, ctx.settings, credentials.email, credentials.password, ip=ip,
+                         new_password=credentials.new_password)
     except AuthError as exc:
         raise _refusal(exc) from exc
     if isinstance(result, Challenge):
@@ -189,7 +188,7 @@ def token(credentials: Credentials, ctx: Context, ip: ClientIp, db: PlatformDb) 
 
 @router.post("/auth/verify", responses=_REFUSED)
 def verify(request: CodeRequest, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair:
-    """Exchange a sign-in challenge and its SMS code for tokens; wrong codes count toward lockout."""
+    """Exchange a sign-in challenge and its SMS code for tokens; wrong codes count toward the throttle."""
     _enforce_login_limit(ctx, ip, None)
     try:
         return _pair(verify_code(db, ctx.settings, request.challenge, request.code, ip=ip))
@@ -235,7 +234,7 @@ def password_reset(request: ResetRequest, background: BackgroundTasks, ctx: Cont
                         429: _REFUSED[429], 503: {"description": "Rate-limit store down"}})
 def password_reset_confirm(request: ResetConfirm, ctx: Context, ip: ClientIp, db: PlatformDb) -> ResetDone:
     """Set a new password through the e-mailed link's token; every earlier sign-in of the user
-    ends, a lockout is lifted. A too-short password is a 422 naming `password` (the link stays usable)."""
+    ends. A too-short or guessable password is a 422 naming `password` (the link stays usable)."""
     _enforce_login_limit(ctx, ip, None, kind="reset", ip_limit=RESET_IP_LIMIT, what="password reset")
     try:
         return ResetDone(email=complete_reset(db, request.token, request.password, ip=ip))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from veles.api.db import TenantUnit
-from veles.api.deps import ClientIp, CurrentIdentity, requires
+from veles.api.deps import ClientIp, Context, CurrentIdentity, requires
 from veles.services.auth import Identity
 from veles.services.permissions import Permission, PermissionDenied
 from veles.services.users import (
@@ -66,10 +66,12 @@ def users(identity: Admin, db: TenantUnit) -> list[UserView]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED,
              responses={**ERRORS, 409: {"description": "E-mail already registered"}})
-def invite(form: UserInvite, identity: Admin, db: TenantUnit, ip: ClientIp) -> InvitedUser:
-    """Create a user of your tenant with a role."""
+def invite(form: UserInvite, identity: Admin, db: TenantUnit, ip: ClientIp, ctx: Context) -> InvitedUser:
+    """Create a user of your tenant with a role and a temporary password (yours or one made here):
+    it expires after TEMPORARY_PASSWORD_HOURS and must be replaced at the first sign-in."""
     with _forbidden_as_403():
-        invited = invite_user(db, identity, form, ip=ip)
+        invited = invite_user(db, identity, form, ip=ip,
+                              temporary_hours=ctx.settings.temporary_password_hours)
     return InvitedUser(user=invited.user, temporary_password=invited.temporary_password)
 
 
@@ -102,7 +104,9 @@ def new_password(change: PasswordChange, identity: CurrentIdentity, db: TenantUn
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/me/phone", responses={401: {"description": "Not signed in"}})
+@router.put("/me/phone", responses={401: {"description": "Not signed in"},
+                                    422: {"description": "Wrong current password, or a bad number"}})
 def new_phone(change: PhoneChange, identity: CurrentIdentity, db: TenantUnit, ip: ClientIp) -> UserView:
-    """Set or remove your phone number, and turn SMS codes at sign-in on or off."""
+    """Set or remove your phone number, and turn SMS codes at sign-in on or off; needs your current
+    password (`current_password`)."""
     return change_phone(db, identity, change, ip=ip)

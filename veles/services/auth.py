@@ -1,7 +1,10 @@
-"""Signing in: passwords, lockout, SMS codes, and the token pair a sign-in ends with.
+"""Signing in: passwords, the failed-sign-in throttle, SMS codes, and the token pair a sign-in ends with.
 
 `sign_in`, `verify_code`, `refresh` and `logout` are the whole flow, shared by the REST API and the
-Reflex login page, so both lock out, audit and rotate tokens the same way. Passwords are hashed
+Reflex login page, so both throttle, audit and rotate tokens the same way. Failures slow down the
+(e-mail, IP) pair that fails (`veles.services.throttle`), never lock an account, and an unknown
+address is answered exactly like a known one with a wrong password (same status and text, and an
+Argon2 check against a decoy hash so the time matches too). Passwords are hashed
 with Argon2id (argon2-cffi's defaults follow the OWASP recommendation). Token primitives live in
 `veles.services.tokens` and are re-exported here for existing callers.
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -24,18 +26,22 @@ from sqlmodel import Session, select
 from models.columns import utcnow
 from models.tenancy import Tenant, TenantStatus, TwoFactor, User
 from veles.config import Settings
-from veles.services import messaging, tokens
+from veles.services import messaging, throttle, tokens
 from veles.services.audit import Action, record
+from veles.services.errors import InvalidInput
+from veles.services.passwords import check_password, personal_words
 from veles.services.signing_keys import keyring
+from veles.services.throttle import Throttled
 from veles.services.tokens import AuthError, Identity, RefreshReused, as_utc, decode_token, issue_token
 
 __all__ = [
-    "AccountLocked",
     "AuthError",
     "Challenge",
     "CodeNotSent",
     "Identity",
+    "PasswordChangeRequired",
     "RefreshReused",
+    "Throttled",
     "Tokens",
     "authenticate",
     "decode_token",
@@ -53,21 +59,8 @@ _hasher = PasswordHasher()
 WRONG_CREDENTIALS = "Wrong email or password."
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-class AccountLocked(AuthError):
-    """Too many failures in a row: sign-in is refused until `until`, even with the right password."""
-
-    def __init__(self, until: datetime) -> None:
-        minutes = max(1, round((as_utc(until) - utcnow()).total_seconds() / 60))
-        super().__init__(
-            f"Too many failed sign-in attempts: this account is locked until {as_utc(until):%H:%M} UTC "
-            f"(about {minutes} min)."
-        )
-        self.until = as_utc(until)
-
-    @property
-    def retry_after(self) -> int:
-        """Whole seconds until sign-in is possible again (at least 1), for a Retry-After header."""
-        return max(1, int((self.until - utcnow()).total_seconds()))
+class PasswordChangeRequired(AuthError):
+    """The password was right but temporary (an invite's): sign in again giving a new one."""
 
 
 class CodeNotSent(AuthError):
@@ -129,6 +122,8 @@ def _find_user(session: Session, email: str) -> User | None:
 
 def _active_tenant(session: Session, user: User) -> Tenant:
     tenant = session.get(Tenant, user.tenant_id)
+    if tenant is not None and tenant.status == TenantStatus.PENDING_VERIFICATION:
+        raise AuthError("Confirm your e-mail address first: follow the link we sent you when you signed up.")
     if tenant is None or tenant.status != TenantStatus.ACTIVE:
         raise AuthError("This broker's account is suspended.")
     return tenant
@@ -142,33 +137,24 @@ def _identity(user: User, tenant: Tenant) -> Identity:
 
 def authenticate(session: Session, email: str, password: str) -> Identity:
     """Check an e-mail and password without side effects; one message for every failure so accounts
-    can't be probed. A locked user is refused. `sign_in` is the full flow (lockout, codes, tokens)."""
+    can't be probed. `sign_in` is the full flow (throttle, codes, tokens)."""
     user = _find_user(session, email)
-    if user is not None and user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-        raise AccountLocked(user.locked_until)
     if user is None or not user.is_active or not verify_password(user.password_hash, password):
         raise AuthError(WRONG_CREDENTIALS)
     return _identity(user, _active_tenant(session, user))
 
 
-def _refuse_if_locked(user: User) -> None:
-    if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-        raise AccountLocked(user.locked_until)
-
-
-def _failure(session: Session, settings: Settings, user: User, action: Action, ip: str | None,
-             error: AuthError) -> AuthError:
-    """Count one failure against `user`, lock at the threshold, audit, commit; returns what to raise."""
-    user.failed_logins += 1
-    record(session, action, tenant_id=user.tenant_id, actor_user_id=user.id, target=f"user:{user.id}",
-           details={"failures": user.failed_logins}, ip=ip)
-    if user.failed_logins >= settings.lockout_threshold:
-        user.locked_until = utcnow() + timedelta(minutes=settings.lockout_minutes)
-        user.failed_logins = 0
-        record(session, Action.LOCKOUT, tenant_id=user.tenant_id, actor_user_id=user.id,
-               target=f"user:{user.id}", details={"until": user.locked_until.isoformat()}, ip=ip)
-        error = AccountLocked(user.locked_until)
-    session.add(user)
+def _failure(session: Session, settings: Settings, key: str, action: Action, ip: str | None,
+             error: AuthError, user: User | None = None, email: str | None = None) -> AuthError:
+    """Count one failure against the (e-mail, IP) pair, audit, commit; returns what to raise (the
+    same for a known and an unknown address)."""
+    failures = throttle.record_failure(session, settings, key)
+    if user is not None:
+        record(session, action, tenant_id=user.tenant_id, actor_user_id=user.id, target=f"user:{user.id}",
+               details={"failures": failures, **({} if user.is_active else {"inactive": True})}, ip=ip)
+    else:
+        record(session, action, tenant_id=None, details={"email": (email or "")[:254], "failures": failures},
+               ip=ip)
     session.commit()
     return error
 
@@ -191,37 +177,56 @@ def _phone_hint(phone: str) -> str:
 
 
 def sign_in(session: Session, settings: Settings, email: str, password: str, *,
-            ip: str | None = None) -> Tokens | Challenge:
-    """Check the password (lockout first), then either finish with tokens or, for a user with
-    two_factor=sms, text a code (Twilio, `veles.services.messaging`) and return a Challenge for
-    `verify_code`.
+            ip: str | None = None, new_password: str | None = None) -> Tokens | Challenge:
+    """Check the password (the pair's throttle first), then either finish with tokens or, for a
+    user with two_factor=sms, text a code (Twilio, `veles.services.messaging`) and return a
+    Challenge for `verify_code`. A temporary password must be replaced: without `new_password`
+    that is PasswordChangeRequired; with it (checked like any chosen password) it is set first.
 
-    Raises AuthError (one message for unknown e-mail and wrong password; also a suspended broker),
-    AccountLocked (with the time), or CodeNotSent when the SMS cannot go out.
+    Raises AuthError (one message for unknown e-mail, wrong password and deactivated user; also a
+    suspended broker, an expired temporary password), Throttled (with the wait), InvalidInput for
+    a refused `new_password`, or CodeNotSent when the SMS cannot go out.
     """
+    key = throttle.pair_key(email, ip)
+    throttle.refuse_if_waiting(session, key)
     user = _find_user(session, email)
     if user is None:
         verify_password(_decoy_hash(), password)
-        record(session, Action.SIGN_IN_FAILED, tenant_id=None, details={"email": email.strip().lower()},
-               ip=ip)
-        session.commit()
-        raise AuthError(WRONG_CREDENTIALS)
-    _refuse_if_locked(user)
+        raise _failure(session, settings, key, Action.SIGN_IN_FAILED, ip, AuthError(WRONG_CREDENTIALS),
+                       email=normalize_email(email) or "")
     if not verify_password(user.password_hash, password) or not user.is_active:
-        if not user.is_active:  # a deactivated user is not locked out, just refused
-            record(session, Action.SIGN_IN_FAILED, tenant_id=user.tenant_id, actor_user_id=user.id,
-                   details={"inactive": True}, ip=ip)
-            session.commit()
-            raise AuthError(WRONG_CREDENTIALS)
-        raise _failure(session, settings, user, Action.SIGN_IN_FAILED, ip, AuthError(WRONG_CREDENTIALS))
-    identity = _identity(user, _active_tenant(session, user))
+        raise _failure(session, settings, key, Action.SIGN_IN_FAILED, ip, AuthError(WRONG_CREDENTIALS),
+                       user=user)
+    tenant = _active_tenant(session, user)
+    if user.password_expires_at is not None and as_utc(user.password_expires_at) <= utcnow():
+        raise AuthError("This temporary password has expired: ask your administrator for a new one, "
+                        "or reset your password.")
+    if user.must_change_password:
+        _replace_temporary(session, user, tenant, password, new_password, ip)
+    throttle.clear(session, key)
+    identity = _identity(user, tenant)
     if user.two_factor == TwoFactor.SMS:
         return _send_challenge(session, settings, user, ip)
-    user.failed_logins = 0
     result = _tokens(session, settings, identity, ip)
     record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id, ip=ip)
     session.commit()
     return result
+
+
+def _replace_temporary(session: Session, user: User, tenant: Tenant, password: str,
+                       new_password: str | None, ip: str | None) -> None:
+    """First sign-in with a temporary password: the new one is set (same rules as any chosen
+    password, and different from the temporary one) before the sign-in goes on."""
+    if new_password is None:
+        raise PasswordChangeRequired("This password was temporary: choose a new one to finish signing in.")
+    check_password(new_password, user_inputs=personal_words(user.email, tenant.name), field="new_password")
+    if new_password == password:
+        raise InvalidInput("new_password", "Choose a password different from the temporary one.")
+    user.password_hash = hash_password(new_password)
+    user.must_change_password, user.password_expires_at = False, None
+    session.add(user)
+    record(session, Action.PASSWORD_CHANGE, tenant_id=user.tenant_id, actor_user_id=user.id,
+           target=f"user:{user.id}", details={"temporary_replaced": True}, ip=ip)
 
 
 def _send_challenge(session: Session, settings: Settings, user: User, ip: str | None) -> Challenge:
@@ -250,18 +255,19 @@ def _send_challenge(session: Session, settings: Settings, user: User, ip: str | 
 def verify_code(session: Session, settings: Settings, challenge: str, code: str, *,
                 ip: str | None = None) -> Tokens:
     """Exchange a challenge and its SMS code for tokens. Codes expire, work once, and a wrong code
-    counts toward the user's lockout like a wrong password."""
+    counts toward the (e-mail, IP) throttle like a wrong password."""
     row = tokens.open_challenge(session, challenge)
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise AuthError("This sign-in code has expired or was already used; please sign in again.")
-    _refuse_if_locked(user)
+    key = throttle.pair_key(user.email, ip)
+    throttle.refuse_if_waiting(session, key)
     if not tokens.code_matches(row, code, keyring(settings)):
         session.add(row)
-        raise _failure(session, settings, user, Action.CODE_FAILED, ip,
-                       AuthError("Wrong code; check the SMS and try again."))
+        raise _failure(session, settings, key, Action.CODE_FAILED, ip,
+                       AuthError("Wrong code; check the SMS and try again."), user=user)
     session.add(row)
-    user.failed_logins = 0
+    throttle.clear(session, key)
     user.phone_verified_at = utcnow()  # the code reached `user.phone`: the number is theirs
     result = _tokens(session, settings, _identity(user, _active_tenant(session, user)), ip)
     record(session, Action.SIGN_IN, tenant_id=user.tenant_id, actor_user_id=user.id,

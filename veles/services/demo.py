@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from models.columns import utcnow
 from models.db import session_scope, upgrade
 from models.tenancy import Plan, Role, Tenant, User
 from veles.config import DATA_DIR, Settings
@@ -55,6 +56,7 @@ def seed_demo(settings: Settings) -> int:
                     email=email,
                     password_hash=hash_password(password),
                     role=Role.RISK_MANAGER,
+                    email_verified_at=utcnow(),  # seeded, not signed up: no confirmation link
                 )
             )
         return tenant.id

@@ -9,9 +9,10 @@ Shared by the REST API and the portal's /forgot and /reset pages so both behave 
   no usable link. It expires after `RESET_MINUTES` and works once; using one spends every other
   open link of the user too. At most `MAX_OPEN_LINKS` open links per user, so the form cannot be
   used to flood someone's mailbox (the callers rate-limit per IP and address as well).
-- Completing sets the new password (checked like sign-up's), ends every session of the user
-  (`veles.services.sessions`: access and refresh tokens alike), clears a lockout, and both steps
-  are in the audit log.
+- Completing sets the new password (`veles.services.passwords`, like every chosen password), ends
+  every session of the user (`veles.services.sessions`: access and refresh tokens alike), clears
+  the sign-in throttle of the (address, IP) it was completed from and a temporary password's
+  must-change flag, and both steps are in the audit log.
 
 Functions take the caller's platform session (the user is found by e-mail or token, not tenant)
 and commit it themselves, so the audit row is kept even when the caller then reports a refusal.
@@ -32,12 +33,11 @@ from models.auth import PasswordReset
 from models.columns import utcnow
 from models.tenancy import Tenant, TenantStatus, User
 from veles.config import Settings
-from veles.services import messaging
+from veles.services import messaging, throttle
 from veles.services.audit import record
 from veles.services.auth import hash_password, normalize_email
-from veles.services.errors import InvalidInput
+from veles.services.passwords import check_password, personal_words
 from veles.services.sessions import end_sessions
-from veles.services.signup import MIN_PASSWORD
 from veles.services.tokens import as_utc, token_hash
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ MAX_OPEN_LINKS = 3
 # Requests a minute for one address (a person needs one or two), and requests plus link uses a
 # minute from one IP (an office behind one address, a mistyped password or two).
 RESET_LIMIT, RESET_IP_LIMIT = 5, 10
-MAX_PASSWORD = 1024
 REQUESTED = "auth.password_reset_requested"
 COMPLETED = "auth.password_reset"
 ANSWER = "If an account uses this address, we have sent it a link to choose a new password."
@@ -122,17 +121,6 @@ def send_reset_mail(settings: Settings, mail: ResetMail) -> None:
         log.exception("the password-reset e-mail to %s could not be sent", mail.to)
 
 
-def check_password(password: str, confirm: str | None = None) -> None:
-    """Sign-up's rule (at least `MIN_PASSWORD` characters) plus an upper bound; `confirm`, when
-    given, must repeat it. InvalidInput names the field."""
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput("password", f"Password must be at least {MIN_PASSWORD} characters.")
-    if len(password) > MAX_PASSWORD:
-        raise InvalidInput("password", f"Password must be at most {MAX_PASSWORD} characters.")
-    if confirm is not None and confirm != password:
-        raise InvalidInput("confirm", "The two passwords differ.")
-
-
 def _live_link(session: Session, token: str) -> PasswordReset:
     row = session.exec(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token))).first()
     if row is None:
@@ -160,7 +148,10 @@ def complete_reset(session: Session, token: str, password: str, confirm: str | N
     of two concurrent uses only one wins.
     """
     row = _live_link(session, token)
-    check_password(password, confirm)
+    owner = session.get(User, row.user_id)
+    tenant = session.get(Tenant, row.tenant_id)
+    check_password(password, confirm, user_inputs=personal_words(owner.email if owner else None,
+                                                                 tenant.name if tenant else None))
     spent = session.execute(
         update(PasswordReset)
         .where(col(PasswordReset.id) == row.id, col(PasswordReset.used_at).is_(None))
@@ -177,6 +168,8 @@ def complete_reset(session: Session, token: str, password: str, confirm: str | N
     )
     user.password_hash = hash_password(password)
     user.failed_logins, user.locked_until = 0, None
+    user.must_change_password, user.password_expires_at = False, None
+    throttle.clear(session, throttle.pair_key(user.email, ip))
     ended = end_sessions(session, user)  # access tokens at once, refresh tokens too
     record(session, COMPLETED, tenant_id=user.tenant_id, actor_user_id=user.id, target=f"user:{user.id}",
            details={"sessions_ended": ended}, ip=ip)

@@ -4,7 +4,9 @@ Redis makes the limit hold across every web process (an attacker spreading sign-
 workers still meets one counter). The in-process limiter serves the embedded single-process setup
 with the same interface, so callers never know which one they have.
 
-Two uses: sign-in (10 a minute per IP and per e-mail) and the API tiers (every /api/v1 request
+Three uses: sign-in (10 a minute per IP and per e-mail, the same counters for the API's
+`/auth/token` and the portal's sign-in form, checked by `check_attempts`), sign-up (per IP, an hour's
+window) and the API tiers (every /api/v1 request
 counts per client IP, and when signed in per user and per tenant, with limits by plan). The client
 IP is the TCP peer unless that peer is a configured trusted proxy, whose X-Forwarded-For is then
 believed hop by hop.
@@ -19,6 +21,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 import redis
@@ -75,6 +78,24 @@ API_TIERS: Mapping[Plan, ApiTier] = {
 
 class LimiterUnavailable(RuntimeError):
     """The shared counter store (Redis) could not be reached, so no decision can be made."""
+
+    def __init__(self, message: str, what: str = "Sign-in") -> None:
+        super().__init__(message)
+        self.what = what
+
+    @property
+    def user_message(self) -> str:
+        """What to tell the person: the door is closed for a moment, not open without limit."""
+        return (f"{self.what.capitalize()} is unavailable for a moment: the rate-limit store cannot be "
+                "reached. Try again shortly.")
+
+
+class TooManyAttempts(Exception):
+    """An IP or an e-mail used up its attempts for the window; `retry_after` seconds to wait."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"Too many {what} attempts; try again in {retry_after} s.")
+        self.retry_after = retry_after
 
 
 class RateLimiter(Protocol):
@@ -160,9 +181,52 @@ def _limiter(settings: Settings, limit: int, window: float) -> RateLimiter:
     return MemoryRateLimiter(limit, window)
 
 
-def login_limiter(settings: Settings, limit: int = 10, window: float = 60.0) -> RateLimiter:
+LOGIN_LIMIT, LOGIN_WINDOW = 10, 60.0
+
+
+def login_limiter(settings: Settings, limit: int = LOGIN_LIMIT, window: float = LOGIN_WINDOW) -> RateLimiter:
     """The sign-in limiter for these settings: Redis-backed when REDIS_URL is set."""
     return _limiter(settings, limit, window)
+
+
+@cache
+def _shared(redis_url: str | None, limit: int, window: float) -> RateLimiter:
+    if redis_url:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+        return RedisRateLimiter(client, limit, window)
+    return MemoryRateLimiter(limit, window)
+
+
+def shared_login_limiter(settings: Settings) -> RateLimiter:
+    """The one sign-in limiter of this process (the portal's form and the API's routes of the
+    served app): with Redis every process shares its counters anyway; embedded, one object does."""
+    return _shared(settings.redis_url, LOGIN_LIMIT, LOGIN_WINDOW)
+
+
+def shared_signup_limiter(settings: Settings) -> RateLimiter:
+    """Sign-ups from one IP: `SIGNUP_IP_LIMIT` an hour (each starts a tenant and sends an e-mail)."""
+    return _shared(settings.redis_url, settings.signup_ip_limit, 3600.0)
+
+
+def check_attempts(limiter: RateLimiter, ip: str | None, email: str | None, *, kind: str = "login",
+                   ip_limit: int | None = None, email_limit: int | None = None,
+                   what: str = "sign-in") -> None:
+    """TooManyAttempts when this IP or this e-mail has used up its attempts for the window (`kind`
+    keeps sign-in, password-reset and sign-up counters apart; the limits override the limiter's).
+
+    Both counters are hit on every attempt so one cannot be drained while the other is checked.
+    LimiterUnavailable when the counters cannot be reached: callers refuse rather than go unlimited.
+    """
+    checks = [(limit_key(f"{kind}-ip", ip or "unknown"), ip_limit)]
+    if email:
+        checks.append((limit_key(f"{kind}-email", email), email_limit))
+    try:
+        decisions = limiter.hit_all(checks)
+    except LimiterUnavailable as exc:
+        raise LimiterUnavailable(str(exc), what) from exc
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        raise TooManyAttempts(what, max(d.retry_after for d in refused))
 
 
 def api_limiter(settings: Settings) -> RateLimiter:

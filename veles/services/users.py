@@ -21,23 +21,25 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.tenancy import Role, TwoFactor, User
+from models.columns import utcnow
+from models.tenancy import Role, Tenant, TwoFactor, User
 from veles.services import sessions
 from veles.services.audit import Action, record
 from veles.services.auth import Identity, hash_password, normalize_email, verify_password
 from veles.services.errors import Conflict, InvalidInput, NotFound, validated
 from veles.services.messaging import check_email, check_phone
+from veles.services.passwords import MAX_PASSWORD, MIN_PASSWORD, check_password, personal_words
 from veles.services.permissions import Permission, PermissionDenied, require
-from veles.services.signup import MIN_PASSWORD
 
-MAX_PASSWORD = 1024
+# How long a temporary password works when the caller does not say (TEMPORARY_PASSWORD_HOURS).
+TEMPORARY_HOURS = 72
 
 
 def _email(value: str) -> str:
@@ -48,13 +50,15 @@ def _email(value: str) -> str:
 
 
 def _phone(value: str | None) -> str | None:
-    return None if value is None or not value.strip() else check_phone(value, "phone")
+    return None if value is None or not value.strip() else check_phone(value.strip(), "phone")
 
 
 class UserInvite(BaseModel):
-    """A new user of the tenant. Without a password a temporary one is made and returned once."""
+    """A new user of the tenant. Without a password a temporary one is made and returned once.
+    Either way the password is temporary (the inviting admin knows it): it expires and must be
+    replaced at the first sign-in. A chosen one is kept exactly as typed (no stripping)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     email: str = Field(min_length=3, max_length=254)
     role: Role = Role.VIEWER
@@ -83,10 +87,13 @@ class PasswordChange(BaseModel):
 
 
 class PhoneChange(BaseModel):
-    """The signed-in user's phone (None or "" removes it) and, optionally, SMS codes at sign-in."""
+    """The signed-in user's phone (None or "" removes it) and, optionally, SMS codes at sign-in,
+    with the current password: a stolen session alone must not move the second factor to the
+    thief's phone."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD)
     phone: str | None = Field(default=None, max_length=32, description="E.164, e.g. +4915112345678.")
     sms_sign_in: bool | None = Field(default=None, description="Ask for an SMS code at every sign-in.")
 
@@ -160,18 +167,25 @@ def get_user(session: Session, actor: Identity, user_id: int) -> UserView:
 
 
 def invite_user(session: Session, actor: Identity, form: UserInvite | Mapping[str, Any],
-                *, ip: str | None = None) -> Invited:
-    """Create a user in the actor's tenant with a role (and a temporary password unless one is given).
+                *, ip: str | None = None, temporary_hours: int = TEMPORARY_HOURS) -> Invited:
+    """Create a user in the actor's tenant with a role and a temporary password (made here unless
+    one is given, checked like any password if it is): it stops working after `temporary_hours`
+    and must be replaced at the first sign-in.
 
     E-mail addresses are unique across tenants (sign-in starts from the address alone), so an
-    address another broker uses is refused too, without saying which broker.
+    address another broker uses is refused too, without saying which broker or that it exists.
     """
     require(actor.role, Permission.MANAGE_USERS)
     invite = validated(UserInvite, form)
     _may_grant(actor, invite.role)
+    if invite.password is not None:
+        tenant = session.get(Tenant, actor.tenant_id)
+        words = personal_words(invite.email, tenant.name if tenant else None)
+        check_password(invite.password, user_inputs=words)
     temporary = None if invite.password else secrets.token_urlsafe(12)
     user = User(tenant_id=actor.tenant_id, email=invite.email, role=invite.role, phone=invite.phone,
-                password_hash=hash_password(invite.password or temporary or ""))
+                password_hash=hash_password(invite.password or temporary or ""), must_change_password=True,
+                password_expires_at=utcnow() + timedelta(hours=temporary_hours))
     try:
         with session.begin_nested():
             session.add(user)
@@ -216,7 +230,11 @@ def change_password(session: Session, actor: Identity, change: PasswordChange | 
         raise InvalidInput("current_password", "This is not your current password.")
     if form.new_password == form.current_password:
         raise InvalidInput("new_password", "Choose a password different from the current one.")
+    tenant = session.get(Tenant, actor.tenant_id)
+    check_password(form.new_password, user_inputs=personal_words(user.email, tenant.name if tenant else None),
+                   field="new_password")
     user.password_hash = hash_password(form.new_password)
+    user.must_change_password, user.password_expires_at = False, None
     ended = sessions.end_sessions(session, user)
     record(session, Action.PASSWORD_CHANGE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
            target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
@@ -224,9 +242,12 @@ def change_password(session: Session, actor: Identity, change: PasswordChange | 
 
 def change_phone(session: Session, actor: Identity, change: PhoneChange | Mapping[str, Any],
                  *, ip: str | None = None) -> UserView:
-    """Set or remove the actor's own phone and, optionally, turn SMS sign-in codes on or off."""
+    """Set or remove the actor's own phone and, optionally, turn SMS sign-in codes on or off; only
+    with the current password (InvalidInput on `current_password` otherwise)."""
     form = validated(PhoneChange, change)
     user = _get(session, actor, actor.user_id)
+    if not verify_password(user.password_hash, form.current_password):
+        raise InvalidInput("current_password", "This is not your current password.")
     sms = user.two_factor == TwoFactor.SMS if form.sms_sign_in is None else form.sms_sign_in
     if sms and form.phone is None:
         raise InvalidInput("phone", "SMS sign-in codes need a phone number.")

@@ -1,5 +1,5 @@
-"""Sign-in page: email and password, then the SMS code for users who sign in with one; a link to
-the password reset (/forgot)."""
+"""Sign-in page: email and password (and a new password when the one typed was temporary), then
+the SMS code for users who sign in with one; a link to the password reset (/forgot)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def _password_step() -> rx.Component:
                      auto_focus=True, auto_complete="username"),
             rx.input(placeholder="Password", name="password", type="password", required=True, id="password",
                      width="100%", auto_complete="current-password"),
+            rx.cond(
+                S.password_change,
+                rx.vstack(
+                    rx.text("New password (10 characters or more, not easy to guess)", as_="label",
+                            html_for="new-password", size="2", weight="medium"),
+                    rx.input(name="new_password", type="password", required=True, id="new-password",
+                             width="100%", auto_complete="new-password", min_length=10),
+                    spacing="1",
+                    width="100%",
+                ),
+            ),
             _error(),
             rx.button("Sign in", type="submit", width="100%", id="sign-in"),
             rx.text(rx.link("Forgot password?", href="/forgot", id="forgot-password"), size="2"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from functools import cache
 
 import reflex as rx
 
@@ -21,32 +20,49 @@ from veles.services.password_reset import (
     RESET_IP_LIMIT,
     RESET_LIMIT,
     ResetLinkInvalid,
+    ResetMail,
     check_link,
     complete_reset,
     request_reset,
     send_reset_mail,
 )
-from veles.services.ratelimit import LimiterUnavailable, RateLimiter, limit_key, login_limiter
+from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
 from veles_ui.state.session import SessionState
 
 
-@cache
-def _limiter() -> RateLimiter:
-    """One limiter for the portal process (created on first use, after the settings are read)."""
-    return login_limiter(get_settings())
-
-
 def _refusal(ip: str | None, email: str | None) -> str:
-    """Why this attempt may not go ahead (too many, or the counters are down), or "" if it may."""
-    checks = [(limit_key("reset-ip", ip or "unknown"), RESET_IP_LIMIT)]
-    if email:
-        checks.append((limit_key("reset-email", email), RESET_LIMIT))
+    """Why this attempt may not go ahead (too many, or the counters are down), or "" if it may.
+    Blocking (Redis): run it in a thread."""
     try:
-        decisions = [_limiter().hit(key, limit) for key, limit in checks]
-    except LimiterUnavailable:
-        return "Password reset is unavailable for a moment; try again shortly."
-    refused = [d.retry_after for d in decisions if not d.allowed]
-    return f"Too many password reset attempts; try again in {max(refused)} s." if refused else ""
+        check_attempts(shared_login_limiter(get_settings()), ip, email, kind="reset", ip_limit=RESET_IP_LIMIT,
+                       email_limit=RESET_LIMIT, what="password reset")
+    except LimiterUnavailable as exc:
+        return exc.user_message
+    except TooManyAttempts as exc:
+        return str(exc)
+    return ""
+
+
+def _request(email: str, ip: str | None) -> ResetMail | None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as db:
+        return request_reset(db, settings, email, ip=ip)
+
+
+def _link_problem(token: str) -> str:
+    if not token:
+        return "This reset link is not valid (it may be incomplete); ask for a new one."
+    try:
+        with session_scope(get_settings().database_url) as db:
+            check_link(db, token)
+    except ResetLinkInvalid as exc:
+        return str(exc)
+    return ""
+
+
+def _complete(token: str, password: str, confirm: str, ip: str | None) -> None:
+    with session_scope(get_settings().database_url) as db:
+        complete_reset(db, token, password, confirm, ip=ip)
 
 
 class ForgotState(SessionState):
@@ -67,17 +83,15 @@ class ForgotState(SessionState):
         if not email:
             self.forgot_error, self.forgot_sent = "Enter the email address you sign in with.", ""
             return
-        refused = _refusal(self._client_ip(), email)
+        refused = await asyncio.to_thread(_refusal, self._client_ip(), email)
         if refused:
             self.forgot_error, self.forgot_sent = refused, ""
             return
-        settings = get_settings()
-        with session_scope(settings.database_url) as db:
-            mail = request_reset(db, settings, email, ip=self._client_ip())
+        mail = await asyncio.to_thread(_request, email, self._client_ip())
         self.forgot_error, self.forgot_sent = "", ANSWER
         yield
         if mail is not None:
-            await asyncio.to_thread(send_reset_mail, settings, mail)
+            await asyncio.to_thread(send_reset_mail, get_settings(), mail)
 
 
 class ResetState(SessionState):
@@ -90,34 +104,24 @@ class ResetState(SessionState):
     _reset_token: str = ""  # backend only: the link's token stays on the server side of the state
 
     @rx.event
-    def open_link(self) -> None:
+    async def open_link(self) -> None:
         """Page load: read the token from the URL and say at once if the link cannot be used."""
         self._reset_token = str(self.router.url.query_parameters.get("token", ""))
         self.reset_error_field = self.reset_error = ""
         self.reset_done = False
-        self.reset_link_error = self._link_problem()
-
-    def _link_problem(self) -> str:
-        if not self._reset_token:
-            return "This reset link is not valid (it may be incomplete); ask for a new one."
-        try:
-            with session_scope(get_settings().database_url) as db:
-                check_link(db, self._reset_token)
-        except ResetLinkInvalid as exc:
-            return str(exc)
-        return ""
+        self.reset_link_error = await asyncio.to_thread(_link_problem, self._reset_token)
 
     @rx.event
-    def set_password(self, form: dict[str, str]) -> None:
-        """Set the new password (typed twice); a refusal is shown by field and the link stays usable."""
-        refused = _refusal(self._client_ip(), None)
+    async def set_password(self, form: dict[str, str]) -> None:
+        """Set the new password (typed twice); a refusal (too short, or guessable: the estimator's
+        advice) is shown by field and the link stays usable."""
+        refused = await asyncio.to_thread(_refusal, self._client_ip(), None)
         if refused:
             self.reset_error_field, self.reset_error = "password", refused
             return
         try:
-            with session_scope(get_settings().database_url) as db:
-                complete_reset(db, self._reset_token, str(form.get("password", "")),
-                               str(form.get("confirm", "")), ip=self._client_ip())
+            await asyncio.to_thread(_complete, self._reset_token, str(form.get("password", "")),
+                                    str(form.get("confirm", "")), self._client_ip())
         except InvalidInput as exc:
             self.reset_error_field, self.reset_error = exc.field, exc.reason
             return

@@ -1,9 +1,12 @@
 """Who is signed in: an access token and a refresh token in cookies, checked on every protected
-page load. Signing in goes through `veles.services.auth.sign_in` (lockout, audit, and the SMS code
-step for users who have one); an expired access token is renewed from the refresh token."""
+page load. Signing in goes through `veles.services.auth.sign_in` (throttle, audit, and the SMS code
+step for users who have one) behind the same rate limit as the API's `/auth/token`
+(`veles.services.ratelimit.check_attempts`, the same counters), off the event loop; an expired
+access token is renewed from the refresh token."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,11 +16,12 @@ from reflex.utils.prerequisites import get_and_validate_app
 from sqlmodel import Session
 
 from models.db import session_scope, tenant_session
-from veles.config import get_settings
+from veles.config import Settings, get_settings
 from veles.services.auth import (
     AuthError,
     Challenge,
     Identity,
+    PasswordChangeRequired,
     Tokens,
     decode_token,
     refresh,
@@ -27,6 +31,7 @@ from veles.services.auth import (
 from veles.services.auth import logout as end_sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
+from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
 from veles.services.sessions import check_session
 from veles.services.signing_keys import keyring
 
@@ -36,6 +41,33 @@ def tab_connected(token: str) -> bool:
     namespace = get_and_validate_app().app.event_namespace
     return namespace is not None and token in namespace.token_to_sid
 
+
+def _limited_sign_in(settings: Settings, email: str, password: str, ip: str | None,
+                     new_password: str | None) -> Tokens | Challenge:
+    """The API's sign-in door, for the portal: the same rate limit (counters), then `sign_in`.
+    Blocking (Redis, database, Argon2): run it in a thread."""
+    check_attempts(shared_login_limiter(settings), ip, email.strip().lower() or None)
+    with session_scope(settings.database_url) as db:
+        return sign_in(db, settings, email, password, ip=ip, new_password=new_password)
+
+
+def _limited_verify(settings: Settings, challenge: str, code: str, ip: str | None) -> Tokens:
+    """The API's code-check door, for the portal: the per-IP rate limit, then `verify_code`."""
+    check_attempts(shared_login_limiter(settings), ip, None)
+    with session_scope(settings.database_url) as db:
+        return verify_code(db, settings, challenge, code, ip=ip)
+
+
+def sign_in_refusal(exc: Exception) -> str:
+    """The message a refused sign-in shows (each names the wait when there is one)."""
+    if isinstance(exc, LimiterUnavailable):
+        return exc.user_message
+    if isinstance(exc, InvalidInput):
+        return exc.reason
+    return str(exc)
+
+
+SIGN_IN_ERRORS = (AuthError, TooManyAttempts, LimiterUnavailable, InvalidInput)
 
 # What a UI action may be refused with; each message is safe to show as it is.
 USER_ERRORS = (AuthError, PermissionDenied, InvalidInput, NotFound, Conflict)
@@ -67,6 +99,8 @@ class SessionState(rx.State):
     # Set while the SMS code step of a sign-in is pending: what `verify_code` needs, and a hint.
     challenge: str = ""
     phone_hint: str = ""
+    # Set when the password typed was a temporary one: the form then asks for a new password too.
+    password_change: bool = False
 
     @rx.var
     def permissions(self) -> list[str]:
@@ -98,15 +132,20 @@ class SessionState(rx.State):
         self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
         self.challenge = self.phone_hint = self.login_error = ""
 
-    def sign_in_with(self, email: str, password: str) -> EventSpec | None:
-        """Check the credentials; open the dashboard, or ask for the SMS code if the user has one."""
-        settings = get_settings()
+    async def sign_in_with(self, email: str, password: str, new_password: str | None = None
+                           ) -> EventSpec | None:
+        """Check the credentials (rate limit first); open the dashboard, ask for the SMS code if the
+        user has one, or for a new password if this one was temporary."""
         try:
-            with session_scope(settings.database_url) as db:
-                result = sign_in(db, settings, email, password, ip=self._client_ip())
-        except AuthError as exc:  # also a lockout (with its time) and an SMS that could not go out
-            self.login_error = str(exc)
+            result = await asyncio.to_thread(_limited_sign_in, get_settings(), email, password,
+                                             self._client_ip(), new_password)
+        except PasswordChangeRequired as exc:
+            self.password_change, self.login_error = True, str(exc)
             return None
+        except SIGN_IN_ERRORS as exc:  # rate limit or throttle (with the wait), an SMS that did not go out
+            self.login_error = sign_in_refusal(exc)
+            return None
+        self.password_change = False
         if isinstance(result, Challenge):
             self.challenge, self.phone_hint, self.login_error = result.challenge, result.phone_hint, ""
             return None
@@ -140,20 +179,20 @@ class SessionState(rx.State):
         return True
 
     @rx.event
-    def login(self, form: dict[str, str]) -> EventSpec | None:
-        """The sign-in form."""
-        return self.sign_in_with(form.get("email", ""), form.get("password", ""))
+    async def login(self, form: dict[str, str]) -> EventSpec | None:
+        """The sign-in form (with a new password when the last attempt said the password was temporary)."""
+        new_password = form.get("new_password") if self.password_change else None
+        return await self.sign_in_with(str(form.get("email", "")), str(form.get("password", "")),
+                                       None if new_password is None else str(new_password))
 
     @rx.event
-    def verify(self, form: dict[str, str]) -> EventSpec | None:
-        """The SMS code step: finish the sign-in, or say why not (a wrong code counts toward lockout)."""
-        settings = get_settings()
+    async def verify(self, form: dict[str, str]) -> EventSpec | None:
+        """The SMS code step: finish the sign-in, or say why not (a wrong code counts toward the throttle)."""
         try:
-            with session_scope(settings.database_url) as db:
-                tokens = verify_code(db, settings, self.challenge, form.get("code", "").strip(),
-                                     ip=self._client_ip())
-        except AuthError as exc:
-            self.login_error = str(exc)
+            tokens = await asyncio.to_thread(_limited_verify, get_settings(), self.challenge,
+                                             str(form.get("code", "")).strip(), self._client_ip())
+        except SIGN_IN_ERRORS as exc:
+            self.login_error = sign_in_refusal(exc)
             return None
         self._keep(tokens)
         return rx.redirect("/dashboard")
@@ -162,6 +201,7 @@ class SessionState(rx.State):
     def restart_login(self) -> None:
         """Back from the code step to email and password."""
         self.challenge = self.phone_hint = self.login_error = ""
+        self.password_change = False
 
     @rx.event
     def logout(self) -> EventSpec:

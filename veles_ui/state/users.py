@@ -12,6 +12,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from models.tenancy import Role
+from veles.config import get_settings
 from veles.services.auth import Identity
 from veles.services.permissions import Permission
 from veles.services.users import UserView, change_role, deactivate_user, invite_user, list_users
@@ -68,7 +69,8 @@ class UsersState(SessionState):
         ip = getattr(self.router.session, "client_ip", None)
 
         def create(db: Session, me: Identity) -> str:
-            invited = invite_user(db, me, data, ip=ip)
+            invited = invite_user(db, me, data, ip=ip,
+                                  temporary_hours=get_settings().temporary_password_hours)
             secret = invited.temporary_password
             return f"{invited.user.email} added" + (f"; temporary password: {secret}" if secret else "")
 
