@@ -15,7 +15,7 @@ from sqlmodel import func, select
 from models.db import session_scope
 from models.notifications import DeliveryPreference
 from models.tenancy import Role, TwoFactor
-from tests.auth_support import Made, auth_db, auth_settings, make_user
+from tests.auth_support import PASSWORD, Made, auth_db, auth_settings, make_user
 from tests.stubs.twilio_stub import TwilioStub
 from veles.api import create_api
 from veles.config import Settings
@@ -125,7 +125,8 @@ def test_sms_after_the_phone_is_proven_by_a_code_and_not_after_it_changes(
     assert saved.json()["sms_phone"] == PHONE
     assert saved.json()["channels"]["critical"] == ["portal", "sms"]
 
-    moved = client.put("/api/v1/me/phone", json={"phone": "+4915199999999"}, headers=auth)
+    moved = client.put("/api/v1/me/phone", json={"phone": "+4915199999999", "current_password": PASSWORD},
+                       headers=auth)
     assert moved.status_code == 200
     assert moved.json()["phone_verified"] is False
     assert client.get(URL, headers=auth).json()["sms_phone"] is None

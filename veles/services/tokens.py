@@ -35,7 +35,7 @@ from veles.services.signing_keys import KeyLike, SigningKey, as_keyring
 _ALGORITHM = "HS256"
 ACCESS, REFRESH = "access", "refresh"
 CODE_DIGITS = 6
-MAX_CODE_ATTEMPTS = 5  # wrong codes before a challenge is spent (each also counts toward lockout)
+MAX_CODE_ATTEMPTS = 5  # wrong codes before a challenge is spent (each also counts toward the throttle)
 
 
 class AuthError(Exception):
