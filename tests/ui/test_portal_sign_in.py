@@ -1,6 +1,7 @@
 """The portal's sign-in events against the real PostgreSQL and Redis: the same rate limit as the
-API's `/auth/token` (the same counters), the throttle, and the temporary-password step, driven on
-the Reflex state class itself with the client IP a socket would carry."""
+API's `/auth/token` (the same counters), the throttle, the temporary-password step, and the phone
+change that needs the password; driven on the Reflex state classes themselves with the client IP a
+socket would carry."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from fastapi.testclient import TestClient
 from reflex import constants
 from reflex.istate.data import RouterData
 
+from models.db import session_scope
+from models.tenancy import Role, TwoFactor, User
 from tests.auth_support import PASSWORD, Made, auth_db, make_user
 from veles.api import create_api
 from veles.config import Settings, get_settings
 from veles.services.ratelimit import shared_login_limiter
+from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.session import SessionState
 
 __all__ = ["auth_db"]
@@ -95,3 +99,26 @@ async def test_a_temporary_password_is_replaced_at_the_first_sign_in(portal: Set
     assert await _login(tab, user.email, PASSWORD, new_password="quiet lagoon at dawn")
     assert not tab.password_change
     assert await _login(_tab(), user.email, "quiet lagoon at dawn")
+
+
+async def test_the_portal_changes_the_phone_only_with_the_current_password(portal: Settings) -> None:
+    user = make_user(portal.database_url, role=Role.VIEWER)
+    tab = NotificationsState(_reflex_internal_init=True)
+    tab.router = RouterData.from_router_data({constants.RouteVar.CLIENT_IP: IP})
+    assert await _login(tab, user.email, PASSWORD)
+    NotificationsState.load.fn(tab)
+    assert (tab.phone, tab.sms_sign_in, tab.error) == ("", False, "")
+    thief = {"phone": "+4915199999999", "sms_sign_in": "on", "current_password": "a guess"}
+    await NotificationsState.save_phone.fn(tab, thief)
+    assert (tab.error_field, tab.error) == ("current_password", "This is not your current password.")
+    with session_scope(portal.database_url) as session:
+        stored = session.get(User, user.user_id)
+        assert stored is not None
+        assert (stored.phone, stored.two_factor) == (None, TwoFactor.NONE)
+    await NotificationsState.save_phone.fn(tab, {**thief, "current_password": PASSWORD})
+    assert (tab.error_field, tab.error) == ("", "")
+    assert (tab.phone, tab.sms_sign_in) == ("+4915199999999", True)
+    with session_scope(portal.database_url) as session:
+        stored = session.get(User, user.user_id)
+        assert stored is not None
+        assert (stored.phone, stored.two_factor) == ("+4915199999999", TwoFactor.SMS)

@@ -240,6 +240,11 @@ def change_password(session: Session, actor: Identity, change: PasswordChange | 
            target=f"user:{user.id}", details={"sessions_ended": ended}, ip=ip)
 
 
+def my_account(session: Session, actor: Identity) -> UserView:
+    """The signed-in user's own row, as forms show it (any role: it is their own)."""
+    return UserView.of(_get(session, actor, actor.user_id))
+
+
 def change_phone(session: Session, actor: Identity, change: PhoneChange | Mapping[str, Any],
                  *, ip: str | None = None) -> UserView:
     """Set or remove the actor's own phone and, optionally, turn SMS sign-in codes on or off; only

@@ -1,5 +1,6 @@
 """Notification settings: where each severity of alert reaches the signed-in user, when e-mail and
-SMS stay quiet, and how long further alerts wait to go out as one digest."""
+SMS stay quiet, and how long further alerts wait to go out as one digest; and the user's phone and
+SMS sign-in (changed only with the current password)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,28 @@ def notifications_page() -> rx.Component:
             ),
             on_submit=S.save,
             reset_on_submit=False,
+        ),
+        rx.heading("Phone and SMS sign-in", size="4"),
+        rx.form(
+            rx.vstack(
+                rx.flex(
+                    _field("phone", "Phone (E.164, e.g. +4915112345678; empty removes it)",
+                           _input("phone", S.phone, width="16em", type="tel")),
+                    _field("current_password", "Current password",
+                           rx.input(name="current_password", id="pref-current_password", type="password",
+                                    required=True, auto_complete="current-password", width="16em")),
+                    spacing="4",
+                    wrap="wrap",
+                ),
+                rx.checkbox("Ask for an SMS code at every sign-in", name="sms_sign_in", id="pref-sms-sign-in",
+                            default_checked=S.sms_sign_in, key=_KEY),
+                rx.text("A new number is used for SMS alerts once you have signed in with a code sent to it.",
+                        size="1", color_scheme="gray"),
+                rx.button("Save phone", type="submit", id="pref-save-phone"),
+                spacing="3",
+            ),
+            on_submit=S.save_phone,
+            reset_on_submit=True,
         ),
         error_callout(rx.cond(S.error_field == "", S.error, ""), "pref-error"),
         notice_callout(S.notice, "pref-notice"),

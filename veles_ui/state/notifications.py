@@ -1,5 +1,7 @@
 """The signed-in user's alert-delivery preferences (/settings/notifications): which channels each
-severity reaches, quiet hours in their own time zone, and the digest window.
+severity reaches, quiet hours in their own time zone, and the digest window; and their phone and
+SMS sign-in, which change only with the current password (`veles.services.users.change_phone`,
+shared with `PUT /api/v1/me/phone`; run in a thread: Argon2 must not stall the event loop).
 
 The rules (SMS only to a verified phone, quiet hours need both ends, a known IANA zone) are
 `veles.services.delivery`'s, shared with `PUT /api/v1/me/notifications`; a refusal names its
@@ -8,15 +10,21 @@ field and is shown beside it, and nothing is stored.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import reflex as rx
 
 from models.alerts import Severity
+from models.db import tenant_session
 from models.notifications import Channel
+from models.tenancy import TwoFactor
+from veles.config import get_settings
+from veles.services.auth import Identity
 from veles.services.delivery import PreferencesView, my_preferences, update_my_preferences
 from veles.services.errors import InvalidInput
 from veles.services.permissions import Permission
+from veles.services.users import UserView, change_phone, my_account
 from veles_ui.state.session import USER_ERRORS, SessionState, fields
 
 SEVERITIES = [s.value for s in Severity]
@@ -27,6 +35,15 @@ TEXT_FIELDS = ("time_zone", "quiet_start", "quiet_end", "digest_minutes")
 def choice(severity: str, channel: str) -> str:
     """The name of one checkbox: a channel chosen for a severity (the form sends "on" if ticked)."""
     return f"{severity}-{channel}"
+
+
+def _phone_change(identity: Identity, form: dict[str, Any], ip: str | None
+                  ) -> tuple[UserView, PreferencesView]:
+    """Change the phone (checks the password: Argon2) and read the preferences it affects."""
+    with tenant_session(get_settings().database_url, identity.tenant_id) as db:
+        view = change_phone(db, identity, form, ip=ip)
+        db.flush()
+        return view, my_preferences(db, identity)
 
 
 class NotificationsState(SessionState):
@@ -42,6 +59,8 @@ class NotificationsState(SessionState):
     # Bumped whenever stored values are shown again: the form's inputs are keyed by it, so they
     # are made again with those values (they are uncontrolled, typed into freely until saved).
     revision: rx.Field[int] = rx.field(0)
+    phone: rx.Field[str] = rx.field("")
+    sms_sign_in: rx.Field[bool] = rx.field(False)
     error_field: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
@@ -62,8 +81,12 @@ class NotificationsState(SessionState):
         try:
             with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
                 self._show(my_preferences(db, identity))
+                self._show_phone(my_account(db, identity))
         except USER_ERRORS as exc:
             self.error = str(exc)
+
+    def _show_phone(self, view: UserView) -> None:
+        self.phone, self.sms_sign_in = view.phone or "", view.two_factor == TwoFactor.SMS
 
     @staticmethod
     def _form(form: dict[str, Any]) -> dict[str, Any]:
@@ -94,3 +117,27 @@ class NotificationsState(SessionState):
         self._show(view)
         self.error_field = self.error = ""
         self.notice = "Saved: alerts reach you this way within 15 seconds."
+
+    @rx.event
+    async def save_phone(self, form: dict[str, Any]) -> None:
+        """Set or remove the phone and SMS sign-in; refused without the right current password
+        (named beside its field), so a session left open is not enough to move the second factor."""
+        data = {
+            "phone": str(form.get("phone", "")).strip() or None,
+            "sms_sign_in": bool(form.get("sms_sign_in")),
+            "current_password": str(form.get("current_password", "")),
+        }
+        try:
+            identity = self.authorize(Permission.VIEW_RISK)
+            view, preferences = await asyncio.to_thread(_phone_change, identity, data, self._client_ip())
+        except InvalidInput as exc:
+            self.error_field, self.error, self.notice = exc.field, exc.reason, ""
+            return
+        except USER_ERRORS as exc:
+            self.error_field, self.error, self.notice = "", str(exc), ""
+            return
+        self._show(preferences)
+        self._show_phone(view)
+        self.error_field = self.error = ""
+        self.notice = ("Phone saved; SMS codes at sign-in are " + ("on." if view.two_factor == TwoFactor.SMS
+                                                                   else "off."))
