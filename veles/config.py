@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = 30
     refresh_token_days: int = Field(default=14, gt=0, description="A sign-in lasts this long unused.")
+    login_limit: int = Field(
+        default=10, ge=1,
+        description="Sign-in attempts a minute per client IP and per e-mail, API and portal alike.",
+    )
     sign_in_free_failures: int = Field(
         default=5, ge=1,
         description="Wrong passwords/codes for one e-mail from one IP before each further try must wait.",

@@ -101,6 +101,10 @@ class Demo:
             FRONTEND_PORT=str(port),
             DEMO_ACCOUNTS=str(accounts),
             RAY_NUM_CPUS="2",
+            # Every browser test signs in from 127.0.0.1, dozens of times a minute across modules;
+            # the sign-in limit itself is tested in tests/ui/test_portal_sign_in.py and
+            # tests/api/test_auth.py.
+            LOGIN_LIMIT="1000",
             **(extra_env or {}),
         )
         env.pop("REDIS_URL", None)

@@ -4,7 +4,7 @@ Redis makes the limit hold across every web process (an attacker spreading sign-
 workers still meets one counter). The in-process limiter serves the embedded single-process setup
 with the same interface, so callers never know which one they have.
 
-Three uses: sign-in (10 a minute per IP and per e-mail, the same counters for the API's
+Three uses: sign-in (`LOGIN_LIMIT`, 10, a minute per IP and per e-mail, the same counters for the API's
 `/auth/token` and the portal's sign-in form, checked by `check_attempts`), sign-up (per IP, an hour's
 window) and the API tiers (every /api/v1 request
 counts per client IP, and when signed in per user and per tenant, with limits by plan). The client
@@ -181,12 +181,13 @@ def _limiter(settings: Settings, limit: int, window: float) -> RateLimiter:
     return MemoryRateLimiter(limit, window)
 
 
-LOGIN_LIMIT, LOGIN_WINDOW = 10, 60.0
+LOGIN_WINDOW = 60.0
 
 
-def login_limiter(settings: Settings, limit: int = LOGIN_LIMIT, window: float = LOGIN_WINDOW) -> RateLimiter:
-    """The sign-in limiter for these settings: Redis-backed when REDIS_URL is set."""
-    return _limiter(settings, limit, window)
+def login_limiter(settings: Settings, limit: int | None = None, window: float = LOGIN_WINDOW) -> RateLimiter:
+    """The sign-in limiter for these settings (`LOGIN_LIMIT` a minute unless `limit` is given):
+    Redis-backed when REDIS_URL is set."""
+    return _limiter(settings, limit or settings.login_limit, window)
 
 
 @cache
@@ -200,7 +201,7 @@ def _shared(redis_url: str | None, limit: int, window: float) -> RateLimiter:
 def shared_login_limiter(settings: Settings) -> RateLimiter:
     """The one sign-in limiter of this process (the portal's form and the API's routes of the
     served app): with Redis every process shares its counters anyway; embedded, one object does."""
-    return _shared(settings.redis_url, LOGIN_LIMIT, LOGIN_WINDOW)
+    return _shared(settings.redis_url, settings.login_limit, LOGIN_WINDOW)
 
 
 def shared_signup_limiter(settings: Settings) -> RateLimiter:
