@@ -191,22 +191,22 @@ def login_limiter(settings: Settings, limit: int | None = None, window: float = 
 
 
 @cache
-def _shared(redis_url: str | None, limit: int, window: float) -> RateLimiter:
+def _shared(redis_url: str | None, prefix: str, limit: int, window: float) -> RateLimiter:
     if redis_url:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
-        return RedisRateLimiter(client, limit, window)
+        return RedisRateLimiter(client, limit, window, prefix)
     return MemoryRateLimiter(limit, window)
 
 
 def shared_login_limiter(settings: Settings) -> RateLimiter:
     """The one sign-in limiter of this process (the portal's form and the API's routes of the
     served app): with Redis every process shares its counters anyway; embedded, one object does."""
-    return _shared(settings.redis_url, settings.login_limit, LOGIN_WINDOW)
+    return _shared(settings.redis_url, settings.redis_prefix, settings.login_limit, LOGIN_WINDOW)
 
 
 def shared_signup_limiter(settings: Settings) -> RateLimiter:
     """Sign-ups from one IP: `SIGNUP_IP_LIMIT` an hour (each starts a tenant and sends an e-mail)."""
-    return _shared(settings.redis_url, settings.signup_ip_limit, 3600.0)
+    return _shared(settings.redis_url, settings.redis_prefix, settings.signup_ip_limit, 3600.0)
 
 
 def check_attempts(limiter: RateLimiter, ip: str | None, email: str | None, *, kind: str = "login",
