@@ -17,6 +17,8 @@ config = rx.Config(
     # Reflex keeps per-tab state in Redis when one is configured, so several workers can share it.
     redis_url=_settings.redis_url,
     state_manager_mode=StateManagerMode.REDIS if _settings.redis_url else StateManagerMode.MEMORY,
+    # Cross-origin calls and event sockets only from the configured origins (CORS_ORIGINS), never "*".
+    cors_allowed_origins=_settings.allowed_origins,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     default_color_mode="dark",

@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         default="", description="Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed."
     )
+    max_request_bytes: int = Field(
+        default=1_048_576, gt=0,
+        description="Largest request body accepted (bytes); a bigger one is refused with 413 unparsed.",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed to call the backend cross-origin (CORS, "
+        "sockets); unset = the portal's own origin (PUBLIC_URL, else http://localhost:FRONTEND_PORT).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token GET /metrics requires; unset = /metrics answers loopback callers only.",
+    )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
     engine_hosts: int = Field(
@@ -149,6 +162,20 @@ class Settings(BaseSettings):
     def redis_prefix(self) -> str:
         """What every Redis channel and key of this deployment starts with (`redis_name`)."""
         return deployment_prefix(self.database_url, self.veles_redis_prefix)
+
+    @property
+    def portal_url(self) -> str:
+        """Where users reach the portal: PUBLIC_URL, else the local front end."""
+        return (self.public_url or f"http://localhost:{self.frontend_port}").rstrip("/")
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The browser origins the backend answers cross-origin (CORS_ORIGINS, else the portal's)."""
+        listed = [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
+        if listed:
+            return listed
+        parts = urlsplit(self.portal_url)
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     @property
     def uses_redis(self) -> bool:

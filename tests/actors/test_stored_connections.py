@@ -195,7 +195,7 @@ async def test_engine_metrics_count_lag_actors_and_alerts(engine: tuple[Settings
     tenant = f'tenant="{tenant_id}"'
     for source in (settings, settings.model_copy(update={"redis_url": None})):  # Redis keys, or Ray
         def scrape(config: Settings = source) -> str | None:
-            with TestClient(create_api(config)) as client:
+            with TestClient(create_api(config), client=("127.0.0.1", 50_000)) as client:  # this host
                 text = client.get("/metrics").text
             lag = re.search(rf"veles_engine_lag_seconds_count{{{tenant}}} (\S+)", text)
             live = f"veles_engine_live_actors{{{tenant}}} {float(SIMULATED_ACCOUNTS)}" in text

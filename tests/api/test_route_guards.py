@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 # Public on purpose: sign-in and token exchange (nobody holds a token yet), the password reset
 # (its user cannot sign in; the e-mailed link's token stands for the check), health probes for
-# load balancers, Prometheus scraping, and a report link whose HMAC signature stands for the check.
+# load balancers, Prometheus scraping (this host or a METRICS_TOKEN bearer: tests/api/test_http_guards.py),
+# and a report link whose HMAC signature stands for the check.
 PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/verify"),

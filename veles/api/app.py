@@ -13,8 +13,10 @@ from fastapi import Depends, FastAPI
 from models.tenancy import Plan
 from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
 from veles.api import reports as report_routes
+from veles.api.bodylimit import BodyLimitMiddleware
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.errors import install_error_handlers
+from veles.api.headers import SecurityHeadersMiddleware
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
@@ -54,7 +56,11 @@ def create_api(
         live_feed=live_feed,
         metrics=metrics,
     )
+    # Last added runs first: headers on every answer (a 413 too), then timing, then the body limit.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings,
+                       trusted_proxies=app.state.context.trusted_proxies)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(users_router)

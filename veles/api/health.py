@@ -9,6 +9,8 @@ engine's followers report, that no tenant's alert delivery is down for good.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 
 import ray
 import redis
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -134,7 +136,34 @@ async def ready(ctx: Context, response: Response) -> Readiness:
     return Readiness(status="error" if failed else "ok", checks=checks, failed=failed)
 
 
-@router.get("/metrics", include_in_schema=False)
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_caller(request: Request, ctx: Context) -> None:
+    """/metrics is not public: with METRICS_TOKEN set it needs `Authorization: Bearer <token>`;
+    without one only a caller on this host (loopback, and not relayed by a proxy) is answered.
+    The figures name tenants by id only, but their volume and timing are still nobody's business."""
+    token = ctx.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                "A valid METRICS_TOKEN bearer token is required.",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return
+    peer = request.client.host if request.client else ""
+    relayed = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    if not _loopback(peer) or relayed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Metrics are served to this host only; "
+                            "set METRICS_TOKEN to scrape from elsewhere.")
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_caller)])
 async def metrics(ctx: Context) -> Response:
     """Prometheus text exposition of this app's registry, then the engine's metrics (lag, live
     actors, restarts and alerts per tenant; this process's pushes), read without blocking the

@@ -40,6 +40,30 @@ def _cell(value: Any, kind: Kind, zone: str) -> Any:
     return value
 
 
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection"): =, +, -, @, and tab
+# or carriage return before one of them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _write(sheet: Worksheet, row: int, col: int, value: Any, cell_format: Any, text_guard: Any) -> None:
+    """One cell by the type of its value, never by its content: a trader-set deal comment such as
+    `=HYPERLINK(...)` is stored as the text it is (`write()` would make it a formula, and a URL a
+    link). Text that starts like a formula also gets Excel's quote prefix, the stored form of a
+    typed leading apostrophe, so editing the cell cannot turn it into one either; the text shown
+    is unchanged."""
+    if isinstance(value, str):
+        guarded = value.startswith(FORMULA_STARTS)
+        sheet.write_string(row, col, value, text_guard if guarded else cell_format)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value, cell_format)
+    elif isinstance(value, int | float):
+        sheet.write_number(row, col, value, cell_format)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, col, value, cell_format)
+    else:
+        sheet.write_string(row, col, str(value), cell_format)
+
+
 def _title_rows(sheet: Worksheet, doc: Document, title: str, bold: Any) -> None:
     sheet.write_string(0, 0, f"{doc.title} · {title}", bold)
     sheet.write_string(
@@ -48,7 +72,8 @@ def _title_rows(sheet: Worksheet, doc: Document, title: str, bold: Any) -> None:
 
 
 def _table_sheet(
-    book: Workbook, doc: Document, table: Table, name: str, formats: dict[Kind, Any], bold: Any, header: Any
+    book: Workbook, doc: Document, table: Table, name: str, formats: dict[Kind, Any], bold: Any, header: Any,
+    text_guard: Any,
 ) -> None:
     sheet = book.add_worksheet(name)
     prices: dict[int | None, Any] = {}  # one format per number of digits
@@ -69,7 +94,8 @@ def _table_sheet(
             if value is None:
                 sheet.write_blank(r, c, None, formats[column.kind])
             else:
-                sheet.write(r, c, _cell(value, column.kind, doc.period.zone), cell_format(value, column.kind))
+                typed = _cell(value, column.kind, doc.period.zone)
+                _write(sheet, r, c, typed, cell_format(value, column.kind), text_guard)
     if not table.rows:
         sheet.write_string(HEADER_ROW + 1, 0, table.empty)
     sheet.freeze_panes(HEADER_ROW + 1, 0)
@@ -105,7 +131,11 @@ def _native_chart(book: Workbook, chart: Chart, sheet_name: str, table: Table) -
 def render_xlsx(doc: Document) -> bytes:
     """The report as an .xlsx workbook."""
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True, "default_date_format": EXCEL_FORMATS[Kind.TIME]})
+    # No guessing from content anywhere (cells are written by type in `_write`, this is a backstop).
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "default_date_format": EXCEL_FORMATS[Kind.TIME],
+                                     "strings_to_formulas": False, "strings_to_urls": False,
+                                     "strings_to_numbers": False})
+    text_guard = book.add_format({"quote_prefix": True})
     bold = book.add_format({"bold": True, "font_size": 13})
     header = book.add_format({"bold": True, "bg_color": "#E8EEF6", "bottom": 2})
     formats = {kind: book.add_format({"num_format": fmt}) for kind, fmt in EXCEL_FORMATS.items()}
@@ -120,12 +150,12 @@ def render_xlsx(doc: Document) -> bytes:
         if figure.value is None:
             summary.write_blank(r, 1, None)
         else:
-            summary.write(r, 1, figure.value, formats[figure.kind])
+            _write(summary, r, 1, figure.value, formats[figure.kind], text_guard)
     for n, note in enumerate(doc.notes):
         summary.write_string(HEADER_ROW + len(doc.figures) + 2 + n, 0, note)
     names = {table.title: _sheet_name(table.title, used) for table in doc.tables}
     for table in doc.tables:
-        _table_sheet(book, doc, table, names[table.title], formats, bold, header)
+        _table_sheet(book, doc, table, names[table.title], formats, bold, header, text_guard)
     tables = {t.title: t for t in doc.tables}
     row = HEADER_ROW + len(doc.figures) + len(doc.notes) + 3
     for chart in doc.charts:

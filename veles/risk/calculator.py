@@ -88,13 +88,19 @@ class PositionIn(_Strict):
     margin_rate: float = Field(0.0, ge=0)
 
 
+# Ceilings on one document, so a what-if cannot be made to burn seconds of CPU (the API and the
+# portal share this model): more open positions or symbols than any one MT5 account carries.
+MAX_POSITIONS = 2_000
+MAX_SYMBOLS = 500
+
+
 class CalcInput(_Strict):
     """The whole input document."""
 
     account: AccountIn
-    symbols: dict[str, SymbolIn]
-    quotes: dict[str, QuoteIn] = Field(default_factory=dict)
-    positions: list[PositionIn] = Field(default_factory=list)
+    symbols: dict[str, SymbolIn] = Field(max_length=MAX_SYMBOLS)
+    quotes: dict[str, QuoteIn] = Field(default_factory=dict, max_length=MAX_SYMBOLS)
+    positions: list[PositionIn] = Field(default_factory=list, max_length=MAX_POSITIONS)
 
 
 def _path(location: tuple[int | str, ...]) -> str:
@@ -125,6 +131,8 @@ def _reason(error: Mapping[str, Any]) -> str:
         return "required field is missing"
     if kind == "enum":
         return f"must be one of {ctx['expected']}"
+    if kind == "too_long":
+        return f"at most {ctx['max_length']} entries"
     if kind == "string_pattern_mismatch":
         return "must be a three-letter currency code"
     return str(error["msg"]).replace("\n", " ")
