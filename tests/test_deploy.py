@@ -57,3 +57,34 @@ def test_dockerfile_copies_only_paths_that_exist() -> None:
         if match:
             for source in match.group(1).split():
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_the_portal_trusts_only_the_proxy_in_front_of_it(compose: dict[str, Any]) -> None:
+    """Rate limits key on the client: the only proxy whose X-Forwarded-For the portal believes is
+    the compose file's own nginx, at a fixed address inside the compose network, and the portal is
+    published on loopback only, so nobody reaches it around the proxy."""
+    import ipaddress
+
+    from veles.services.ratelimit import client_address, parse_trusted_proxies
+
+    services = compose["services"]
+    default = re.fullmatch(r"\$\{TRUSTED_PROXIES:-(.+)\}", services["portal"]["environment"]["TRUSTED_PROXIES"])
+    assert default, "TRUSTED_PROXIES must be set for the portal (with the proxy's address as default)"
+    trusted = parse_trusted_proxies(default.group(1))
+    proxy_ip = services["proxy"]["networks"]["default"]["ipv4_address"]
+    subnet = ipaddress.ip_network(compose["networks"]["default"]["ipam"]["config"][0]["subnet"])
+    assert ipaddress.ip_address(proxy_ip) in subnet
+    assert client_address(proxy_ip, "198.51.100.7", trusted) == "198.51.100.7"  # the client, not the proxy
+    assert client_address("172.30.0.99", "198.51.100.7", trusted) == "172.30.0.99"  # no other container
+    assert all(port.startswith("127.0.0.1:") for port in services["portal"]["ports"])
+    assert "PUBLIC_URL" in services["portal"]["environment"]
+
+    nginx = (DEPLOY / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx  # replaced, never appended to
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in nginx
+    assert "proxy_pass http://portal:3000;" in nginx
+    assert "proxy_set_header Upgrade $http_upgrade;" in nginx
+    for mount in services["proxy"]["volumes"]:
+        source = mount.split(":")[0]
+        if source.endswith(".conf"):
+            assert (DEPLOY / source).exists(), f"proxy mounts missing {source}"

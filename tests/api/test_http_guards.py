@@ -216,6 +216,11 @@ def test_metrics_need_the_bearer_token_when_one_is_set(settings: Settings) -> No
         right = client.get("/metrics", headers={"authorization": "Bearer scrape-me-0123456789"})
         assert right.status_code == 200
         assert "veles_http_requests_total" in right.text
+    blank = create_api(_variant(settings, metrics_token=SecretStr("")))  # `METRICS_TOKEN=` is unset
+    with TestClient(blank, client=LOCAL) as client:
+        assert client.get("/metrics", headers={"authorization": "Bearer "}).status_code == 200  # local
+    with TestClient(blank, client=("203.0.113.9", 4000)) as remote:
+        assert remote.get("/metrics", headers={"authorization": "Bearer "}).status_code == 403
 
 
 def test_metrics_name_tenants_by_id_only(world: World, redis_url: str) -> None:

@@ -4,17 +4,27 @@ worker fails for good after the last attempt."""
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
+from actors.mt5_account import AccountHost
+from actors.report_worker import detail_row
 from models.db import session_scope, upgrade
 from models.reports import Report, ReportStatus, ReportType
 from models.tenancy import Tenant
 from tests.models.conftest import reset_schema
+from veles.mt5.simulator import SimulatedBroker
 from veles.reports import jobs
+from veles.reports.errors import SourceError
+from veles.reports.gather import Row
+from veles.reports.runner import INTERNAL_ERROR, run_one
+from veles.reports.settings import ReportSettings
+from veles.reports.storage import LocalStorage
 
 pytestmark = pytest.mark.postgres
 
@@ -105,3 +115,48 @@ def test_a_restarted_worker_takes_back_what_its_earlier_life_held(queue: tuple[s
     again = jobs.claim_next(url, "report-worker:0", 60.0, 3)
     assert again is not None
     assert again.attempt == 2
+
+
+def test_a_failure_shows_the_reader_no_sql_and_logs_it(
+    queue: tuple[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A statement for login 2^70 queued before requests were range-checked (as it once could be)
+    fails in PostgreSQL's bigint; the report says so in a sentence, the SQL goes to the log only."""
+    url, tenant_id = queue
+    broker = SimulatedBroker(accounts=1, seed=3)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    board = {q.symbol: q for q in broker.poll().quotes}
+    account = detail_row(AccountHost(broker.accounts()[0], symbols, board).detail())
+
+    class OneAccount:
+        """The engine answering for any login, so the request reaches the database."""
+
+        def book(self, tenant_id: int) -> Row:
+            raise SourceError("a statement must not read the whole book")
+
+        def account(self, tenant_id: int, login: int) -> Row | None:
+            return account
+
+    now = datetime.now(UTC)
+    with session_scope(url) as session:
+        row = Report(tenant_id=tenant_id, type=ReportType.ACCOUNT_STATEMENT,
+                     period_start=now - timedelta(hours=1), period_end=now, parameters={"login": 2**70})
+        session.add(row)
+        session.flush()
+        report_id = row.id
+    announced: list[dict[str, object]] = []
+    settings = ReportSettings(storage_dir=tmp_path)
+    with caplog.at_level(logging.ERROR, logger="veles.reports.runner"):
+        ran = run_one(url, settings, "w1", OneAccount(), LocalStorage(tmp_path),
+                      lambda _tenant, notice: announced.append(notice))
+    assert ran == report_id
+    with session_scope(url) as session:
+        failed = session.get(Report, report_id)
+        assert failed is not None
+        assert failed.status is ReportStatus.FAILED
+        error = failed.error or ""
+    assert error == INTERNAL_ERROR
+    assert announced[-1] == {"report_id": report_id, "status": "failed", "error": INTERNAL_ERROR}
+    for sql in ("SELECT", "deal", "%(", "bigint", "psycopg"):
+        assert sql not in error
+    assert "SELECT" in caplog.text  # the operators still get the whole story

@@ -54,3 +54,14 @@ def test_each_bad_field_is_named(fields: dict[str, object], field: str, words: s
         parse(**fields)
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize("login", [2**70, 2**64 - 1, 2**63])
+def test_a_login_beyond_the_database_range_is_refused_naming_the_field(login: int) -> None:
+    """Found by an attacker's test: login 2^70 was queued and failed showing raw SQL. MT5 logins
+    are unsigned 64-bit but the database column is a signed bigint, so that is the ceiling."""
+    with pytest.raises(ReportInputError) as refused:
+        parse(type="account_statement", login=login)
+    assert refused.value.field == "login"
+    assert str(2**63 - 1) in str(refused.value)
+    assert parse(type="account_statement", login=2**63 - 1).login == 2**63 - 1  # type: ignore[attr-defined]

@@ -148,7 +148,7 @@ def metrics_caller(request: Request, ctx: Context) -> None:
     without one only a caller on this host (loopback, and not relayed by a proxy) is answered.
     The figures name tenants by id only, but their volume and timing are still nobody's business."""
     token = ctx.settings.metrics_token
-    if token is not None:
+    if token is not None and token.get_secret_value():  # an empty METRICS_TOKEN= counts as unset
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         expected = token.get_secret_value().encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):

@@ -18,6 +18,11 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# MT5 logins are unsigned 64-bit numbers, but the database keeps them as `bigint` (signed), so the
+# largest login Veles can hold is this; a bigger one would reach the database and fail there.
+MAX_LOGIN = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Period:
     """A half-open time range [start, end) in UTC, shown in `zone`."""
@@ -125,6 +130,8 @@ def parse_request(
             raise ReportInputError(
                 "login", "an account statement needs the account's login (a positive number)"
             )
+        if login > MAX_LOGIN:
+            raise ReportInputError("login", f"no account has this login: logins go up to {MAX_LOGIN}")
     elif login is not None:
         raise ReportInputError("login", f"only account statements take a login, not {report_type.value}")
     return ReportRequest(report_type, report_format, period, login)

@@ -24,6 +24,9 @@ from veles.reports.storage import Storage, report_key
 
 log = logging.getLogger(__name__)
 
+INTERNAL_ERROR = ("The report could not be produced because of an internal error; it has been logged "
+                  "for the operators. Try again later.")
+
 Announce = Callable[[int, dict[str, Any]], None]
 
 
@@ -75,8 +78,9 @@ def run_one(
 ) -> int | None:
     """Claim and produce one report; returns its id, or None when the queue is empty.
 
-    Any error becomes the report's `error` (ReportError messages as they are; anything else with
-    its type, since it is a bug rather than bad input)."""
+    Any error becomes the report's `error`: a ReportError's message as it is (written for the
+    reader); anything else is a bug or an outage whose text may hold SQL, paths or data, so the
+    reader gets a plain sentence and the details go to the worker's log only."""
     claim = jobs.claim_next(url, worker, settings.lease_seconds, settings.max_attempts)
     if claim is None:
         return None
@@ -87,8 +91,8 @@ def run_one(
     except ReportError as exc:
         outcome = {"status": "failed", "error": str(exc)} if jobs.fail(url, claim, str(exc)) else None
     except Exception as exc:
-        log.exception("report %s failed", claim.report_id)
-        reason = f"internal error ({type(exc).__name__}): {exc}"
+        log.exception("report %s failed (%s)", claim.report_id, type(exc).__name__)
+        reason = INTERNAL_ERROR
         outcome = {"status": "failed", "error": reason} if jobs.fail(url, claim, reason) else None
     else:
         outcome = {"status": "ready"} if jobs.finish(url, claim, location) else None
