@@ -68,7 +68,8 @@ def test_the_portal_trusts_only_the_proxy_in_front_of_it(compose: dict[str, Any]
     from veles.services.ratelimit import client_address, parse_trusted_proxies
 
     services = compose["services"]
-    default = re.fullmatch(r"\$\{TRUSTED_PROXIES:-(.+)\}", services["portal"]["environment"]["TRUSTED_PROXIES"])
+    setting = services["portal"]["environment"]["TRUSTED_PROXIES"]
+    default = re.fullmatch(r"\$\{TRUSTED_PROXIES:-(.+)\}", setting)
     assert default, "TRUSTED_PROXIES must be set for the portal (with the proxy's address as default)"
     trusted = parse_trusted_proxies(default.group(1))
     proxy_ip = services["proxy"]["networks"]["default"]["ipv4_address"]

@@ -1,5 +1,6 @@
 """Every page of the portal, as registered in veles_ui (so a new page cannot slip through), opens
-without a browser console error or an uncaught page error; and the sign-in and sign-up forms work
+under the backend's Content-Security-Policy without a browser console error or an uncaught page
+error; and the sign-in and sign-up forms work
 from the keyboard alone (Tab walks the fields in order, Enter submits). Each page leaves a
 screenshot in TEST_ARTIFACTS.
 """
@@ -73,7 +74,14 @@ class Tab:
     def open(self, path: str) -> None:
         """Go to `path` and wait until Reflex says the page is hydrated, then a little longer."""
         self.hydrated = False
-        self.page.goto(path)
+        response = self.page.goto(path)
+        # Every page runs under the backend's security headers (veles/api/headers.py): a policy
+        # Reflex's front end breaks under shows up below as console errors.
+        headers = response.headers if response is not None else {}
+        if "frame-ancestors 'none'" not in headers.get("content-security-policy", ""):
+            self.errors.append(f"{path}: served without the Content-Security-Policy")
+        if headers.get("x-frame-options") != "DENY":
+            self.errors.append(f"{path}: served without X-Frame-Options: DENY")
         deadline = 60_000
         while not self.hydrated and deadline > 0:
             self.page.wait_for_timeout(100)

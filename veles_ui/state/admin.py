@@ -17,7 +17,8 @@ from veles.services.engine import engine_status
 from veles.services.live import get_live_feed
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock
-from veles_ui.state.session import USER_ERRORS, SessionState, row_id
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState, row_id
 
 log = logging.getLogger(__name__)
 AUDIT_ROWS = 100
@@ -97,9 +98,9 @@ class AdminState(SessionState):
         self.error = self.notice = ""
         try:
             await self._reload()
-        except USER_ERRORS as exc:
+        except Exception as exc:  # shown on the page, never raised out of the handler
             self.tenants, self.health, self.audit = [], [], []
-            self.error = str(exc)
+            self.error = shown(exc)
 
     @rx.event
     async def load(self) -> None:
@@ -119,8 +120,8 @@ class AdminState(SessionState):
             target = row_id(tenant_id, "tenant")
             await set_tenant_status(settings, identity.role, identity.user_id, target, status)
             await self._reload()
-        except (*USER_ERRORS, LookupError, ValueError) as exc:
-            self.error = str(exc)
+        except Exception as exc:
+            self.error = shown(exc, (LookupError, ValueError))
             return
         self.error = ""
         self.notice = f"Tenant {target} is now {status.value}."

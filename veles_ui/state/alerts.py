@@ -8,6 +8,7 @@ viewer who crafts an event is refused exactly like one who clicks a hidden butto
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -31,7 +32,8 @@ from veles.services.alerts import (
 from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
-from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState, fields, row_id
 from veles_ui.state.stream import PortalStream
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,8 @@ class AlertsState(PortalStream):
         try:
             with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
                 found = list_alerts(db, identity.tenant_id, self._filter())
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:  # shown above the list, never raised out of the handler
+            self.error = shown(exc)
             return
         self.alerts = [_alert_view(a) for a in found]
 
@@ -107,8 +109,8 @@ class AlertsState(PortalStream):
         try:
             with self.tenant_db(Permission.ACK_ALERTS) as (db, identity):
                 action(db, identity.tenant_id, row_id(alert_id, "alert"), identity.user_id)
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:
+            self.error = shown(exc)
             return
         self.error = ""
         self._reload()
@@ -180,9 +182,10 @@ class RulesState(SessionState):
         try:
             with self.tenant_db(Permission.EDIT_RULES) as (db, identity):
                 change(db, identity)
-        except USER_ERRORS as exc:
-            self.error_field, self.error = getattr(exc, "field", ""), str(exc)
-            self._reload()
+        except Exception as exc:  # shown under the form, never raised out of the handler
+            self.error_field, self.error = getattr(exc, "field", ""), shown(exc)
+            with contextlib.suppress(Exception):  # the list as it was if it cannot be read either
+                self._reload()
             return
         self.error_field = self.error = ""
         try:
@@ -201,8 +204,8 @@ class RulesState(SessionState):
         self.error_field = self.error = self.notice = ""
         try:
             self._reload()
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:
+            self.error = shown(exc)
 
     @rx.event
     async def add(self, form: dict[str, str]) -> None:

@@ -7,11 +7,11 @@ import json
 
 import reflex as rx
 
-from veles.risk.calculator import CalcError
 from veles.services.calculator import what_if
 from veles.services.permissions import Permission
 from veles_ui.format import money, percent, sign_color
-from veles_ui.state.session import USER_ERRORS, SessionState
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState
 
 EXAMPLE = {
     "account": {"currency": "USD", "leverage": 100, "balance": 10_000},
@@ -40,8 +40,8 @@ class CalculatorState(SessionState):
         except json.JSONDecodeError as exc:
             self.error = f"document: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
             return
-        except (*USER_ERRORS, CalcError) as exc:
-            self.error = str(exc)
+        except Exception as exc:  # a refused field, or a server fault: shown, never raised
+            self.error = shown(exc)
             return
         self.error = ""
         a = result.account

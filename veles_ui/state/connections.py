@@ -25,7 +25,8 @@ from veles.services.connections import (
 from veles.services.engine import apply_connections
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock
-from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState, fields, row_id
 
 log = logging.getLogger(__name__)
 APPLY_TIMEOUT_S = 10.0
@@ -62,12 +63,12 @@ class ConnectionsState(SessionState):
 
     def _outcome(self, error: Exception | None, notice: str = "") -> None:
         self.error_field = getattr(error, "field", "") if error else ""
-        self.error = str(error) if error else ""
+        self.error = shown(error, (ConnectionRefused,)) if error else ""
         self.notice = "" if error else notice
         try:
             self._reload()
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:  # shown under the form, never raised out of the handler
+            self.error = shown(exc)
 
     async def _tell_engine(self, tenant_id: int) -> str:
         """Push the committed change to the running engine; '' or why it was not told now."""
@@ -95,7 +96,7 @@ class ConnectionsState(SessionState):
                 check = check_connection(db, settings, identity.tenant_id, created.id)
                 if not check.ok:
                     raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")
-        except (*USER_ERRORS, ConnectionRefused) as exc:
+        except Exception as exc:  # a refusal, or a server fault (CREDENTIALS_KEYS unset): shown
             self._outcome(exc)
             return
         later = await self._tell_engine(identity.tenant_id)
@@ -109,7 +110,7 @@ class ConnectionsState(SessionState):
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
                 target = row_id(connection_id, "connection")
                 check = check_connection(db, settings, identity.tenant_id, target)
-        except USER_ERRORS as exc:
+        except Exception as exc:
             self._outcome(exc)
             return
         self._outcome(None, check.message)
@@ -121,7 +122,7 @@ class ConnectionsState(SessionState):
             with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
                 delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"),
                                   actor=identity.user_id)
-        except USER_ERRORS as exc:
+        except Exception as exc:
             self._outcome(exc)
             return
         later = await self._tell_engine(identity.tenant_id)

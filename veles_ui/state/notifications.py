@@ -25,7 +25,8 @@ from veles.services.delivery import PreferencesView, my_preferences, update_my_p
 from veles.services.errors import InvalidInput
 from veles.services.permissions import Permission
 from veles.services.users import UserView, change_phone, my_account
-from veles_ui.state.session import USER_ERRORS, SessionState, fields
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState, fields
 
 SEVERITIES = [s.value for s in Severity]
 CHANNELS = [c.value for c in Channel]
@@ -82,8 +83,8 @@ class NotificationsState(SessionState):
             with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
                 self._show(my_preferences(db, identity))
                 self._show_phone(my_account(db, identity))
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:  # shown above the form, never raised out of the handler
+            self.error = shown(exc)
 
     def _show_phone(self, view: UserView) -> None:
         self.phone, self.sms_sign_in = view.phone or "", view.two_factor == TwoFactor.SMS
@@ -111,8 +112,8 @@ class NotificationsState(SessionState):
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""
             return
-        except USER_ERRORS as exc:
-            self.error_field, self.error, self.notice = "", str(exc), ""
+        except Exception as exc:
+            self.error_field, self.error, self.notice = "", shown(exc), ""
             return
         self._show(view)
         self.error_field = self.error = ""
@@ -133,8 +134,8 @@ class NotificationsState(SessionState):
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""
             return
-        except USER_ERRORS as exc:
-            self.error_field, self.error, self.notice = "", str(exc), ""
+        except Exception as exc:  # shown under the form, never raised out of the handler
+            self.error_field, self.error, self.notice = "", shown(exc), ""
             return
         self._show(preferences)
         self._show_phone(view)

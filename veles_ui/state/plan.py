@@ -8,7 +8,8 @@ from veles.config import get_settings
 from veles.services.admin import tenant_usage
 from veles.services.live import get_live_feed
 from veles.services.permissions import Permission
-from veles_ui.state.session import USER_ERRORS, SessionState
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState
 
 
 def _bar(used: int, limit: int | None) -> tuple[str, int]:
@@ -37,8 +38,8 @@ class PlanState(SessionState):
             replica = get_live_feed().replica(identity.tenant_id)
             live = int(replica.totals["accounts"]) if replica.version >= 0 else None
             usage = tenant_usage(identity.role, get_settings().database_url, identity.tenant_id, live)
-        except (*USER_ERRORS, LookupError) as exc:
-            self.error = str(exc)
+        except Exception as exc:  # shown on the page, never raised out of the handler
+            self.error = shown(exc, (LookupError,))
             return
         self.error = ""
         self.plan = usage.plan

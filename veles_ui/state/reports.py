@@ -23,7 +23,7 @@ from reflex.event import EventSpec
 
 from models.reports import Report, ReportFormat, ReportStatus, ReportType
 from veles.config import get_settings
-from veles.reports.errors import ReportInputError, StorageError
+from veles.reports.errors import ReportInputError
 from veles.reports.render import file_name
 from veles.reports.request import Period, utc
 from veles.reports.settings import get_report_settings
@@ -32,6 +32,7 @@ from veles.services.auth import Identity
 from veles.services.permissions import Permission
 from veles.services.report_notices import get_report_feed
 from veles_ui.format import DASH, clock
+from veles_ui.state.errors import shown
 from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id, tab_connected
 
 FORM_FIELDS = ("type", "format", "start", "end", "time_zone", "login")
@@ -118,8 +119,8 @@ class ReportsState(SessionState):
         self.error_field = self.error = self.notice = ""
         try:
             self._reload()
-        except USER_ERRORS as exc:
-            self.error = str(exc)
+        except Exception as exc:  # shown above the form, never raised out of the handler
+            self.error = shown(exc)
 
     @rx.event
     def request(self, form: dict[str, Any]) -> None:
@@ -131,8 +132,8 @@ class ReportsState(SessionState):
         except ReportInputError as exc:
             self.error_field, self.error, self.notice = exc.field, str(exc), ""
             return
-        except USER_ERRORS as exc:
-            self.error_field, self.error, self.notice = "", str(exc), ""
+        except Exception as exc:
+            self.error_field, self.error, self.notice = "", shown(exc), ""
             return
         self.error_field = self.error = ""
         self.notice = f"Report {report.id} queued: it appears below and you are told when it is ready."
@@ -149,8 +150,8 @@ class ReportsState(SessionState):
             if report.status is not ReportStatus.READY:
                 raise service.ReportNotReady(f"report {number} is {report.status.value}")
             link = service.signed_link(settings, rsettings, _caller(identity), number)
-        except (*USER_ERRORS, service.ReportNotFound, service.ReportNotReady, StorageError) as exc:
-            self.error_field, self.error = "", str(exc)
+        except Exception as exc:
+            self.error_field, self.error = "", shown(exc, (service.ReportNotFound, service.ReportNotReady))
             return None
         name = file_name(report.type.value.replace("_", " "), number, ReportFormat(report.format))
         return rx.download(url=link, filename=name)

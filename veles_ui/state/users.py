@@ -17,7 +17,8 @@ from veles.services.auth import Identity
 from veles.services.permissions import Permission
 from veles.services.users import UserView, change_role, deactivate_user, invite_user, list_users
 from veles_ui.format import clock
-from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id
+from veles_ui.state.errors import shown
+from veles_ui.state.session import SessionState, fields, row_id
 
 # Roles a tenant admin hands out (platform admins are made by the platform, not here).
 TENANT_ROLES = [Role.VIEWER.value, Role.RISK_MANAGER.value, Role.TENANT_ADMIN.value]
@@ -51,8 +52,8 @@ class UsersState(SessionState):
             with self.tenant_db(Permission.MANAGE_USERS) as (db, identity):
                 result = action(db, identity)
                 self.users = [_view(u, identity) for u in list_users(db, identity)]
-        except USER_ERRORS as exc:
-            self.error, self.notice = str(exc), ""
+        except Exception as exc:  # shown under the form, never raised out of the handler
+            self.error, self.notice = shown(exc), ""
             return
         self.error = ""
         self.notice = notice.format(result=result) if notice else ""

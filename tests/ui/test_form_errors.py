@@ -1,0 +1,78 @@
+"""A portal form shows every failure under it, never swallows one: the event handlers of the real
+Reflex states run here against the real PostgreSQL, with a server misconfigured the way a user
+once met it (CREDENTIALS_KEYS unset made "Add connection" raise out of its handler: nothing was
+shown) and with the database gone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import select
+
+from models.connections import Mt5Connection
+from models.db import session_scope, upgrade
+from models.tenancy import Plan, Role, Tenant, User
+from tests.models.conftest import reset_schema
+from veles.config import get_settings
+from veles.services.auth import Identity, issue_token
+from veles_ui.state.connections import ConnectionsState
+from veles_ui.state.errors import CREDENTIALS_UNUSABLE, DATABASE_DOWN, INTERNAL, shown
+from veles_ui.state.users import UsersState
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def admin_token(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A tenant admin's token; the portal's settings read from the environment as in production,
+    with no CREDENTIALS_KEYS."""
+    reset_schema(pg_url)
+    upgrade(pg_url)
+    with session_scope(pg_url) as session:
+        tenant = Tenant(name="Form Errors Ltd", plan=Plan.PROFESSIONAL)
+        session.add(tenant)
+        session.flush()
+        assert tenant.id is not None
+        user = User(tenant_id=tenant.id, email="admin@forms.test", password_hash="x", role=Role.TENANT_ADMIN)
+        session.add(user)
+        session.flush()
+        assert user.id is not None
+        identity = Identity(user_id=user.id, tenant_id=tenant.id, role=Role.TENANT_ADMIN, email=user.email)
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.delenv("CREDENTIALS_KEYS", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield issue_token(identity, get_settings().secret_key.get_secret_value(), 5)
+    get_settings.cache_clear()
+
+
+def test_add_connection_without_credentials_keys_says_why(pg_url: str, admin_token: str) -> None:
+    state = ConnectionsState(_reflex_internal_init=True)
+    state.token = admin_token
+    asyncio.run(ConnectionsState.add.fn(state, {"server": "sim://alpha", "login": "1001", "password": "pw"}))
+    assert state.error == CREDENTIALS_UNUSABLE
+    assert "CREDENTIALS_KEYS" in state.error
+    assert state.notice == ""
+    with session_scope(pg_url) as session:
+        assert session.exec(select(Mt5Connection)).all() == []  # nothing half-stored
+
+
+def test_a_database_that_is_gone_is_said_so(admin_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    state = UsersState(_reflex_internal_init=True)
+    state.token = admin_token
+    UsersState.invite.fn(state, {"email": "new@forms.test", "role": "viewer"})
+    assert state.error == DATABASE_DOWN
+    assert "127.0.0.1" not in state.error
+
+
+def test_an_unexpected_failure_is_shown_plainly_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="veles_ui.state.errors"):
+        message = shown(RuntimeError("SELECT password_hash FROM user"))
+    assert message == INTERNAL
+    assert "SELECT" not in message
+    assert "SELECT password_hash" in caplog.text
