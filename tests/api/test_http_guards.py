@@ -231,9 +231,30 @@ def test_metrics_name_tenants_by_id_only(world: World, redis_url: str) -> None:
 
     row = EngineStats(world.a).as_row()
     client = redis_client.Redis.from_url(redis_url)
-    client.set(engine_stats_key(world.a), json.dumps(row))
+    client.set(engine_stats_key(world.settings.redis_prefix, world.a), json.dumps(row))
     client.close()
     with TestClient(create_api(world.settings), client=LOCAL) as api:
         text = api.get("/metrics").text
     assert f'veles_engine_live_actors{{tenant="{world.a}"}}' in text
     assert "Api Broker" not in text
+
+
+# -- declared answers ------------------------------------------------------------------------------
+
+def test_every_operation_declares_the_answers_the_common_machinery_gives(app: FastAPI) -> None:
+    """The quick check beside schemathesis' status_code_conformance (tests/api/test_openapi_fuzz.py):
+    rate limits, outages, oversized bodies, missing tokens and unknown ids are documented everywhere
+    they can happen."""
+    operations = [(method, path, operation) for path, ops in app.openapi()["paths"].items()
+                  for method, operation in ops.items() if path.startswith("/api/v1/")]
+    assert len(operations) > 20
+    for method, path, operation in operations:
+        declared = set(operation["responses"])
+        where = f"{method.upper()} {path}"
+        assert {"429", "503"} <= declared, where
+        if "requestBody" in operation:
+            assert {"400", "413"} <= declared, where
+        if "{" in path:
+            assert "404" in declared, where
+        if operation.get("security"):
+            assert "401" in declared, where

@@ -1,5 +1,6 @@
 """Acceptance: a property-based run of /api/openapi.json (schemathesis) against the running app
-finds no server error, and every 422 names the refused field.
+finds no server error, every status it answers is one the document declares for that operation
+(`status_code_conformance`), and every 422 names the refused field.
 
 The app runs in its own uvicorn process joined to the test Ray cluster, where the fuzzed tenant's
 engine runs (with no MT5 connection: an empty book), on the test PostgreSQL and Redis. Requests
@@ -20,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, status_code_conformance
 
 from models.db import session_scope
 from models.tenancy import Plan, Role, Tenant, User
@@ -105,7 +106,8 @@ def test_no_server_error_and_422_names_the_field(
             max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error, names_the_field], timeout=60)
+            case.call_and_validate(headers=headers, timeout=60,
+                                   checks=[not_a_server_error, status_code_conformance, names_the_field])
 
         try:
             run()

@@ -20,6 +20,7 @@ from veles.api.headers import SecurityHeadersMiddleware
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
+from veles.api.responses import declare_responses
 from veles.api.users import router as users_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
@@ -61,14 +62,12 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings,
                        trusted_proxies=app.state.context.trusted_proxies)
-    app.include_router(health.router)
-    app.include_router(auth_routes.router)
-    app.include_router(users_router)
-    app.include_router(preferences_router)
-    app.include_router(book.router)
-    app.include_router(report_routes.router)
+    routers = [health.router, auth_routes.router, users_router, preferences_router, book.router,
+               report_routes.router,
+               *(module.router for module in (connections, accounts, alerts, history, calculator))]
+    declare_responses(routers)  # every answer in the OpenAPI document, before it is built
+    for router in routers:
+        app.include_router(router)
     install_error_handlers(app)
-    for data_router in (connections, accounts, alerts, history, calculator):
-        app.include_router(data_router.router)
     mount_socketio(app)
     return app

@@ -83,6 +83,16 @@ def _errors(exc: Exception) -> HTTPException:
     raise exc
 
 
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The caller's role may not see or request reports."},
+}
+_FILE: dict[int | str, dict[str, Any]] = {
+    **_REFUSED,
+    409: {"description": "The report is queued, running or failed: no file yet."},
+    503: {"description": "The file store cannot be reached."},
+}
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def request_report(
     ctx: Context, identity: ReportsCaller, body: Annotated[dict[str, Any], Body()]
@@ -97,7 +107,7 @@ async def request_report(
     return _out(report)
 
 
-@router.get("")
+@router.get("", responses=_REFUSED)
 async def list_reports(ctx: Context, identity: CurrentIdentity) -> list[ReportOut]:
     """The caller's tenant's newest reports."""
     try:
@@ -107,7 +117,7 @@ async def list_reports(ctx: Context, identity: CurrentIdentity) -> list[ReportOu
     return [_out(r) for r in reports]
 
 
-@router.get("/{report_id}")
+@router.get("/{report_id}", responses=_REFUSED)
 async def get_report(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> ReportOut:
     """One report's status (404 for another tenant's)."""
     try:
@@ -116,7 +126,7 @@ async def get_report(ctx: Context, identity: CurrentIdentity, report_id: RowId) 
         raise _errors(exc) from exc
 
 
-@router.get("/{report_id}/download")
+@router.get("/{report_id}/download", responses=_FILE)
 async def download(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> Response:
     """The file of a ready report (409 while queued or running, or if it failed)."""
     try:
@@ -128,7 +138,7 @@ async def download(ctx: Context, identity: CurrentIdentity, report_id: RowId) ->
     return _download(file)
 
 
-@router.post("/{report_id}/link")
+@router.post("/{report_id}/link", responses=_FILE)
 async def link(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> dict[str, str]:
     """A download path that works without a sign-in for `REPORTS_LINK_MINUTES` minutes."""
     try:
@@ -140,7 +150,8 @@ async def link(ctx: Context, identity: CurrentIdentity, report_id: RowId) -> dic
     return {"url": url}
 
 
-@router.get("/{report_id}/file")
+@router.get("/{report_id}/file", responses={
+    **_FILE, 403: {"description": "The link is forged or has expired."}})
 async def file_by_link(
     ctx: Context,
     report_id: RowId,
