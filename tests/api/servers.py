@@ -4,6 +4,7 @@ schemathesis, database and Redis restarts), configured only through its environm
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import psutil
 from fastapi import Depends, FastAPI
 from sqlalchemy import event
 from sqlmodel import Session, select
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from models.audit import AuditLog
 from models.tenancy import Plan, User
@@ -36,8 +39,9 @@ def _tail(log: Path) -> str:
 
 
 def free_port(exclude: set[int] | None = None) -> int:
-    """A port in PORTS nobody listens on now."""
-    for port in PORTS:
+    """A port in PORTS nobody listens on now, tried in random order so concurrent runs on this
+    machine rarely reach for the same one."""
+    for port in random.sample(PORTS, len(PORTS)):
         if exclude and port in exclude:
             continue
         with socket.socket() as probe:
@@ -49,61 +53,84 @@ def free_port(exclude: set[int] | None = None) -> int:
     raise RuntimeError(f"no free port in {PORTS}")
 
 
-@contextmanager
-def api_server(
-    env: Mapping[str, str], log: Path, port: int | None = None, factory: str = "veles.api:create_api"
-) -> Iterator[str]:
-    """The app `factory` makes, served by uvicorn on a free port; yields its base URL once
-    /api/health answers, and stops the process (SIGTERM, then SIGKILL) afterwards. Its output
-    goes to `log`."""
-    port = port or free_port()
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "REDIS_"))
-    }
-    environment.update(env)
-    environment["PYTHONPATH"] = str(ROOT)  # so a factory in tests/ imports
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` itself is listening on `port`."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections)
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the chosen port first (test runs on this machine share the range)."""
+
+
+def _start(environment: Mapping[str, str], log: Path, port: int, factory: str) -> subprocess.Popen[bytes]:
+    """uvicorn serving `factory` on `port`, once it is this process that answers /api/health there."""
+    before = log.stat().st_size if log.exists() else 0
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                factory,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=environment,
+            [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            env=dict(environment),
             cwd=log.parent,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_WAIT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the API server exited with {process.returncode}: {_tail(log)}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API server did not answer on {url}: {_tail(log)}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
+    deadline = time.monotonic() + START_WAIT
+    while True:
+        if process.poll() is not None:
+            tail = _tail(log)
+            if "address already in use" in log.read_bytes()[before:].decode(errors="replace"):
+                raise PortTaken(tail)
+            raise RuntimeError(f"the API server exited with {process.returncode}: {tail}")
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            # Ours only: another run's server could hold the port this one then fails to bind,
+            # and answer in its place.
+            if _listens(process.pid, port) and httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise RuntimeError(f"the API server did not answer on {url}: {_tail(log)}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def api_server(
+    env: Mapping[str, str], log: Path, port: int | None = None, factory: str = "veles.api:create_api"
+) -> Iterator[str]:
+    """The app `factory` makes, served by uvicorn on a free port (another one if a concurrent run
+    takes it first); yields its base URL once /api/health answers, and stops the process
+    (SIGTERM, then SIGKILL) afterwards. Its output goes to `log`."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_", "REDIS_"))
+    }
+    environment.update(env)
+    environment["PYTHONPATH"] = str(ROOT)  # so a factory in tests/ imports
+    chosen = port
+    retrying = Retrying(stop=stop_after_attempt(1 if port else 5), retry=retry_if_exception_type(PortTaken),
+                        reraise=True)
+    for attempt in retrying:
+        with attempt:
+            chosen = port or free_port()
+            process = _start(environment, log, chosen, factory)
+    try:
+        yield f"http://127.0.0.1:{chosen}"
+    finally:
+        _stop(process)
 
 
 def environment_of(settings: Settings) -> dict[str, str]:

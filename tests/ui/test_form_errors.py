@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -76,3 +77,20 @@ def test_an_unexpected_failure_is_shown_plainly_and_logged(caplog: pytest.LogCap
     assert message == INTERNAL
     assert "SELECT" not in message
     assert "SELECT password_hash" in caplog.text
+
+
+def test_the_report_form_names_a_login_beyond_the_database_range(pg_url: str, admin_token: str) -> None:
+    """Login 2^70 was queued and then failed showing raw SQL; now the form refuses it by field."""
+    from models.reports import Report
+    from veles_ui.state.reports import ReportsState
+
+    state = ReportsState(_reflex_internal_init=True)
+    state.token = admin_token
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    ReportsState.request.fn(state, {
+        "type": "account_statement", "format": "pdf", "time_zone": "UTC", "login": str(2**70),
+        "start": f"{now - timedelta(hours=6):%Y-%m-%dT%H:%M}", "end": f"{now:%Y-%m-%dT%H:%M}"})
+    assert state.error_field == "login"
+    assert str(2**63 - 1) in state.error
+    with session_scope(pg_url) as session:
+        assert session.exec(select(Report)).all() == []  # nothing queued
