@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from actors.mt5_account import AccountHost
+from actors.mt5_account import AccountActor
 from actors.report_worker import detail_row
 from models.db import session_scope, upgrade
 from models.reports import Report, ReportStatus, ReportType
@@ -126,7 +126,7 @@ def test_a_failure_shows_the_reader_no_sql_and_logs_it(
     broker = SimulatedBroker(accounts=1, seed=3)
     symbols = {spec.name: spec for spec in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    account = detail_row(AccountHost(broker.accounts()[0], symbols, board).detail())
+    account = detail_row(AccountActor(broker.accounts()[0], symbols, board).detail())
 
     class OneAccount:
         """The engine answering for any login, so the request reaches the database."""

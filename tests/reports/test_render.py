@@ -180,7 +180,7 @@ def test_trader_set_deal_comments_are_text_in_excel(comment: str) -> None:
     broker = SimulatedBroker(accounts=1, seed=3)
     symbols = {spec.name: spec for spec in broker.symbols()}
     board = {q.symbol: q for q in broker.poll().quotes}
-    detail = AccountHost(broker.accounts()[0], symbols, board).detail()
+    detail = AccountActor(broker.accounts()[0], symbols, board).detail()
     login = detail.figures.login
     deal = DealRecord(tenant_id=1, login=login, ticket=99, executed_at=NOW - timedelta(hours=1), kind="buy",
                       entry="in", symbol="EURUSD", volume=0.1, price=1.1, comment=comment)
