@@ -62,6 +62,12 @@ class AccountUpdate:
     checkpoint: bytes | None = None
     deals: tuple[Deal, ...] = ()  # the deals applied by this call (large-deal alerts read them)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its field values: thousands cross from a host to the supervisor per batch,
+        and a frozen slotted dataclass otherwise pickles through Python-level state methods."""
+        return AccountUpdate, (self.login, self.figures, self.symbols_needed, self.rejected,
+                               self.checkpoint, self.deals)
+
 
 @dataclass(frozen=True, slots=True)
 class AccountDetail:

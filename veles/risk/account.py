@@ -45,6 +45,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, cast
 
 from veles.risk.conversion import USD, Conversion, resolve
@@ -159,6 +160,36 @@ def _positional_constructor(cls: type) -> Callable[..., Any]:
 
 _build_figures = _positional_constructor(AccountFigures)
 _build_exposure = _positional_constructor(SymbolExposure)
+_figures_values = attrgetter(*(f.name for f in fields(AccountFigures)))
+_exposure_values = attrgetter(*(f.name for f in fields(SymbolExposure)))
+
+
+def _unpickle_figures(*values: Any) -> AccountFigures:
+    """Pickle's way back to an AccountFigures (see `_reduce_figures`)."""
+    figures: AccountFigures = _build_figures(*values)
+    return figures
+
+
+def _unpickle_exposure(*values: Any) -> SymbolExposure:
+    """Pickle's way back to a SymbolExposure."""
+    exposure: SymbolExposure = _build_exposure(*values)
+    return exposure
+
+
+def _reduce_figures(self: AccountFigures) -> tuple[Any, ...]:
+    """Pickle figures as their field values. Figures cross processes on every batch (account
+    host → supervisor → aggregator), and a frozen slotted dataclass otherwise pickles through
+    Python-level `__getstate__`/`__setstate__` per object, several times slower."""
+    return _unpickle_figures, _figures_values(self)
+
+
+def _reduce_exposure(self: SymbolExposure) -> tuple[Any, ...]:
+    """Pickle an exposure row as its field values (see `_reduce_figures`)."""
+    return _unpickle_exposure, _exposure_values(self)
+
+
+AccountFigures.__reduce__ = _reduce_figures  # type: ignore[method-assign,assignment]
+SymbolExposure.__reduce__ = _reduce_exposure  # type: ignore[method-assign,assignment]
 
 
 class _Pos:
