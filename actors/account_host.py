@@ -68,13 +68,15 @@ class Checkpoint:
 class HostAnswer:
     """What one call to a host changed for one connection.
 
-    `updates`: the accounts' new figures, refusals and applied deals (latest figures per account);
+    `figures`: the accounts' new figures (the latest per account); `updates`: only the accounts
+    that refused events or applied deals, with them (their figures are in `figures` too);
     `failed`: accounts whose step raised, with why (they are skipped until restored);
     `checkpoint`: the accounts checkpointed by this call; `needs`: every symbol this host's
     accounts of the connection depend on, when it changed (the supervisor routes batches by it);
     `unknown`: the host does not know the connection (its process was restarted): nothing applied.
     """
 
+    figures: list[AccountFigures] = field(default_factory=list)
     updates: list[AccountUpdate] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None
@@ -159,7 +161,7 @@ class HostCore:
                 actor = old
             conn.add(actor)
             fresh[snapshot.login] = actor
-            answer.updates.append(AccountUpdate(snapshot.login, actor.figures(), actor.state.symbols_needed))
+            answer.figures.append(actor.figures())
         answer.checkpoint = Checkpoint(seq, pickle_parts(fresh), tuple(fresh))
         answer.needs = conn.needs()
         return answer
@@ -209,12 +211,12 @@ class HostCore:
                 continue
             conn.add(actor)
             good[login] = actor
-            answer.updates.append(AccountUpdate(login, actor.figures(), actor.state.symbols_needed))
+            answer.figures.append(actor.figures())
         for snapshot in snapshots:
             actor = AccountActor(snapshot, conn.symbols, quotes or {})
             conn.add(actor)
             good[snapshot.login] = actor
-            answer.updates.append(AccountUpdate(snapshot.login, actor.figures(), actor.state.symbols_needed))
+            answer.figures.append(actor.figures())
         for login in wanted - restored.keys():
             conn.failed[login] = answer.failed[login] = "no checkpoint"
         conn.seq = max(conn.seq, seq) if not reset else seq
@@ -257,7 +259,8 @@ class HostCore:
                 needs_changed |= conn.reindex(login, update.symbols_needed)
                 latest[login] = _merge(latest.get(login), update)
             conn.seq = batch.seq
-        answer = HostAnswer(list(latest.values()))
+        answer = HostAnswer([u.figures for u in latest.values() if u.figures is not None],
+                            [u for u in latest.values() if u.rejected or u.deals])
         answer.failed = failed
         answer.checkpoint = self._due_checkpoint(conn, first_seq)
         if needs_changed:

@@ -72,6 +72,7 @@ from actors.shard_map import DEFAULT_SHARDS, ShardMap, host_count
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.plans import PlanLimitExceeded, check_usage
+from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, Batch, Deal, Quote, merge_batches
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,15 @@ SYNC_EVERY_S = 10.0  # stored connections are re-read this often (changes also a
 STATS_EVERY_S = 2.0  # actor counts and restarts handed to the aggregator for /metrics
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 300.0  # backoff between attempts to open a failing connection
 CLOSE_WAIT_S = 30.0  # for a removed connection's batch in flight
+
+
+@dataclass
+class Changes:
+    """What hosts answered, on its way to the aggregator: figures, and the few updates that
+    carry refusals or applied deals."""
+
+    figures: list[AccountFigures] = field(default_factory=list)
+    updates: list[AccountUpdate] = field(default_factory=list)
 
 
 class StepFailed(Exception):
@@ -510,14 +520,14 @@ class TenantSupervisor:
             self._hosts[h].open.remote(spec.connection_id, symbols, dict(conn.last_quotes), group, 0)
             for h, group in by_host.items()
         ))
-        updates: list[AccountUpdate] = []
+        changes = Changes()
         for h, answer in zip(by_host, answers, strict=True):
             assert answer.checkpoint is not None
             conn.hosts[h] = HostLink(needs=answer.needs or frozenset())
             for login in answer.checkpoint.logins:
                 conn.accounts[login] = AccountSlot(host=h, checkpoint=answer.checkpoint)
-            updates.extend(answer.updates)
-        await self._absorb(conn, updates, first.sent_at)
+            changes.figures.extend(answer.figures)
+        await self._absorb(conn, changes, first.sent_at)
         log.info("tenant %s: connection %s open, %d accounts on %d hosts", self.tenant_id,
                  spec.connection_id, len(conn.accounts), len(conn.hosts))
         return conn
@@ -610,16 +620,16 @@ class TenantSupervisor:
             calls.append((h, self._hosts[h].apply.remote(conn.spec.connection_id, [sent])))
         conn.host_calls += len(calls)
         answers = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
-        updates: list[AccountUpdate] = []
+        changes = Changes()
         for (h, _), answer in zip(calls, answers, strict=True):
-            self._take(conn, h, answer, updates)
-        conn.account_calls += len(updates)
+            self._take(conn, h, answer, changes)
+        conn.account_calls += len(changes.figures)
         conn.batches += 1
         conn.deals += len(batch.deals)
-        await self._absorb(conn, updates, batch.sent_at)
+        await self._absorb(conn, changes, batch.sent_at)
 
     def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
-              updates: list[AccountUpdate]) -> None:
+              changes: Changes) -> None:
         """One host's answer: keep its updates and checkpoint, restore what failed."""
         if isinstance(answer, BaseException):
             self._host_failed(conn, host, type(answer).__name__)
@@ -634,7 +644,8 @@ class TenantSupervisor:
                 slot = conn.accounts.get(login)
                 if slot is not None and slot.host == host:
                     slot.checkpoint = answer.checkpoint
-        updates.extend(answer.updates)
+        changes.figures.extend(answer.figures)
+        changes.updates.extend(answer.updates)
         for login, why in answer.failed.items():
             self._account_failed(conn, login, why)
 
@@ -724,13 +735,13 @@ class TenantSupervisor:
             self._account_failed(conn, login, why)
         log.info("tenant %s: host %s restored (%d accounts)", self.tenant_id, host, len(logins))
         if reference is not None:
-            updates: list[AccountUpdate] = []
+            changes = Changes()
             try:
                 answer: HostAnswer | BaseException = await reference
             except _ACTOR_GONE as exc:
                 answer = exc
-            self._take(conn, host, answer, updates)
-            await self._absorb(conn, updates, time.time())
+            self._take(conn, host, answer, changes)
+            await self._absorb(conn, changes, time.time())
 
     async def _restore_on(
         self, conn: Connection, host: int, logins: list[int], reset: bool,
@@ -753,9 +764,9 @@ class TenantSupervisor:
             conn.resnapshots += len(snapshots)
             log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway (older than the "
                         "log)", self.tenant_id, len(snapshots), conn.spec.connection_id)
-        updates: list[AccountUpdate] = []
-        self._take(conn, host, HostAnswer(answer.updates, {}, answer.checkpoint, answer.needs), updates)
-        await self._absorb(conn, updates, time.time())
+        changes = Changes()
+        self._take(conn, host, dataclasses.replace(answer, failed={}), changes)
+        await self._absorb(conn, changes, time.time())
         return answer.failed, seq
 
     async def _resnapshot(self, conn: Connection, host: int, logins: list[int]) -> None:
@@ -770,22 +781,19 @@ class TenantSupervisor:
         conn.resnapshots += len(snapshots)
         log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway", self.tenant_id,
                     len(snapshots), conn.spec.connection_id)
-        updates: list[AccountUpdate] = []
-        self._take(conn, host, answer, updates)
-        await self._absorb(conn, updates, time.time())
+        changes = Changes()
+        self._take(conn, host, answer, changes)
+        await self._absorb(conn, changes, time.time())
 
-    async def _absorb(self, conn: Connection, updates: list[AccountUpdate], sent_at: float) -> None:
-        figures = []
+    async def _absorb(self, conn: Connection, changes: Changes, sent_at: float) -> None:
         deals: list[Deal] = []
-        for update in updates:
+        for update in changes.updates:
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
-            if update.figures is not None:
-                figures.append(update.figures)
             deals.extend(update.deals)
-        if figures and self._aggregator is not None:
+        if changes.figures and self._aggregator is not None:
             try:
-                await self._aggregator.apply.remote(figures, sent_at, deals)
+                await self._aggregator.apply.remote(changes.figures, sent_at, deals)
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 

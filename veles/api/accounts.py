@@ -103,6 +103,8 @@ class AccountDetail(BaseModel):
     digits: dict[str, int] = Field(
         description="Decimal places of every symbol the account's MT5 server lists, as it quotes "
         "them: show prices with these, not a fixed count (JPY pairs 3, gold 2, most pairs 5).")
+    status: str = Field(default="live", description="live; recovering (its engine process is being "
+                        "restored: figures as of its last checkpoint); failed (the engine gave up on it)")
 
 
 def _matches(row: dict[str, Any], book: str | None, state: str | None, group: str | None) -> bool:
@@ -151,4 +153,4 @@ async def account(
         for p in detail.positions
     ]
     return AccountDetail(figures=figures, positions=positions, deals=[DealView.of(d) for d in detail.deals],
-                         digits=detail.digits)
+                         digits=detail.digits, status=detail.status)
