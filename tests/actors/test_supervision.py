@@ -45,7 +45,9 @@ async def _wait_for(supervisor: Any, predicate: Any, timeout: float = 30.0) -> d
 async def supervisor(ray_local: None, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, int]]:
     tenant_id = 900 + request.node.name.__hash__() % 90  # distinct actor names per test
     handle = TenantSupervisor.remote(  # type: ignore[attr-defined]
-        tenant_id, [_spec(tenant_id)], 10.0, None, hosts=2, checkpoint_every=5, log_limit=60
+        # a log of 60 s at 10 batches/s: Ray may take seconds to restart a killed host on a busy
+        # machine, and a checkpoint the log no longer reaches is re-snapshotted (not exact)
+        tenant_id, [_spec(tenant_id)], 10.0, None, hosts=2, checkpoint_every=5, log_limit=600
     )
     await handle.start.remote()
     yield handle, tenant_id
@@ -77,7 +79,7 @@ async def test_killed_host_comes_back_with_the_reference_figures(supervisor: tup
     (conn,) = status["connections"]
     assert conn["rejected"] == {}  # no deal refused as a duplicate: none applied twice
     assert conn["resnapshots"] == 0  # restored from checkpoints and the log, not from the gateway
-    assert conn["log"] <= 60  # the log stays bounded
+    assert conn["log"] <= 600  # the log stays bounded
     after = await handle.host_pids.remote()
     assert after[0] != pids[0]
     assert after[1] == pids[1]  # only the killed host was replaced
