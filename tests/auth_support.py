@@ -17,6 +17,7 @@ from models.db import get_engine, session_scope, upgrade
 from models.tenancy import Plan, Role, Tenant, TwoFactor, User
 from veles.config import Settings
 from veles.services.auth import hash_password
+from veles.services.sessions import forget_versions
 
 PASSWORD = "correct horse battery"
 
@@ -34,6 +35,7 @@ def auth_db(pg_url: str) -> str:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     upgrade(pg_url)
+    forget_versions()  # user ids start again: cached versions are someone else's
     return pg_url
 
 

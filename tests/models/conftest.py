@@ -13,6 +13,7 @@ from sqlalchemy import Column, Connection, Table, text
 from sqlmodel import SQLModel
 
 from models.db import get_engine, upgrade
+from veles.services.sessions import forget_versions
 
 
 def reset_schema(url: str) -> None:
@@ -20,6 +21,7 @@ def reset_schema(url: str) -> None:
     with get_engine(url).begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+        forget_versions()  # user ids start again: cached versions are someone else's
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ longer sign in); resuming starts the engine again from the connections its super
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from veles.plans import PLANS
 from veles.services.audit import record
 from veles.services.engine import resume_tenant, suspend_tenant
 from veles.services.permissions import Permission, require
+from veles.services.sessions import end_tenant_sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,22 +118,30 @@ async def set_tenant_status(settings: Settings, role: Role | str, actor_user_id:
     cannot sign in even while its actors are being stopped.
     """
     require(role, Permission.PLATFORM)
-    if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
-        raise ValueError(f"status: a tenant can be suspended or made active, not {status.value!r}")
-    with session_scope(settings.database_url) as session:
-        tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise LookupError(f"tenant: no tenant {tenant_id}")
-        before = tenant.status
-        tenant.status = status
-        record(session, "tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
-               tenant_id=None, actor_user_id=actor_user_id, target=f"tenant:{tenant_id}",
-               details={"from": before.value, "to": status.value})
+    await asyncio.to_thread(store_tenant_status, settings.database_url, actor_user_id, tenant_id, status)
     if status is TenantStatus.SUSPENDED:
         await suspend_tenant(settings, tenant_id)
     else:
         await resume_tenant(settings, tenant_id)
     return status
+
+
+def store_tenant_status(database_url: str, actor_user_id: int, tenant_id: int, status: TenantStatus) -> None:
+    """The database half of `set_tenant_status` (callers check PLATFORM): store and audit the
+    status; suspending also ends every session of the tenant's users at once."""
+    if status not in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED):
+        raise ValueError(f"status: a tenant can be suspended or made active, not {status.value!r}")
+    with session_scope(database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise LookupError(f"tenant: no tenant {tenant_id}")
+        before = tenant.status
+        tenant.status = status
+        if status is TenantStatus.SUSPENDED:  # every access token of the tenant stops at once
+            end_tenant_sessions(session, tenant_id)
+        record(session, "tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
+               tenant_id=None, actor_user_id=actor_user_id, target=f"tenant:{tenant_id}",
+               details={"from": before.value, "to": status.value})
 
 
 def audit_entries(role: Role | str, database_url: str, limit: int = 200, action: str = ""

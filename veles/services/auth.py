@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from models.columns import utcnow
 from models.tenancy import Tenant, TenantStatus, TwoFactor, User
 from veles.config import Settings
-from veles.services import messaging, throttle, tokens
+from veles.services import messaging, sessions, throttle, tokens
 from veles.services.audit import Action, record
 from veles.services.errors import InvalidInput
 from veles.services.passwords import check_password, personal_words
@@ -284,6 +284,9 @@ def refresh(session: Session, settings: Settings, refresh_token: str, *, ip: str
         row = tokens.consume_refresh(session, refresh_token, keyring(settings))
     except RefreshReused as reused:
         who = reused.identity
+        # The copied family's access tokens die too (every access token of the user: they carry
+        # no family); the user's other sign-ins renew from their own refresh tokens.
+        sessions.end_user_sessions(session, who.user_id)
         record(session, Action.REFRESH_REUSE, tenant_id=who.tenant_id, actor_user_id=who.user_id,
                target=f"user:{who.user_id}", ip=ip)
         session.commit()
@@ -306,6 +309,8 @@ def logout(session: Session, settings: Settings, refresh_token: str, *, ip: str 
     """End the sign-in a refresh token belongs to (every token of its family); idempotent."""
     identity, family = tokens.refresh_claims(refresh_token, keyring(settings))
     revoked = tokens.revoke_family(session, family)
+    if revoked:  # this sign-in's access tokens stop at once (with the user's others: they renew)
+        sessions.end_user_sessions(session, identity.user_id)
     record(session, Action.LOGOUT, tenant_id=identity.tenant_id, actor_user_id=identity.user_id,
            details={"revoked": revoked}, ip=ip)
     session.commit()
