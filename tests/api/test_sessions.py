@@ -121,7 +121,7 @@ def test_the_change_reaches_every_process_through_redis(settings: Settings) -> N
     """Another web process has its own cache and hears the change over Redis pub/sub at once
     (deliberately changed from a shared Redis key: each process now caches in memory)."""
     user = make_user(settings.database_url)
-    elsewhere = SessionVersions(settings.database_url, settings.redis_url)
+    elsewhere = SessionVersions(settings.database_url, settings.redis_url, prefix=settings.redis_prefix)
     try:
         assert elsewhere.wait_subscribed(5)
         assert elsewhere.current(user.user_id) == (user.tenant_id, 0)  # cached before the change
