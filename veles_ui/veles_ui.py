@@ -38,6 +38,7 @@ from veles_ui.state.reset import ForgotState, ResetState
 from veles_ui.state.session import SessionState
 from veles_ui.state.signup import SignupState, VerifyEmailState
 from veles_ui.state.users import UsersState
+from veles_ui.state.watch import SessionWatch
 
 app = rx.App(
     # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter
@@ -65,19 +66,20 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard · Veles",
-    on_load=[SessionState.require_login, DashboardState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, DashboardState.stream],
 )
 app.add_page(
     accounts_page,
     route="/accounts",
     title="Accounts · Veles",
-    on_load=[SessionState.require_login, AccountsState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, AccountsState.stream],
 )
 app.add_page(
     account_page,
     route="/accounts/[login]",
     title="Account · Veles",
-    on_load=[SessionState.require_login, AccountDetailState.load, AccountDetailState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, AccountDetailState.load,
+             AccountDetailState.stream],
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)
@@ -87,21 +89,21 @@ app.add_page(
     alerts_page,
     route="/alerts",
     title="Alerts · Veles",
-    on_load=[SessionState.require_login, AlertsState.load, AlertsState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, AlertsState.load, AlertsState.stream],
 )
 app.add_page(rules_page, route="/rules", title="Alert rules · Veles",
-             on_load=[SessionState.require_login, RulesState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, RulesState.load])
 app.add_page(connections_page, route="/connections", title="Connections · Veles",
-             on_load=[SessionState.require_login, ConnectionsState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, ConnectionsState.load])
 app.add_page(admin_page, route="/admin", title="Platform admin · Veles",
-             on_load=[SessionState.require_login, AdminState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, AdminState.load])
 app.add_page(users_page, route="/users", title="Users · Veles",
-             on_load=[SessionState.require_login, UsersState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, UsersState.load])
 app.add_page(plan_page, route="/plan", title="Plan · Veles",
-             on_load=[SessionState.require_login, PlanState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, PlanState.load])
 app.add_page(reports_page, route="/reports", title="Reports · Veles",
-             on_load=[SessionState.require_login, ReportsState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, ReportsState.load])
 app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
-             on_load=SessionState.require_login)
+             on_load=[SessionState.require_login, SessionWatch.watch])
 app.add_page(notifications_page, route="/settings/notifications", title="Notification settings · Veles",
-             on_load=[SessionState.require_login, NotificationsState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, NotificationsState.load])

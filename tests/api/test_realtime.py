@@ -54,6 +54,7 @@ class Listener:
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
+        self.first: dict[str, float] = {}  # event name -> when it first arrived (monotonic)
         self.gone = asyncio.Event()  # set when the server ends the connection
         self.client.on("*", self._record, namespace=NAMESPACE)
         self.client.on("disconnect", self._gone, namespace=NAMESPACE)
@@ -62,6 +63,7 @@ class Listener:
         self.gone.set()
 
     async def _record(self, event: str, data: Any) -> None:
+        self.first.setdefault(event, time.monotonic())
         self.events.append((event, data))
 
     async def connect(self, url: str, token: str | None) -> None:
@@ -180,7 +182,8 @@ def _none_token(world: World) -> str:
     return f"{header}.{body}."
 
 
-@pytest.mark.parametrize("kind", ["none", "expired", "tampered", "other-key", "alg-none", "ended"])
+@pytest.mark.parametrize("kind", ["none", "expired", "tampered", "other-key", "alg-none", "ended",
+                                  "foreign-tenant"])
 async def test_bad_tokens_are_refused_at_connect(servers: list[str], world: World, kind: str) -> None:
     secret = world.settings.secret_key.get_secret_value()
     good = world.token(world.a)
@@ -199,6 +202,8 @@ async def test_bad_tokens_are_refused_at_connect(servers: list[str], world: Worl
         "alg-none": _none_token(world),
         # signed right, but issued under a token version the user no longer has (sessions ended)
         "ended": jwt.encode({**claims, "ver": 7}, secret, algorithm="HS256"),
+        # signed with the right key, but naming a tenant that is not the user's
+        "foreign-tenant": jwt.encode({**claims, "tenant_id": world.b}, secret, algorithm="HS256"),
     }
     listener = Listener()
     with pytest.raises(socketio.exceptions.ConnectionError):
@@ -237,8 +242,10 @@ async def test_an_open_socket_ends_when_the_users_sessions_are_ended(servers: li
             response = await http.patch(f"/api/v1/users/{world.users[world.a, Role.RISK_MANAGER]}",
                                         json={"role": "viewer"}, headers=world.headers(world.a))
         assert response.status_code == 200, response.text
+        changed_at = time.monotonic()
         ended = await listener.until("session_ended", lambda _data: True)
         assert ended["reason"]
+        assert listener.first["session_ended"] - changed_at < 2.0  # pushed over Redis, not polled
         await asyncio.wait_for(listener.gone.wait(), WAIT)
     finally:
         await listener.client.disconnect()

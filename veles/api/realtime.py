@@ -2,9 +2,11 @@
 
 A client connects with its access token (`auth={"token": ...}` or an `Authorization: Bearer`
 header); an expired, tampered or foreign token, or a role without `VIEW_RISK`, is refused at
-connect. An open connection is checked again every `RECHECK_S` seconds: once its token expires or
-the user's sessions are ended (deactivated, role changed, new password), it gets a `session_ended`
-event with the reason and is disconnected, and may connect again with a new token. Each
+connect. An open connection is watched (`veles.services.session_watch`, as every portal tab is):
+once its token expires or the user's sessions are ended (deactivated, role or password changed,
+signed out, refresh token replayed, broker suspended), at once (within 2 s without a push), it
+gets a `session_ended` event with the reason and is disconnected, and may connect again with a
+new token. Each
 connection joins its tenant's room, and only that room receives the tenant's events:
 
 - `book`: every book message the tenant's aggregator publishes (a full snapshot or a versioned
@@ -29,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
-import jwt
 import socketio
 from fastapi import FastAPI
 from socketio.exceptions import ConnectionRefusedError as Refused
@@ -46,6 +46,7 @@ from veles.services.auth import AuthError, Identity, decode_token
 from veles.services.engine_metrics import count_push
 from veles.services.permissions import Permission, allowed
 from veles.services.report_notices import ReportFeed
+from veles.services.session_watch import token_expiry, until_ended
 from veles.services.sessions import check_session
 from veles.services.signing_keys import keyring
 
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "/integrations"
 SOCKETIO_PATH = "/api/v1/ws"
-RECHECK_S = 2.0  # how long an ended session may keep its socket: one cached lookup per user each time
 
 
 def tenant_room(tenant_id: int) -> str:
@@ -77,8 +77,7 @@ class Integrations(socketio.AsyncNamespace):
         self._members: dict[int, set[str]] = {}
         self._relays: dict[int, asyncio.Task[None]] = {}
         self._reports = ReportFeed(ctx.settings)
-        self._signed: dict[str, tuple[Identity, float]] = {}  # sid: who, and when the token expires
-        self._watchdog: asyncio.Task[None] | None = None
+        self._watches: dict[str, asyncio.Task[None]] = {}  # sid: the watch on its session
 
     def _identity(self, environ: Mapping[str, Any], auth: Any) -> tuple[Identity, float]:
         """Who the token says connects, and when the token expires; refused if it may not."""
@@ -92,8 +91,7 @@ class Integrations(socketio.AsyncNamespace):
             raise Refused(str(exc)) from None
         if not allowed(identity.role, Permission.VIEW_RISK):
             raise Refused(f"Your role ({identity.role.value}) may not view risk.")
-        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])  # verified above
-        return identity, expires
+        return identity, token_expiry(token)
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         """Refuse a bad token; otherwise join the tenant's room and make sure its relay runs."""
@@ -102,36 +100,24 @@ class Integrations(socketio.AsyncNamespace):
         await self.save_session(sid, {"tenant_id": tenant, "user_id": identity.user_id})
         await self.enter_room(sid, tenant_room(tenant))
         self._members.setdefault(tenant, set()).add(sid)
-        self._signed[sid] = (identity, expires)
-        if self._watchdog is None or self._watchdog.done():
-            self._watchdog = asyncio.create_task(self._recheck())
+        self._watches[sid] = asyncio.create_task(self._watch(sid, identity, expires))
         relay = self._relays.get(tenant)
         if relay is None or relay.done():
             self._relays[tenant] = asyncio.create_task(self._relay_all(tenant))
 
-    async def _recheck(self) -> None:
-        """Every RECHECK_S, end the connections whose token expired or whose user's sessions were
-        ended since they connected; stops when this process holds no connection."""
-        while self._signed:
-            await asyncio.sleep(RECHECK_S)
-            now = time.time()
-            for sid, (identity, expires) in list(self._signed.items()):
-                reason = "Your session expired: connect again with a new token." if now >= expires else None
-                if reason is None:
-                    try:
-                        await asyncio.to_thread(check_session, self._ctx.settings, identity)
-                    except AuthError as exc:
-                        reason = str(exc)
-                    except Exception as exc:  # the database and Redis are both away: keep it for now
-                        log.warning("socket %s: session not checked: %s", sid, exc)
-                if reason is not None and self._signed.pop(sid, None) is not None:
-                    with suppress(Exception):
-                        await self.emit("session_ended", {"reason": reason}, to=sid)
-                    await self.disconnect(sid)
+    async def _watch(self, sid: str, identity: Identity, expires: float) -> None:
+        """End the connection when its token expires or its user's sessions are ended."""
+        reason = await until_ended(self._ctx.settings, identity, expires)
+        if self._watches.pop(sid, None) is not None:
+            with suppress(Exception):
+                await self.emit("session_ended", {"reason": reason}, to=sid)
+            await self.disconnect(sid)
 
     async def on_disconnect(self, sid: str, reason: str = "") -> None:
         """Stop the tenant's relay when its last socket in this process leaves."""
-        self._signed.pop(sid, None)
+        watch = self._watches.pop(sid, None)
+        if watch is not None and watch is not asyncio.current_task():
+            watch.cancel()
         session = await self.get_session(sid)
         tenant = int(session["tenant_id"])
         members = self._members.get(tenant, set())
@@ -143,11 +129,10 @@ class Integrations(socketio.AsyncNamespace):
                 relay.cancel()
 
     async def aclose(self) -> None:
-        """Stop every relay and the session recheck (server shutdown)."""
-        tasks = list(self._relays.values())
-        if self._watchdog is not None:
-            tasks.append(self._watchdog)
+        """Stop every relay and session watch (server shutdown)."""
+        tasks = [*self._relays.values(), *self._watches.values()]
         self._relays.clear()
+        self._watches.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -94,9 +94,14 @@ class AccountsState(PortalStream):
         self.rows = [account_view(r) for r in page]
 
     def _refresh(self) -> None:
-        """Show the new choice now rather than at the next book change."""
-        if self.tenant_id:
-            self._show(get_live_feed().replica(self.tenant_id))
+        """Show the new choice now rather than at the next book change, to a session that still
+        holds (an ended one gets nothing: its watch sends the tab to sign in)."""
+        try:
+            identity = self.authorize(Permission.VIEW_RISK)
+        except USER_ERRORS:
+            self.rows, self.total = [], 0
+            return
+        self._show(get_live_feed().replica(identity.tenant_id))
 
     @rx.event
     def sort_by(self, key: str) -> None:

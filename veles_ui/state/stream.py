@@ -17,7 +17,7 @@ DISCONNECT_GRACE = 5.0
 GUARD_POLL = 0.05
 
 
-class _Absence:
+class Absence:
     """How long a tab has been without a socket. A reload reconnects the tab under the same token
     while the old socket's disconnect is still being handled: only a tab gone for a while is gone."""
 
@@ -53,7 +53,7 @@ class PortalStream(SessionState):
         """Whether stream number `mine` is still the tab's newest and the tab still shows its page."""
         return self.stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
 
-    async def _signed_in_tenant(self, mine: int, absence: _Absence) -> int:
+    async def _signed_in_tenant(self, mine: int, absence: Absence) -> int:
         """The tenant the page guard found in the sign-in cookie, once the guard has run; 0 if it
         found none (it sends the tab to sign in) or the stream stopped being current meanwhile.
 
@@ -79,13 +79,13 @@ class PortalStream(SessionState):
         """
         async with self:
             self.stream_id += 1
-            mine, absence = self.stream_id, _Absence(self.router.session.client_token)
+            mine, absence = self.stream_id, Absence(self.router.session.client_token)
         tenant_id = await self._signed_in_tenant(mine, absence)
         if not tenant_id:
             return
         async for replica in get_live_feed().watch(tenant_id):
-            async with self:
-                current = self._current(mine)
+            async with self:  # a tenant gone from the state: the session ended (`SessionWatch`)
+                current = self._current(mine) and self.tenant_id == tenant_id
             if not current or absence.too_long():
                 break
             yield replica
