@@ -48,7 +48,8 @@ def test_deactivation_stops_the_stream_and_sends_the_tab_to_sign_in(demo: Demo) 
             await asyncio.to_thread(_call, url, "POST", f"/api/v1/users/{me['user_id']}/deactivate",
                                     admin_token)
             deactivated = time.monotonic()
-            while "/login" not in client.redirects and time.monotonic() - deactivated < 10:
+            # the client only records redirects in a list, so look at it often
+            while "/login" not in client.redirects and time.monotonic() - deactivated < 10:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             redirected = time.monotonic() - deactivated
             count = len(client.samples)

@@ -19,6 +19,7 @@ from reflex.event import EventSpec
 
 from veles.config import get_settings
 from veles.services.auth import AuthError, decode_token
+from veles.services.signing_keys import keyring
 from veles.services.session_watch import until_ended
 from veles_ui.state.session import SessionState
 from veles_ui.state.stream import GUARD_POLL, Absence
@@ -59,7 +60,7 @@ class SessionWatch(SessionState):
             return
         settings = get_settings()
         try:
-            identity = decode_token(token, settings.secret_key.get_secret_value())
+            identity = decode_token(token, keyring(settings))
         except AuthError:
             return  # the guard sends the tab to sign in
         ended = asyncio.create_task(until_ended(settings, identity))
