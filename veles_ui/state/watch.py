@@ -19,8 +19,8 @@ from reflex.event import EventSpec
 
 from veles.config import get_settings
 from veles.services.auth import AuthError, decode_token
-from veles.services.signing_keys import keyring
 from veles.services.session_watch import until_ended
+from veles.services.signing_keys import keyring
 from veles_ui.state.session import SessionState
 from veles_ui.state.stream import GUARD_POLL, Absence
 
