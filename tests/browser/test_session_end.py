@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
 
 EMAIL, PASSWORD = "ends-soon@demo.test", "a long enough passphrase 1"
+ADMIN = "ends-them@demo.test"
 
 
 def _call(url: str, method: str, path: str, token: str) -> Any:
@@ -34,9 +35,9 @@ def _call(url: str, method: str, path: str, token: str) -> Any:
 
 
 def test_deactivation_stops_the_stream_and_sends_the_tab_to_sign_in(demo: Demo) -> None:
-    url, admin_email, admin_password = demo.wait_until_up()
-    demo.add_users((EMAIL, PASSWORD, Role.RISK_MANAGER))
-    admin_token, _ = sign_in(url, admin_email, admin_password)
+    url = demo.wait_until_up()[0]
+    demo.add_users((EMAIL, PASSWORD, Role.RISK_MANAGER), (ADMIN, PASSWORD, Role.TENANT_ADMIN))
+    admin_token, _ = sign_in(url, ADMIN, PASSWORD)
     access, refresh = sign_in(url, EMAIL, PASSWORD)
     me = _call(url, "GET", "/api/v1/me", access)
 
