@@ -20,6 +20,7 @@ from veles.config import Settings
 from veles.services import tokens
 from veles.services.auth import (
     AuthError,
+    PasswordChangeRequired,
     RefreshReused,
     Tokens,
     decode_token,
@@ -29,6 +30,7 @@ from veles.services.auth import (
     sign_in,
     verify_password,
 )
+from veles.services.errors import InvalidInput
 from veles.services.throttle import Throttled, pair_key
 
 __all__ = ["auth_db"]
@@ -269,3 +271,18 @@ def test_the_flow_also_holds_on_sqlite(tmp_path: Path) -> None:
     assert isinstance(_wrong(embedded, user.email), Throttled)
     with pytest.raises(Throttled), session_scope(url) as session:
         sign_in(session, embedded, user.email, PASSWORD, ip="192.0.2.1")
+
+
+def test_a_temporary_password_expires_and_must_be_replaced(settings: Settings) -> None:
+    user = make_user(settings.database_url, temporary=True)
+    with pytest.raises(PasswordChangeRequired), session_scope(settings.database_url) as session:
+        sign_in(session, settings, user.email, PASSWORD, ip="192.0.2.1")
+    with pytest.raises(InvalidInput) as weak, session_scope(settings.database_url) as session:
+        sign_in(session, settings, user.email, PASSWORD, ip="192.0.2.1", new_password=user.email)
+    assert weak.value.field == "new_password"
+    with session_scope(settings.database_url) as session:  # the temporary password runs out
+        session.execute(update(User).where(col(User.id) == user.user_id)
+                        .values(password_expires_at=utcnow() - timedelta(seconds=1)))
+    with pytest.raises(AuthError, match="temporary password has expired"), \
+            session_scope(settings.database_url) as session:
+        sign_in(session, settings, user.email, PASSWORD, ip="192.0.2.1", new_password="quiet lagoon at dawn")

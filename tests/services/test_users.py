@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 from sqlmodel import Session, select
 
+from models.columns import utcnow
 from models.db import session_scope, tenant_session
 from models.tenancy import Role, TwoFactor, User
 from tests.auth_support import PASSWORD, Made, audit_actions, auth_db, auth_settings, make_user
@@ -15,6 +17,7 @@ from veles.config import Settings
 from veles.services.auth import AuthError, Identity, Tokens, authenticate, refresh, sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import PermissionDenied
+from veles.services.tokens import as_utc
 from veles.services.users import (
     change_password,
     change_phone,
@@ -75,9 +78,18 @@ def test_invite_with_a_role_and_a_temporary_password(settings: Settings, admin: 
         identity = authenticate(session, "new.risk@broker.test", invited.temporary_password)
     assert (identity.tenant_id, identity.role) == (admin.tenant_id, Role.RISK_MANAGER)
     chosen = _run(settings, admin, lambda s, me: invite_user(
-        s, me, {"email": "chosen@broker.test", "password": "a chosen password"}))
+        s, me, {"email": "chosen@broker.test", "password": " a chosen password  "}))
     assert chosen.temporary_password is None
     assert chosen.user.role == Role.VIEWER
+    with session_scope(settings.database_url) as session:  # exactly as typed: nothing stripped
+        exact = authenticate(session, "chosen@broker.test", " a chosen password  ")
+        assert exact.email == "chosen@broker.test"
+        with pytest.raises(AuthError):
+            authenticate(session, "chosen@broker.test", "a chosen password")
+        stored = session.exec(select(User).where(User.email == "chosen@broker.test")).one()
+        assert stored.must_change_password
+        assert stored.password_expires_at is not None
+        assert timedelta(hours=71) < as_utc(stored.password_expires_at) - utcnow() <= timedelta(hours=72)
     assert audit_actions(settings.database_url, user_id=admin.user_id) == ["user.create", "user.create"]
 
 

@@ -130,6 +130,17 @@ class Invited:
     temporary_password: str | None
 
 
+def make_temporary(user: User, *, hours: int, password: str | None = None) -> str:
+    """Give `user` a temporary password (the one given, or a new random one): it stops working
+    after `hours` and must be replaced at the next sign-in. Returns it, to be shown once. Invites
+    use it; so does anything else that hands a person a password someone else knows."""
+    secret = password or secrets.token_urlsafe(12)
+    user.password_hash = hash_password(secret)
+    user.must_change_password = True
+    user.password_expires_at = utcnow() + timedelta(hours=hours)
+    return secret
+
+
 def _get(session: Session, actor: Identity, user_id: int) -> User:
     user = session.exec(select(User).where(User.id == user_id, User.tenant_id == actor.tenant_id)).first()
     if user is None:
@@ -182,10 +193,10 @@ def invite_user(session: Session, actor: Identity, form: UserInvite | Mapping[st
         tenant = session.get(Tenant, actor.tenant_id)
         words = personal_words(invite.email, tenant.name if tenant else None)
         check_password(invite.password, user_inputs=words)
-    temporary = None if invite.password else secrets.token_urlsafe(12)
     user = User(tenant_id=actor.tenant_id, email=invite.email, role=invite.role, phone=invite.phone,
-                password_hash=hash_password(invite.password or temporary or ""), must_change_password=True,
-                password_expires_at=utcnow() + timedelta(hours=temporary_hours))
+                password_hash="")
+    made = make_temporary(user, hours=temporary_hours, password=invite.password)
+    temporary = None if invite.password else made
     try:
         with session.begin_nested():
             session.add(user)

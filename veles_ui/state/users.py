@@ -70,10 +70,11 @@ class UsersState(SessionState):
         ip = getattr(self.router.session, "client_ip", None)
 
         def create(db: Session, me: Identity) -> str:
-            invited = invite_user(db, me, data, ip=ip,
-                                  temporary_hours=get_settings().temporary_password_hours)
+            hours = get_settings().temporary_password_hours
+            invited = invite_user(db, me, data, ip=ip, temporary_hours=hours)
             secret = invited.temporary_password
-            return f"{invited.user.email} added" + (f"; temporary password: {secret}" if secret else "")
+            return (f"{invited.user.email} added" + (f"; temporary password: {secret}" if secret else "")
+                    + f". It works for {hours} h and must be replaced at the first sign-in.")
 
         self._run(create, "{result}")
 
