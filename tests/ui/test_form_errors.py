@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -94,3 +95,25 @@ def test_the_report_form_names_a_login_beyond_the_database_range(pg_url: str, ad
     assert str(2**63 - 1) in state.error
     with session_scope(pg_url) as session:
         assert session.exec(select(Report)).all() == []  # nothing queued
+
+
+def test_public_forms_say_the_database_is_gone(admin_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sign-up and the password-reset request, signed out, as the other forms."""
+    from veles_ui.state.reset import ForgotState
+    from veles_ui.state.signup import SignupState
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+
+    async def drain(events: Any) -> None:
+        async for _ in events:
+            pass
+
+    signup = SignupState(_reflex_internal_init=True)
+    asyncio.run(drain(SignupState.sign_up.fn(signup, {
+        "broker": "Gone Db Ltd", "email": "boss@gonedb.test", "password": "a long unguessable phrase 42",
+        "plan": "starter"})))
+    assert signup.error == DATABASE_DOWN
+    forgot = ForgotState(_reflex_internal_init=True)
+    asyncio.run(drain(ForgotState.request_link.fn(forgot, {"email": "boss@gonedb.test"})))
+    assert forgot.forgot_error == DATABASE_DOWN

@@ -27,6 +27,7 @@ from veles.services.password_reset import (
     send_reset_mail,
 )
 from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
+from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState
 
 
@@ -87,7 +88,11 @@ class ForgotState(SessionState):
         if refused:
             self.forgot_error, self.forgot_sent = refused, ""
             return
-        mail = await asyncio.to_thread(_request, email, self._client_ip())
+        try:
+            mail = await asyncio.to_thread(_request, email, self._client_ip())
+        except Exception as exc:  # a server fault: shown under the form, never raised out of the handler
+            self.forgot_error, self.forgot_sent = shown(exc), ""
+            return
         self.forgot_error, self.forgot_sent = "", ANSWER
         yield
         if mail is not None:
@@ -127,6 +132,9 @@ class ResetState(SessionState):
             return
         except ResetLinkInvalid as exc:
             self.reset_link_error = str(exc)
+            return
+        except Exception as exc:  # a server fault: shown under the form, never raised out of the handler
+            self.reset_error_field, self.reset_error = "", shown(exc)
             return
         self.reset_error_field = self.reset_error = ""
         self.reset_done = True

@@ -33,6 +33,7 @@ from veles.services.signup import (
     send_signup_mail,
     sign_up,
 )
+from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class SignupState(SessionState):
         except (TooManyAttempts, LimiterUnavailable) as exc:
             self.error_field = "form"
             self.error = exc.user_message if isinstance(exc, LimiterUnavailable) else str(exc)
+            return
+        except Exception as exc:  # a server fault: shown under the form, never raised out of the handler
+            self.error_field, self.error = "form", shown(exc)
             return
         self.error_field = self.error = ""
         self.signup_sent = ANSWER
