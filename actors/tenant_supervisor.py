@@ -159,6 +159,7 @@ class Connection:
     resnapshots: int = 0
     gateway_cpu_s: float = 0.0
     account_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    absorbing: asyncio.Task[None] | None = None  # the newest figures on their way to the aggregator
     rejected: Counter[str] = field(default_factory=Counter)
     restarts: Counter[str] = field(default_factory=Counter)
     recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
@@ -434,6 +435,8 @@ class TenantSupervisor:
         """Tear down a closed connection: restores, gateway, its accounts on the hosts, book rows."""
         restoring = [link.restoring for link in conn.hosts.values() if link.restoring is not None]
         restoring += list(conn.account_tasks.values())
+        if conn.absorbing is not None:
+            restoring.append(conn.absorbing)
         for task in restoring:
             task.cancel()
         await asyncio.gather(*restoring, return_exceptions=True)
@@ -626,7 +629,12 @@ class TenantSupervisor:
         conn.account_calls += len(changes.figures)
         conn.batches += 1
         conn.deals += len(batch.deals)
-        await self._absorb(conn, changes, batch.sent_at)
+        # The aggregator takes this batch's figures while the hosts work on the next one; sends
+        # stay in order (each waits for the one before) and at most one waits behind another.
+        previous = conn.absorbing
+        self._send(conn, changes, batch.sent_at)
+        if previous is not None:
+            await previous
 
     def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
               changes: Changes) -> None:
@@ -741,7 +749,7 @@ class TenantSupervisor:
             except _ACTOR_GONE as exc:
                 answer = exc
             self._take(conn, host, answer, changes)
-            await self._absorb(conn, changes, time.time())
+            await self._send(conn, changes, time.time())
 
     async def _restore_on(
         self, conn: Connection, host: int, logins: list[int], reset: bool,
@@ -766,7 +774,7 @@ class TenantSupervisor:
                         "log)", self.tenant_id, len(snapshots), conn.spec.connection_id)
         changes = Changes()
         self._take(conn, host, dataclasses.replace(answer, failed={}), changes)
-        await self._absorb(conn, changes, time.time())
+        await self._send(conn, changes, time.time())
         return answer.failed, seq
 
     async def _resnapshot(self, conn: Connection, host: int, logins: list[int]) -> None:
@@ -783,7 +791,20 @@ class TenantSupervisor:
                     len(snapshots), conn.spec.connection_id)
         changes = Changes()
         self._take(conn, host, answer, changes)
-        await self._absorb(conn, changes, time.time())
+        await self._send(conn, changes, time.time())
+
+    def _send(self, conn: Connection, changes: Changes, sent_at: float) -> asyncio.Task[None]:
+        """Hand figures to the aggregator after every earlier send of this connection (a restored
+        account's figures must not be overtaken by older ones still on their way)."""
+        previous = conn.absorbing
+        conn.absorbing = asyncio.create_task(self._absorb_after(previous, conn, changes, sent_at))
+        return conn.absorbing
+
+    async def _absorb_after(self, previous: asyncio.Task[None] | None, conn: Connection, changes: Changes,
+                            sent_at: float) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await self._absorb(conn, changes, sent_at)
 
     async def _absorb(self, conn: Connection, changes: Changes, sent_at: float) -> None:
         deals: list[Deal] = []
@@ -851,7 +872,8 @@ class TenantSupervisor:
         for conn in self._connections.values():
             await conn.idle.wait()
             while tasks := [t for t in (*(link.restoring for link in conn.hosts.values()),
-                                        *conn.account_tasks.values()) if t is not None and not t.done()]:
+                                        *conn.account_tasks.values(), conn.absorbing)
+                           if t is not None and not t.done()]:
                 await asyncio.gather(*tasks, return_exceptions=True)
         return {cid: conn.polls for cid, conn in self._connections.items()}
 
