@@ -11,8 +11,13 @@ defaults (drawdown, exposure per symbol, large deals) run too, except that a sto
 same kind (enabled or not) takes the place of that default. The tenant's enabled stored rules run
 beside them (`BUILT_IN`, `rule_set`). A stored rule's engine id is its row id as text, so its
 alerts point at the row; the built-in rules have word ids and raise alerts with no rule row
-(`rule_id` None). Every message the AlertEngine writes ends with "(rule id)", which is how an open
-row of a built-in rule finds its rule again after a restart.
+(`rule_id` None); every row names its engine rule (`engine_rule`), which is how an open row of a
+built-in rule finds its rule again after a restart (rows written before that column existed end
+their message with "(rule id)", which is read as a fallback).
+
+Repeats. A raise the AlertEngine folded into an earlier alert (its cool-down, `repeats` > 1)
+reopens that alert's row with the latest value, message and count instead of adding a row, so a
+flapping account is one row (and one report line) with a count.
 
 Every function here blocks on the database; the aggregator runs them in a thread.
 """
@@ -141,13 +146,18 @@ def rule_row_id(rule_id: str) -> int | None:
     return int(rule_id) if rule_id.isdigit() else None
 
 
+_COOLING_ROWS = 10_000  # rows of cleared alerts a repeat may reopen, at most
+
+
 @dataclass
 class AlertStore:
-    """Writes one tenant's alerts and remembers the row of each raised one, by (rule, subject)."""
+    """Writes one tenant's alerts and remembers the row of each raised one, by (rule, subject),
+    and of each recently cleared one (a repeat within the cool-down reopens it)."""
 
     url: str
     tenant_id: int
     open_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    cleared_rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def record(self, alerts: Sequence[Alert]) -> list[int | None]:
         """Store raises as open rows and resolve the rows of clears, in one transaction; the row id
@@ -157,12 +167,18 @@ class AlertStore:
         with tenant_session(self.url, self.tenant_id) as db:
             for alert in alerts:
                 key = (alert.rule_id, alert.subject)
+                value = alert.value if alert.value is not None else float("nan")
                 if alert.status is AlertStatus.RAISED:
+                    reopened = self._reopen(db, key, alert, value, now) if alert.repeats > 1 else None
+                    if reopened is not None:
+                        ids.append(reopened)
+                        self.open_rows[key] = reopened
+                        continue
                     row = rows.Alert(
                         tenant_id=self.tenant_id, rule_id=rule_row_id(alert.rule_id),
                         severity=rows.Severity(alert.severity.value), subject=alert.subject[:120],
-                        value=alert.value if alert.value is not None else float("nan"),
-                        message=alert.message[:2000],
+                        value=value, message=alert.message[:2000], engine_rule=alert.rule_id[:64],
+                        repeats=alert.repeats, last_raised_at=now if alert.repeats > 1 else None,
                     )
                     db.add(row)
                     db.flush()
@@ -174,8 +190,32 @@ class AlertStore:
                     row_id = self.open_rows.pop(key, None)
                     if row_id is not None:
                         self._resolve(db, [row_id], now)
+                        self._remember_cleared(key, row_id)
                     ids.append(row_id)
         return ids
+
+    def _reopen(self, db: Any, key: tuple[str, str], alert: Alert, value: float, now: Any) -> int | None:
+        """Fold a repeat into the row of the alert it repeats: open again (acknowledged stays
+        acknowledged), the latest value and message, the count. None when that row is unknown
+        (the aggregator restarted meanwhile): the caller adds a row."""
+        row_id = self.cleared_rows.pop(key, None)
+        if row_id is None:
+            return None
+        row = db.get(rows.Alert, row_id)
+        if row is None or row.tenant_id != self.tenant_id:
+            return None
+        row.state = rows.AlertState.ACKNOWLEDGED if row.acknowledged_by is not None else rows.AlertState.OPEN
+        row.resolved_at = None
+        row.value, row.message = value, alert.message[:2000]
+        row.repeats, row.last_raised_at = alert.repeats, now
+        db.add(row)
+        return row_id
+
+    def _remember_cleared(self, key: tuple[str, str], row_id: int) -> None:
+        self.cleared_rows.pop(key, None)
+        self.cleared_rows[key] = row_id
+        while len(self.cleared_rows) > _COOLING_ROWS:
+            del self.cleared_rows[next(iter(self.cleared_rows))]
 
     def resolve(self, keys: Iterable[tuple[str, str]]) -> None:
         """Resolve the open rows of alerts nothing can clear any more (their rule was removed)."""
@@ -216,6 +256,7 @@ class AlertStore:
                     "subject": row.subject, "value": row.value, "threshold": rule.threshold,
                     "status": AlertStatus.RAISED.value,
                     "time_msc": int(row.created_at.timestamp() * 1000), "message": row.message,
+                    "repeats": row.repeats,
                 }
             self._resolve(db, orphans, utcnow())
         return list(exported.values())
@@ -232,7 +273,10 @@ class AlertStore:
 
 
 def _engine_rule_id(row: rows.Alert) -> str:
-    """The engine rule that raised a stored alert: its rule row, else the id its message ends with."""
+    """The engine rule that raised a stored alert: as recorded, else its rule row, else (rows
+    older than `engine_rule`) the id its message ends with."""
+    if row.engine_rule:
+        return row.engine_rule
     if row.rule_id is not None:
         return str(row.rule_id)
     found = _RULE_IN_MESSAGE.search(row.message)

@@ -36,7 +36,7 @@ from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
 from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
-from veles.config import engine_prefix
+from veles.config import engine_prefix, get_settings
 from veles.risk.account import AccountFigures
 from veles.risk.alerts import Alert, AlertEngine
 from veles.risk.book import Book
@@ -53,8 +53,13 @@ log = logging.getLogger(__name__)
 class BookPublisher:
     """The aggregator's logic without Ray: book, pacing, versioned diffs, waiters."""
 
-    def __init__(self, tenant_id: int, redis_url: str | None = None, database_url: str | None = None) -> None:
+    def __init__(
+        self, tenant_id: int, redis_url: str | None = None, database_url: str | None = None,
+        cooldown_s: float | None = None,
+    ) -> None:
         self.tenant_id = tenant_id
+        # ALERT_COOLDOWN_SECONDS as this process reads it (the engine's job passes it on to actors)
+        self._cooldown_s = get_settings().alert_cooldown_seconds if cooldown_s is None else cooldown_s
         self.epoch = time.time_ns()
         self.book = Book()
         self.rows: dict[int, Row] = {}
@@ -63,7 +68,7 @@ class BookPublisher:
         self._sent_at = 0.0
         self._ring: deque[Row] = deque(maxlen=_RING)
         self._unpublished: list[float] = []  # sent_at of each batch applied since the last publish
-        self.alerts = AlertEngine(tenant_rules())
+        self.alerts = AlertEngine(tenant_rules(), self._cooldown_s)
         self.skipped_rules: tuple[str, ...] = ()
         self._store = AlertStore(database_url, tenant_id) if database_url else None
         self.deal_log = DealLog(database_url, tenant_id) if database_url else None  # for statements
@@ -169,7 +174,7 @@ class BookPublisher:
             store = self._store
             try:
                 rules = await asyncio.to_thread(load_rules, store.url, self.tenant_id)
-                engine = AlertEngine(rules.rules)
+                engine = AlertEngine(rules.rules, self._cooldown_s)
                 engine.restore(await asyncio.to_thread(store.load_open, engine.rules))
             except SQLAlchemyError as exc:
                 self._next_load = time.monotonic() + _LOAD_RETRY_S
@@ -183,7 +188,7 @@ class BookPublisher:
         """Run new rules from now on; alerts of rules that still exist stay raised, the others
         are resolved (nothing could clear them any more)."""
         await self.load()
-        engine = AlertEngine(rules.rules)
+        engine = AlertEngine(rules.rules, self._cooldown_s)
         engine.restore(self.alerts.export())
         kept = {(a.rule_id, a.subject) for a in engine.active()}
         gone = [(a.rule_id, a.subject) for a in self.alerts.active() if (a.rule_id, a.subject) not in kept]

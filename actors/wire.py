@@ -58,6 +58,8 @@ def alert_row(alert: Alert, row_id: int | None = None) -> Row:
         "status": alert.status.value,
         "time_msc": alert.time_msc,
         "message": alert.message,
+        "repeats": alert.repeats,  # raises folded into this one by the cool-down
+        "first_msc": alert.first,  # the first of them: what identifies the alert
     }
 
 

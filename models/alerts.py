@@ -74,3 +74,8 @@ class Alert(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    engine_rule: str | None = Field(
+        default=None, max_length=64, description="The engine rule that raised it (a built-in's word id).")
+    repeats: int = Field(default=1, description="Raises folded into this alert by the cool-down.")
+    last_raised_at: datetime | None = Field(default=None, sa_type=UtcDateTime,
+                                            description="The latest of those raises; None: only one.")

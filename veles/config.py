@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token GET /metrics requires; unset = /metrics answers loopback callers only.",
     )
+    alert_cooldown_seconds: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="A raise of the same rule on the same account (or symbol) within this many seconds "
+        "of the first is folded into that alert (a count and the latest value); 0 = off.",
+    )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
     engine_hosts: int = Field(

@@ -35,4 +35,4 @@ def test_a_large_deal_raises_an_alert_naming_the_account() -> None:
                 volume=75.0, price=2000.0, position_id=1)
     alerts = publisher.apply([figures], sent_at=1.0, deals=[deal])
     assert [a.rule_id for a in alerts] == ["large_deal_50"]
-    assert alerts[0].message.startswith(f"Account {figures.login} buy 75 lots XAUUSD")
+    assert alerts[0].message.startswith(f"Account {figures.login} bought 75 lots of XAUUSD")

@@ -32,6 +32,7 @@ from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
 from veles.risk.account import AccountFigures
 from veles.services.alerts import delete_rule
+from veles.services.delivery import alert_key
 from veles.services.engine import apply_rules
 
 pytestmark = pytest.mark.postgres
@@ -203,6 +204,36 @@ async def test_a_custom_rule_does_not_switch_off_the_built_in_margin_call_and_st
         custom_raised = {subject for rule, subject in raised if rule.isdigit()}
         enabled = load_rules(database, tenant_id).rules[-1].id.isdigit()
         assert custom_raised == ({str(call.login), str(out.login)} if enabled else set())
+
+
+async def test_a_flapping_account_is_one_row_with_a_count_and_the_latest_value(
+    database: str, healthy: AccountFigures
+) -> None:
+    """Issue 15: 24 margin calls of one account in 5 minutes were 24 rows (and 24 deliveries)."""
+    tenant_id = _tenant(database)
+    publisher = BookPublisher(tenant_id, database_url=database, cooldown_s=300.0)
+    await publisher.load()
+    t0 = 1_790_000_000_000
+    for i in range(24):
+        call = dataclasses.replace(healthy, state="margin_call", margin_level=90.0 - i,
+                                   updated_msc=t0 + i * 12_000)
+        ok = dataclasses.replace(healthy, updated_msc=t0 + i * 12_000 + 6_000)
+        await publisher.announce(publisher.apply([call], sent_at=1.0))
+        await publisher.announce(publisher.apply([ok], sent_at=1.0))
+    (row,) = _rows(database, tenant_id)
+    assert (row.repeats, row.value, row.engine_rule) == (24, 67.0, "margin_call")
+    assert row.state is AlertState.RESOLVED  # the last crossing cleared it
+    assert row.last_raised_at is not None
+    assert row.message == ("Account 100042 reached margin call at a margin level of 67.00%. "
+                           "Raised 24 times since 14:13:20 UTC.").replace("100042", str(healthy.login))
+    raises = [m for m in publisher.recent_alerts if m["status"] == "raised"]
+    assert {m["id"] for m in raises} == {row.id}
+    assert {alert_key(m) for m in raises} == {alert_key(raises[0])}  # delivered once
+
+    await publisher.announce(publisher.apply([dataclasses.replace(
+        healthy, state="margin_call", margin_level=50.0, updated_msc=t0 + 24 * 12_000)], sent_at=1.0))
+    reopened = {r.id: r for r in _rows(database, tenant_id)}[row.id]
+    assert (reopened.state, reopened.repeats, reopened.resolved_at) == (AlertState.OPEN, 25, None)
 
 
 async def test_a_stored_floating_loss_rule_is_evaluated(database: str, healthy: AccountFigures) -> None:

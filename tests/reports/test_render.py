@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zipfile
@@ -15,6 +16,7 @@ import pytest
 
 from actors.mt5_account import AccountActor
 from actors.report_worker import detail_row
+from models.alerts import Alert, AlertState, Severity
 from models.history import HistoryPoint
 from models.reports import ReportFormat, ReportType
 from veles.bench.reports import synthetic_inputs
@@ -199,3 +201,31 @@ def test_trader_set_deal_comments_are_text_in_excel(comment: str) -> None:
         assert cell.data_type == "s"
         assert cell.hyperlink is None
         assert cell.quotePrefix is (comment[0] in "=+-@\t\r")
+
+
+def test_repeats_of_one_alert_are_one_line_with_a_count(book_200: dict[str, Any]) -> None:
+    """Issue 15: one account in margin call 24 times in 5 minutes took 4 of the daily PDF's 7 pages."""
+    inputs = synthetic_inputs(book_200, ReportType.DAILY_RISK, PERIOD, alerts=3)
+    start = PERIOD.start
+    flapping = [
+        Alert(tenant_id=0, severity=Severity.WARNING, subject="100042", value=90.0 - i,
+              engine_rule="margin_call", state=AlertState.RESOLVED,
+              created_at=start + timedelta(seconds=12 * i),
+              message=f"Account 100042 reached margin call at a margin level of {90.0 - i:.2f}%.")
+        for i in range(24)
+    ]
+    folded = Alert(tenant_id=0, severity=Severity.CRITICAL, subject="100043", value=40.0,
+                   engine_rule="stop_out", state=AlertState.OPEN, created_at=start, repeats=7,
+                   message="Account 100043 reached stop out at a margin level of 40.00%. "
+                           "Raised 7 times since 06:00:00 UTC.")
+    inputs = dataclasses.replace(inputs, alerts=sorted([*inputs.alerts, *flapping, folded],
+                                                       key=lambda a: a.created_at))
+    doc = build(inputs, top=25, generated_at=NOW)
+    (table,) = [t for t in doc.tables if t.title == "Alerts"]
+    lines = {row[2]: row for row in table.rows}
+    assert len(table.rows) == 3 + 2
+    assert lines["100042"][0] == start  # the first raise's time, the latest value and message
+    assert lines["100042"][3] == 67.0
+    assert lines["100042"][5] == ("Account 100042 reached margin call at a margin level of 67.00%. "
+                                  "Seen 24 times in this period.")
+    assert lines["100043"][5].endswith("Raised 7 times since 06:00:00 UTC.")  # the engine's count stands

@@ -81,13 +81,13 @@ def test_margin_level_raises_once_and_clears_above_the_band() -> None:
         10,
     )
     assert alert.severity is Severity.CRITICAL
-    assert alert.message == "Account 100042 margin level 48.20% ≤ 50.00% (stop_out)"
+    assert alert.message == "Account 100042's margin level fell to 48.20%, at or below the 50.00% limit."
     assert engine.on_account(_figures(margin_level=40.0)) == []  # still down: no second raise
     assert engine.on_account(_figures(margin_level=52.5)) == []  # inside the band: stays raised
     assert engine.active() == [alert]
     [cleared] = engine.on_account(_figures(margin_level=52.6, time_msc=20))
     assert (cleared.status, cleared.value, cleared.time_msc) == (CLEARED, 52.6, 20)
-    assert "back above 52.50%" in cleared.message
+    assert "above 52.50%" in cleared.message
     assert engine.active() == []
 
 
@@ -113,14 +113,14 @@ def test_account_state_rules_follow_the_reported_state() -> None:
     assert (cleared.rule_id, cleared.status, cleared.message) == (
         "mc",
         CLEARED,
-        "Account 100042 back to ok (mc)",
+        "Account 100042 is back to ok (margin level 1000.00%).",
     )
 
 
 def test_drawdown_raises_at_threshold_and_clears_below_the_band() -> None:
     engine = AlertEngine([AlertRule("dd", AlertKind.DRAWDOWN, 0.30, band=0.1)])
     [raised] = engine.on_account(_figures(drawdown=0.30))
-    assert raised.message == "Account 100042 drawdown 30.0% ≥ 30.0% (dd)"
+    assert raised.message == "Account 100042's equity is 30.0% below its peak, at or above the 30.0% limit."
     assert engine.on_account(_figures(drawdown=0.28)) == []  # clear level is 27%
     assert _statuses(engine.on_account(_figures(drawdown=0.26))) == [("dd", "100042", CLEARED)]
 
@@ -143,7 +143,8 @@ def test_symbol_exposure_uses_absolute_notional_and_a_vanished_symbol_clears() -
     alerts = engine.on_book(_book(("EURUSD", -6e6), ("XAUUSD", 2e6), ("US30", 1e5)), time_msc=100)
     assert _statuses(alerts) == [("any", "EURUSD", RAISED), ("gold", "XAUUSD", RAISED)]
     assert alerts[0].value == 6e6
-    assert alerts[0].message == "Book EURUSD net exposure $6,000,000 short ≥ $5,000,000 (any)"
+    assert alerts[0].message == (
+        "The book's net EURUSD exposure is $6,000,000 short, at or above the $5,000,000 limit.")
     assert engine.on_book(_book(("EURUSD", -4.8e6), ("XAUUSD", 2e6)), time_msc=101) == []  # in the band
     alerts = engine.on_book(_book(("EURUSD", 4.7e6)), time_msc=102)  # XAUUSD gone flat
     assert _statuses(alerts) == [("any", "EURUSD", CLEARED), ("gold", "XAUUSD", CLEARED)]
@@ -161,7 +162,7 @@ def test_large_deal_is_a_single_event_per_deal() -> None:
     assert engine.on_deal(_deal(49.99)) == []
     [alert] = engine.on_deal(_deal(50.0, ticket=9))
     assert (alert.rule_id, alert.subject, alert.value, alert.status) == ("big", "100042", 50.0, RAISED)
-    assert alert.message == "Account 100042 buy 50 lots EURUSD (deal 9, in) ≥ 50 lots (big)"
+    assert alert.message == "Account 100042 bought 50 lots of EURUSD in deal 9, at or above the 50-lot limit."
     assert len(engine.on_deal(_deal(50.0, ticket=10))) == 1  # every large deal is news
     assert _statuses(engine.on_deal(_deal(6.0, "XAUUSD", DealKind.SELL))) == [("big_gold", "100042", RAISED)]
     money = Deal(11, 100042, DealKind.BALANCE, 5_000, amount=1e9)
@@ -322,6 +323,8 @@ def test_raises_and_clears_strictly_alternate(
             assert last.get(key, CLEARED) is not alert.status
             last[key] = alert.status
             rule = by_id[alert.rule_id]
+            if rule.kind is AlertKind.ACCOUNT_STATE:
+                continue  # its value is the margin level the desk reads, not the state's rank
             value = math.inf if alert.value is None else alert.value
             if alert.status is RAISED:  # raised only on a breach, cleared only past the band
                 assert value <= rule.threshold if rule.fires_below else value >= rule.threshold
@@ -344,3 +347,40 @@ def test_floating_loss_is_judged_in_usd_with_hysteresis() -> None:
     (cleared,) = engine.on_account(_figures(profit=-1_300_000.0, time_msc=4, **jpy))  # $8,450 < $9,000
     assert cleared.status is CLEARED
     assert engine.on_account(_figures(profit=50_000.0, time_msc=5)) == []  # a profit is no loss
+
+
+def test_messages_are_sentences_with_the_value_that_matters() -> None:
+    """Issue 15: a margin-call alert said "1.00" (the state's rank) and ended in "(margin_call)"."""
+    engine = AlertEngine([AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING),
+                          AlertRule("stop_out", AlertKind.ACCOUNT_STATE, 2, Severity.CRITICAL)])
+    call, out = engine.on_account(_figures(state="stop_out", margin_level=57.0))
+    assert (call.value, out.value) == (57.0, 57.0)
+    assert call.message == "Account 100042 reached margin call at a margin level of 57.00%."
+    assert out.message == "Account 100042 reached stop out at a margin level of 57.00%."
+    for alert in (call, out):
+        assert "(" not in alert.message
+        assert "_" not in alert.message
+
+
+def test_a_flapping_account_raises_one_alert_with_a_count_and_the_latest_value() -> None:
+    """Issue 15: one account entered margin call 24 times in 5 minutes: 24 alerts. Within the
+    cool-down each raise is folded into the first (same first time, a count, the latest value)."""
+    engine = AlertEngine([AlertRule("margin_call", AlertKind.ACCOUNT_STATE, 1, Severity.WARNING)],
+                         cooldown_s=300.0)
+    t0 = 1_790_000_000_000
+    raises = []
+    for i in range(24):
+        at = t0 + i * 12_000  # in and out every 12 s, for almost 5 minutes
+        raises += engine.on_account(_figures(time_msc=at, state="margin_call", margin_level=90.0 - i))
+        assert _statuses(engine.on_account(_figures(time_msc=at + 6_000, state="ok"))) == [
+            ("margin_call", "100042", CLEARED)]
+    assert [a.repeats for a in raises] == list(range(1, 25))
+    assert {a.first for a in raises} == {t0}  # one alert: delivery and the store know it by this
+    assert raises[-1].value == 67.0
+    assert raises[-1].message == ("Account 100042 reached margin call at a margin level of 67.00%. "
+                                  "Raised 24 times since 14:13:20 UTC.")
+    after = t0 + 300_000  # the cool-down is over: a new alert
+    (fresh,) = engine.on_account(_figures(time_msc=after, state="margin_call", margin_level=80.0))
+    assert (fresh.repeats, fresh.first) == (1, after)
+    with pytest.raises(ValueError, match="cooldown_s"):
+        AlertEngine([], cooldown_s=-1.0)

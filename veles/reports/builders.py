@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from models.alerts import Alert
 from models.reports import ReportType
 from veles.reports.document import Chart, Column, Document, Figure, Kind, Price, Table
 from veles.reports.errors import ReportError
@@ -85,10 +86,28 @@ def _riskiness(row: Row) -> tuple[float, float]:
     return (level if level is not None else float("inf"), -row["risk_score"])
 
 
+def _alert_groups(alerts: list[Alert]) -> list[tuple[Any, ...]]:
+    """One line per rule, subject and severity: the first raise's time, then the latest value,
+    state and message, which says how many raises the line stands for (repeats the engine folded
+    included). A flapping account is one line with a count, not pages of the same alert."""
+    groups: dict[tuple[str, str, str], list[Alert]] = {}
+    for a in alerts:  # oldest first
+        rule = a.engine_rule or (str(a.rule_id) if a.rule_id is not None else a.message)
+        groups.setdefault((rule, a.subject, a.severity.value), []).append(a)
+    lines = []
+    for group in groups.values():
+        first, last = group[0], group[-1]
+        times = sum(a.repeats for a in group)
+        message = last.message
+        if times != last.repeats:
+            message = f"{message} Seen {times} times in this period."
+        lines.append((first.created_at, first.severity.value, first.subject, last.value, last.state.value,
+                      message))
+    return lines
+
+
 def _alerts_table(inputs: Inputs, title: str = "Alerts", pdf_rows: int = SUMMARY_PDF_ROWS) -> Table:
-    rows = [
-        (a.created_at, a.severity.value, a.subject, a.value, a.state.value, a.message) for a in inputs.alerts
-    ]
+    rows = _alert_groups(inputs.alerts)
     return Table(title, ALERT_COLUMNS, rows, empty="No alerts in this period.", pdf_rows=pdf_rows)
 
 

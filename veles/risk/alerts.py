@@ -13,6 +13,18 @@ only above 52.5%). In between nothing happens, so raises and clears strictly alt
 least that long, which caps raises at one per interval even for discrete values such as the
 account state, where a relative band cannot help.
 
+Why a cool-down. Hysteresis cannot stop an account that really flaps (in and out of margin call
+every few seconds): each crossing is a true raise. With `cooldown_s` set, a raise of the same
+(rule, subject) within `cooldown_s` of the first raise it follows is folded into that alert: it
+carries `repeats` (how many raises it stands for), the first raise's time (`first_msc`) and the
+latest value, and its message says "Raised N times since HH:MM:SS UTC." The store reopens the
+alert's row instead of adding one, and delivery, which identifies an alert by its first raise,
+sends nothing new. Clears still go out, so screens stay true.
+
+Messages are sentences a dealer reads ("Account 100042 reached margin call at a margin level of
+97.00%."), with the value that matters: an account-state alert carries the margin level, not the
+state's rank.
+
 Why only raised alerts are stored. A (rule, subject) pair that is not raised needs no memory, so
 state grows with what is wrong, not with the number of accounts or symbols. The active set is what
 `export` hands to the aggregator's checkpoint; `restore` puts it back after a restart so alerts
@@ -32,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -66,6 +79,7 @@ class AlertStatus(StrEnum):
 STATE_RANK: Mapping[str, int] = {STATE_OK: 0, STATE_MARGIN_CALL: 1, STATE_STOP_OUT: 2}
 
 T = TypeVar("T")
+_MAX_COOLING = 10_000  # cleared alerts remembered for their cool-down, at most
 
 _ACCOUNT_KINDS = frozenset(
     {AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN, AlertKind.FLOATING_LOSS}
@@ -158,6 +172,13 @@ class Alert:
     status: AlertStatus
     time_msc: int
     message: str
+    repeats: int = 1  # raises folded into this alert by the cool-down (see `AlertEngine`)
+    first_msc: int = 0  # when the first of them was raised (0: this one, `time_msc`)
+
+    @property
+    def first(self) -> int:
+        """The time of the first raise this alert stands for: what identifies it for delivery."""
+        return self.first_msc or self.time_msc
 
 
 def default_rules(margin_call: float, stop_out: float) -> list[AlertRule]:
@@ -179,7 +200,13 @@ def default_rules(margin_call: float, stop_out: float) -> list[AlertRule]:
 class AlertEngine:
     """Evaluates a tenant's rules against its live figures; see the module docstring."""
 
-    def __init__(self, rules: Iterable[AlertRule]) -> None:
+    def __init__(self, rules: Iterable[AlertRule], cooldown_s: float = 0.0) -> None:
+        if not (math.isfinite(cooldown_s) and cooldown_s >= 0.0):
+            raise ValueError(f"cooldown_s: must be a finite number >= 0, got {cooldown_s!r}")
+        self._cooldown_ms = cooldown_s * 1000.0
+        # Cleared alerts inside their cool-down, by (rule, subject): a raise of the same key before
+        # the cool-down ends is folded into them (a count and the latest value), not a new alert.
+        self._cooling: dict[tuple[str, str], Alert] = {}
         self._rules: dict[str, AlertRule] = {}
         for rule in rules:
             if rule.id in self._rules:
@@ -241,7 +268,8 @@ class AlertEngine:
                 if rank is None:
                     self._ignored += 1
                     continue
-                value = level = float(rank)
+                level = float(rank)
+                value = figures.margin_level  # what the desk wants to read: the level, not the rank
             status = self._transition(rule, subject, level, figures.updated_msc)
             if status is not None:
                 text = _account_message(rule, subject, value, status, figures.state)
@@ -291,8 +319,8 @@ class AlertEngine:
                 rule.threshold,
                 AlertStatus.RAISED,
                 deal.time_msc,
-                f"Account {subject} {deal.kind} {deal.volume:g} lots {deal.symbol} (deal {deal.ticket}, "
-                f"{deal.entry}) ≥ {rule.threshold:g} lots ({rule.id})",
+                f"Account {subject} {'bought' if deal.kind is DealKind.BUY else 'sold'} {deal.volume:g} "
+                f"lots of {deal.symbol} in deal {deal.ticket}, at or above the {rule.threshold:g}-lot limit.",
             )
             for rule in rules
             if deal.volume >= rule.threshold
@@ -340,9 +368,11 @@ class AlertEngine:
             return
         if status is AlertStatus.RAISED:
             side = "long" if notional >= 0 else "short"
-            text = f"Book {symbol} net exposure ${size:,.0f} {side} ≥ ${rule.threshold:,.0f} ({rule.id})"
+            text = (f"The book's net {symbol} exposure is ${size:,.0f} {side}, at or above the "
+                    f"${rule.threshold:,.0f} limit.")
         else:
-            text = f"Book {symbol} net exposure ${size:,.0f} back below ${rule.clear_level:,.0f} ({rule.id})"
+            text = (f"The book's net {symbol} exposure is back to ${size:,.0f}, below "
+                    f"${rule.clear_level:,.0f}.")
         out.append(self._record(rule, symbol, size, status, time_msc, text))
 
     def _transition(self, rule: AlertRule, subject: str, value: float, time_msc: int) -> AlertStatus | None:
@@ -372,18 +402,38 @@ class AlertEngine:
         time_msc: int,
         text: str,
     ) -> Alert:
-        alert = Alert(
-            rule.id, rule.kind, rule.severity, subject, value, rule.threshold, status, time_msc, text
-        )
         key = (rule.id, subject)
+        repeats, first_msc = 1, 0
+        if status is AlertStatus.RAISED:
+            cooled = self._cooling.pop(key, None)
+            if cooled is not None and 0 <= time_msc - cooled.first < self._cooldown_ms:
+                repeats, first_msc = cooled.repeats + 1, cooled.first
+                since = datetime.fromtimestamp(first_msc / 1000, UTC)
+                text = f"{text} Raised {repeats} times since {since:%H:%M:%S} UTC."
+        alert = Alert(
+            rule.id, rule.kind, rule.severity, subject, value, rule.threshold, status, time_msc, text,
+            repeats, first_msc,
+        )
         if status is AlertStatus.RAISED:
             self._active[key] = alert
             if rule.kind is AlertKind.SYMBOL_EXPOSURE:
                 self._exposure_keys[key] = None
         else:
-            del self._active[key]
+            raised = self._active.pop(key)
             self._exposure_keys.pop(key, None)
+            if self._cooldown_ms > 0:
+                self._cool(key, raised, time_msc)
         return alert
+
+    def _cool(self, key: tuple[str, str], raised: Alert, time_msc: int) -> None:
+        """Remember a cleared alert for its cool-down; entries past theirs are dropped first, and
+        the map never holds more than `_MAX_COOLING` (the oldest go)."""
+        self._cooling.pop(key, None)
+        self._cooling[key] = raised
+        for old_key in [k for k, a in self._cooling.items() if time_msc - a.first >= self._cooldown_ms]:
+            del self._cooling[old_key]
+        while len(self._cooling) > _MAX_COOLING:
+            del self._cooling[next(iter(self._cooling))]
 
 
 def _by_symbol(rules: Iterable[AlertRule]) -> dict[str, list[AlertRule]]:
@@ -397,24 +447,33 @@ def _by_symbol(rules: Iterable[AlertRule]) -> dict[str, list[AlertRule]]:
 def _account_message(
     rule: AlertRule, login: str, value: float | None, status: AlertStatus, state: str
 ) -> str:
+    """A sentence a dealer reads: what happened to which account, with the value that matters."""
     raised = status is AlertStatus.RAISED
+    if rule.kind is AlertKind.ACCOUNT_STATE:
+        level = "" if value is None else f" at a margin level of {value:.2f}%"
+        if raised:
+            reached = "margin call" if rule.threshold < 2 else "stop out"
+            return f"Account {login} reached {reached}{level}."
+        now = "" if value is None else f" (margin level {value:.2f}%)"
+        return f"Account {login} is back to {state.replace('_', ' ')}{now}."
     if rule.kind is AlertKind.MARGIN_LEVEL:
         if value is None:
-            return f"Account {login} uses no margin any more ({rule.id})"
+            return f"Account {login} no longer uses margin."
         if raised:
-            return f"Account {login} margin level {value:.2f}% ≤ {rule.threshold:.2f}% ({rule.id})"
-        return f"Account {login} margin level {value:.2f}% back above {rule.clear_level:.2f}% ({rule.id})"
+            return (f"Account {login}'s margin level fell to {value:.2f}%, at or below the "
+                    f"{rule.threshold:.2f}% limit.")
+        return f"Account {login}'s margin level recovered to {value:.2f}%, above {rule.clear_level:.2f}%."
     if rule.kind is AlertKind.FLOATING_LOSS:
+        assert value is not None
         if raised:
-            return f"Account {login} floating loss ${value:,.2f} ≥ ${rule.threshold:,.2f} ({rule.id})"
-        return f"Account {login} floating loss ${value:,.2f} back below ${rule.clear_level:,.2f} ({rule.id})"
-    if rule.kind is AlertKind.DRAWDOWN:
-        if raised:
-            return f"Account {login} drawdown {value:.1%} ≥ {rule.threshold:.1%} ({rule.id})"
-        return f"Account {login} drawdown {value:.1%} back below {rule.clear_level:.1%} ({rule.id})"
+            return (f"Account {login} has a floating loss of ${value:,.2f}, at or above the "
+                    f"${rule.threshold:,.2f} limit.")
+        return f"Account {login}'s floating loss is back to ${value:,.2f}, below ${rule.clear_level:,.2f}."
+    assert value is not None
     if raised:
-        return f"Account {login} entered {state.replace('_', ' ')} ({rule.id})"
-    return f"Account {login} back to {state.replace('_', ' ')} ({rule.id})"
+        return (f"Account {login}'s equity is {value:.1%} below its peak, at or above the "
+                f"{rule.threshold:.1%} limit.")
+    return f"Account {login}'s equity recovered to {value:.1%} below its peak, under {rule.clear_level:.1%}."
 
 
 def _alert_from_dict(item: Mapping[str, Any]) -> Alert:
@@ -428,6 +487,8 @@ def _alert_from_dict(item: Mapping[str, Any]) -> Alert:
         status=_field(item, "status", lambda v: _enum_field(AlertStatus, v, "status")),
         time_msc=_field(item, "time_msc", int),
         message=_field(item, "message", str),
+        repeats=_field(item, "repeats", int) if "repeats" in item else 1,
+        first_msc=_field(item, "first_msc", int) if "first_msc" in item else 0,
     )
 
 

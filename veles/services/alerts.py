@@ -48,13 +48,16 @@ class AlertView:
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     created_at: datetime
+    repeats: int  # raises the engine's cool-down folded into this alert (1: raised once)
+    last_raised_at: datetime | None  # the latest of them; None when raised once
 
     @classmethod
     def of(cls, row: Alert) -> AlertView:
         """The view of a stored row."""
         assert row.id is not None
         return cls(row.id, row.rule_id, row.severity, row.subject, row.value, row.message, row.state,
-                   row.acknowledged_by, row.acknowledged_at, row.resolved_at, row.created_at)
+                   row.acknowledged_by, row.acknowledged_at, row.resolved_at, row.created_at, row.repeats,
+                   row.last_raised_at)
 
 
 class AlertFilter(BaseModel):

@@ -268,8 +268,10 @@ def check_alert(alert: Row) -> None:
 
 
 def alert_key(alert: Row) -> str:
-    """Identifies one raise of one rule on one subject, the same every time it is seen."""
-    return f"{alert['rule_id']}:{alert['subject']}:{alert['time_msc']}"[:200]
+    """Identifies one alert of one rule on one subject, the same every time it is seen: by its
+    first raise, so the repeats the engine's cool-down folds into it are not sent again."""
+    first = alert.get("first_msc") or alert["time_msc"]
+    return f"{alert['rule_id']}:{alert['subject']}:{first}"[:200]
 
 
 def _when(alert: Row) -> str:

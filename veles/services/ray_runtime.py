@@ -40,10 +40,11 @@ def connect(settings: Settings) -> None:
     """
     if ray.is_initialized():
         return
-    # Engine actors are handed the database URL, not the settings: an explicit Redis namespace
-    # travels to them in the job's environment (`veles.config.engine_prefix` reads it there).
+    # Engine actors are handed the database URL, not the settings: an explicit Redis namespace and
+    # the alert cool-down travel to them in the job's environment (read there by `get_settings`).
     env = {"VELES_REDIS_PREFIX": settings.veles_redis_prefix} if settings.veles_redis_prefix else {}
-    runtime_env = {"env_vars": env} if env else None
+    env["ALERT_COOLDOWN_SECONDS"] = str(settings.alert_cooldown_seconds)
+    runtime_env = {"env_vars": env}
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace,
                  logging_level=logging.WARNING, log_to_driver=False, runtime_env=runtime_env)

@@ -44,7 +44,11 @@ def _row(alert: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rx.badge(alert["severity"], color_scheme=alert["severity_color"])),
         rx.table.cell(alert["subject"]),
         rx.table.cell(alert["value"], style=NUMERIC),
-        rx.table.cell(alert["message"]),
+        rx.table.cell(rx.hstack(
+            rx.text(alert["message"]),
+            rx.cond(alert["repeats"] != "", rx.badge(alert["repeats"], class_name="repeats")),
+            spacing="2", align="center",
+        )),
         rx.table.cell(alert["state"], class_name="alert-state"),
         rx.table.cell(_actions(alert)),
         id="alert-" + alert["id"],

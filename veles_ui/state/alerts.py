@@ -51,6 +51,7 @@ def _alert_view(alert: AlertView) -> dict[str, str]:
         "subject": alert.subject,
         "value": money(alert.value),
         "message": alert.message,
+        "repeats": f"{alert.repeats} times" if alert.repeats > 1 else "",
         "state": alert.state.value,
         "acknowledged": clock(alert.acknowledged_at) if alert.acknowledged_at else DASH,
     }
