@@ -180,7 +180,7 @@ async def test_readiness_and_metrics_report_a_consumer_down_for_good(
     writer = asyncio.create_task(keep_status_in_redis(settings.redis_url or "", settings.redis_prefix,
                                                       lambda: [status]))
     try:
-        with TestClient(create_api(settings)) as client:
+        with TestClient(create_api(settings), client=("127.0.0.1", 50_000)) as client:  # /metrics: local
             await until(lambda: read_delivery_status(settings), "the status in Redis")
             ready = await asyncio.to_thread(client.get, "/api/health/ready")
             assert ready.status_code == 200, ready.text
