@@ -354,3 +354,16 @@ def test_two_first_saves_at_once_leave_one_row_with_the_later_choice(database: s
     with session_scope(database) as db:
         rows = db.exec(select(DeliveryPreference).where(DeliveryPreference.user_id == desk.viewer)).all()
         assert [row.time_zone for row in rows] == ["Asia/Tokyo"]
+
+
+def test_an_alert_email_reads_without_internal_ids() -> None:
+    """Issue 15: e-mails carried "Rule: stop_out" (an engine id) and the state's rank as the value."""
+    from veles.services.delivery import email_text
+
+    text = "Account 100042 reached stop out at a margin level of 40.00%."
+    raised = alert(subject="100042") | {"rule_id": "stop_out", "value": 40.0, "message": text}
+    subject, body = email_text(raised)
+    assert subject == "[Veles CRITICAL] Account 100042 reached stop out at a margin level of 40.00%."
+    assert "stop_out" not in body
+    assert body.startswith("Account 100042 reached stop out at a margin level of 40.00%.\n")
+    assert "Raised: 2026-11-20 12:00:00 UTC" in body

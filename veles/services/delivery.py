@@ -282,8 +282,8 @@ def email_text(alert: Row) -> tuple[str, str]:
     """Subject and body of one alert's e-mail."""
     severity = str(alert["severity"]).upper()
     subject = f"[Veles {severity}] {alert['message']}"[:200].replace("\n", " ")
-    body = (f"{alert['message']}\n\nRule: {alert['rule_id']}\nSubject: {alert['subject']}\n"
-            f"Value: {alert['value']} (threshold {alert['threshold']})\nRaised: {_when(alert)}\n")
+    # The message says what happened with the value that matters; no internal rule ids here.
+    body = f"{alert['message']}\n\nAccount or symbol: {alert['subject']}\nRaised: {_when(alert)}\n"
     return subject, body
 
 
