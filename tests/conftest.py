@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import ray
 import redis
+from tenacity import Retrying, stop_after_attempt, wait_fixed
 
 # Tests run as development (the public development SECRET_KEY, no CREDENTIALS_KEYS needed); this
 # reaches every subprocess a test starts too. Tests of production behaviour set their own settings.
@@ -71,9 +72,19 @@ def redis_url_module() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
-    """A small local Ray cluster for the session, shut down at the end."""
-    ray.init(address="local", num_cpus=2, namespace="veles-test", include_dashboard=False,
-             log_to_driver=False)
+    """A small local Ray cluster for the session, shut down at the end.
+
+    On a loaded machine Ray's start-up can time out waiting for its own daemons (seen once in a
+    full run); a half-started cluster is shut down and the start tried again, three times at most,
+    so one slow start does not fail every Ray test while a real breakage still fails the run."""
+    for attempt in Retrying(stop=stop_after_attempt(3), wait=wait_fixed(2), reraise=True):
+        with attempt:
+            try:
+                ray.init(address="local", num_cpus=2, namespace="veles-test",
+                         include_dashboard=False, log_to_driver=False)
+            except Exception:
+                ray.shutdown()
+                raise
     yield
     ray.shutdown()
 
