@@ -38,6 +38,10 @@ def signed_in(demo: Demo, browser: Browser) -> dict[str, Any]:
     storage: dict[str, Any] = dict(context.storage_state())
     context.close()
     assert {c["name"] for c in storage["cookies"]} >= {"veles_token", "veles_refresh"}
+    refresh = next(c for c in storage["cookies"] if c["name"] == "veles_refresh")
+    assert refresh["httpOnly"]  # no script reads it
+    assert refresh["sameSite"] == "Strict"
+    assert refresh["path"] == "/api/v1/auth/portal"  # nor is it sent to the portal's socket
     return storage
 
 

@@ -11,7 +11,17 @@ from collections.abc import Callable, Mapping
 from fastapi import Depends, FastAPI
 
 from models.tenancy import Plan
-from veles.api import accounts, alerts, auth_routes, book, calculator, connections, health, history
+from veles.api import (
+    accounts,
+    alerts,
+    auth_routes,
+    book,
+    calculator,
+    connections,
+    health,
+    history,
+    portal_session,
+)
 from veles.api import reports as report_routes
 from veles.api.bodylimit import BodyLimitMiddleware
 from veles.api.deps import ApiContext, enforce_api_limits
@@ -62,8 +72,8 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings,
                        trusted_proxies=app.state.context.trusted_proxies)
-    routers = [health.router, auth_routes.router, users_router, preferences_router, book.router,
-               report_routes.router,
+    routers = [health.router, auth_routes.router, portal_session.router, users_router, preferences_router,
+               book.router, report_routes.router,
                *(module.router for module in (connections, accounts, alerts, history, calculator))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built
     for router in routers:

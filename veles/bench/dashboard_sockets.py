@@ -33,7 +33,6 @@ _HYDRATE = f"{State.get_name()}.hydrate_and_load"
 _STAMP = f"stamp{FIELD_MARKER}"
 # The sign-in cookies, under the client-storage names the hydrate event carries them by.
 _TOKEN_VAR = f"{SessionState.get_full_name()}.token{FIELD_MARKER}"
-_REFRESH_VAR = f"{SessionState.get_full_name()}.refresh_token{FIELD_MARKER}"
 # The frontend's socket.io URL is <backend>/_event: both its engine.io path and its namespace.
 _EVENT = str(Endpoint.EVENT)
 
@@ -86,7 +85,9 @@ class DashboardClient:
         self._sio.on("event", self._on_event, namespace=_EVENT)
         hydrate = {
             "name": _HYDRATE,
-            "payload": {"vars": {_TOKEN_VAR: self.access_token, _REFRESH_VAR: self.refresh_token}},
+            # the refresh token is never part of the portal's state (an HttpOnly cookie the socket
+            # does not carry): a session without it lasts as long as its access token
+            "payload": {"vars": {_TOKEN_VAR: self.access_token}},
             "router_data": {"pathname": "/dashboard", "asPath": "/dashboard"},
         }
         await self._sio.connect(

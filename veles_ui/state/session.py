@@ -1,12 +1,16 @@
-"""Who is signed in: an access token and a refresh token in cookies, checked on every protected
-page load. Signing in goes through `veles.services.auth.sign_in` (throttle, audit, and the SMS code
-step for users who have one) behind the same rate limit as the API's `/auth/token`
-(`veles.services.ratelimit.check_attempts`, the same counters), off the event loop; an expired
-access token is renewed from the refresh token."""
+"""Who is signed in: the access token in a cookie (and the tab's state), checked on every protected
+page load and every event. Signing in goes through `veles.services.auth.sign_in` (throttle, audit,
+and the SMS code step for users who have one) behind the same rate limit as the API's
+`/auth/token` (`veles.services.ratelimit.check_attempts`, the same counters), off the event loop.
+The refresh token is never kept in the tab's state (which lives in Redis) nor in a cookie scripts
+can read: the sign-in hands it to `veles.api.portal_session`, which spends it and keeps its
+successor in an HttpOnly cookie; an expired or ended access token is renewed through that route
+by the page's script."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,16 +28,38 @@ from veles.services.auth import (
     PasswordChangeRequired,
     Tokens,
     decode_token,
-    refresh,
     sign_in,
     verify_code,
 )
-from veles.services.auth import logout as end_sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
 from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
 from veles.services.sessions import check_session
 from veles.services.signing_keys import keyring
+
+_PORTAL = "/api/v1/auth/portal"  # veles.api.portal_session.PATH (the UI does not import the API)
+_RENEWED_AT = "veles_renewed_at"  # sessionStorage: when this tab last tried a renewal
+# Renew the access token from the HttpOnly refresh cookie and load the page again with it; sign in
+# if there is no live sign-in, or if a renewal in the last 15 s did not hold (never a reload loop).
+RENEW_SCRIPT = f"""(() => {{
+  const last = Number(sessionStorage.getItem('{_RENEWED_AT}') || 0);
+  if (Date.now() - last < 15000) {{ window.location.assign('/login'); return; }}
+  sessionStorage.setItem('{_RENEWED_AT}', String(Date.now()));
+  fetch('{_PORTAL}/refresh', {{method: 'POST', credentials: 'same-origin'}})
+    .then(r => r.ok ? window.location.reload() : window.location.assign('/login'),
+          () => window.location.assign('/login'));
+}})()"""
+LOGOUT_SCRIPT = f"""fetch('{_PORTAL}/logout', {{method: 'POST', credentials: 'same-origin'}})
+  .finally(() => window.location.assign('/login'))"""
+
+
+def handover_script(refresh_token: str) -> str:
+    """The page's hand-over of a new sign-in's refresh token to the HttpOnly cookie; resolves to
+    whether the server kept it."""
+    body = json.dumps({"refresh_token": refresh_token})
+    return (f"(sessionStorage.removeItem('{_RENEWED_AT}'), fetch('{_PORTAL}/session', "
+            "{method: 'POST', credentials: 'same-origin', headers: {'Content-Type': 'application/json'}, "
+            f"body: {json.dumps(body)}}}).then(r => r.ok, () => false))")
 
 
 def tab_connected(token: str) -> bool:
@@ -90,8 +116,9 @@ def row_id(value: str, field: str) -> int:
 class SessionState(rx.State):
     """The signed-in identity of this browser tab."""
 
-    token: str = rx.Cookie("", name="veles_token", same_site="strict", max_age=12 * 3600)
-    refresh_token: str = rx.Cookie("", name="veles_refresh", same_site="strict", max_age=14 * 24 * 3600)
+    # The access token only (minutes): the refresh token is in an HttpOnly cookie, see above.
+    token: str = rx.Cookie("", name="veles_token", same_site="strict", max_age=12 * 3600,
+                           secure=(get_settings().public_url or "").startswith("https://"))
     email: str = ""
     tenant_id: int = 0
     role: str = ""
@@ -126,11 +153,20 @@ class SessionState(rx.State):
     def _client_ip(self) -> str | None:
         return getattr(self.router.session, "client_ip", None) or None
 
-    def _keep(self, tokens: Tokens) -> None:
+    def _keep(self, tokens: Tokens) -> EventSpec:
+        """Keep the access token; returns the hand-over of the refresh token to its HttpOnly cookie
+        (then the dashboard opens: `entered`)."""
         identity = tokens.identity
-        self.token, self.refresh_token = tokens.access_token, tokens.refresh_token
+        self.token = tokens.access_token
         self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
         self.challenge = self.phone_hint = self.login_error = ""
+        return rx.call_script(handover_script(tokens.refresh_token), callback=SessionState.entered)
+
+    @rx.event
+    def entered(self, kept: bool) -> EventSpec:
+        """The hand-over's answer: open the dashboard (a sign-in whose refresh token could not be
+        kept still works until its access token expires, then asks to sign in again)."""
+        return rx.redirect("/dashboard")
 
     async def sign_in_with(self, email: str, password: str, new_password: str | None = None
                            ) -> EventSpec | None:
@@ -149,33 +185,31 @@ class SessionState(rx.State):
         if isinstance(result, Challenge):
             self.challenge, self.phone_hint, self.login_error = result.challenge, result.phone_hint, ""
             return None
-        self._keep(result)
-        return rx.redirect("/dashboard")
+        return self._keep(result)
 
     @rx.event
     def require_login(self) -> EventSpec | None:
-        """Page guard: load the identity from the token (renewing an expired one from the refresh
-        token), or send the user to sign in."""
+        """Page guard: load the identity from the token; renew an absent, expired or ended one from
+        the HttpOnly refresh cookie (the page's script, `RENEW_SCRIPT`), or send a token that is not
+        ours (forged, tampered) straight to sign in."""
         settings = get_settings()
         try:
-            identity = decode_token(self.token, keyring(settings))
-            check_session(settings, identity)
-        except AuthError:  # expired, or the user's sessions were ended (role, password, deactivated)
-            if self.refresh_token and self._renew():
-                return None
+            identity = check_session(settings, decode_token(self.token, keyring(settings)))
+        except AuthError:  # absent, expired, forged, or the user's sessions were ended
             self.tenant_id = 0
-            return rx.redirect("/login")
+            return rx.call_script(RENEW_SCRIPT) if self._renewable() else rx.redirect("/login")
         self.email, self.tenant_id, self.role = identity.email, identity.tenant_id, identity.role.value
         return None
 
-    def _renew(self) -> bool:
-        settings = get_settings()
+    def _renewable(self) -> bool:
+        """Whether a refresh may help: no token, or one of ours that expired or whose sessions were
+        ended (a renewal brings the current role); not a token that fails its signature."""
+        if not self.token:
+            return True
         try:
-            with session_scope(settings.database_url) as db:
-                self._keep(refresh(db, settings, self.refresh_token, ip=self._client_ip()))
-        except AuthError:
-            self.refresh_token = ""
-            return False
+            decode_token(self.token, keyring(get_settings()))
+        except AuthError as exc:
+            return "expired" in str(exc)
         return True
 
     @rx.event
@@ -194,8 +228,7 @@ class SessionState(rx.State):
         except SIGN_IN_ERRORS as exc:
             self.login_error = sign_in_refusal(exc)
             return None
-        self._keep(tokens)
-        return rx.redirect("/dashboard")
+        return self._keep(tokens)
 
     @rx.event
     def restart_login(self) -> None:
@@ -205,14 +238,8 @@ class SessionState(rx.State):
 
     @rx.event
     def logout(self) -> EventSpec:
-        """End the sign-in on the server too (its refresh tokens stop working), forget the tokens."""
-        settings = get_settings()
-        if self.refresh_token:
-            try:
-                with session_scope(settings.database_url) as db:
-                    end_sign_in(db, settings, self.refresh_token, ip=self._client_ip())
-            except AuthError:
-                pass  # already ended (expired, reused): nothing left to end
-        self.token = self.refresh_token = self.email = self.role = ""
+        """Forget the token here; the page's script ends the sign-in on the server (its refresh
+        tokens stop, and the user's access tokens at once), clears the cookies and signs in anew."""
+        self.token = self.email = self.role = ""
         self.tenant_id = 0
-        return rx.redirect("/login")
+        return rx.call_script(LOGOUT_SCRIPT)
