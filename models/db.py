@@ -1,13 +1,18 @@
 """The database engine and sessions, for SQLite (embedded default) and PostgreSQL alike.
 
 Two kinds of session:
-- `session_scope(url)`: the platform connection (DATABASE_URL's user, who owns the schema). It
-  serves sign-in, the engine launcher and migrations, which must see across tenants; on
-  PostgreSQL that user must be a superuser or have BYPASSRLS, since RLS is FORCEd on owners too.
+- `session_scope(url)`: the platform session. It serves sign-in, the engine launcher and the
+  admin pages, which must see across tenants; on PostgreSQL each of its transactions sets
+  `app.platform = 'on'`, which the `platform_access` policies match (`models.rls`).
 - `tenant_session(url, tenant_id)`: everything done on behalf of one tenant. On PostgreSQL it
-  runs as the `veles_app` role under row-level security (`models.rls`), so a missing
+  runs under row-level security as the `veles_app` role with `app.tenant_id` set, so a missing
   `WHERE tenant_id = ...` in application code cannot leak another broker's rows. SQLite has no
   RLS: there the application's own tenant filters are the only wall.
+
+In production DATABASE_URL logs in as `veles_app` itself (`veles db create-roles`), a role with
+neither SUPERUSER nor BYPASSRLS, so no statement the app sends can leave row-level security (the
+start-up checks refuse any other role). Migrations run as the schema's owner. Tests and
+development may log in as a superuser: tenant sessions then `SET LOCAL ROLE veles_app` first.
 """
 
 from __future__ import annotations
@@ -86,9 +91,24 @@ def _committing(session: Session) -> Iterator[Session]:
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
-    """A platform session (sees every tenant) that commits on success and rolls back on error."""
-    with _committing(Session(get_engine(url))) as session:
+    """A platform session (sees every tenant) that commits on success and rolls back on error.
+    On PostgreSQL every transaction of it sets `app.platform = 'on'` (transaction-local, so the
+    pooled connection goes back without it)."""
+    session = Session(get_engine(url))
+    if session.get_bind().dialect.name == "postgresql":
+
+        @event.listens_for(session, "after_begin")
+        def open_platform(_session: Session, _transaction: SessionTransaction,
+                          connection: Connection) -> None:
+            connection.execute(text("SELECT set_config('app.platform', 'on', true)"))
+
+    with _committing(session):
         yield session
+
+
+def logs_in_as(url: str, role: str) -> bool:
+    """Whether `url` connects as `role` itself (then no `SET ROLE` is needed to become it)."""
+    return make_url(url).username == role
 
 
 @contextmanager
@@ -98,14 +118,15 @@ def tenant_session(url: str, tenant_id: int, role: str | None = APP_ROLE) -> Ite
     On PostgreSQL every transaction of the session (also those after an intermediate `commit`)
     starts with `SET LOCAL ROLE <role>` and `app.tenant_id = tenant_id`, both transaction-local
     so the pooled connection goes back clean. `role=None` when DATABASE_URL already logs in as
-    the application role.
+    the application role; it is skipped too when the URL's user is `role` (production).
     """
     session = Session(get_engine(url))
     if session.get_bind().dialect.name == "postgresql":
+        switch = role is not None and not logs_in_as(url, role)
 
         @event.listens_for(session, "after_begin")
         def confine(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-            if role is not None:
+            if switch:
                 connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
             connection.execute(text("SELECT set_config('app.tenant_id', :id, true)"), {"id": str(tenant_id)})
 

@@ -3,15 +3,25 @@
 The database enforces isolation, not only the application: the `veles_app` role that tenant
 requests run as (see `models.db.tenant_session`) sees and writes only rows whose `tenant_id`
 equals the transaction's `app.tenant_id` setting. An unset setting matches no row, so a code path
-that forgets to set it fails closed. Migrations call these builders for every table they create
-with a `tenant_id`; `tests/models/test_tenant_isolation.py` proves none was missed.
+that forgets to set it fails closed.
+
+In production the application logs in as `veles_app` itself (no superuser, no BYPASSRLS: the
+start-up checks refuse those), so its platform sessions — sign-in starts from an e-mail, the engine
+launcher lists every tenant — cannot bypass RLS either: they open it explicitly with the
+transaction-local `app.platform = 'on'` (`models.db.session_scope`), matched by a second policy,
+`platform_access`. A tenant session never sets it, and an unset setting matches no row.
+
+Migrations call these builders for every table they create with a `tenant_id`;
+`tests/models/test_tenant_isolation.py` proves none was missed.
 """
 
 from __future__ import annotations
 
 APP_ROLE = "veles_app"
 POLICY = "tenant_isolation"
+PLATFORM_POLICY = "platform_access"
 CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::int"
+PLATFORM_SCOPE = "current_setting('app.platform', true) = 'on'"
 
 
 def app_role_statements() -> list[str]:
@@ -45,6 +55,17 @@ def tenant_table_statements(table: str, *, key: str = "tenant_id", append_only: 
         f"CREATE POLICY {POLICY} ON {quoted} USING ({key} = {CURRENT_TENANT}) "
         f"WITH CHECK ({key} = {CURRENT_TENANT})",
         f"GRANT {privileges} ON {quoted} TO {APP_ROLE}",
+        *platform_statements(table),
+    ]
+
+
+def platform_statements(table: str) -> list[str]:
+    """The policy that lets a platform session (`app.platform = 'on'`) see and write every row of
+    `table`; idempotent, so a migration may (re)apply it to tables made before it existed."""
+    quoted = f'"{table}"'
+    return [
+        f"DROP POLICY IF EXISTS {PLATFORM_POLICY} ON {quoted}",
+        f"CREATE POLICY {PLATFORM_POLICY} ON {quoted} USING ({PLATFORM_SCOPE}) WITH CHECK ({PLATFORM_SCOPE})",
     ]
 
 

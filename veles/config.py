@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DATA_DIR / 'veles.db'}",
         description="SQLAlchemy URL; postgresql+psycopg://... in production.",
     )
+    app_database_password: SecretStr | None = Field(
+        default=None,
+        description="`veles db create-roles` (and `veles db upgrade`) let the veles_app role log in with "
+        "this password; the app's DATABASE_URL then names veles_app.",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis for the bus, rate limits and Reflex state; unset = in-process."
     )
