@@ -62,6 +62,11 @@ class Tenant(SQLModel, table=True):
         description="A self-service sign-up is a Starter trial until then; billing decides what follows.",
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    is_platform: bool = Field(
+        default=False, sa_column_kwargs={"server_default": false()},
+        description="The operator's own tenant, holding platform admins: not a broker, so it has no "
+        "engine, no plan usage, and no place in the admin page's broker list.",
+    )
 
 
 class User(SQLModel, table=True):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from veles.cli import bench, db, demo, doctor, engine, portal, reports, risk
+from veles.cli import admin, bench, db, demo, doctor, engine, portal, reports, risk
 
 app = typer.Typer(help="Veles: real-time risk management for MetaTrader 5 brokerages.", no_args_is_help=True)
+app.add_typer(admin.app, name="admin")
 app.add_typer(db.app, name="db")
 app.add_typer(risk.app, name="risk")
 app.add_typer(bench.app, name="bench")

@@ -91,11 +91,12 @@ def _usage(session: Session, tenants: list[Tenant], live: dict[int, int]) -> lis
 
 def tenants_usage(role: Role | str, database_url: str, live_accounts: dict[int, int] | None = None
                   ) -> list[TenantUsage]:
-    """Every tenant with its plan limits and usage (platform admins only)."""
+    """Every broker with its plan limits and usage (platform admins only; the platform's own tenant
+    is no broker)."""
     require(role, Permission.PLATFORM)
     with session_scope(database_url) as session:
-        return _usage(session, list(session.exec(select(Tenant).order_by(col(Tenant.id))).all()),
-                      live_accounts or {})
+        brokers = select(Tenant).where(col(Tenant.is_platform).is_(False)).order_by(col(Tenant.id))
+        return _usage(session, list(session.exec(brokers).all()), live_accounts or {})
 
 
 def tenant_usage(role: Role | str, database_url: str, tenant_id: int, live_accounts: int | None = None
@@ -133,8 +134,8 @@ def store_tenant_status(database_url: str, actor_user_id: int, tenant_id: int, s
         raise ValueError(f"status: a tenant can be suspended or made active, not {status.value!r}")
     with session_scope(database_url) as session:
         tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise LookupError(f"tenant: no tenant {tenant_id}")
+        if tenant is None or tenant.is_platform:  # suspending the platform would lock its admins out
+            raise LookupError(f"tenant: no broker {tenant_id}")
         before = tenant.status
         tenant.status = status
         if status is TenantStatus.SUSPENDED:  # every access token of the tenant stops at once

@@ -9,9 +9,11 @@ from models.tenancy import Tenant
 
 
 def active_tenants(database_url: str) -> list[tuple[int, str]]:
-    """(id, name) of every active tenant: the engine runs one supervisor for each."""
+    """(id, name) of every active broker: the engine runs one supervisor for each (the platform's
+    own tenant, which holds platform admins, is no broker)."""
     with session_scope(database_url) as session:
-        rows = session.exec(select(Tenant).where(Tenant.status == "active").order_by(col(Tenant.id))).all()
+        brokers = select(Tenant).where(Tenant.status == "active", col(Tenant.is_platform).is_(False))
+        rows = session.exec(brokers.order_by(col(Tenant.id))).all()
         return [(t.id, t.name) for t in rows if t.id is not None]
 
 

@@ -1,0 +1,94 @@
+"""`veles admin create-platform-admin EMAIL`: a platform admin with a one-time password, in the
+platform's own tenant rather than a broker's. They sign in, see every broker on the admin page,
+and have no broker's users or book as their own; the platform tenant gets no engine."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from models.db import session_scope
+from models.tenancy import Role, Tenant, TenantStatus
+from veles.api import create_api
+from veles.cli import app
+from veles.config import Settings, get_settings
+from veles.services.admin import set_tenant_status, tenants_usage
+from veles.services.auth import Tokens, sign_in
+from veles.services.demo import DEMO_TENANT, seed_demo
+from veles.services.platform_admins import PLATFORM_TENANT
+from veles.services.tenants import active_tenants
+
+EMAIL = "Root@Operator.example"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    url = f"sqlite:///{tmp_path / 'veles.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    made = Settings(_env_file=None, database_url=url, redis_url=None, ray_address=None)
+    seed_demo(made)
+    yield made
+    get_settings.cache_clear()
+
+
+def create(email: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["admin", "create-platform-admin", email])
+    return result.exit_code, result.output
+
+
+def test_a_platform_admin_signs_in_with_the_printed_password(settings: Settings) -> None:
+    code, output = create(EMAIL)
+    assert code == 0, output
+    match = re.search(r"platform admin root@operator\.example created; one-time password \(shown only now\): "
+                      r"(\S+)$", output.strip())
+    assert match, output
+    with session_scope(settings.database_url) as db:
+        tokens = sign_in(db, settings, EMAIL, match.group(1))
+    assert isinstance(tokens, Tokens)
+    assert tokens.identity.role == Role.PLATFORM_ADMIN
+    with session_scope(settings.database_url) as db:
+        tenant = db.get(Tenant, tokens.identity.tenant_id)
+        assert tenant is not None
+        assert (tenant.name, tenant.is_platform) == (PLATFORM_TENANT, True)
+        assert tenant.status == TenantStatus.ACTIVE
+        demo_id = db.exec(select(Tenant.id).where(Tenant.name == DEMO_TENANT)).one()
+    # the admin page lists brokers, not the platform; the engine runs for brokers only
+    assert [t.name for t in tenants_usage(Role.PLATFORM_ADMIN, settings.database_url)] == [DEMO_TENANT]
+    assert active_tenants(settings.database_url) == [(demo_id, DEMO_TENANT)]
+    # no broker's users or connections are theirs
+    with TestClient(create_api(settings)) as client:
+        headers = {"Authorization": f"Bearer {tokens.access_token}"}
+        users = client.get("/api/v1/users", headers=headers)
+        assert users.status_code == 200, users.text
+        assert [u["email"] for u in users.json()] == ["root@operator.example"]
+        connections = client.get("/api/v1/connections", headers=headers)
+        assert (connections.status_code, connections.json()) == (200, [])
+    # and the platform tenant cannot be suspended (that would lock every platform admin out)
+    with pytest.raises(LookupError, match="no broker"):
+        asyncio.run(set_tenant_status(settings, Role.PLATFORM_ADMIN, tokens.identity.user_id,
+                                      tokens.identity.tenant_id, TenantStatus.SUSPENDED))
+
+
+def test_a_second_admin_joins_the_same_platform_tenant(settings: Settings) -> None:
+    assert create("first@operator.example")[0] == 0
+    assert create("second@operator.example")[0] == 0
+    with session_scope(settings.database_url) as db:
+        assert len(db.exec(select(Tenant).where(Tenant.is_platform == True)).all()) == 1  # noqa: E712
+
+
+@pytest.mark.parametrize(("email", "message"), [
+    ("not an address", "is not an e-mail address"),
+    ("demo@veles.local", "demo@veles.local is already registered"),
+])
+def test_bad_or_taken_addresses_are_refused(settings: Settings, email: str, message: str) -> None:
+    code, output = create(email)
+    assert code == 2
+    assert message in output
