@@ -11,8 +11,9 @@ Two kinds of session:
 
 In production DATABASE_URL logs in as `veles_app` itself (`veles db create-roles`), a role with
 neither SUPERUSER nor BYPASSRLS, so no statement the app sends can switch row-level security off or
-become another role (the start-up checks refuse a login that could). Migrations run as the schema's owner. Tests and
-development may log in as a superuser: tenant sessions then `SET LOCAL ROLE veles_app` first.
+become another role (the start-up checks refuse a login that could). Migrations run as the
+schema's owner. Tests and development may log in as a superuser: tenant sessions then
+`SET LOCAL ROLE veles_app` first.
 """
 
 from __future__ import annotations

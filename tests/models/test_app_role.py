@@ -106,3 +106,21 @@ def test_create_roles_command_and_its_refusals(two_tenants: TwoTenants, monkeypa
         get_settings.cache_clear()
     with pytest.raises(RolesError, match="PostgreSQL only"):
         enable_app_login(f"sqlite:///{tmp_path / 'x.db'}", PASSWORD)
+
+
+def test_sign_in_works_as_veles_app(app_login: str, two_tenants: TwoTenants) -> None:
+    """The whole sign-in (user by e-mail across tenants, the throttle, refresh token, audit) as the
+    production login."""
+    from veles.services.auth import AuthError, Tokens, hash_password, sign_in
+
+    settings = Settings(_env_file=None, database_url=app_login, redis_url=None)
+    password = "Quartz-lantern-58-meadow"
+    with session_scope(app_login) as db:
+        db.add(User(tenant_id=two_tenants.b, email="signs-in@veles-app.test",
+                    password_hash=hash_password(password)))
+    with session_scope(app_login) as db, pytest.raises(AuthError):
+        sign_in(db, settings, "signs-in@veles-app.test", "wrong password", ip="192.0.2.1")
+    with session_scope(app_login) as db:
+        tokens = sign_in(db, settings, "signs-in@veles-app.test", password, ip="192.0.2.1")
+    assert isinstance(tokens, Tokens)
+    assert tokens.identity.tenant_id == two_tenants.b

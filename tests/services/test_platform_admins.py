@@ -14,16 +14,18 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from models.columns import utcnow
 from models.db import session_scope
-from models.tenancy import Role, Tenant, TenantStatus
+from models.tenancy import Role, Tenant, TenantStatus, User
 from veles.api import create_api
 from veles.cli import app
 from veles.config import Settings, get_settings
 from veles.services.admin import set_tenant_status, tenants_usage
-from veles.services.auth import Tokens, sign_in
+from veles.services.auth import PasswordChangeRequired, Tokens, sign_in
 from veles.services.demo import DEMO_TENANT, seed_demo
 from veles.services.platform_admins import PLATFORM_TENANT
 from veles.services.tenants import active_tenants
+from veles.services.tokens import as_utc
 
 EMAIL = "Root@Operator.example"
 
@@ -47,11 +49,13 @@ def create(email: str) -> tuple[int, str]:
 def test_a_platform_admin_signs_in_with_the_printed_password(settings: Settings) -> None:
     code, output = create(EMAIL)
     assert code == 0, output
-    match = re.search(r"platform admin root@operator\.example created; one-time password \(shown only now\): "
-                      r"(\S+)$", output.strip())
+    match = re.search(r"platform admin root@operator\.example created; one-time password \(shown only now, "
+                      r"replace it at the first sign-in\): (\S+)$", output.strip())
     assert match, output
+    with session_scope(settings.database_url) as db, pytest.raises(PasswordChangeRequired):
+        sign_in(db, settings, EMAIL, match.group(1))  # temporary, like an invited user's
     with session_scope(settings.database_url) as db:
-        tokens = sign_in(db, settings, EMAIL, match.group(1))
+        tokens = sign_in(db, settings, EMAIL, match.group(1), new_password="Violet-harbour-73-quietly")
     assert isinstance(tokens, Tokens)
     assert tokens.identity.role == Role.PLATFORM_ADMIN
     with session_scope(settings.database_url) as db:
@@ -82,6 +86,11 @@ def test_a_second_admin_joins_the_same_platform_tenant(settings: Settings) -> No
     assert create("second@operator.example")[0] == 0
     with session_scope(settings.database_url) as db:
         assert len(db.exec(select(Tenant).where(Tenant.is_platform == True)).all()) == 1  # noqa: E712
+        user = db.exec(select(User).where(User.email == "second@operator.example")).one()
+        assert user.must_change_password
+        assert user.password_expires_at is not None
+        hours = (as_utc(user.password_expires_at) - utcnow()).total_seconds() / 3600
+        assert settings.temporary_password_hours - 1 < hours <= settings.temporary_password_hours
 
 
 @pytest.mark.parametrize(("email", "message"), [

@@ -4,19 +4,23 @@ create-platform-admin EMAIL`.
 Platform admins belong to the platform's own tenant (`Tenant.is_platform`), made here on first use:
 not a broker, so no engine runs for it, the admin page does not list it among brokers, and a
 platform admin has no broker's book as their own. The password is a random temporary one, printed
-once, as an invited user's is (`veles.services.users.invite_user`).
+once, and temporary as an invited user's is (`veles.services.users.invite_user`): it stops working
+after TEMPORARY_PASSWORD_HOURS and must be replaced at the first sign-in.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models.columns import utcnow
 from models.db import session_scope
 from models.tenancy import Plan, Role, Tenant, User
+from veles.config import Settings
 from veles.services.audit import Action, record
 from veles.services.auth import hash_password, normalize_email
 from veles.services.errors import Conflict
@@ -49,7 +53,7 @@ def platform_tenant(session: Session) -> Tenant:
     return tenant
 
 
-def create_platform_admin(database_url: str, email: str) -> PlatformAdmin:
+def create_platform_admin(settings: Settings, email: str) -> PlatformAdmin:
     """A new platform admin in the platform tenant with a temporary password; ValueError for an
     address that is not one, Conflict when the address is already registered (in any tenant)."""
     normalized = normalize_email(email)
@@ -57,11 +61,12 @@ def create_platform_admin(database_url: str, email: str) -> PlatformAdmin:
         raise ValueError("email: control characters are not allowed in an address")
     address = check_email(normalized, "email")
     temporary = secrets.token_urlsafe(12)
-    with session_scope(database_url) as session:
+    with session_scope(settings.database_url) as session:
         tenant = platform_tenant(session)
         assert tenant.id is not None
         user = User(tenant_id=tenant.id, email=address, role=Role.PLATFORM_ADMIN,
-                    password_hash=hash_password(temporary))
+                    password_hash=hash_password(temporary), must_change_password=True,
+                    password_expires_at=utcnow() + timedelta(hours=settings.temporary_password_hours))
         try:
             with session.begin_nested():
                 session.add(user)
