@@ -8,7 +8,7 @@ and `veles_app` may create and change tenants and draw their ids, so DATABASE_UR
 own tenant row and cannot change it.
 
 Revision ID: 0009_app_login
-Revises: 0009_sec_auth
+Revises: 0010_alert_repeats
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import text
 from models.rls import APP_ROLE, CURRENT_TENANT, PLATFORM_POLICY, POLICY, platform_statements
 
 revision = "0009_app_login"
-down_revision = "0009_sec_auth"
+down_revision = "0010_alert_repeats"
 branch_labels = None
 depends_on = None
 
