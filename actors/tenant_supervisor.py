@@ -943,6 +943,7 @@ class TenantSupervisor:
             "stored_connections": {cid: feed.view() for cid, feed in self._feeds.items()},
             "uptime_s": round(time.time() - self._started, 1),
             "aggregator_restarts": dict(self._aggregator_restarts),
+            "hosts": len(self._hosts),
             "connections": [
                 {
                     "connection_id": cid,

@@ -53,7 +53,8 @@ def _health_view(status: dict[str, Any]) -> dict[str, str]:
     return {
         "tenant": str(status["tenant_id"]),
         "running": "running" if status["running"] else "stopped",
-        "actors": str(accounts + 2 if status["running"] else 1),  # accounts + aggregator + supervisor
+        # account actors are logical, hosted densely: the processes are the hosts, not the accounts
+        "actors": f"{accounts:,} accounts on {status.get('hosts', 0)} hosts" if status["running"] else DASH,
         "connections": str(len(conns)),
         "restarts": str(restarts),
         "merged": str(sum(c["merged_batches"] for c in conns)),
