@@ -82,6 +82,7 @@ class HostAnswer:
     checkpoint: Checkpoint | None = None
     needs: frozenset[str] | None = None
     unknown: bool = False
+    figure_count: int = 0  # how many figures `apply_split` returned separately
 
 
 @dataclass
@@ -266,6 +267,17 @@ class HostCore:
         if needs_changed:
             answer.needs = conn.needs()
         return answer
+
+    def apply_split(self, connection_id: str, batches: Sequence[HostBatch]
+                    ) -> tuple[HostAnswer, list[AccountFigures]]:
+        """`apply`, with the figures apart from the rest of the answer: the supervisor reads the
+        answer and hands the figures on to the aggregator as they are (called with
+        `num_returns=2`, the figures are an ObjectRef of their own), so the bulk
+        of every batch is pickled once, in the host, and unpickled once, in the aggregator."""
+        answer = self.apply(connection_id, batches)
+        figures, answer.figures = answer.figures, []
+        answer.figure_count = len(figures)
+        return answer, figures
 
     def _apply(self, actor: AccountActor, step: Step) -> AccountUpdate:
         if self._faults.get(actor.login):

@@ -251,6 +251,7 @@ class RiskAggregator:
         self._task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._redis_url = redis_url
+        self._incarnation = 0  # the newest supervisor incarnation that sent figures
 
     async def start(self) -> None:
         """Load the stored rules and open alerts, then begin the paced publishing loop (idempotent)."""
@@ -274,11 +275,21 @@ class RiskAggregator:
             await self._core.publish()
 
     async def apply(
-        self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None
+        self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
+        *more: list[AccountFigures], incarnation: int = 0,
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
-        raise go out at once."""
+        raise go out at once. `more`: further lists of figures, passed by the supervisor as the
+        hosts' ObjectRefs (Ray resolves them here, so the supervisor never unpickles them).
+
+        `incarnation` fences a killed supervisor's last call: its arguments may resolve after the
+        restarted supervisor has re-sent every account, and its older figures must not win."""
+        if incarnation < self._incarnation:
+            return
+        self._incarnation = incarnation
         await self._core.load()
+        if more:
+            figures = [*figures, *(f for part in more for f in part)]
         await self._core.announce(self._core.apply(figures, sent_at, deals or ()))
         self._changed.set()
 

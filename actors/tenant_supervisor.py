@@ -111,6 +111,13 @@ class Changes:
 
     figures: list[AccountFigures] = field(default_factory=list)
     updates: list[AccountUpdate] = field(default_factory=list)
+    refs: list[ray.ObjectRef] = field(default_factory=list)  # hosts' figures, passed on unread
+    in_refs: int = 0  # how many figures `refs` hold
+
+    @property
+    def count(self) -> int:
+        """How many figures are on their way, in `figures` and in `refs`."""
+        return len(self.figures) + self.in_refs
 
 
 class StepFailed(Exception):
@@ -250,6 +257,7 @@ class TenantSupervisor:
         if log_limit <= checkpoint_every:
             raise ValueError("log_limit must exceed checkpoint_every: the log must reach the checkpoints")
         self.tenant_id = tenant_id
+        self._incarnation = time.time_ns()  # a restarted supervisor's calls outrank its predecessor's
         self._host_setting = (hosts, accounts_per_host, shards)
         self._checkpoint_every = checkpoint_every
         self._log_limit = log_limit
@@ -614,19 +622,20 @@ class TenantSupervisor:
         targets = [h for h, link in conn.hosts.items()
                    if link.needs & changed or link.last_seq <= stale]
         targets += [h for h in {conn.accounts[d.login].host for d in deals} if h not in targets]
-        calls: list[tuple[int, Any]] = []
+        calls: list[tuple[int, Any, ray.ObjectRef]] = []
         for h in targets:
             link = conn.hosts[h]
             if link.recovering:
                 continue  # the batch is in the log: the restore replays it
             link.last_seq = conn.seq
-            calls.append((h, self._hosts[h].apply.remote(conn.spec.connection_id, [sent])))
+            calls.append((h, *self._hosts[h].apply_split.options(num_returns=2).remote(
+                conn.spec.connection_id, [sent])))
         conn.host_calls += len(calls)
-        answers = await asyncio.gather(*(ref for _, ref in calls), return_exceptions=True)
+        answers = await asyncio.gather(*(ref for _, ref, _ in calls), return_exceptions=True)
         changes = Changes()
-        for (h, _), answer in zip(calls, answers, strict=True):
-            self._take(conn, h, answer, changes)
-        conn.account_calls += len(changes.figures)
+        for (h, _, figures), answer in zip(calls, answers, strict=True):
+            self._take(conn, h, answer, changes, figures)
+        conn.account_calls += changes.count
         conn.batches += 1
         conn.deals += len(batch.deals)
         # The aggregator takes this batch's figures while the hosts work on the next one; sends
@@ -637,8 +646,9 @@ class TenantSupervisor:
             await previous
 
     def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
-              changes: Changes) -> None:
-        """One host's answer: keep its updates and checkpoint, restore what failed."""
+              changes: Changes, figures: ray.ObjectRef | None = None) -> None:
+        """One host's answer: keep its updates and checkpoint, restore what failed. `figures`:
+        the answer's figures as the host's own object (`apply_split`), passed on unread."""
         if isinstance(answer, BaseException):
             self._host_failed(conn, host, type(answer).__name__)
             return
@@ -653,6 +663,9 @@ class TenantSupervisor:
                 if slot is not None and slot.host == host:
                     slot.checkpoint = answer.checkpoint
         changes.figures.extend(answer.figures)
+        if figures is not None and answer.figure_count:
+            changes.refs.append(figures)
+            changes.in_refs += answer.figure_count
         changes.updates.extend(answer.updates)
         for login, why in answer.failed.items():
             self._account_failed(conn, login, why)
@@ -812,9 +825,10 @@ class TenantSupervisor:
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             deals.extend(update.deals)
-        if changes.figures and self._aggregator is not None:
+        if changes.count and self._aggregator is not None:
             try:
-                await self._aggregator.apply.remote(changes.figures, sent_at, deals)
+                await self._aggregator.apply.remote(changes.figures, sent_at, deals, *changes.refs,
+                                                   incarnation=self._incarnation)
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 
@@ -838,7 +852,7 @@ class TenantSupervisor:
                 slots = self._slots()
                 good = [f for answer in answers if isinstance(answer, dict)
                         for login, f in answer.items() if login in slots and slots[login].status == "live"]
-                await self._aggregator.apply.remote(good, time.time())
+                await self._aggregator.apply.remote(good, time.time(), incarnation=self._incarnation)
                 return
             except _ACTOR_GONE:
                 await asyncio.sleep(delay)
