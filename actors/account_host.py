@@ -155,6 +155,7 @@ class HostCore:
         answer = HostAnswer()
         fresh: dict[int, AccountActor] = {}
         for snapshot in snapshots:
+            self._faults.pop(snapshot.login, None)  # a fresh snapshot replaces the faulty state
             actor = AccountActor(snapshot, conn.symbols, quotes)
             old = conn.accounts.get(snapshot.login)
             if keep_analytics and old is not None and snapshot.login not in conn.failed:
@@ -214,6 +215,7 @@ class HostCore:
             good[login] = actor
             answer.figures.append(actor.figures())
         for snapshot in snapshots:
+            self._faults.pop(snapshot.login, None)  # a fresh snapshot replaces the faulty state
             actor = AccountActor(snapshot, conn.symbols, quotes or {})
             conn.add(actor)
             good[snapshot.login] = actor
@@ -322,7 +324,9 @@ class HostCore:
 
     def inject_failure(self, login: int, steps: int = 1) -> bool:
         """Make an account's next `steps` step applications, replays included, raise
-        InjectedFailure (failure drills and tests)."""
+        InjectedFailure (failure drills and tests). The drill stands for corrupted account state:
+        replays from its checkpoint keep failing, and a re-snapshot from the gateway, which
+        replaces that state, ends it (so whether the account fails again does not hang on timing)."""
         if not any(login in conn.accounts for conn in self.connections.values()):
             return False
         self._faults[login] = steps
