@@ -276,17 +276,20 @@ class RiskAggregator:
 
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
-        *more: list[AccountFigures], incarnation: int = 0,
+        *more: list[AccountFigures], incarnation: int | None = None,
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
         raise go out at once. `more`: further lists of figures, passed by the supervisor as the
         hosts' ObjectRefs (Ray resolves them here, so the supervisor never unpickles them).
 
         `incarnation` fences a killed supervisor's last call: its arguments may resolve after the
-        restarted supervisor has re-sent every account, and its older figures must not win."""
-        if incarnation < self._incarnation:
-            return
-        self._incarnation = incarnation
+        restarted supervisor has re-sent every account, and its older figures must not win. A call
+        that names no incarnation (a tool or test feeding figures by hand, not a supervisor) is not
+        fenced and does not move the fence."""
+        if incarnation is not None:
+            if incarnation < self._incarnation:
+                return
+            self._incarnation = incarnation
         await self._core.load()
         if more:
             figures = [*figures, *(f for part in more for f in part)]
