@@ -11,8 +11,13 @@ from fastapi.testclient import TestClient
 # Public on purpose: sign-in and token exchange (nobody holds a token yet), the password reset
 # (its user cannot sign in; the e-mailed link's token stands for the check), health probes for
 # load balancers, Prometheus scraping (this host or a METRICS_TOKEN bearer: tests/api/test_http_guards.py),
-# and a report link whose HMAC signature stands for the check.
+# a report link whose HMAC signature stands for the check, and the portal's refresh-cookie routes
+# (the sign-in's refresh token, handed over once or in the HttpOnly cookie, stands for the check,
+# as for /auth/refresh and /auth/logout: tests/api/test_portal_session.py).
 PUBLIC = {
+    ("POST", "/api/v1/auth/portal/session"),
+    ("POST", "/api/v1/auth/portal/refresh"),
+    ("POST", "/api/v1/auth/portal/logout"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/verify"),
     ("POST", "/api/v1/auth/refresh"),
