@@ -314,9 +314,14 @@ async def test_alerts_from_the_aggregator_reach_the_phone_over_the_bus(
     try:
         await aggregator.apply.remote([healthy], 1.0)
         await aggregator.apply.remote([_stopped_out(healthy)], 2.0)
+        # wait for both things asserted below (the SMS of the stop-out and the margin call's portal
+        # delivery), not the first alone: they are recorded by separate flushes
         for _ in range(200):
-            sms = [r for r in records(database, desk.tenant_id) if r.channel == Channel.SMS]
-            if any(r.user_id == desk.dealer for r in sms):
+            rows = records(database, desk.tenant_id)
+            sms = any(r.channel == Channel.SMS and r.user_id == desk.dealer for r in rows)
+            warned = any(r.alert_key.startswith("margin_call:") and r.status == DeliveryStatus.SENT
+                         for r in rows)
+            if sms and warned:
                 break
             await asyncio.sleep(0.1)
     finally:
