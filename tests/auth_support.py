@@ -5,16 +5,19 @@ tests). Import the fixtures by name: `from tests.auth_support import auth_db, ma
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import select
 
 from models.audit import AuditLog
 from models.db import get_engine, session_scope, upgrade
 from models.tenancy import Plan, Role, Tenant, TwoFactor, User
+from veles.api import create_api
 from veles.config import Settings
 from veles.services.auth import hash_password
 from veles.services.sessions import forget_versions
@@ -26,6 +29,27 @@ def auth_settings(database_url: str, redis_url: str | None = None, **overrides: 
     """Explicit settings, so a developer's environment or `.env` cannot change what is tested."""
     return Settings(_env_file=None, database_url=database_url, redis_url=redis_url,
                     ray_address=None, **overrides)
+
+
+@pytest.fixture
+def settings(auth_db: str, redis_url: str) -> Settings:
+    """Settings on the module's auth database and the test Redis (for modules that import it)."""
+    return auth_settings(auth_db, redis_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The API in-process on those settings."""
+    with TestClient(create_api(settings)) as test_client:
+        yield test_client
+
+
+def sign_in(client: TestClient, made: Made) -> dict[str, Any]:
+    """A made user's token pair from `POST /api/v1/auth/token`."""
+    response = client.post("/api/v1/auth/token", json={"email": made.email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 @pytest.fixture(scope="module")

@@ -8,34 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import reflex as rx
 from fastapi.testclient import TestClient
 
-from tests.auth_support import PASSWORD, Made, auth_db, auth_settings, make_user
+from tests.auth_support import auth_db, auth_settings, client, make_user, settings, sign_in
 from veles.api import create_api
 from veles.api.portal_session import PATH, REFRESH_COOKIE, TOKEN_COOKIE
 from veles.config import Settings
 
-__all__ = ["auth_db"]
-
-
-@pytest.fixture
-def settings(auth_db: str, redis_url: str) -> Settings:
-    return auth_settings(auth_db, redis_url)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as test_client:
-        yield test_client
-
-
-def sign_in(client: TestClient, made: Made) -> dict[str, Any]:
-    response = client.post("/api/v1/auth/token", json={"email": made.email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+__all__ = ["auth_db", "client", "settings"]
 
 
 def cookies_set(response: Any) -> dict[str, dict[str, str]]:

@@ -6,7 +6,6 @@ user's is refused even when it is signed with the right key."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import event
 
 from models.db import get_engine, session_scope
 from models.tenancy import Role, TenantStatus, User
-from tests.auth_support import PASSWORD, Made, auth_db, auth_settings, make_user
+from tests.auth_support import PASSWORD, auth_db, auth_settings, client, make_user, settings, sign_in
 from veles.api import create_api
 from veles.config import Settings
 from veles.services.admin import store_tenant_status
@@ -29,25 +28,7 @@ from veles.services.sessions import (
     session_versions,
 )
 
-__all__ = ["auth_db"]
-
-
-@pytest.fixture
-def settings(auth_db: str, redis_url: str) -> Settings:
-    return auth_settings(auth_db, redis_url)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as test_client:
-        yield test_client
-
-
-def sign_in(client: TestClient, made: Made) -> dict[str, Any]:
-    response = client.post("/api/v1/auth/token", json={"email": made.email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+__all__ = ["auth_db", "client", "settings"]
 
 
 def bearer(pair: dict[str, Any]) -> dict[str, str]:
