@@ -229,3 +229,38 @@ def test_repeats_of_one_alert_are_one_line_with_a_count(book_200: dict[str, Any]
     assert lines["100042"][5] == ("Account 100042 reached margin call at a margin level of 67.00%. "
                                   "Seen 24 times in this period.")
     assert lines["100043"][5].endswith("Raised 7 times since 06:00:00 UTC.")  # the engine's count stands
+
+
+def test_drawdown_is_printed_as_the_percent_of_peak_equity_lost(
+    book_200: dict[str, Any], artifacts: Path
+) -> None:
+    """Issue 15: the engine's drawdown is a fraction (0.4321 = 43.21 % of peak equity lost); the
+    PDF and the workbook showed it as "0.43 %", 100 times too small."""
+    from openpyxl import load_workbook
+
+    accounts = [dict(row) for row in book_200["accounts"]]
+    riskiest = min(accounts, key=lambda r: r["margin_level"] if r["margin_level"] is not None else math.inf)
+    riskiest["drawdown"] = 0.4321
+    book = {**book_200, "accounts": accounts}
+    login = str(riskiest["login"])
+
+    doc = build(synthetic_inputs(book, ReportType.DAILY_RISK, PERIOD), top=25, generated_at=NOW)
+    text = "\n".join(pdf_pages(render(doc, ReportFormat.PDF).content, artifacts, "drawdown"))
+    line = next(row for row in text.splitlines() if row.startswith(login))
+    assert "43.21 %" in line, line
+
+    workbook = load_workbook(BytesIO(render(doc, ReportFormat.XLSX).content))
+    found = []
+    for sheet in workbook.worksheets:
+        header = next((row for row in sheet.iter_rows() if any(c.value == "Drawdown" for c in row)), None)
+        if header is None:
+            continue
+        column = next(c.column for c in header if c.value == "Drawdown")
+        for row in sheet.iter_rows(min_row=header[0].row + 1):
+            if str(row[0].value) == login:
+                cell = row[column - 1]
+                found.append((cell.value, cell.number_format))
+    assert found
+    for value, number_format in found:
+        assert value == pytest.approx(43.21)
+        assert number_format == '0.00"%"'

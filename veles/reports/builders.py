@@ -74,7 +74,7 @@ def _account_row(row: Row) -> tuple[Any, ...]:
         row["profit"],
         row["margin"],
         row["margin_level"],
-        row["drawdown"],
+        row["drawdown"] * 100.0,  # the engine's drawdown is a fraction of peak equity; the column is percent
         row["risk_score"],
         row["state"].replace("_", " "),
     )
