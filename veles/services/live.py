@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -29,12 +29,15 @@ from actors.names import aggregator_name, supervisor_name
 from actors.wire import Row, alert_topic, book_topic
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
+from veles.services.alert_inbox import AlertInbox
 from veles.services.engine_metrics import count_push
 from veles.services.ray_runtime import join, named_actor
 
 log = logging.getLogger(__name__)
 
-_ALERTS_REMEMBERED = 2_000  # keys an alert stream keeps to drop repeats (4x the aggregator's recent)
+# Seconds a tenant stays followed after its last watcher left (a reload, the next API read).
+IDLE_S = 60.0
+
 
 
 @dataclass
@@ -86,42 +89,100 @@ class TenantReplica:
 
 
 class LiveFeed:
-    """Per-process registry of tenant replicas and the tasks that keep them current."""
+    """Per-process registry of tenant replicas and the tasks that keep them current.
 
-    def __init__(self, settings: Settings, aggregator: Callable[[int], Any] | None = None) -> None:
+    A tenant is followed only while something in this process watches it: when its last watcher
+    leaves (the last tab on its live pages closed, the followers let it go), the follow task and
+    the replica are dropped after `idle_s`, which a reload or the next API read within that time
+    does not notice. Before, a web process followed every tenant it had ever shown until it was
+    restarted, each with a task, a Redis subscription and a copy of the book."""
+
+    def __init__(self, settings: Settings, aggregator: Callable[[int], Any] | None = None,
+                 idle_s: float = IDLE_S) -> None:
         self._settings = settings
         self._bus = LocalBus()
         self._replicas: dict[int, TenantReplica] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._watchers: Counter[int] = Counter()
+        self._letting_go: dict[int, asyncio.TimerHandle] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._idle_s = idle_s
         self._aggregator = aggregator or self._lookup_aggregator
 
     def replica(self, tenant_id: int) -> TenantReplica:
-        """The tenant's replica (empty until the first snapshot arrives)."""
-        return self._replicas.setdefault(tenant_id, TenantReplica())
+        """The tenant's replica (empty until the first snapshot arrives, and for a tenant this
+        process does not follow: `watch` starts following it). Reading a replica nobody watches
+        puts off letting it go by another `idle_s` (an API client reading the book every second)."""
+        if tenant_id in self._letting_go:
+            self._letting_go.pop(tenant_id).cancel()
+            self._schedule_let_go(tenant_id)
+        return self._replicas.get(tenant_id) or TenantReplica()
+
+    def followed(self) -> list[int]:
+        """The tenants this process follows now (health pages and tests)."""
+        return sorted(self._tasks)
 
     async def watch(self, tenant_id: int) -> AsyncIterator[TenantReplica]:
         """The replica each time it changes (latest-wins: a slow session skips versions)."""
-        self._ensure(tenant_id)
-        replica = self.replica(tenant_id)
-        subscription = self._bus.subscribe(book_topic(tenant_id))
+        self._hold(tenant_id)
         try:
-            if replica.version >= 0:
-                count_push("browser")
-                yield replica
-            async for _ in subscription:
-                count_push("browser")
-                yield replica
+            replica = self._replicas.setdefault(tenant_id, TenantReplica())
+            subscription = self._bus.subscribe(book_topic(tenant_id))
+            try:
+                if replica.version >= 0:
+                    count_push("browser")
+                    yield replica
+                async for _ in subscription:
+                    count_push("browser")
+                    yield replica
+            finally:
+                await subscription.aclose()
         finally:
-            await subscription.aclose()
+            self._release(tenant_id)
 
-    def _ensure(self, tenant_id: int) -> None:
+    def _hold(self, tenant_id: int) -> None:
+        timer = self._letting_go.pop(tenant_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._watchers[tenant_id] += 1
         task = self._tasks.get(tenant_id)
         if task is None or task.done():
             self._tasks[tenant_id] = asyncio.create_task(self._keep_current(tenant_id))
 
+    def _release(self, tenant_id: int) -> None:
+        self._watchers[tenant_id] -= 1
+        if self._watchers[tenant_id] > 0:
+            return
+        del self._watchers[tenant_id]
+        self._schedule_let_go(tenant_id)
+
+    def _schedule_let_go(self, tenant_id: int) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a watcher finalised after its loop stopped: nothing runs any more
+            self._let_go(tenant_id)
+            return
+        self._letting_go[tenant_id] = loop.call_later(self._idle_s, self._let_go, tenant_id)
+
+    def _let_go(self, tenant_id: int) -> None:
+        """Stop following a tenant nobody here has watched for `idle_s`, and forget its book."""
+        self._letting_go.pop(tenant_id, None)
+        if self._watchers[tenant_id] > 0:
+            return
+        self._replicas.pop(tenant_id, None)
+        task = self._tasks.pop(tenant_id, None)
+        if task is not None:
+            task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        log.info("tenant %s: no watcher for %.0f s, no longer followed", tenant_id, self._idle_s)
+
     async def aclose(self) -> None:
         """Stop following every tenant (server shutdown, end of a test)."""
-        tasks = list(self._tasks.values())
+        for timer in self._letting_go.values():
+            timer.cancel()
+        self._letting_go.clear()
+        tasks = [*self._tasks.values(), *self._stopping]
         self._tasks.clear()
         for task in tasks:
             task.cancel()
@@ -144,54 +205,47 @@ class LiveFeed:
         alerts: dict[str, list[Row]] = await (await self._handle(tenant_id)).alerts.remote()
         return alerts
 
-    async def alert_stream(self, tenant_id: int, poll_s: float = 1.0) -> AsyncIterator[Row]:
+    async def alert_stream(self, tenant_id: int, poll_s: float = 1.0,
+                           inbox: AlertInbox | None = None) -> AsyncIterator[Row]:
         """Each alert the tenant's aggregator raises or clears, once, soon after it happens.
 
         With Redis the alert topic brings them at once. The aggregator's recent alerts are also read
         over Ray every `poll_s` s (the only source without Redis), because the bus is latest-wins and
         can skip an alert in a storm. A new stream starts with the recent alerts the aggregator
-        still holds, so consumers must be idempotent (alert delivery is, by alert key).
+        still holds, so consumers must be idempotent (alert delivery is, by alert key). Alerts wait
+        for a slow consumer in a bounded `AlertInbox` (pass one to watch its size).
         """
-        queue: asyncio.Queue[Row] = asyncio.Queue()
-        tasks = [asyncio.create_task(self._poll_alerts(tenant_id, queue, poll_s))]
+        inbox = inbox if inbox is not None else AlertInbox()
+        tasks = [asyncio.create_task(self._poll_alerts(tenant_id, inbox, poll_s))]
         if self._settings.redis_url:
-            tasks.append(asyncio.create_task(self._pump_alerts(tenant_id, queue, self._settings.redis_url)))
-        seen: set[tuple[Any, ...]] = set()
-        order: deque[tuple[Any, ...]] = deque()
+            tasks.append(asyncio.create_task(self._pump_alerts(tenant_id, inbox, self._settings.redis_url)))
         try:
             while True:
-                alert = await queue.get()
                 # Whatever arrived (a foreign publisher's junk too) goes to the consumer, which
                 # names what is wrong with it; the stream itself must never die of a message.
-                names = ("rule_id", "subject", "status", "time_msc")
-                key = tuple(repr(alert.get(n)) for n in names) if isinstance(alert, dict) else (repr(alert),)
-                if key in seen:
-                    continue
-                seen.add(key)
-                order.append(key)
-                if len(order) > _ALERTS_REMEMBERED:
-                    seen.discard(order.popleft())
-                yield alert
+                yield await inbox.get()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _poll_alerts(self, tenant_id: int, queue: asyncio.Queue[Row], poll_s: float) -> None:
+    async def _poll_alerts(self, tenant_id: int, inbox: AlertInbox, poll_s: float) -> None:
         while True:
             try:
-                for alert in (await self.alerts(tenant_id))["recent"]:
-                    queue.put_nowait(alert)
+                recent = (await self.alerts(tenant_id))["recent"]
             except Exception as exc:  # no aggregator yet, or restarting: ask again next time
                 log.debug("tenant %s alerts: %s", tenant_id, exc)
+            else:
+                for alert in recent:
+                    await inbox.put(alert)  # waits while the consumer is behind
             await asyncio.sleep(poll_s)
 
-    async def _pump_alerts(self, tenant_id: int, queue: asyncio.Queue[Row], url: str) -> None:
+    async def _pump_alerts(self, tenant_id: int, inbox: AlertInbox, url: str) -> None:
         while True:
             bus = RedisBus(url, self._settings.redis_prefix)
             try:
                 async for alert in bus.subscribe(alert_topic(tenant_id)):
-                    queue.put_nowait(alert)
+                    inbox.offer(alert)  # full: dropped here, the poll brings it again
             except Exception as exc:  # Redis went away: the Ray poll covers the gap; reconnect
                 log.warning("tenant %s alert topic: %s; reconnecting", tenant_id, exc)
                 await asyncio.sleep(1.0)
@@ -230,7 +284,7 @@ class LiveFeed:
         await self._deliver(tenant_id, await aggregator.snapshot.remote())
 
     async def _deliver(self, tenant_id: int, message: Row) -> bool:
-        replica = self.replica(tenant_id)
+        replica = self._replicas.setdefault(tenant_id, TenantReplica())
         if not replica.apply(message):
             return False
         await self._bus.publish(book_topic(tenant_id), {"version": replica.version})
@@ -238,7 +292,7 @@ class LiveFeed:
 
     async def _follow_ray(self, tenant_id: int, aggregator: Any) -> None:
         while True:
-            version = self.replica(tenant_id).version
+            version = self._replicas.setdefault(tenant_id, TenantReplica()).version
             for message in await aggregator.diffs_since.remote(version, 1.0):
                 if not await self._deliver(tenant_id, message):
                     await self._load_snapshot(tenant_id, aggregator)
