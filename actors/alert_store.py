@@ -15,6 +15,13 @@ alerts point at the row; the built-in rules have word ids and raise alerts with 
 built-in rule finds its rule again after a restart (rows written before that column existed end
 their message with "(rule id)", which is read as a fallback).
 
+Order. Every raise, repeat and clear stored takes the tenant's next alert sequence number
+(`take_seqs`: the `alert_seq` row of `tenant_counter`, moved in the same transaction that writes
+the rows, so numbers are gap-free and never shared), and the row keeps the number of its latest
+event. The numbers travel in the bus messages; clients apply alerts in that order and reload from
+the database when one is missing (`veles.services.alert_order`). The counter lives in the
+database, so it goes on where it was after the aggregator restarts.
+
 Repeats. A raise the AlertEngine folded into an earlier alert (its cool-down, `repeats` > 1)
 reopens that alert's row with the latest value, message and count instead of adding a row, so a
 flapping account is one row (and one report line) with a count.
@@ -30,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from models import alerts as rows
 from models.columns import utcnow
@@ -146,6 +154,35 @@ def rule_row_id(rule_id: str) -> int | None:
     return int(rule_id) if rule_id.isdigit() else None
 
 
+ALERT_SEQ = "alert_seq"  # the `tenant_counter` that numbers a tenant's alert events
+
+
+def take_seqs(db: Session, tenant_id: int, count: int) -> int:
+    """Reserve `count` consecutive alert sequence numbers of the tenant in `db`'s transaction; the
+    first of them. The counter row stays locked until the transaction ends, so concurrent writers
+    are numbered in commit order, and a rollback gives the numbers back (no gap)."""
+    counter = rows.TenantCounter
+    bump = (update(counter)
+            .where(col(counter.tenant_id) == tenant_id, col(counter.name) == ALERT_SEQ)
+            .values(value=col(counter.value) + count)
+            .returning(col(counter.value)))
+    last = db.execute(bump).scalar_one_or_none()
+    if last is None:  # the tenant's first alert: make its counter (a concurrent maker wins harmlessly)
+        dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+        db.execute(dialect.insert(counter).values(tenant_id=tenant_id, name=ALERT_SEQ, value=0)
+                   .on_conflict_do_nothing())
+        last = db.execute(bump).scalar_one()
+    return int(last) - count + 1
+
+
+def current_seq(db: Session, tenant_id: int) -> int:
+    """The tenant's last alert sequence number handed out (0 before the first). Read it before
+    the rows it should cover: rows changed later only carry higher numbers."""
+    value = db.exec(select(rows.TenantCounter.value).where(
+        rows.TenantCounter.tenant_id == tenant_id, rows.TenantCounter.name == ALERT_SEQ)).first()
+    return int(value or 0)
+
+
 _COOLING_ROWS = 10_000  # rows of cleared alerts a repeat may reopen, at most
 
 
@@ -159,19 +196,20 @@ class AlertStore:
     open_rows: dict[tuple[str, str], int] = field(default_factory=dict)
     cleared_rows: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def record(self, alerts: Sequence[Alert]) -> list[int | None]:
+    def record(self, alerts: Sequence[Alert]) -> list[tuple[int | None, int]]:
         """Store raises as open rows and resolve the rows of clears, in one transaction; the row id
-        of each alert, in order (None for a clear whose row is unknown)."""
-        ids: list[int | None] = []
+        (None for a clear whose row is unknown) and the sequence number of each alert, in order."""
+        ids: list[tuple[int | None, int]] = []
         now = utcnow()
         with tenant_session(self.url, self.tenant_id) as db:
-            for alert in alerts:
+            first = take_seqs(db, self.tenant_id, len(alerts)) if alerts else 0
+            for seq, alert in enumerate(alerts, start=first):
                 key = (alert.rule_id, alert.subject)
                 value = alert.value if alert.value is not None else float("nan")
                 if alert.status is AlertStatus.RAISED:
-                    reopened = self._reopen(db, key, alert, value, now) if alert.repeats > 1 else None
+                    reopened = self._reopen(db, key, alert, value, now, seq) if alert.repeats > 1 else None
                     if reopened is not None:
-                        ids.append(reopened)
+                        ids.append((reopened, seq))
                         self.open_rows[key] = reopened
                         continue
                     row = rows.Alert(
@@ -179,22 +217,30 @@ class AlertStore:
                         severity=rows.Severity(alert.severity.value), subject=alert.subject[:120],
                         value=value, message=alert.message[:2000], engine_rule=alert.rule_id[:64],
                         repeats=alert.repeats, last_raised_at=now if alert.repeats > 1 else None,
+                        seq=seq, first_msc=alert.first,
                     )
                     db.add(row)
                     db.flush()
-                    ids.append(row.id)
+                    ids.append((row.id, seq))
                     if alert.kind is not AlertKind.LARGE_DEAL:  # an event: nothing will clear it
                         assert row.id is not None
                         self.open_rows[key] = row.id
                 else:
                     row_id = self.open_rows.pop(key, None)
                     if row_id is not None:
-                        self._resolve(db, [row_id], now)
+                        self._resolve(db, [row_id], now, seq)
                         self._remember_cleared(key, row_id)
-                    ids.append(row_id)
+                    ids.append((row_id, seq))
         return ids
 
-    def _reopen(self, db: Any, key: tuple[str, str], alert: Alert, value: float, now: Any) -> int | None:
+    def current_seq(self) -> int:
+        """The tenant's last alert sequence number (blocks on the database)."""
+        with tenant_session(self.url, self.tenant_id) as db:
+            return current_seq(db, self.tenant_id)
+
+    def _reopen(
+        self, db: Any, key: tuple[str, str], alert: Alert, value: float, now: Any, seq: int
+    ) -> int | None:
         """Fold a repeat into the row of the alert it repeats: open again (acknowledged stays
         acknowledged), the latest value and message, the count. None when that row is unknown
         (the aggregator restarted meanwhile): the caller adds a row."""
@@ -207,7 +253,7 @@ class AlertStore:
         row.state = rows.AlertState.ACKNOWLEDGED if row.acknowledged_by is not None else rows.AlertState.OPEN
         row.resolved_at = None
         row.value, row.message = value, alert.message[:2000]
-        row.repeats, row.last_raised_at = alert.repeats, now
+        row.repeats, row.last_raised_at, row.seq = alert.repeats, now, seq
         db.add(row)
         return row_id
 
@@ -261,14 +307,19 @@ class AlertStore:
             self._resolve(db, orphans, utcnow())
         return list(exported.values())
 
-    def _resolve(self, db: Any, row_ids: Sequence[int], now: Any) -> None:
+    def _resolve(self, db: Any, row_ids: Sequence[int], now: Any, seq: int | None = None) -> None:
+        """Resolve rows; `seq`: the number of the clear event that resolves this one row (rows
+        resolved without an event, their rule or account gone, keep their number)."""
         if not row_ids:
             return
+        values: dict[str, Any] = {"state": rows.AlertState.RESOLVED, "resolved_at": now}
+        if seq is not None:
+            values["seq"] = seq
         db.exec(
             update(rows.Alert)
             .where(col(rows.Alert.tenant_id) == self.tenant_id, col(rows.Alert.id).in_(row_ids),
                    col(rows.Alert.state) != rows.AlertState.RESOLVED)
-            .values(state=rows.AlertState.RESOLVED, resolved_at=now)
+            .values(**values)
         )
 
 

@@ -15,7 +15,10 @@ Alerts. With a database, the rules come from the tenant's `alert_rule` rows, eve
 is written as an `alert` row before it is published (the message carries the row's `id`), and an
 aggregator that Ray restarted reads the open rows back first, so it neither raises an open alert a
 second time nor forgets to resolve one (`actors/alert_store.py`). `set_rules` swaps the rules of
-a running aggregator, keeping the alerts of rules that still exist.
+a running aggregator, keeping the alerts of rules that still exist. Each stored alert carries the
+tenant's next alert sequence number (`seq`); alerts are stored and published one batch at a time,
+so they leave here in that order (the bus and the web tier's merge of two sources may still
+reorder them: clients put them back, `veles/services/alert_order.py`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class BookPublisher:
         self._ready = self._store is None
         self._next_load = 0.0  # monotonic time before which a failed load is not tried again
         self.recent_alerts: deque[Row] = deque(maxlen=_RECENT_ALERTS)
+        self.seq = 0  # the last alert sequence number published (the stored counter's, after `load`)
+        self._announcing = asyncio.Lock()  # numbers are taken and published in one order
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self.stats = EngineStats(tenant_id)  # for /metrics: lag, alerts, and the supervisor's counts
         self._removed = False  # accounts left the book since the last publish
@@ -176,6 +181,7 @@ class BookPublisher:
                 rules = await asyncio.to_thread(load_rules, store.url, self.tenant_id)
                 engine = AlertEngine(rules.rules, self._cooldown_s)
                 engine.restore(await asyncio.to_thread(store.load_open, engine.rules))
+                self.seq = max(self.seq, await asyncio.to_thread(store.current_seq))
             except SQLAlchemyError as exc:
                 self._next_load = time.monotonic() + _LOAD_RETRY_S
                 log.warning("tenant %s: alert rules and open alerts not loaded (%s); built-in rules "
@@ -206,21 +212,31 @@ class BookPublisher:
 
     async def announce(self, alerts: list[Alert]) -> None:
         """Alerts are stored, then go out at once (not paced with the book) and are kept for the
-        web tier; each message carries its row's id (None without a database)."""
+        web tier; each message carries its row's id (None without a database) and its sequence
+        number. One batch at a time, so they go out in the order of their numbers.
+
+        Without a database the numbers are this process's own (they start again with it); alerts
+        the database refused are published without one (`seq` None), since the desk must hear of
+        them, and clients apply those as they come."""
         if not alerts:
             return
-        ids: list[int | None] = [None] * len(alerts)
-        if self._store is not None:
-            try:
-                ids = await asyncio.to_thread(self._store.record, alerts)
-            except SQLAlchemyError as exc:  # published anyway: the desk must hear of it
-                log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
-        self.stats.count_alerts(alerts)
-        for alert, row_id in zip(alerts, ids, strict=True):
-            message = alert_row(alert, row_id)
-            self.recent_alerts.append(message)
-            if self._bus is not None:
-                await self._bus.publish(alert_topic(self.tenant_id), message)
+        async with self._announcing:
+            numbered: list[tuple[int | None, int | None]]
+            if self._store is None:
+                numbered = [(None, self.seq + n) for n in range(1, len(alerts) + 1)]
+            else:
+                try:
+                    numbered = list(await asyncio.to_thread(self._store.record, alerts))
+                except SQLAlchemyError as exc:  # published anyway: the desk must hear of it
+                    log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
+                    numbered = [(None, None)] * len(alerts)
+            self.stats.count_alerts(alerts)
+            for alert, (row_id, seq) in zip(alerts, numbered, strict=True):
+                message = alert_row(alert, row_id, seq)
+                self.seq = max(self.seq, seq or 0)
+                self.recent_alerts.append(message)
+                if self._bus is not None:
+                    await self._bus.publish(alert_topic(self.tenant_id), message)
 
     async def diffs_since(self, version: int, timeout: float) -> list[Row]:
         """Diffs after `version`, waiting up to `timeout` s for one; a snapshot if too far behind."""
@@ -296,13 +312,15 @@ class RiskAggregator:
         await self._core.announce(self._core.apply(figures, sent_at, deals or ()))
         self._changed.set()
 
-    async def alerts(self) -> dict[str, list[dict[str, Any]]]:
-        """The alerts raised now (`active`) and the latest raises and clears (`recent`, newest last)."""
+    async def alerts(self) -> dict[str, Any]:
+        """The alerts raised now (`active`), the latest raises and clears (`recent`, newest last,
+        in sequence order) and the last sequence number published (`seq`)."""
         await self._core.load()
         ids = self._core.open_rows()
         return {
             "active": [alert_row(a, ids.get((a.rule_id, a.subject))) for a in self._core.alerts.active()],
             "recent": list(self._core.recent_alerts),
+            "seq": self._core.seq,
         }
 
     async def set_rules(self, rules: RuleSet) -> None:

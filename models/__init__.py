@@ -5,7 +5,16 @@ tenant-isolation test both read.
 """
 
 from models.accounts import Book, ClientAccount
-from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
+from models.alerts import (
+    Alert,
+    AlertInbox,
+    AlertKind,
+    AlertRule,
+    AlertState,
+    EscalationPolicy,
+    Severity,
+    TenantCounter,
+)
 from models.audit import AuditLog
 from models.auth import LoginChallenge, RefreshToken
 from models.connections import ConnectionStatus, Mt5Connection, Platform
@@ -17,6 +26,7 @@ from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
 
 __all__ = [
     "Alert",
+    "AlertInbox",
     "AlertKind",
     "AlertRule",
     "AlertState",
@@ -29,6 +39,7 @@ __all__ = [
     "Delivery",
     "DeliveryPreference",
     "DeliveryStatus",
+    "EscalationPolicy",
     "LoginChallenge",
     "Mt5Connection",
     "Plan",
@@ -41,6 +52,7 @@ __all__ = [
     "Role",
     "Severity",
     "Tenant",
+    "TenantCounter",
     "TenantStatus",
     "TwoFactor",
     "User",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.columns import UtcDateTime, enum_column, utcnow
@@ -60,6 +60,8 @@ class Alert(SQLModel, table=True):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "rule_id"], ["alert_rule.tenant_id", "alert_rule.id"]),
         ForeignKeyConstraint(["tenant_id", "acknowledged_by"], ["user.tenant_id", "user.id"]),
+        # each engine event has its own number, and a row holds its latest one: never two rows alike
+        UniqueConstraint("tenant_id", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -79,3 +81,61 @@ class Alert(SQLModel, table=True):
     repeats: int = Field(default=1, description="Raises folded into this alert by the cool-down.")
     last_raised_at: datetime | None = Field(default=None, sa_type=UtcDateTime,
                                             description="The latest of those raises; None: only one.")
+    seq: int | None = Field(default=None, sa_type=BigInteger, description=(
+        "The tenant's alert sequence number of the engine's latest event on this row (raise, repeat "
+        "or clear); None: stored before alerts were numbered."))
+    first_msc: int | None = Field(default=None, sa_type=BigInteger, description=(
+        "Engine time (ms) of the first raise this alert stands for: with the rule and subject, what "
+        "delivery knows it by."))
+    escalated_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description=(
+        "When the unacknowledged critical alert was escalated to e-mail and SMS; set once."))
+
+
+class TenantCounter(SQLModel, table=True):
+    """A number that only grows, per tenant and name: `alert_seq` numbers the tenant's alert events.
+
+    Taken with `UPDATE ... SET value = value + n` in the transaction that stores what it numbers,
+    so numbers are gap-free (a rolled-back write gives its numbers back) and two writers queue on
+    the row instead of sharing a number; a database sequence would leave gaps on rollback.
+    """
+
+    __tablename__ = "tenant_counter"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(max_length=32)
+    value: int = Field(default=0, sa_type=BigInteger)
+
+
+class EscalationPolicy(SQLModel, table=True):
+    """How long a critical alert may stay unacknowledged before it is escalated by e-mail and SMS.
+
+    One row per tenant in practice (the service replaces it); should two ever exist, the newest
+    counts. No row: no escalation."""
+
+    __tablename__ = "escalation_policy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    after_minutes: float = Field(description="Minutes a critical alert may stay open unacknowledged.")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class AlertInbox(SQLModel, table=True):
+    """One user's portal alert state: how far they have read, and whether critical alerts may show
+    a desktop notification (the browser's permission is asked when they opt in)."""
+
+    __tablename__ = "alert_inbox"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"]),
+        UniqueConstraint("tenant_id", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: int
+    read_seq: int = Field(default=0, sa_type=BigInteger,
+                          description="Open alerts with a higher `seq` are unread for this user.")
+    desktop_notifications: bool = Field(default=False, description="Opted in to desktop notifications.")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

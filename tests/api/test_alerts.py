@@ -274,3 +274,31 @@ def test_anonymous_wrong_role_and_other_tenant(api: TestClient, world: World, al
         rule_id
     ]
     assert api.get("/api/v1/alert-rules", headers=world.headers(world.b)).json() == []
+
+
+def test_a_client_that_saw_a_gap_reloads_the_alerts_changed_after_its_last_number(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    """Issue 15: events carry the tenant's `seq`; `after_seq` lists the alerts changed after a
+    number, oldest event first, and `X-Alert-Seq` says how far the list reaches."""
+    from actors.alert_store import take_seqs
+    from models.db import tenant_session
+
+    url = world.settings.database_url
+    with tenant_session(url, world.a) as db:  # the engine numbers its events as it stores them
+        first = take_seqs(db, world.a, 3)
+        for offset, name in enumerate(("warning", "critical", "info")):
+            row = db.get(Alert, alerts[name])
+            assert row is not None
+            row.seq = first + offset
+            db.add(row)
+    response = api.get("/api/v1/alerts", headers=world.headers(world.a, Role.VIEWER),
+                       params={"after_seq": str(first)})
+    assert response.status_code == 200, response.text
+    assert [a["id"] for a in response.json()] == [alerts["critical"], alerts["info"]]
+    assert [a["seq"] for a in response.json()] == [first + 1, first + 2]
+    assert response.headers["X-Alert-Seq"] == str(first + 2)
+    other = api.get("/api/v1/alerts", headers=world.headers(world.b))
+    assert other.headers["X-Alert-Seq"] == "0"  # per tenant: B's engine numbered nothing
+    bad = api.get("/api/v1/alerts", headers=world.headers(world.a), params={"after_seq": "-1"})
+    assert bad.status_code == 422 and "after_seq" in bad.text

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from veles.services.alerts import (
     RuleForm,
     RuleView,
     acknowledge,
+    alert_seq,
     built_in_rules,
     create_rule,
     delete_rule,
@@ -56,9 +57,18 @@ ALERT = {**_errors("do this"), 404: {"description": "No such alert in your tenan
 RULE = {**_errors("edit rules"), 404: {"description": "No such rule in your tenant"}}
 
 
+SEQ_HEADER = "X-Alert-Seq"
+
+
 @router.get("/alerts", responses=_errors("view risk"))
-def alerts(identity: Viewer, db: TenantUnit, query: Annotated[AlertFilter, Query()]) -> list[AlertView]:
-    """The tenant's alerts, newest first, filtered by state, severity and `since`."""
+def alerts(
+    identity: Viewer, db: TenantUnit, query: Annotated[AlertFilter, Query()], response: Response
+) -> list[AlertView]:
+    """The tenant's alerts, newest first, filtered by state, severity and `since`; with
+    `after_seq`, those the engine changed after that number, in its order. The `X-Alert-Seq`
+    header is the tenant's last alert sequence number when the list was read: a client applies
+    the `alert` events numbered after it (it read it before the list, so none is missed)."""
+    response.headers[SEQ_HEADER] = str(alert_seq(db, identity.tenant_id))
     return list_alerts(db, identity.tenant_id, query)
 
 

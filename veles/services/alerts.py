@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from actors.alert_store import BUILT_IN, NOT_EVALUATED, built_ins_running, engine_rule
+from actors.alert_store import BUILT_IN, NOT_EVALUATED, built_ins_running, current_seq, engine_rule
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.columns import utcnow
 from veles.services.audit import record
@@ -50,6 +50,8 @@ class AlertView:
     created_at: datetime
     repeats: int  # raises the engine's cool-down folded into this alert (1: raised once)
     last_raised_at: datetime | None  # the latest of them; None when raised once
+    seq: int | None  # the tenant's alert sequence number of the engine's latest event on it
+    escalated_at: datetime | None  # when it was escalated by e-mail and SMS, unacknowledged
 
     @classmethod
     def of(cls, row: Alert) -> AlertView:
@@ -57,34 +59,47 @@ class AlertView:
         assert row.id is not None
         return cls(row.id, row.rule_id, row.severity, row.subject, row.value, row.message, row.state,
                    row.acknowledged_by, row.acknowledged_at, row.resolved_at, row.created_at, row.repeats,
-                   row.last_raised_at)
+                   row.last_raised_at, row.seq, row.escalated_at)
 
 
 class AlertFilter(BaseModel):
-    """Which alerts to list: by state, severity and creation time, newest first, one page."""
+    """Which alerts to list: by state, severity and creation time, newest first, one page; or,
+    with `after_seq`, the alerts the engine changed after that sequence number, in its order."""
 
     model_config = ConfigDict(extra="forbid")
 
     state: AlertState | None = None
     severity: Severity | None = None
     since: datetime | None = Field(default=None, description="Only alerts created at or after this time.")
+    after_seq: int | None = Field(default=None, ge=0, le=2**63 - 1, description=(
+        "Only alerts whose latest engine event is numbered after this, oldest event first: the "
+        "reload of a client that saw a gap in the `seq` of the alert events it receives."))
     offset: int = Field(default=0, ge=0, le=1_000_000)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+
+
+def alert_seq(db: Session, tenant_id: int) -> int:
+    """The tenant's last alert sequence number. Read it before the alerts it should cover (as the
+    API does): alerts changed in between only carry higher numbers, which a client then applies."""
+    return current_seq(db, tenant_id)
 
 
 def list_alerts(
     db: Session, tenant_id: int, query: AlertFilter | Mapping[str, Any] | None = None
 ) -> list[AlertView]:
-    """The tenant's alerts matching `query`, newest first."""
+    """The tenant's alerts matching `query`, newest first (by `seq`, oldest first, with `after_seq`)."""
     q = validated(AlertFilter, query or {})
     statement = select(Alert).where(Alert.tenant_id == tenant_id)
+    if q.after_seq is not None:
+        statement = statement.where(col(Alert.seq) > q.after_seq).order_by(col(Alert.seq))
     if q.state is not None:
         statement = statement.where(Alert.state == q.state)
     if q.severity is not None:
         statement = statement.where(Alert.severity == q.severity)
     if q.since is not None:
         statement = statement.where(col(Alert.created_at) >= q.since)
-    statement = statement.order_by(col(Alert.created_at).desc(), col(Alert.id).desc())
+    if q.after_seq is None:
+        statement = statement.order_by(col(Alert.created_at).desc(), col(Alert.id).desc())
     statement = statement.offset(q.offset).limit(q.limit)
     return [AlertView.of(row) for row in db.exec(statement).all()]
 

@@ -253,7 +253,8 @@ def recipients(db: Session, tenant_id: int) -> list[Recipient]:
 
 _ALERT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "rule_id": str, "severity": str, "subject": str, "status": str, "time_msc": int, "message": str,
-    "value": (int, float), "threshold": (int, float),
+    "value": (int, float),
+    "threshold": (int, float, type(None)),  # None: reloaded from its row, which keeps no threshold
 }
 
 

@@ -30,6 +30,7 @@ from actors.wire import Row, alert_topic, book_topic
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
 from veles.services.alert_inbox import AlertInbox
+from veles.services.alert_order import AlertSequencer, stored_since
 from veles.services.engine_metrics import count_push
 from veles.services.ray_runtime import join, named_actor
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Seconds a tenant stays followed after its last watcher left (a reload, the next API read).
 IDLE_S = 60.0
+_GAP_CHECK_S = 0.5  # how often an idle alert stream looks whether a gap has waited long enough
 
 
 
@@ -200,43 +202,75 @@ class LiveFeed:
         detail: AccountDetail | None = await supervisor.account_detail.remote(login)
         return detail
 
-    async def alerts(self, tenant_id: int) -> dict[str, list[Row]]:
-        """The tenant's alerts raised now (`active`) and the latest raises and clears (`recent`)."""
-        alerts: dict[str, list[Row]] = await (await self._handle(tenant_id)).alerts.remote()
+    async def alerts(self, tenant_id: int) -> dict[str, Any]:
+        """The tenant's alerts raised now (`active`), the latest raises and clears (`recent`) and
+        the last alert sequence number published (`seq`)."""
+        alerts: dict[str, Any] = await (await self._handle(tenant_id)).alerts.remote()
         return alerts
 
     async def alert_stream(self, tenant_id: int, poll_s: float = 1.0,
                            inbox: AlertInbox | None = None) -> AsyncIterator[Row]:
-        """Each alert the tenant's aggregator raises or clears, once, soon after it happens.
+        """Each alert the tenant's aggregator raises or clears, once, in sequence order.
 
         With Redis the alert topic brings them at once. The aggregator's recent alerts are also read
         over Ray every `poll_s` s (the only source without Redis), because the bus is latest-wins and
         can skip an alert in a storm. A new stream starts with the recent alerts the aggregator
-        still holds, so consumers must be idempotent (alert delivery is, by alert key). Alerts wait
-        for a slow consumer in a bounded `AlertInbox` (pass one to watch its size).
+        still holds (its first answer says from which number), so consumers must be idempotent
+        (alert delivery is, by alert key). Alerts wait for a slow consumer in a bounded
+        `AlertInbox` (pass one to watch its size). The two sources are merged back into the
+        engine's order by `AlertSequencer`; a number still missing after its wait is filled from
+        the database (`stored_since`: the alerts changed since, as `reloaded` messages).
         """
         inbox = inbox if inbox is not None else AlertInbox()
-        tasks = [asyncio.create_task(self._poll_alerts(tenant_id, inbox, poll_s))]
+        start: list[int] = []  # where the stream starts, once the aggregator has answered
+        tasks = [asyncio.create_task(self._poll_alerts(tenant_id, inbox, poll_s, start))]
         if self._settings.redis_url:
             tasks.append(asyncio.create_task(self._pump_alerts(tenant_id, inbox, self._settings.redis_url)))
+        sequencer = AlertSequencer()
         try:
             while True:
-                # Whatever arrived (a foreign publisher's junk too) goes to the consumer, which
-                # names what is wrong with it; the stream itself must never die of a message.
-                yield await inbox.get()
+                ready: list[Row] = []
+                try:
+                    # Whatever arrived (a foreign publisher's junk too) goes to the consumer, which
+                    # names what is wrong with it; the stream itself must never die of a message.
+                    ready = sequencer.offer(await asyncio.wait_for(inbox.get(), _GAP_CHECK_S))
+                except TimeoutError:
+                    pass
+                if sequencer.last is None and start:
+                    ready.extend(sequencer.resync(start[0]))
+                if sequencer.needs_reload():
+                    ready.extend(await self._fill_gap(tenant_id, sequencer))
+                for alert in ready:
+                    yield alert
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _poll_alerts(self, tenant_id: int, inbox: AlertInbox, poll_s: float) -> None:
+    async def _fill_gap(self, tenant_id: int, sequencer: AlertSequencer) -> list[Row]:
+        """The alerts missed behind a gap, from the database, then those held after it."""
+        after = sequencer.reload_after()
+        try:
+            reached, loaded = await asyncio.to_thread(
+                stored_since, self._settings.database_url, tenant_id, after)
+        except Exception as exc:  # the database away: the gap waits, and is tried again
+            log.warning("tenant %s alerts after %d not reloaded: %s", tenant_id, after, exc)
+            return []
+        log.info("tenant %s: alert numbers after %d were missing; reloaded %d alerts up to %d",
+                 tenant_id, after, len(loaded), reached)
+        return [*loaded, *sequencer.resync(reached)]
+
+    async def _poll_alerts(self, tenant_id: int, inbox: AlertInbox, poll_s: float, start: list[int]) -> None:
         while True:
             try:
-                recent = (await self.alerts(tenant_id))["recent"]
+                answer = await self.alerts(tenant_id)
             except Exception as exc:  # no aggregator yet, or restarting: ask again next time
                 log.debug("tenant %s alerts: %s", tenant_id, exc)
             else:
-                for alert in recent:
+                if not start:  # the stream starts before the oldest recent alert the aggregator holds
+                    numbers = [a["seq"] for a in answer["recent"] if isinstance(a.get("seq"), int)]
+                    start.append(min(numbers) - 1 if numbers else int(answer.get("seq") or 0))
+                for alert in answer["recent"]:
                     await inbox.put(alert)  # waits while the consumer is behind
             await asyncio.sleep(poll_s)
 
