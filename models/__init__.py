@@ -7,8 +7,8 @@ tenant-isolation test both read.
 from models.accounts import Book, ClientAccount
 from models.alerts import (
     Alert,
-    AlertInbox,
     AlertKind,
+    AlertReader,
     AlertRule,
     AlertState,
     EscalationPolicy,
@@ -26,8 +26,8 @@ from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
 
 __all__ = [
     "Alert",
-    "AlertInbox",
     "AlertKind",
+    "AlertReader",
     "AlertRule",
     "AlertState",
     "AuditLog",

@@ -122,11 +122,11 @@ class EscalationPolicy(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
-class AlertInbox(SQLModel, table=True):
+class AlertReader(SQLModel, table=True):
     """One user's portal alert state: how far they have read, and whether critical alerts may show
     a desktop notification (the browser's permission is asked when they opt in)."""
 
-    __tablename__ = "alert_inbox"
+    __tablename__ = "alert_reader"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"]),
         UniqueConstraint("tenant_id", "user_id"),

@@ -19,7 +19,7 @@ down_revision = "0010_platform_tenant"
 branch_labels = None
 depends_on = None
 
-_TABLES = ("tenant_counter", "escalation_policy", "alert_inbox")
+_TABLES = ("tenant_counter", "escalation_policy", "alert_reader")
 
 
 def upgrade() -> None:
@@ -55,7 +55,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_escalation_policy_tenant_id"), "escalation_policy", ["tenant_id"], unique=False)
 
     op.create_table(
-        "alert_inbox",
+        "alert_reader",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -63,12 +63,12 @@ def upgrade() -> None:
         sa.Column("desktop_notifications", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id", "user_id"], ["user.tenant_id", "user.id"],
-                                name=op.f("fk_alert_inbox_tenant_id_user_id_user")),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_alert_inbox_tenant_id_tenant")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_inbox")),
-        sa.UniqueConstraint("tenant_id", "user_id", name=op.f("uq_alert_inbox_tenant_id_user_id")),
+                                name=op.f("fk_alert_reader_tenant_id_user_id_user")),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=op.f("fk_alert_reader_tenant_id_tenant")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_reader")),
+        sa.UniqueConstraint("tenant_id", "user_id", name=op.f("uq_alert_reader_tenant_id_user_id")),
     )
-    op.create_index(op.f("ix_alert_inbox_tenant_id"), "alert_inbox", ["tenant_id"], unique=False)
+    op.create_index(op.f("ix_alert_reader_tenant_id"), "alert_reader", ["tenant_id"], unique=False)
 
     if op.get_bind().dialect.name == "postgresql":
         statements = [s for table in _TABLES for s in tenant_table_statements(table)]

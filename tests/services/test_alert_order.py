@@ -60,7 +60,8 @@ def _healthy(login: int) -> AccountFigures:
 
 def _row_seqs(url: str, tenant_id: int) -> list[int | None]:
     with session_scope(url) as db:
-        return list(db.exec(select(Alert.seq).where(Alert.tenant_id == tenant_id).order_by(col(Alert.id))).all())
+        statement = select(Alert.seq).where(Alert.tenant_id == tenant_id).order_by(col(Alert.id))
+        return list(db.exec(statement).all())
 
 
 def _msg(seq: int) -> dict[str, Any]:
@@ -74,16 +75,19 @@ def test_messages_that_arrive_out_of_order_are_applied_in_order() -> None:
     sequencer = AlertSequencer(last=0)
     applied = [m["seq"] for seq in (3, 1, 4, 2, 5) for m in sequencer.offer(_msg(seq))]
     assert applied == [1, 2, 3, 4, 5]
-    assert sequencer.held == 0 and not sequencer.needs_reload()
+    assert sequencer.held == 0
+    assert not sequencer.needs_reload()
 
 
 def test_duplicates_and_what_a_load_covered_are_dropped() -> None:
     sequencer = AlertSequencer()  # unsynced: holds everything until its first load says where it stands
-    assert sequencer.offer(_msg(7)) == [] and sequencer.offer(_msg(9)) == []
+    assert sequencer.offer(_msg(7)) == []
+    assert sequencer.offer(_msg(9)) == []
     assert [m["seq"] for m in sequencer.resync(7)] == []  # 7 was in the load; 8 is still missing
     assert sequencer.held == 1
     assert [m["seq"] for m in sequencer.offer(_msg(8))] == [8, 9]
-    assert sequencer.offer(_msg(8)) == [] and sequencer.offer(_msg(2)) == []
+    assert sequencer.offer(_msg(8)) == []
+    assert sequencer.offer(_msg(2)) == []
 
 
 def test_a_missing_number_asks_for_a_reload_once_it_has_waited() -> None:
@@ -246,7 +250,9 @@ async def test_out_of_order_delivery_on_the_topic_is_applied_in_order(
 
 
 @pytest.mark.redis
-async def test_a_missing_number_is_reloaded_from_the_database(database: str, redis_settings: Settings) -> None:
+async def test_a_missing_number_is_reloaded_from_the_database(
+    database: str, redis_settings: Settings
+) -> None:
     core = BookPublisher(_tenant(database), database_url=database)
     await core.load()
     stream = _Stream(redis_settings, core)
