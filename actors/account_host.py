@@ -26,12 +26,13 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import ray
 
 from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, Step, pickle_parts, unpickle_parts
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot, Deal, Quote
+from veles.risk.events import AccountSnapshot, Deal, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class HostBatch:
     quotes: tuple[Quote, ...] = ()
     deals: tuple[Deal, ...] = ()
     board: tuple[Quote, ...] = ()
+    swaps: tuple[PositionSwap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -197,12 +199,14 @@ class HostCore:
             if batch.seq > seq:
                 break
             own = _deals_by_login(batch.deals)
+            swaps = _deals_by_login(batch.swaps)
             for login, (actor, since) in restored.items():
                 if since >= batch.seq or login in answer.failed:
                     continue
                 deals = tuple(own.get(login, ()))
                 try:
-                    self._apply(actor, Step(batch.quotes, deals, batch.board if deals else ()))
+                    self._apply(actor, Step(batch.quotes, deals, batch.board if deals else (),
+                                            tuple(swaps.get(login, ()))))
                 except Exception as exc:  # this account's fault: it stays failed, nobody else is touched
                     answer.failed[login] = f"{type(exc).__name__}: {exc}"
         good: dict[int, AccountActor] = {}
@@ -246,14 +250,16 @@ class HostCore:
             for quote in batch.quotes:
                 touched.update(conn.index.get(quote.symbol, ()))
             own = _deals_by_login(batch.deals)
-            touched.update(login for login in own if login in conn.accounts)
+            swaps = _deals_by_login(batch.swaps)
+            touched.update(login for login in (*own, *swaps) if login in conn.accounts)
             for login in sorted(touched):
                 actor = conn.accounts.get(login)
                 if actor is None or login in conn.failed:
                     continue
                 deals = tuple(own.get(login, ()))
                 try:
-                    update = self._apply(actor, Step(batch.quotes, deals, batch.board if deals else ()))
+                    update = self._apply(actor, Step(batch.quotes, deals, batch.board if deals else (),
+                                                     tuple(swaps.get(login, ()))))
                 except Exception as exc:  # isolate: only this account is failed, the batch goes on
                     conn.failed[login] = failed[login] = f"{type(exc).__name__}: {exc}"
                     log.warning("account %s failed on batch %s: %s", login, batch.seq, conn.failed[login])
@@ -337,9 +343,12 @@ class HostCore:
         return sum(len(conn.accounts) for conn in self.connections.values())
 
 
-def _deals_by_login(deals: Iterable[Deal]) -> dict[int, list[Deal]]:
-    """A batch's deals by account, each account's in batch order."""
-    own: defaultdict[int, list[Deal]] = defaultdict(list)
+_E = TypeVar("_E", Deal, PositionSwap)
+
+
+def _deals_by_login(deals: Iterable[_E]) -> dict[int, list[_E]]:
+    """A batch's deals (or swaps) by account, each account's in batch order."""
+    own: defaultdict[int, list[_E]] = defaultdict(list)
     for deal in deals:
         own[deal.login].append(deal)
     return own

@@ -22,7 +22,7 @@ from typing import Any
 
 from veles.risk.account import AccountFigures, AccountState
 from veles.risk.errors import RejectedEvent
-from veles.risk.events import AccountSnapshot, Deal, Position, Quote
+from veles.risk.events import AccountSnapshot, Deal, Position, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class Step:
     quotes: tuple[Quote, ...] = ()
     deals: tuple[Deal, ...] = ()
     board: tuple[Quote, ...] = ()
+    swaps: tuple[PositionSwap, ...] = ()  # positions whose swap a rollover changed (before the deals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ class AccountActor:
         return self._board, self.state, self._recent
 
     def apply(self, step: Step, checkpoint: bool = False) -> AccountUpdate:
-        """Apply a batch's quotes, then its deals (gateways fill a batch's orders at its prices).
+        """Apply a batch's quotes, then its swaps, then its deals (gateways fill a batch's orders at
+        its prices; a rollover's swaps are as of before the batch's deals).
 
         A rejected event is reported, not raised: one bad event must not stall the account. Any
         other exception is a fault of this account: it propagates, and the host marks only this
@@ -138,7 +140,9 @@ class AccountActor:
         )
 
     def _apply(self, step: Step) -> AccountUpdate:
-        figures: AccountFigures | None = None if step.quotes or step.deals else self.state.figures()
+        figures: AccountFigures | None = (
+            None if step.quotes or step.deals or step.swaps else self.state.figures()
+        )
         rejected: list[str] = []
         applied: list[Deal] = []
         self._board.update((q.symbol, q) for q in step.board)
@@ -147,6 +151,11 @@ class AccountActor:
                 figures = self.state.apply_quotes(step.quotes)
             except RejectedEvent as exc:
                 rejected.append(f"quotes: {exc}")
+        for swap in step.swaps:
+            try:
+                figures = self.state.apply_swap(swap)
+            except RejectedEvent as exc:
+                rejected.append(f"swap of position {swap.position_id}: {exc}")
         for deal in step.deals:
             try:
                 figures = self.state.apply_deal(deal)

@@ -73,7 +73,7 @@ from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot, Batch, Deal, Quote, merge_batches
+from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote, merge_runs
 
 log = logging.getLogger(__name__)
 
@@ -595,7 +595,8 @@ class TenantSupervisor:
             if batches:
                 conn.merged += len(batches) - 1
                 try:
-                    await self._dispatch(conn, merge_batches(batches))
+                    for merged in merge_runs(batches):
+                        await self._dispatch(conn, merged)
                 except Exception as exc:  # one bad batch must not stop the tenant
                     conn.reject("batch_error", f"{type(exc).__name__}: {exc}")
                     log.exception("tenant %s: batch failed on %s", self.tenant_id, conn.spec.connection_id)
@@ -611,9 +612,15 @@ class TenantSupervisor:
                 deals.append(deal)
             else:
                 conn.reject("unknown_login", f"deal {deal.ticket} for login {deal.login}")
+        swaps: list[PositionSwap] = []
+        for swap in batch.swaps:
+            if swap.login in conn.accounts:
+                swaps.append(swap)
+            else:
+                conn.reject("unknown_login", f"swap of position {swap.position_id} for login {swap.login}")
         conn.seq += 1
         board = tuple(conn.last_quotes.values()) if deals else ()
-        sent = HostBatch(conn.spec.connection_id, conn.seq, tuple(quotes), tuple(deals), board)
+        sent = HostBatch(conn.spec.connection_id, conn.seq, tuple(quotes), tuple(deals), board, tuple(swaps))
         conn.log.append(sent)
         # The hosts whose accounts this batch touches, and hosts not called for a checkpoint
         # period (so their accounts' checkpoints stay within the log's reach).
@@ -621,7 +628,8 @@ class TenantSupervisor:
         stale = conn.seq - self._checkpoint_every
         targets = [h for h, link in conn.hosts.items()
                    if link.needs & changed or link.last_seq <= stale]
-        targets += [h for h in {conn.accounts[d.login].host for d in deals} if h not in targets]
+        moved = {d.login for d in deals} | {w.login for w in swaps}
+        targets += [h for h in {conn.accounts[login].host for login in moved} if h not in targets]
         calls: list[tuple[int, Any, ray.ObjectRef]] = []
         for h in targets:
             link = conn.hosts[h]

@@ -29,8 +29,11 @@ CONN = "sim"
 class _Driver:
     """Hosts fed like the supervisor feeds them, next to undisturbed reference accounts."""
 
-    def __init__(self, accounts: int, seed: int, hosts: int, checkpoint_every: int) -> None:
-        self.broker = SimulatedBroker(CONN, accounts=accounts, seed=seed, start_msc=START_MSC, warmup=30.0)
+    def __init__(
+        self, accounts: int, seed: int, hosts: int, checkpoint_every: int, start_msc: int = START_MSC
+    ) -> None:
+        self.broker = SimulatedBroker(CONN, accounts=accounts, seed=seed, start_msc=start_msc, warmup=30.0)
+        self.swaps = 0
         self.symbols = {s.name: s for s in self.broker.symbols()}
         first = self.broker.poll()
         self.board: dict[str, Quote] = {q.symbol: q for q in first.quotes}
@@ -57,9 +60,11 @@ class _Driver:
         board = tuple(self.board.values()) if batch.deals else ()
         for login, actor in self.reference.items():
             own = tuple(d for d in batch.deals if d.login == login)
-            actor.apply(Step(batch.quotes, own, board if own else ()))
+            swaps = tuple(w for w in batch.swaps if w.login == login)
+            actor.apply(Step(batch.quotes, own, board if own else (), swaps))
         self.seq += 1
-        sent = HostBatch(CONN, self.seq, batch.quotes, batch.deals, board)
+        self.swaps += len(batch.swaps)
+        sent = HostBatch(CONN, self.seq, batch.quotes, batch.deals, board, batch.swaps)
         self.log.append(sent)
         failed: set[int] = set()
         for host in self.hosts:
@@ -122,6 +127,21 @@ def test_hosted_accounts_equal_the_reference_through_kills_and_failures(
             if at == poll:
                 driver.kill(index % hosts)
     assert driver.figures() == {login: actor.figures() for login, actor in driver.reference.items()}
+
+
+def test_rollover_swaps_reach_hosted_accounts_and_survive_a_host_restart() -> None:
+    """Issue 15: a rollover's swaps go through the hosts like deals, and a host killed after it
+    restores its accounts with the swap (from the checkpoint or the replayed log)."""
+    midnight = (START_MSC // 86_400_000 + 1) * 86_400_000  # the end of a Monday: one day of swap
+    driver = _Driver(accounts=10, seed=4, hosts=2, checkpoint_every=3, start_msc=midnight - 2_000)
+    for _ in range(12):
+        assert driver.step() == set()
+    assert driver.swaps > 0
+    driver.kill(0)
+    driver.kill(1)
+    expected = {login: actor.figures() for login, actor in driver.reference.items()}
+    assert driver.figures() == expected
+    assert any(p.swap for actor in driver.reference.values() for p in actor.state.positions())
 
 
 def _driver() -> _Driver:

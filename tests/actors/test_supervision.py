@@ -4,6 +4,7 @@ supervisor; the accounts come back with exactly the figures they would have had.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ import ray
 
 from actors.tenant_supervisor import TenantSupervisor
 from veles.bench.engine import START_MSC, reference_figures
-from veles.mt5.connect import GatewaySpec
+from veles.mt5.connect import GatewaySpec, open_gateway
 
 pytestmark = pytest.mark.ray
 ACCOUNTS = 6
@@ -176,3 +177,29 @@ async def test_killed_supervisor_restarts_and_reattaches_to_its_accounts(
     for field in ("balance", "equity", "margin"):
         expected = sum(round(getattr(f, field) * f.usd_rate, 2) for f in figures.values())
         assert book["totals"][field] == pytest.approx(expected, abs=0.0051 * len(figures)), field
+
+
+async def test_rollover_swaps_reach_the_engine_over_ray_as_the_reference_has_them(ray_local: None) -> None:
+    """Issue 15: a simulated server that passes midnight charges swaps to open positions; the
+    supervisor routes them to the hosts with the batch, and every account ends with the figures of
+    the in-process reference (which applies the same feed), none refused."""
+    tenant_id = 989
+    midnight = (START_MSC // 86_400_000 + 1) * 86_400_000
+    base = _spec(tenant_id)
+    spec = dataclasses.replace(base, options={**base.options, "start_msc": midnight - 1_000})
+    handle = TenantSupervisor.remote(  # type: ignore[attr-defined]
+        tenant_id, [spec], 10.0, None, hosts=2, checkpoint_every=5, log_limit=600
+    )
+    await handle.start.remote()
+    try:
+        await _wait_for(handle, lambda c: c["polls"] >= 30)
+        polls = (await handle.pause.remote())[f"sim-{tenant_id}"]
+        figures = await handle.account_figures.remote()
+        assert figures == reference_figures(spec, polls)
+        (conn,) = (await handle.status.remote())["connections"]
+        assert conn["rejected"] == {}
+    finally:
+        await handle.stop.remote()
+        ray.kill(handle)
+    broker = open_gateway(spec)
+    assert sum(len(broker.poll().swaps) for _ in range(polls)) > 0  # the run did cross a rollover

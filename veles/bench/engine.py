@@ -30,7 +30,7 @@ from actors.names import aggregator_name
 from actors.tenant_supervisor import TenantSupervisor
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.risk.account import AccountFigures
-from veles.risk.events import Deal
+from veles.risk.events import Deal, PositionSwap
 
 START_MSC = 1_790_000_000_000
 TENANT_ID = 1
@@ -62,9 +62,13 @@ def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures
         deals: dict[int, list[Deal]] = {}
         for deal in batch.deals:
             deals.setdefault(deal.login, []).append(deal)
+        swaps: dict[int, list[PositionSwap]] = {}
+        for swap in batch.swaps:
+            swaps.setdefault(swap.login, []).append(swap)
         for login, host in hosts.items():
             own = tuple(deals.get(login, ()))
-            host.apply(Step(batch.quotes, own, tuple(board.values()) if own else ()))
+            moved = tuple(board.values()) if own else ()
+            host.apply(Step(batch.quotes, own, moved, tuple(swaps.get(login, ()))))
     gateway.close()
     return {login: host.figures() for login, host in hosts.items()}
 

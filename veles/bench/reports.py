@@ -42,6 +42,9 @@ def simulated_book(accounts: int, seed: int = 7, polls: int = 4) -> dict[str, An
         if batch.quotes:
             for host in hosts:
                 host.state.apply_quotes(batch.quotes)
+        for swap in batch.swaps:
+            if (holder := by_login.get(swap.login)) is not None:
+                holder.state.apply_swap(swap)
         for deal in batch.deals:
             owner = by_login.get(deal.login)
             if owner is not None:

@@ -9,7 +9,9 @@ Rules follow MT5: in hedging mode every IN deal opens its own position (`positio
 opening deal's ticket) and an OUT deal closes part or all of one position; in netting mode there is
 at most one position per symbol, IN deals add to it at the volume-weighted average price, OUT deals
 reduce it and an INOUT deal closes it and opens the remainder the other way under the same id.
-Trade deals move the balance by their profit, commission and swap (so a position's own
+Rollover swaps accumulate in a position's `swap` (`set_swap`); the deal that closes (part of) it
+carries that (part of the) swap, which then leaves the position. Trade deals move the balance by
+their profit, commission and swap (so a position's own
 `commission` stays 0: the opening commission is already booked, and the risk core would count a
 position's commission as not yet booked); balance and credit operations move it by their amount.
 Deals with a ticket at or below `last_deal_ticket` are already reflected and are ignored, which is
@@ -27,8 +29,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from veles.risk.account import AccountFigures, AccountState
-from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, MarginMode, Position, Quote, Side
+from veles.risk.events import (
+    AccountSnapshot,
+    Deal,
+    DealEntry,
+    DealKind,
+    MarginMode,
+    Position,
+    PositionSwap,
+    Quote,
+    Side,
+)
 from veles.risk.instruments import SymbolSpec
+from veles.risk.money import from_minor, to_minor
 
 VOLUME_DIGITS = 8  # lots are kept to 1e-8 so that 0.1 + 0.2 closes against 0.3
 
@@ -113,6 +126,10 @@ class AccountBook:
         """Whether anything is open (only then can prices move the account)."""
         return bool(self._positions)
 
+    def set_swap(self, ticket: int, swap: float) -> None:
+        """Record an open position's accumulated swap (after a rollover charged it)."""
+        self._positions[ticket].swap = swap
+
     def fix_margin_rate(self, ticket: int, rate: float) -> None:
         """Record MT5's margin conversion rate of an open position (fixed when it opened)."""
         self._positions[ticket].margin_rate = rate
@@ -185,6 +202,7 @@ class AccountBook:
                 del self._positions[deal.position_id]
             else:
                 current.volume = left
+                current.swap = from_minor(to_minor(current.swap) - to_minor(deal.swap))  # booked part leaves
             return
         if not self.netting or left >= 0:
             raise LedgerError(f"deal {deal.ticket}: INOUT must reverse a netting position")
@@ -242,6 +260,12 @@ class ServerAccount:
             if needed:
                 return self.state.apply_quotes(needed) or self.state.figures()
         return self.state.figures()
+
+    def apply_swap(self, update: PositionSwap) -> None:
+        """Set a position's accumulated swap in both (RejectedEvent when it is not open)."""
+        self.refresh()
+        self.state.apply_swap(update)
+        self.book.set_swap(update.position_id, update.swap)
 
     def apply(self, deal: Deal) -> bool:
         """Book a deal in both at the live prices; False when it was already reflected."""

@@ -7,7 +7,8 @@ Format: JSON lines, gzip-compressed when the file name ends in ".gz".
   from before the first batch. Dataclasses are JSON objects with their field names; enums are
   their values.
 * Then one line per batch: `{"seq": 1, "sent_at": 1710000000.25, "quotes": [[symbol, bid, ask,
-  time_msc], ...], "deals": [Deal...]}`. Quotes are arrays because they are most of the volume.
+  time_msc], ...], "deals": [Deal...], "swaps": [PositionSwap...]}`. Quotes are arrays because
+  they are most of the volume; files written before swaps existed have no "swaps" (read as none).
 
 Floats are written with Python's shortest round-trip repr, so a replay gives bit-identical
 prices. NaN and infinities are written as the JSON extensions `NaN`/`Infinity` (as Python's json
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from veles.mt5.gateway import Gateway
-from veles.risk.events import AccountSnapshot, Batch, Deal, Quote
+from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 FORMAT = "veles-mt5-session"
@@ -88,6 +89,7 @@ def encode_batch(batch: Batch) -> dict[str, Any]:
         "sent_at": batch.sent_at,
         "quotes": [[q.symbol, q.bid, q.ask, q.time_msc] for q in batch.quotes],
         "deals": [to_json(d) for d in batch.deals],
+        "swaps": [to_json(w) for w in batch.swaps],
     }
 
 
@@ -96,7 +98,8 @@ def decode_batch(data: dict[str, Any], connection_id: str) -> Batch:
     try:
         quotes = tuple(Quote(str(s), float(b), float(a), int(t)) for s, b, a, t in data["quotes"])
         deals = tuple(from_json(Deal, d) for d in data["deals"])
-        return Batch(connection_id, int(data["seq"]), float(data["sent_at"]), quotes, deals)
+        swaps = tuple(from_json(PositionSwap, w) for w in data.get("swaps", ()))  # none before swaps existed
+        return Batch(connection_id, int(data["seq"]), float(data["sent_at"]), quotes, deals, swaps)
     except (KeyError, TypeError, ValueError) as error:
         raise RecordingError(f"malformed batch: {error}") from error
 

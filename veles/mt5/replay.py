@@ -70,7 +70,7 @@ class ReplayGateway:
             return Batch(self.connection_id, self._seq, time.time())
         self._seq = batch.seq
         self._book(batch)
-        return Batch(batch.connection_id, batch.seq, time.time(), batch.quotes, batch.deals)
+        return Batch(batch.connection_id, batch.seq, time.time(), batch.quotes, batch.deals, batch.swaps)
 
     def close(self) -> None:
         """Close the recording file; later polls raise GatewayError."""
@@ -81,6 +81,14 @@ class ReplayGateway:
         valid = [q for q in batch.quotes if q.symbol in self._symbols and _sane(q)]
         if valid:
             self._quotes.update_from(valid)
+        for swap in batch.swaps:
+            owner = self._accounts.get(swap.login)
+            if owner is None:
+                continue
+            try:
+                owner.apply_swap(swap)
+            except RejectedEvent:
+                continue
         for deal in batch.deals:
             account = self._accounts.get(deal.login)
             if account is None:

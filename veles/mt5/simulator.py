@@ -35,10 +35,11 @@ from veles.mt5.gateway import GatewayError
 from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
 from veles.mt5.traders import Trader, make_population
-from veles.risk.events import AccountSnapshot, Batch, Deal, Quote
+from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 FIRST_DEAL_TICKET = 50_000_000
+DAY_MS = 86_400_000
 
 
 class Fault(StrEnum):
@@ -105,6 +106,7 @@ class SimulatedBroker:
         for _ in range(warmup_steps):
             self._advance()
         self.server.take_deals()
+        self.server.take_swaps()
         self._first = True
         self._closed = False
 
@@ -138,11 +140,12 @@ class SimulatedBroker:
             quotes = tuple(self.market.quotes().values())
             self._first = False
         deals = self.server.take_deals()
+        swaps: tuple[PositionSwap, ...] = self.server.take_swaps()
         quotes, deals = self._spoil(faults, quotes, deals)
         if deals:
             self._last_deal_sent = deals[-1:]
         self._seq += 1
-        return Batch(self.connection_id, self._seq, time.time(), quotes, deals)
+        return Batch(self.connection_id, self._seq, time.time(), quotes, deals, swaps)
 
     def close(self) -> None:
         """Stop serving batches; snapshots stay readable (the simulation lives in memory)."""
@@ -158,7 +161,12 @@ class SimulatedBroker:
 
     def _advance(self) -> tuple[Quote, ...]:
         market, server = self.market, self.server
+        day = market.now_msc // DAY_MS
         quotes = market.step(self.interval)
+        if market.now_msc // DAY_MS != day:
+            # Midnight server time passed: the rollover comes before anything else of this step,
+            # at the prices it was due at (the server takes the step's quotes just after).
+            server.rollover(weekday=(day + 4) % 7)  # day 0 of the epoch was a Thursday (4)
         server.on_quotes(quotes, gapped=bool(market.jumps) or market.spreads_widened)
         now = market.now_msc
         if market.jumps:

@@ -31,12 +31,24 @@ from collections.abc import Iterable, Mapping
 
 from veles.mt5.ledger import VOLUME_DIGITS, AccountBook, LiveQuotes, ServerAccount
 from veles.mt5.market import Market
-from veles.risk.account import AccountFigures
+from veles.risk.account import AccountFigures, closed_swap
 from veles.risk.conversion import resolve
-from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, Position, Quote, Side, StopoutMode
+from veles.risk.events import (
+    AccountSnapshot,
+    Deal,
+    DealEntry,
+    DealKind,
+    Position,
+    PositionSwap,
+    Quote,
+    Side,
+    StopoutMode,
+)
 from veles.risk.instruments import SymbolSpec
 from veles.risk.margin import base_margin, margin_rate
+from veles.risk.money import from_minor, to_minor
 from veles.risk.score import STATE_STOP_OUT
+from veles.risk.swap import rollover_swap
 
 #: Commission per lot per side in the deposit currency, by group, on FX and metals; "standard"
 #: accounts pay through the spread instead, which is how most retail brokers price them.
@@ -72,6 +84,7 @@ class TradeServer:
         self._accounts: dict[int, ServerAccount] = {}
         self._next_ticket = first_ticket
         self._pending: list[Deal] = []
+        self._swaps: list[PositionSwap] = []
         self.refused = 0  # orders refused for lack of free margin, for tests and tuning
 
     # -- accounts ------------------------------------------------------------------------------
@@ -104,6 +117,38 @@ class TradeServer:
         """Deals booked since the last call, in ticket order."""
         deals, self._pending = tuple(self._pending), []
         return deals
+
+    def take_swaps(self) -> tuple[PositionSwap, ...]:
+        """Positions whose swap a rollover changed since the last call, with their new swap."""
+        swaps, self._swaps = tuple(self._swaps), []
+        return swaps
+
+    # -- rollover ------------------------------------------------------------------------------
+
+    def rollover(self, weekday: int) -> None:
+        """Charge the rollover at the end of `weekday` (0 = Sunday) to every open position, at the
+        latest prices: MT5's swap of each symbol's mode and long/short rate, times the weekday's
+        multiplier (triple on the symbol's triple day), converted into the deposit currency
+        (`veles.risk.swap`), added to the position's swap. Nothing reaches the balance until the
+        position closes; the feed carries each position's new swap (`take_swaps`)."""
+        now = self._market.now_msc
+        for login, account in self._accounts.items():
+            book = account.book
+            if not book.has_positions:
+                continue
+            currency = book.settings.currency
+            for position in book.positions():
+                charge = rollover_swap(
+                    self.specs[position.symbol], position.side, position.volume, position.price_open,
+                    weekday=weekday, deposit_currency=currency, quotes=self._quotes, known=self.specs,
+                )
+                if charge == 0.0:
+                    continue
+                total = from_minor(to_minor(position.swap) + to_minor(charge))
+                update = PositionSwap(login, position.ticket, total, now)
+                account.apply_swap(update)
+                self._swaps.append(update)
+            account.next_check_msc = 0  # swaps moved the equity: look again at the next prices
 
     # -- prices --------------------------------------------------------------------------------
 
@@ -161,10 +206,14 @@ class TradeServer:
                 return None
             profit = account.state.close_profit(current.ticket, current.volume, fill)
             return self._book(
-                account, spec, side, lots, fill, DealEntry.INOUT, current.ticket, comment, profit
+                account, spec, side, lots, fill, DealEntry.INOUT, current.ticket, comment, profit,
+                current.swap,
             )
         profit = account.state.close_profit(current.ticket, lots, fill)
-        return self._book(account, spec, side, lots, fill, DealEntry.OUT, current.ticket, comment, profit)
+        swap = closed_swap(current.swap, lots, current.volume)
+        return self._book(
+            account, spec, side, lots, fill, DealEntry.OUT, current.ticket, comment, profit, swap
+        )
 
     def close_position(
         self, login: int, ticket: int, volume: float = 0.0, comment: str = "", price: float = 0.0
@@ -183,7 +232,8 @@ class TradeServer:
         side = Side.SELL if position.side is Side.BUY else Side.BUY
         fill = price or self._fill_price(position.symbol, side)
         profit = account.state.close_profit(ticket, lots, fill)
-        return self._book(account, spec, side, lots, fill, DealEntry.OUT, ticket, comment, profit)
+        swap = closed_swap(position.swap, lots, position.volume)
+        return self._book(account, spec, side, lots, fill, DealEntry.OUT, ticket, comment, profit, swap)
 
     def balance(self, login: int, amount: float, comment: str) -> Deal:
         """A deposit (positive) or withdrawal (negative)."""
@@ -240,6 +290,7 @@ class TradeServer:
         position_id: int,
         comment: str,
         profit: float = 0.0,
+        swap: float = 0.0,
     ) -> Deal:
         ticket = self._take_ticket()
         deal = Deal(
@@ -254,6 +305,7 @@ class TradeServer:
             position_id=position_id or ticket,  # a new position takes its opening deal's ticket
             profit=profit,
             commission=self._commission(account.book.settings, spec, lots),
+            swap=swap,
             comment=comment,
         )
         return self._record(account, deal)

@@ -26,7 +26,9 @@ MT5 conventions followed here (see margin.py, profit.py, conversion.py for the f
   group's level, and only while margin is charged;
 * deals: the server's `deal.profit + commission + swap` is booked to the balance (MT5 is the source
   of truth for realised money); a position's accumulated swap and commission leave the floating
-  profit in proportion to the volume closed;
+  profit in proportion to the volume closed (the swap in whole cents, `closed_swap`);
+* rollover swaps: MT5 accumulates them in the position's swap field, which the server reports
+  (`PositionSwap`, applied by `apply_swap`); equity includes them until a closing deal books them;
 * a position's margin conversion rate is fixed when it opens (MT5's "Margin rate" field): positions
   opened through `apply_deal` take the then-current rate; snapshot positions without one use the
   current rate.
@@ -57,13 +59,14 @@ from veles.risk.events import (
     DealKind,
     MarginMode,
     Position,
+    PositionSwap,
     Quote,
     Side,
     StopoutMode,
 )
 from veles.risk.instruments import SymbolSpec
 from veles.risk.margin import LegSums, MarginPlan, margin_plan
-from veles.risk.money import MONEY_DIGITS, from_minor, to_minor
+from veles.risk.money import MONEY_DIGITS, from_minor, round_money, to_minor
 from veles.risk.profit import raw_profit, value_per_price_unit
 from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT, risk_score
 
@@ -192,6 +195,14 @@ AccountFigures.__reduce__ = _reduce_figures  # type: ignore[method-assign,assign
 SymbolExposure.__reduce__ = _reduce_exposure  # type: ignore[method-assign,assignment]
 
 
+def closed_swap(swap: float, closed: float, volume: float) -> float:
+    """The part of a position's accumulated `swap` that a deal closing `closed` of its `volume`
+    lots books to the balance: in proportion, rounded to the deposit digits. The server (the
+    simulator's trade server) and the engine share this rule, so partial closes never leave a
+    cent between them."""
+    return round_money(swap * closed / volume)
+
+
 class _Pos:
     """Mutable working copy of one position; `profit` is market P/L in minor units."""
 
@@ -216,15 +227,18 @@ class _Pos:
         self.margin_rate = margin_rate
         self.profit = 0
 
-    def resized(self, volume: float) -> _Pos:
-        """A copy holding `volume` lots; swap and commission shrink in proportion."""
+    def resized(self, volume: float, closed: float = 0.0) -> _Pos:
+        """A copy holding `volume` lots; commission shrinks in proportion. When `closed` lots were
+        closed, the swap loses the closing deal's share in whole cents (what the server books with
+        the deal, `closed_swap`), so the swap left and the swap booked add up to the cent."""
         share = volume / self.volume
+        swap = self.swap - closed_swap(self.swap, closed, self.volume) if closed else self.swap * share
         return _Pos(
             self.ticket,
             self.buy,
             volume,
             self.price,
-            self.swap * share,
+            swap,
             self.commission * share,
             self.margin_rate,
         )
@@ -481,6 +495,28 @@ class AccountState:
         self._deals_applied += 1
         if deal.time_msc > self._updated_msc:
             self._updated_msc = deal.time_msc
+        self._touch_peak()
+        return self.figures()
+
+    def apply_swap(self, update: PositionSwap) -> AccountFigures:
+        """Take an open position's accumulated swap as the server now reports it (after a
+        rollover); equity moves by the difference. Raise RejectedEvent and change nothing when the
+        position is not open here or the amount is not finite."""
+        if update.login != self.login:
+            raise RejectedEvent("login", f"swap is for account {update.login}, not {self.login}")
+        _require_finite(update.swap, "swap")
+        symbol = self._position_symbol.get(update.position_id)
+        if symbol is None:
+            raise RejectedEvent("position_id", f"no open position {update.position_id}")
+        holding = self._holdings[symbol]
+        position = holding.positions[update.position_id]
+        before = position.charges_minor()
+        position.swap = update.swap
+        change = position.charges_minor() - before
+        holding.charges += change
+        self._charges += change
+        if update.time_msc > self._updated_msc:
+            self._updated_msc = update.time_msc
         self._touch_peak()
         return self.figures()
 
@@ -923,5 +959,5 @@ class AccountState:
         if remaining <= VOLUME_EPSILON:
             del positions[position.ticket]
         else:
-            positions[position.ticket] = position.resized(remaining)
+            positions[position.ticket] = position.resized(remaining, closed=volume)
         return positions

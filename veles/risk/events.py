@@ -106,6 +106,23 @@ class Deal:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionSwap:
+    """An open position's accumulated swap as the server now holds it, sent when a rollover
+    changed it (MT5 charges swap to the position's swap field, POSITION_SWAP / the Web API
+    position's `Storage`, and books it to the balance only with the deal that closes the position).
+
+    The value is absolute, not the day's charge, so applying it twice changes nothing, and it is
+    the server's figure: the engine takes it as it takes a deal's profit (MT5 is the source of
+    truth for money), whatever swap settings the broker's group overrides.
+    """
+
+    login: int
+    position_id: int
+    swap: float  # deposit currency
+    time_msc: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """An account's settings and open positions: what a (re)synchronisation starts from."""
 
@@ -131,7 +148,9 @@ class Batch:
     """What a gateway emits every ~100-250 ms for one MT5 connection.
 
     `seq` increases by one per batch of a connection; `sent_at` is the gateway's wall clock
-    (seconds) when the batch left it, used to measure latency to the browser.
+    (seconds) when the batch left it, used to measure latency to the browser. Order of
+    application: quotes, then swaps (their values are as of after every earlier batch's deals and
+    before this batch's), then deals.
     """
 
     connection_id: str
@@ -139,6 +158,21 @@ class Batch:
     sent_at: float
     quotes: tuple[Quote, ...] = ()
     deals: tuple[Deal, ...] = field(default=())
+    swaps: tuple[PositionSwap, ...] = ()
+
+
+def merge_runs(batches: list[Batch]) -> list[Batch]:
+    """Fold consecutive batches into as few as keep the order of events: a batch carrying swaps
+    starts a new run, because its swaps must apply after every earlier batch's deals (a position
+    opened or partly closed just before a rollover) and before its own. Rollovers are daily, so
+    this costs one extra batch a day."""
+    runs: list[list[Batch]] = []
+    for batch in batches:
+        if batch.swaps or not runs:
+            runs.append([batch])
+        else:
+            runs[-1].append(batch)
+    return [merge_batches(run) for run in runs]
 
 
 def merge_batches(batches: list[Batch]) -> Batch:
@@ -146,10 +180,13 @@ def merge_batches(batches: list[Batch]) -> Batch:
 
     Quotes are latest-wins per symbol (an old price is worthless once a newer one is known);
     deals are kept, all of them, in order. `sent_at` is the earliest, so latency measured from
-    a merged batch honestly includes the time spent catching up.
+    a merged batch honestly includes the time spent catching up. Only the first batch may carry
+    swaps (split with `merge_runs`).
     """
     if len(batches) == 1:
         return batches[0]
+    if any(b.swaps for b in batches[1:]):
+        raise ValueError("only the first of merged batches may carry swaps: split them with merge_runs")
     quotes: dict[str, Quote] = {}
     deals: list[Deal] = []
     for batch in batches:
@@ -163,6 +200,7 @@ def merge_batches(batches: list[Batch]) -> Batch:
         sent_at=min(b.sent_at for b in batches),
         quotes=tuple(quotes.values()),
         deals=tuple(deals),
+        swaps=batches[0].swaps,
     )
 
 
@@ -178,5 +216,5 @@ def _pickle_as_fields(cls: type) -> None:
     cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
 
 
-for _cls in (Quote, Position, Deal, AccountSnapshot):
+for _cls in (Quote, Position, PositionSwap, Deal, AccountSnapshot):
     _pickle_as_fields(_cls)
