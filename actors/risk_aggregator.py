@@ -342,6 +342,11 @@ class RiskAggregator:
         self._changed.set()
         await self._core.resolve_alerts_of(logins)
 
+    async def flush(self) -> None:
+        """Publish what is pending now, unpaced: the supervisor's last word before it stops this
+        aggregator (its accounts' removal must reach the consumers first)."""
+        await self._core.publish()
+
     async def set_engine_stats(self, stats: dict[str, Any]) -> None:
         """The supervisor's share of the tenant's engine metrics (actors alive, restarts)."""
         self._core.stats.supervisor = stats

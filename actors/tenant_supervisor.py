@@ -23,6 +23,10 @@ by Ray and rebuilt from the accounts' figures. A dead supervisor is restarted by
 itself again and re-attaches to its (detached, named) hosts, re-synchronising each account from
 the gateway's current snapshot. Every restart is counted by cause and logged.
 
+Lifetime. A supervisor runs only while its tenant has a connection to feed: the engine starts
+none for a tenant without one, and a supervisor whose last stored connection is removed (and that
+was given none) stops its aggregator and hosts and ends itself.
+
 Bad input is counted per connection and dropped, never allowed to stop the tenant: quotes for
 unknown symbols, non-finite, non-positive or crossed prices, deals for unknown logins, batches
 the gateway failed to produce. Deals the account itself refuses (duplicate or out-of-order
@@ -39,6 +43,7 @@ connection decides again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -282,6 +287,7 @@ class TenantSupervisor:
         self._start_lock = asyncio.Lock()
         self._started = time.time()
         self._running = False
+        self._ending: asyncio.Task[None] | None = None  # no connection left: stopping for good
         self._reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
         if self._reconstructed:
             # Ray restarted this supervisor after its process died: nobody will call start(), so
@@ -361,6 +367,26 @@ class TenantSupervisor:
                     feed.task = asyncio.create_task(self._run_feed(feed))
                     self._tasks.add(feed.task)
                     feed.task.add_done_callback(self._tasks.discard)
+            if not self._feeds and not self._specs and self._ending is None:
+                # A task of its own, outside `_tasks` (which `stop` cancels); it waits for this
+                # sync to let go of the lock, so the call that got here is answered first.
+                self._ending = asyncio.create_task(self._end())
+
+    async def _end(self) -> None:
+        """No connection left to feed (stored or given): flush the book's last change to the
+        consumers, stop the aggregator and the hosts, and end this supervisor for good, so a
+        tenant without a connection runs nothing. Its next connection starts a new one
+        (`veles.services.engine.apply_connections`)."""
+        async with self._sync_lock:
+            if self._feeds or self._specs:  # a connection came back meanwhile
+                self._ending = None
+                return
+            log.info("tenant %s: no connection left; its engine stops", self.tenant_id)
+            if self._aggregator is not None:
+                with contextlib.suppress(*_ACTOR_GONE):
+                    await self._aggregator.flush.remote()
+            await self.stop()
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
     async def _run_feed(self, feed: Feed) -> None:
         """Open the connection, retrying with exponential backoff (and jitter, so many failing

@@ -3,8 +3,9 @@
 A connection added through the service (as the API and the portal add it) is fed by the running
 engine: its accounts reach the book and get `client_account` rows; a wrong password leaves the
 row `failed` with the server's reason (no secret) while the engine keeps retrying; removing a
-connection takes its accounts out of the book. Small on purpose: one simulated server of five
-accounts.
+connection takes its accounts out of the book. A tenant with no connection runs nothing: its first
+connection starts its supervisor, aggregator and hosts, and removing its last one ends them. Small
+on purpose: one simulated server of five accounts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlmodel import select
 
-from actors.names import aggregator_name, supervisor_name
+from actors.names import aggregator_name, host_name, supervisor_name
 from models.accounts import ClientAccount
 from models.connections import ConnectionStatus, Mt5Connection
 from models.db import session_scope, tenant_session, upgrade
@@ -56,7 +57,8 @@ async def _until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> 
 async def engine(
     ray_local: None, pg_url: str, redis_url_module: str
 ) -> AsyncIterator[tuple[Settings, int, int]]:
-    """A running engine for a Professional tenant and another tenant, neither with connections yet."""
+    """The engine started for a Professional tenant and another tenant, neither with connections
+    yet (so nothing of theirs runs)."""
     reset_schema(pg_url)
     upgrade(pg_url)
     with session_scope(pg_url) as session:
@@ -138,10 +140,10 @@ async def test_added_connection_is_fed_and_removed_one_leaves_the_book(
         removed = await apply_connections(settings, tenant_id)
         assert f"conn-{row_id}" not in removed["connections"]
         await _until(lambda: not replica.rows, "accounts gone from the book")
-        assert replica.totals["accounts"] == 0
-        assert await feed.account_detail(tenant_id, logins[0]) is None
-        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
-        assert (await supervisor.status.remote())["connections"] == []
+        assert replica.totals.get("accounts", 0) == 0  # the empty book, or none once the engine ended
+        await _until(lambda: not _engine_actors(tenant_id), "the engine ended with its last connection")
+        assert await feed.account_detail(tenant_id, logins[0]) is None  # no engine: no account at all
+        assert not replica.rows  # the last rows do not linger
     finally:
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
@@ -208,6 +210,39 @@ async def test_engine_metrics_count_lag_actors_and_alerts(engine: tuple[Settings
     with tenant_session(settings.database_url, tenant_id) as db:
         delete_connection(db, tenant_id, row_id)
     await apply_connections(settings, tenant_id)
+
+
+def _engine_actors(tenant_id: int) -> list[str]:
+    """The names of the tenant's engine actors alive now (supervisor, aggregator, hosts)."""
+    named = {supervisor_name(tenant_id), aggregator_name(tenant_id)}
+    hosts = host_name(tenant_id, 0).removesuffix("0")
+    return sorted(actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+                  if actor["namespace"] == "veles-test"
+                  and (actor["name"] in named or actor["name"].startswith(hosts)))
+
+
+async def test_a_tenant_without_a_connection_runs_nothing_until_its_first_one(
+    engine: tuple[Settings, int, int],
+) -> None:
+    """No supervisor, aggregator or host for a tenant with no connection; adding one (as the API
+    does, not waiting) starts them and feeds it; removing it ends them all."""
+    settings, tenant_id, other_id = engine
+    assert _engine_actors(other_id) == []
+    assert (await apply_connections(settings, other_id)) == {"running": False}
+    row_id = _add(settings, other_id, "sim://epsilon", PASSWORD)
+    assert (await apply_connections(settings, other_id, wait=False))["running"] is True
+    await _until(lambda: _row(settings, other_id, row_id).status is ConnectionStatus.CONNECTED, "connected")
+    names = _engine_actors(other_id)
+    assert supervisor_name(other_id) in names
+    assert aggregator_name(other_id) in names
+    assert host_name(other_id, 0) in names
+    assert _engine_actors(tenant_id) == []  # the other tenant still has no connection
+
+    with tenant_session(settings.database_url, other_id) as db:
+        delete_connection(db, other_id, row_id)
+    await apply_connections(settings, other_id, wait=False)
+    await _until(lambda: not _engine_actors(other_id), "every actor of the tenant ended")
+    assert (await apply_connections(settings, other_id)) == {"running": False}
 
 
 def _aggregator(tenant_id: int) -> Any:

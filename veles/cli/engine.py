@@ -11,7 +11,7 @@ import typer
 
 from veles.cli.reports import report_service
 from veles.config import Settings, get_settings
-from veles.services.engine import engine_status, start_engine, status_line, stop_engine
+from veles.services.engine import engine_status, start_connected, start_engine, status_line, stop_engine
 from veles.services.preflight import enforce
 from veles.services.ray_runtime import connect, gcs_address
 
@@ -24,8 +24,8 @@ def run_engine(
     ),
     report_workers: int = typer.Option(1, "--report-workers", min=0, help="Report worker actors (0: none)."),
 ) -> None:
-    """Start one supervisor per tenant (local Ray, or the cluster at RAY_ADDRESS) and the report
-    workers and scheduler, and keep them running."""
+    """Start one supervisor per tenant with a connection (local Ray, or the cluster at
+    RAY_ADDRESS) and the report workers and scheduler, and keep them running."""
     settings = get_settings()
     enforce(settings, "veles engine")
     connect(settings)
@@ -47,5 +47,7 @@ def run_engine(
 async def _report_forever(settings: Settings) -> None:
     while True:
         await asyncio.sleep(STATUS_EVERY_S)
+        for tenant_id in await start_connected(settings):  # a connection the engine was not told of
+            typer.echo(f"tenant {tenant_id}: engine started for its first connection")
         for status in await engine_status(settings):
             typer.echo(status_line(status))

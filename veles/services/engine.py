@@ -1,9 +1,13 @@
-"""Starting and stopping the engine: one TenantSupervisor per active tenant.
+"""Starting and stopping the engine: one TenantSupervisor per active tenant that has a connection.
 
 Each supervisor is created with the tenant's `StoredConnections`, so it feeds every row of
 `mt5_connection` (read and decrypted inside the supervisor) besides any simulated broker given here
-(the demo). `apply_connections` and `apply_rules` push a change to a running engine; the web tier
-calls them, and they only ever *join* Ray (`ray_runtime.join`), off the event loop.
+(the demo). A tenant without a connection starts nothing (no supervisor, no aggregator, no host):
+a SaaS node carries hundreds of small brokers, many of them not connected yet. Its first
+connection starts its engine (`apply_connections`); when its last one is removed, the supervisor
+stops its actors and ends itself. `apply_connections` and `apply_rules` push a change to a running
+engine; the web tier calls them, and they only ever *join* Ray (`ray_runtime.join`), off the
+event loop.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from veles.mt5.connect import GatewaySpec
 from veles.services.connections import StoredConnections
 from veles.services.followers import start_followers, stop_followers
 from veles.services.ray_runtime import join, named_actor
-from veles.services.tenants import active_tenants, plan_of
+from veles.services.tenants import active_tenants, plan_of, tenants_with_connections
 
 
 def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> GatewaySpec:
@@ -46,8 +50,11 @@ async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[
     fed by a simulated broker of that many accounts (the demo).
     """
     statuses = []
+    connected = tenants_with_connections(settings.database_url)
     for tenant_id, _name in active_tenants(settings.database_url):
         gateways = [simulated_gateway(settings, tenant_id, simulated_accounts)] if simulated_accounts else []
+        if not gateways and tenant_id not in connected:
+            continue  # nothing to feed: nothing runs until its first connection
         supervisor = _supervisor(settings, tenant_id, gateways)
         statuses.append(await supervisor.start.remote())
     await start_followers(settings)  # alert delivery and risk history recording, for every tenant
@@ -84,10 +91,48 @@ async def apply_connections(settings: Settings, tenant_id: int, wait: bool = Tru
     period.
     """
     supervisor = await _running_supervisor(settings, tenant_id)
-    if supervisor is None:
+    if supervisor is not None:
+        try:
+            status: dict[str, Any] = await supervisor.sync_connections.remote(wait)
+            return {"running": True, "connections": status["stored_connections"]}
+        except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
+            pass
+    if not await asyncio.to_thread(_should_run, settings, tenant_id):
         return {"running": False}
-    status: dict[str, Any] = await supervisor.sync_connections.remote(wait)
-    return {"running": True, "connections": status["stored_connections"]}
+    # The tenant's first connection: start its engine, which reads the rows as it starts.
+    started = await _start_supervisor(settings, tenant_id, wait)
+    return {"running": True, "connections": started.get("stored_connections", {})}
+
+
+def _should_run(settings: Settings, tenant_id: int) -> bool:
+    """Whether the tenant is active and stores a connection (blocking: database)."""
+    active = {tid for tid, _name in active_tenants(settings.database_url)}
+    return tenant_id in active and tenant_id in tenants_with_connections(settings.database_url)
+
+
+async def _start_supervisor(settings: Settings, tenant_id: int, wait: bool = True) -> dict[str, Any]:
+    """Create (or find) the tenant's supervisor and start it; without `wait`, the start is sent
+    and not awaited (creating the actor's process takes seconds a request should not wait)."""
+    await join(settings)
+    supervisor = await asyncio.to_thread(_supervisor, settings, tenant_id, [])
+    reference = supervisor.start.remote()
+    if not wait:
+        return {}
+    status: dict[str, Any] = await reference
+    return status
+
+
+async def start_connected(settings: Settings) -> list[int]:
+    """Start the engine of every active tenant that has a connection and no engine (a connection
+    stored while the engine could not be told); returns the tenants started. `veles engine` runs
+    this with its status report."""
+    connected = await asyncio.to_thread(tenants_with_connections, settings.database_url)
+    started = []
+    for tenant_id, _name in await asyncio.to_thread(active_tenants, settings.database_url):
+        if tenant_id in connected and await _running_supervisor(settings, tenant_id) is None:
+            await _start_supervisor(settings, tenant_id)
+            started.append(tenant_id)
+    return started
 
 
 async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
@@ -142,7 +187,10 @@ async def stop_engine(settings: Settings) -> None:
             supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
         except ValueError:
             continue
-        await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+        try:
+            await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+        except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
+            continue
         ray.kill(supervisor)
 
 
@@ -155,14 +203,20 @@ async def suspend_tenant(settings: Settings, tenant_id: int) -> bool:
     supervisor = await _running_supervisor(settings, tenant_id)
     if supervisor is None:
         return False
-    await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+    try:
+        await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
+    except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
+        return False
     return True
 
 
 async def resume_tenant(settings: Settings, tenant_id: int) -> dict[str, Any]:
-    """Start one tenant's engine again (or for the first time: a new tenant feeds its stored
-    connections, none yet); returns the supervisor's status."""
-    await join(settings)
-    supervisor = await asyncio.to_thread(_supervisor, settings, tenant_id, [])
-    status: dict[str, Any] = await supervisor.start.remote()
-    return status
+    """Start one tenant's engine again (a suspended supervisor keeps the feeds it was given), or
+    for the first time when the tenant stores a connection; returns the supervisor's status, or
+    `{"running": False}` when there is nothing to feed (a new tenant: nothing runs until its
+    first connection)."""
+    if await _running_supervisor(settings, tenant_id) is None:
+        connected = await asyncio.to_thread(tenants_with_connections, settings.database_url)
+        if tenant_id not in connected:
+            return {"tenant_id": tenant_id, "running": False}
+    return await _start_supervisor(settings, tenant_id)

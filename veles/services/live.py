@@ -7,7 +7,8 @@ order), so per-session state stays small however large the book.
 
 The replica is fed from the tenant's RiskAggregator: over Redis pub/sub when REDIS_URL is set,
 otherwise by long-polling the aggregator over Ray. Diffs carry versions; a replica that sees a
-gap (a missed message, a restarted aggregator) reloads the full snapshot.
+gap (a missed message, a restarted aggregator) reloads the full snapshot. A tenant with no
+aggregator (no connection: its engine is not running) has an empty, unpublished replica.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ class TenantReplica:
         self.sent_at = message["sent_at"]
         self.published_at = message["published_at"]
         return True
+
+    def clear(self) -> None:
+        """Forget the book: the tenant runs no engine (it has no connection, or its last one was
+        removed), so nothing is published and the last rows must not linger as if live."""
+        self.epoch, self.version, self.totals, self.rows = 0, -1, {}, {}
+        self.sent_at = self.published_at = 0.0
 
     def page(
         self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int = 50, query: str = ""
@@ -197,9 +204,12 @@ class LiveFeed:
         Asked of the tenant's own supervisor, so another tenant's login is simply not found.
         Joining Ray and finding the supervisor happen off the event loop and never start a cluster
         (`ray_runtime.join`): EngineUnreachable (a ConnectionError) when the engine is elsewhere
-        and RAY_ADDRESS is not set, ValueError when the tenant has no supervisor.
+        and RAY_ADDRESS is not set. A tenant with no supervisor has no connection, so no account.
         """
-        supervisor = await named_actor(self._settings, supervisor_name(tenant_id))
+        try:
+            supervisor = await named_actor(self._settings, supervisor_name(tenant_id))
+        except ValueError:
+            return None
         detail: AccountDetail | None = await supervisor.account_detail.remote(login)
         return detail
 
@@ -306,7 +316,14 @@ class LiveFeed:
         )
         async for attempt in retrying:
             with attempt:
-                aggregator = await self._handle(tenant_id)
+                try:
+                    aggregator = await self._handle(tenant_id)
+                except ValueError:  # no aggregator: the tenant runs no engine (no connection)
+                    replica = self.replica(tenant_id)
+                    if replica.version >= 0 or replica.rows:
+                        replica.clear()
+                        await self._bus.publish(book_topic(tenant_id), {"version": -1})
+                    raise
                 await self._load_snapshot(tenant_id, aggregator)
                 if self._settings.redis_url:
                     await self._follow_redis(tenant_id, aggregator, self._settings.redis_url)

@@ -107,7 +107,7 @@ class VerifyEmailState(SessionState):
             self.verify_error = str(exc)
             return
         self.verified = True
-        try:  # the engine runs one supervisor per active tenant: start this one's (no feeds yet)
+        try:  # starts its engine if it already stores a connection (a new tenant has none: nothing runs)
             await resume_tenant(settings, tenant_id)
         except Exception:  # the tenant is active either way; `veles engine` starts it on its next run
             log.exception("tenant %s confirmed its e-mail but its engine did not start", tenant_id)
