@@ -136,6 +136,7 @@ class HostCore:
         self.checkpoint_every = checkpoint_every
         self.connections: dict[str, HostedConnection] = {}
         self._faults: dict[int, int] = {}  # login -> steps still to fail (failure drills)
+        self._stubborn: set[int] = set()  # drills a re-snapshot does not end
 
     # -- accounts in -----------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class HostCore:
         answer = HostAnswer()
         fresh: dict[int, AccountActor] = {}
         for snapshot in snapshots:
-            self._faults.pop(snapshot.login, None)  # a fresh snapshot replaces the faulty state
+            self._end_drill(snapshot.login)  # a fresh snapshot replaces the faulty state
             actor = AccountActor(snapshot, conn.symbols, quotes)
             old = conn.accounts.get(snapshot.login)
             if keep_analytics and old is not None and snapshot.login not in conn.failed:
@@ -219,7 +220,7 @@ class HostCore:
             good[login] = actor
             answer.figures.append(actor.figures())
         for snapshot in snapshots:
-            self._faults.pop(snapshot.login, None)  # a fresh snapshot replaces the faulty state
+            self._end_drill(snapshot.login)  # a fresh snapshot replaces the faulty state
             actor = AccountActor(snapshot, conn.symbols, quotes or {})
             conn.add(actor)
             good[snapshot.login] = actor
@@ -328,15 +329,23 @@ class HostCore:
                 return actor.detail()
         return None
 
-    def inject_failure(self, login: int, steps: int = 1) -> bool:
+    def inject_failure(self, login: int, steps: int = 1, survive_snapshot: bool = False) -> bool:
         """Make an account's next `steps` step applications, replays included, raise
         InjectedFailure (failure drills and tests). The drill stands for corrupted account state:
         replays from its checkpoint keep failing, and a re-snapshot from the gateway, which
-        replaces that state, ends it (so whether the account fails again does not hang on timing)."""
+        replaces that state, ends it (so whether the account fails again does not hang on timing).
+        With `survive_snapshot` it stands for a bug the account meets on every step instead,
+        which no re-snapshot cures (the supervisor's restore budget then leaves it failed)."""
         if not any(login in conn.accounts for conn in self.connections.values()):
             return False
         self._faults[login] = steps
+        if survive_snapshot:
+            self._stubborn.add(login)
         return True
+
+    def _end_drill(self, login: int) -> None:
+        if login not in self._stubborn:
+            self._faults.pop(login, None)
 
     def accounts(self) -> int:
         """How many account actors this host runs."""

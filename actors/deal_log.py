@@ -11,9 +11,11 @@ so a restarted aggregator or a resent deal adds nothing twice. A database that i
 deals pending (up to `max_pending`, then the oldest are dropped with a warning) and the thread
 tries again, waiting twice as long after each failure up to `MAX_RETRY_S` (so an outage costs one
 warning per attempt, not two a second, and the database is not hammered as it comes back); the
-first write that succeeds returns it to `flush_s`. Deals still pending when the process dies are
-lost from the log (at most `flush_s` of them in normal running); the MT5 server keeps the
-authoritative history.
+first write that succeeds returns it to `flush_s`. The retries (tenacity) stop after `give_up_s`
+(10 minutes): what is pending then is dropped from the log, counted in `dropped` and logged as an
+error, and the next deals start afresh, so an outage never keeps the thread retrying the same rows
+for ever. Deals still pending when the process dies are lost from the log (at most `flush_s` of
+them in normal running); the MT5 server keeps the authoritative history.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
 
 from models.db import tenant_session
 from models.deals import DealRecord
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 
 _COMMENT = 64  # DealRecord.comment's length
 MAX_RETRY_S = 30.0  # the longest wait between two attempts while the database is away
+GIVE_UP_S = 600.0  # a write is retried this long; then its deals are dropped from the log
+
+
+class NotWritten(Exception):
+    """A write attempt failed (the database is away); the rows stay pending."""
 
 
 def retry_wait(flush_s: float, failures: int) -> float:
@@ -78,9 +86,11 @@ def write_deals(url: str, tenant_id: int, rows: list[dict[str, Any]]) -> None:
 class DealLog:
     """One tenant's deals on their way to the database (see the module's docstring)."""
 
-    def __init__(self, url: str, tenant_id: int, flush_s: float = 0.5, max_pending: int = 100_000) -> None:
+    def __init__(self, url: str, tenant_id: int, flush_s: float = 0.5, max_pending: int = 100_000,
+                 give_up_s: float = GIVE_UP_S) -> None:
         self.url, self.tenant_id = url, tenant_id
-        self._flush_s, self._max_pending = flush_s, max_pending
+        self._flush_s, self._max_pending, self._give_up_s = flush_s, max_pending, give_up_s
+        self.dropped = 0  # deals given up on (GIVE_UP_S of failed writes, or over max_pending)
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # guards _pending
         self._writing = threading.Lock()  # one write at a time: the thread's or a caller's
@@ -98,6 +108,7 @@ class DealLog:
             dropped = len(self._pending) - self._max_pending
             if dropped > 0:
                 del self._pending[:dropped]
+                self.dropped += dropped
                 log.warning("tenant %s deal log: database away too long, %d oldest deals dropped",
                             self.tenant_id, dropped)
             if self._thread is None:
@@ -141,6 +152,29 @@ class DealLog:
             return len(rows)
 
     def _run(self) -> None:
-        while True:
-            time.sleep(retry_wait(self._flush_s, self.failures))
-            self.flush()
+        """Every `flush_s`, write what is pending; a failed write is retried with backoff for
+        `give_up_s`, then what is pending is given up on."""
+        retrying = Retrying(retry=retry_if_exception_type(NotWritten), stop=stop_after_delay(self._give_up_s),
+                            wait=self._wait, reraise=True)
+        while True:  # the pace of normal flushes, not a retry loop
+            time.sleep(self._flush_s)
+            try:
+                retrying(self._attempt)
+            except NotWritten:
+                self._give_up()
+
+    def _wait(self, _state: RetryCallState) -> float:
+        return retry_wait(self._flush_s, self.failures)
+
+    def _attempt(self) -> None:
+        self.flush()
+        if self.failures:
+            raise NotWritten
+
+    def _give_up(self) -> None:
+        with self._lock:
+            lost, self._pending = len(self._pending), []
+            self.dropped += lost
+        self.failures = 0
+        log.error("tenant %s deal log: database away for %g s; %d deals dropped from the log (the MT5 "
+                  "server keeps the history)", self.tenant_id, self._give_up_s, lost)

@@ -101,7 +101,10 @@ _ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableErro
 RECENT_ERRORS = 20
 LOG_LIMIT = 12 * CHECKPOINT_EVERY  # batches a connection keeps for replays; older: re-snapshot
 RESTORE_ATTEMPTS = 3  # an account whose step raised: replays tried, then the gateway's snapshot
-HOST_RESTORE_S = 300.0  # a dead host's restore is retried this long (Ray restarting the process)
+ACCOUNT_FAILURES = 3  # step failures of one account within FAILURE_WINDOW_S that leave it failed
+FAILURE_WINDOW_S = 600.0
+HOST_RESTORE_S = 300.0  # a dead host (or aggregator) is waited for this long, then left failed
+OPEN_GIVE_UP_S = 24 * 3600.0  # a stored connection that keeps failing to open is then left failed
 SHOWN_ACCOUNTS = 50  # recovering / failed logins listed in status()
 SYNC_EVERY_S = 10.0  # stored connections are re-read this often (changes also arrive at once)
 STATS_EVERY_S = 2.0  # actor counts and restarts handed to the aggregator for /metrics
@@ -137,6 +140,8 @@ class AccountSlot:
     checkpoint: Checkpoint
     status: str = "live"  # "live", "recovering" (being restored), "failed" (gave up: see error)
     error: str | None = None
+    # when its steps failed lately: the restore budget (ACCOUNT_FAILURES within FAILURE_WINDOW_S)
+    failures: deque[float] = field(default_factory=lambda: deque(maxlen=ACCOUNT_FAILURES))
 
 
 @dataclass
@@ -147,6 +152,7 @@ class HostLink:
     recovering: bool = False  # its accounts are being restored: batches meanwhile only join the log
     restoring: asyncio.Task[None] | None = None
     last_seq: int = 0  # the last batch sent to it
+    failed: str | None = None  # gave up waiting for it (HOST_RESTORE_S): batches skip it, accounts failed
 
 
 @dataclass
@@ -206,8 +212,8 @@ class Connection:
         return [batch for batch in self.log if batch.seq > seq]
 
     def logins_on(self, host: int) -> list[int]:
-        """The accounts this connection runs on `host`."""
-        return [login for login, slot in self.accounts.items() if slot.host == host]
+        """The accounts this connection runs on `host` (those left failed excepted)."""
+        return [lg for lg, slot in self.accounts.items() if slot.host == host and slot.status != "failed"]
 
     def count(self, status: str) -> int:
         """Accounts in a status."""
@@ -252,13 +258,17 @@ class TenantSupervisor:
         shards: int = DEFAULT_SHARDS,
         checkpoint_every: int = CHECKPOINT_EVERY,
         log_limit: int = LOG_LIMIT,
+        restore_s: float = HOST_RESTORE_S,
+        open_give_up_s: float = OPEN_GIVE_UP_S,
     ) -> None:
         """`gateways` are fed as given (the demo's simulated broker); `store`, when given, supplies
         the tenant's stored connections, read at start, on `sync_connections` and every
         SYNC_EVERY_S. Account hosts: `hosts` of them, or enough for `accounts_per_host` each, or
         (both 0) one per CPU of the cluster, decided when the first connection opens; accounts are
         placed on them by `shards` virtual shards. Each account is checkpointed every
-        `checkpoint_every` batches; a connection's log keeps `log_limit` batches."""
+        `checkpoint_every` batches; a connection's log keeps `log_limit` batches. Retries stop:
+        a dead host or aggregator is waited for `restore_s`, a stored connection that fails to
+        open is retried for `open_give_up_s`; then each is left failed, with why, in `status()`."""
         if log_limit <= checkpoint_every:
             raise ValueError("log_limit must exceed checkpoint_every: the log must reach the checkpoints")
         self.tenant_id = tenant_id
@@ -266,6 +276,8 @@ class TenantSupervisor:
         self._host_setting = (hosts, accounts_per_host, shards)
         self._checkpoint_every = checkpoint_every
         self._log_limit = log_limit
+        self._restore_s, self._open_give_up_s = restore_s, open_give_up_s
+        self._aggregator_failed: str | None = None  # gave up rebuilding it (see _rebuild_aggregator)
         self._shard_map: ShardMap | None = None
         self._hosts: list[ActorHandle] = []
         self._store = store
@@ -412,6 +424,7 @@ class TenantSupervisor:
 
         retrying = AsyncRetrying(
             retry=retry_if_not_exception_type(REFUSALS),
+            stop=stop_after_delay(self._open_give_up_s),
             wait=wait_exponential(multiplier=RETRY_MIN_S, max=RETRY_MAX_S) + wait_random(0, RETRY_MIN_S),
             before_sleep=failed,
             reraise=True,
@@ -430,6 +443,14 @@ class TenantSupervisor:
             self._refused[spec.connection_id] = str(exc)
             log.warning("tenant %s: %s refused: %s", self.tenant_id, spec.connection_id, exc)
             await self._report(store.failed, stored, f"Refused: {exc}.")
+            return
+        except Exception as exc:  # retried for open_give_up_s: left failed until the row changes
+            feed.state, feed.retry_in_s = "failed", None
+            feed.error = (f"gave up after {feed.attempts + 1} attempts in {self._open_give_up_s:.0f} s: "
+                          + (str(exc) if isinstance(exc, GatewayError) else f"{type(exc).__name__}: {exc}"))
+            log.error("tenant %s: %s left failed: %s", self.tenant_id, stored.connection_id, feed.error)
+            await self._report(store.failed, stored, f"{feed.error[0].upper()}{feed.error[1:]}; "
+                               "change the connection to try again.")
             return
         assert feed.conn is not None
         feed.state, feed.error, feed.retry_in_s = "running", None, None
@@ -495,7 +516,7 @@ class TenantSupervisor:
     async def _send_stats(self) -> None:
         """Hand the aggregator what only the supervisor knows (actors alive, restarts), so the
         tenant's engine metrics come from one place."""
-        if self._aggregator is None:
+        if self._aggregator is None or self._aggregator_failed is not None:
             return
         slots = self._slots().values()
         restarts: Counter[str] = Counter(self._aggregator_restarts)
@@ -707,13 +728,28 @@ class TenantSupervisor:
     # -- recovery --------------------------------------------------------------------------------
 
     def _account_failed(self, conn: Connection, login: int, why: str) -> None:
-        """An account's step raised in its (live) host: restore it alone, in the background."""
+        """An account's step raised in its (live) host: restore it alone, in the background.
+
+        Bounded: a restore ends with a re-snapshot, which a fault in the account's own data (or a
+        bug it meets on every step) survives, so the account would fail, restore and fail again
+        for ever, a warning and a restart each time. The ACCOUNT_FAILURES-th failure within
+        FAILURE_WINDOW_S leaves it failed instead: skipped by its host, shown as failed with the
+        reason (status, the account's page, the admin page) until its connection is opened again.
+        """
         slot = conn.accounts.get(login)
         if slot is None or slot.status != "live":
             return
+        now = time.monotonic()
+        slot.failures.append(now)
+        conn.recent_errors.append(f"account {login}: {why}")
+        if len(slot.failures) == ACCOUNT_FAILURES and now - slot.failures[0] <= FAILURE_WINDOW_S:
+            slot.status = "failed"
+            slot.error = f"failed {ACCOUNT_FAILURES} times in {FAILURE_WINDOW_S:.0f} s, left failed: {why}"
+            log.error("tenant %s: account %s on %s %s", self.tenant_id, login, conn.spec.connection_id,
+                      slot.error)
+            return
         slot.status, slot.error = "recovering", why
         conn.restarts["step_error"] += 1
-        conn.recent_errors.append(f"account {login}: {why}")
         log.warning("tenant %s: account %s on %s failed (%s); restoring", self.tenant_id, login,
                     conn.spec.connection_id, why)
         task = asyncio.create_task(self._restore_account(conn, login))
@@ -771,13 +807,23 @@ class TenantSupervisor:
         """Rebuild every account of a host (retried while Ray restarts the process), then catch it
         up on the batches that came meanwhile; nothing is awaited between sending the catch-up and
         batches going to the host again, so none is missed or applied twice."""
-        retrying = AsyncRetrying(stop=stop_after_delay(HOST_RESTORE_S), reraise=True,
+        retrying = AsyncRetrying(stop=stop_after_delay(self._restore_s), reraise=True,
                                  wait=wait_exponential(multiplier=0.05, max=1.0),
                                  retry=retry_if_exception_type(_ACTOR_GONE))
         logins = conn.logins_on(host)
-        async for attempt in retrying:
-            with attempt:
-                failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
+        except _ACTOR_GONE as exc:  # Ray could not bring it back: stop waiting, say so
+            why = f"host {host} did not come back within {self._restore_s:.0f} s: {type(exc).__name__}"
+            conn.hosts[host].failed = why
+            for login in logins:
+                conn.accounts[login].status, conn.accounts[login].error = "failed", why
+            conn.recent_errors.append(why)
+            log.error("tenant %s: %s; its %d accounts of %s left failed", self.tenant_id, why, len(logins),
+                      conn.spec.connection_id)
+            return
         catch_up = conn.log_since(restored_at) or []
         link = conn.hosts[host]
         link.last_seq, link.recovering = conn.seq, False
@@ -859,7 +905,7 @@ class TenantSupervisor:
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             deals.extend(update.deals)
-        if changes.count and self._aggregator is not None:
+        if changes.count and self._aggregator is not None and self._aggregator_failed is None:
             try:
                 await self._aggregator.apply.remote(changes.figures, sent_at, deals, *changes.refs,
                                                    incarnation=self._incarnation)
@@ -876,21 +922,25 @@ class TenantSupervisor:
         assert self._aggregator is not None
         self._aggregator_restarts["actor_died"] += 1
         log.warning("tenant %s: aggregator died; rebuilding its book from the accounts", self.tenant_id)
-        delay = 0.1
-        while True:
-            try:
-                await self._start_aggregator()
-                answers: list[Any] = await asyncio.gather(
-                    *(host.figures.remote() for host in self._hosts), return_exceptions=True
-                )
-                slots = self._slots()
-                good = [f for answer in answers if isinstance(answer, dict)
-                        for login, f in answer.items() if login in slots and slots[login].status == "live"]
-                await self._aggregator.apply.remote(good, time.time(), incarnation=self._incarnation)
-                return
-            except _ACTOR_GONE:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        retrying = AsyncRetrying(stop=stop_after_delay(self._restore_s), reraise=True,
+                                 wait=wait_exponential(multiplier=0.1, max=2.0),
+                                 retry=retry_if_exception_type(_ACTOR_GONE))
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._start_aggregator()
+                    answers: list[Any] = await asyncio.gather(
+                        *(host.figures.remote() for host in self._hosts), return_exceptions=True
+                    )
+                    slots = self._slots()
+                    good = [f for answer in answers if isinstance(answer, dict) for login, f in answer.items()
+                            if login in slots and slots[login].status == "live"]
+                    await self._aggregator.apply.remote(good, time.time(), incarnation=self._incarnation)
+        except _ACTOR_GONE as exc:  # not restarted by Ray (killed for good, or no room): say so
+            self._aggregator_failed = (f"did not come back within {self._restore_s:.0f} s: "
+                                       f"{type(exc).__name__}")
+            log.error("tenant %s: aggregator %s; the book is not updated until the engine is "
+                      "restarted", self.tenant_id, self._aggregator_failed)
 
     def _slots(self) -> dict[int, AccountSlot]:
         """Every account of every connection, by login."""
@@ -968,12 +1018,14 @@ class TenantSupervisor:
         """Each account's host, by login (the shard map's answer)."""
         return {login: slot.host for login, slot in self._slots().items()}
 
-    async def inject_failure(self, login: int, steps: int = 1) -> bool:
-        """Make an account's next `steps` steps raise in its host (failure drills and tests)."""
+    async def inject_failure(self, login: int, steps: int = 1, survive_snapshot: bool = False) -> bool:
+        """Make an account's next `steps` steps raise in its host (failure drills and tests; see
+        `HostCore.inject_failure`)."""
         found = self._find(login)
         if found is None:
             return False
-        injected: bool = await self._hosts[found[1].host].inject_failure.remote(login, steps)
+        host = self._hosts[found[1].host]
+        injected: bool = await host.inject_failure.remote(login, steps, survive_snapshot)
         return injected
 
     async def pid(self) -> int:
@@ -991,6 +1043,7 @@ class TenantSupervisor:
             "stored_connections": {cid: feed.view() for cid, feed in self._feeds.items()},
             "uptime_s": round(time.time() - self._started, 1),
             "aggregator_restarts": dict(self._aggregator_restarts),
+            "aggregator_failed": self._aggregator_failed,
             "hosts": len(self._hosts),
             "connections": [
                 {
@@ -1003,7 +1056,8 @@ class TenantSupervisor:
                     "merged_batches": c.merged,
                     "host_calls": c.host_calls,
                     "hosts": len(c.hosts),
-                    "hosts_recovering": sum(link.recovering for link in c.hosts.values()),
+                    "hosts_recovering": sum(link.recovering and not link.failed for link in c.hosts.values()),
+                    "hosts_failed": {h: link.failed for h, link in c.hosts.items() if link.failed},
                     "recovering": c.count("recovering"),
                     "failed": c.count("failed"),
                     "recovering_logins": [lg for lg, s in c.accounts.items() if s.status == "recovering"][
@@ -1040,4 +1094,5 @@ class TenantSupervisor:
         if self._aggregator is not None:
             ray.kill(self._aggregator)
             self._aggregator = None
+        self._aggregator_failed = None
         self._running = False

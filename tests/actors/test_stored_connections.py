@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from actors.names import aggregator_name, host_name, supervisor_name
+from actors.tenant_supervisor import TenantSupervisor
 from models.accounts import ClientAccount
 from models.connections import ConnectionStatus, Mt5Connection
 from models.db import session_scope, tenant_session, upgrade
@@ -31,7 +32,12 @@ from models.tenancy import Plan, Tenant
 from tests.models.conftest import reset_schema
 from veles.api import create_api
 from veles.config import Settings
-from veles.services.connections import SIMULATED_ACCOUNTS, create_connection, delete_connection
+from veles.services.connections import (
+    SIMULATED_ACCOUNTS,
+    StoredConnections,
+    create_connection,
+    delete_connection,
+)
 from veles.services.credentials import generate_key
 from veles.services.engine import apply_connections, start_engine, stop_engine
 from veles.services.live import LiveFeed
@@ -296,3 +302,41 @@ async def test_a_connection_whose_logins_another_feeds_is_refused_until_that_one
     with tenant_session(settings.database_url, tenant_id) as db:
         delete_connection(db, tenant_id, second)
     await apply_connections(settings, tenant_id)
+
+
+async def test_a_connection_that_keeps_failing_is_left_failed_after_its_retry_window(
+    engine: tuple[Settings, int, int],
+) -> None:
+    """Opening was retried for ever (tenacity without a stop); now for `open_give_up_s` (a day by
+    default), then the row says it gave up and nothing more is tried until the row changes."""
+    settings, _tenant_id, _other = engine
+    with session_scope(settings.database_url) as session:
+        tenant = Tenant(name="Gives Up Broker", plan=Plan.PROFESSIONAL)
+        session.add(tenant)
+        session.flush()
+        assert tenant.id is not None
+        tenant_id = tenant.id
+    row_id = _add(settings, tenant_id, "sim://gamma", "not-the-password")
+    supervisor = TenantSupervisor.remote(  # type: ignore[attr-defined]
+        tenant_id, [], 4.0, None, "professional", settings.database_url,
+        StoredConnections(settings, tenant_id), open_give_up_s=3.0,
+    )
+    try:
+        await supervisor.start.remote()
+
+        def gave_up() -> Mt5Connection | None:
+            row = _row(settings, tenant_id, row_id)
+            return row if "Gave up after" in (row.last_error or "") else None
+
+        row = await _until(gave_up, "given up", timeout=60)
+        assert row.status is ConnectionStatus.FAILED
+        assert "wrong password" in (row.last_error or "")
+        assert "change the connection to try again" in (row.last_error or "")
+        view = (await supervisor.status.remote())["stored_connections"][f"conn-{row_id}"]
+        assert view["state"] == "failed"
+        await asyncio.sleep(4.0)  # past the backoff's next attempt, had there been one
+        assert (await supervisor.status.remote())["stored_connections"][f"conn-{row_id}"] == view
+        assert _row(settings, tenant_id, row_id).last_error == row.last_error
+    finally:
+        await supervisor.stop.remote()
+        ray.kill(supervisor)

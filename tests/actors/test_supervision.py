@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import ray
 
-from actors.tenant_supervisor import TenantSupervisor
+from actors.names import host_name
+from actors.tenant_supervisor import ACCOUNT_FAILURES, TenantSupervisor
 from veles.bench.engine import START_MSC, reference_figures
 from veles.mt5.connect import GatewaySpec, open_gateway
 
@@ -203,3 +204,81 @@ async def test_rollover_swaps_reach_the_engine_over_ray_as_the_reference_has_the
         ray.kill(handle)
     broker = open_gateway(spec)
     assert sum(len(broker.poll().swaps) for _ in range(polls)) > 0  # the run did cross a rollover
+
+
+async def test_an_account_that_always_fails_is_left_failed_and_stops_restarting(
+    supervisor: tuple[Any, int],
+) -> None:
+    """A fault that survives the gateway's snapshot (a bug the account meets on every step) used
+    to restore, fail and restore again for ever, a warning and a restart each batch. The restore
+    budget leaves it failed, with the reason, and then nothing more is tried or logged."""
+    handle, _tenant_id = supervisor
+    await _wait_for(handle, lambda c: c["polls"] >= 10)
+    victim = min(await handle.placement.remote())
+    assert await handle.inject_failure.remote(victim, 10**9, True)
+    (conn,) = (await _wait_for(handle, lambda c: c["failed"] == 1))["connections"]
+    assert "left failed" in conn["failed_accounts"][victim]
+    assert conn["restarts"]["step_error"] == ACCOUNT_FAILURES - 1  # restores tried, then given up
+    errors = len(conn["recent_errors"])
+    batches = conn["batches"]
+    await _wait_for(handle, lambda c: c["batches"] >= batches + 20)  # 2 s of batches after it
+    (after,) = (await handle.status.remote())["connections"]
+    assert after["restarts"] == conn["restarts"]  # no restore since
+    assert len(after["recent_errors"]) == errors  # and nothing more logged about it
+    assert (after["failed"], after["recovering"]) == (1, 0)
+    detail = await handle.account_detail.remote(victim)
+    assert detail.status == "failed"  # the account's page says so
+    figures = await handle.account_figures.remote()
+    assert set(figures) == set(await handle.placement.remote()) - {victim}  # the others carry on
+
+
+async def _bounded_supervisor(tenant_id: int) -> Any:
+    handle = TenantSupervisor.remote(  # type: ignore[attr-defined]
+        tenant_id, [_spec(tenant_id)], 10.0, None, hosts=2, checkpoint_every=5, log_limit=600, restore_s=2.0
+    )
+    await handle.start.remote()
+    return handle
+
+
+async def test_a_host_that_never_comes_back_leaves_its_accounts_failed(ray_local: None) -> None:
+    """A host Ray does not restart is waited for `restore_s`, not for ever: its accounts are then
+    failed with the reason, the other host's accounts go on."""
+    tenant_id = 997
+    handle = await _bounded_supervisor(tenant_id)
+    try:
+        await _wait_for(handle, lambda c: c["polls"] >= 10)
+        placement = await handle.placement.remote()
+        ray.kill(ray.get_actor(host_name(tenant_id, 0)), no_restart=True)
+        (conn,) = (await _wait_for(handle, lambda c: bool(c["hosts_failed"]), timeout=60))["connections"]
+        lost = sorted(login for login, host in placement.items() if host == 0)
+        assert "did not come back within 2 s" in conn["hosts_failed"][0]
+        assert sorted(conn["failed_accounts"]) == lost
+        assert (conn["recovering"], conn["hosts_recovering"]) == (0, 0)
+        batches = conn["batches"]
+        await _wait_for(handle, lambda c: c["batches"] >= batches + 10)  # the other host goes on
+        (after,) = (await handle.status.remote())["connections"]
+        assert after["restarts"] == conn["restarts"]
+    finally:
+        await handle.stop.remote()
+        ray.kill(handle)
+
+
+async def test_an_aggregator_that_never_comes_back_is_reported_failed(ray_local: None) -> None:
+    """The aggregator's rebuild was a hand loop retrying for ever; now it stops after `restore_s`
+    with the reason in the status, and batches no longer try again each time."""
+    tenant_id = 998
+    handle = await _bounded_supervisor(tenant_id)
+    try:
+        await _wait_for(handle, lambda c: c["polls"] >= 10)
+        ray.kill(ray.get_actor(f"aggregator:{tenant_id}"), no_restart=True)
+        deadline = time.monotonic() + 60
+        while (status := await handle.status.remote())["aggregator_failed"] is None:
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.1)
+        assert "did not come back within 2 s" in status["aggregator_failed"]
+        batches = status["connections"][0]["batches"]
+        await _wait_for(handle, lambda c: c["batches"] >= batches + 10)  # the accounts go on
+        assert (await handle.status.remote())["aggregator_restarts"] == {"actor_died": 1}
+    finally:
+        await handle.stop.remote()
+        ray.kill(handle)

@@ -209,3 +209,19 @@ def test_statement_without_deals_says_so(
     table = next(t for t in doc.tables if t.title == "Deals in the period")
     assert table.rows == []
     assert table.empty == "No deals in this period."
+
+
+def test_a_log_whose_database_stays_away_gives_up_after_its_window(
+        market: tuple[Accounts, list[Deal]]) -> None:
+    """The thread's backoff was a hand loop retrying the same rows for ever; now it stops after
+    `give_up_s`: the rows are dropped and counted, and the thread goes back to its pace."""
+    _, deals = market
+    log = DealLog("postgresql+psycopg://postgres@127.0.0.1:1/none", 1, flush_s=0.05, give_up_s=0.5)
+    log.add(deals[:3])
+    deadline = time.monotonic() + 20
+    while log.dropped < 3:
+        assert time.monotonic() < deadline, (log.pending(), log.failures)
+        time.sleep(0.05)
+    assert (log.dropped, log.pending()) == (3, 0)
+    log.add(deals[3:4])  # later deals are tried afresh, not dropped at once
+    assert log.pending() == 1

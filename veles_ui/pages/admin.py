@@ -46,6 +46,7 @@ def _health(h: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(h["running"]),
         *(rx.table.cell(h[key], style=NUMERIC) for key in
           ("actors", "connections", "restarts", "merged", "recovering", "lag", "uptime")),
+        rx.table.cell(h["failed"]),
         rx.table.cell(h["refused"]),
     )
 
@@ -67,7 +68,7 @@ def admin_page() -> rx.Component:
                      S.tenants, _tenant, "admin-tenants"),
         rx.heading("Engine health", size="4"),
         record_table(("Tenant", "State", "Actors", "Connections", "Restarts", "Merged batches", "Recovering",
-                      "Lag", "Uptime", "Refused connections"), S.health, _health, "admin-health"),
+                      "Lag", "Uptime", "Failed", "Refused connections"), S.health, _health, "admin-health"),
         rx.hstack(
             rx.heading("Audit log", size="4"),
             rx.input(placeholder="Action starts with…", value=S.audit_action, on_change=S.filter_audit,

@@ -50,6 +50,9 @@ def _health_view(status: dict[str, Any]) -> dict[str, str]:
     restarts = sum(sum(c["restarts"].values()) for c in conns) + sum(status["aggregator_restarts"].values())
     replica = get_live_feed().replica(int(status["tenant_id"]))
     lag = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms" if replica.sent_at else DASH
+    failed = [f"{c['connection_id']}: {c['failed']} accounts" for c in conns if c["failed"]]
+    if status.get("aggregator_failed"):
+        failed.append(f"aggregator {status['aggregator_failed']}")
     return {
         "tenant": str(status["tenant_id"]),
         "running": "running" if status["running"] else "stopped",
@@ -59,6 +62,8 @@ def _health_view(status: dict[str, Any]) -> dict[str, str]:
         "restarts": str(restarts),
         "merged": str(sum(c["merged_batches"] for c in conns)),
         "recovering": str(sum(c["recovering"] for c in conns)),
+        # given up on (a restore budget spent, a host or the aggregator that never came back)
+        "failed": "; ".join(failed) or DASH,
         "refused": "; ".join(status["refused_connections"].values()) or DASH,
         "uptime": f"{status['uptime_s']:,.0f} s",
         "lag": lag,
