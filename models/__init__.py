@@ -20,6 +20,7 @@ from models.auth import LoginChallenge, RefreshToken
 from models.connections import ConnectionStatus, Mt5Connection, Platform
 from models.deals import DealRecord
 from models.history import RiskHistory
+from models.invitations import Invitation
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.reports import Report, ReportStatus, ReportType
 from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
@@ -40,6 +41,7 @@ __all__ = [
     "DeliveryPreference",
     "DeliveryStatus",
     "EscalationPolicy",
+    "Invitation",
     "LoginChallenge",
     "Mt5Connection",
     "Plan",

@@ -77,7 +77,7 @@ def make_user(database_url: str, *, role: Role = Role.VIEWER, plan: Plan = Plan.
               tenant_id: int | None = None, phone: str | None = None,
               two_factor: TwoFactor = TwoFactor.NONE, temporary: bool = False) -> Made:
     """A new user (in a new tenant unless `tenant_id` is given) with the password `PASSWORD`
-    (`temporary`: as an invite makes it, to be replaced at the first sign-in)."""
+    (`temporary`: a one-time password, to be replaced at the first sign-in)."""
     tag = uuid.uuid4().hex[:10]
     with session_scope(database_url) as session:
         if tenant_id is None:

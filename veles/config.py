@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     )
     temporary_password_hours: int = Field(
         default=72, gt=0,
-        description="How long an invite's (or a new platform admin's) temporary password works.",
+        description="How long a new platform admin's temporary password works.",
     )
+    invite_hours: int = Field(default=72, gt=0, description="How long an invitation's e-mailed link works.")
     signup_ip_limit: int = Field(default=5, ge=1, description="Sign-ups an hour from one client IP.")
     verify_email_hours: int = Field(default=48, gt=0, description="How long a sign-up's e-mailed link works.")
     trial_days: int = Field(default=14, gt=0, description="Length of a new tenant's Starter trial.")

@@ -17,6 +17,7 @@ from veles_ui.pages.alerts import alerts_page
 from veles_ui.pages.calculator import calculator_page
 from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
+from veles_ui.pages.invite import invite_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
 from veles_ui.pages.notifications import notifications_page
@@ -31,6 +32,7 @@ from veles_ui.state.admin import AdminState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.invite import InviteState
 from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
 from veles_ui.state.reports import ReportsState
@@ -62,6 +64,7 @@ app.register_lifespan_task(refuse_unsafe_start)
 app.add_page(login_page, route="/login", title="Sign in · Veles")
 app.add_page(forgot_page, route="/forgot", title="Forgot password · Veles", on_load=ForgotState.clear_forgot)
 app.add_page(reset_page, route="/reset", title="New password · Veles", on_load=ResetState.open_link)
+app.add_page(invite_page, route="/invite", title="Join · Veles", on_load=InviteState.open_invite)
 app.add_page(
     dashboard_page,
     route="/dashboard",

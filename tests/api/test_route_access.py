@@ -27,6 +27,7 @@ from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.connections import Mt5Connection
 from models.db import session_scope
 from models.history import RiskHistory
+from models.invitations import Invitation
 from models.reports import Report, ReportStatus, ReportType
 from models.tenancy import Role, User
 from tests.api.conftest import ROLES, World
@@ -51,6 +52,9 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/api/v1/users/{user_id}"): P.MANAGE_USERS,
     ("PATCH", "/api/v1/users/{user_id}"): P.MANAGE_USERS,
     ("POST", "/api/v1/users/{user_id}/deactivate"): P.MANAGE_USERS,
+    ("GET", "/api/v1/invitations"): P.MANAGE_USERS,
+    ("POST", "/api/v1/invitations/{invitation_id}/resend"): P.MANAGE_USERS,
+    ("POST", "/api/v1/invitations/{invitation_id}/revoke"): P.MANAGE_USERS,
     ("GET", "/api/v1/book"): P.VIEW_RISK,
     ("GET", "/api/v1/reports"): P.VIEW_RISK,
     ("POST", "/api/v1/reports"): P.REQUEST_REPORTS,
@@ -185,16 +189,19 @@ def owned(world: World) -> Iterator[Owned]:
             AlertRule(tenant_id=world.a, kind=next(iter(AlertKind)), threshold=100.0),
             Report(tenant_id=world.a, type=ReportType.DAILY_RISK, status=ReportStatus.READY,
                    period_start=datetime.now(UTC) - timedelta(days=1), period_end=datetime.now(UTC)),
+            Invitation(tenant_id=world.a, email="invited@a.test", role=Role.VIEWER,
+                       invited_by=world.users[world.a, Role.TENANT_ADMIN], token_hash="0" * 64,
+                       expires_at=datetime.now(UTC) + timedelta(days=1)),
         ]
         session.add_all(rows)
         session.flush()
-        _account, _point, alert, rule, report = rows
+        _account, _point, alert, rule, report, invitation = rows
         ids = {"connection_id": str(connection.id), "login": "880001", "alert_id": str(alert.id),
-               "rule_id": str(rule.id), "report_id": str(report.id),
+               "rule_id": str(rule.id), "report_id": str(report.id), "invitation_id": str(invitation.id),
                "user_id": str(world.users[world.a, Role.VIEWER])}
     yield Owned(ids)
     with session_scope(world.settings.database_url) as session:
-        for model in (Report, AlertRule, Alert, RiskHistory, ClientAccount, Mt5Connection):
+        for model in (Invitation, Report, AlertRule, Alert, RiskHistory, ClientAccount, Mt5Connection):
             for row in session.exec(select(model).where(col(model.tenant_id) == world.a)):
                 session.delete(row)
 
@@ -207,6 +214,7 @@ def _snapshot(world: World) -> list[Any]:
             sorted((a.id, a.state) for a in session.exec(select(Alert))),
             sorted((r.id, r.enabled, r.threshold) for r in session.exec(select(AlertRule))),
             sorted((r.id, r.status) for r in session.exec(select(Report))),
+            sorted((i.id, i.token_hash, i.revoked_at) for i in session.exec(select(Invitation))),
             sorted((u.id, u.role, u.is_active)
                    for u in session.exec(select(User).where(col(User.tenant_id) == world.a))),
         ]

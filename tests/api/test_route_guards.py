@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 # Public on purpose: sign-in and token exchange (nobody holds a token yet), the password reset
-# (its user cannot sign in; the e-mailed link's token stands for the check), health probes for
+# and accepting an invitation (its user cannot sign in yet; the e-mailed link's token stands for
+# the check), health probes for
 # load balancers, Prometheus scraping (this host or a METRICS_TOKEN bearer: tests/api/test_http_guards.py),
 # a report link whose HMAC signature stands for the check, and the portal's refresh-cookie routes
 # (the sign-in's refresh token, handed over once or in the HttpOnly cookie, stands for the check,
@@ -24,6 +25,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/logout"),
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/invitations/accept"),
     ("GET", "/api/v1/reports/{report_id}/file"),
     ("GET", "/api/health"),
     ("GET", "/api/health/ready"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -10,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-from models.db import MIGRATIONS, LegacySchemaError, get_engine, upgrade
+from models.db import MIGRATIONS, LegacySchemaError, alembic_config, get_engine, upgrade
 
 
 def test_upgrade_builds_the_metadata_and_is_idempotent(database_url: str) -> None:
@@ -44,3 +45,31 @@ def test_branches_are_merged_into_one_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_the_invitations_revision_goes_up_and_down_with_its_row_security(migrated_pg_url: str) -> None:
+    """0012_invitations on top of a database already in use: the table comes with RLS forced, its
+    two policies and the app role's grants, and goes again on downgrade without touching the rest."""
+    def state() -> tuple[bool, bool, list[str], list[str]]:
+        with get_engine(migrated_pg_url).connect() as conn:
+            found = conn.execute(text(
+                "SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+                "WHERE c.relname = 'invitation'"
+            )).first()
+            policies = conn.execute(text(
+                "SELECT polname::text FROM pg_policy WHERE polrelid = 'invitation'::regclass ORDER BY 1"
+            )).scalars().all() if found else []
+            grants = conn.execute(text(
+                "SELECT privilege_type FROM information_schema.role_table_grants "
+                "WHERE table_name = 'invitation' AND grantee = 'veles_app' ORDER BY 1")).scalars().all()
+        return (bool(found and found[0]), bool(found and found[1]), list(policies), list(grants))
+
+    assert state() == (True, True, ["platform_access", "tenant_isolation"],
+                       ["DELETE", "INSERT", "SELECT", "UPDATE"])
+    with get_engine(migrated_pg_url).begin() as conn:
+        command.downgrade(alembic_config(conn), "0011_alert_seq")
+    assert "invitation" not in inspect(get_engine(migrated_pg_url)).get_table_names()
+    assert "user" in inspect(get_engine(migrated_pg_url)).get_table_names()
+    upgrade(migrated_pg_url)
+    assert state() == (True, True, ["platform_access", "tenant_isolation"],
+                       ["DELETE", "INSERT", "SELECT", "UPDATE"])

@@ -1,30 +1,27 @@
-"""User management on the real PostgreSQL, inside tenant-confined sessions (row-level security)."""
+"""User management on the real PostgreSQL, inside tenant-confined sessions (row-level security).
+Invitations (how users are made) are tests/services/test_invitations.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from sqlmodel import Session, select
 
-from models.columns import utcnow
 from models.db import session_scope, tenant_session
 from models.tenancy import Role, TwoFactor, User
 from tests.auth_support import PASSWORD, Made, audit_actions, auth_db, auth_settings, make_user
 from veles.config import Settings
-from veles.services.auth import AuthError, Identity, Tokens, authenticate, refresh, sign_in
+from veles.services.auth import AuthError, Identity, Tokens, refresh, sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import PermissionDenied
-from veles.services.tokens import as_utc
 from veles.services.users import (
     change_password,
     change_phone,
     change_role,
     deactivate_user,
     get_user,
-    invite_user,
     list_users,
 )
 
@@ -67,67 +64,13 @@ def test_an_admin_lists_only_their_own_tenant(settings: Settings, admin: Made) -
     assert sorted(view.email for view in listed) == sorted([admin.email, colleague.email])
 
 
-def test_invite_with_a_role_and_a_temporary_password(settings: Settings, admin: Made) -> None:
-    invited = _run(settings, admin, lambda s, me: invite_user(
-        s, me, {"email": " New.Risk@Broker.test ", "role": "risk_manager", "phone": "+4915112345678"}))
-    assert (invited.user.email, invited.user.role, invited.user.phone) == (
-        "new.risk@broker.test", Role.RISK_MANAGER, "+4915112345678")
-    assert invited.temporary_password is not None
-    assert len(invited.temporary_password) >= 16
-    with session_scope(settings.database_url) as session:
-        identity = authenticate(session, "new.risk@broker.test", invited.temporary_password)
-    assert (identity.tenant_id, identity.role) == (admin.tenant_id, Role.RISK_MANAGER)
-    chosen = _run(settings, admin, lambda s, me: invite_user(
-        s, me, {"email": "chosen@broker.test", "password": " a chosen password  "}))
-    assert chosen.temporary_password is None
-    assert chosen.user.role == Role.VIEWER
-    with session_scope(settings.database_url) as session:  # exactly as typed: nothing stripped
-        exact = authenticate(session, "chosen@broker.test", " a chosen password  ")
-        assert exact.email == "chosen@broker.test"
-        with pytest.raises(AuthError):
-            authenticate(session, "chosen@broker.test", "a chosen password")
-        stored = session.exec(select(User).where(User.email == "chosen@broker.test")).one()
-        assert stored.must_change_password
-        assert stored.password_expires_at is not None
-        assert timedelta(hours=71) < as_utc(stored.password_expires_at) - utcnow() <= timedelta(hours=72)
-    assert audit_actions(settings.database_url, user_id=admin.user_id) == ["user.create", "user.create"]
-
-
-@pytest.mark.parametrize(("form", "field"), [
-    ({"email": "not-an-address"}, "email"),
-    ({"email": "nul\x00@broker.test"}, "email"),  # PostgreSQL cannot even compare a NUL
-    ({"email": "x@broker.test", "phone": "0151 123"}, "phone"),
-    ({"email": "x@broker.test", "password": "short"}, "password"),
-    ({"email": "x@broker.test", "role": "owner"}, "role"),
-    ({"email": "x@broker.test", "is_active": False}, "is_active"),
-])
-def test_bad_invites_name_the_field_and_write_nothing(settings: Settings, admin: Made, form: dict[str, Any],
-                                                      field: str) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        _run(settings, admin, lambda s, me: invite_user(s, me, form))
-    assert refused.value.field == field
-    assert len(_run(settings, admin, list_users)) == 1
-
-
-def test_an_address_in_use_by_any_broker_is_refused(settings: Settings, admin: Made) -> None:
-    elsewhere = make_user(settings.database_url)
-    with pytest.raises(Conflict, match="already registered"):
-        _run(settings, admin, lambda s, me: invite_user(s, me, {"email": elsewhere.email}))
-    assert len(_run(settings, admin, list_users)) == 1
-
-
 def test_roles_without_manage_users_are_refused(settings: Settings, admin: Made) -> None:
     for role in (Role.VIEWER, Role.RISK_MANAGER):
         with pytest.raises(PermissionDenied):
             _run(settings, admin, list_users, role)
-        with pytest.raises(PermissionDenied):
-            _run(settings, admin, lambda s, me: invite_user(s, me, {"email": "x@broker.test"}), role)
 
 
 def test_only_a_platform_admin_makes_platform_admins(settings: Settings, admin: Made) -> None:
-    with pytest.raises(PermissionDenied, match="platform admin"):
-        _run(settings, admin, lambda s, me: invite_user(
-            s, me, {"email": "boss@broker.test", "role": "platform_admin"}))
     staff = make_user(settings.database_url, role=Role.PLATFORM_ADMIN, tenant_id=admin.tenant_id)
     with pytest.raises(PermissionDenied, match="platform admin"):
         _run(settings, admin, lambda s, me: change_role(s, me, staff.user_id, {"role": "viewer"}))

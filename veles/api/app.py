@@ -27,6 +27,7 @@ from veles.api.bodylimit import BodyLimitMiddleware
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.errors import install_error_handlers
 from veles.api.headers import SecurityHeadersMiddleware
+from veles.api.invitations import router as invitations_router
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
@@ -72,7 +73,8 @@ def create_api(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings,
                        trusted_proxies=app.state.context.trusted_proxies)
-    routers = [health.router, auth_routes.router, portal_session.router, users_router, preferences_router,
+    routers = [health.router, auth_routes.router, portal_session.router, users_router, invitations_router,
+               preferences_router,
                book.router, report_routes.router,
                *(module.router for module in (connections, accounts, alerts, history, calculator))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built

@@ -136,7 +136,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _enforce_login_limit(ctx: Context, ip: str, email: str | None, *, kind: str = "login",
+def enforce_login_limit(ctx: Context, ip: str, email: str | None, *, kind: str = "login",
                          ip_limit: int | None = None, email_limit: int | None = None,
                          what: str = "sign-in") -> None:
     """429 with Retry-After when this IP or this e-mail has used up its attempts for the window;
@@ -174,7 +174,7 @@ def _pair(tokens: Tokens) -> TokenPair:
 @router.post("/auth/token", responses=_REFUSED)
 def token(credentials: Credentials, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair | SmsChallenge:
     """Exchange an e-mail and password for tokens, or for an SMS challenge (two-factor users)."""
-    _enforce_login_limit(ctx, ip, credentials.email)
+    enforce_login_limit(ctx, ip, credentials.email)
     try:
         result = sign_in(db, ctx.settings, credentials.email, credentials.password, ip=ip,
                          new_password=credentials.new_password)
@@ -189,7 +189,7 @@ def token(credentials: Credentials, ctx: Context, ip: ClientIp, db: PlatformDb) 
 @router.post("/auth/verify", responses=_REFUSED)
 def verify(request: CodeRequest, ctx: Context, ip: ClientIp, db: PlatformDb) -> TokenPair:
     """Exchange a sign-in challenge and its SMS code for tokens; wrong codes count toward the throttle."""
-    _enforce_login_limit(ctx, ip, None)
+    enforce_login_limit(ctx, ip, None)
     try:
         return _pair(verify_code(db, ctx.settings, request.challenge, request.code, ip=ip))
     except AuthError as exc:
@@ -221,7 +221,7 @@ def password_reset(request: ResetRequest, background: BackgroundTasks, ctx: Cont
                    db: PlatformDb) -> ResetAccepted:
     """E-mail a single-use link to choose a new password. The answer is the same whether or not
     the address has an account, and the e-mail goes out after it (same timing either way)."""
-    _enforce_login_limit(ctx, ip, request.email.strip().lower(), kind="reset", ip_limit=RESET_IP_LIMIT,
+    enforce_login_limit(ctx, ip, request.email.strip().lower(), kind="reset", ip_limit=RESET_IP_LIMIT,
                          email_limit=RESET_LIMIT, what="password reset")
     mail = request_reset(db, ctx.settings, request.email, ip=ip)
     if mail is not None:
@@ -235,7 +235,7 @@ def password_reset(request: ResetRequest, background: BackgroundTasks, ctx: Cont
 def password_reset_confirm(request: ResetConfirm, ctx: Context, ip: ClientIp, db: PlatformDb) -> ResetDone:
     """Set a new password through the e-mailed link's token; every earlier sign-in of the user
     ends. A too-short or guessable password is a 422 naming `password` (the link stays usable)."""
-    _enforce_login_limit(ctx, ip, None, kind="reset", ip_limit=RESET_IP_LIMIT, what="password reset")
+    enforce_login_limit(ctx, ip, None, kind="reset", ip_limit=RESET_IP_LIMIT, what="password reset")
     try:
         return ResetDone(email=complete_reset(db, request.token, request.password, ip=ip))
     except ResetLinkInvalid as exc:

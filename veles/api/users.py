@@ -1,6 +1,8 @@
 """The tenant's users (`/api/v1/users`, tenant admins: `MANAGE_USERS`) and each user's own password
 and phone (`/api/v1/me/...`, anyone signed in). The rules live in `veles.services.users`, which the
 portal's users page calls too; another tenant's user id answers 404, like one that does not exist.
+`POST /api/v1/users` invites (`veles.services.invitations`): the user is made when the invitee
+follows the e-mailed link; the pending invitations are `veles.api.invitations`.
 """
 
 from __future__ import annotations
@@ -9,25 +11,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from veles.api.db import TenantUnit
 from veles.api.deps import ClientIp, Context, CurrentIdentity, requires
 from veles.services.auth import Identity
+from veles.services.invitations import ANSWER, InvitationForm, InvitationView, invite, send_invitation_mail
 from veles.services.permissions import Permission, PermissionDenied
 from veles.services.users import (
     PasswordChange,
     PhoneChange,
     RoleChange,
-    UserInvite,
     UserView,
     change_password,
     change_phone,
     change_role,
     deactivate_user,
     get_user,
-    invite_user,
     list_users,
 )
 
@@ -42,11 +43,11 @@ ONE = {**ERRORS, 404: {"description": "No such user in your tenant"},
        409: {"description": "Not on yourself"}}
 
 
-class InvitedUser(BaseModel):
-    """The new user and, when no password was chosen, the temporary one (shown only this once)."""
+class InvitationSent(BaseModel):
+    """The same answer for every address, whether unknown, already yours or another broker's user."""
 
-    user: UserView
-    temporary_password: str | None = Field(description="Hand it over; it is not stored in clear.")
+    invitation: InvitationView
+    detail: str = Field(default=ANSWER)
 
 
 @contextmanager
@@ -64,15 +65,17 @@ def users(identity: Admin, db: TenantUnit) -> list[UserView]:
     return list_users(db, identity)
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED,
-             responses={**ERRORS, 409: {"description": "E-mail already registered"}})
-def invite(form: UserInvite, identity: Admin, db: TenantUnit, ip: ClientIp, ctx: Context) -> InvitedUser:
-    """Create a user of your tenant with a role and a temporary password (yours or one made here):
-    it expires after TEMPORARY_PASSWORD_HOURS and must be replaced at the first sign-in."""
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+def invite_user(form: InvitationForm, identity: Admin, db: TenantUnit, ip: ClientIp, ctx: Context,
+                background: BackgroundTasks) -> InvitationSent:
+    """Invite an address with a role: it is e-mailed a link (valid INVITE_HOURS) to choose a password,
+    which makes the user. The answer is the same for every address, and the e-mail is written and
+    sent after it: an address that already has an account (yours or another broker's) is told so by
+    the e-mail, never you. The invitation is in `GET /api/v1/invitations` until accepted."""
     with _forbidden_as_403():
-        invited = invite_user(db, identity, form, ip=ip,
-                              temporary_hours=ctx.settings.temporary_password_hours)
-    return InvitedUser(user=invited.user, temporary_password=invited.temporary_password)
+        view, mail = invite(db, ctx.settings, identity, form, ip=ip)
+    background.add_task(send_invitation_mail, ctx.settings, mail)
+    return InvitationSent(invitation=view)
 
 
 @router.get("/users/{user_id}", responses=ONE)

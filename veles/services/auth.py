@@ -60,7 +60,7 @@ WRONG_CREDENTIALS = "Wrong email or password."
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class PasswordChangeRequired(AuthError):
-    """The password was right but temporary (an invite's): sign in again giving a new one."""
+    """The password was right but temporary (a one-time password's): sign in again giving a new one."""
 
 
 class CodeNotSent(AuthError):

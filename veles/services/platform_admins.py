@@ -4,8 +4,8 @@ create-platform-admin EMAIL`.
 Platform admins belong to the platform's own tenant (`Tenant.is_platform`), made here on first use:
 not a broker, so no engine runs for it, the admin page does not list it among brokers, and a
 platform admin has no broker's book as their own. The password is a random temporary one, printed
-once, and temporary as an invited user's is (`veles.services.users.invite_user`): it stops working
-after TEMPORARY_PASSWORD_HOURS and must be replaced at the first sign-in.
+once, and temporary: it stops working after TEMPORARY_PASSWORD_HOURS and must be replaced at the
+first sign-in (`User.must_change_password`, `User.password_expires_at`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The people of one tenant: list, invite with a role, change a role, deactivate; and each user's own
-password and phone.
+"""The people of one tenant: list, change a role, deactivate; and each user's own password and
+phone. New users come in through invitations (`veles.services.invitations`).
 
 Shared by the REST API and the portal's users page, so both check the same permission
 (`MANAGE_USERS`, from `veles.services.permissions`) and the same rules:
@@ -18,55 +18,25 @@ unit of work does.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.columns import utcnow
 from models.tenancy import Role, Tenant, TwoFactor, User
 from veles.services import sessions
 from veles.services.audit import Action, record
-from veles.services.auth import Identity, hash_password, normalize_email, verify_password
+from veles.services.auth import Identity, hash_password, verify_password
 from veles.services.errors import Conflict, InvalidInput, NotFound, validated
-from veles.services.messaging import check_email, check_phone
+from veles.services.messaging import check_phone
 from veles.services.passwords import MAX_PASSWORD, MIN_PASSWORD, check_password, personal_words
 from veles.services.permissions import Permission, PermissionDenied, require
-
-# How long a temporary password works when the caller does not say (TEMPORARY_PASSWORD_HOURS).
-TEMPORARY_HOURS = 72
-
-
-def _email(value: str) -> str:
-    normalized = normalize_email(value)
-    if normalized is None:
-        raise ValueError("email: control characters are not allowed in an address")
-    return check_email(normalized, "email")
 
 
 def _phone(value: str | None) -> str | None:
     return None if value is None or not value.strip() else check_phone(value.strip(), "phone")
-
-
-class UserInvite(BaseModel):
-    """A new user of the tenant. Without a password a temporary one is made and returned once.
-    Either way the password is temporary (the inviting admin knows it): it expires and must be
-    replaced at the first sign-in. A chosen one is kept exactly as typed (no stripping)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(min_length=3, max_length=254)
-    role: Role = Role.VIEWER
-    phone: str | None = Field(default=None, max_length=32, description="E.164, e.g. +4915112345678.")
-    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-
-    _check_email = field_validator("email")(_email)
-    _check_phone = field_validator("phone")(_phone)
 
 
 class RoleChange(BaseModel):
@@ -122,25 +92,6 @@ class UserView(BaseModel):
                    is_active=user.is_active, locked_until=user.locked_until, created_at=user.created_at)
 
 
-@dataclass(frozen=True, slots=True)
-class Invited:
-    """A user just created; `temporary_password` is set (shown once) when none was chosen."""
-
-    user: UserView
-    temporary_password: str | None
-
-
-def make_temporary(user: User, *, hours: int, password: str | None = None) -> str:
-    """Give `user` a temporary password (the one given, or a new random one): it stops working
-    after `hours` and must be replaced at the next sign-in. Returns it, to be shown once. Invites
-    use it; so does anything else that hands a person a password someone else knows."""
-    secret = password or secrets.token_urlsafe(12)
-    user.password_hash = hash_password(secret)
-    user.must_change_password = True
-    user.password_expires_at = utcnow() + timedelta(hours=hours)
-    return secret
-
-
 def _get(session: Session, actor: Identity, user_id: int) -> User:
     user = session.exec(select(User).where(User.id == user_id, User.tenant_id == actor.tenant_id)).first()
     if user is None:
@@ -148,7 +99,8 @@ def _get(session: Session, actor: Identity, user_id: int) -> User:
     return user
 
 
-def _may_grant(actor: Identity, role: Role) -> None:
+def may_grant(actor: Identity, role: Role) -> None:
+    """PermissionDenied unless the actor may hand out (or touch someone with) `role`."""
     if role == Role.PLATFORM_ADMIN and actor.role != Role.PLATFORM_ADMIN:
         raise PermissionDenied("Only a platform admin may make or change a platform admin.")
 
@@ -159,7 +111,7 @@ def _managed(session: Session, actor: Identity, user_id: int, what: str) -> User
     user = _get(session, actor, user_id)
     if user.id == actor.user_id:
         raise Conflict(f"You cannot {what} yourself; ask another administrator.")
-    _may_grant(actor, user.role)
+    may_grant(actor, user.role)
     return user
 
 
@@ -177,44 +129,13 @@ def get_user(session: Session, actor: Identity, user_id: int) -> UserView:
     return UserView.of(_get(session, actor, user_id))
 
 
-def invite_user(session: Session, actor: Identity, form: UserInvite | Mapping[str, Any],
-                *, ip: str | None = None, temporary_hours: int = TEMPORARY_HOURS) -> Invited:
-    """Create a user in the actor's tenant with a role and a temporary password (made here unless
-    one is given, checked like any password if it is): it stops working after `temporary_hours`
-    and must be replaced at the first sign-in.
-
-    E-mail addresses are unique across tenants (sign-in starts from the address alone), so an
-    address another broker uses is refused too, without saying which broker or that it exists.
-    """
-    require(actor.role, Permission.MANAGE_USERS)
-    invite = validated(UserInvite, form)
-    _may_grant(actor, invite.role)
-    if invite.password is not None:
-        tenant = session.get(Tenant, actor.tenant_id)
-        words = personal_words(invite.email, tenant.name if tenant else None)
-        check_password(invite.password, user_inputs=words)
-    user = User(tenant_id=actor.tenant_id, email=invite.email, role=invite.role, phone=invite.phone,
-                password_hash="")
-    made = make_temporary(user, hours=temporary_hours, password=invite.password)
-    temporary = None if invite.password else made
-    try:
-        with session.begin_nested():
-            session.add(user)
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"{invite.email} is already registered.") from None
-    record(session, Action.USER_CREATE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,
-           target=f"user:{user.id}", details={"email": user.email, "role": user.role.value}, ip=ip)
-    return Invited(user=UserView.of(user), temporary_password=temporary)
-
-
 def change_role(session: Session, actor: Identity, user_id: int, change: RoleChange | Mapping[str, Any],
                 *, ip: str | None = None) -> UserView:
     """Give a user of the tenant another role, at once: their access tokens stop working, and their
     next refresh (refresh tokens stay valid) gives them one with the new role."""
     role = validated(RoleChange, change).role
     user = _managed(session, actor, user_id, "change the role of")
-    _may_grant(actor, role)
+    may_grant(actor, role)
     before, user.role = user.role, role
     sessions.end_sessions(session, user, keep_refresh=True)
     record(session, Action.USER_ROLE, tenant_id=actor.tenant_id, actor_user_id=actor.user_id,

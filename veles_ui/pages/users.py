@@ -1,4 +1,4 @@
-"""Users and roles (tenant admins): invite, change role, deactivate."""
+"""Users and roles (tenant admins): invite, pending invitations (resend, revoke), change role, deactivate."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from veles_ui.state.users import UsersState as S
 
 _deactivate = cast(Callable[[Any], EventSpec], S.deactivate)
 _set_role = cast(Callable[[Any, Any], EventSpec], S.set_role)
+_resend = cast(Callable[[Any], EventSpec], S.resend)
+_revoke = cast(Callable[[Any], EventSpec], S.revoke)
 
 
 def _row(user: ObjectVar[dict[str, str]]) -> rx.Component:
@@ -36,6 +38,24 @@ def _row(user: ObjectVar[dict[str, str]]) -> rx.Component:
     )
 
 
+def _invitation_row(invitation: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(invitation["email"], class_name="invitation-email"),
+        rx.table.cell(invitation["role"]),
+        rx.table.cell(invitation["status"], class_name="invitation-status"),
+        rx.table.cell(invitation["by"]),
+        rx.table.cell(invitation["sent"]),
+        rx.table.cell(invitation["expires"]),
+        rx.table.cell(rx.hstack(
+            rx.button("Resend", size="1", variant="soft", on_click=_resend(invitation["id"]),
+                      class_name="invitation-resend"),
+            rx.button("Revoke", size="1", variant="soft", color_scheme="tomato",
+                      on_click=_revoke(invitation["id"]), class_name="invitation-revoke"),
+            spacing="2",
+        )),
+    )
+
+
 def users_page() -> rx.Component:
     """A tenant admin's page; the services refuse every other role."""
     return rx.vstack(
@@ -46,8 +66,6 @@ def users_page() -> rx.Component:
                 rx.input(name="email", type="email", placeholder="Email", required=True, id="invite-email",
                          width="18em"),
                 rx.select(TENANT_ROLES, name="role", default_value="viewer", id="invite-role"),
-                rx.input(name="phone", placeholder="Phone (E.164, optional)", id="invite-phone",
-                         width="14em"),
                 rx.button("Invite", type="submit", id="invite-submit"),
                 spacing="2",
                 align="center",
@@ -57,6 +75,13 @@ def users_page() -> rx.Component:
         ),
         error_callout(S.error, "users-error"),
         notice_callout(S.notice, "users-notice"),
+        rx.text("The invited person gets an e-mail with a link to choose their password; they join "
+                "when they do. Pending invitations:", size="2", color_scheme="gray"),
+        record_table(
+            ("Email", "Role", "Status", "Invited by", "Sent (UTC)", "Expires (UTC)", ""),
+            S.invitations, _invitation_row, "invitations-table",
+        ),
+        rx.heading("Users", size="4"),
         record_table(
             ("Email", "Role", "Phone", "Sign-in", "Status", "Created (UTC)", ""),
             S.users, _row, "users-table",

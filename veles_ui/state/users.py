@@ -1,21 +1,37 @@
-"""Users and roles of the tenant (tenant admins): invite with a role, change roles, deactivate.
+"""Users and roles of the tenant (tenant admins): invite with a role, the pending invitations
+(resend, revoke), change roles, deactivate.
 
 The services check MANAGE_USERS themselves and refuse changing oneself or granting platform
-admin; this state only passes the signed-in identity from the token and shows their answers.
+admin; this state only passes the signed-in identity from the token and shows their answers. The
+database work runs in a thread (`asyncio.to_thread`), never on the portal's event loop, and the
+invitation e-mail is sent after the answer is shown, as the API does: the answer is the same for
+every address (`veles.services.invitations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import reflex as rx
 from sqlmodel import Session
 
+from models.db import tenant_session
 from models.tenancy import Role
 from veles.config import get_settings
 from veles.services.auth import Identity
+from veles.services.invitations import (
+    ANSWER,
+    InvitationMail,
+    InvitationView,
+    invite,
+    list_invitations,
+    resend,
+    revoke,
+    send_invitation_mail,
+)
 from veles.services.permissions import Permission
-from veles.services.users import UserView, change_role, deactivate_user, invite_user, list_users
+from veles.services.users import UserView, change_role, deactivate_user, list_users
 from veles_ui.format import clock
 from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState, fields, row_id
@@ -39,54 +55,103 @@ def _view(user: UserView, me: Identity) -> dict[str, str]:
     }
 
 
+def _pending(invitation: InvitationView) -> dict[str, str]:
+    return {
+        "id": str(invitation.id),
+        "email": invitation.email,
+        "role": invitation.role.value,
+        "status": invitation.status,
+        "by": invitation.invited_by or "",
+        "sent": clock(invitation.sent_at),
+        "expires": clock(invitation.expires_at),
+    }
+
+
+Action = Callable[[Session, Identity], object]
+Listed = tuple[object, list[UserView], list[InvitationView]]
+
+
+def _act(identity: Identity, action: Action) -> Listed:
+    """Run `action(db, identity)` in the caller's tenant (committed), then read both lists. Blocking."""
+    with tenant_session(get_settings().database_url, identity.tenant_id) as db:
+        result = action(db, identity)
+        db.flush()
+        return result, list_users(db, identity), list_invitations(db, identity)
+
+
+def _mail_of(result: object) -> InvitationMail | None:
+    """The mail an invite or resend returned with its view, to send once the answer is shown."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], InvitationMail):
+        return result[1]
+    return None
+
+
 class UsersState(SessionState):
-    """The tenant's users and the outcome of the last action (a temporary password shows once)."""
+    """The tenant's users, its open invitations and the outcome of the last action."""
 
     users: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    invitations: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
-    def _run(self, action: Callable[[Session, Identity], object], notice: str = "") -> None:
-        """Run `action(db, identity)` as a MANAGE_USERS action, then list the users again."""
+    async def _run(self, action: Action, notice: str = "") -> object | None:
+        """Run `action` as a MANAGE_USERS action off the event loop, then show both lists; a
+        failure is shown under the form (never raised out of the handler) and gives None."""
         try:
-            with self.tenant_db(Permission.MANAGE_USERS) as (db, identity):
-                result = action(db, identity)
-                self.users = [_view(u, identity) for u in list_users(db, identity)]
-        except Exception as exc:  # shown under the form, never raised out of the handler
+            identity = self.authorize(Permission.MANAGE_USERS)
+            result, users, invitations = await asyncio.to_thread(_act, identity, action)
+        except Exception as exc:
             self.error, self.notice = shown(exc), ""
-            return
-        self.error = ""
-        self.notice = notice.format(result=result) if notice else ""
+            return None
+        self.users = [_view(user, identity) for user in users]
+        self.invitations = [_pending(invitation) for invitation in invitations]
+        self.error, self.notice = "", notice
+        return result
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load."""
-        self._run(lambda db, me: None)
+        await self._run(lambda db, me: None)
 
     @rx.event
-    def invite(self, form: dict[str, str]) -> None:
-        """A new user with a role; without a chosen password a temporary one is shown once here."""
-        data = {k: v for k, v in fields(form, ("email", "role", "phone")).items() if v.strip()}
-        ip = getattr(self.router.session, "client_ip", None)
-
-        def create(db: Session, me: Identity) -> str:
-            hours = get_settings().temporary_password_hours
-            invited = invite_user(db, me, data, ip=ip, temporary_hours=hours)
-            secret = invited.temporary_password
-            return (f"{invited.user.email} added" + (f"; temporary password: {secret}" if secret else "")
-                    + f". It works for {hours} h and must be replaced at the first sign-in.")
-
-        self._run(create, "{result}")
+    async def invite(self, form: dict[str, str]) -> AsyncIterator[None]:
+        """Invite an address with a role: the same answer for every address; the e-mail goes out
+        after it is shown."""
+        data = {k: v for k, v in fields(form, ("email", "role")).items() if v.strip()}
+        ip, settings = self._client_ip(), get_settings()
+        mail = _mail_of(await self._run(lambda db, me: invite(db, settings, me, data, ip=ip), ANSWER))
+        if mail is not None:
+            yield
+            await asyncio.to_thread(send_invitation_mail, settings, mail)
 
     @rx.event
-    def set_role(self, user_id: str, role: str) -> None:
+    async def resend(self, invitation_id: str) -> AsyncIterator[None]:
+        """A new link and a new expiry for an open invitation; the older link stops working."""
+        ip, settings = self._client_ip(), get_settings()
+        mail = _mail_of(await self._run(
+            lambda db, me: resend(db, settings, me, row_id(invitation_id, "invitation"), ip=ip),
+            "Invitation sent again; the earlier link no longer works."))
+        if mail is not None:
+            yield
+            await asyncio.to_thread(send_invitation_mail, settings, mail)
+
+    @rx.event
+    async def revoke(self, invitation_id: str) -> None:
+        """Withdraw an open invitation: its link stops working at once."""
+        ip = self._client_ip()
+        await self._run(lambda db, me: revoke(db, me, row_id(invitation_id, "invitation"), ip=ip),
+                        "Invitation revoked; its link no longer works.")
+
+    @rx.event
+    async def set_role(self, user_id: str, role: str) -> None:
         """Give a user another role (applies from their next token renewal)."""
-        ip = getattr(self.router.session, "client_ip", None)
-        self._run(lambda db, me: change_role(db, me, row_id(user_id, "user"), {"role": role}, ip=ip),
-                  "Role changed.")
+        ip = self._client_ip()
+        await self._run(lambda db, me: change_role(db, me, row_id(user_id, "user"), {"role": role}, ip=ip),
+                        "Role changed.")
 
     @rx.event
-    def deactivate(self, user_id: str) -> None:
+    async def deactivate(self, user_id: str) -> None:
         """Stop a user from signing in; their sign-ins end now."""
-        ip = getattr(self.router.session, "client_ip", None)
-        self._run(lambda db, me: deactivate_user(db, me, row_id(user_id, "user"), ip=ip), "User deactivated.")
+        ip = self._client_ip()
+        await self._run(lambda db, me: deactivate_user(db, me, row_id(user_id, "user"), ip=ip),
+                        "User deactivated.")
