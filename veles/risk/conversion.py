@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from veles.risk.errors import MissingQuoteError
 from veles.risk.events import Quote
+from veles.risk.pickling import pickle_as_fields
 
 USD = "USD"
 
@@ -112,6 +113,10 @@ class Conversion:
         """`amount` (a profit if positive, a loss if negative) in the target currency."""
         gain, loss = self.profit_rates(quotes)
         return amount * (gain if amount >= 0.0 else loss)
+
+
+for _cls in (Leg, Conversion):  # thousands in every checkpoint (see veles/risk/pickling.py)
+    pickle_as_fields(_cls)
 
 
 def _rank(currency: str) -> int:

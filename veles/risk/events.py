@@ -7,11 +7,10 @@ All are frozen, slotted dataclasses: cheap to pickle across Ray and safe to shar
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
-from operator import attrgetter
-from typing import Any
+
+from veles.risk.pickling import pickle_as_fields
 
 
 class Side(StrEnum):
@@ -204,17 +203,5 @@ def merge_batches(batches: list[Batch]) -> Batch:
     )
 
 
-def _pickle_as_fields(cls: type) -> None:
-    """Pickle instances of `cls` as its constructor and field values. A frozen slotted dataclass
-    otherwise pickles through Python-level `__getstate__`/`__setstate__` per object, which made
-    quotes and positions the bulk of an account checkpoint's cost."""
-    values: Callable[[Any], Any] = attrgetter(*(f.name for f in fields(cls)))
-
-    def reduce(self: Any) -> tuple[Any, ...]:
-        return cls, values(self)
-
-    cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
-
-
 for _cls in (Quote, Position, PositionSwap, Deal, AccountSnapshot):
-    _pickle_as_fields(_cls)
+    pickle_as_fields(_cls)

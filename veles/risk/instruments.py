@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from veles.risk.pickling import pickle_as_fields
+
 
 class CalcMode(StrEnum):
     """MT5 margin and profit calculation modes (SYMBOL_CALC_MODE_*)."""
@@ -83,3 +85,7 @@ class SymbolSpec:
     def effective_margin_currency(self) -> str:
         """The currency margin is computed in: the margin currency, else the base currency."""
         return self.margin_currency or self.base_currency or self.profit_currency
+
+
+for _cls in (MarginRates, SymbolSpec):  # in every checkpoint (see veles/risk/pickling.py)
+    pickle_as_fields(_cls)
