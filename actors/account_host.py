@@ -26,7 +26,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import ray
 
@@ -181,9 +181,16 @@ class HostCore:
         are dropped first (a restarted host, or one the supervisor cannot trust).
 
         `snapshots` (with the connection's `quotes`) are accounts the log no longer reaches: they
-        start afresh from the gateway's view as of `seq`. An account whose replay raises stays
-        failed (reported in `failed`); the others answer with their figures and one new checkpoint
-        as of `seq`.
+        start afresh from the gateway's view as of `seq`, and only they are checkpointed by the
+        answer. An account whose replay raises stays failed (reported in `failed`); the others
+        answer with their figures.
+
+        Why no new checkpoint of the replayed accounts: the checkpoints they were rebuilt from are
+        still in the supervisor and the log still reaches them, and their phases checkpoint them
+        again within `checkpoint_every` batches; pickling a whole host's accounts again made a
+        host restore seconds slower. The replay routes each logged batch like `apply` does
+        (symbol index, own deals), so an account is stepped exactly by the batches a live host
+        would have stepped it by.
         """
         conn = self.connections.get(connection_id)
         if conn is None or reset:
@@ -196,42 +203,55 @@ class HostCore:
                 if login not in restored or restored[login][1] < checkpoint.seq:
                     restored[login] = (AccountActor.from_parts(parts[login], conn.symbols), checkpoint.seq)
         answer = HostAnswer()
+        routing = HostedConnection(conn.symbols)  # the symbol index of the accounts being replayed
+        for actor, _since in restored.values():
+            routing.add(actor)
         for batch in batches:
             if batch.seq > seq:
                 break
             own = _deals_by_login(batch.deals)
             swaps = _deals_by_login(batch.swaps)
-            for login, (actor, since) in restored.items():
+            touched: set[int] = {login for login in (*own, *swaps) if login in restored}
+            for quote in batch.quotes:
+                touched.update(routing.index.get(quote.symbol, ()))
+            for login in sorted(touched):
+                actor, since = restored[login]
                 if since >= batch.seq or login in answer.failed:
                     continue
                 deals = tuple(own.get(login, ()))
                 try:
-                    self._apply(actor, Step(batch.quotes, deals, batch.board if deals else (),
-                                            tuple(swaps.get(login, ()))))
+                    update = self._apply(actor, Step(batch.quotes, deals, batch.board if deals else (),
+                                                     tuple(swaps.get(login, ()))))
                 except Exception as exc:  # this account's fault: it stays failed, nobody else is touched
                     answer.failed[login] = f"{type(exc).__name__}: {exc}"
-        good: dict[int, AccountActor] = {}
+                    continue
+                routing.reindex(login, update.symbols_needed)
         for login, (actor, _since) in restored.items():
             if login in answer.failed:
                 conn.failed[login] = answer.failed[login]
                 conn.accounts.pop(login, None)
                 continue
             conn.add(actor)
-            good[login] = actor
             answer.figures.append(actor.figures())
+        fresh: dict[int, AccountActor] = {}
         for snapshot in snapshots:
             self._end_drill(snapshot.login)  # a fresh snapshot replaces the faulty state
             actor = AccountActor(snapshot, conn.symbols, quotes or {})
             conn.add(actor)
-            good[snapshot.login] = actor
+            fresh[snapshot.login] = actor
             answer.figures.append(actor.figures())
         for login in wanted - restored.keys():
             conn.failed[login] = answer.failed[login] = "no checkpoint"
         conn.seq = max(conn.seq, seq) if not reset else seq
-        if good:
-            answer.checkpoint = Checkpoint(conn.seq, pickle_parts(good), tuple(good))
+        if fresh:
+            answer.checkpoint = Checkpoint(conn.seq, pickle_parts(fresh), tuple(fresh))
         answer.needs = conn.needs()
         return answer
+
+    def restore_split(self, *args: Any, **kwargs: Any) -> tuple[HostAnswer, list[AccountFigures]]:
+        """`restore`, with the figures apart from the rest of the answer (see `apply_split`): a
+        host's restore answers with every account it rebuilt."""
+        return _split(self.restore(*args, **kwargs))
 
     # -- batches -----------------------------------------------------------------------------------
 
@@ -283,10 +303,7 @@ class HostCore:
         answer and hands the figures on to the aggregator as they are (called with
         `num_returns=2`, the figures are an ObjectRef of their own), so the bulk
         of every batch is pickled once, in the host, and unpickled once, in the aggregator."""
-        answer = self.apply(connection_id, batches)
-        figures, answer.figures = answer.figures, []
-        answer.figure_count = len(figures)
-        return answer, figures
+        return _split(self.apply(connection_id, batches))
 
     def _apply(self, actor: AccountActor, step: Step) -> AccountUpdate:
         if self._faults.get(actor.login):
@@ -350,6 +367,13 @@ class HostCore:
     def accounts(self) -> int:
         """How many account actors this host runs."""
         return sum(len(conn.accounts) for conn in self.connections.values())
+
+
+def _split(answer: HostAnswer) -> tuple[HostAnswer, list[AccountFigures]]:
+    """An answer without its figures, and the figures (counted in `figure_count`)."""
+    figures, answer.figures = answer.figures, []
+    answer.figure_count = len(figures)
+    return answer, figures
 
 
 _E = TypeVar("_E", Deal, PositionSwap)

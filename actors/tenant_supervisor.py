@@ -858,15 +858,16 @@ class TenantSupervisor:
         checkpoints = list({id(c): c for c in (conn.accounts[login].checkpoint for login in keep)}.values())
         since = min((c.seq for c in checkpoints), default=seq)
         batches = conn.log_since(since) or []
-        answer: HostAnswer = await self._hosts[host].restore.remote(
+        reply, figures = self._hosts[host].restore_split.options(num_returns=2).remote(
             conn.spec.connection_id, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
             dict(conn.last_quotes))
+        answer: HostAnswer = await reply
         if snapshots:
             conn.resnapshots += len(snapshots)
             log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway (older than the "
                         "log)", self.tenant_id, len(snapshots), conn.spec.connection_id)
         changes = Changes()
-        self._take(conn, host, dataclasses.replace(answer, failed={}), changes)
+        self._take(conn, host, dataclasses.replace(answer, failed={}), changes, figures)
         await self._send(conn, changes, time.time())
         return answer.failed, seq
 

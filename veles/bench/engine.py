@@ -10,6 +10,11 @@ proportional resident set), start-up to the first batch, restarts after `kill` h
 killed with SIGKILL at random moments (one at a time, each once the previous is restored) and the
 longest time from a kill to its accounts being restored, and mismatches: accounts whose final
 figures differ from an undisturbed in-process reference fed the same polls (must be 0).
+
+The same-run baseline: that reference's own CPU per batch (the bare risk math, every account in
+one process, no hosting, no book) is timed in the same run, and `cpu_vs_reference` is the
+engine's CPU per batch over it. The machine may be shared: the ratio moves far less with its load
+than absolute figures do.
 """
 
 from __future__ import annotations
@@ -49,10 +54,13 @@ def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
     )
 
 
-def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures]:
-    """What an undisturbed engine computes after `polls` polls of the same seeded gateway:
-    every account hosted in this process and fed every batch in order."""
+def reference_run(spec: GatewaySpec, polls: int) -> tuple[dict[int, AccountFigures], float]:
+    """What an undisturbed engine computes after `polls` polls of the same seeded gateway: every
+    account hosted in this process and fed every batch in order. Also the CPU seconds the
+    accounts' steps took (the gateway's polls left out): the bare risk math of the run, measured
+    on the same machine at the same time, which the engine's CPU is compared with."""
     gateway = open_gateway(spec)
+    math_s = 0.0
     symbols = {s.name: s for s in gateway.symbols()}
     board = {q.symbol: q for q in gateway.poll().quotes}
     hosts = {a.login: AccountActor(a, symbols, board) for a in gateway.accounts()}
@@ -65,12 +73,19 @@ def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures
         swaps: dict[int, list[PositionSwap]] = {}
         for swap in batch.swaps:
             swaps.setdefault(swap.login, []).append(swap)
+        started = time.thread_time()
         for login, host in hosts.items():
             own = tuple(deals.get(login, ()))
             moved = tuple(board.values()) if own else ()
             host.apply(Step(batch.quotes, own, moved, tuple(swaps.get(login, ()))))
+        math_s += time.thread_time() - started
     gateway.close()
-    return {login: host.figures() for login, host in hosts.items()}
+    return {login: host.figures() for login, host in hosts.items()}, math_s
+
+
+def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures]:
+    """The reference's figures alone (see `reference_run`)."""
+    return reference_run(spec, polls)[0]
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -181,9 +196,14 @@ async def _measure(
     figures = await supervisor.account_figures.remote()
     await supervisor.stop.remote()
     ray.kill(supervisor)
-    expected = reference_figures(spec, polls)
+    expected, math_s = reference_run(spec, polls)
     updates = conn["account_calls"] - calls_before
     gateway_s = conn["gateway_cpu_s"] - gateway_before
+    batches = conn["batches"] - first["batches"]
+    # The same-run baseline: the engine's CPU per measured batch against the bare risk math's per
+    # batch (every account stepped in this process, no hosting), both on this machine and load.
+    engine_ms = (cpu_used - gateway_s) * 1000.0 / max(batches, 1)
+    math_ms = math_s * 1000.0 / max(polls - 1, 1)
     return {
         "accounts": accounts,
         "hosts": conn["hosts"],
@@ -198,6 +218,9 @@ async def _measure(
         "p99_ms": round(_percentile(latencies, 0.99), 1),
         "cpu_ms_per_1k_updates": round((cpu_used - gateway_s) * 1000.0 / max(updates, 1) * 1000.0, 1),
         "gateway_cpu_pct": round(gateway_s / measured_s * 100.0, 1),
+        "engine_cpu_ms_per_batch": round(engine_ms, 1),
+        "reference_cpu_ms_per_batch": round(math_ms, 1),
+        "cpu_vs_reference": round(engine_ms / math_ms, 2) if math_ms > 0 else None,
         "mb_per_account": round(host_mb / accounts, 3),
         "engine_rss_mb": round(engine_pss, 1),
         "ready_s": round(ready_s, 1),
