@@ -8,7 +8,16 @@ import pickletools
 import pytest
 
 from veles.risk.conversion import Conversion, Leg
-from veles.risk.events import AccountSnapshot, Deal, DealEntry, DealKind, Position, Quote, Side
+from veles.risk.events import (
+    AccountSnapshot,
+    Deal,
+    DealEntry,
+    DealKind,
+    Position,
+    PositionSwap,
+    Quote,
+    Side,
+)
 from veles.risk.instruments import CalcMode, MarginRates, SymbolSpec
 
 
@@ -24,6 +33,7 @@ SAMPLES = [
                buy_rates=MarginRates(2.0), swap_day_multipliers=(0.0, 1.0, 1.0, 3.0, 1.0, 1.0, 0.0)),
     Quote("EURUSD", 1.1, 1.1002, 1_790_000_000_000),
     Position(7, "EURUSD", Side.BUY, 0.1, 1.1, -0.5, -0.7, 1.1001),
+    PositionSwap(1001, 7, -1.25, 1_790_000_000_000),
     AccountSnapshot(1001, "EUR", 200, 1000.0, positions=(Position(7, "EURUSD", Side.SELL, 0.2, 1.2),)),
     Deal(9, 1001, DealKind.BUY, 1_790_000_000_000, DealEntry.IN, "EURUSD", 0.1, 1.1, 7),
 ]
