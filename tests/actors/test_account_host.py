@@ -252,11 +252,12 @@ def test_a_host_restore_keeps_the_checkpoints_it_replayed_from() -> None:
     checkpoints = list({id(c): c for c in kept.values()}.values())
     batches = [b for b in driver.log if b.seq > min(c.seq for c in checkpoints)]
     answer = driver.hosts[0].restore(CONN, driver.symbols, checkpoints, logins, batches, driver.seq, True)
-    assert answer.failed == {} and answer.checkpoint is None
+    assert answer.failed == {}
+    assert answer.checkpoint is None
     assert sorted(f.login for f in answer.figures) == sorted(logins)
     driver.step()
     driver.kill(0)  # restored from the same (older) checkpoints again
     for _ in range(4):
         driver.step()
-    assert {login: driver.checkpoints[login].seq > driver.seq - 4 for login in logins} == dict.fromkeys(logins, True)
+    assert all(driver.checkpoints[login].seq > driver.seq - 4 for login in logins)  # phases came round
     assert driver.figures() == {login: actor.figures() for login, actor in driver.reference.items()}
