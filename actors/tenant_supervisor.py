@@ -858,6 +858,8 @@ class TenantSupervisor:
         checkpoints = list({id(c): c for c in (conn.accounts[login].checkpoint for login in keep)}.values())
         since = min((c.seq for c in checkpoints), default=seq)
         batches = conn.log_since(since) or []
+        reply: ray.ObjectRef
+        figures: ray.ObjectRef
         reply, figures = self._hosts[host].restore_split.options(num_returns=2).remote(
             conn.spec.connection_id, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
             dict(conn.last_quotes))

@@ -17,17 +17,10 @@ from typing import Any
 def pickle_as_fields(cls: type) -> None:
     """Pickle instances of `cls` as its constructor and field values (every field an init field)."""
     names = [f.name for f in fields(cls)]
-    if len(names) == 1:
-        name = names[0]
-
-        def reduce_one(self: Any) -> tuple[Any, ...]:
-            return cls, (getattr(self, name),)
-
-        cls.__reduce__ = reduce_one  # type: ignore[attr-defined]
-        return
-    values: Callable[[Any], Any] = attrgetter(*names)
+    getter = attrgetter(*names)
+    values: Callable[[Any], tuple[Any, ...]] = getter if len(names) > 1 else (lambda obj: (getter(obj),))
 
     def reduce(self: Any) -> tuple[Any, ...]:
         return cls, values(self)
 
-    cls.__reduce__ = reduce  # type: ignore[attr-defined]
+    cls.__reduce__ = reduce  # type: ignore[method-assign,assignment]
