@@ -29,7 +29,9 @@ def test_figures_equal_the_risk_core(api: TestClient, world: World) -> None:
         assert response.json() == calculate(DOCUMENT)
     body = response.json()
     assert body["positions"][0]["profit"] == pytest.approx(500.0)  # 1 lot, +50 pips at the bid
-    assert body["account"]["margin"] == pytest.approx(1100.2, abs=0.5)
+    # 1000 EUR at the rate MT5 fixed at opening (the open price 1.0950), not today's Ask 1.1002
+    assert body["account"]["margin"] == 1095.0
+    assert body["positions"][0]["margin_rate"] == 1.095
 
 
 def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:

@@ -378,7 +378,8 @@ def test_every_page_renders_without_console_errors(tabs: Opener, artifacts: Path
         page.screenshot(path=str(artifacts / f"flows-page{path.replace('/', '-')}.png"))
     page.goto("/calculator")
     page.click("#calc-submit")  # the example document: 2 lots EURUSD bought at 1.0800, now 1.0850
-    page.locator("#calc-figures", has_text="506.82%").wait_for()
+    # equity 11,000 over margin 2,000 EUR at the rate fixed at opening (1.0800): 2,160.00 -> 509.26%
+    page.locator("#calc-figures", has_text="509.26%").wait_for()
     page.fill("#calc-document", '{"account": {"leverage": 0}, "symbols": {}}')
     page.click("#calc-submit")
     page.wait_for_selector("#calc-error")

@@ -66,15 +66,17 @@ def test_example_document(tmp_path: Path) -> None:
         "credit": 0.0,
         "profit": 0.0,
         "equity": 5000.0,
-        "margin": 1085.1,  # 1 lot * 100000 / 100 = 1000 EUR at the Ask 1.0851
-        "free_margin": 3914.9,
-        "margin_level": 460.79,
+        # 1 lot * 100000 / 100 = 1000 EUR at the rate fixed at opening, the open price 1.085 (the
+        # position gives no margin_rate and EURUSD's own price converts EUR to USD), not the Ask
+        "margin": 1085.0,
+        "free_margin": 3915.0,
+        "margin_level": 460.83,
         "state": "ok",
     }
     (position,) = result["positions"]
     assert (position["ticket"], position["margin"], position["profit"], position["price_current"]) == (
         1,
-        1085.1,
+        1085.0,
         0.0,
         1.085,
     )
@@ -83,8 +85,8 @@ def test_example_document(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mode", "symbol", "expected"),
     [
-        ("forex", {}, 1085.1),
-        ("forex_no_leverage", {}, 108_510.0),
+        ("forex", {}, 1085.0),
+        ("forex_no_leverage", {}, 108_500.0),
         ("cfd", {"contract_size": 100, "margin_currency": "USD"}, 108.5),  # 1 * 100 * 1.085
         ("cfd_leverage", {"contract_size": 100, "margin_currency": "USD"}, 1.09),  # 108.5 / 100
         (
@@ -109,11 +111,12 @@ def test_hedged_larger_leg_and_netting(tmp_path: Path) -> None:
     document["positions"].append(
         {"ticket": 2, "symbol": "EURUSD", "type": "sell", "volume": 2.0, "price_open": 1.09}
     )
-    # uncovered 1 lot sell at the Bid 1.085 -> 1085.00; covered 1 lot, hedged 100000, weighted rate
-    # (1 * 1.0851 + 2 * 1.085) / 3 -> 1085.03
-    assert _calc(tmp_path, document)["account"]["margin"] == 2170.03  # 1085.00 + 1085.03
+    # rates fixed at opening (MetaQuotes' hedged rule): uncovered 1 lot sell at the sell leg's open
+    # price 1.09 -> 1090.00; covered 1 lot, hedged 100000, at the weighted average open price of all
+    # positions (1 * 1.085 + 2 * 1.09) / 3 -> 1088.33
+    assert _calc(tmp_path, document)["account"]["margin"] == 2178.33  # 1090.00 + 1088.33
     document["account"]["hedged_margin_larger_leg"] = True
-    assert _calc(tmp_path, document)["account"]["margin"] == 2170.0  # sell leg: 2000 EUR * 1.085
+    assert _calc(tmp_path, document)["account"]["margin"] == 2180.0  # sell leg: 2000 EUR * 1.09
     document["account"]["margin_mode"] = "netting"
     code, output = _run(tmp_path, document)
     assert (code, output.strip()) == (
@@ -125,9 +128,9 @@ def test_hedged_larger_leg_and_netting(tmp_path: Path) -> None:
 def test_states_in_percent_and_money(tmp_path: Path) -> None:
     document = copy.deepcopy(EXAMPLE)
     document["account"]["balance"] = 1000
-    document["quotes"]["EURUSD"] = {"bid": 1.0845, "ask": 1.0846}  # profit -50 -> equity 950, margin 1084.60
+    document["quotes"]["EURUSD"] = {"bid": 1.0845, "ask": 1.0846}  # profit -50 -> equity 950, margin 1085.00
     result = _calc(tmp_path, document)["account"]
-    assert (result["equity"], result["margin"], result["state"]) == (950.0, 1084.6, "margin_call")
+    assert (result["equity"], result["margin"], result["state"]) == (950.0, 1085.0, "margin_call")
     document["account"]["balance"] = 550
     assert _calc(tmp_path, document)["account"]["state"] == "stop_out"
     document["account"].update(stopout_mode="money", margin_call=600, stop_out=400)
@@ -216,3 +219,73 @@ def test_invalid_json_and_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["calc", str(tmp_path / "absent.json")])
     assert result.exit_code == 2
     assert result.output.strip().endswith("absent.json: No such file or directory")
+
+
+HEDGE_SOURCE = (
+    "https://support.metaquotes.net/en/docs/mt5/platform/administration/admin_symbols/admin_symbols_settings/"
+    "symbol_settings_trade/margin_calculation/margin_forex_hedge"
+)
+
+
+def _eurusd_positions(opens: list[tuple[str, float, float]]) -> list[dict[str, Any]]:
+    return [
+        {"ticket": ticket, "symbol": "EURUSD", "type": side, "volume": volume, "price_open": price}
+        for ticket, (side, volume, price) in enumerate(opens, start=1)
+    ]
+
+
+def test_metaquotes_hedged_example_takes_the_rates_fixed_at_opening(tmp_path: Path) -> None:
+    """MetaQuotes' hedged example (HEDGE_SOURCE, "Opposite Positions/Orders"): sells 3 x 1 lot at
+    1.11943, buys 2 x 1 lot at 1.11953, hedged margin 100000, buy rate 2, sell rate 4, 1:500, USD.
+    Covered 2 lots at the weighted average open price of all positions, 1.11947: 2 * 100000 *
+    1.11947 * 3 / 500 = 1343.36; uncovered 1 lot at the sells' open price 1.11943: 1 * 100000 *
+    1.11943 * 4 / 500 = 895.54; margin 2238.90, as printed. Today's quote (1.2500/1.2502) must not
+    enter it: no position gives its margin rate, so each takes its open price (issue 15)."""
+    document = copy.deepcopy(EXAMPLE)
+    document["account"]["leverage"] = 500
+    document["symbols"]["EURUSD"].update(buy_margin_rate=2.0, sell_margin_rate=4.0)
+    document["quotes"]["EURUSD"] = {"bid": 1.25, "ask": 1.2502}
+    document["positions"] = _eurusd_positions(
+        [("sell", 1.0, 1.11943), ("buy", 1.0, 1.11953), ("sell", 1.0, 1.11943), ("buy", 1.0, 1.11953),
+         ("sell", 1.0, 1.11943)]
+    )
+    result = _calc(tmp_path, document)
+    assert result["account"]["margin"] == 2238.90
+    assert [p["margin_rate"] for p in result["positions"]] == [1.11943, 1.11953, 1.11943, 1.11953, 1.11943]
+
+
+def test_metaquotes_larger_leg_example_takes_the_rates_fixed_at_opening(tmp_path: Path) -> None:
+    """MetaQuotes' "larger leg" example (HEDGE_SOURCE): buys 1 lot at 1.16214 and 2 lots at
+    1.16207, sells 1 lot at 1.16184 and 1 lot at 1.16189, 1:100, USD. Long leg: 3 * 100000 / 100 =
+    3000 EUR at its weighted open price 1.16209333 = 3486.28, the larger leg; short leg 2000 EUR *
+    1.161865 = 2323.73. The quote 1.1700/1.1701 must not enter it."""
+    document = copy.deepcopy(EXAMPLE)
+    document["account"]["hedged_margin_larger_leg"] = True
+    document["quotes"]["EURUSD"] = {"bid": 1.17, "ask": 1.1701}
+    document["positions"] = _eurusd_positions(
+        [("buy", 1.0, 1.16214), ("buy", 2.0, 1.16207), ("sell", 1.0, 1.16184), ("sell", 1.0, 1.16189)]
+    )
+    assert _calc(tmp_path, document)["account"]["margin"] == 3486.28
+
+
+def test_a_given_margin_rate_wins_and_other_conversions_use_the_current_quote(tmp_path: Path) -> None:
+    document = copy.deepcopy(EXAMPLE)
+    document["positions"][0]["margin_rate"] = 1.05
+    (position,) = _calc(tmp_path, document)["positions"]
+    assert (position["margin"], position["margin_rate"]) == (1050.0, 1.05)
+    # Margined in USD on a EUR account: EURUSD's own price converts it the other way round, so the
+    # rate fixed at opening is 1 / 1.085: 1000 USD -> 921.66 EUR.
+    document = copy.deepcopy(EXAMPLE)
+    document["account"]["currency"] = "EUR"
+    document["symbols"]["EURUSD"]["margin_currency"] = "USD"
+    document["quotes"]["EURUSD"] = {"bid": 1.1, "ask": 1.1002}
+    (position,) = _calc(tmp_path, document)["positions"]
+    assert position["margin"] == round(1000 / 1.085, 2)
+
+
+def test_the_help_states_the_margin_rate_rule() -> None:
+    result = CliRunner().invoke(app, ["calc", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "open price" in text
+    assert "weighted average open price" in text

@@ -24,6 +24,14 @@ def calc(
 ) -> None:
     """Print the margin, profit, equity and state of one account snapshot as JSON.
 
+    Margin is converted into the deposit currency at each position's margin_rate, the rate MT5
+    fixed when the position opened. A position given without one takes it from its open price
+    when the symbol's own price converts its margin currency into the deposit currency (EURUSD on
+    a USD account: margin_rate = price_open); hedged positions then follow MetaQuotes' rule, the
+    covered volume at the weighted average open price of all positions of the symbol and the
+    uncovered volume at the larger leg's. Other conversions (through other pairs) use the current
+    quote: give margin_rate to get MT5's figure.
+
     Invalid input exits with code 2 and one line `error: <field>: <reason>`.
     """
     try:

@@ -5,6 +5,19 @@ plain JSON-like data, validates it strictly (unknown fields, NaN, non-positive p
 are errors) and reports the first problem as `CalcError` with a JSON-path-like field name, e.g.
 `positions[0].volume: must be > 0`. Figures come from `AccountState`, so the calculator and the
 live engine can never disagree.
+
+Margin conversion rate. MT5 converts a position's margin into the deposit currency at the rate it
+fixed when the position opened (the position's "Margin rate"), not at today's quote. A position
+given without `margin_rate` takes that rate where the input determines it: when the symbol's own
+price converts its margin currency into the deposit currency (EURUSD margined in EUR on a USD
+account), the rate at opening was the position's open price (its fill: Ask for a buy, Bid for a
+sell), so `margin_rate` = `price_open` (1 / `price_open` when the symbol is quoted the other way
+round). The margin of hedged positions then follows MetaQuotes' rule: the uncovered volume at the
+larger leg's weighted average open price, the covered volume at the weighted average open price of
+all positions of the symbol (MT5 help, "Margin calculation > Hedged positions", worked example:
+sells 3 x 1 lot at 1.11943, buys 2 x 1 lot at 1.11953, 1:500, rates 2 and 4 -> 2238.90). When
+other pairs convert the margin (a CFD margined in USD on an EUR account), the rate at opening is
+not in the input and the current quote is used; give `margin_rate` to get MT5's figure.
 """
 
 from __future__ import annotations
@@ -54,7 +67,8 @@ class AccountIn(_Strict):
 
 
 class SymbolIn(_Strict):
-    """A symbol's margin and profit settings; `margin_rate` multiplies both directions."""
+    """A symbol's margin and profit settings; `margin_rate` multiplies both directions unless
+    `buy_margin_rate` / `sell_margin_rate` set one (MT5 lets each direction have its own)."""
 
     calc_mode: CalcMode = CalcMode.FOREX
     contract_size: float = Field(100_000.0, gt=0)
@@ -65,6 +79,8 @@ class SymbolIn(_Strict):
     tick_size: float = Field(0.00001, gt=0)
     tick_value: float = Field(1.0, gt=0)
     margin_rate: float = Field(1.0, ge=0)
+    buy_margin_rate: float | None = Field(None, ge=0)
+    sell_margin_rate: float | None = Field(None, ge=0)
     initial_margin: float = Field(0.0, ge=0)
     maintenance_margin: float = Field(0.0, ge=0)
     hedged_margin: float = Field(100_000.0, ge=0)
@@ -76,7 +92,8 @@ class QuoteIn(_Strict):
 
 
 class PositionIn(_Strict):
-    """An open position; `margin_rate` is MT5's fixed conversion rate (0 = use the current one)."""
+    """An open position; `margin_rate` is MT5's conversion rate fixed at opening (0 = the rate
+    MT5 fixed where the input determines it, else the current one: see the module docstring)."""
 
     ticket: int = Field(gt=0)
     symbol: str = Field(min_length=1)
@@ -148,7 +165,9 @@ def parse(data: Any) -> CalcInput:
 
 
 def _spec(name: str, symbol: SymbolIn) -> SymbolSpec:
-    rates = MarginRates(initial=symbol.margin_rate)
+    rate = symbol.margin_rate
+    buy = MarginRates(initial=rate if symbol.buy_margin_rate is None else symbol.buy_margin_rate)
+    sell = MarginRates(initial=rate if symbol.sell_margin_rate is None else symbol.sell_margin_rate)
     return SymbolSpec(
         name=name,
         calc_mode=symbol.calc_mode,
@@ -162,8 +181,8 @@ def _spec(name: str, symbol: SymbolIn) -> SymbolSpec:
         margin_initial=symbol.initial_margin,
         margin_maintenance=symbol.maintenance_margin,
         margin_hedged=symbol.hedged_margin,
-        buy_rates=rates,
-        sell_rates=rates,
+        buy_rates=buy,
+        sell_rates=sell,
     )
 
 
@@ -186,6 +205,20 @@ def _check_quotes(doc: CalcInput, symbols: Mapping[str, SymbolSpec]) -> None:
                     )
 
 
+def opening_margin_rate(spec: SymbolSpec, deposit: str, position: PositionIn, known: set[str]) -> float:
+    """The margin conversion rate MT5 fixed when `position` opened, as far as the input says it:
+    the given `margin_rate`; else, when the symbol's own price is the conversion, that conversion at
+    the open price; else 0 (unknown: the current quote is used). See the module docstring."""
+    if position.margin_rate:
+        return position.margin_rate
+    conversion = resolve(spec.effective_margin_currency, deposit, known)
+    if conversion.pairs != (position.symbol,):
+        return 0.0
+    price = position.price_open
+    at_open = {position.symbol: Quote(position.symbol, price, price)}
+    return conversion.margin_rate(at_open, position.type is Side.BUY)
+
+
 def calculate(data: Any) -> dict[str, Any]:
     """Figures of one account snapshot: per position margin and profit, account totals and state.
 
@@ -197,6 +230,8 @@ def calculate(data: Any) -> dict[str, Any]:
     _check_quotes(doc, symbols)
     quotes = {name: Quote(name, q.bid, q.ask) for name, q in doc.quotes.items()}
     account = doc.account
+    known = set(symbols) | set(quotes)
+    rates = [opening_margin_rate(symbols[p.symbol], account.currency, p, known) for p in doc.positions]
     snapshot = AccountSnapshot(
         login=account.login,
         currency=account.currency,
@@ -209,8 +244,8 @@ def calculate(data: Any) -> dict[str, Any]:
         stop_out=account.stop_out,
         stopout_mode=account.stopout_mode,
         positions=tuple(
-            Position(p.ticket, p.symbol, p.type, p.volume, p.price_open, p.swap, p.commission, p.margin_rate)
-            for p in doc.positions
+            Position(p.ticket, p.symbol, p.type, p.volume, p.price_open, p.swap, p.commission, rate)
+            for p, rate in zip(doc.positions, rates, strict=True)
         ),
     )
     try:
@@ -219,12 +254,12 @@ def calculate(data: Any) -> dict[str, Any]:
         raise CalcError(exc.field, exc.reason) from None
     profits = state.position_profits()
     rows = []
-    for p in doc.positions:
+    for p, rate in zip(doc.positions, rates, strict=True):
         spec = symbols[p.symbol]
         buy = p.type is Side.BUY
-        conversion = p.margin_rate or resolve(
-            spec.effective_margin_currency, account.currency, set(symbols) | set(quotes)
-        ).margin_rate(quotes, buy)
+        conversion = rate or resolve(spec.effective_margin_currency, account.currency, known).margin_rate(
+            quotes, buy
+        )
         margin = leg_margin(spec, LegTotals(p.volume, p.price_open, conversion), buy, account.leverage)
         rows.append(
             {
@@ -235,6 +270,7 @@ def calculate(data: Any) -> dict[str, Any]:
                 "price_open": p.price_open,
                 "price_current": close_price(buy, quotes[p.symbol]),
                 "margin": from_minor(to_minor(margin)),
+                "margin_rate": conversion,
                 "profit": profits[p.ticket],
                 "swap": round_money(p.swap),
                 "commission": round_money(p.commission),

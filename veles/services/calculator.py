@@ -45,6 +45,7 @@ class PositionResult(BaseModel):
     price_open: float
     price_current: float
     margin: float
+    margin_rate: float  # margin currency -> deposit currency: fixed at opening, or the current one
     profit: float
     swap: float
     commission: float
