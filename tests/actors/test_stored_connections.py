@@ -114,7 +114,6 @@ async def test_added_connection_is_fed_and_removed_one_leaves_the_book(
     assert applied["connections"][f"conn-{row_id}"]["state"] in {"opening", "running"}
 
     feed = LiveFeed(settings)
-    replica = feed.replica(tenant_id)
 
     async def follow() -> None:  # as a portal tab follows the book
         async for _ in feed.watch(tenant_id):
@@ -122,6 +121,9 @@ async def test_added_connection_is_fed_and_removed_one_leaves_the_book(
 
     following = asyncio.create_task(follow())
     try:
+        # the replica the feed keeps while it is watched (one read before is a detached empty one)
+        await _until(lambda: tenant_id in feed.followed(), "followed")
+        replica = feed.replica(tenant_id)
         await _until(lambda: len(replica.rows) == SIMULATED_ACCOUNTS, "accounts in the book")
         logins = sorted(replica.rows)
         assert replica.totals["accounts"] == SIMULATED_ACCOUNTS

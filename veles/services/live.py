@@ -319,8 +319,8 @@ class LiveFeed:
                 try:
                     aggregator = await self._handle(tenant_id)
                 except ValueError:  # no aggregator: the tenant runs no engine (no connection)
-                    replica = self.replica(tenant_id)
-                    if replica.version >= 0 or replica.rows:
+                    replica = self._replicas.get(tenant_id)
+                    if replica is not None and (replica.version >= 0 or replica.rows):
                         replica.clear()
                         await self._bus.publish(book_topic(tenant_id), {"version": -1})
                     raise
