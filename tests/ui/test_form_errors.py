@@ -93,9 +93,9 @@ def test_the_report_form_names_a_login_beyond_the_database_range(pg_url: str, ad
     state = ReportsState(_reflex_internal_init=True)
     state.token = admin_token
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    ReportsState.request.fn(state, {
+    asyncio.run(ReportsState.request.fn(state, {
         "type": "account_statement", "format": "pdf", "time_zone": "UTC", "login": str(2**70),
-        "start": f"{now - timedelta(hours=6):%Y-%m-%dT%H:%M}", "end": f"{now:%Y-%m-%dT%H:%M}"})
+        "start": f"{now - timedelta(hours=6):%Y-%m-%dT%H:%M}", "end": f"{now:%Y-%m-%dT%H:%M}"}))
     assert state.error_field == "login"
     assert str(2**63 - 1) in state.error
     with session_scope(pg_url) as session:

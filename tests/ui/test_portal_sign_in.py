@@ -106,7 +106,7 @@ async def test_the_portal_changes_the_phone_only_with_the_current_password(porta
     tab = NotificationsState(_reflex_internal_init=True)
     tab.router = RouterData.from_router_data({constants.RouteVar.CLIENT_IP: IP})
     assert await _login(tab, user.email, PASSWORD)
-    NotificationsState.load.fn(tab)
+    await NotificationsState.load.fn(tab)
     assert (tab.phone, tab.sms_sign_in, tab.error) == ("", False, "")
     thief = {"phone": "+4915199999999", "sms_sign_in": "on", "current_password": "a guess"}
     await NotificationsState.save_phone.fn(tab, thief)

@@ -93,43 +93,43 @@ class AccountsState(PortalStream):
             )
         self.rows = [account_view(r) for r in page]
 
-    def _refresh(self) -> None:
+    async def _refresh(self) -> None:
         """Show the new choice now rather than at the next book change, to a session that still
         holds (an ended one gets nothing: its watch sends the tab to sign in)."""
         try:
-            identity = self.authorize(Permission.VIEW_RISK)
+            identity = await self.authorized(Permission.VIEW_RISK)
         except USER_ERRORS:
             self.rows, self.total = [], 0
             return
         self._show(get_live_feed().replica(identity.tenant_id))
 
     @rx.event
-    def sort_by(self, key: str) -> None:
+    async def sort_by(self, key: str) -> None:
         """Click on a column header: sort by it, or reverse the order if it is already the key."""
         if key not in SORTABLE:
             return
         self.descending = not self.descending if key == self.sort else False
         self.sort = key
-        self._refresh()
+        await self._refresh()
 
     @rx.event
-    def set_query(self, query: str) -> None:
+    async def set_query(self, query: str) -> None:
         """The filter box (a login or part of a group name); back to the first page."""
         self.query, self.offset = query, 0
-        self._refresh()
+        await self._refresh()
 
     @rx.event
-    def next_page(self) -> None:
+    async def next_page(self) -> None:
         """The following PAGE_SIZE rows."""
         if self.offset + PAGE_SIZE < self.total:
             self.offset += PAGE_SIZE
-            self._refresh()
+            await self._refresh()
 
     @rx.event
-    def prev_page(self) -> None:
+    async def prev_page(self) -> None:
         """The preceding PAGE_SIZE rows."""
         self.offset = max(0, self.offset - PAGE_SIZE)
-        self._refresh()
+        await self._refresh()
 
     @rx.event(background=True)
     async def stream(self) -> None:
@@ -238,18 +238,22 @@ class AccountDetailState(PortalStream):
         return path.startswith("/accounts/")
 
     @rx.event
-    def set_history_window(self, choice: str | list[str]) -> None:
+    async def set_history_window(self, choice: str | list[str]) -> None:
         """Show another window of the history chart (a crafted unknown window is ignored). The
         segmented control sends one value; Radix's type allows a list, which is never sent here."""
         window = choice if isinstance(choice, str) else next(iter(choice), "")
         if window not in HISTORY_WINDOWS:
             return
         try:
-            identity = self.authorize(Permission.VIEW_RISK)
+            identity = await self.authorized(Permission.VIEW_RISK)
+            history = await asyncio.to_thread(read_history, identity.tenant_id, self.account, window) \
+                if self.account else []
         except USER_ERRORS:
             return  # the session ended: the page guard sends the tab to sign in
-        self.history_window = window
-        self.history = read_history(identity.tenant_id, self.account, window) if self.account else []
+        except Exception:  # the database is away: an empty chart; the stream reads again in a minute
+            log.warning("account %s history unavailable", self.account, exc_info=True)
+            history = []
+        self.history_window, self.history = window, history
 
     @rx.event
     def load(self) -> None:

@@ -4,6 +4,7 @@ every handler re-checks the permission from the signed token."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -12,7 +13,8 @@ import reflex as rx
 
 from models.tenancy import TenantStatus
 from veles.config import get_settings
-from veles.services.admin import TenantUsage, audit_entries, set_tenant_status, tenants_usage
+from veles.services.admin import AuditEntry, TenantUsage, audit_entries, set_tenant_status, tenants_usage
+from veles.services.auth import Identity
 from veles.services.engine import engine_status
 from veles.services.live import get_live_feed
 from veles.services.permissions import Permission
@@ -70,6 +72,14 @@ def _health_view(status: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _stored(identity: Identity, database_url: str, live: dict[int, int], action: str
+            ) -> tuple[list[TenantUsage], list[AuditEntry]]:
+    """The tenants with their usage and the audit rows the page shows. Blocking (the database):
+    run it in a thread."""
+    return (tenants_usage(identity.role, database_url, live),
+            audit_entries(identity.role, database_url, AUDIT_ROWS, action))
+
+
 class AdminState(SessionState):
     """What the admin page shows; reloaded on page load and after each action."""
 
@@ -82,7 +92,7 @@ class AdminState(SessionState):
 
     async def _reload(self) -> None:
         settings = get_settings()
-        identity = self.authorize(Permission.PLATFORM)
+        identity = await self.authorized(Permission.PLATFORM)
         statuses: list[dict[str, Any]] = []
         try:
             statuses = await engine_status(settings)  # joins the engine's Ray, never starts one
@@ -90,13 +100,15 @@ class AdminState(SessionState):
             log.warning("engine status unavailable: %s", exc)
             self.error = f"Engine status unavailable: {exc}"
         live = {int(s["tenant_id"]): sum(c["accounts"] for c in s["connections"]) for s in statuses}
-        self.tenants = [_tenant_view(u) for u in tenants_usage(identity.role, settings.database_url, live)]
+        usage, entries = await asyncio.to_thread(_stored, identity, settings.database_url, live,
+                                                 self.audit_action)
+        self.tenants = [_tenant_view(u) for u in usage]
         self.health = [_health_view(s) for s in statuses]
         self.audit = [
             {"at": clock(e.at), "tenant": DASH if e.tenant_id is None else str(e.tenant_id),
              "actor": DASH if e.actor_user_id is None else str(e.actor_user_id), "action": e.action,
              "target": e.target, "details": e.details}
-            for e in audit_entries(identity.role, settings.database_url, AUDIT_ROWS, self.audit_action)
+            for e in entries
         ]
 
     async def _fresh(self) -> None:
@@ -122,7 +134,7 @@ class AdminState(SessionState):
     async def _set_status(self, tenant_id: str, status: TenantStatus) -> None:
         settings = get_settings()
         try:
-            identity = self.authorize(Permission.PLATFORM)
+            identity = await self.authorized(Permission.PLATFORM)
             target = row_id(tenant_id, "tenant")
             await set_tenant_status(settings, identity.role, identity.user_id, target, status)
             await self._reload()

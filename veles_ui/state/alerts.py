@@ -8,12 +8,15 @@ viewer who crafts an event is refused exactly like one who clicks a hidden butto
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from veles.config import get_settings
 from veles.services.alerts import (
@@ -29,11 +32,12 @@ from veles.services.alerts import (
     resolve,
     update_rule,
 )
+from veles.services.auth import Identity
 from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
 from veles_ui.state.errors import shown
-from veles_ui.state.session import SessionState, fields, row_id
+from veles_ui.state.session import SessionState, authorized, fields, in_tenant, row_id
 from veles_ui.state.stream import PortalStream
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,11 @@ def _alert_view(alert: AlertView) -> dict[str, str]:
     }
 
 
+def _lister(chosen: dict[str, Any]) -> Callable[[Session, Identity], list[AlertView]]:
+    """The feed's query for these filters, to run in a thread (`in_tenant`)."""
+    return lambda db, who: list_alerts(db, who.tenant_id, chosen)
+
+
 class AlertsState(PortalStream):
     """The visible page of alerts and its filters."""
 
@@ -76,66 +85,79 @@ class AlertsState(PortalStream):
             chosen["severity"] = self.severity_filter
         return chosen
 
-    def _reload(self) -> None:
+    async def _reload(self) -> None:
+        chosen = self._filter()
         try:
-            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
-                found = list_alerts(db, identity.tenant_id, self._filter())
+            found = await self.in_tenant(Permission.VIEW_RISK, _lister(chosen))
         except Exception as exc:  # shown above the list, never raised out of the handler
             self.error = shown(exc)
             return
         self.alerts = [_alert_view(a) for a in found]
 
-    def _fresh(self) -> None:
+    async def _fresh(self) -> None:
         self.error = ""
-        self._reload()
+        await self._reload()
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load."""
-        self._fresh()
+        await self._fresh()
 
     @rx.event
-    def filter_state(self, state: str) -> None:
+    async def filter_state(self, state: str) -> None:
         """open / acknowledged / resolved / all (anything else is refused by field when listing)."""
         self.state_filter = state
-        self._fresh()
+        await self._fresh()
 
     @rx.event
-    def filter_severity(self, severity: str) -> None:
+    async def filter_severity(self, severity: str) -> None:
         """critical / warning / info / all."""
         self.severity_filter = severity
-        self._fresh()
+        await self._fresh()
 
-    def _act(self, alert_id: str, action: Any) -> None:
+    async def _act(self, alert_id: str, action: Any) -> None:
         try:
-            with self.tenant_db(Permission.ACK_ALERTS) as (db, identity):
-                action(db, identity.tenant_id, row_id(alert_id, "alert"), identity.user_id)
+            target = row_id(alert_id, "alert")
+            await self.in_tenant(Permission.ACK_ALERTS,
+                                 lambda db, who: action(db, who.tenant_id, target, who.user_id))
         except Exception as exc:
             self.error = shown(exc)
             return
         self.error = ""
-        self._reload()
+        await self._reload()
 
     @rx.event
-    def acknowledge(self, alert_id: str) -> None:
+    async def acknowledge(self, alert_id: str) -> None:
         """"I am on it": the alert records who and when."""
-        self._act(alert_id, acknowledge)
+        await self._act(alert_id, acknowledge)
 
     @rx.event
-    def resolve(self, alert_id: str) -> None:
+    async def resolve(self, alert_id: str) -> None:
         """"Handled": the alert leaves the open list."""
-        self._act(alert_id, resolve)
+        await self._act(alert_id, resolve)
 
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Re-read the feed while the book moves, at most every FEED_INTERVAL."""
+        """Re-read the feed while the book moves, at most every FEED_INTERVAL. The query runs in a
+        thread without the tab's state lock (it used to run under the lock, on the event loop,
+        once a second per open alerts page); its answer is shown if the filters still match."""
         last = 0.0
         async for _replica in self._follow():
             if time.monotonic() - last < FEED_INTERVAL:
                 continue
             last = time.monotonic()
             async with self:
-                self._reload()
+                token, chosen = self.token, self._filter()
+            try:
+                identity = await authorized(token, Permission.VIEW_RISK)
+                found = await asyncio.to_thread(in_tenant, identity, _lister(chosen))
+            except Exception as exc:
+                async with self:
+                    self.error = shown(exc)
+                continue
+            async with self:
+                if self._filter() == chosen:
+                    self.alerts = [_alert_view(a) for a in found]
 
 
 def _rule_view(rule: RuleView) -> dict[str, str]:
@@ -172,21 +194,22 @@ class RulesState(SessionState):
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
-    def _reload(self) -> None:
-        with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
-            self.rules = [_rule_view(r) for r in list_rules(db, identity.tenant_id)]
-            self.built_ins = [_built_in_view(r) for r in built_in_rules(db, identity.tenant_id)]
+    async def _reload(self) -> None:
+        rules, built_ins = await self.in_tenant(Permission.VIEW_RISK, lambda db, who: (
+            list_rules(db, who.tenant_id), built_in_rules(db, who.tenant_id)))
+        self.rules = [_rule_view(r) for r in rules]
+        self.built_ins = [_built_in_view(r) for r in built_ins]
 
-    async def _change(self, change: Any) -> None:
-        """Run `change(db, identity)` as an EDIT_RULES action, push the rules to the running
-        engine, then show the rules again (and any the engine cannot run)."""
+    async def _change(self, change: Callable[[Session, Identity], object]) -> None:
+        """Run `change(db, identity)` as an EDIT_RULES action (in a thread), push the rules to the
+        running engine, then show the rules again (and any the engine cannot run)."""
         try:
-            with self.tenant_db(Permission.EDIT_RULES) as (db, identity):
-                change(db, identity)
+            identity = await self.authorized(Permission.EDIT_RULES)
+            await asyncio.to_thread(in_tenant, identity, change)
         except Exception as exc:  # shown under the form, never raised out of the handler
             self.error_field, self.error = getattr(exc, "field", ""), shown(exc)
             with contextlib.suppress(Exception):  # the list as it was if it cannot be read either
-                self._reload()
+                await self._reload()
             return
         self.error_field = self.error = ""
         try:
@@ -197,14 +220,14 @@ class RulesState(SessionState):
         else:
             skipped = "; ".join(str(s) for s in applied.get("skipped", []))
             self.notice = "Saved and applied." + (f" Not evaluated live: {skipped}" if skipped else "")
-        self._reload()
+        await self._reload()
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load."""
         self.error_field = self.error = self.notice = ""
         try:
-            self._reload()
+            await self._reload()
         except Exception as exc:
             self.error = shown(exc)
 

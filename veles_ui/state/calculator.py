@@ -3,6 +3,7 @@ figures of the account and of each position out, computed by the risk core."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import reflex as rx
@@ -30,13 +31,14 @@ class CalculatorState(SessionState):
     positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
 
     @rx.event
-    def calculate(self, form: dict[str, str]) -> None:
-        """Run the risk core on the submitted document."""
+    async def calculate(self, form: dict[str, str]) -> None:
+        """Run the risk core on the submitted document (in a thread: a document with many
+        positions is CPU work the other tabs must not wait for)."""
         self.document = str(form.get("document", ""))
         self.figures, self.positions = [], []
         try:
-            self.authorize(Permission.USE_CALCULATOR)
-            result = what_if(json.loads(self.document))
+            await self.authorized(Permission.USE_CALCULATOR)
+            result = await asyncio.to_thread(what_if, json.loads(self.document))
         except json.JSONDecodeError as exc:
             self.error = f"document: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
             return

@@ -13,9 +13,12 @@ import asyncio
 import logging
 
 import reflex as rx
+from sqlmodel import Session
 
 from veles.config import get_settings
+from veles.services.auth import Identity
 from veles.services.connections import (
+    ConnectionCheck,
     ConnectionView,
     check_connection,
     create_connection,
@@ -26,7 +29,7 @@ from veles.services.engine import apply_connections
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock
 from veles_ui.state.errors import shown
-from veles_ui.state.session import SessionState, fields, row_id
+from veles_ui.state.session import SessionState, fields, in_tenant, row_id
 
 log = logging.getLogger(__name__)
 APPLY_TIMEOUT_S = 10.0
@@ -57,16 +60,17 @@ class ConnectionsState(SessionState):
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
-    def _reload(self) -> None:
-        with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-            self.connections = [_view(c) for c in list_connections(db, identity.tenant_id)]
+    async def _reload(self) -> None:
+        views = await self.in_tenant(Permission.MANAGE_CONNECTIONS,
+                                     lambda db, who: list_connections(db, who.tenant_id))
+        self.connections = [_view(c) for c in views]
 
-    def _outcome(self, error: Exception | None, notice: str = "") -> None:
+    async def _outcome(self, error: Exception | None, notice: str = "") -> None:
         self.error_field = getattr(error, "field", "") if error else ""
         self.error = shown(error, (ConnectionRefused,)) if error else ""
         self.notice = "" if error else notice
         try:
-            self._reload()
+            await self._reload()
         except Exception as exc:  # shown under the form, never raised out of the handler
             self.error = shown(exc)
 
@@ -80,50 +84,57 @@ class ConnectionsState(SessionState):
         return ""
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load."""
-        self._outcome(None)
+        await self._outcome(None)
 
     @rx.event
     async def add(self, form: dict[str, str]) -> None:
         """Store the connection only if the server accepts its login and password; then the engine
-        feeds it."""
+        feeds it. The check opens the trade server over the network: it runs in a thread."""
         settings = get_settings()
+        data = fields(form, ("server", "login", "password"))
+
+        def add_checked(db: Session, who: Identity) -> tuple[ConnectionView, ConnectionCheck]:
+            created = create_connection(db, settings, who.tenant_id, data, actor=who.user_id)
+            check = check_connection(db, settings, who.tenant_id, created.id)
+            if not check.ok:
+                raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")
+            return created, check
+
         try:
-            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-                data = fields(form, ("server", "login", "password"))
-                created = create_connection(db, settings, identity.tenant_id, data, actor=identity.user_id)
-                check = check_connection(db, settings, identity.tenant_id, created.id)
-                if not check.ok:
-                    raise ConnectionRefused(f"Could not connect to {created.server}: {check.message}")
+            identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
+            created, check = await asyncio.to_thread(in_tenant, identity, add_checked)
         except Exception as exc:  # a refusal, or a server fault (CREDENTIALS_KEYS unset): shown
-            self._outcome(exc)
+            await self._outcome(exc)
             return
         later = await self._tell_engine(identity.tenant_id)
-        self._outcome(None, f"Connected to {created.server}: {check.message}{later}")
+        await self._outcome(None, f"Connected to {created.server}: {check.message}{later}")
 
     @rx.event
-    def test(self, connection_id: str) -> None:
-        """Connect again with the stored credentials; the row keeps the outcome."""
+    async def test(self, connection_id: str) -> None:
+        """Connect again with the stored credentials (in a thread: the network and the database);
+        the row keeps the outcome."""
         settings = get_settings()
         try:
-            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-                target = row_id(connection_id, "connection")
-                check = check_connection(db, settings, identity.tenant_id, target)
+            target = row_id(connection_id, "connection")
+            check = await self.in_tenant(Permission.MANAGE_CONNECTIONS, lambda db, who: check_connection(
+                db, settings, who.tenant_id, target))
         except Exception as exc:
-            self._outcome(exc)
+            await self._outcome(exc)
             return
-        self._outcome(None, check.message)
+        await self._outcome(None, check.message)
 
     @rx.event
     async def remove(self, connection_id: str) -> None:
         """Forget the connection and the accounts known through it; the engine stops feeding it."""
         try:
-            with self.tenant_db(Permission.MANAGE_CONNECTIONS) as (db, identity):
-                delete_connection(db, identity.tenant_id, row_id(connection_id, "connection"),
-                                  actor=identity.user_id)
+            identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
+            target = row_id(connection_id, "connection")
+            await asyncio.to_thread(in_tenant, identity, lambda db, who: delete_connection(
+                db, who.tenant_id, target, actor=who.user_id))
         except Exception as exc:
-            self._outcome(exc)
+            await self._outcome(exc)
             return
         later = await self._tell_engine(identity.tenant_id)
-        self._outcome(None, f"Connection removed.{later}")
+        await self._outcome(None, f"Connection removed.{later}")

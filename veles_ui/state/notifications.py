@@ -76,15 +76,17 @@ class NotificationsState(SessionState):
         self.revision += 1
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load: the stored preferences, or the defaults."""
         self.error_field = self.error = self.notice = ""
         try:
-            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
-                self._show(my_preferences(db, identity))
-                self._show_phone(my_account(db, identity))
+            preferences, account = await self.in_tenant(Permission.VIEW_RISK, lambda db, who: (
+                my_preferences(db, who), my_account(db, who)))
         except Exception as exc:  # shown above the form, never raised out of the handler
             self.error = shown(exc)
+            return
+        self._show(preferences)
+        self._show_phone(account)
 
     def _show_phone(self, view: UserView) -> None:
         self.phone, self.sms_sign_in = view.phone or "", view.two_factor == TwoFactor.SMS
@@ -104,11 +106,12 @@ class NotificationsState(SessionState):
         }
 
     @rx.event
-    def save(self, form: dict[str, Any]) -> None:
+    async def save(self, form: dict[str, Any]) -> None:
         """Store the form; a refused field is named beside it and nothing is stored."""
+        typed = self._form(form)
         try:
-            with self.tenant_db(Permission.VIEW_RISK) as (db, identity):
-                view = update_my_preferences(db, identity, self._form(form))
+            view = await self.in_tenant(Permission.VIEW_RISK,
+                                        lambda db, who: update_my_preferences(db, who, typed))
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""
             return
@@ -129,7 +132,7 @@ class NotificationsState(SessionState):
             "current_password": str(form.get("current_password", "")),
         }
         try:
-            identity = self.authorize(Permission.VIEW_RISK)
+            identity = await self.authorized(Permission.VIEW_RISK)
             view, preferences = await asyncio.to_thread(_phone_change, identity, data, self._client_ip())
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""

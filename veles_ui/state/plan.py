@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import reflex as rx
 
 from veles.config import get_settings
@@ -31,13 +33,15 @@ class PlanState(SessionState):
     error: rx.Field[str] = rx.field("")
 
     @rx.event
-    def load(self) -> None:
-        """Page load: accounts as the live book counts them (the engine's view), else as stored."""
+    async def load(self) -> None:
+        """Page load: accounts as the live book counts them (the engine's view), else as stored
+        (read in a thread)."""
         try:
-            identity = self.authorize(Permission.MANAGE_BILLING)
+            identity = await self.authorized(Permission.MANAGE_BILLING)
             replica = get_live_feed().replica(identity.tenant_id)
             live = int(replica.totals["accounts"]) if replica.version >= 0 else None
-            usage = tenant_usage(identity.role, get_settings().database_url, identity.tenant_id, live)
+            usage = await asyncio.to_thread(tenant_usage, identity.role, get_settings().database_url,
+                                            identity.tenant_id, live)
         except Exception as exc:  # shown on the page, never raised out of the handler
             self.error = shown(exc, (LookupError,))
             return

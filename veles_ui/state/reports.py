@@ -15,6 +15,7 @@ report the signed-in user asked for is ready or failed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +34,9 @@ from veles.services.permissions import Permission
 from veles.services.report_notices import get_report_feed
 from veles_ui.format import DASH, clock
 from veles_ui.state.errors import shown
-from veles_ui.state.session import USER_ERRORS, SessionState, fields, row_id, tab_connected
+from veles_ui.state.session import USER_ERRORS, SessionState, authorized, fields, row_id, tab_connected
 
+log = logging.getLogger(__name__)
 FORM_FIELDS = ("type", "format", "start", "end", "time_zone", "login")
 IDLE_S = 10.0  # a follower with no notice checks this often that its tab is still there
 TOAST_MS = 20_000  # long enough to be seen on a tab the user was not looking at
@@ -94,6 +96,21 @@ def _form(form: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+async def _listed(identity: Identity) -> list[dict[str, str]]:
+    """The tenant's reports as the table shows them (read in a thread)."""
+    reports = await asyncio.to_thread(service.list_reports, get_settings(), _caller(identity))
+    return [_view(r) for r in reports]
+
+
+def _link(caller: service.Caller, number: int) -> tuple[Report, str]:
+    """The report and its signed download link, if it is ready. Blocking (the database)."""
+    settings = get_settings()
+    report = service.get_report(settings, caller, number)
+    if report.status is not ReportStatus.READY:
+        raise service.ReportNotReady(f"report {number} is {report.status.value}")
+    return report, service.signed_link(settings, get_report_settings(), caller, number)
+
+
 class ReportsState(SessionState):
     """The /reports page, and the per-tab follower of the tenant's report notices."""
 
@@ -106,29 +123,29 @@ class ReportsState(SessionState):
     # Which of this tab's followers is the live one: a remount starts a new one, the older ends.
     follower: rx.Field[int] = rx.field(0)
 
-    def _reload(self) -> None:
-        identity = self.authorize(Permission.VIEW_RISK)
-        self.reports = [_view(r) for r in service.list_reports(get_settings(), _caller(identity))]
+    async def _reload(self) -> None:
+        self.reports = await _listed(await self.authorized(Permission.VIEW_RISK))
 
     @rx.event
-    def load(self) -> None:
+    async def load(self) -> None:
         """Page load: the last 24 hours up to now (whole minutes, UTC) as the default range."""
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         self.default_start = f"{now - timedelta(days=1):%Y-%m-%dT%H:%M}"
         self.default_end = f"{now:%Y-%m-%dT%H:%M}"
         self.error_field = self.error = self.notice = ""
         try:
-            self._reload()
+            await self._reload()
         except Exception as exc:  # shown above the form, never raised out of the handler
             self.error = shown(exc)
 
     @rx.event
-    def request(self, form: dict[str, Any]) -> None:
+    async def request(self, form: dict[str, Any]) -> None:
         """Queue the report of the form; a bad field is named and nothing is queued."""
         try:
-            identity = self.authorize(Permission.REQUEST_REPORTS)
+            identity = await self.authorized(Permission.REQUEST_REPORTS)
             raw = _form(form)
-            report = service.request_report(get_settings(), get_report_settings(), _caller(identity), raw)
+            report = await asyncio.to_thread(service.request_report, get_settings(), get_report_settings(),
+                                             _caller(identity), raw)
         except ReportInputError as exc:
             self.error_field, self.error, self.notice = exc.field, str(exc), ""
             return
@@ -137,19 +154,15 @@ class ReportsState(SessionState):
             return
         self.error_field = self.error = ""
         self.notice = f"Report {report.id} queued: it appears below and you are told when it is ready."
-        self._reload()
+        await self._reload()
 
     @rx.event
-    def download(self, report_id: str) -> EventSpec | None:
+    async def download(self, report_id: str) -> EventSpec | None:
         """The report's file through an expiring signed link the browser fetches itself."""
-        settings, rsettings = get_settings(), get_report_settings()
         try:
-            identity = self.authorize(Permission.VIEW_RISK)
+            identity = await self.authorized(Permission.VIEW_RISK)
             number = row_id(report_id, "report")
-            report = service.get_report(settings, _caller(identity), number)
-            if report.status is not ReportStatus.READY:
-                raise service.ReportNotReady(f"report {number} is {report.status.value}")
-            link = service.signed_link(settings, rsettings, _caller(identity), number)
+            report, link = await asyncio.to_thread(_link, _caller(identity), number)
         except Exception as exc:
             self.error_field, self.error = "", shown(exc, (service.ReportNotFound, service.ReportNotReady))
             return None
@@ -161,10 +174,12 @@ class ReportsState(SessionState):
         """Tell this tab about the tenant's report changes until the tab goes or a newer follower
         takes over: the list is re-read, and the user's own finished reports get a toast."""
         async with self:
-            try:
-                identity = self.authorize(Permission.VIEW_RISK)
-            except USER_ERRORS:
-                return  # the session ended before the follower started: the next sign-in mounts a new one
+            signed = self.token
+        try:
+            identity = await authorized(signed, Permission.VIEW_RISK)
+        except USER_ERRORS:
+            return  # the session ended before the follower started: the next sign-in mounts a new one
+        async with self:
             self.follower += 1
             mine, token = self.follower, self.router.session.client_token
         async with get_report_feed().watch(identity.tenant_id, IDLE_S) as notices:
@@ -172,11 +187,20 @@ class ReportsState(SessionState):
                 async with self:
                     if self.follower != mine or self.token == "":
                         return
-                    if notice is not None:
-                        try:
-                            self._reload()
-                        except USER_ERRORS:
-                            return  # signed out or token expired meanwhile
+                    signed = self.token
+                if notice is not None:  # the list again, read in a thread without the state lock
+                    try:
+                        views = await _listed(await authorized(signed, Permission.VIEW_RISK))
+                    except USER_ERRORS:
+                        return  # signed out or token expired meanwhile
+                    except Exception:  # the database is away: the toast still goes, the list waits
+                        log.warning("reports of tenant %s not re-read", identity.tenant_id, exc_info=True)
+                        views = None
+                    async with self:
+                        if self.follower != mine:
+                            return
+                        if views is not None:
+                            self.reports = views
                 if notice is None:
                     if not tab_connected(token):
                         await asyncio.sleep(IDLE_S)  # a reload reconnects under the same token

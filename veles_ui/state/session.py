@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -34,7 +35,7 @@ from veles.services.auth import (
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
 from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
-from veles.services.sessions import check_session
+from veles.services.sessions import check_session, session_versions
 from veles.services.signing_keys import keyring
 
 _PORTAL = "/api/v1/auth/portal"  # veles.api.portal_session.PATH (the UI does not import the API)
@@ -66,6 +67,34 @@ def tab_connected(token: str) -> bool:
     """Whether the browser tab that owns `token` still has a live socket.io connection."""
     namespace = get_and_validate_app().app.event_namespace
     return namespace is not None and token in namespace.token_to_sid
+
+
+T = TypeVar("T")
+
+
+async def signed_in(token: str) -> Identity:
+    """The identity of `token` if its session holds; AuthError otherwise. From the session-version
+    cache without leaving the loop when it can; else the database, in a thread."""
+    settings = get_settings()
+    identity = decode_token(token, keyring(settings))
+    versions = session_versions(settings)
+    if not versions.check_cached(identity):
+        await asyncio.to_thread(versions.check, identity)
+    return identity
+
+
+async def authorized(token: str, permission: Permission) -> Identity:
+    """`signed_in`, and the role holds `permission` (PermissionDenied otherwise)."""
+    identity = await signed_in(token)
+    require(identity.role, permission)
+    return identity
+
+
+def in_tenant(identity: Identity, work: Callable[[Session, Identity], T]) -> T:
+    """`work(db, identity)` in a session confined to the identity's tenant, committed when it
+    returns. Blocking (the database): run it in a thread (`SessionState.in_tenant`)."""
+    with tenant_session(get_settings().database_url, identity.tenant_id) as db:
+        return work(db, identity)
 
 
 def _limited_sign_in(settings: Settings, email: str, password: str, ip: str | None,
@@ -134,9 +163,16 @@ class SessionState(rx.State):
         """What the role may do, so pages hide what it may not (handlers still check: `authorize`)."""
         return [p.value for p in Permission if allowed(self.role, p)] if self.role else []
 
-    def authorize(self, permission: Permission) -> Identity:
+    async def authorized(self, permission: Permission) -> Identity:
         """The caller's identity if its role holds `permission`, read from the signed token rather
-        than from state the browser could have sent; raises AuthError or PermissionDenied."""
+        than from state the browser could have sent; raises AuthError or PermissionDenied. The
+        session check reads the database only when this process's cache holds nothing for the
+        user, and then in a thread."""
+        return await authorized(self.token, permission)
+
+    def authorize(self, permission: Permission) -> Identity:
+        """`authorized`, blocking (the session check may read the database): only for code already
+        off the loop."""
         settings = get_settings()
         identity = check_session(settings, decode_token(self.token, keyring(settings)))
         require(identity.role, permission)
@@ -144,11 +180,19 @@ class SessionState(rx.State):
 
     @contextmanager
     def tenant_db(self, permission: Permission) -> Iterator[tuple[Session, Identity]]:
-        """A session confined to the caller's tenant (row-level security on PostgreSQL), once
-        `authorize` let the caller through; commits when the block ends without an error."""
+        """`in_tenant` as a block, blocking: only for code already off the loop."""
         identity = self.authorize(permission)
         with tenant_session(get_settings().database_url, identity.tenant_id) as db:
             yield db, identity
+
+    async def in_tenant(self, permission: Permission, work: Callable[[Session, Identity], T]) -> T:
+        """`work(db, identity)` in a thread, once `authorized` let the caller through, with a
+        session confined to the caller's tenant (row-level security on PostgreSQL) that commits
+        when `work` returns. Every portal action that reads or writes the database goes through
+        here (or another thread): a handler runs on the one event loop of the process, and while
+        it waits on the database every live page of every tab of the process stands still."""
+        identity = await self.authorized(permission)
+        return await asyncio.to_thread(in_tenant, identity, work)
 
     def _client_ip(self) -> str | None:
         return getattr(self.router.session, "client_ip", None) or None
@@ -188,13 +232,13 @@ class SessionState(rx.State):
         return self._keep(result)
 
     @rx.event
-    def require_login(self) -> EventSpec | None:
+    async def require_login(self) -> EventSpec | None:
         """Page guard: load the identity from the token; renew an absent, expired or ended one from
         the HttpOnly refresh cookie (the page's script, `RENEW_SCRIPT`), or send a token that is not
-        ours (forged, tampered) straight to sign in."""
-        settings = get_settings()
+        ours (forged, tampered) straight to sign in. Every page load runs it: the session check
+        leaves the loop when it must read the database (`authorized`)."""
         try:
-            identity = check_session(settings, decode_token(self.token, keyring(settings)))
+            identity = await signed_in(self.token)
         except AuthError:  # absent, expired, forged, or the user's sessions were ended
             self.tenant_id = 0
             return rx.call_script(RENEW_SCRIPT) if self._renewable() else rx.redirect("/login")
