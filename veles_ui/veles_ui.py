@@ -10,6 +10,7 @@ from veles.api import create_api
 from veles.config import get_settings
 from veles.services.preflight import enforce
 from veles.services.ratelimit import shared_login_limiter
+from veles_ui.components.freshness import freshness_script
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.admin import admin_page
@@ -46,6 +47,7 @@ app = rx.App(
     # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter
     api_transformer=create_api(limiter=shared_login_limiter(get_settings())),
     extra_app_wraps={(3, "ReportNotices"): report_notices},  # report toasts on every page
+    head_components=[freshness_script()],  # the age of a live page's figures, ticking in the browser
 )
 
 

@@ -91,10 +91,11 @@ def private_web_dir(tmp_path: Path) -> Path | None:
 class Demo:
     """A `veles demo` child process and everything it printed."""
 
-    def __init__(self, tmp_path: Path, port: int, accounts: int, extra_env: Mapping[str, str] | None = None
-                 ) -> None:
+    def __init__(self, tmp_path: Path, port: int, accounts: int, extra_env: Mapping[str, str] | None = None,
+                 database_url: str | None = None, redis_url: str | None = None) -> None:
+        """Embedded (a SQLite file, no Redis) unless given a database URL and a Redis URL."""
         env = dict(os.environ)
-        self.database_url = f"sqlite:///{tmp_path / 'demo.db'}"
+        self.database_url = database_url or f"sqlite:///{tmp_path / 'demo.db'}"
         env.setdefault("CREDENTIALS_KEYS", Fernet.generate_key().decode())  # MT5 passwords at rest
         env.update(
             DATABASE_URL=self.database_url,
@@ -108,6 +109,8 @@ class Demo:
             **(extra_env or {}),
         )
         env.pop("REDIS_URL", None)
+        if redis_url:
+            env["REDIS_URL"] = redis_url
         env.pop("RAY_ADDRESS", None)
         web = private_web_dir(tmp_path)
         if web is not None:

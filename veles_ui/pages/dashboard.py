@@ -7,6 +7,7 @@ import reflex as rx
 
 from veles_ui.components.accounts_table import accounts_table
 from veles_ui.components.exposure import exposure_chart, exposure_table
+from veles_ui.components.freshness import freshness
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
 from veles_ui.state.dashboard import DashboardState as S
@@ -33,7 +34,9 @@ def dashboard_page() -> rx.Component:
             rx.text("version ", S.version, size="2", color_scheme="gray", id="book-version"),
             rx.text("gateway → screen ", S.latency_ms, size="2", color_scheme="gray", id="latency"),
             rx.el.span(S.stamp, id="book-stamp", hidden=True),
+            freshness(S.stamp),
             spacing="4",
+            align="center",
         ),
         rx.heading("Net exposure by symbol", size="4"),
         rx.grid(
