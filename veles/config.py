@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="A raise of the same rule on the same account (or symbol) within this many seconds "
         "of the first is folded into that alert (a count and the latest value); 0 = off.",
     )
+    escalation_check_seconds: float = Field(
+        default=15.0, gt=0, le=3600,
+        description="How often alert delivery looks for critical alerts left unacknowledged past their "
+        "tenant's escalation delay (tests and drills shorten it).",
+    )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
     engine_hosts: int = Field(

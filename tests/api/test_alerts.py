@@ -303,3 +303,60 @@ def test_a_client_that_saw_a_gap_reloads_the_alerts_changed_after_its_last_numbe
     bad = api.get("/api/v1/alerts", headers=world.headers(world.a), params={"after_seq": "-1"})
     assert bad.status_code == 422
     assert "after_seq" in bad.text
+
+
+def test_the_unread_count_grows_with_raises_and_clears_on_acknowledge_and_mark_read(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    """Issue 15: per user, open alerts raised after the user's read mark."""
+    import dataclasses
+
+    from actors.alert_store import AlertStore, tenant_rules
+    from tests.actors.support import account_figures
+    from veles.risk.alerts import AlertEngine
+
+    viewer, dealer = world.headers(world.a, Role.VIEWER), world.headers(world.a, Role.RISK_MANAGER)
+
+    def unread(headers: dict[str, str]) -> int:
+        response = api.get("/api/v1/me/alerts", headers=headers)
+        assert response.status_code == 200, response.text
+        count: int = response.json()["unread"]
+        return count
+
+    before = unread(viewer)
+    engine, store = AlertEngine(tenant_rules()), AlertStore(world.settings.database_url, world.a)
+    raised = engine.on_account(dataclasses.replace(account_figures(), login=100077, state="stop_out",
+                                                   margin_level=40.0))
+    ids = [row_id for row_id, _seq in store.record(raised)]  # margin call and stop out, as the engine does
+    assert unread(viewer) == before + 2
+    assert unread(dealer) == before + 2  # per user: nobody has read them yet
+    assert api.post(f"/api/v1/alerts/{ids[0]}/acknowledge", headers=dealer).status_code == 200
+    assert unread(viewer) == before + 1  # acknowledged by anyone: no longer unread for anyone
+    marked = api.post("/api/v1/me/alerts/read", headers=viewer)
+    assert marked.status_code == 200
+    assert marked.json()["unread"] == 0
+    assert unread(viewer) == 0
+    assert unread(dealer) == before + 1  # the dealer's own mark has not moved
+
+    assert api.get("/api/v1/me/alerts", headers=viewer).json()["desktop_notifications"] is False
+    chosen = api.put("/api/v1/me/alerts", headers=viewer, json={"desktop_notifications": True})
+    assert chosen.status_code == 200
+    assert api.get("/api/v1/me/alerts", headers=viewer).json()["desktop_notifications"] is True
+    assert api.get("/api/v1/me/alerts", headers=dealer).json()["desktop_notifications"] is False
+    bad = api.put("/api/v1/me/alerts", headers=viewer, json={"desktop_notifications": "maybe"})
+    assert bad.status_code == 422
+    assert "desktop_notifications" in bad.text
+
+
+def test_the_escalation_delay_is_set_by_rule_editors(api: TestClient, world: World) -> None:
+    admin, viewer = world.headers(world.a), world.headers(world.a, Role.VIEWER)
+    assert api.put("/api/v1/alert-escalation", headers=viewer, json={"after_minutes": 5}).status_code == 403
+    saved = api.put("/api/v1/alert-escalation", headers=admin, json={"after_minutes": 5})
+    assert saved.status_code == 200, saved.text
+    assert api.get("/api/v1/alert-escalation", headers=viewer).json() == {"after_minutes": 5.0}
+    other_tenant = api.get("/api/v1/alert-escalation", headers=world.headers(world.b))
+    assert other_tenant.json() == {"after_minutes": None}
+    bad = api.put("/api/v1/alert-escalation", headers=admin, json={"after_minutes": 0})
+    assert bad.status_code == 422
+    assert "after_minutes" in bad.text
+    assert api.put("/api/v1/alert-escalation", headers=admin, json={"after_minutes": None}).status_code == 200

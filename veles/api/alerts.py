@@ -14,11 +14,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
 from veles.api.db import RowId, TenantUnit
 from veles.api.deps import ApiContext, Context, requires
 from veles.api.realtime import announce_alert_state
+from veles.services.alert_reader import ReaderView, mark_read, reader, set_desktop_notifications
 from veles.services.alerts import (
     AlertFilter,
     AlertView,
@@ -39,6 +41,7 @@ from veles.services.alerts import (
 )
 from veles.services.auth import Identity
 from veles.services.engine import apply_rules
+from veles.services.escalation import EscalationForm, get_escalation, set_escalation
 from veles.services.permissions import Permission
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -102,6 +105,46 @@ def resolved(
     tenant get `alert_state`."""
     view = resolve(db, identity.tenant_id, alert_id, identity.user_id)
     return _announce(request, tasks, identity.tenant_id, view)
+
+
+@router.get("/me/alerts", responses=_errors("view risk"))
+def my_alerts(identity: Viewer, db: TenantUnit) -> ReaderView:
+    """Your unread count (open alerts raised after your read mark), your read mark, the tenant's
+    last alert number, and whether you opted in to desktop notifications of critical alerts."""
+    return reader(db, identity.tenant_id, identity.user_id)
+
+
+@router.post("/me/alerts/read", responses=_errors("view risk"))
+def read_all(identity: Viewer, db: TenantUnit) -> ReaderView:
+    """Mark every alert raised so far as read by you."""
+    return mark_read(db, identity.tenant_id, identity.user_id)
+
+
+class DesktopChoice(BaseModel):
+    """Whether critical alerts may show a desktop notification (the browser asks its permission)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    desktop_notifications: bool
+
+
+@router.put("/me/alerts", responses=_errors("view risk"))
+def desktop(choice: DesktopChoice, identity: Viewer, db: TenantUnit) -> ReaderView:
+    """Opt in to or out of desktop notifications of critical alerts."""
+    return set_desktop_notifications(db, identity.tenant_id, identity.user_id, choice.desktop_notifications)
+
+
+@router.get("/alert-escalation", responses=_errors("view risk"))
+def escalation(identity: Viewer, db: TenantUnit) -> EscalationForm:
+    """Minutes a critical alert may stay open and unacknowledged before it is escalated by e-mail
+    and SMS to every risk user (null: never)."""
+    return get_escalation(db, identity.tenant_id)
+
+
+@router.put("/alert-escalation", responses=_errors("edit rules"))
+def change_escalation(form: EscalationForm, identity: Editor, db: TenantUnit) -> EscalationForm:
+    """Set the escalation delay (null switches escalation off); 422 names `after_minutes`."""
+    return set_escalation(db, identity.tenant_id, form, actor=identity.user_id)
 
 
 @router.get("/alert-rules", responses=_errors("view risk"))

@@ -15,12 +15,16 @@ Rows are unique per (user, channel, alert key), and an alert whose rows exist is
 alert seen twice (a restarted consumer re-reading the aggregator's recent list) is delivered once.
 A crash between sending and recording can still send one message twice: at-least-once, by choice.
 Digests waiting in memory when the process dies are lost; their alerts stay recorded as suppressed.
+
+The same consumer escalates critical alerts left unacknowledged past the tenant's delay
+(`veles.services.escalation`), every `ESCALATION_CHECK_SECONDS`, through the same senders and records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time as monotonic_time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -41,6 +45,14 @@ from models.tenancy import User
 from veles.config import Settings
 from veles.services.auth import Identity
 from veles.services.errors import InvalidInput, NotFound, validated
+from veles.services.escalation import (
+    Due,
+    claim,
+    due_alerts,
+    escalation_delay,
+    escalation_key,
+    escalation_texts,
+)
 from veles.services.messaging import MessagingError, send_email, send_sms
 from veles.services.permissions import Permission, allowed
 
@@ -239,6 +251,7 @@ class Recipient:
     email: str
     phone: str | None
     prefs: Preferences
+    phone_verified: bool = False  # an SMS code sent to `phone` was entered: escalations may text it
 
 
 def recipients(db: Session, tenant_id: int) -> list[Recipient]:
@@ -247,7 +260,8 @@ def recipients(db: Session, tenant_id: int) -> list[Recipient]:
     found = []
     for user in users:
         if user.id is not None and allowed(user.role, Permission.VIEW_RISK):
-            found.append(Recipient(user.id, user.email, user.phone, load_preferences(db, tenant_id, user.id)))
+            found.append(Recipient(user.id, user.email, user.phone, load_preferences(db, tenant_id, user.id),
+                                   user.phone_verified_at is not None))
     return found
 
 
@@ -362,12 +376,64 @@ class AlertDelivery:
             await asyncio.gather(flusher, return_exceptions=True)
 
     async def _flush_forever(self) -> None:
+        next_escalation = monotonic_time.monotonic() + self._settings.escalation_check_seconds
         while True:
-            await asyncio.sleep(self._flush_every)
+            await asyncio.sleep(min(self._flush_every, self._settings.escalation_check_seconds))
             try:
                 await self.flush()
             except SQLAlchemyError:
                 log.exception("tenant %s: digests not delivered", self._tenant_id)
+            if monotonic_time.monotonic() >= next_escalation:
+                next_escalation = monotonic_time.monotonic() + self._settings.escalation_check_seconds
+                try:
+                    await self.escalate()
+                except SQLAlchemyError:
+                    log.exception("tenant %s: escalations not checked", self._tenant_id)
+
+    async def escalate(self) -> int:
+        """Escalate each critical alert left open and unacknowledged past the tenant's delay by
+        e-mail and SMS (a verified phone) to every risk user, once (see `veles.services.escalation`);
+        how many alerts were escalated. Real time: the rows' own."""
+        now = utcnow()
+        due, delay = await asyncio.to_thread(self._due, now)
+        if not due or delay is None:
+            return 0
+        people = await self._current_recipients(self._clock())
+        escalated = 0
+        for alert in due:
+            if not await asyncio.to_thread(self._claim, alert.id, now):
+                continue  # acknowledged, resolved or escalated meanwhile
+            escalated += 1
+            records = await self._escalate_one(alert, delay.total_seconds() / 60, people, now)
+            await asyncio.to_thread(self._save, records)
+            log.warning("tenant %s: critical alert %s unacknowledged for %s: escalated to %d messages",
+                        self._tenant_id, alert.id, delay, len(records))
+        return escalated
+
+    async def _escalate_one(
+        self, alert: Due, minutes: float, people: Sequence[Recipient], now: datetime
+    ) -> list[Delivery]:
+        subject, body, sms = escalation_texts(alert, minutes)
+        records = []
+        for person in people:
+            for channel in (Channel.EMAIL, Channel.SMS):
+                if channel is Channel.SMS and not (person.phone and person.phone_verified):
+                    continue
+                quiet = person.prefs.quiet_reason(now, Severity.CRITICAL)
+                outcome = (_Outcome(DeliveryStatus.SUPPRESSED, quiet) if quiet
+                           else await self._send(person, channel, subject, body, sms))
+                text = sms if channel is Channel.SMS else body
+                records.append(self._record(person.user_id, channel, escalation_key(alert.id),
+                                            Severity.CRITICAL, outcome, 1, text))
+        return records
+
+    def _due(self, now: datetime) -> tuple[list[Due], timedelta | None]:
+        with tenant_session(self._settings.database_url, self._tenant_id) as db:
+            return due_alerts(db, self._tenant_id, now), escalation_delay(db, self._tenant_id)
+
+    def _claim(self, alert_id: int, now: datetime) -> bool:
+        with tenant_session(self._settings.database_url, self._tenant_id) as db:
+            return claim(db, self._tenant_id, alert_id, now)
 
     async def handle(self, alert: Row) -> None:
         """Deliver one alert row (as `actors.wire.alert_row` makes it); cleared alerts are ignored.
