@@ -98,7 +98,7 @@ class UsersState(SessionState):
         """Run `action` as a MANAGE_USERS action off the event loop, then show both lists; a
         failure is shown under the form (never raised out of the handler) and gives None."""
         try:
-            identity = self.authorize(Permission.MANAGE_USERS)
+            identity = await self.authorized(Permission.MANAGE_USERS)
             result, users, invitations = await asyncio.to_thread(_act, identity, action)
         except Exception as exc:
             self.error, self.notice = shown(exc), ""
