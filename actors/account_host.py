@@ -21,12 +21,14 @@ A host that Ray restarted after its process died knows no connection: its answer
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import ray
 
@@ -129,6 +131,32 @@ class HostedConnection:
         return frozenset(self.index)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _gc_paused(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `method` with Python's cyclic garbage collector paused.
+
+    Why: opening or restoring a host builds thousands of accounts at once (a restore unpickles
+    every checkpoint of a host's accounts), millions of objects none of which is garbage, and the
+    collector, triggered by allocation counts, kept walking them: unpickling 5,000 accounts' checkpoints took
+    several times longer with it running. Reference counting still frees what dies meanwhile.
+    """
+
+    @functools.wraps(method)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
 class HostCore:
     """The host's logic without Ray: tested in-process, run inside `AccountHost`."""
 
@@ -140,6 +168,7 @@ class HostCore:
 
     # -- accounts in -----------------------------------------------------------------------------
 
+    @_gc_paused
     def open(
         self, connection_id: str, symbols: Mapping[str, SymbolSpec], quotes: Mapping[str, Quote],
         snapshots: Sequence[AccountSnapshot], seq: int, keep_analytics: bool = True,
@@ -171,6 +200,7 @@ class HostCore:
         answer.needs = conn.needs()
         return answer
 
+    @_gc_paused
     def restore(
         self, connection_id: str, symbols: Mapping[str, SymbolSpec], checkpoints: Sequence[Checkpoint],
         logins: Iterable[int], batches: Sequence[HostBatch], seq: int, reset: bool,

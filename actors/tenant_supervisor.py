@@ -181,6 +181,9 @@ class Connection:
     rejected: Counter[str] = field(default_factory=Counter)
     restarts: Counter[str] = field(default_factory=Counter)
     recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
+    # each host restore's timing (time.monotonic() it was noticed, seconds waiting for Ray to bring
+    # the process back, seconds of the restore call, of the catch-up): where recovery time goes
+    recoveries: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
     paused: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -811,9 +814,11 @@ class TenantSupervisor:
                                  wait=wait_exponential(multiplier=0.05, max=1.0),
                                  retry=retry_if_exception_type(_ACTOR_GONE))
         logins = conn.logins_on(host)
+        noticed = tried = time.monotonic()
         try:
             async for attempt in retrying:
                 with attempt:
+                    tried = time.monotonic()
                     failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
         except _ACTOR_GONE as exc:  # Ray could not bring it back: stop waiting, say so
             why = f"host {host} did not come back within {self._restore_s:.0f} s: {type(exc).__name__}"
@@ -824,6 +829,10 @@ class TenantSupervisor:
             log.error("tenant %s: %s; its %d accounts of %s left failed", self.tenant_id, why, len(logins),
                       conn.spec.connection_id)
             return
+        restored = time.monotonic()
+        timing = {"host": host, "accounts": len(logins), "noticed_at": noticed,
+                  "waiting_s": round(tried - noticed, 3), "restore_s": round(restored - tried, 3)}
+        conn.recoveries.append(timing)
         catch_up = conn.log_since(restored_at) or []
         link = conn.hosts[host]
         link.last_seq, link.recovering = conn.seq, False
@@ -843,6 +852,7 @@ class TenantSupervisor:
                 answer = exc
             self._take(conn, host, answer, changes)
             await self._send(conn, changes, time.time())
+        timing["catch_up_s"] = round(time.monotonic() - restored, 3)
 
     async def _restore_on(
         self, conn: Connection, host: int, logins: list[int], reset: bool,
@@ -1072,6 +1082,7 @@ class TenantSupervisor:
                     "rejected": dict(c.rejected),
                     "restarts": dict(c.restarts),
                     "recent_errors": list(c.recent_errors),
+                    "recoveries": list(c.recoveries),
                 }
                 for cid, c in self._connections.items()
             ],

@@ -119,6 +119,27 @@ class CpuMeter:
         return sum(last - self._baseline.get(pid, 0.0) for pid, last in self._last.items())
 
 
+def _recovery_phases(recoveries: list[dict[str, Any]], kills: list[float]) -> dict[str, float] | None:
+    """Where the slowest host recovery went: from the kill to the supervisor noticing (`detect_s`,
+    a call to the dead host failing), waiting for Ray to bring the process back (`waiting_s`), the
+    restore call (`restore_s`: checkpoints unpickled, log replayed) and the catch-up on the
+    batches that came meanwhile (`catch_up_s`). Both sides read the same monotonic clock."""
+    slowest: dict[str, float] | None = None
+    for record in recoveries:
+        kill = max((k for k in kills if k <= record["noticed_at"]), default=None)
+        if kill is None:
+            continue
+        phases = {"detect_s": round(record["noticed_at"] - kill, 2), "waiting_s": record["waiting_s"],
+                  "restore_s": record["restore_s"], "catch_up_s": record.get("catch_up_s")}
+        if slowest is None or _total(phases) > _total(slowest):
+            slowest = phases
+    return slowest
+
+
+def _total(phases: dict[str, Any]) -> float:
+    return sum(value or 0.0 for value in phases.values())
+
+
 def _memory(root: int) -> tuple[float, dict[int, float]]:
     """The proportional resident set (PSS) of the whole process tree under `root` in MB, and each
     process's unique memory (USS) in MB by pid."""
@@ -160,6 +181,7 @@ async def _measure(
     next_report = 1.0
     killed = 0
     recovery: list[float] = []  # seconds from each kill to the host's accounts restored
+    kills: list[float] = []  # time.monotonic() of each kill
     killed_at: float | None = None
     while (elapsed := time.monotonic() - begin) < seconds:
         if killed_at is not None:
@@ -174,6 +196,7 @@ async def _measure(
             victim = rng.choice(sorted(pids))
             os.kill(pids[victim], signal.SIGKILL)
             killed, killed_at = killed + 1, time.monotonic()
+            kills.append(killed_at)
             progress(f"  {elapsed:5.1f} s: killed host {victim} (pid {pids[victim]})")
         if elapsed >= next_report:
             cpu.sample()
@@ -192,6 +215,7 @@ async def _measure(
     engine_pss, uss = _memory(os.getpid())
     host_pids = await supervisor.host_pids.remote()
     host_mb = sum(uss.get(pid, 0.0) for pid in host_pids.values())
+    phases = _recovery_phases(conn["recoveries"], kills)
     progress(f"comparing {accounts} accounts with a reference fed the same {polls} polls")
     figures = await supervisor.account_figures.remote()
     await supervisor.stop.remote()
@@ -226,6 +250,7 @@ async def _measure(
         "ready_s": round(ready_s, 1),
         "restarts": sum(conn["restarts"].values()),
         "recovery_s_max": round(max(recovery), 2) if recovery else None,
+        "recovery_phases": phases,
         "rejected": sum(conn["rejected"].values()),
         "mismatches": sum(figures.get(login) != fig for login, fig in expected.items()),
     }
