@@ -11,6 +11,7 @@ from veles.config import get_settings
 from veles.services.preflight import enforce
 from veles.services.ratelimit import shared_login_limiter
 from veles_ui.components.freshness import freshness_script
+from veles_ui.components.nav import alert_bell_follower
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
 from veles_ui.pages.admin import admin_page
@@ -30,6 +31,7 @@ from veles_ui.pages.signup import signup_page, verify_email_page
 from veles_ui.pages.users import users_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.admin import AdminState
+from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
@@ -46,7 +48,8 @@ from veles_ui.state.watch import SessionWatch
 app = rx.App(
     # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter
     api_transformer=create_api(limiter=shared_login_limiter(get_settings())),
-    extra_app_wraps={(3, "ReportNotices"): report_notices},  # report toasts on every page
+    # report toasts and the alert bell's follower on every page
+    extra_app_wraps={(3, "ReportNotices"): report_notices, (4, "AlertBell"): alert_bell_follower},
     head_components=[freshness_script()],  # the age of a live page's figures, ticking in the browser
 )
 
@@ -111,4 +114,5 @@ app.add_page(reports_page, route="/reports", title="Reports · Veles",
 app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch])
 app.add_page(notifications_page, route="/settings/notifications", title="Notification settings · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, NotificationsState.load])
+             on_load=[SessionState.require_login, SessionWatch.watch, NotificationsState.load,
+                      AlertBellState.refresh])

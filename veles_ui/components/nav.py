@@ -3,10 +3,14 @@ are, the theme and the way out."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import reflex as rx
+from reflex.vars import NumberVar
 
 from veles.services.permissions import Permission
 from veles_ui.components.connection import connection_status
+from veles_ui.state.alert_bell import AlertBellState as Bell
 from veles_ui.state.session import SessionState
 
 # (label, href, element id, permission needed to see the link; None: every signed-in user)
@@ -32,12 +36,43 @@ def _link(label: str, href: str, test_id: str, permission: Permission | None) ->
     return rx.cond(SessionState.permissions.contains(permission.value), link)
 
 
+def alert_bell() -> rx.Component:
+    """The signed-in user's unread alerts (open alerts raised since they last marked them read),
+    a link to the feed, and "mark all read"."""
+    return rx.hstack(
+        rx.link(
+            rx.hstack(
+                rx.icon("bell", size=16),
+                rx.badge(Bell.unread.to_string(), color_scheme=rx.cond(Bell.unread > 0, "tomato", "gray"),
+                         variant="solid", id="unread-count", role="status"),
+                spacing="1", align="center",
+            ),
+            href="/alerts", id="alert-bell", title="Unread alerts",
+        ),
+        rx.icon_button(rx.icon("check", size=14), size="1", variant="ghost", on_click=Bell.read_all,
+                       id="mark-read", title="Mark all alerts read", aria_label="Mark all alerts read"),
+        spacing="1", align="center",
+    )
+
+
+def alert_bell_follower(stateful: bool) -> rx.Component | None:
+    """An app-wide wrap (on every page) that starts the tab's alert bell follower: mounted when
+    someone signs in and again when the signed-in tenant changes (keyed outside the memoized span,
+    as `report_notices` explains)."""
+    if not stateful:
+        return None
+    tenant = cast(NumberVar[int], SessionState.tenant_id)
+    follower = rx.el.span(hidden=True, on_mount=Bell.follow, id="alert-bell-follower")
+    return rx.cond(tenant > 0, rx.fragment(follower, key=tenant.to_string()))
+
+
 def top_nav() -> rx.Component:
     """On every signed-in page; fits a 1366 px wide screen on one line."""
     return rx.hstack(
         rx.heading("Veles", size="5"),
         *(_link(*link) for link in LINKS),
         rx.spacer(),
+        alert_bell(),
         connection_status(),
         rx.text(SessionState.email, color_scheme="gray", size="1"),
         rx.color_mode.button(id="theme-toggle", size="1"),

@@ -8,6 +8,7 @@ import reflex as rx
 
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
+from veles_ui.state.alert_bell import AlertBellState as Bell
 from veles_ui.state.notifications import CHANNELS, SEVERITIES, choice
 from veles_ui.state.notifications import NotificationsState as S
 
@@ -95,6 +96,17 @@ def notifications_page() -> rx.Component:
             on_submit=S.save,
             reset_on_submit=False,
         ),
+        rx.heading("Desktop alerts", size="4"),
+        rx.hstack(
+            rx.switch(checked=Bell.desktop, on_change=Bell.choose_desktop, id="desktop-notifications"),
+            rx.text("A desktop notification for each new critical alert (your browser asks for its "
+                    "permission); the portal also sounds a tone.", size="2", as_="label",
+                    html_for="desktop-notifications"),
+            align="center",
+            spacing="2",
+        ),
+        rx.cond(Bell.desktop_notice != "",
+                rx.callout(Bell.desktop_notice, icon="info", color_scheme="amber", id="desktop-notice")),
         rx.heading("Phone and SMS sign-in", size="4"),
         rx.form(
             rx.vstack(

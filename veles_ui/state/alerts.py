@@ -13,9 +13,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import reflex as rx
+from reflex.event import EventSpec
 from sqlmodel import Session
 
 from veles.config import get_settings
@@ -36,6 +37,7 @@ from veles.services.auth import Identity
 from veles.services.engine import apply_rules
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, clock, money, severity_color
+from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState, authorized, fields, in_tenant, row_id
 from veles_ui.state.stream import PortalStream
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 FEED_INTERVAL = 1.0
 FEED_LIMIT = 100
 ALL = "all"
+_REFRESH_BELL = cast(EventSpec, AlertBellState.refresh)  # the top bar's unread count, read again
 
 
 def _alert_view(alert: AlertView) -> dict[str, str]:
@@ -127,14 +130,16 @@ class AlertsState(PortalStream):
         await self._reload()
 
     @rx.event
-    async def acknowledge(self, alert_id: str) -> None:
-        """"I am on it": the alert records who and when."""
+    async def acknowledge(self, alert_id: str) -> EventSpec:
+        """"I am on it": the alert records who and when (and is no longer unread for anyone)."""
         await self._act(alert_id, acknowledge)
+        return _REFRESH_BELL
 
     @rx.event
-    async def resolve(self, alert_id: str) -> None:
+    async def resolve(self, alert_id: str) -> EventSpec:
         """"Handled": the alert leaves the open list."""
         await self._act(alert_id, resolve)
+        return _REFRESH_BELL
 
     @rx.event(background=True)
     async def stream(self) -> None:

@@ -1,0 +1,91 @@
+"""Tells this web process's browser tabs that a tenant's alerts moved, so each tab re-reads its
+unread count (and plays its sound) at once, without a database query per tab per second.
+
+One `AlertWatch` per web process follows, for each tenant some tab watches, the tenant's ordered
+alert stream (`LiveFeed.alert_stream`: the topic and the aggregator's recent list put back in
+sequence order, a missing number reloaded from the database) and publishes the last number on
+an in-process `LocalBus` topic. Tabs then read what they show from the database by number
+(`veles.services.alert_reader`), so a tab that misses a wake-up still sees everything at the
+next. The stream stops when the tenant's last watcher leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from functools import lru_cache
+
+from veles.bus import LocalBus
+from veles.services.live import LiveFeed, get_live_feed
+
+log = logging.getLogger(__name__)
+
+
+def _topic(tenant_id: int) -> str:
+    return f"alert-seq:{tenant_id}"
+
+
+class AlertWatch:
+    """Per-process: one ordered alert stream per watched tenant, fanned out to its tabs."""
+
+    def __init__(self, feed: LiveFeed | None = None) -> None:
+        self._feed = feed
+        self._bus = LocalBus()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._watchers: Counter[int] = Counter()
+
+    @asynccontextmanager
+    async def watch(self, tenant_id: int, idle_s: float) -> AsyncIterator[AsyncIterator[int | None]]:
+        """Wake-ups of the tenant's alerts: the last sequence number applied, or None after
+        `idle_s` seconds without one (so the caller can check it is still wanted)."""
+        subscription = self._bus.subscribe(_topic(tenant_id))
+        self._watchers[tenant_id] += 1
+        task = self._tasks.get(tenant_id)
+        if task is None or task.done():
+            self._tasks[tenant_id] = asyncio.create_task(self._follow(tenant_id))
+
+        async def changes() -> AsyncIterator[int | None]:
+            while True:
+                try:
+                    message = await asyncio.wait_for(anext(subscription), idle_s)
+                except TimeoutError:
+                    yield None
+                else:
+                    seq = message.get("seq")
+                    yield seq if isinstance(seq, int) else 0
+
+        try:
+            yield changes()
+        finally:
+            await subscription.aclose()
+            self._watchers[tenant_id] -= 1
+            if self._watchers[tenant_id] <= 0:
+                del self._watchers[tenant_id]
+                stopping = self._tasks.pop(tenant_id, None)
+                if stopping is not None:
+                    stopping.cancel()
+                    with suppress(asyncio.CancelledError, Exception):
+                        await stopping
+
+    async def _follow(self, tenant_id: int) -> None:
+        """Follow the tenant's ordered stream until cancelled; a stream that fails is followed anew."""
+        feed = self._feed or get_live_feed()
+        while True:
+            try:
+                async for alert in feed.alert_stream(tenant_id):
+                    seq = alert.get("seq") if isinstance(alert, dict) else None
+                    await self._bus.publish(_topic(tenant_id), {"seq": seq})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("tenant %s alert watch: %s; following again", tenant_id, exc)
+            await asyncio.sleep(1.0)
+
+
+@lru_cache(maxsize=1)
+def get_alert_watch() -> AlertWatch:
+    """The process's watch; created on first use inside the web server's event loop."""
+    return AlertWatch()
