@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from tests.auth_support import auth_db, auth_settings, client, make_user, settings, sign_in
 from veles.api import create_api
 from veles.api.portal_session import PATH, REFRESH_COOKIE, TOKEN_COOKIE
-from veles.config import Settings
+from veles.config import Settings, get_settings
 
 __all__ = ["auth_db", "client", "settings"]
 
@@ -64,6 +64,8 @@ def test_renewal_and_sign_out_work_from_the_cookie_alone(client: TestClient, set
     renewed = client.post(f"{PATH}/refresh")  # no body: the client sends the HttpOnly cookie
     assert renewed.status_code == 204, renewed.text
     access = cookies_set(renewed)[TOKEN_COOKIE]["value"]
+    # the cookie goes when the token inside expires (it outlived it by 11.5 h)
+    assert cookies_set(renewed)[TOKEN_COOKIE]["max-age"] == str(settings.access_token_minutes * 60)
     bearer = {"Authorization": f"Bearer {access}"}
     assert client.get("/api/v1/me", headers=bearer).status_code == 200
 
@@ -117,3 +119,14 @@ def test_no_portal_state_holds_a_refresh_token() -> None:
     cookie = SessionState.get_fields()["token"].default
     assert isinstance(cookie, rx.Cookie)
     assert cookie.name == TOKEN_COOKIE
+
+
+def test_the_access_token_cookie_lives_as_long_as_the_token() -> None:
+    """It outlived its token by 11.5 h (max-age 12 h, token 30 min): a dead bearer token sat in the
+    browser. Now the cookie goes when the token expires and the page guard renews from the
+    HttpOnly refresh cookie (no token counts as renewable)."""
+    from veles_ui.state.session import SessionState
+
+    cookie = SessionState.get_fields()["token"].default
+    assert isinstance(cookie, rx.Cookie)
+    assert cookie.max_age == get_settings().access_token_minutes * 60

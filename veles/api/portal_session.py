@@ -34,7 +34,6 @@ from veles.services.auth import AuthError, Tokens, logout, refresh
 PATH = "/api/v1/auth/portal"
 REFRESH_COOKIE = "veles_refresh"
 TOKEN_COOKIE = "veles_token"  # noqa: S105 (a cookie's name) what `veles_ui.state.session.SessionState.token` reads and writes
-TOKEN_COOKIE_SECONDS = 12 * 3600  # as the portal's own cookie (the token inside expires sooner)
 
 router = APIRouter(prefix=PATH, tags=["auth"])
 _REFUSED: dict[int | str, dict[str, Any]] = {401: {"description": "No live sign-in: sign in again"}}
@@ -57,7 +56,8 @@ def _keep(response: Response, settings: Settings, request: Request, tokens: Toke
     secure = over_tls(settings, request)
     response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, max_age=tokens.refresh_expires_in, path=PATH,
                         secure=secure, httponly=True, samesite="strict")
-    response.set_cookie(TOKEN_COOKIE, tokens.access_token, max_age=TOKEN_COOKIE_SECONDS, path="/",
+    # gone with the token inside (as the portal's own cookie), so no dead bearer token stays behind
+    response.set_cookie(TOKEN_COOKIE, tokens.access_token, max_age=tokens.expires_in, path="/",
                         secure=secure, httponly=False, samesite="strict")
 
 

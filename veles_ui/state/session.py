@@ -145,8 +145,11 @@ def row_id(value: str, field: str) -> int:
 class SessionState(rx.State):
     """The signed-in identity of this browser tab."""
 
-    # The access token only (minutes): the refresh token is in an HttpOnly cookie, see above.
-    token: str = rx.Cookie("", name="veles_token", same_site="strict", max_age=12 * 3600,
+    # The access token only: the refresh token is in an HttpOnly cookie, see above. The cookie
+    # goes when the token expires (ACCESS_TOKEN_MINUTES), so no dead bearer token stays in the
+    # browser; the page guard then renews from the refresh cookie, as for an expired one.
+    token: str = rx.Cookie("", name="veles_token", same_site="strict",
+                           max_age=get_settings().access_token_minutes * 60,
                            secure=(get_settings().public_url or "").startswith("https://"))
     email: str = ""
     tenant_id: int = 0
