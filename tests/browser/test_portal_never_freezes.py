@@ -6,8 +6,9 @@ and Redis (as production does: the book over Redis pub/sub, Reflex's per-tab sta
   in a thread, not on the event loop every tab's updates go through. Before, it waited on the
   loop and every dashboard of the process stood still until the lock went. Cadence is counted
   in updates the stream delivered, compared with the same stream's updates while nothing else ran.
-- The dashboard shows the age of its newest update, ticking in the browser: with the browser
-  taken offline it turns amber past 2 s and red past 10 s, and says the connection is lost.
+- The dashboard (and the accounts pages) show the age of their newest update, ticking in the
+  browser: with the browser taken offline it turns amber past 2 s and red past 10 s, and the page
+  says the connection is lost.
 """
 
 from __future__ import annotations
@@ -191,5 +192,21 @@ def test_the_dashboard_shows_its_age_and_says_when_it_is_offline(
         page.wait_for_selector("#book-age[data-level='fresh']", timeout=120_000)
         assert page.locator("#offline-notice").is_hidden()
         page.screenshot(path=str(artifacts / "freeze-online-again.png"))
+    finally:
+        context.close()
+
+
+def test_the_accounts_pages_show_their_age_too(pg_demo: Demo, browser: Browser) -> None:
+    url, email, password = pg_demo.wait_until_up()
+    context = browser.new_context(viewport=VIEWPORT, base_url=url)
+    page = context.new_page()
+    fresh = ("() => /updated \\d+\\.\\d s ago/.test(document.querySelector('#book-age')?.innerText ?? '')"
+             " && document.querySelector('#book-age').dataset.level === 'fresh'")
+    try:
+        _sign_in(page, email, password)
+        for path in ("/accounts", "/accounts/100000"):
+            page.goto(path)
+            page.wait_for_function(fresh, timeout=120_000)
+            assert page.locator("#offline-notice").is_hidden()
     finally:
         context.close()

@@ -10,6 +10,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from veles_ui.components.deals_table import deals_table
+from veles_ui.components.freshness import freshness
 from veles_ui.components.history_chart import history_chart
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
@@ -41,6 +42,7 @@ def _found() -> rx.Component:
             rx.heading("Account ", S.account, size="5", id="account-title"),
             rx.badge(S.margin_state, color_scheme=S.state_color),
             rx.text(S.group, " · ", S.currency, color_scheme="gray", size="2"),
+            freshness(S.stamp),
             align="center",
             spacing="3",
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from veles_ui.components.freshness import freshness
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import sortable_accounts
 from veles_ui.state.accounts import AccountsState
@@ -20,6 +21,7 @@ def _toolbar() -> rx.Component:
             width="18em",
         ),
         rx.spacer(),
+        freshness(AccountsState.stamp),
         rx.text(AccountsState.range_label, size="2", color_scheme="gray", id="accounts-range"),
         rx.button("Prev", variant="soft", disabled=~AccountsState.has_prev,
                   on_click=AccountsState.prev_page, id="accounts-prev"),

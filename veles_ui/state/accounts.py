@@ -26,7 +26,7 @@ from veles.services.live import TenantReplica, get_live_feed
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, account_view, clock, money, percent, price, sign_color, state_color
 from veles_ui.state.session import USER_ERRORS
-from veles_ui.state.stream import PortalStream
+from veles_ui.state.stream import PortalStream, book_stamp
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class AccountsState(PortalStream):
     offset: rx.Field[int] = rx.field(0)
     total: rx.Field[int] = rx.field(0)
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    stamp: rx.Field[str] = rx.field("")  # the book update shown (`book_stamp`)
 
     def _shows(self, path: str) -> bool:
         return path == "/accounts"
@@ -92,6 +93,7 @@ class AccountsState(PortalStream):
                 query=self.query,
             )
         self.rows = [account_view(r) for r in page]
+        self.stamp = book_stamp(replica)
 
     async def _refresh(self) -> None:
         """Show the new choice now rather than at the next book change, to a session that still
@@ -233,6 +235,7 @@ class AccountDetailState(PortalStream):
     deals: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
     history_window: rx.Field[str] = rx.field(DEFAULT_WINDOW)
+    stamp: rx.Field[str] = rx.field("")  # the newest book update this page followed (`book_stamp`)
 
     def _shows(self, path: str) -> bool:
         return path.startswith("/accounts/")
@@ -292,8 +295,9 @@ class AccountDetailState(PortalStream):
         last = 0.0
         charted: tuple[int, float] | None = None  # the login whose history was read, and when
         async for replica in self._follow():
-            async with self:
+            async with self:  # the book moved: the page's figures are as fresh as this update
                 login, tenant_id, window = self.account, self.tenant_id, self.history_window
+                self.stamp = book_stamp(replica)
             row = replica.rows.get(login)
             if row is not None and (charted is None or charted[0] != login
                                     or time.monotonic() - charted[1] >= HISTORY_REFRESH_S):

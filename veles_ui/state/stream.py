@@ -17,6 +17,12 @@ DISCONNECT_GRACE = 5.0
 GUARD_POLL = 0.05
 
 
+def book_stamp(replica: TenantReplica) -> str:
+    """'<gateway ms> <published ms>' of the book update a page shows: it changes with every update,
+    which is what the page's age (`veles_ui.components.freshness`) counts from."""
+    return f"{replica.sent_at * 1000:.0f} {replica.published_at * 1000:.0f}"
+
+
 class Absence:
     """How long a tab has been without a socket. A reload reconnects the tab under the same token
     while the old socket's disconnect is still being handled: only a tab gone for a while is gone."""
