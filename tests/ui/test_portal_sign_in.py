@@ -122,3 +122,38 @@ async def test_the_portal_changes_the_phone_only_with_the_current_password(porta
         stored = session.get(User, user.user_id)
         assert stored is not None
         assert (stored.phone, stored.two_factor) == ("+4915199999999", TwoFactor.SMS)
+
+
+def _behind_proxy(client: str, proxy: str = "10.0.0.5") -> SessionState:
+    """A tab whose socket came through `proxy`, which says it forwarded `client`."""
+    state = SessionState(_reflex_internal_init=True)
+    state.router = RouterData.from_router_data({constants.RouteVar.CLIENT_IP: proxy,
+                                                constants.RouteVar.HEADERS: {"x-forwarded-for": client}})
+    return state
+
+
+async def test_behind_a_trusted_proxy_limits_key_on_the_client(portal: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the API does (TRUSTED_PROXIES): one client's failures behind the proxy do not slow another
+    client behind the same proxy; the proxy's address alone would have made them one."""
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+    get_settings.cache_clear()
+    user = make_user(portal.database_url)
+    assert _behind_proxy("198.51.100.20")._client_ip() == "198.51.100.20"
+    for _ in range(3):
+        assert not await _login(_behind_proxy("198.51.100.20"), user.email, "not the password")
+    waiting = _behind_proxy("198.51.100.20")
+    assert not await _login(waiting, user.email, PASSWORD)
+    assert "try again in" in waiting.login_error
+    assert await _login(_behind_proxy("198.51.100.21"), user.email, PASSWORD)
+
+
+def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(portal: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+    get_settings.cache_clear()
+    assert _behind_proxy("192.0.2.50", proxy=IP)._client_ip() == IP  # a client naming itself
+    assert _behind_proxy("192.0.2.50, 10.0.0.9")._client_ip() == "192.0.2.50"  # two trusted hops
+    monkeypatch.delenv("TRUSTED_PROXIES")
+    get_settings.cache_clear()
+    assert _behind_proxy("192.0.2.50")._client_ip() == "10.0.0.5"  # none configured: the peer

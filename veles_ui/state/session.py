@@ -10,6 +10,7 @@ by the page's script."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,7 +35,15 @@ from veles.services.auth import (
 )
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.permissions import Permission, PermissionDenied, allowed, require
-from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
+from veles.services.ratelimit import (
+    LimiterUnavailable,
+    Network,
+    TooManyAttempts,
+    check_attempts,
+    client_address,
+    parse_trusted_proxies,
+    shared_login_limiter,
+)
 from veles.services.sessions import check_session, session_versions
 from veles.services.signing_keys import keyring
 
@@ -88,6 +97,12 @@ async def authorized(token: str, permission: Permission) -> Identity:
     identity = await signed_in(token)
     require(identity.role, permission)
     return identity
+
+
+@functools.lru_cache(maxsize=4)
+def _trusted_proxies(text: str) -> tuple[Network, ...]:
+    """TRUSTED_PROXIES parsed once per value (the settings are read for every event)."""
+    return parse_trusted_proxies(text)
 
 
 def in_tenant(identity: Identity, work: Callable[[Session, Identity], T]) -> T:
@@ -198,7 +213,15 @@ class SessionState(rx.State):
         return await asyncio.to_thread(in_tenant, identity, work)
 
     def _client_ip(self) -> str | None:
-        return getattr(self.router.session, "client_ip", None) or None
+        """The client's IP for limits and the audit log, taken as the API takes it
+        (`veles.services.ratelimit.client_address`): the socket's TCP peer, or, when that peer is
+        in TRUSTED_PROXIES, what the proxies' X-Forwarded-For says. Behind a proxy the peer alone
+        is the proxy, so every sign-in would share one IP's limit and throttle."""
+        peer = getattr(self.router.session, "client_ip", None)  # Reflex's: the TCP peer (no proxy hops set)
+        if not peer:
+            return None
+        forwarded = self.router.headers.raw_headers.get("x-forwarded-for")
+        return client_address(peer, forwarded, _trusted_proxies(get_settings().trusted_proxies))
 
     def _keep(self, tokens: Tokens) -> EventSpec:
         """Keep the access token; returns the hand-over of the refresh token to its HttpOnly cookie
