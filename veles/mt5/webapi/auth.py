@@ -59,7 +59,7 @@ def answer(pw_hash: bytes, rand: bytes) -> str:
     return hashlib.md5(pw_hash + rand).hexdigest()  # noqa: S324 - mandated by MT5
 
 
-def srv_rand_answer(password: str, srv_rand_hex: str) -> str:
+def srv_rand_answer(password: str, srv_rand_hex: object) -> str:
     """What the client sends to `/api/auth/answer` for the server's `srv_rand`."""
     return answer(password_hash(password), rand_from_hex(srv_rand_hex, "srv_rand"))
 
