@@ -50,8 +50,11 @@ class FeedStore(Protocol):
         """Every stored connection of the tenant, decrypted (blocking: call off the event loop)."""
         ...
 
-    def connected(self, feed: StoredFeed, accounts: Sequence[AccountSnapshot]) -> None:
-        """The feed is running: mark the row connected and keep its trading accounts' rows."""
+    def admit(self, feed: StoredFeed, accounts: Sequence[AccountSnapshot], besides: tuple[int, int] = (0, 0)
+              ) -> None:
+        """Atomically check the plan (as stored now) has room for the feed beside every other
+        connected one and `besides` (servers, accounts fed from elsewhere), and mark it connected
+        with its accounts; raise PlanLimitExceeded otherwise (blocking: call off the event loop)."""
         ...
 
     def failed(self, feed: StoredFeed, message: str) -> None:

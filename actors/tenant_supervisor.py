@@ -286,6 +286,7 @@ class TenantSupervisor:
         self._store = store
         self._feeds: dict[str, Feed] = {}
         self._sync_lock = asyncio.Lock()
+        self._admit_lock = asyncio.Lock()
         self._background = False  # the sync and stats loops run
         self._database_url = database_url
         self._rules: RuleSet | None = None  # pushed by set_rules; re-sent to a rebuilt aggregator
@@ -437,7 +438,7 @@ class TenantSupervisor:
                 with attempt:
                     feed.settled.clear()
                     try:
-                        feed.conn = await self._open(spec)
+                        feed.conn = await self._open(spec, stored)
                         self._connections[spec.connection_id] = feed.conn
                     finally:
                         feed.settled.set()
@@ -457,8 +458,7 @@ class TenantSupervisor:
             return
         assert feed.conn is not None
         feed.state, feed.error, feed.retry_in_s = "running", None, None
-        self._refused.pop(spec.connection_id, None)
-        await self._report(store.connected, stored, feed.conn.gateway.accounts())
+        self._refused.pop(spec.connection_id, None)  # admitted: its row says connected already
         await self._pump(feed.conn)
 
     async def _report(self, call: Callable[..., None], *args: Any) -> None:
@@ -545,26 +545,36 @@ class TenantSupervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _open(self, spec: GatewaySpec) -> Connection:
+    async def _open(self, spec: GatewaySpec, stored: StoredFeed | None = None) -> Connection:
         try:
-            return await self._open_connection(spec)
+            return await self._open_connection(spec, stored)
         finally:
             self._opening.pop(spec.connection_id, None)  # open now (its accounts hold them) or not
 
-    async def _open_connection(self, spec: GatewaySpec) -> Connection:
+    async def _open_connection(self, spec: GatewaySpec, stored: StoredFeed | None = None) -> Connection:
+        """Open a gateway and its accounts. The plan is checked before any account is placed: a
+        stored connection is admitted by its store, atomically in the database (see
+        `StoredConnections.admit`); one given as a spec (the demo's broker) against this
+        supervisor's plan and the connections it runs."""
         # a real connector waits on the network, the simulator warms up: neither on the loop
         gateway = await asyncio.to_thread(open_gateway, spec)
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
         snapshots = gateway.accounts()
         try:
-            check_usage(
-                self._plan,
-                servers=len(self._connections) + 1,
-                accounts=sum(len(c.accounts) for c in self._connections.values()) + len(snapshots),
-            )
             self._check_logins_free(spec.connection_id, [snapshot.login for snapshot in snapshots])
-        except REFUSALS:
+            if stored is None or self._store is None:
+                check_usage(
+                    self._plan,
+                    servers=len(self._connections) + 1,
+                    accounts=sum(len(c.accounts) for c in self._connections.values()) + len(snapshots),
+                )
+            else:
+                unstored = [c for cid, c in self._connections.items() if cid not in self._feeds]
+                besides = (len(unstored), sum(len(c.accounts) for c in unstored))
+                async with self._admit_lock:  # one at a time here; the database's lock across processes
+                    await asyncio.to_thread(self._store.admit, stored, snapshots, besides)
+        except BaseException:  # refused, or the database away (retried): nothing of it stays open
             gateway.close()
             raise
         symbols = {s.name: s for s in gateway.symbols()}
@@ -958,6 +968,43 @@ class TenantSupervisor:
     def _slots(self) -> dict[int, AccountSlot]:
         """Every account of every connection, by login."""
         return {login: slot for conn in self._connections.values() for login, slot in conn.accounts.items()}
+
+    async def set_plan(self, plan: str) -> dict[str, Any]:
+        """The tenant's plan changed: apply it now, without a restart; returns `status()`.
+
+        A supervisor used to keep the plan it was created with. Now a downgrade closes the newest
+        stored connections the new plan has no room for (their rows say why; the oldest keep
+        running), and an upgrade opens those refused before. Connections reopened are admitted by
+        the store against the plan as stored, like any other open.
+        """
+        self._plan = plan
+        if not self._running or self._store is None:
+            return await self.status()
+        store = self._store
+        async with self._sync_lock:
+            for feed in list(self._feeds.values()):  # opens under way were admitted on the old plan
+                await feed.settled.wait()
+            unstored = [c for cid, c in self._connections.items() if cid not in self._feeds]
+            servers, accounts = len(unstored), sum(len(c.accounts) for c in unstored)
+            over: list[tuple[str, str]] = []
+            for cid, feed in sorted(self._feeds.items(), key=lambda item: item[1].stored.row_id):
+                if feed.conn is None:  # not open: a later attempt is admitted on the new plan
+                    if feed.state == "refused":
+                        over.append((cid, ""))  # room may have been made: try it again
+                    continue
+                try:
+                    check_usage(plan, servers + 1, accounts + len(feed.conn.accounts))
+                except PlanLimitExceeded as exc:
+                    over.append((cid, f"Refused: {exc}."))
+                    continue
+                servers, accounts = servers + 1, accounts + len(feed.conn.accounts)
+            for cid, why in over:
+                stored = self._feeds[cid].stored
+                await self._close_feed(cid)
+                if why:  # not counted as connected by the admissions that follow
+                    await self._report(store.failed, stored, why)
+        await self._sync()
+        return await self.status()
 
     async def set_rules(self, rules: RuleSet) -> dict[str, Any]:
         """Run new alert rules from now on, without a restart; returns the aggregator's `rules()`.

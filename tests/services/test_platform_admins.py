@@ -101,3 +101,22 @@ def test_bad_or_taken_addresses_are_refused(settings: Settings, email: str, mess
     code, output = create(email)
     assert code == 2
     assert message in output
+
+
+def test_set_plan_changes_the_plan_and_refuses_unknown_ones(settings: Settings) -> None:
+    """`veles admin set-plan TENANT PLAN` stores the plan (audited) and says whether an engine
+    took it; an unknown plan or tenant is exit 2 naming it (the engine's side of a plan change:
+    tests/actors/test_plan_limits.py)."""
+    with session_scope(settings.database_url) as db:
+        demo_id = db.exec(select(Tenant.id).where(Tenant.name == DEMO_TENANT)).one()
+    result = CliRunner().invoke(app, ["admin", "set-plan", str(demo_id), "starter"])
+    assert result.exit_code == 0, result.output
+    assert "engine not told" in result.output  # no RAY_ADDRESS here: stored, and said so
+    with session_scope(settings.database_url) as db:
+        tenant = db.get(Tenant, demo_id)
+        assert tenant is not None
+        assert tenant.plan == "starter"
+    bad = CliRunner().invoke(app, ["admin", "set-plan", str(demo_id), "gold"])
+    assert (bad.exit_code, "plan: one of starter, professional, enterprise" in bad.output) == (2, True)
+    missing = CliRunner().invoke(app, ["admin", "set-plan", "999", "starter"])
+    assert (missing.exit_code, "no broker 999" in missing.output) == (2, True)

@@ -21,11 +21,11 @@ from models.accounts import ClientAccount
 from models.audit import AuditLog
 from models.connections import Mt5Connection
 from models.db import session_scope
-from models.tenancy import Role, Tenant, TenantStatus, User
+from models.tenancy import Plan, Role, Tenant, TenantStatus, User
 from veles.config import Settings
 from veles.plans import PLANS
 from veles.services.audit import record
-from veles.services.engine import resume_tenant, suspend_tenant
+from veles.services.engine import apply_plan, resume_tenant, suspend_tenant
 from veles.services.permissions import Permission, require
 from veles.services.sessions import end_tenant_sessions
 
@@ -143,6 +143,32 @@ def store_tenant_status(database_url: str, actor_user_id: int, tenant_id: int, s
         record(session, "tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume",
                tenant_id=None, actor_user_id=actor_user_id, target=f"tenant:{tenant_id}",
                details={"from": before.value, "to": status.value})
+
+
+async def set_tenant_plan(settings: Settings, role: Role | str, actor_user_id: int | None, tenant_id: int,
+                          plan: Plan | str) -> dict[str, Any]:
+    """Change a broker's plan and apply it to its running engine at once (a downgrade closes the
+    connections the plan has no room for, newest first; an upgrade opens those refused before);
+    audited as a platform event. Returns `apply_plan`'s answer."""
+    require(role, Permission.PLATFORM)
+    await asyncio.to_thread(store_tenant_plan, settings.database_url, actor_user_id, tenant_id, plan)
+    return await apply_plan(settings, tenant_id)
+
+
+def store_tenant_plan(database_url: str, actor_user_id: int | None, tenant_id: int, plan: Plan | str) -> None:
+    """The database half of `set_tenant_plan` (callers check PLATFORM)."""
+    try:
+        chosen = Plan(plan)
+    except ValueError:
+        raise ValueError(f"plan: one of {', '.join(p.value for p in Plan)}, not {plan!r}") from None
+    with session_scope(database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None or tenant.is_platform:
+            raise LookupError(f"tenant: no broker {tenant_id}")
+        before = tenant.plan
+        tenant.plan = chosen
+        record(session, "tenant.plan", tenant_id=None, actor_user_id=actor_user_id,
+               target=f"tenant:{tenant_id}", details={"from": Plan(before).value, "to": chosen.value})
 
 
 def audit_entries(role: Role | str, database_url: str, limit: int = 200, action: str = ""

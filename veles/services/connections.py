@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from actors.feeds import StoredFeed, stored_connection_id
@@ -43,6 +43,7 @@ SIMULATOR_SCHEME = "sim://"  # a server address that names the built-in simulate
 _HOST_PORT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:(\d{1,5})$")
 _SIM_NAME = re.compile(r"^sim://[A-Za-z0-9_-]{1,64}$")
 SIMULATED_ACCOUNTS = 5  # accounts of a stored simulated server (sim://NAME)
+PLAN_LOCK_SPACE = 0x56_4C_50  # "VLP": the advisory-lock key space of plan admissions (see `admit`)
 SIMULATED_WARMUP_S = 30.0  # simulated trading before a sim:// server is first seen: some positions
 _ERROR_CHARS = 2000  # Mt5Connection.last_error's length
 
@@ -301,28 +302,59 @@ class StoredConnections:
                     feeds.append(StoredFeed(row.id, _fingerprint(row), spec))
         return feeds
 
-    def connected(self, feed: StoredFeed, accounts: Sequence[AccountSnapshot]) -> None:
+    def admit(self, feed: StoredFeed, accounts: Sequence[AccountSnapshot], besides: tuple[int, int] = (0, 0)
+              ) -> None:
+        """Let the connection in if the tenant's plan has room for it, and mark it connected with
+        its accounts, in one transaction; PlanLimitExceeded (nothing written) if not.
+
+        Atomic. Checked one connection at a time in the supervisor, connections opening together
+        each saw the others' room as free and all passed. Here the check holds the tenant's plan
+        lock (a PostgreSQL advisory lock, per tenant, for the transaction: the application role
+        may not lock the tenant row, and any process that admits takes the same lock), reads the
+        plan as stored now (a plan change applies to the next open at once), counts the other
+        connections already connected and their accounts, plus `besides` (servers, accounts) fed
+        from elsewhere (the demo's simulated broker), and marks this one connected before the lock
+        is released, so the next admission counts it. SQLite serialises writers itself (and the
+        supervisor admits one connection at a time).
+        """
+        with tenant_session(self.settings.database_url, self.tenant_id) as db:
+            if db.get_bind().dialect.name == "postgresql":
+                db.execute(text("SELECT pg_advisory_xact_lock(:space, :tenant)"),
+                           {"space": PLAN_LOCK_SPACE, "tenant": self.tenant_id})
+            tenant = db.get(Tenant, self.tenant_id)
+            if tenant is None:
+                raise LookupError(f"tenant: no tenant {self.tenant_id}")
+            others = db.exec(select(Mt5Connection.id).where(
+                Mt5Connection.tenant_id == self.tenant_id, Mt5Connection.id != feed.row_id,
+                Mt5Connection.status == ConnectionStatus.CONNECTED)).all()
+            known = db.exec(select(func.count()).select_from(ClientAccount).where(
+                ClientAccount.tenant_id == self.tenant_id, col(ClientAccount.connection_id).in_(others),
+            )).one()
+            servers, accounts_fed = len(others) + 1 + besides[0], int(known) + len(accounts) + besides[1]
+            check_usage(str(tenant.plan), servers, accounts_fed)
+            self._connect(db, feed, accounts)
+
+    def _connect(self, db: Session, feed: StoredFeed, accounts: Sequence[AccountSnapshot]) -> None:
         """Mark the row connected and make its `client_account` rows the server's accounts now
         (new ones added, changed settings updated, vanished ones removed)."""
-        with tenant_session(self.settings.database_url, self.tenant_id) as db:
-            row = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id,
-                                                      Mt5Connection.id == feed.row_id)).first()
-            if row is None:  # removed meanwhile: the supervisor closes the feed at its next sync
-                return
-            row.status, row.last_error, row.last_connected_at = ConnectionStatus.CONNECTED, None, utcnow()
-            db.add(row)
-            known = {a.login: a for a in db.exec(select(ClientAccount).where(
-                ClientAccount.tenant_id == self.tenant_id, ClientAccount.connection_id == feed.row_id)).all()}
-            for snapshot in accounts:
-                account = known.pop(snapshot.login, None) or ClientAccount(
-                    tenant_id=self.tenant_id, connection_id=feed.row_id, login=snapshot.login, group="")
-                account.group = snapshot.group[:64]
-                account.book = Book(snapshot.book) if snapshot.book in ("A", "B") else Book.B
-                account.currency, account.leverage = snapshot.currency[:3], max(1, snapshot.leverage)
-                account.updated_at = utcnow()
-                db.add(account)
-            for gone in known.values():
-                db.delete(gone)
+        row = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id,
+                                                  Mt5Connection.id == feed.row_id)).first()
+        if row is None:  # removed meanwhile: the supervisor closes the feed at its next sync
+            return
+        row.status, row.last_error, row.last_connected_at = ConnectionStatus.CONNECTED, None, utcnow()
+        db.add(row)
+        known = {a.login: a for a in db.exec(select(ClientAccount).where(
+            ClientAccount.tenant_id == self.tenant_id, ClientAccount.connection_id == feed.row_id)).all()}
+        for snapshot in accounts:
+            account = known.pop(snapshot.login, None) or ClientAccount(
+                tenant_id=self.tenant_id, connection_id=feed.row_id, login=snapshot.login, group="")
+            account.group = snapshot.group[:64]
+            account.book = Book(snapshot.book) if snapshot.book in ("A", "B") else Book.B
+            account.currency, account.leverage = snapshot.currency[:3], max(1, snapshot.leverage)
+            account.updated_at = utcnow()
+            db.add(account)
+        for gone in known.values():
+            db.delete(gone)
 
     def failed(self, feed: StoredFeed, message: str) -> None:
         """Mark the row failed with `message` (the gateway's reason: never a password)."""

@@ -152,6 +152,19 @@ async def apply_rules(settings: Settings, tenant_id: int) -> dict[str, Any]:
     return {"running": True, **applied}
 
 
+async def apply_plan(settings: Settings, tenant_id: int) -> dict[str, Any]:
+    """Push the tenant's stored plan to its running engine, without a restart (a downgrade
+    closes the connections it has no room for, an upgrade opens those refused before). Call after
+    the change is committed. Returns `running` and, when running, `connections` as in
+    `apply_connections`."""
+    plan = await asyncio.to_thread(plan_of, settings.database_url, tenant_id)
+    supervisor = await _running_supervisor(settings, tenant_id)
+    if supervisor is None:
+        return {"running": False}
+    status: dict[str, Any] = await supervisor.set_plan.remote(plan)
+    return {"running": True, "connections": status["stored_connections"]}
+
+
 async def engine_status(settings: Settings) -> list[dict[str, Any]]:
     """Every running supervisor's status (tenants without one are left out)."""
     statuses = []
