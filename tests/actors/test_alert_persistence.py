@@ -304,6 +304,12 @@ async def test_an_aggregator_killed_by_sigkill_comes_back_with_its_open_alerts(
     await handle.apply.remote([healthy], 3.0)
     rows = _rows(ray_settings.database_url, tenant_id)
     assert [row.state for row in rows] == [AlertState.RESOLVED] * 2
+    # the tenant's alert numbers go on where the killed process left them (issue 15)
+    assert sorted(m["seq"] for m in before["recent"]) == [1, 2]
+    assert after["seq"] == 2
+    cleared = (await handle.alerts.remote())["recent"]
+    assert sorted(m["seq"] for m in cleared) == [3, 4]
+    assert sorted(row.seq or 0 for row in rows) == [3, 4]
 
 
 async def _restarted(handle: Any, old_pid: int) -> bool:

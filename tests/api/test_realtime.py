@@ -170,6 +170,36 @@ async def test_an_acknowledgement_reaches_sockets_on_the_other_process(
                 session.delete(alert)
 
 
+async def test_alerts_reach_sockets_in_sequence_order_and_a_lost_one_asks_for_a_reload(
+    servers: list[str], world: World, listeners: AsyncExitStack
+) -> None:
+    """Issue 15: the latest-wins topic may reorder or drop alerts; the relay sends them in `seq`
+    order and announces a number that never came as `alerts_reload`."""
+    from actors.alert_store import take_seqs
+    from models.db import tenant_session
+
+    listener = await _listener(listeners, servers[0], world.token(world.a, Role.VIEWER))
+    bus = RedisBus(world.settings.redis_url or "", world.settings.redis_prefix)
+    listeners.push_async_callback(bus.aclose)
+    ready = {"subject": "relay-ready", "status": "raised"}  # no number: passed on as it comes
+    await listener.until("alert", lambda d: d["subject"] == "relay-ready",
+                         lambda: bus.publish(alert_topic(world.a), ready))
+    with tenant_session(world.settings.database_url, world.a) as db:  # the engine stores, then publishes
+        first = take_seqs(db, world.a, 4)
+
+    def numbered(seq: int) -> dict[str, Any]:
+        return {"seq": seq, "subject": f"ordered-{seq}", "status": "raised", "rule_id": "stop_out"}
+
+    for seq in (first + 1, first, first + 3):  # first + 2 is lost on the way
+        await bus.publish(alert_topic(world.a), numbered(seq))
+        await asyncio.sleep(0.2)
+    await listener.until("alert", lambda d: d.get("seq") == first + 3)
+    got = [(name, data.get("seq") if name == "alert" else data) for name, data in listener.events
+           if name == "alerts_reload" or (name == "alert" and data.get("seq") is not None)]
+    assert got == [("alert", first), ("alert", first + 1),
+                   ("alerts_reload", {"after_seq": first + 1, "seq": first + 2}), ("alert", first + 3)]
+
+
 def _none_token(world: World) -> str:
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     claims = {

@@ -11,7 +11,12 @@ connection joins its tenant's room, and only that room receives the tenant's eve
 
 - `book`: every book message the tenant's aggregator publishes (a full snapshot or a versioned
   diff, `actors/wire.py`); a client seeing a gap in `version` re-reads `/api/v1/book`.
-- `alert`: every alert raised or cleared, as the engine publishes it.
+- `alert`: every alert raised or cleared, as the engine publishes it, in the order of its `seq`
+  (the tenant's alert sequence number): the relay holds one that comes early and drops one it
+  already sent.
+- `alerts_reload`: `{"after_seq": N, "seq": M}`: the alert events numbered N+1 to M were lost on
+  the way (the topic is latest-wins): re-read `GET /api/v1/alerts?after_seq=N`; the events after
+  M follow in order.
 - `alert_state`: an alert acknowledged or resolved through the API, from any web process.
 - `report`: a report of the tenant queued, running, ready or failed (`report_id`, `status`,
   `type`, `format`, `requested_by`, `error`), as `veles.services.report_notices` reads it; each
@@ -39,9 +44,12 @@ import socketio
 from fastapi import FastAPI
 from socketio.exceptions import ConnectionRefusedError as Refused
 
+from actors.alert_store import current_seq
 from actors.wire import alert_topic, book_topic
+from models.db import tenant_session
 from veles.api.deps import ApiContext
 from veles.bus import Message, RedisBus
+from veles.services.alert_order import AlertSequencer
 from veles.services.auth import AuthError, Identity, decode_token
 from veles.services.engine_metrics import count_push
 from veles.services.permissions import Permission, allowed
@@ -53,6 +61,8 @@ from veles.services.signing_keys import keyring
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/integrations"
+RELAY_HELD = 1_000  # alerts waiting for this process's sockets, at most
+GAP_CHECK_S = 0.5  # how often an idle alert relay looks whether a gap has waited long enough
 SOCKETIO_PATH = "/api/v1/ws"
 
 
@@ -179,7 +189,7 @@ class Integrations(socketio.AsyncNamespace):
                 await self._push(tenant_id, event, message)
 
         tasks = [asyncio.create_task(forward(book_topic(tenant_id), "book")),
-                 asyncio.create_task(forward(alert_topic(tenant_id), "alert"))]
+                 asyncio.create_task(self._relay_alerts(tenant_id, bus))]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -190,6 +200,45 @@ class Integrations(socketio.AsyncNamespace):
             await asyncio.gather(*tasks, return_exceptions=True)
             with suppress(Exception):
                 await bus.aclose()
+
+    async def _relay_alerts(self, tenant_id: int, bus: RedisBus) -> None:
+        """The tenant's alerts in `seq` order from the moment the relay starts (a socket reads
+        `GET /api/v1/alerts` and its `X-Alert-Seq` for what came before); a number still missing
+        after its wait is announced as `alerts_reload` and the relay goes on after it."""
+        inbox: asyncio.Queue[Message] = asyncio.Queue(RELAY_HELD)
+
+        async def pump() -> None:
+            async for message in bus.subscribe(alert_topic(tenant_id)):
+                if inbox.full():  # the sockets are behind: the gap this leaves is announced
+                    continue
+                inbox.put_nowait(message)
+
+        task = asyncio.create_task(pump())
+        try:
+            await asyncio.sleep(0)  # let the subscription start before the start is read
+            sequencer = AlertSequencer(last=await asyncio.to_thread(self._alert_seq, tenant_id))
+            while True:
+                ready: list[Message] = []
+                with suppress(TimeoutError):
+                    ready = sequencer.offer(await asyncio.wait_for(inbox.get(), GAP_CHECK_S))
+                if task.done():
+                    task.result()  # the subscription failed: resubscribe (`_relay`)
+                if sequencer.needs_reload():
+                    after = sequencer.reload_after()
+                    # the lost numbers run up to the oldest held, which is sent next
+                    lost_to = (sequencer.oldest_held() or after + 1) - 1
+                    await self._push(tenant_id, "alerts_reload", {"after_seq": after, "seq": lost_to})
+                    ready.extend(sequencer.resync(lost_to))
+                for message in ready:
+                    await self._push(tenant_id, "alert", message)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _alert_seq(self, tenant_id: int) -> int:
+        """The tenant's last alert number (blocks on the database: run in a thread)."""
+        with tenant_session(self._ctx.settings.database_url, tenant_id) as db:
+            return current_seq(db, tenant_id)
 
     async def _relay_feed(self, tenant_id: int) -> None:
         async for replica in self._ctx.live_feed().watch(tenant_id):

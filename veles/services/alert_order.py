@@ -71,6 +71,10 @@ class AlertSequencer:
             return False
         return len(self._held) >= self._max_held or self._clock() - self._waiting_since >= self._gap_wait_s
 
+    def oldest_held(self) -> int | None:
+        """The lowest number waiting, if any."""
+        return min(self._held) if self._held else None
+
     def reload_after(self) -> int:
         """The number a reload should start after: the last applied, or (never synced) just
         before the oldest message held."""
