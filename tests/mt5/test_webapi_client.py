@@ -5,12 +5,20 @@ mapped to clear errors, and numbers read exactly (money in minor units)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_fake, serving
+from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_fake, self_signed_tls, serving
 from veles.mt5.webapi.client import WebApiClient, WebApiSettings
-from veles.mt5.webapi.errors import AuthError, ProtocolError, RightsError, ServerNotTrusted, SessionLost
+from veles.mt5.webapi.errors import (
+    AuthError,
+    ProtocolError,
+    RightsError,
+    ServerNotTrusted,
+    SessionLost,
+    WebApiError,
+)
 from veles.mt5.webapi.fake_server import Manager
 from veles.mt5.webapi.records import group_name
 
@@ -121,3 +129,19 @@ async def test_malformed_answer_is_a_protocol_error() -> None:
             with pytest.raises(ProtocolError, match="test/access: the answer is not JSON"):
                 await client.ping()
             await client.ping()  # the session carries on
+
+
+async def test_tls_is_verified_by_default_and_a_private_ca_can_be_trusted(tmp_path: Path) -> None:
+    ca, cert, key = self_signed_tls(tmp_path)
+    fake, _ = make_fake()
+    with serving(fake, tls=(cert, key)) as url:
+        assert url.startswith("https://")
+        untrusting = WebApiClient(settings(url))
+        with pytest.raises(WebApiError, match="auth/start: TLS certificate not trusted") as caught:
+            await untrusting.connect()
+        await untrusting.close()
+        assert not isinstance(caught.value, SessionLost)  # not retried: it would not fix itself
+        assert fake.requests == 0
+        async with WebApiClient(settings(url, ca_bundle=str(ca))) as client:
+            await client.ping()
+        assert fake.auth_starts == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from veles.cli import admin, bench, db, demo, doctor, engine, portal, reports, risk
+from veles.cli import admin, bench, db, demo, doctor, engine, mt5, portal, reports, risk
 
 app = typer.Typer(help="Veles: real-time risk management for MetaTrader 5 brokerages.", no_args_is_help=True)
 app.add_typer(admin.app, name="admin")
@@ -12,6 +12,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(risk.app, name="risk")
 app.add_typer(bench.app, name="bench")
 app.add_typer(reports.app, name="reports")
+app.add_typer(mt5.app, name="mt5")
 app.command("engine")(engine.run_engine)
 app.command("demo")(demo.run_demo)
 app.command("doctor")(doctor.run_doctor)
