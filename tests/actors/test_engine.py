@@ -80,7 +80,8 @@ async def test_account_detail_lists_positions_and_stays_within_the_tenant(
     assert set(detail.profits) == {p.ticket for p in detail.positions}
     assert await feed.account_detail(tenant_id, 999_999_999) is None  # not this tenant's login
     alerts = await feed.alerts(tenant_id)
-    assert set(alerts) == {"active", "recent"}
+    assert set(alerts) == {"active", "recent", "seq"}  # seq: the last alert number published (issue 15)
+    assert isinstance(alerts["seq"], int)
     assert all(a["status"] == "raised" for a in alerts["active"])
     await feed.aclose()
 
