@@ -238,16 +238,23 @@ class BookPublisher:
                 if self._bus is not None:
                     await self._bus.publish(alert_topic(self.tenant_id), message)
 
-    async def diffs_since(self, version: int, timeout: float) -> list[Row]:
-        """Diffs after `version`, waiting up to `timeout` s for one; a snapshot if too far behind."""
-        if version >= self.version:
+    async def diffs_since(self, version: int, timeout: float, epoch: int | None = None) -> list[Row]:
+        """Diffs after `version`, waiting up to `timeout` s for one; a snapshot if too far behind,
+        or at once if the caller's `epoch` is not this book's: a restarted aggregator numbers its
+        versions from 0 again, so a replica ahead of it would otherwise wait for versions it
+        already has and stay stale (the only way to follow without Redis)."""
+        def moved_on() -> bool:
+            return epoch is not None and epoch != self.epoch
+
+        if version >= self.version and not moved_on():
             async with self._new_version:
                 try:
                     await asyncio.wait_for(
-                        self._new_version.wait_for(lambda: self.version > version), timeout
-                    )
+                        self._new_version.wait_for(lambda: self.version > version or moved_on()), timeout)
                 except TimeoutError:
                     return []
+        if moved_on():
+            return [self.snapshot()]
         oldest = self._ring[0]["version"] if self._ring else self.version + 1
         if version + 1 < oldest:
             return [self.snapshot()]
@@ -370,6 +377,8 @@ class RiskAggregator:
         """The process hosting the aggregator (operators and failure tests kill it)."""
         return os.getpid()
 
-    async def diffs_since(self, version: int, timeout: float = 1.0) -> list[dict[str, Any]]:
-        """Long-poll for diffs after `version` (a full snapshot if that version is gone)."""
-        return await self._core.diffs_since(version, timeout)
+    async def diffs_since(self, version: int, timeout: float = 1.0, epoch: int | None = None
+                          ) -> list[dict[str, Any]]:
+        """Long-poll for diffs after `version` (a full snapshot if that version is gone, or if
+        `epoch`, the caller's, is not this aggregator's life)."""
+        return await self._core.diffs_since(version, timeout, epoch)

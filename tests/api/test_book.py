@@ -40,7 +40,7 @@ class _Aggregator:
         async def snapshot() -> dict[str, Any]:
             return message
 
-        async def diffs_since(_version: int, timeout: float) -> list[dict[str, Any]]:
+        async def diffs_since(_version: int, timeout: float, _epoch: int) -> list[dict[str, Any]]:
             await asyncio.sleep(timeout)
             return []
 

@@ -7,9 +7,13 @@ bus and the alert stream are the real ones."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
+from actors.risk_aggregator import BookPublisher
+from tests.actors.support import account_figures
 from veles.config import Settings
 from veles.services.alert_inbox import AlertInbox
 from veles.services.live import LiveFeed
@@ -37,7 +41,7 @@ class _Aggregator:
         async def snapshot() -> dict[str, Any]:
             return self._message(True)
 
-        async def diffs_since(version: int, timeout: float) -> list[dict[str, Any]]:
+        async def diffs_since(version: int, timeout: float, epoch: int) -> list[dict[str, Any]]:
             await asyncio.sleep(0.02)
             self.version += 1
             return [self._message(False)]
@@ -151,3 +155,46 @@ def test_a_full_inbox_drops_topic_alerts_without_forgetting_them() -> None:
         assert inbox.pending == 0
 
     asyncio.run(run())
+
+
+async def test_a_restarted_aggregator_reaches_the_replica_without_redis() -> None:
+    """Without Redis the replica long-polls `diffs_since(version)`. A restarted aggregator numbers
+    its versions from 0 again, so a replica ahead of it waited for versions it already had and
+    stayed on the dead book (issue 15). Real BookPublishers, the second standing for the one Ray
+    restarts; the caller's epoch now makes the new one answer with its snapshot at once."""
+    figures = account_figures()
+    life: dict[str, BookPublisher] = {"core": BookPublisher(7, None, None)}
+    old = life["core"]
+    for equity in (1_000.0, 1_001.0, 1_002.0, 1_003.0):
+        old.apply([dataclasses.replace(figures, equity=equity)], time.time())
+        await old.publish()
+
+    class _Live:
+        def __init__(self) -> None:
+            self.snapshot = _Remote(lambda: _now(life["core"].snapshot()))
+            self.diffs_since = _Remote(lambda *args: life["core"].diffs_since(*args))
+
+    feed = LiveFeed(_settings(), aggregator=lambda _t: _Live())
+    try:
+        updates = feed.watch(7)
+        replica = await _next_update(updates)
+        while replica.version < old.version:
+            replica = await _next_update(updates)
+        assert (replica.epoch, replica.version) == (old.epoch, 4)
+        new = BookPublisher(7, None, None)  # Ray restarted the aggregator: empty, versions from 0
+        assert new.epoch != old.epoch
+        new.apply([dataclasses.replace(figures, equity=2_000.0)], time.time())
+        await new.publish()
+        life["core"] = new
+        deadline = time.monotonic() + 10
+        while replica.epoch != new.epoch:
+            assert time.monotonic() < deadline, "the replica stayed on the dead aggregator's book"
+            await asyncio.sleep(0.05)
+        assert replica.version == new.version == 1
+        assert replica.rows[figures.login]["equity"] == 2_000.0
+    finally:
+        await feed.aclose()
+
+
+async def _now(value: Any) -> Any:
+    return value

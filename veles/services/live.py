@@ -342,8 +342,8 @@ class LiveFeed:
 
     async def _follow_ray(self, tenant_id: int, aggregator: Any) -> None:
         while True:
-            version = self._replicas.setdefault(tenant_id, TenantReplica()).version
-            for message in await aggregator.diffs_since.remote(version, 1.0):
+            replica = self._replicas.setdefault(tenant_id, TenantReplica())
+            for message in await aggregator.diffs_since.remote(replica.version, 1.0, replica.epoch):
                 if not await self._deliver(tenant_id, message):
                     await self._load_snapshot(tenant_id, aggregator)
 
