@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_fake, self_signed_tls, serving
+from veles.mt5.webapi import client as client_module
 from veles.mt5.webapi.client import WebApiClient, WebApiSettings
 from veles.mt5.webapi.errors import (
     AuthError,
@@ -145,3 +146,21 @@ async def test_tls_is_verified_by_default_and_a_private_ca_can_be_trusted(tmp_pa
         async with WebApiClient(settings(url, ca_bundle=str(ca))) as client:
             await client.ping()
         assert fake.auth_starts == 1
+
+
+@pytest.mark.parametrize(("record", "problem"), [
+    ({"Login": "1", "Group": "g", "Leverage": "100", "Balance": "12.345", "Credit": "0"}, "than 2 decimals"),
+    ({"Login": "1", "Group": "g", "Leverage": "100", "Balance": 12.5, "Credit": "0"}, "as a string"),
+    ({"Login": "1", "Group": "g", "Leverage": "100", "Credit": "0"}, "Balance"),
+    ({"Login": "1", "Group": "other", "Leverage": "100", "Balance": "1", "Credit": "0"}, "cannot read"),
+    ("not a record", "JSON object"),
+])
+def test_bad_user_records_are_protocol_errors_naming_the_field(record: object, problem: str) -> None:
+    with pytest.raises(ProtocolError, match=problem):
+        client_module._parse("user/get_batch", lambda r: client_module._user(r, {"g": 2}), record)
+
+
+@pytest.mark.parametrize("value", [[], {"total": "-1"}, {"total": "x"}, {}, None])
+def test_bad_totals_are_protocol_errors(value: object) -> None:
+    with pytest.raises(ProtocolError, match="symbol/total"):
+        client_module._total("symbol/total", value)

@@ -199,13 +199,13 @@ class WebApiClient:
 
     async def symbols(self) -> list[WebSymbol]:
         """Every symbol, by `symbol/total` and `symbol/next`."""
-        total = numbers.integer((await self.answer("/api/symbol/total")).get("total"), "symbol/total")
+        total = _total("symbol/total", await self.answer("/api/symbol/total"))
         records = [await self.answer("/api/symbol/next", {"index": i}) for i in range(total)]
         return [_parse("symbol/next", _symbol, r) for r in records]
 
     async def groups(self) -> list[WebGroup]:
         """Every group the manager may read, by `group/total` and `group/next`."""
-        total = numbers.integer((await self.answer("/api/group/total")).get("total"), "group/total")
+        total = _total("group/total", await self.answer("/api/group/total"))
         records = [await self.answer("/api/group/next", {"index": i}) for i in range(total)]
         return [_parse("group/next", _group, r) for r in records]
 
@@ -292,6 +292,19 @@ class WebApiClient:
             return retcodes.parse(body.get("retcode"))
         except ValueError as exc:
             raise ProtocolError(step, str(exc)) from None
+
+
+def _total(step: str, value: object) -> int:
+    """`{"total": "N"}`, N not negative; anything else is a protocol error, not a crash."""
+    try:
+        if not isinstance(value, dict):
+            raise ValueError("expected {'total': N}")
+        total = numbers.integer(value.get("total"), "total")
+    except ValueError as exc:
+        raise ProtocolError(step, str(exc)) from None
+    if total < 0:
+        raise ProtocolError(step, f"negative total {total}")
+    return total
 
 
 def _list(step: str, value: object) -> list[Any]:
