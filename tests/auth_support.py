@@ -5,24 +5,25 @@ tests). Import the fixtures by name: `from tests.auth_support import auth_db, ma
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models.audit import AuditLog
-from models.db import get_engine, session_scope, upgrade
+from models.db import get_engine, session_scope, tenant_session, upgrade
 from models.tenancy import Plan, Role, Tenant, TwoFactor, User
 from veles.api import create_api
 from veles.config import Settings
-from veles.services.auth import hash_password
+from veles.services.auth import Identity, hash_password, issue_token
 from veles.services.sessions import forget_versions
 
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 def auth_settings(database_url: str, redis_url: str | None = None, **overrides: Any) -> Settings:
@@ -102,3 +103,27 @@ def audit_actions(database_url: str, *, user_id: int | None = None, email: str |
         return [row.action for row in rows
                 if (user_id is not None and row.actor_user_id == user_id)
                 or (email is not None and row.details.get("email") == email)]
+
+
+@pytest.fixture
+def admin(settings: Settings) -> Made:
+    """A tenant admin in a new tenant, on the module's own `settings`."""
+    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
+
+
+def identity_of(made: Made, role: Role = Role.TENANT_ADMIN) -> Identity:
+    """Who a made user is to the services, as `role` (a `Made` does not carry its role)."""
+    return Identity(user_id=made.user_id, tenant_id=made.tenant_id, role=role, email=made.email)
+
+
+def bearer(settings: Settings, made: Made, role: Role = Role.TENANT_ADMIN) -> dict[str, str]:
+    """An Authorization header with a fresh access token for a made user, as `role`."""
+    token = issue_token(identity_of(made, role), settings.secret_key.get_secret_value(), 5)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def run_as(settings: Settings, actor: Made, action: Callable[[Session, Identity], T],
+           role: Role = Role.TENANT_ADMIN) -> T:
+    """Run one service call as `actor` in its tenant's confined session (committed on success)."""
+    with tenant_session(settings.database_url, actor.tenant_id) as session:
+        return action(session, identity_of(actor, role))

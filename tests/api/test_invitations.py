@@ -6,7 +6,6 @@ link: accept (password exactly as typed), expired, revoked, reused, rate-limited
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +18,19 @@ from models.columns import utcnow
 from models.db import session_scope, tenant_session
 from models.invitations import Invitation
 from models.tenancy import Role, User
-from tests.auth_support import Made, audit_actions, auth_db, auth_settings, make_user
+from tests.auth_support import (
+    Made,
+    admin,
+    audit_actions,
+    auth_db,
+    auth_settings,
+    bearer,
+    client,
+    identity_of,
+    make_user,
+)
 from tests.stubs.smtp_stub import ReceivedMail, SmtpStub
-from veles.api import create_api
 from veles.config import Settings
-from veles.services.auth import Identity, issue_token
 from veles.services.invitations import (
     ACCEPT_IP_LIMIT,
     ACCEPTED,
@@ -35,7 +42,7 @@ from veles.services.invitations import (
     invite,
 )
 
-__all__ = ["auth_db"]
+__all__ = ["admin", "auth_db", "client"]
 
 PORTAL = "https://risk.example.test"
 CHOSEN = "  a lantern over the quiet harbour "  # kept exactly as typed, blanks and all
@@ -45,22 +52,6 @@ LINK = re.compile(r"^https://risk\.example\.test/invite\?token=([A-Za-z0-9_\-]+)
 @pytest.fixture
 def settings(auth_db: str, redis_url: str, smtp_server: SmtpStub) -> Settings:
     return auth_settings(auth_db, redis_url, public_url=PORTAL, **smtp_server.settings_fields())
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def admin(settings: Settings) -> Made:
-    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
-
-
-def _auth(settings: Settings, made: Made, role: Role = Role.TENANT_ADMIN) -> dict[str, str]:
-    identity = Identity(user_id=made.user_id, tenant_id=made.tenant_id, role=role, email=made.email)
-    return {"Authorization": f"Bearer {issue_token(identity, settings.secret_key.get_secret_value(), 5)}"}
 
 
 def _text(mail: ReceivedMail) -> str:
@@ -98,7 +89,7 @@ def _shape(body: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_address_gets_the_same_answer_and_only_the_mail_tells(
         client: TestClient, settings: Settings, admin: Made, smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin)
+    headers = bearer(settings, admin)
     member = make_user(settings.database_url, tenant_id=admin.tenant_id)
     stranger = make_user(settings.database_url)  # another broker's user
     addresses = ["fresh@new.test", member.email, stranger.email]
@@ -135,7 +126,7 @@ def test_every_address_gets_the_same_answer_and_only_the_mail_tells(
 
 def test_accepting_makes_the_user_with_the_password_as_typed_once(
         client: TestClient, settings: Settings, admin: Made, smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin)
+    headers = bearer(settings, admin)
     assert _invite(client, headers, "Risk@New.test", "risk_manager").status_code == 201
     token = _token(_mail_to(smtp_server, "risk@new.test", 1)[0])
 
@@ -174,7 +165,7 @@ def test_accepting_makes_the_user_with_the_password_as_typed_once(
 
 def test_an_expired_link_is_refused_and_a_resend_replaces_it(
         client: TestClient, settings: Settings, admin: Made, smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin)
+    headers = bearer(settings, admin)
     invitation_id = _invite(client, headers, "late@new.test").json()["invitation"]["id"]
     old = _token(_mail_to(smtp_server, "late@new.test", 1)[0])
     with session_scope(settings.database_url) as session:
@@ -195,7 +186,7 @@ def test_an_expired_link_is_refused_and_a_resend_replaces_it(
 
 def test_a_revoked_link_is_refused(client: TestClient, settings: Settings, admin: Made,
                                    smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin)
+    headers = bearer(settings, admin)
     invitation_id = _invite(client, headers, "gone@new.test").json()["invitation"]["id"]
     token = _token(_mail_to(smtp_server, "gone@new.test", 1)[0])
     assert client.post(f"/api/v1/invitations/{invitation_id}/revoke", headers=headers).status_code == 204
@@ -212,7 +203,7 @@ def test_a_revoked_link_is_refused(client: TestClient, settings: Settings, admin
 
 def test_inviting_an_address_again_replaces_the_open_invitation(
         client: TestClient, settings: Settings, admin: Made, smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin)
+    headers = bearer(settings, admin)
     _invite(client, headers, "twice@new.test")
     _invite(client, headers, "twice@new.test", "tenant_admin")
     first, second = (_token(text) for text in _mail_to(smtp_server, "twice@new.test", 2))
@@ -225,10 +216,8 @@ def test_inviting_an_address_again_replaces_the_open_invitation(
 def test_a_link_to_an_address_registered_meanwhile_makes_nobody(client: TestClient, settings: Settings,
                                                                   admin: Made) -> None:
     stranger = make_user(settings.database_url)
-    identity = Identity(user_id=admin.user_id, tenant_id=admin.tenant_id, role=Role.TENANT_ADMIN,
-                        email=admin.email)
     with tenant_session(settings.database_url, admin.tenant_id) as session:
-        _view, mail = invite(session, settings, identity, {"email": stranger.email})
+        _view, mail = invite(session, settings, identity_of(admin), {"email": stranger.email})
     refused = _accept(client, _token(mail.link))
     assert (refused.status_code, refused.json()["detail"]) == (400, TAKEN)
     with session_scope(settings.database_url) as session:
@@ -240,16 +229,16 @@ def test_a_link_to_an_address_registered_meanwhile_makes_nobody(client: TestClie
 def test_the_pending_list_and_its_actions_stay_in_the_tenant(client: TestClient, settings: Settings,
                                                              admin: Made, smtp_server: SmtpStub) -> None:
     other = make_user(settings.database_url, role=Role.TENANT_ADMIN)
-    mine = _invite(client, _auth(settings, admin), "mine@new.test").json()["invitation"]["id"]
-    _invite(client, _auth(settings, other), "theirs@new.test")
-    theirs = client.get("/api/v1/invitations", headers=_auth(settings, other)).json()
+    mine = _invite(client, bearer(settings, admin), "mine@new.test").json()["invitation"]["id"]
+    _invite(client, bearer(settings, other), "theirs@new.test")
+    theirs = client.get("/api/v1/invitations", headers=bearer(settings, other)).json()
     assert [row["email"] for row in theirs] == ["theirs@new.test"]
     for action in ("resend", "revoke"):
-        response = client.post(f"/api/v1/invitations/{mine}/{action}", headers=_auth(settings, other))
+        response = client.post(f"/api/v1/invitations/{mine}/{action}", headers=bearer(settings, other))
         assert response.status_code == 404
         assert "mine@new.test" not in response.text
     smtp_server.wait_for(2)
-    pending = client.get("/api/v1/invitations", headers=_auth(settings, admin)).json()
+    pending = client.get("/api/v1/invitations", headers=bearer(settings, admin)).json()
     assert [(row["email"], row["status"]) for row in pending] == [("mine@new.test", "pending")]
     assert len(smtp_server.messages) == 2  # no resend went out
 
@@ -257,11 +246,11 @@ def test_the_pending_list_and_its_actions_stay_in_the_tenant(client: TestClient,
 def test_roles_without_manage_users_cannot_see_or_touch_invitations(client: TestClient, settings: Settings,
                                                                     admin: Made) -> None:
     colleague = make_user(settings.database_url, tenant_id=admin.tenant_id, role=Role.RISK_MANAGER)
-    mine = _invite(client, _auth(settings, admin), "x@new.test").json()["invitation"]["id"]
-    headers = _auth(settings, colleague, Role.RISK_MANAGER)
+    mine = _invite(client, bearer(settings, admin), "x@new.test").json()["invitation"]["id"]
+    headers = bearer(settings, colleague, Role.RISK_MANAGER)
     assert client.get("/api/v1/invitations", headers=headers).status_code == 403
     assert client.post(f"/api/v1/invitations/{mine}/revoke", headers=headers).status_code == 403
-    staff = _invite(client, _auth(settings, admin), "boss@new.test", "platform_admin")
+    staff = _invite(client, bearer(settings, admin), "boss@new.test", "platform_admin")
     assert (staff.status_code, "platform admin" in staff.json()["detail"]) == (403, True)
 
 

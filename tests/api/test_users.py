@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,13 +11,11 @@ from fastapi.testclient import TestClient
 
 from models.db import session_scope
 from models.tenancy import Role, User
-from tests.auth_support import PASSWORD, Made, auth_db, auth_settings, make_user
+from tests.auth_support import PASSWORD, Made, admin, auth_db, auth_settings, bearer, client, make_user
 from tests.stubs.smtp_stub import SmtpStub
-from veles.api import create_api
 from veles.config import Settings
-from veles.services.auth import Identity, issue_token
 
-__all__ = ["auth_db"]
+__all__ = ["admin", "auth_db", "client"]
 
 Route = tuple[str, str, dict[str, str] | None]
 ADMIN_ROUTES: list[Route] = [
@@ -40,22 +37,6 @@ def settings(auth_db: str, redis_url: str, smtp_server: SmtpStub) -> Settings:
     return auth_settings(auth_db, redis_url, **smtp_server.settings_fields())
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_api(settings)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def admin(settings: Settings) -> Made:
-    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
-
-
-def _auth(settings: Settings, made: Made, role: Role) -> dict[str, str]:
-    identity = Identity(user_id=made.user_id, tenant_id=made.tenant_id, role=role, email=made.email)
-    return {"Authorization": f"Bearer {issue_token(identity, settings.secret_key.get_secret_value(), 5)}"}
-
-
 def _call(client: TestClient, method: str, path: str, body: dict[str, Any] | None, user_id: int = 0,
           headers: dict[str, str] | None = None) -> Any:
     return client.request(method, path.format(id=user_id), json=body, headers=headers or {})
@@ -74,7 +55,7 @@ def test_anonymous_is_401(client: TestClient, admin: Made, method: str, path: st
 def test_roles_without_manage_users_are_403(client: TestClient, settings: Settings, admin: Made, role: Role,
                                             method: str, path: str, body: dict[str, Any] | None) -> None:
     colleague = make_user(settings.database_url, tenant_id=admin.tenant_id)
-    response = _call(client, method, path, body, admin.user_id, _auth(settings, colleague, role))
+    response = _call(client, method, path, body, admin.user_id, bearer(settings, colleague, role))
     assert response.status_code == 403
     assert "may not manage users" in response.json()["detail"]
 
@@ -84,7 +65,7 @@ def test_another_tenants_user_is_404_and_left_alone(
     client: TestClient, settings: Settings, admin: Made, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
     stranger = make_user(settings.database_url, role=Role.VIEWER)
-    response = _call(client, method, path, body, stranger.user_id, _auth(settings, admin, Role.TENANT_ADMIN))
+    response = _call(client, method, path, body, stranger.user_id, bearer(settings, admin, Role.TENANT_ADMIN))
     assert response.status_code == 404
     assert stranger.email not in response.text
     with session_scope(settings.database_url) as session:
@@ -95,7 +76,7 @@ def test_another_tenants_user_is_404_and_left_alone(
 
 def test_the_list_holds_only_the_callers_tenant(client: TestClient, settings: Settings, admin: Made) -> None:
     stranger = make_user(settings.database_url)
-    response = client.get("/api/v1/users", headers=_auth(settings, admin, Role.TENANT_ADMIN))
+    response = client.get("/api/v1/users", headers=bearer(settings, admin, Role.TENANT_ADMIN))
     assert response.status_code == 200
     assert [user["email"] for user in response.json()] == [admin.email]
     assert stranger.email not in response.text
@@ -104,7 +85,7 @@ def test_the_list_holds_only_the_callers_tenant(client: TestClient, settings: Se
 
 def test_invite_change_role_and_deactivate(client: TestClient, settings: Settings, admin: Made,
                                            smtp_server: SmtpStub) -> None:
-    headers = _auth(settings, admin, Role.TENANT_ADMIN)
+    headers = bearer(settings, admin, Role.TENANT_ADMIN)
     invite = {"email": "Risk@New.test", "role": "risk_manager"}
     created = client.post("/api/v1/users", json=invite, headers=headers)
     assert created.status_code == 201, created.text
@@ -140,7 +121,7 @@ def test_invite_change_role_and_deactivate(client: TestClient, settings: Setting
 
 
 def test_refusals_name_the_field_or_say_why(client: TestClient, settings: Settings, admin: Made) -> None:
-    headers = _auth(settings, admin, Role.TENANT_ADMIN)
+    headers = bearer(settings, admin, Role.TENANT_ADMIN)
     bad = client.post("/api/v1/users", json={"email": "not-an-address"}, headers=headers)
     assert bad.status_code == 422
     assert ["body", "email"] in [error["loc"] for error in bad.json()["detail"]]
@@ -160,7 +141,7 @@ def test_refusals_name_the_field_or_say_why(client: TestClient, settings: Settin
 
 def test_inviting_an_address_another_broker_uses_answers_like_a_new_one(
         client: TestClient, settings: Settings, admin: Made) -> None:
-    headers = _auth(settings, admin, Role.TENANT_ADMIN)
+    headers = bearer(settings, admin, Role.TENANT_ADMIN)
     stranger = make_user(settings.database_url)  # a user of another tenant
     fresh = client.post("/api/v1/users", json={"email": "nobody-yet@new.test", "role": "viewer"},
                         headers=headers)
@@ -171,7 +152,7 @@ def test_inviting_an_address_another_broker_uses_answers_like_a_new_one(
 
 def test_any_user_changes_their_own_password_and_phone(client: TestClient, settings: Settings) -> None:
     viewer = make_user(settings.database_url, role=Role.VIEWER)
-    headers = _auth(settings, viewer, Role.VIEWER)
+    headers = bearer(settings, viewer, Role.VIEWER)
     attempt = {"current_password": "nope", "new_password": "a new password!"}
     wrong = client.put("/api/v1/me/password", json=attempt, headers=headers)
     assert wrong.status_code == 422

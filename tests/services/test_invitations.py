@@ -5,18 +5,17 @@ address another broker uses, the password kept exactly as typed, and two uses of
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from models.db import session_scope, tenant_session
+from models.db import session_scope
 from models.invitations import Invitation
 from models.tenancy import Role, User
-from tests.auth_support import Made, audit_actions, auth_db, auth_settings, make_user
+from tests.auth_support import Made, admin, audit_actions, auth_db, auth_settings, make_user, run_as
 from veles.config import Settings
-from veles.services.auth import AuthError, Identity, authenticate
+from veles.services.auth import AuthError, authenticate
 from veles.services.errors import InvalidInput
 from veles.services.invitations import (
     INVITED,
@@ -30,8 +29,7 @@ from veles.services.invitations import (
 )
 from veles.services.permissions import PermissionDenied
 
-__all__ = ["auth_db"]
-T = TypeVar("T")
+__all__ = ["admin", "auth_db"]
 
 
 @pytest.fixture
@@ -39,20 +37,8 @@ def settings(auth_db: str) -> Settings:
     return auth_settings(auth_db)
 
 
-@pytest.fixture
-def admin(settings: Settings) -> Made:
-    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
-
-
-def _run(settings: Settings, actor: Made, action: Callable[[Session, Identity], T],
-         role: Role = Role.TENANT_ADMIN) -> T:
-    identity = Identity(user_id=actor.user_id, tenant_id=actor.tenant_id, role=role, email=actor.email)
-    with tenant_session(settings.database_url, actor.tenant_id) as session:
-        return action(session, identity)
-
-
 def _invite(settings: Settings, admin: Made, form: dict[str, Any]) -> InvitationMail:
-    return _run(settings, admin, lambda s, me: invite(s, settings, me, form))[1]
+    return run_as(settings, admin, lambda s, me: invite(s, settings, me, form))[1]
 
 
 def _token(mail: InvitationMail) -> str:
@@ -71,24 +57,24 @@ def test_bad_invites_name_the_field_and_write_nothing(settings: Settings, admin:
     with pytest.raises(InvalidInput) as refused:
         _invite(settings, admin, form)
     assert refused.value.field == field
-    assert _run(settings, admin, list_invitations) == []
+    assert run_as(settings, admin, list_invitations) == []
 
 
 def test_who_may_invite(settings: Settings, admin: Made) -> None:
     for role in (Role.VIEWER, Role.RISK_MANAGER):
         with pytest.raises(PermissionDenied):
-            _run(settings, admin, lambda s, me: invite(s, settings, me, {"email": "x@broker.test"}), role)
+            run_as(settings, admin, lambda s, me: invite(s, settings, me, {"email": "x@broker.test"}), role)
         with pytest.raises(PermissionDenied):
-            _run(settings, admin, list_invitations, role)
+            run_as(settings, admin, list_invitations, role)
     with pytest.raises(PermissionDenied, match="platform admin"):
         _invite(settings, admin, {"email": "boss@broker.test", "role": "platform_admin"})
-    assert _run(settings, admin, list_invitations) == []
+    assert run_as(settings, admin, list_invitations) == []
 
 
 def test_an_address_another_broker_uses_is_invited_like_any_other(settings: Settings, admin: Made) -> None:
     elsewhere = make_user(settings.database_url)
-    fresh = _run(settings, admin, lambda s, me: invite(s, settings, me, {"email": "new@broker.test"}))[0]
-    taken = _run(settings, admin, lambda s, me: invite(s, settings, me, {"email": elsewhere.email}))[0]
+    fresh = run_as(settings, admin, lambda s, me: invite(s, settings, me, {"email": "new@broker.test"}))[0]
+    taken = run_as(settings, admin, lambda s, me: invite(s, settings, me, {"email": elsewhere.email}))[0]
     assert fresh.model_dump(exclude={"id", "email", "created_at", "sent_at", "expires_at"}) == \
         taken.model_dump(exclude={"id", "email", "created_at", "sent_at", "expires_at"})
     assert audit_actions(settings.database_url, user_id=admin.user_id) == [INVITED, INVITED]

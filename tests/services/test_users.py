@@ -4,14 +4,23 @@ Invitations (how users are made) are tests/services/test_invitations.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
 from sqlmodel import Session, select
 
 from models.db import session_scope, tenant_session
 from models.tenancy import Role, TwoFactor, User
-from tests.auth_support import PASSWORD, Made, audit_actions, auth_db, auth_settings, make_user
+from tests.auth_support import (
+    PASSWORD,
+    Made,
+    admin,
+    audit_actions,
+    auth_db,
+    auth_settings,
+    identity_of,
+    make_user,
+    run_as,
+)
 from veles.config import Settings
 from veles.services.auth import AuthError, Identity, Tokens, refresh, sign_in
 from veles.services.errors import Conflict, InvalidInput, NotFound
@@ -25,29 +34,12 @@ from veles.services.users import (
     list_users,
 )
 
-__all__ = ["auth_db"]
-T = TypeVar("T")
+__all__ = ["admin", "auth_db"]
 
 
 @pytest.fixture
 def settings(auth_db: str) -> Settings:
     return auth_settings(auth_db)
-
-
-@pytest.fixture
-def admin(settings: Settings) -> Made:
-    return make_user(settings.database_url, role=Role.TENANT_ADMIN)
-
-
-def _as(made: Made, role: Role) -> Identity:
-    return Identity(user_id=made.user_id, tenant_id=made.tenant_id, role=role, email=made.email)
-
-
-def _run(settings: Settings, actor: Made, action: Callable[[Session, Identity], T],
-         role: Role = Role.TENANT_ADMIN) -> T:
-    """Run one service call as `actor` in its tenant's confined session (committed on success)."""
-    with tenant_session(settings.database_url, actor.tenant_id) as session:
-        return action(session, _as(actor, role))
 
 
 def _pair(settings: Settings, email: str, password: str = PASSWORD) -> Tokens:
@@ -60,26 +52,26 @@ def _pair(settings: Settings, email: str, password: str = PASSWORD) -> Tokens:
 def test_an_admin_lists_only_their_own_tenant(settings: Settings, admin: Made) -> None:
     colleague = make_user(settings.database_url, tenant_id=admin.tenant_id)
     make_user(settings.database_url)  # another broker's user
-    listed = _run(settings, admin, list_users)
+    listed = run_as(settings, admin, list_users)
     assert sorted(view.email for view in listed) == sorted([admin.email, colleague.email])
 
 
 def test_roles_without_manage_users_are_refused(settings: Settings, admin: Made) -> None:
     for role in (Role.VIEWER, Role.RISK_MANAGER):
         with pytest.raises(PermissionDenied):
-            _run(settings, admin, list_users, role)
+            run_as(settings, admin, list_users, role)
 
 
 def test_only_a_platform_admin_makes_platform_admins(settings: Settings, admin: Made) -> None:
     staff = make_user(settings.database_url, role=Role.PLATFORM_ADMIN, tenant_id=admin.tenant_id)
     with pytest.raises(PermissionDenied, match="platform admin"):
-        _run(settings, admin, lambda s, me: change_role(s, me, staff.user_id, {"role": "viewer"}))
+        run_as(settings, admin, lambda s, me: change_role(s, me, staff.user_id, {"role": "viewer"}))
 
 
 def test_change_role_applies_from_the_next_refresh_and_is_audited(settings: Settings, admin: Made) -> None:
     viewer = make_user(settings.database_url, tenant_id=admin.tenant_id)
     pair = _pair(settings, viewer.email)
-    view = _run(settings, admin, lambda s, me: change_role(
+    view = run_as(settings, admin, lambda s, me: change_role(
         s, me, viewer.user_id, {"role": "risk_manager"}))
     assert view.role == Role.RISK_MANAGER
     with session_scope(settings.database_url) as session:
@@ -89,9 +81,9 @@ def test_change_role_applies_from_the_next_refresh_and_is_audited(settings: Sett
 
 def test_nobody_changes_or_deactivates_themselves(settings: Settings, admin: Made) -> None:
     with pytest.raises(Conflict, match="yourself"):
-        _run(settings, admin, lambda s, me: change_role(s, me, admin.user_id, {"role": "viewer"}))
+        run_as(settings, admin, lambda s, me: change_role(s, me, admin.user_id, {"role": "viewer"}))
     with pytest.raises(Conflict, match="yourself"):
-        _run(settings, admin, lambda s, me: deactivate_user(s, me, admin.user_id))
+        run_as(settings, admin, lambda s, me: deactivate_user(s, me, admin.user_id))
 
 
 def test_another_tenants_user_is_not_found(settings: Settings, admin: Made) -> None:
@@ -103,7 +95,7 @@ def test_another_tenants_user_is_not_found(settings: Settings, admin: Made) -> N
     ]
     for call in calls:
         with pytest.raises(NotFound, match="No user"):
-            _run(settings, admin, call)
+            run_as(settings, admin, call)
     with session_scope(settings.database_url) as session:
         untouched = session.get(User, stranger.user_id)
         assert untouched is not None
@@ -113,7 +105,7 @@ def test_another_tenants_user_is_not_found(settings: Settings, admin: Made) -> N
 def test_deactivating_ends_sign_ins_and_blocks_sign_in(settings: Settings, admin: Made) -> None:
     leaver = make_user(settings.database_url, tenant_id=admin.tenant_id)
     pair = _pair(settings, leaver.email)
-    gone = _run(settings, admin, lambda s, me: deactivate_user(s, me, leaver.user_id))
+    gone = run_as(settings, admin, lambda s, me: deactivate_user(s, me, leaver.user_id))
     assert not gone.is_active
     with pytest.raises(AuthError), session_scope(settings.database_url) as session:
         refresh(session, settings, pair.refresh_token)
@@ -131,9 +123,9 @@ def test_change_own_password_checks_the_current_one_and_ends_sign_ins(settings: 
     ]:
         url = settings.database_url
         with pytest.raises(InvalidInput) as refused, tenant_session(url, admin.tenant_id) as db:
-            change_password(db, _as(admin, Role.VIEWER), form)
+            change_password(db, identity_of(admin, Role.VIEWER), form)
         assert refused.value.field == field
-    _run(settings, admin, lambda s, me: change_password(
+    run_as(settings, admin, lambda s, me: change_password(
         s, me, {"current_password": PASSWORD, "new_password": "brand new password"}))
     with pytest.raises(AuthError, match="signed out"), session_scope(settings.database_url) as session:
         refresh(session, settings, pair.refresh_token)
@@ -145,19 +137,20 @@ def test_change_own_phone_and_sms_sign_in(settings: Settings, admin: Made) -> No
     for attempt in ({"phone": "+4915199999999", "sms_sign_in": True},  # a stolen session alone
                     {"phone": "+4915199999999", "sms_sign_in": True, "current_password": "not it"}):
         with pytest.raises(InvalidInput) as refused:
-            _run(settings, admin, lambda s, me, form=attempt: change_phone(s, me, form))
+            run_as(settings, admin, lambda s, me, form=attempt: change_phone(s, me, form))
         assert refused.value.field == "current_password"
-    view = _run(settings, admin, lambda s, me: change_phone(
+    view = run_as(settings, admin, lambda s, me: change_phone(
         s, me, {"phone": " +4915112345678 ", "sms_sign_in": True, "current_password": PASSWORD}))
     assert (view.phone, view.two_factor) == ("+4915112345678", TwoFactor.SMS)
     with pytest.raises(InvalidInput) as refused:  # SMS codes stay on: the number cannot go
-        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": "", "current_password": PASSWORD}))
+        run_as(settings, admin,
+               lambda s, me: change_phone(s, me, {"phone": "", "current_password": PASSWORD}))
     assert refused.value.field == "phone"
     with pytest.raises(InvalidInput) as refused:
-        _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": "12345",
+        run_as(settings, admin, lambda s, me: change_phone(s, me, {"phone": "12345",
                                                                  "current_password": PASSWORD}))
     assert refused.value.field == "phone"
-    view = _run(settings, admin, lambda s, me: change_phone(s, me, {"phone": None, "sms_sign_in": False,
+    view = run_as(settings, admin, lambda s, me: change_phone(s, me, {"phone": None, "sms_sign_in": False,
                                                                       "current_password": PASSWORD}),
                 Role.VIEWER)
     assert (view.phone, view.two_factor) == (None, TwoFactor.NONE)
