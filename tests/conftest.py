@@ -18,6 +18,8 @@ import ray
 import redis
 from tenacity import Retrying, stop_after_attempt, wait_fixed
 
+from models.db import upgrade
+
 # Tests run as development (the public development SECRET_KEY, no CREDENTIALS_KEYS needed); this
 # reaches every subprocess a test starts too. Tests of production behaviour set their own settings.
 os.environ["VELES_ENV"] = "development"
@@ -45,6 +47,14 @@ def pg_url() -> str:
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is required at {PG_ADMIN} (run scripts/services.sh): {exc}")
     return PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{PG_DB}"
+
+
+@pytest.fixture(scope="module")
+def database(pg_url: str) -> str:
+    """The test database migrated to the newest revision (nothing is dropped: tests that share it
+    each make their own tenant)."""
+    upgrade(pg_url)
+    return pg_url
 
 
 def _redis() -> Iterator[str]:

@@ -25,7 +25,7 @@ from actors.names import aggregator_name, supervisor_name
 from actors.risk_aggregator import BookPublisher, RiskAggregator
 from actors.tenant_supervisor import TenantSupervisor
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
-from models.db import session_scope, upgrade
+from models.db import session_scope
 from models.tenancy import Tenant
 from tests.actors.support import account_figures
 from veles.config import Settings
@@ -37,12 +37,6 @@ from veles.services.engine import apply_rules
 
 pytestmark = pytest.mark.postgres
 _serial = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 def _tenant(url: str, *rules: dict[str, Any]) -> int:

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from actors.risk_aggregator import BookPublisher
 from actors.wire import alert_topic
 from models.alerts import Alert
-from models.db import session_scope, upgrade
+from models.db import session_scope
 from models.tenancy import Tenant
 from tests.actors.support import account_figures
 from veles.bus import RedisBus
@@ -32,12 +32,6 @@ from veles.services.alert_order import AlertSequencer
 from veles.services.live import LiveFeed
 
 pytestmark = [pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 def _tenant(url: str) -> int:

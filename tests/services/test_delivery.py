@@ -25,7 +25,7 @@ from actors.mt5_account import AccountActor
 from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from models.alerts import Severity
-from models.db import session_scope, tenant_session, upgrade
+from models.db import session_scope, tenant_session
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.tenancy import Role, Tenant, User
 from tests.stubs.smtp_stub import SmtpStub, free_port
@@ -65,12 +65,6 @@ def alert(severity: str = "critical", subject: str = "100042", at: datetime = T0
     return {"rule_id": rule, "kind": "account_state", "severity": severity, "subject": subject,
             "value": 2.0, "threshold": 2.0, "status": status, "time_msc": int(at.timestamp() * 1000),
             "message": f"Account {subject} is in {rule.replace('_', '-')}"}
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
 from actors.wire import alert_topic
-from models.db import session_scope, tenant_session, upgrade
+from models.db import session_scope, tenant_session
 from models.notifications import Channel
 from models.tenancy import Role, Tenant, User
 from veles.api import create_api
@@ -34,12 +34,6 @@ from veles.services.delivery_consumer import (
 from veles.services.live import LiveFeed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from actors.alert_store import AlertStore
 from models.alerts import Alert, Severity
-from models.db import session_scope, tenant_session, upgrade
+from models.db import session_scope, tenant_session
 from models.notifications import DeliveryStatus
 from models.tenancy import Role, Tenant, User
 from tests.actors.support import account_figures
@@ -38,12 +38,6 @@ from veles.services.escalation import get_escalation, set_escalation
 pytestmark = pytest.mark.postgres
 PHONE = "+4915112345678"
 DELAY_MINUTES = 0.02  # 1.2 s of real time
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 @dataclasses.dataclass

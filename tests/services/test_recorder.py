@@ -22,7 +22,7 @@ from actors.mt5_account import AccountActor
 from actors.names import aggregator_name
 from actors.risk_aggregator import BookPublisher, RiskAggregator
 from models.accounts import Book
-from models.db import session_scope, tenant_session, upgrade
+from models.db import session_scope, tenant_session
 from models.history import RiskHistory
 from models.tenancy import Plan, Tenant
 from veles.config import Settings
@@ -64,12 +64,6 @@ def replica_of(accounts: list[AccountFigures]) -> TenantReplica:
     replica = TenantReplica()
     assert replica.apply(publisher.snapshot())
     return replica
-
-
-@pytest.fixture(scope="module")
-def database(pg_url: str) -> str:
-    upgrade(pg_url)
-    return pg_url
 
 
 def new_tenant(database: str, plan: Plan = Plan.STARTER) -> int:
