@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import reflex as rx
 
+from veles_ui.components.password_link import link_refused, password_field, password_set
 from veles_ui.state.invite import InviteState as S
 
 
 def _password_field(label: str, name: str, **props: object) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, as_="label", html_for=f"invite-{name}", size="2", weight="medium"),
-        rx.input(name=name, id=f"invite-{name}", type="password", required=True, width="100%",
-                 auto_complete="new-password", **props),
-        rx.cond(S.invite_error_field == name,
-                rx.text(S.invite_error, color_scheme="tomato", size="2", id=f"invite-error-{name}",
-                        role="alert")),
-        spacing="1",
-        width="100%",
-    )
+    return password_field("invite", label, name, S.invite_error_field, S.invite_error, **props)
 
 
 def _join_form() -> rx.Component:
@@ -46,24 +38,13 @@ def _join_form() -> rx.Component:
 
 
 def _done() -> rx.Component:
-    return rx.vstack(
-        rx.callout("Your account is ready: sign in with your e-mail address and the password you chose.",
-                   icon="circle_check", color_scheme="grass", id="invite-done", width="100%", role="status"),
-        rx.button("Sign in", on_click=rx.redirect("/login"), width="100%", id="invite-sign-in"),
-        spacing="3",
-        width="20em",
-    )
+    return password_set("invite", "Your account is ready: sign in with your e-mail address and the password "
+                                  "you chose.")
 
 
 def _link_refused() -> rx.Component:
-    return rx.vstack(
-        rx.heading("This invitation cannot be used", size="6"),
-        rx.callout(S.invite_link_error, icon="triangle_alert", color_scheme="tomato", id="invite-link-error",
-                   width="100%", role="alert"),
-        rx.text(rx.link("Sign in", href="/login", id="invite-to-sign-in"), size="2"),
-        spacing="3",
-        width="20em",
-    )
+    return link_refused("invite", "This invitation cannot be used", S.invite_link_error,
+                        rx.link("Sign in", href="/login", id="invite-to-sign-in"))
 
 
 def invite_page() -> rx.Component:

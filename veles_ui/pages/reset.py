@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from veles_ui.components.password_link import link_refused, password_field, password_set
 from veles_ui.state.reset import ForgotState as F
 from veles_ui.state.reset import ResetState as R
 
@@ -48,16 +49,7 @@ def forgot_page() -> rx.Component:
 
 
 def _password_field(label: str, name: str, **props: object) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, as_="label", html_for=f"reset-{name}", size="2", weight="medium"),
-        rx.input(name=name, id=f"reset-{name}", type="password", required=True, width="100%",
-                 auto_complete="new-password", **props),
-        rx.cond(R.reset_error_field == name,
-                rx.text(R.reset_error, color_scheme="tomato", size="2", id=f"reset-error-{name}",
-                        role="alert")),
-        spacing="1",
-        width="100%",
-    )
+    return password_field("reset", label, name, R.reset_error_field, R.reset_error, **props)
 
 
 def _new_password_form() -> rx.Component:
@@ -76,24 +68,12 @@ def _new_password_form() -> rx.Component:
 
 
 def _done() -> rx.Component:
-    return rx.vstack(
-        rx.callout("Your password has been changed and your other sessions were signed out.",
-                   icon="circle_check", color_scheme="grass", id="reset-done", width="100%", role="status"),
-        rx.button("Sign in", on_click=rx.redirect("/login"), width="100%", id="reset-sign-in"),
-        spacing="3",
-        width="20em",
-    )
+    return password_set("reset", "Your password has been changed and your other sessions were signed out.")
 
 
 def _link_refused() -> rx.Component:
-    return rx.vstack(
-        rx.heading("This link cannot be used", size="6"),
-        rx.callout(R.reset_link_error, icon="triangle_alert", color_scheme="tomato", id="reset-link-error",
-                   width="100%", role="alert"),
-        rx.text(rx.link("Ask for a new link", href="/forgot", id="reset-ask-again"), size="2"),
-        spacing="3",
-        width="20em",
-    )
+    return link_refused("reset", "This link cannot be used", R.reset_link_error,
+                        rx.link("Ask for a new link", href="/forgot", id="reset-ask-again"))
 
 
 def reset_page() -> rx.Component:

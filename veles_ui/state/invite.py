@@ -64,12 +64,12 @@ def _accept(token: str, password: str, confirm: str, ip: str | None) -> Accepted
 class InviteState(SessionState):
     """The /invite page: whether its link can be used, who it invites where, field errors, outcome."""
 
-    invite_link_error: str = ""
+    invite_link_error: rx.Field[str] = rx.field("")
     invite_email: str = ""
     invite_tenant: str = ""
     invite_role: str = ""
-    invite_error_field: str = ""
-    invite_error: str = ""
+    invite_error_field: rx.Field[str] = rx.field("")
+    invite_error: rx.Field[str] = rx.field("")
     invite_done: bool = False
     _invite_token: str = ""  # backend only: the link's token stays on the server side of the state
 

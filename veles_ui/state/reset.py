@@ -102,9 +102,9 @@ class ForgotState(SessionState):
 class ResetState(SessionState):
     """The /reset page: whether its link can be used, field errors, and the outcome."""
 
-    reset_link_error: str = ""
-    reset_error_field: str = ""
-    reset_error: str = ""
+    reset_link_error: rx.Field[str] = rx.field("")
+    reset_error_field: rx.Field[str] = rx.field("")
+    reset_error: rx.Field[str] = rx.field("")
     reset_done: bool = False
     _reset_token: str = ""  # backend only: the link's token stays on the server side of the state
 
