@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
 from models.alerts import AlertReader
 from models.db import session_scope
 from models.tenancy import User
+from tests.browser.support import console_errors, sign_in
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -63,18 +64,8 @@ def page(demo: Demo, browser: Browser) -> Iterator[Page]:
     context.grant_permissions(["notifications"], origin=url)
     context.add_init_script(RECORD_NOTIFICATIONS)
     tab = context.new_page()
-    errors: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            errors.append(f"{msg.text} {msg.location.get('url')}")
-
-    tab.on("console", on_console)
-    tab.goto("/login")
-    tab.fill("#email", email)
-    tab.fill("#password", password)
-    tab.click("#sign-in")
-    tab.wait_for_url("**/dashboard", wait_until="commit", timeout=60_000)
+    errors = console_errors(tab)
+    sign_in(tab, email, password)
     yield tab
     context.close()
     assert errors == []

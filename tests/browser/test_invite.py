@@ -6,8 +6,6 @@ admin's page then lists the new user and no pending invitation."""
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize
 
 from models.tenancy import Role
+from tests.browser.support import mailed_link
 from tests.stubs.smtp_stub import SmtpStub
 from veles.services.invitations import ANSWER
 
@@ -65,22 +64,6 @@ def _sign_in(page: Page, email: str, password: str) -> None:
     page.wait_for_url("**/dashboard", wait_until="commit", timeout=60_000)
 
 
-def _mail_link(mail: SmtpStub, after: int, url: str) -> str:
-    """The invitation link of the first e-mail to INVITEE among those after the first `after`."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for received in mail.messages[after:]:
-            if received.rcpt_tos == [INVITEE]:
-                body = received.message.get_body(preferencelist=("plain",))
-                assert body is not None
-                found = re.search(r"^(\S+/invite\?token=\S+?)\r?$", body.get_content(), re.MULTILINE)
-                assert found, body.get_content()
-                assert found.group(1).startswith(f"{url}/invite?token=")
-                return found.group(1)
-        time.sleep(0.2)
-    pytest.fail(f"no invitation e-mail to {INVITEE} within 30 s: {[m.rcpt_tos for m in mail.messages]}")
-
-
 def test_an_invited_colleague_chooses_a_password_joins_and_signs_in(
     context: BrowserContext, url: str, demo_mail: SmtpStub, browser: Browser, artifacts: Path
 ) -> None:
@@ -98,7 +81,7 @@ def test_an_invited_colleague_chooses_a_password_joins_and_signs_in(
     assert admin.locator("#invitations-table .invitation-status").all_inner_texts() == ["pending"]
     assert INVITEE not in admin.locator("#users-table").inner_text()  # nobody is made before the link
     admin.screenshot(path=str(artifacts / "invite-sent.png"), full_page=True)
-    link = _mail_link(demo_mail, before, url)
+    link = mailed_link(demo_mail, before, INVITEE, url, "invite")
 
     invitee_profile = browser.new_context(viewport=VIEWPORT, base_url=url)  # signed out, elsewhere
     try:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlmodel import select
 
 from models.db import session_scope
 from models.notifications import DeliveryPreference
 from models.tenancy import User
+from tests.browser.support import console_errors, sign_in
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -29,18 +30,8 @@ def page(demo: Demo, browser: Browser) -> Iterator[Page]:
     """A signed-in tab on the settings page; the test fails if the browser logged a console error."""
     url, email, password = demo.wait_until_up()
     tab = browser.new_page(viewport={"width": 1366, "height": 900}, base_url=url)
-    errors: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            errors.append(f"{msg.text} {msg.location.get('url')}")
-
-    tab.on("console", on_console)
-    tab.goto("/login")
-    tab.fill("#email", email)
-    tab.fill("#password", password)
-    tab.click("#sign-in")
-    tab.wait_for_url("**/dashboard", wait_until="commit", timeout=60_000)
+    errors = console_errors(tab)
+    sign_in(tab, email, password)
     open_settings(tab)
     yield tab
     tab.close()

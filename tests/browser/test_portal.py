@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from playwright.sync_api import Browser, Page
 
 from models.db import session_scope
 from models.history import RiskHistory
 from tests.browser.conftest import DEMO_ACCOUNTS
+from tests.browser.support import console_errors, sign_in
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -30,18 +31,8 @@ def page(demo: Demo, browser: Browser) -> Iterator[Page]:
     """A signed-in tab; the test fails if the browser logged any console error."""
     url, email, password = demo.wait_until_up()
     tab = browser.new_page(viewport={"width": 1366, "height": 768}, base_url=url)
-    errors: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            errors.append(f"{msg.text} {msg.location.get('url')}")
-
-    tab.on("console", on_console)
-    tab.goto("/login")
-    tab.fill("#email", email)
-    tab.fill("#password", password)
-    tab.click("#sign-in")
-    tab.wait_for_url("**/dashboard", wait_until="commit", timeout=30_000)
+    errors = console_errors(tab)
+    sign_in(tab, email, password, timeout_ms=30_000)
     yield tab
     tab.close()
     assert errors == []

@@ -5,8 +5,6 @@ signing in with the new password, and the spent or altered link refused."""
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize
 
 from models.tenancy import Role
+from tests.browser.support import mailed_link
 from tests.stubs.smtp_stub import SmtpStub
 from veles.services.password_reset import ANSWER
 
@@ -61,22 +60,6 @@ def _tab_to(page: Page, element_id: str) -> None:
     assert _focused(page) == element_id
 
 
-def _mail_link(mail: SmtpStub, after: int, url: str) -> str:
-    """The reset link of the first e-mail to EMAIL among those that arrived after the first `after`."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for received in mail.messages[after:]:
-            if received.rcpt_tos == [EMAIL]:
-                body = received.message.get_body(preferencelist=("plain",))
-                assert body is not None
-                found = re.search(r"^(\S+/reset\?token=\S+?)\r?$", body.get_content(), re.MULTILINE)
-                assert found, body.get_content()
-                assert found.group(1).startswith(f"{url}/reset?token=")
-                return found.group(1)
-        time.sleep(0.2)
-    pytest.fail(f"no reset e-mail to {EMAIL} within 30 s: {[m.rcpt_tos for m in mail.messages]}")
-
-
 def _ask_for_link(page: Page, email: str) -> str:
     """/forgot by keyboard: type the address, Tab to the button, Enter; returns the answer shown."""
     page.goto("/forgot")
@@ -104,7 +87,7 @@ def test_forgotten_password_is_reset_by_mail_and_the_new_one_signs_in(
     page.screenshot(path=str(artifacts / "reset-forgot-sent.png"))
     known = _ask_for_link(page, EMAIL)
     assert unknown == known == ANSWER  # the page cannot tell which address has an account
-    link = _mail_link(demo_mail, before, url)
+    link = mailed_link(demo_mail, before, EMAIL, url, "reset")
     assert all(m.rcpt_tos == [EMAIL] for m in demo_mail.messages[before:])  # none to the unknown one
 
     page.goto(link)
