@@ -9,15 +9,15 @@ signed in (the same counters as the portal's /invite), and answers 503 when the 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from veles.api.auth_routes import enforce_login_limit
 from veles.api.db import PlatformUnit, TenantUnit
-from veles.api.deps import ClientIp, Context, requires
-from veles.services.auth import Identity
+from veles.api.deps import ClientIp, Context
+from veles.api.users import ERRORS, Admin  # the same callers (MANAGE_USERS) and refusals as the users routes
 from veles.services.invitations import (
     ACCEPT_IP_LIMIT,
     InvitationInvalid,
@@ -29,15 +29,10 @@ from veles.services.invitations import (
     send_accepted_mail,
     send_invitation_mail,
 )
-from veles.services.permissions import Permission, PermissionDenied
+from veles.services.permissions import PermissionDenied
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
-Admin = Annotated[Identity, Depends(requires(Permission.MANAGE_USERS))]
 InvitationId = Annotated[int, Path(gt=0, lt=2**31, description="An invitation id of your tenant.")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not signed in"},
-    403: {"description": "Role may not manage users"},
-}
 ONE = {**ERRORS, 404: {"description": "No such invitation in your tenant"},
        409: {"description": "Already accepted or revoked"}}
 
