@@ -28,21 +28,13 @@ from veles.services.invitations import (
     preview,
     send_accepted_mail,
 )
-from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
 from veles_ui.state.errors import shown
+from veles_ui.state.limits import refusal
 from veles_ui.state.session import SessionState
 
 
 def _refusal(ip: str | None) -> str:
-    """Why this attempt may not go ahead (too many, or the counters are down), or "" if it may."""
-    try:
-        check_attempts(shared_login_limiter(get_settings()), ip, None, kind="invite",
-                       ip_limit=ACCEPT_IP_LIMIT, what="invitation")
-    except LimiterUnavailable as exc:
-        return exc.user_message
-    except TooManyAttempts as exc:
-        return str(exc)
-    return ""
+    return refusal(ip, None, kind="invite", ip_limit=ACCEPT_IP_LIMIT, what="invitation")
 
 
 def _preview(token: str) -> InvitationPreview | str:

@@ -26,22 +26,14 @@ from veles.services.password_reset import (
     request_reset,
     send_reset_mail,
 )
-from veles.services.ratelimit import LimiterUnavailable, TooManyAttempts, check_attempts, shared_login_limiter
 from veles_ui.state.errors import shown
+from veles_ui.state.limits import refusal
 from veles_ui.state.session import SessionState
 
 
 def _refusal(ip: str | None, email: str | None) -> str:
-    """Why this attempt may not go ahead (too many, or the counters are down), or "" if it may.
-    Blocking (Redis): run it in a thread."""
-    try:
-        check_attempts(shared_login_limiter(get_settings()), ip, email, kind="reset", ip_limit=RESET_IP_LIMIT,
-                       email_limit=RESET_LIMIT, what="password reset")
-    except LimiterUnavailable as exc:
-        return exc.user_message
-    except TooManyAttempts as exc:
-        return str(exc)
-    return ""
+    return refusal(ip, email, kind="reset", ip_limit=RESET_IP_LIMIT, email_limit=RESET_LIMIT,
+                   what="password reset")
 
 
 def _request(email: str, ip: str | None) -> ResetMail | None:
