@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from models.connections import Mt5Connection
+from models.db import session_scope
 from veles.api import create_api
 from veles.config import Settings
 from veles.services.live import LiveFeed
@@ -91,15 +93,53 @@ def test_each_tenant_sees_its_own_book(book_client: tuple[TestClient, set[int]],
         assert _book(client, _sign_in(client, email, password)) == (200, book)
 
 
-def test_503_until_the_engine_publishes(book_client: tuple[TestClient, set[int]], settings: Settings) -> None:
+@pytest.fixture
+def other_stores_a_connection(settings: Settings) -> Iterator[int]:
+    """The second broker stores an MT5 connection (so an engine should run for it); removed after."""
+    tenant_id = tenant_of(settings.database_url, OTHER_EMAIL)
+    with session_scope(settings.database_url) as session:
+        row = Mt5Connection(tenant_id=tenant_id, server="sim://other", login=1000,
+                            credentials_encrypted=b"not-read-by-this-test")
+        session.add(row)
+        session.flush()
+        connection_id = row.id
+    yield tenant_id
+    with session_scope(settings.database_url) as session:
+        session.delete(session.get(Mt5Connection, connection_id))
+
+
+def test_503_until_the_engine_publishes(
+    book_client: tuple[TestClient, set[int]], other_stores_a_connection: int
+) -> None:
     """A signed-in user of a tenant whose engine has not published yet. (This test used to forge a
     token naming a tenant with no users; a token's tenant must now match its user's, so it signs in
-    a real user and takes that tenant's aggregator away instead.)"""
+    a real user and takes that tenant's aggregator away instead.) The tenant stores a connection:
+    without one no engine runs at all, and the book is empty rather than late (next test)."""
     client, published = book_client
-    published.discard(tenant_of(settings.database_url, OTHER_EMAIL))
+    published.discard(other_stores_a_connection)
     status, body = _book(client, _sign_in(client, OTHER_EMAIL, OTHER_PASSWORD))
     assert status == 503
     assert "not published" in body["detail"]
+
+
+def test_a_tenant_without_a_connection_has_an_empty_book(
+    book_client: tuple[TestClient, set[int]], settings: Settings
+) -> None:
+    """No MT5 connection, so no engine runs for the tenant (issue 14): its book and account list are
+    empty with zero totals, not a 503 asking to try again for something that will never come."""
+    client, published = book_client
+    published.discard(tenant_of(settings.database_url, OTHER_EMAIL))
+    token = _sign_in(client, OTHER_EMAIL, OTHER_PASSWORD)
+    status, body = _book(client, token)
+    assert status == 200, body
+    assert (body["accounts"], body["version"]) == (0, 0)
+    assert body["totals"]["equity"] == 0.0
+    assert body["totals"]["accounts"] == 0
+    assert body["totals"]["margin_level"] is None
+    assert body["totals"]["exposure"] == []
+    accounts = client.get("/api/v1/accounts", headers={"Authorization": f"Bearer {token}"})
+    assert accounts.status_code == 200, accounts.text
+    assert (accounts.json()["total"], accounts.json()["accounts"]) == (0, [])
 
 
 def test_book_requires_a_token(book_client: tuple[TestClient, set[int]]) -> None:

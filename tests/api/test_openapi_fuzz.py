@@ -36,7 +36,7 @@ from .servers import api_server, environment_of
 @pytest.fixture(scope="module")
 def fuzz_tenant(world: World, ray_local: None) -> Iterator[str]:
     """A tenant made for this run (Enterprise, so every feature is allowed), resumed as the admin
-    page does (no MT5 connection yet, so no engine runs for it and its book is not published);
+    page does (no MT5 connection yet, so no engine runs for it and its book is empty);
     yields its admin's token."""
     with session_scope(world.settings.database_url) as session:
         tenant = Tenant(name="Api Fuzz Broker", plan=Plan.ENTERPRISE)

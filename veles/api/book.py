@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from veles.api.deps import ApiContext, Context, requires
 from veles.services.auth import Identity
-from veles.services.live import LiveFeed, TenantReplica
+from veles.services.live import LiveFeed, TenantReplica, empty_replica
 from veles.services.permissions import Permission
+from veles.services.tenants import stores_connection
 
 router = APIRouter(prefix="/api/v1", tags=["book"])
 
@@ -50,8 +51,14 @@ async def _published(feed: LiveFeed, tenant_id: int) -> TenantReplica | None:
 
 
 async def published_or_503(ctx: ApiContext, tenant_id: int) -> TenantReplica:
-    """The tenant's published replica, or 503 with Retry-After while the engine has none."""
+    """The tenant's published replica; an empty book for a tenant that stores no MT5 connection
+    (no engine runs for it, by design, so nothing will ever be published and "try again" would be
+    a lie); else 503 with Retry-After while its engine has not published yet."""
     replica = await _published(ctx.live_feed(), tenant_id)
+    if replica is None and not await asyncio.to_thread(
+        stores_connection, ctx.settings.database_url, tenant_id
+    ):
+        return empty_replica()
     if replica is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -65,7 +72,8 @@ async def published_or_503(ctx: ApiContext, tenant_id: int) -> TenantReplica:
                                 403: {"description": "Role may not view risk"},
                                 503: {"description": "Not published"}})
 async def book(ctx: Context, identity: Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]) -> Book:
-    """The caller's tenant's book totals; 503 until the engine has published that book."""
+    """The caller's tenant's book totals (zero while it has no MT5 connection); 503 until the
+    engine of a tenant with a connection has published that book."""
     replica = await published_or_503(ctx, identity.tenant_id)
     return Book(
         tenant_id=identity.tenant_id,

@@ -28,9 +28,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
-from actors.wire import Row, alert_topic, book_topic
+from actors.wire import Row, alert_topic, book_topic, book_totals
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
+from veles.risk.book import BookFigures
 from veles.services.alert_inbox import AlertInbox
 from veles.services.alert_order import AlertSequencer, stored_since
 from veles.services.engine_metrics import count_push
@@ -96,6 +97,14 @@ class TenantReplica:
 
         rows.sort(key=key, reverse=descending)
         return rows[offset : offset + limit], len(rows)
+
+
+def empty_replica() -> TenantReplica:
+    """The book of a tenant that stores no MT5 connection: no accounts and zero totals, in the shape
+    the engine publishes, so clients read "nothing to risk yet" rather than an error."""
+    nothing = BookFigures(accounts=0, balance=0.0, credit=0.0, equity=0.0, profit=0.0, margin=0.0,
+                          free_margin=0.0, exposure=(), margin_call=(), stop_out=(), top_risky=())
+    return TenantReplica(version=0, totals=book_totals(nothing))
 
 
 class LiveFeed:

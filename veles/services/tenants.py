@@ -27,6 +27,13 @@ def plan_of(database_url: str, tenant_id: int) -> str:
         return str(tenant.plan)
 
 
+def stores_connection(database_url: str, tenant_id: int) -> bool:
+    """Whether the tenant stores any MT5 connection, i.e. whether an engine should run for it."""
+    with session_scope(database_url) as session:
+        found = session.exec(select(Mt5Connection.id).where(Mt5Connection.tenant_id == tenant_id).limit(1))
+        return found.first() is not None
+
+
 def tenants_with_connections(database_url: str) -> set[int]:
     """The tenants that store at least one MT5 connection: only they get an engine (a tenant with
     none would run a supervisor and an aggregator for an empty book)."""
