@@ -6,7 +6,7 @@ The aggregators are the only stand-ins: the feed, its follower tasks and the HTT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,21 +14,12 @@ from fastapi.testclient import TestClient
 
 from models.connections import Mt5Connection
 from models.db import session_scope
+from tests.stubs.remote import Remote
 from veles.api import create_api
 from veles.config import Settings
 from veles.services.live import LiveFeed
 
 from .conftest import DEMO_EMAIL, DEMO_PASSWORD, OTHER_EMAIL, OTHER_PASSWORD, tenant_of
-
-
-class _Remote:
-    """An actor method: `await method.remote(...)`."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self._call = call
-
-    async def remote(self, *args: Any) -> Any:
-        return await self._call(*args)
 
 
 class _Aggregator:
@@ -46,8 +37,8 @@ class _Aggregator:
             await asyncio.sleep(timeout)
             return []
 
-        self.snapshot = _Remote(snapshot)
-        self.diffs_since = _Remote(diffs_since)
+        self.snapshot = Remote(snapshot)
+        self.diffs_since = Remote(diffs_since)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from models.alerts import Alert
 from models.db import session_scope
 from models.tenancy import Tenant
 from tests.actors.support import account_figures
+from tests.stubs.remote import Remote
 from veles.bus import RedisBus
 from veles.config import Settings
 from veles.risk.account import AccountFigures
@@ -154,16 +154,6 @@ async def test_concurrent_batches_are_numbered_and_published_in_one_order(databa
 # -- the stream consumers read (alert delivery) -------------------------------------------------
 
 
-class _Remote:
-    """An actor method: `await method.remote(...)`."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self._call = call
-
-    async def remote(self, *args: Any) -> Any:
-        return await self._call(*args)
-
-
 class _Aggregator:
     """The real aggregator core, called in-process the way LiveFeed calls the actor over Ray."""
 
@@ -171,7 +161,7 @@ class _Aggregator:
         async def alerts() -> dict[str, Any]:
             return {"active": [], "recent": list(core.recent_alerts), "seq": core.seq}
 
-        self.alerts = _Remote(alerts)
+        self.alerts = Remote(alerts)
 
 
 @pytest.fixture

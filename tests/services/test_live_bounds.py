@@ -9,24 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 from actors.risk_aggregator import BookPublisher
 from tests.actors.support import account_figures
+from tests.stubs.remote import Remote
 from veles.config import Settings
 from veles.services.alert_inbox import AlertInbox
 from veles.services.live import LiveFeed
-
-
-class _Remote:
-    """An actor method: `await method.remote(...)`."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self._call = call
-
-    async def remote(self, *args: Any) -> Any:
-        return await self._call(*args)
 
 
 class _Aggregator:
@@ -50,9 +40,9 @@ class _Aggregator:
             self.alert_reads += 1
             return {"active": [], "recent": list(self.recent)}
 
-        self.snapshot = _Remote(snapshot)
-        self.diffs_since = _Remote(diffs_since)
-        self.alerts = _Remote(read_alerts)
+        self.snapshot = Remote(snapshot)
+        self.diffs_since = Remote(diffs_since)
+        self.alerts = Remote(read_alerts)
 
     def _message(self, full: bool) -> dict[str, Any]:
         return {"epoch": 1, "version": self.version, "full": full, "sent_at": 1.0, "published_at": 2.0,
@@ -171,8 +161,8 @@ async def test_a_restarted_aggregator_reaches_the_replica_without_redis() -> Non
 
     class _Live:
         def __init__(self) -> None:
-            self.snapshot = _Remote(lambda: _now(life["core"].snapshot()))
-            self.diffs_since = _Remote(lambda *args: life["core"].diffs_since(*args))
+            self.snapshot = Remote(lambda: _now(life["core"].snapshot()))
+            self.diffs_since = Remote(lambda *args: life["core"].diffs_since(*args))
 
     feed = LiveFeed(_settings(), aggregator=lambda _t: _Live())
     try:
