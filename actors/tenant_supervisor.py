@@ -561,15 +561,19 @@ class TenantSupervisor:
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
         snapshots = gateway.accounts()
+        logins = [snapshot.login for snapshot in snapshots]
         try:
-            self._check_logins_free(spec.connection_id, [snapshot.login for snapshot in snapshots])
             if stored is None or self._store is None:
+                # the plan first: over the plan is the reason a broker can act on (upgrade)
                 check_usage(
                     self._plan,
                     servers=len(self._connections) + 1,
                     accounts=sum(len(c.accounts) for c in self._connections.values()) + len(snapshots),
                 )
+                self._check_logins_free(spec.connection_id, logins)
             else:
+                # logins before admission: admitting marks the row connected in the database
+                self._check_logins_free(spec.connection_id, logins)
                 unstored = [c for cid, c in self._connections.items() if cid not in self._feeds]
                 besides = (len(unstored), sum(len(c.accounts) for c in unstored))
                 async with self._admit_lock:  # one at a time here; the database's lock across processes
