@@ -76,6 +76,10 @@ class AlertsState(PortalStream):
     severity_filter: rx.Field[str] = rx.field(ALL)
     alerts: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error: rx.Field[str] = rx.field("")
+    # Counts the lists put on screen by the handlers (load, filters, acknowledge, resolve). The
+    # stream reads without the state lock; an answer it read before one of those must not be shown
+    # after it (an acknowledged alert coming back until the book next moves).
+    _shown: int = 0
 
     def _shows(self, path: str) -> bool:
         return path == "/alerts"
@@ -89,6 +93,7 @@ class AlertsState(PortalStream):
         return chosen
 
     async def _reload(self) -> None:
+        self._shown += 1
         chosen = self._filter()
         try:
             found = await self.in_tenant(Permission.VIEW_RISK, _lister(chosen))
@@ -152,7 +157,7 @@ class AlertsState(PortalStream):
                 continue
             last = time.monotonic()
             async with self:
-                token, chosen = self.token, self._filter()
+                token, chosen, shown_before = self.token, self._filter(), self._shown
             try:
                 identity = await authorized(token, Permission.VIEW_RISK)
                 found = await asyncio.to_thread(in_tenant, identity, _lister(chosen))
@@ -161,7 +166,7 @@ class AlertsState(PortalStream):
                     self.error = shown(exc)
                 continue
             async with self:
-                if self._filter() == chosen:
+                if self._filter() == chosen and self._shown == shown_before:
                     self.alerts = [_alert_view(a) for a in found]
 
 
