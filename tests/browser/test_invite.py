@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, expect
 
 from models.tenancy import Role
 from tests.browser.support import mailed_link
@@ -88,7 +88,8 @@ def test_an_invited_colleague_chooses_a_password_joins_and_signs_in(
         invitee = invitee_profile.new_page()
         invitee.goto(link)
         invitee.wait_for_selector("#invite-password:focus")
-        assert invitee.locator("#invite-address").inner_text() == INVITEE
+        # the link is checked in a thread after the page shows (off the event loop): wait for it
+        expect(invitee.locator("#invite-address")).to_have_text(INVITEE)
         invitee.keyboard.type("password1234")
         invitee.keyboard.press("Tab")
         invitee.keyboard.type("password1234")
