@@ -440,3 +440,7 @@ class AccountHost(HostCore):
     def pid(self) -> int:
         """The host's process (failure tests and `veles bench engine --kill` kill it)."""
         return os.getpid()
+
+    def node(self) -> str:
+        """The Ray node this host runs on (hosts are spread over the cluster's nodes)."""
+        return str(ray.get_runtime_context().get_node_id())

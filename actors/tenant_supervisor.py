@@ -609,20 +609,39 @@ class TenantSupervisor:
 
     async def _ensure_hosts(self, accounts: int) -> None:
         """Start the tenant's account hosts (or re-attach to the running ones) when the first
-        connection opens: how many is decided then, from the settings and that connection's size,
-        and stays for the supervisor's life, so the shard map is the same after a restart."""
+        connection opens: how many is decided then, from the settings and that connection's size.
+
+        The shard map is a function of the number of hosts, and the hosts are detached, named
+        actors (`host:<tenant>:<n>`) that outlive this supervisor: a restarted supervisor counts
+        the hosts that are there and rebuilds the same map, even when the cluster has since
+        gained or lost nodes (its CPU count, which sized the hosts, has changed).
+
+        Hosts are spread over the cluster's nodes (Ray's SPREAD strategy). A host whose node is
+        lost is restarted by Ray on a node that is left, keeping its index, so its shards move
+        there with it and its accounts are restored from checkpoints and the log as after a kill."""
         if self._hosts:
             return
         hosts, per_host, shards = self._host_setting
-        cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        count = host_count(accounts, cores, hosts, per_host, shards)
+        count = self._hosts_running()
+        if not count:
+            cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            count = host_count(accounts, cores, hosts, per_host, shards)
         self._shard_map = ShardMap(count, shards)
         self._hosts = [
             AccountHost.options(  # type: ignore[attr-defined]
                 name=host_name(self.tenant_id, index), lifetime="detached", get_if_exists=True,
+                scheduling_strategy="SPREAD",
             ).remote(self._checkpoint_every)
             for index in range(count)
         ]
+
+    def _hosts_running(self) -> int:
+        """How many of this tenant's hosts outlived a previous supervisor (0: none)."""
+        names = set(ray.util.list_named_actors())
+        count = 0
+        while host_name(self.tenant_id, count) in names:
+            count += 1
+        return count
 
     def _check_logins_free(self, connection_id: str, logins: list[int]) -> None:
         """Raise LoginsTaken if another connection, open or opening, already holds any of
@@ -1077,6 +1096,12 @@ class TenantSupervisor:
         pids: list[Any] = await asyncio.gather(*(host.pid.remote() for host in self._hosts),
                                                return_exceptions=True)
         return {index: pid for index, pid in enumerate(pids) if isinstance(pid, int)}
+
+    async def host_nodes(self) -> dict[int, str]:
+        """The Ray node each host that answers runs on, by host index (multi-node placement)."""
+        nodes: list[Any] = await asyncio.gather(*(host.node.remote() for host in self._hosts),
+                                                return_exceptions=True)
+        return {index: node for index, node in enumerate(nodes) if isinstance(node, str)}
 
     async def placement(self) -> dict[int, int]:
         """Each account's host, by login (the shard map's answer)."""
