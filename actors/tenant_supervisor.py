@@ -56,6 +56,7 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -616,9 +617,12 @@ class TenantSupervisor:
         the hosts that are there and rebuilds the same map, even when the cluster has since
         gained or lost nodes (its CPU count, which sized the hosts, has changed).
 
-        Hosts are spread over the cluster's nodes (Ray's SPREAD strategy). A host whose node is
-        lost is restarted by Ray on a node that is left, keeping its index, so its shards move
-        there with it and its accounts are restored from checkpoints and the log as after a kill."""
+        Hosts are dealt round the cluster's live nodes (from a tenant-dependent start, so small
+        tenants do not all crowd the first node), each with a soft affinity to its node (a node
+        that has just joined may not take actors yet: the host then goes elsewhere). A host whose
+        node is lost is restarted by Ray on a node that is left (the affinity is soft), keeping
+        its index, so its shards move there with it and its accounts are restored from
+        checkpoints and the log as after a kill."""
         if self._hosts:
             return
         hosts, per_host, shards = self._host_setting
@@ -627,10 +631,12 @@ class TenantSupervisor:
             cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
             count = host_count(accounts, cores, hosts, per_host, shards)
         self._shard_map = ShardMap(count, shards)
+        nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
         self._hosts = [
             AccountHost.options(  # type: ignore[attr-defined]
                 name=host_name(self.tenant_id, index), lifetime="detached", get_if_exists=True,
-                scheduling_strategy="SPREAD",
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    nodes[(self.tenant_id + index) % len(nodes)], soft=True),
             ).remote(self._checkpoint_every)
             for index in range(count)
         ]

@@ -38,6 +38,12 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     return value
 
 
+@ray.remote(num_cpus=0)
+class _Probe:
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
+
 def run() -> dict[str, Any]:
     """The scenario; see the module docstring."""
     cluster = Cluster(initialize_head=True, head_node_args={
@@ -46,6 +52,12 @@ def run() -> dict[str, Any]:
         worker = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="veles-two-nodes", log_to_driver=False)
+        # A soft affinity falls back to another node while the scheduler does not yet take actors
+        # on a node that has just joined: wait until the worker node runs one for sure.
+        probe = _Probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(worker.node_id, soft=False)
+                               ).remote()
+        assert ray.get(probe.node.remote(), timeout=120) == worker.node_id
+        ray.kill(probe)
         head = ray.get_runtime_context().get_node_id()
         spec = bench_spec(ACCOUNTS, rate=4.0, seed=11)
         # The supervisor stays on the head (the node this driver runs on, which is not removed);
@@ -66,11 +78,19 @@ def run() -> dict[str, Any]:
         cluster.remove_node(worker, allow_graceful=False)
         lost_at = time.monotonic()
 
+        seen: dict[str, Any] = {}
+
         def restored() -> bool:
-            conn = connection()
+            conn = seen["connection"] = connection()
             return sum(conn["restarts"].values()) >= 1 and conn["recovering"] == 0 and conn["failed"] == 0
 
-        _until(restored, "the lost node's accounts restored")
+        try:
+            _until(restored, "the lost node's accounts restored")
+        except TimeoutError as exc:
+            conn = seen.get("connection", {})
+            names = ("batches", "restarts", "recovering", "hosts_recovering", "failed", "recent_errors")
+            raise TimeoutError(f"{exc}; {({name: conn.get(name) for name in names})}; hosts answering: "
+                               f"{ray.get(supervisor.host_nodes.remote(), timeout=30)}") from exc
         restored_s = time.monotonic() - lost_at
         batches_at_restore = connection()["batches"]
         _until(lambda: connection()["batches"] >= batches_at_restore + 4, "batches after the restore")
