@@ -49,7 +49,7 @@ def run() -> dict[str, Any]:
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False, "_system_config": FAST_HEALTH_CHECKS})
     try:
-        worker = cluster.add_node(num_cpus=1)
+        worker = cluster.add_node(num_cpus=2)  # two worker processes may start at once there
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace="veles-two-nodes", log_to_driver=False)
         # A soft affinity falls back to another node while the scheduler does not yet take actors
