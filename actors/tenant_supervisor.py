@@ -16,7 +16,8 @@ step raised is restored alone from its checkpoint plus the batches since, with a
 then from the gateway's snapshot, then left failed with the reason. A host whose call fails (its
 process died) or that answers that it knows nothing (Ray restarted it) has its accounts marked
 recovering and restored from checkpoints + log in the background, while every other host goes on
-with the batches; it then catches up on the batches that came meanwhile. An account whose
+with the batches; it then catches up on the batches that came meanwhile. A host whose whole node
+was lost is started again on a live node first (its shards move with it). An account whose
 checkpoint is older than the log reaches is re-snapshotted from the gateway (the MT5 server is
 the source of truth) rather than the log growing without end. A dead aggregator is restarted
 by Ray and rebuilt from the accounts' figures. A dead supervisor is restarted by Ray, starts
@@ -56,7 +57,6 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -68,11 +68,12 @@ from tenacity import (
     wait_random,
 )
 
-from actors.account_host import CHECKPOINT_EVERY, AccountHost, Checkpoint, HostAnswer, HostBatch
+from actors.account_host import CHECKPOINT_EVERY, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
 from actors.feeds import FeedStore, StoredFeed
+from actors.host_placement import AccountHosts
 from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, unpickle_parts
-from actors.names import aggregator_name, host_name
+from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from actors.shard_map import DEFAULT_SHARDS, ShardMap, host_count
 from veles.mt5.connect import GatewaySpec, open_gateway
@@ -97,8 +98,10 @@ class LoginsTaken(Exception):
 
 REFUSALS = (PlanLimitExceeded, LoginsTaken)  # the connection is not retried until it changes
 
-# Ray's ways of saying an actor died or is being restarted.
-_ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+# Ray's ways of saying an actor died, is being restarted, or cannot be placed (a host pinned to a
+# node that is gone: see actors/host_placement.py).
+_ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
+               ray.exceptions.ActorUnschedulableError)
 RECENT_ERRORS = 20
 LOG_LIMIT = 12 * CHECKPOINT_EVERY  # batches a connection keeps for replays; older: re-snapshot
 RESTORE_ATTEMPTS = 3  # an account whose step raised: replays tried, then the gateway's snapshot
@@ -283,7 +286,8 @@ class TenantSupervisor:
         self._restore_s, self._open_give_up_s = restore_s, open_give_up_s
         self._aggregator_failed: str | None = None  # gave up rebuilding it (see _rebuild_aggregator)
         self._shard_map: ShardMap | None = None
-        self._hosts: list[ActorHandle] = []
+        self._hosts = AccountHosts(tenant_id, checkpoint_every)
+        self._hosts_lock = asyncio.Lock()
         self._store = store
         self._feeds: dict[str, Feed] = {}
         self._sync_lock = asyncio.Lock()
@@ -615,39 +619,18 @@ class TenantSupervisor:
         The shard map is a function of the number of hosts, and the hosts are detached, named
         actors (`host:<tenant>:<n>`) that outlive this supervisor: a restarted supervisor counts
         the hosts that are there and rebuilds the same map, even when the cluster has since
-        gained or lost nodes (its CPU count, which sized the hosts, has changed).
-
-        Hosts are dealt round the cluster's live nodes (from a tenant-dependent start, so small
-        tenants do not all crowd the first node), each with a soft affinity to its node (a node
-        that has just joined may not take actors yet: the host then goes elsewhere). A host whose
-        node is lost is restarted by Ray on a node that is left (the affinity is soft), keeping
-        its index, so its shards move there with it and its accounts are restored from
-        checkpoints and the log as after a kill."""
-        if self._hosts:
-            return
-        hosts, per_host, shards = self._host_setting
-        count = self._hosts_running()
-        if not count:
-            cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            count = host_count(accounts, cores, hosts, per_host, shards)
-        self._shard_map = ShardMap(count, shards)
-        nodes = sorted(node["NodeID"] for node in ray.nodes() if node["Alive"])
-        self._hosts = [
-            AccountHost.options(  # type: ignore[attr-defined]
-                name=host_name(self.tenant_id, index), lifetime="detached", get_if_exists=True,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(
-                    nodes[(self.tenant_id + index) % len(nodes)], soft=True),
-            ).remote(self._checkpoint_every)
-            for index in range(count)
-        ]
-
-    def _hosts_running(self) -> int:
-        """How many of this tenant's hosts outlived a previous supervisor (0: none)."""
-        names = set(ray.util.list_named_actors())
-        count = 0
-        while host_name(self.tenant_id, count) in names:
-            count += 1
-        return count
+        gained or lost nodes (its CPU count, which sized the hosts, has changed). Where hosts run
+        (dealt round the live nodes, pinned there) is `actors/host_placement.py`'s."""
+        async with self._hosts_lock:  # two connections opening at once start one set of hosts
+            if self._hosts:
+                return
+            hosts, per_host, shards = self._host_setting
+            count = await asyncio.to_thread(self._hosts.running)
+            if not count:
+                cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                count = host_count(accounts, cores, hosts, per_host, shards)
+            self._shard_map = ShardMap(count, shards)
+            await self._hosts.start(count)
 
     def _check_logins_free(self, connection_id: str, logins: list[int]) -> None:
         """Raise LoginsTaken if another connection, open or opening, already holds any of
@@ -858,6 +841,7 @@ class TenantSupervisor:
             async for attempt in retrying:
                 with attempt:
                     tried = time.monotonic()
+                    await self._hosts.replace_if_lost(host)  # its node was lost: start it on another
                     failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
         except _ACTOR_GONE as exc:  # Ray could not bring it back: stop waiting, say so
             why = f"host {host} did not come back within {self._restore_s:.0f} s: {type(exc).__name__}"
@@ -1140,6 +1124,7 @@ class TenantSupervisor:
             "aggregator_restarts": dict(self._aggregator_restarts),
             "aggregator_failed": self._aggregator_failed,
             "hosts": len(self._hosts),
+            "hosts_moved": self._hosts.moved,
             "connections": [
                 {
                     "connection_id": cid,
@@ -1181,7 +1166,8 @@ class TenantSupervisor:
             conn.gateway.close()
         for host in self._hosts:
             ray.kill(host)
-        self._hosts, self._shard_map = [], None
+        self._hosts.clear()
+        self._shard_map = None
         self._connections.clear()
         for cid in self._feeds:  # their refusals are re-decided when they are fed again
             self._refused.pop(cid, None)
