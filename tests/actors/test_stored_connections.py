@@ -240,6 +240,8 @@ async def test_a_tenant_without_a_connection_runs_nothing_until_its_first_one(
     row_id = _add(settings, other_id, "sim://epsilon", PASSWORD)
     assert (await apply_connections(settings, other_id, wait=False))["running"] is True
     await _until(lambda: _row(settings, other_id, row_id).status is ConnectionStatus.CONNECTED, "connected")
+    # the row says connected once the plan admits it (2b5b4a6), before the hosts are placed
+    await _until(lambda: host_name(other_id, 0) in _engine_actors(other_id), "its host started")
     names = _engine_actors(other_id)
     assert supervisor_name(other_id) in names
     assert aggregator_name(other_id) in names
