@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_delay, wait_fixed
+
 from veles.bus import LocalBus
 from veles.services.live import LiveFeed, get_live_feed
 
@@ -73,16 +75,25 @@ class AlertWatch:
     async def _follow(self, tenant_id: int) -> None:
         """Follow the tenant's ordered stream until cancelled; a stream that fails is followed anew."""
         feed = self._feed or get_live_feed()
-        while True:
-            try:
-                async for alert in feed.alert_stream(tenant_id):
-                    seq = alert.get("seq") if isinstance(alert, dict) else None
-                    await self._bus.publish(_topic(tenant_id), {"seq": seq})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("tenant %s alert watch: %s; following again", tenant_id, exc)
-            await asyncio.sleep(1.0)
+
+        async def follow_once() -> None:
+            async for alert in feed.alert_stream(tenant_id):
+                seq = alert.get("seq") if isinstance(alert, dict) else None
+                await self._bus.publish(_topic(tenant_id), {"seq": seq})
+            raise ConnectionError("the alert stream ended")  # a stream only ends on failure
+
+        def logged(state: object) -> None:
+            log.warning("tenant %s alert watch: %s; following again", tenant_id,
+                        getattr(getattr(state, "outcome", None), "exception", lambda: None)())
+
+        # tenacity with a stop, per the project's retry rule: after an hour of failures the task
+        # ends, and the next tab that watches the tenant starts a new one (watch() checks done())
+        retrying = AsyncRetrying(wait=wait_fixed(1.0), stop=stop_after_delay(3600),
+                                 retry=retry_if_not_exception_type(asyncio.CancelledError),
+                                 before_sleep=logged, reraise=False)
+        with suppress(Exception):
+            await retrying(follow_once)
+        log.error("tenant %s alert watch gave up after an hour of failures", tenant_id)
 
 
 @lru_cache(maxsize=1)
