@@ -26,8 +26,8 @@ MANAGER_PASSWORD = "Manager-Pass1"
 
 
 def broker_source(broker: SimulatedBroker) -> Source:
-    """The simulator's symbols and books as the fake's data."""
-    return Source(broker.symbols, broker.accounts)
+    """The simulator's symbols, books and own account figures as the fake's data."""
+    return Source(broker.symbols, broker.accounts, broker.figures)
 
 
 def make_fake(accounts: int = 6, seed: int = 3, managers: tuple[Manager, ...] | None = None,

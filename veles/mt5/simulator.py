@@ -35,6 +35,7 @@ from veles.mt5.gateway import GatewayError
 from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
 from veles.mt5.traders import Trader, make_population
+from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
@@ -126,6 +127,12 @@ class SimulatedBroker:
             return self.server.book(login).snapshot()
         except KeyError:
             raise GatewayError(f"no account {login} on {self.connection_id}") from None
+
+    def figures(self) -> Sequence[AccountFigures]:
+        """The server's own figures of every account (balance, credit, equity, margin, free
+        margin, margin level) at its latest prices, as of the last poll: what MT5's
+        `user/account/get_batch` answers, and what reconciliation compares Veles' figures with."""
+        return tuple(self.server.figures(login) for login in self.server.logins())
 
     def poll(self) -> Batch:
         """Advance one interval and return what happened."""

@@ -10,7 +10,7 @@ connections and real timeouts. What it enforces, as MetaQuotes documents the Web
   too and fails at the answer like a wrong password, so logins cannot be probed.
 * The session belongs to the TCP connection (the client's address and port): a new connection
   authenticates again; a command without a session gets HTTP 403.
-* Per-manager rights (`symbols`, `groups`, `users`, `positions`) and group masks, and an IP
+* Per-manager rights (`symbols`, `groups`, `users`, `accounts`, `positions`) and group masks, and an IP
   allow-list; refusals carry MT5 retcodes (`8 Not enough permissions`, `1012 ...`).
 * Every number is a string (`records.py`).
 
@@ -39,25 +39,45 @@ from starlette.types import Receive, Scope, Send
 
 from veles.mt5.webapi import retcodes
 from veles.mt5.webapi.auth import AuthProtocolError, answer, password_hash, rand_from_hex
-from veles.mt5.webapi.records import group_name, group_record, position_record, symbol_record, user_record
+from veles.mt5.webapi.records import (
+    account_record,
+    group_name,
+    group_record,
+    position_record,
+    symbol_record,
+    user_record,
+)
+from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot
 from veles.risk.instruments import SymbolSpec
 
 MIN_VERSION = 484
 AUTH_WINDOW_S = 10.0
 VERSION_ACCESS = "1290"
-ALL_RIGHTS = frozenset({"symbols", "groups", "users", "positions"})
+ALL_RIGHTS = frozenset({"symbols", "groups", "users", "accounts", "positions"})
 
 
 class Source:
     """What the fake serves: a gateway's symbols and account snapshots (the simulator's, or any
-    `Gateway`), read under a lock because a test may advance the simulator meanwhile."""
+    `Gateway`), read under a lock because a test may advance the simulator meanwhile; and, when
+    given, the server's own account figures (`SimulatedBroker.figures`) for
+    `user/account/get_batch`."""
 
     def __init__(self, symbols: Callable[[], Sequence[SymbolSpec]],
-                 accounts: Callable[[], Sequence[AccountSnapshot]]) -> None:
+                 accounts: Callable[[], Sequence[AccountSnapshot]],
+                 figures: Callable[[], Sequence[AccountFigures]] | None = None) -> None:
         self._symbols = symbols
         self._accounts = accounts
+        self._figures = figures
         self.lock = threading.Lock()
+
+    def account_figures(self) -> tuple[tuple[AccountSnapshot, ...], dict[int, AccountFigures]]:
+        """Every account and the server's figures of each, read together (one lock), so a record
+        never mixes two moments. Empty figures when the source computes none."""
+        with self.lock:
+            accounts = tuple(self._accounts())
+            figures = {f.login: f for f in self._figures()} if self._figures is not None else {}
+            return accounts, figures
 
     def snapshot(self) -> tuple[dict[str, SymbolSpec], tuple[AccountSnapshot, ...]]:
         """Symbols by name and every account, as of now."""
@@ -163,6 +183,7 @@ class FakeWebApi:
             Route("/api/group/get", self._command("groups", self._group_get)),
             Route("/api/user/logins", self._command("users", self._user_logins)),
             Route("/api/user/get_batch", self._command("users", self._user_get_batch)),
+            Route("/api/user/account/get_batch", self._command("accounts", self._account_get_batch)),
             Route("/api/position/get_batch", self._command("positions", self._position_get_batch)),
         ]
         self._app = Starlette(routes=routes)
@@ -348,6 +369,18 @@ class FakeWebApi:
         if isinstance(chosen, Response):
             return chosen
         return _done([user_record(a, group_name(a)) for a in chosen])
+
+    def _account_get_batch(self, manager: Manager, request: Request) -> Response:
+        """`user/account/get_batch`: the server's own trade figures of the accounts asked for
+        (`login=` list or `group=` masks), money as strings with the group's currency digits.
+        A source without figures has nothing to say about accounts: 13 Not found."""
+        chosen = self._select(manager, request)
+        if isinstance(chosen, Response):
+            return chosen
+        _, figures = self.source.account_figures()
+        if not figures:
+            return _retcode(retcodes.ERR_NOTFOUND)
+        return _done([account_record(figures[a.login]) for a in chosen if a.login in figures])
 
     def _position_get_batch(self, manager: Manager, request: Request) -> Response:
         chosen = self._select(manager, request)

@@ -1,7 +1,7 @@
-"""The Web API's JSON records (symbol, group, user, position) written from Veles' own types.
+"""The Web API's JSON records (symbol, group, user, account, position) written from Veles' own types.
 
 Field names and enum numbers follow MetaQuotes' Manager/Web API configuration interfaces
-(IMTConSymbol, IMTConGroup, IMTUser, IMTPosition): `CalcMode`, `ContractSize`, `Swap3Day`,
+(IMTConSymbol, IMTConGroup, IMTUser, IMTAccount, IMTPosition): `CalcMode`, `ContractSize`, `Swap3Day`,
 `MarginSOMode`, `Storage`, `RateMargin`, `Volume` in 1/10000 lot and `VolumeExt` in 1/10^8 lot.
 Every number is written as a string, as the server does. The fake server answers with these;
 the client reads them back (`client.py`). They are checked against the documentation's examples,
@@ -12,6 +12,7 @@ field (README, "Real MT5 servers").
 from __future__ import annotations
 
 from veles.mt5.webapi.numbers import text
+from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, MarginMode, Position, Side, StopoutMode
 from veles.risk.instruments import CalcMode, SwapMode, SymbolSpec
 
@@ -133,4 +134,24 @@ def position_record(login: int, position: Position, spec: SymbolSpec, currency: 
         "PriceOpen": text(position.price_open, spec.digits),
         "Storage": text(position.swap, digits),
         "RateMargin": text(position.margin_rate, 8),
+    }
+
+
+def account_record(figures: AccountFigures) -> dict[str, str]:
+    """IMTAccount as JSON (`user/account/get_batch`): the server's own trade figures of one
+    account, money with its currency's digits. MT5 reports a margin level of 0 when there is no
+    margin (Veles' figures say None)."""
+    digits = currency_digits(figures.currency)
+    level = figures.margin_level if figures.margin_level is not None else 0.0
+    return {
+        "Login": str(figures.login),
+        "CurrencyDigits": str(digits),
+        "Balance": text(figures.balance, digits),
+        "Credit": text(figures.credit, digits),
+        "Profit": text(figures.profit, digits),
+        "Equity": text(figures.equity, digits),
+        "Margin": text(figures.margin, digits),
+        "MarginFree": text(figures.free_margin, digits),
+        "MarginLevel": text(level, 2),
+        "MarginLeverage": str(figures.leverage),
     }
