@@ -15,7 +15,9 @@ their profit, commission and swap (so a position's own
 `commission` stays 0: the opening commission is already booked, and the risk core would count a
 position's commission as not yet booked); balance and credit operations move it by their amount.
 Deals with a ticket at or below `last_deal_ticket` are already reflected and are ignored, which is
-how a book survives a duplicated deal.
+how a book survives a duplicated deal. A position keeps the margin conversion rate its opening deal
+carries (`Deal.margin_rate`, MT5's RateMargin; volume-weighted when a netting deal adds to it), so a
+replayed book's snapshot re-synchronises an engine with the rates the server fixed.
 
 `ServerAccount` pairs a book with the risk core's `AccountState`, which the server needs for what
 a book cannot know: the profit of a closing deal, margin and free margin, the stop-out order, and
@@ -181,13 +183,16 @@ class AccountBook:
                         f"deal {deal.ticket}: netting account already has a {deal.symbol} position"
                     )
                 self._positions[deal.position_id] = _Open(
-                    deal.position_id, deal.symbol, side, deal.volume, deal.price
+                    deal.position_id, deal.symbol, side, deal.volume, deal.price, margin_rate=deal.margin_rate
                 )
                 return
             if not self.netting or current.side is not side or current.symbol != deal.symbol:
                 raise LedgerError(f"deal {deal.ticket} cannot add to position {deal.position_id}")
             total = round(current.volume + deal.volume, VOLUME_DIGITS)
             current.price_open = (current.price_open * current.volume + deal.price * deal.volume) / total
+            if current.margin_rate > 0.0:  # volume-weighted, as the risk core merges them
+                rate = deal.margin_rate or current.margin_rate
+                current.margin_rate = (current.volume * current.margin_rate + deal.volume * rate) / total
             current.volume = total
             return
         if current is None or current.side is side or current.symbol != deal.symbol:
@@ -211,7 +216,7 @@ class AccountBook:
         current.price_open = deal.price
         current.swap = 0.0
         current.commission = 0.0
-        current.margin_rate = 0.0
+        current.margin_rate = deal.margin_rate
 
 
 class LiveQuotes(dict[str, Quote]):

@@ -307,6 +307,9 @@ class TradeServer:
             commission=self._commission(account.book.settings, spec, lots),
             swap=swap,
             comment=comment,
+            # MT5's deal RateMargin: the conversion fixed now, at the prices this fill saw, so an
+            # engine applying the deal at other quotes fixes the same rate (`Deal.margin_rate`)
+            margin_rate=account.state.opening_rate(spec.name, side is Side.BUY),
         )
         return self._record(account, deal)
 

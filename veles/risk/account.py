@@ -487,6 +487,8 @@ class AccountState:
             raise RejectedEvent("login", f"deal is for account {deal.login}, not {self.login}")
         for name in ("profit", "commission", "swap", "amount"):
             _require_finite(getattr(deal, name), name)
+        if not math.isfinite(deal.margin_rate) or deal.margin_rate < 0.0:
+            raise RejectedEvent("margin_rate", "must be a finite number >= 0 (0: not given)")
         if deal.kind in (DealKind.BALANCE, DealKind.CREDIT):
             self._apply_money(deal)
         else:
@@ -896,6 +898,18 @@ class AccountState:
             return 0.0
         return rate if 0.0 < rate < math.inf else 0.0
 
+    def opening_rate(self, symbol: str, buy: bool) -> float:
+        """The margin conversion rate a position on `symbol` opened now would be fixed at (what a
+        trade server stamps on the deal as its `margin_rate`); 0 when no quote is known."""
+        spec = self._symbols.get(symbol)
+        if spec is None:
+            raise RejectedEvent("symbol", f"unknown symbol {symbol!r}")
+        return self._opening_rate(spec, buy)
+
+    def _deal_rate(self, deal: Deal, spec: SymbolSpec, buy: bool) -> float:
+        """The rate the volume `deal` opens is fixed at: the server's, when the deal carries it."""
+        return deal.margin_rate if deal.margin_rate > 0.0 else self._opening_rate(spec, buy)
+
     def _plan_hedging(self, deal: Deal, buy: bool, positions: dict[int, _Pos]) -> dict[int, _Pos]:
         spec = self._symbols[deal.symbol]
         if deal.entry is DealEntry.IN:
@@ -903,7 +917,7 @@ class AccountState:
             if ticket in self._position_symbol:
                 raise RejectedEvent("position_id", f"position {ticket} is already open")
             positions[ticket] = _Pos(
-                ticket, buy, deal.volume, deal.price, margin_rate=self._opening_rate(spec, buy)
+                ticket, buy, deal.volume, deal.price, margin_rate=self._deal_rate(deal, spec, buy)
             )
             return positions
         if deal.entry is DealEntry.INOUT:
@@ -924,7 +938,7 @@ class AccountState:
                 ticket = deal.position_id or deal.ticket
                 if ticket in self._position_symbol:
                     raise RejectedEvent("position_id", f"position {ticket} is already open")
-                rate = self._opening_rate(spec, buy)
+                rate = self._deal_rate(deal, spec, buy)
                 return {ticket: _Pos(ticket, buy, deal.volume, deal.price, margin_rate=rate)}
             if position.buy != buy:
                 raise RejectedEvent("entry", "an IN deal against the open position must be OUT or INOUT")
@@ -933,7 +947,7 @@ class AccountState:
             merged.volume = volume
             merged.price = (position.volume * position.price + deal.volume * deal.price) / volume
             if position.margin_rate > 0.0:
-                rate = self._opening_rate(spec, buy) or position.margin_rate
+                rate = self._deal_rate(deal, spec, buy) or position.margin_rate
                 merged.margin_rate = (position.volume * position.margin_rate + deal.volume * rate) / volume
             return {position.ticket: merged}
         if position is None:
@@ -946,7 +960,7 @@ class AccountState:
         if remaining <= VOLUME_EPSILON:
             raise RejectedEvent("volume", f"a reversal must exceed the position's {position.volume} lots")
         ticket = deal.position_id or position.ticket
-        rate = self._opening_rate(spec, buy)
+        rate = self._deal_rate(deal, spec, buy)
         return {ticket: _Pos(ticket, buy, remaining, deal.price, margin_rate=rate)}
 
     @staticmethod

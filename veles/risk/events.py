@@ -86,6 +86,13 @@ class Deal:
     profit the server booked for a closing deal, in the deposit currency; the risk core trusts it
     because the MT5 server is the source of truth for balances. For balance and credit operations
     `amount` carries the money and `symbol` is empty.
+
+    `margin_rate` is the deal's margin conversion rate as the server fixed it (MT5's deal
+    `RateMargin`: margin currency -> deposit currency at the deal's moment). A position opened (or
+    added to, or reversed) by the deal keeps that rate for its volume, so the engine's margin is
+    the server's to the cent even when it applies the deal at other quotes (batches merged behind
+    a slow consumer, a conversion pair not yet quoted). 0 = not given: the risk core then fixes
+    the rate from the quotes it holds when it applies the deal.
     """
 
     ticket: int
@@ -102,6 +109,7 @@ class Deal:
     swap: float = 0.0
     amount: float = 0.0
     comment: str = ""
+    margin_rate: float = 0.0  # last: pickles and recordings made before it still load
 
 
 @dataclass(frozen=True, slots=True)
