@@ -17,7 +17,6 @@ import reflex as rx
 
 from models.db import session_scope
 from veles.config import get_settings
-from veles.services.errors import InvalidInput
 from veles.services.invitations import (
     ACCEPT_IP_LIMIT,
     UNKNOWN_LINK,
@@ -28,8 +27,8 @@ from veles.services.invitations import (
     preview,
     send_accepted_mail,
 )
-from veles_ui.state.errors import shown
 from veles_ui.state.limits import refusal
+from veles_ui.state.password_link import submit_password
 from veles_ui.state.session import SessionState
 
 
@@ -83,24 +82,17 @@ class InviteState(SessionState):
     async def join(self, form: dict[str, str]) -> AsyncIterator[None]:
         """Choose the password (typed twice, kept exactly as typed); a refusal is shown by field and
         the link stays usable. The inviting admin's note goes out after the answer."""
-        refused = await asyncio.to_thread(_refusal, self._client_ip())
-        if refused:
-            self.invite_error_field, self.invite_error = "password", refused
+        ip, token = self._client_ip(), self._invite_token
+        password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+        outcome = await submit_password(lambda: _refusal(ip), lambda: _accept(token, password, confirm, ip),
+                                        InvitationInvalid)
+        self.invite_error_field, self.invite_error = outcome.error_field, outcome.error
+        if outcome.link_error:
+            self.invite_link_error = outcome.link_error
+        self.invite_done = outcome.done
+        done = outcome.value
+        if done is None:
             return
-        try:
-            done = await asyncio.to_thread(_accept, self._invite_token, str(form.get("password", "")),
-                                           str(form.get("confirm", "")), self._client_ip())
-        except InvalidInput as exc:
-            self.invite_error_field, self.invite_error = exc.field, exc.reason
-            return
-        except InvitationInvalid as exc:
-            self.invite_link_error = str(exc)
-            return
-        except Exception as exc:  # a server fault: shown under the form, never raised out of the handler
-            self.invite_error_field, self.invite_error = "", shown(exc)
-            return
-        self.invite_error_field = self.invite_error = ""
-        self.invite_done = True
         if done.notice is not None:
             yield
             await asyncio.to_thread(send_accepted_mail, get_settings(), done.notice)

@@ -14,7 +14,6 @@ import reflex as rx
 
 from models.db import session_scope
 from veles.config import get_settings
-from veles.services.errors import InvalidInput
 from veles.services.password_reset import (
     ANSWER,
     RESET_IP_LIMIT,
@@ -28,6 +27,7 @@ from veles.services.password_reset import (
 )
 from veles_ui.state.errors import shown
 from veles_ui.state.limits import refusal
+from veles_ui.state.password_link import submit_password
 from veles_ui.state.session import SessionState
 
 
@@ -112,21 +112,11 @@ class ResetState(SessionState):
     async def set_password(self, form: dict[str, str]) -> None:
         """Set the new password (typed twice); a refusal (too short, or guessable: the estimator's
         advice) is shown by field and the link stays usable."""
-        refused = await asyncio.to_thread(_refusal, self._client_ip(), None)
-        if refused:
-            self.reset_error_field, self.reset_error = "password", refused
-            return
-        try:
-            await asyncio.to_thread(_complete, self._reset_token, str(form.get("password", "")),
-                                    str(form.get("confirm", "")), self._client_ip())
-        except InvalidInput as exc:
-            self.reset_error_field, self.reset_error = exc.field, exc.reason
-            return
-        except ResetLinkInvalid as exc:
-            self.reset_link_error = str(exc)
-            return
-        except Exception as exc:  # a server fault: shown under the form, never raised out of the handler
-            self.reset_error_field, self.reset_error = "", shown(exc)
-            return
-        self.reset_error_field = self.reset_error = ""
-        self.reset_done = True
+        ip, token = self._client_ip(), self._reset_token
+        password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+        outcome = await submit_password(lambda: _refusal(ip, None),
+                                        lambda: _complete(token, password, confirm, ip), ResetLinkInvalid)
+        self.reset_error_field, self.reset_error = outcome.error_field, outcome.error
+        if outcome.link_error:
+            self.reset_link_error = outcome.link_error
+        self.reset_done = outcome.done
