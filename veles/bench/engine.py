@@ -11,6 +11,16 @@ killed with SIGKILL at random moments (one at a time, each once the previous is 
 longest time from a kill to its accounts being restored, and mismatches: accounts whose final
 figures differ from an undisturbed in-process reference fed the same polls (must be 0).
 
+Many tenants (`tenants`): the accounts are split evenly over that many tenants, each with its own
+simulated server (seeded apart) and its own engine as in production (supervisor, aggregator,
+account hosts). Latency percentiles are over every tenant's batches; `batches` is the fewest any
+tenant processed. `mb_per_tenant` is the engine's proportional resident set above the bare Ray
+cluster's (measured before any tenant starts), per tenant, its accounts included;
+`idle_cpu_pct_per_tenant` is the CPU (percent of one core) the engine uses above the bare
+cluster's, per tenant, over a quiet window with every tenant paused (no price batch: the book
+idle). A start-up that does not finish (`READY_TIMEOUT_S`) or that would take the machine's last
+memory (`LOW_MEMORY_MB`) is given up and reported as such, with how far it got.
+
 The same-run baseline: that reference's own CPU per batch (the bare risk math, every account in
 one process, no hosting, no book) is timed in the same run, and `cpu_vs_reference` is the
 engine's CPU per batch over it. The machine may be shared: the ratio moves far less with its load
@@ -20,6 +30,7 @@ than absolute figures do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -40,6 +51,9 @@ from veles.risk.events import Deal, PositionSwap
 START_MSC = 1_790_000_000_000
 TENANT_ID = 1
 WARMUP_S = 20.0  # simulated seconds of trading before the session (the simulator's start-up)
+IDLE_S = 5.0  # the quiet window over which idle CPU is measured (bare cluster, then book idle)
+READY_TIMEOUT_S = 600.0  # a start-up not done by then is reported as given up
+LOW_MEMORY_MB = 3_000  # start-up given up when the machine has less than this left
 
 
 def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
@@ -154,27 +168,78 @@ def _memory(root: int) -> tuple[float, dict[int, float]]:
     return pss, uss
 
 
+def tenant_sizes(accounts: int, tenants: int) -> list[int]:
+    """`accounts` split evenly over `tenants` (the first ones take the remainder)."""
+    if tenants < 1 or accounts < tenants:
+        raise ValueError(f"need 1 <= tenants <= accounts, got tenants={tenants} accounts={accounts}")
+    share, extra = divmod(accounts, tenants)
+    return [share + (t < extra) for t in range(tenants)]
+
+
+async def _connections(supervisors: list[Any]) -> list[dict[str, Any]]:
+    """Each tenant's one connection, as its supervisor's status shows it."""
+    statuses = await asyncio.gather(*(s.status.remote() for s in supervisors))
+    return [status["connections"][0] for status in statuses]
+
+
+async def _quiet_cpu(seconds: float) -> float:
+    """Percent of one core the whole engine (this process's descendants) used over `seconds`."""
+    cpu = CpuMeter()
+    await asyncio.sleep(seconds)
+    cpu.sample()
+    return cpu.used() / seconds * 100.0
+
+
+def _low_memory() -> bool:
+    """The machine is close to running out: a start-up that would take the rest is given up."""
+    return psutil.virtual_memory().available < LOW_MEMORY_MB * 2**20
+
+
 async def _measure(
     accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float, hosts: int,
-    progress: Callable[[str], None],
+    progress: Callable[[str], None], tenants: int = 1, idle_s: float = IDLE_S,
+    ready_timeout: float = READY_TIMEOUT_S,
 ) -> dict[str, Any]:
-    spec = bench_spec(accounts, rate, seed)
-    supervisor = TenantSupervisor.remote(  # type: ignore[attr-defined]
-        TENANT_ID, [spec], publish_hz, None, hosts=hosts)
+    sizes = tenant_sizes(accounts, tenants)
+    specs = [bench_spec(size, rate, seed + t) for t, size in enumerate(sizes)]
+    tenant_ids = [TENANT_ID + t for t in range(tenants)]
+    # The bare cluster, before any tenant: what the per-tenant figures are measured above.
+    base_pss, _ = _memory(os.getpid())
+    base_idle = await _quiet_cpu(idle_s)
+    supervisors = [TenantSupervisor.remote(  # type: ignore[attr-defined]
+        tenant, [spec], publish_hz, None, hosts=hosts)
+        for tenant, spec in zip(tenant_ids, specs, strict=True)]
     started = time.monotonic()
-    progress(f"starting {accounts} account actors")
-    await supervisor.start.remote()
-    aggregator = ray.get_actor(aggregator_name(TENANT_ID))
-    while not (await supervisor.status.remote())["connections"][0]["batches"]:  # noqa: ASYNC110 (another process)
-        await asyncio.sleep(0.02)
+    progress(f"starting {accounts} account actors in {tenants} tenant(s)")
+    starting = [asyncio.ensure_future(s.start.remote()) for s in supervisors]
+    ready: set[int] = set()
+    given_up: str | None = None
+    while len(ready) < tenants:
+        for t in range(tenants):
+            if t not in ready and starting[t].done():
+                conn = (await supervisors[t].status.remote())["connections"]
+                if conn and conn[0]["batches"]:
+                    ready.add(t)
+        elapsed = time.monotonic() - started
+        if elapsed > ready_timeout:
+            given_up = f"{len(ready)} of {tenants} tenants ready after {ready_timeout:.0f} s"
+        elif _low_memory():
+            given_up = (f"machine memory low (under {LOW_MEMORY_MB} MB available) with {len(ready)} of "
+                        f"{tenants} tenants ready after {elapsed:.0f} s")
+        if given_up:
+            break
+        await asyncio.sleep(0.05)
+    if given_up is not None:
+        return await _gave_up(given_up, supervisors, starting, accounts, tenants, base_pss, started,
+                              len(ready), progress)
     ready_s = time.monotonic() - started
-    status = await supervisor.status.remote()
-    progress(f"engine ready in {ready_s:.1f} s on {status['connections'][0]['hosts']} hosts; "
+    first_status = await asyncio.gather(*(s.status.remote() for s in supervisors))
+    progress(f"engine ready in {ready_s:.1f} s on {sum(st['hosts'] for st in first_status)} hosts; "
              f"measuring for {seconds:.0f} s")
-    await aggregator.take_latencies.remote()  # start-up is not part of the measurement
+    aggregators = [ray.get_actor(aggregator_name(tenant)) for tenant in tenant_ids]
+    await asyncio.gather(*(a.take_latencies.remote() for a in aggregators))  # start-up is not measured
     cpu = CpuMeter()
-    first = (await supervisor.status.remote())["connections"][0]
-    calls_before, gateway_before = first["account_calls"], first["gateway_cpu_s"]
+    first = await _connections(supervisors)
     rng = random.Random(seed)
     kill_at = sorted(rng.uniform(0.2, 0.8) * seconds for _ in range(kill))
     begin = time.monotonic()
@@ -183,59 +248,75 @@ async def _measure(
     recovery: list[float] = []  # seconds from each kill to the host's accounts restored
     kills: list[float] = []  # time.monotonic() of each kill
     killed_at: float | None = None
+    victim_tenant = 0
+    killed_in = [0] * tenants  # kills per tenant (restarts are counted per tenant)
     while (elapsed := time.monotonic() - begin) < seconds:
         if killed_at is not None:
-            conn = (await supervisor.status.remote())["connections"][0]
-            if sum(conn["restarts"].values()) >= killed and conn["recovering"] == 0:
+            conn = (await supervisors[victim_tenant].status.remote())["connections"][0]
+            if sum(conn["restarts"].values()) >= killed_in[victim_tenant] and conn["recovering"] == 0:
                 recovery.append(time.monotonic() - killed_at)
                 progress(f"  {elapsed:5.1f} s: restored in {recovery[-1]:.2f} s")
                 killed_at = None
         elif kill_at and elapsed >= kill_at[0]:
             kill_at.pop(0)
-            pids = await supervisor.host_pids.remote()
+            victim_tenant = rng.randrange(tenants)
+            pids = await supervisors[victim_tenant].host_pids.remote()
             victim = rng.choice(sorted(pids))
             os.kill(pids[victim], signal.SIGKILL)
             killed, killed_at = killed + 1, time.monotonic()
+            killed_in[victim_tenant] += 1
             kills.append(killed_at)
-            progress(f"  {elapsed:5.1f} s: killed host {victim} (pid {pids[victim]})")
+            progress(f"  {elapsed:5.1f} s: killed host {victim} of tenant {tenant_ids[victim_tenant]} "
+                     f"(pid {pids[victim]})")
         if elapsed >= next_report:
             cpu.sample()
-            conn = (await supervisor.status.remote())["connections"][0]
-            progress(f"  {elapsed:5.1f} s: {conn['batches']} batches, {conn['deals']} deals, "
-                     f"{conn['recovering']} recovering")
+            conns = await _connections(supervisors)
+            progress(f"  {elapsed:5.1f} s: {min(c['batches'] for c in conns)} batches (fewest of a tenant), "
+                     f"{sum(c['deals'] for c in conns)} deals, "
+                     f"{sum(c['recovering'] for c in conns)} recovering")
             next_report += 1.0
         await asyncio.sleep(0.02)
     measured_s = time.monotonic() - begin
-    polls = (await supervisor.pause.remote())["bench"]
+    polls = [(await s.pause.remote())["bench"] for s in supervisors]
     cpu.sample()
     cpu_used = cpu.used()
-    latencies = [s * 1000.0 for s in await aggregator.take_latencies.remote()]
-    status = await supervisor.status.remote()
-    conn = status["connections"][0]
+    # The book idle (every tenant paused, no price batch): what the tenants cost doing nothing.
+    idle_pct = await _quiet_cpu(idle_s)
+    taken: list[list[float]] = await asyncio.gather(*(a.take_latencies.remote() for a in aggregators))
+    latencies = [s * 1000.0 for part in taken for s in part]
+    conns = await _connections(supervisors)
     engine_pss, uss = _memory(os.getpid())
-    host_pids = await supervisor.host_pids.remote()
-    host_mb = sum(uss.get(pid, 0.0) for pid in host_pids.values())
-    phases = _recovery_phases(conn["recoveries"], kills)
-    progress(f"comparing {accounts} accounts with a reference fed the same {polls} polls")
-    figures = await supervisor.account_figures.remote()
-    await supervisor.stop.remote()
-    ray.kill(supervisor)
-    expected, math_s = reference_run(spec, polls)
-    updates = conn["account_calls"] - calls_before
-    gateway_s = conn["gateway_cpu_s"] - gateway_before
-    batches = conn["batches"] - first["batches"]
+    host_mb = 0.0
+    for s in supervisors:
+        host_mb += sum(uss.get(pid, 0.0) for pid in (await s.host_pids.remote()).values())
+    phases = _recovery_phases([r for c in conns for r in c["recoveries"]], kills)
+    progress(f"comparing {accounts} accounts with a reference fed the same polls")
+    figures = [await s.account_figures.remote() for s in supervisors]
+    for s in supervisors:
+        await s.stop.remote()
+        ray.kill(s)
+    mismatches = 0
+    math_s = 0.0
+    for spec, count, got in zip(specs, polls, figures, strict=True):
+        expected, spent = reference_run(spec, count)
+        mismatches += sum(got.get(login) != fig for login, fig in expected.items())
+        math_s += spent
+    updates = sum(c["account_calls"] - f["account_calls"] for c, f in zip(conns, first, strict=True))
+    gateway_s = sum(c["gateway_cpu_s"] - f["gateway_cpu_s"] for c, f in zip(conns, first, strict=True))
+    batches = min(c["batches"] - f["batches"] for c, f in zip(conns, first, strict=True))
     # The same-run baseline: the engine's CPU per measured batch against the bare risk math's per
     # batch (every account stepped in this process, no hosting), both on this machine and load.
     engine_ms = (cpu_used - gateway_s) * 1000.0 / max(batches, 1)
-    math_ms = math_s * 1000.0 / max(polls - 1, 1)
+    math_ms = math_s * 1000.0 / max(min(polls) - 1, 1)
     return {
         "accounts": accounts,
-        "hosts": conn["hosts"],
+        "tenants": tenants,
+        "hosts": sum(c["hosts"] for c in conns),
         "rate_hz": rate,
         "seconds": seconds,
         "load_avg_1m": round(os.getloadavg()[0], 2),
-        "batches": conn["batches"],
-        "deals": conn["deals"],
+        "batches": min(c["batches"] for c in conns),
+        "deals": sum(c["deals"] for c in conns),
         "account_updates": updates,
         "p50_ms": round(_percentile(latencies, 0.50), 1),
         "p95_ms": round(_percentile(latencies, 0.95), 1),
@@ -247,23 +328,58 @@ async def _measure(
         "cpu_vs_reference": round(engine_ms / math_ms, 2) if math_ms > 0 else None,
         "mb_per_account": round(host_mb / accounts, 3),
         "engine_rss_mb": round(engine_pss, 1),
+        "mb_per_tenant": round((engine_pss - base_pss) / tenants, 1),
+        "idle_cpu_pct_per_tenant": round(max(0.0, idle_pct - base_idle) / tenants, 2),
+        "idle_cpu_pct": round(idle_pct, 1),
         "ready_s": round(ready_s, 1),
-        "restarts": sum(conn["restarts"].values()),
+        "restarts": sum(sum(c["restarts"].values()) for c in conns),
         "recovery_s_max": round(max(recovery), 2) if recovery else None,
         "recovery_phases": phases,
-        "rejected": sum(conn["rejected"].values()),
-        "mismatches": sum(figures.get(login) != fig for login, fig in expected.items()),
+        "rejected": sum(sum(c["rejected"].values()) for c in conns),
+        "mismatches": mismatches,
     }
+
+
+async def _gave_up(
+    why: str, supervisors: list[Any], starting: list[Any], accounts: int, tenants: int, base_pss: float,
+    started: float, ready: int, progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The engine did not get ready: say how far it got (memory, load) and stop what started."""
+    progress(f"gave up: {why}")
+    engine_pss, _ = _memory(os.getpid())
+    result = {
+        "accounts": accounts,
+        "tenants": tenants,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "ready_s": None,
+        "tenants_ready": ready,
+        "gave_up": why,
+        "after_s": round(time.monotonic() - started, 1),
+        "engine_rss_mb": round(engine_pss, 1),
+        "mb_per_tenant": round((engine_pss - base_pss) / tenants, 1),
+        "processes": len(psutil.Process(os.getpid()).children(recursive=True)),
+    }
+    for task in starting:
+        task.cancel()
+    for s in supervisors:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(s.stop.remote(), 30.0)
+        ray.kill(s)
+    return result
 
 
 def run(
     accounts: int, seconds: float, rate: float = 4.0, kill: int = 0, seed: int = 7,
-    publish_hz: float = 4.0, hosts: int = 0, progress: Callable[[str], None] = print,
+    publish_hz: float = 4.0, hosts: int = 0, progress: Callable[[str], None] = print, tenants: int = 1,
+    idle_s: float = IDLE_S, ready_timeout: float = READY_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Start a local Ray cluster, measure, shut it down; one result dict."""
+    """Start a local Ray cluster, measure, shut it down; one result dict. `tenants`: the accounts
+    split evenly over that many tenants, each with its own simulated server and engine."""
+    tenant_sizes(accounts, tenants)  # bad sizes are refused before Ray starts
     ray.init(address="local", num_cpus=2, namespace="veles-bench", include_dashboard=False,
              log_to_driver=False)
     try:
-        return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, hosts, progress))
+        return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, hosts, progress, tenants,
+                                   idle_s, ready_timeout))
     finally:
         ray.shutdown()

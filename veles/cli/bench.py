@@ -48,13 +48,21 @@ def engine(
     kill: Annotated[int, typer.Option(help="Host processes to kill (SIGKILL) at random moments.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 7,
     hosts: Annotated[int, typer.Option(help="Account host processes (0: one per CPU).", min=0)] = 0,
+    tenants: Annotated[int, typer.Option(
+        help="Tenants the accounts are split over evenly, each with its own simulated server and engine.",
+    )] = 1,
+    idle_seconds: Annotated[float, typer.Option(
+        help="Quiet window over which idle CPU is measured (bare cluster, then the book idle).", min=1.0,
+    )] = engine_bench.IDLE_S,
 ) -> None:
     """The engine on local Ray, end to end: one JSON line of latency, CPU, memory and correctness."""
     if accounts < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--accounts")
+    if not 1 <= tenants <= accounts:
+        raise typer.BadParameter("must be between 1 and --accounts", param_hint="--tenants")
     result = engine_bench.run(
-        accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts,
-        progress=lambda line: typer.echo(line, err=True),
+        accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts, tenants=tenants,
+        idle_s=idle_seconds, progress=lambda line: typer.echo(line, err=True),
     )
     typer.echo(json.dumps(result))
 
