@@ -9,9 +9,11 @@ real core (`BookPublisher`), reached in-process instead of over Ray.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -210,33 +212,11 @@ class _Stream:
         await self.feed.aclose()
 
 
-@pytest.mark.redis
-async def test_out_of_order_delivery_on_the_topic_is_applied_in_order(
+@contextlib.asynccontextmanager
+async def _two_stop_outs(
     database: str, redis_settings: Settings
-) -> None:
-    core = BookPublisher(_tenant(database), database_url=database)
-    await core.load()
-    stream = _Stream(redis_settings, core)
-    bus = RedisBus(redis_settings.redis_url or "", redis_settings.redis_prefix)
-    try:
-        await stream.subscribed()
-        await core.announce(core.apply([_stopped(1), _stopped(2)], sent_at=1.0))  # seq 1-4, stored
-        sent = {m["seq"]: m for m in core.recent_alerts}
-        for seq in (3, 1, 4, 2):  # as a merge of the topic and the recent list can bring them
-            await bus.publish(alert_topic(core.tenant_id), sent[seq])
-            await asyncio.sleep(0.1)  # one at a time: the topic is latest-wins
-        got = await stream.until(4)
-        assert [m["seq"] for m in got] == [1, 2, 3, 4]
-        assert not any(m.get("reloaded") for m in got)  # nothing was missing: no reload
-    finally:
-        await bus.aclose()
-        await stream.aclose()
-
-
-@pytest.mark.redis
-async def test_a_missing_number_is_reloaded_from_the_database(
-    database: str, redis_settings: Settings
-) -> None:
+) -> AsyncIterator[tuple[_Stream, RedisBus, str, dict[int, dict[str, Any]]]]:
+    """A subscribed stream and two stored stop-outs (seq 1-4), for a test to publish out of order."""
     core = BookPublisher(_tenant(database), database_url=database)
     await core.load()
     stream = _Stream(redis_settings, core)
@@ -244,9 +224,32 @@ async def test_a_missing_number_is_reloaded_from_the_database(
     try:
         await stream.subscribed()
         await core.announce(core.apply([_stopped(1), _stopped(2)], sent_at=1.0))
-        sent = {m["seq"]: m for m in core.recent_alerts}
+        yield stream, bus, alert_topic(core.tenant_id), {m["seq"]: m for m in core.recent_alerts}
+    finally:
+        await bus.aclose()
+        await stream.aclose()
+
+
+@pytest.mark.redis
+async def test_out_of_order_delivery_on_the_topic_is_applied_in_order(
+    database: str, redis_settings: Settings
+) -> None:
+    async with _two_stop_outs(database, redis_settings) as (stream, bus, topic, sent):
+        for seq in (3, 1, 4, 2):  # as a merge of the topic and the recent list can bring them
+            await bus.publish(topic, sent[seq])
+            await asyncio.sleep(0.1)  # one at a time: the topic is latest-wins
+        got = await stream.until(4)
+        assert [m["seq"] for m in got] == [1, 2, 3, 4]
+        assert not any(m.get("reloaded") for m in got)  # nothing was missing: no reload
+
+
+@pytest.mark.redis
+async def test_a_missing_number_is_reloaded_from_the_database(
+    database: str, redis_settings: Settings
+) -> None:
+    async with _two_stop_outs(database, redis_settings) as (stream, bus, topic, sent):
         for seq in (1, 3, 4):  # 2 was lost by the latest-wins topic
-            await bus.publish(alert_topic(core.tenant_id), sent[seq])
+            await bus.publish(topic, sent[seq])
             await asyncio.sleep(0.1)
         got = await stream.until(4)
         assert [m["seq"] for m in got] == [1, 2, 3, 4]
@@ -254,6 +257,3 @@ async def test_a_missing_number_is_reloaded_from_the_database(
         assert (got[1]["id"], got[1]["rule_id"], got[1]["subject"], got[1]["status"]) == (
             sent[2]["id"], sent[2]["rule_id"], sent[2]["subject"], "raised")
         assert got[1]["first_msc"] == sent[2]["first_msc"]  # delivery knows it by the same key
-    finally:
-        await bus.aclose()
-        await stream.aclose()
