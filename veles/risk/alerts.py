@@ -63,6 +63,9 @@ class AlertKind(StrEnum):
     FLOATING_LOSS = "floating_loss"  # an account's floating loss (P/L below zero) in USD, positive
     SYMBOL_EXPOSURE = "symbol_exposure"  # |book net USD notional| of one symbol
     LARGE_DEAL = "large_deal"  # one trade deal's volume, lots
+    # raised by reconciliation (veles/mt5/reconciliation.py), not by a rule: an account whose
+    # figures differ from the MT5 server's own; the value is the largest money drift
+    RECONCILIATION_DRIFT = "reconciliation_drift"
 
 
 class Severity(StrEnum):
@@ -127,6 +130,8 @@ class AlertRule:
         object.__setattr__(self, "severity", _enum_field(Severity, self.severity, "severity"))
         if not (math.isfinite(self.threshold) and self.threshold > 0.0):
             raise ValueError(f"threshold: must be a finite number > 0, got {self.threshold!r}")
+        if kind is AlertKind.RECONCILIATION_DRIFT:
+            raise ValueError("kind: reconciliation_drift alerts are raised by reconciliation, not by a rule")
         if kind is AlertKind.DRAWDOWN and self.threshold > 1.0:
             raise ValueError(f"threshold: drawdown is a fraction 0..1, got {self.threshold!r}")
         if kind is AlertKind.ACCOUNT_STATE and self.threshold not in (1.0, 2.0):
