@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from veles.mt5.simulator import SimulatedBroker
+from veles.mt5.webapi.fake_feed import BrokerDriver, TradeFeed, owners_of
 from veles.mt5.webapi.fake_server import FakeWebApi, Manager, Source
 
 MANAGER_LOGIN = 1005
@@ -98,3 +99,17 @@ def serving(fake: FakeWebApi, tls: tuple[Path, Path] | None = None) -> Iterator[
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def make_feed_fake(accounts: int = 6, seed: int = 3, managers: tuple[Manager, ...] | None = None,
+                   start_msc: int = 1_700_000_000_000, **kwargs: object
+                   ) -> tuple[FakeWebApi, SimulatedBroker, BrokerDriver]:
+    """A fake serving ticks and deals too, with the driver that advances its simulator (not
+    started: a test advances it step by step, or starts its timer)."""
+    broker = SimulatedBroker(accounts=accounts, seed=seed, warmup=60.0, start_msc=start_msc)
+    source = broker_source(broker)
+    feed = TradeFeed(owners_of(broker))
+    driver = BrokerDriver(broker, feed, source.lock)
+    driver.advance()  # the first batch: a price for every symbol
+    managers = managers or (Manager(MANAGER_LOGIN, MANAGER_PASSWORD),)
+    return FakeWebApi(source, managers, feed=feed, **kwargs), broker, driver  # type: ignore[arg-type]

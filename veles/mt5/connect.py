@@ -14,8 +14,10 @@ from veles.mt5.gateway import Gateway, GatewayError
 
 @dataclass(frozen=True, slots=True)
 class GatewaySpec:
-    """Which gateway to open: `kind` is "simulator", "replay" or "mt5-manager" (a broker's real
-    trade server, `options["server"]` its host:port); `options` are its arguments.
+    """Which gateway to open: `kind` is "simulator", "replay", "webapi" (a broker's real trade
+    server through the MT5 Web API: `options["url"]` its https://host:port, optional `ca_bundle`,
+    `mask` of groups, `timeout_s`; the manager `login` and `password` below) or "mt5-manager" (the
+    Windows Manager API, not installed); `options` are its arguments.
 
     `interval` is how often the engine polls it (seconds). When the engine falls behind, due polls
     are merged into one batch (`merge_when_behind`); turning that off processes every poll in
@@ -47,6 +49,18 @@ def open_gateway(spec: GatewaySpec) -> Gateway:
         from veles.mt5.replay import ReplayGateway
 
         return ReplayGateway(connection_id=spec.connection_id, **spec.options)
+    if spec.kind == "webapi":
+        from veles.mt5.webapi.client import WebApiSettings
+        from veles.mt5.webapi.gateway import WebApiGateway
+
+        options = dict(spec.options)
+        if spec.login is None or spec.password is None:
+            raise GatewayError(
+                f"{options.get('url')}: the MT5 Web API needs a manager login and password")
+        settings = WebApiSettings(
+            url=str(options.pop("url")), login=spec.login, password=spec.password,
+            ca_bundle=options.pop("ca_bundle", None), timeout_s=float(options.pop("timeout_s", 10.0)))
+        return WebApiGateway(settings, spec.connection_id, interval=spec.interval, **options)
     if spec.kind == "mt5-manager":
         # The MT5 Manager API is a Windows DLL that MetaQuotes licenses to brokers; no connector
         # for it ships with Veles, so a real server is refused by name (the engine retries it).
@@ -54,4 +68,5 @@ def open_gateway(spec: GatewaySpec) -> Gateway:
             f"{spec.options.get('server')}: no MT5 manager connector is installed on this Veles server; "
             "only simulated servers (sim://NAME) can be reached"
         )
-    raise GatewayError(f"unknown gateway kind {spec.kind!r} (expected simulator, replay or mt5-manager)")
+    raise GatewayError(
+        f"unknown gateway kind {spec.kind!r} (expected simulator, replay, webapi or mt5-manager)")

@@ -39,12 +39,15 @@ from starlette.types import Receive, Scope, Send
 
 from veles.mt5.webapi import retcodes
 from veles.mt5.webapi.auth import AuthProtocolError, answer, password_hash, rand_from_hex
+from veles.mt5.webapi.fake_feed import TradeFeed
 from veles.mt5.webapi.records import (
     account_record,
+    deal_record,
     group_name,
     group_record,
     position_record,
     symbol_record,
+    tick_record,
     user_record,
 )
 from veles.risk.account import AccountFigures
@@ -54,7 +57,7 @@ from veles.risk.instruments import SymbolSpec
 MIN_VERSION = 484
 AUTH_WINDOW_S = 10.0
 VERSION_ACCESS = "1290"
-ALL_RIGHTS = frozenset({"symbols", "groups", "users", "accounts", "positions"})
+ALL_RIGHTS = frozenset({"symbols", "groups", "users", "accounts", "positions", "ticks", "deals"})
 
 
 class Source:
@@ -161,8 +164,10 @@ class FakeWebApi:
         *,
         clock: Callable[[], float] = time.monotonic,
         auth_window_s: float = AUTH_WINDOW_S,
+        feed: TradeFeed | None = None,
     ) -> None:
         self.source = source
+        self.feed = feed
         self.managers = {m.login: m for m in managers}
         self.faults = Faults()
         self.clock = clock
@@ -170,7 +175,9 @@ class FakeWebApi:
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._sessions: dict[tuple[str, int], Manager] = {}
         self.requests = 0
+        self.paths: dict[str, int] = {}  # requests per path, for tests and the bench
         self.auth_starts = 0
+        self._symbols_cache: dict[str, SymbolSpec] | None = None  # symbols never change in a session
         routes = [
             Route("/api/auth/start", self._auth_start),
             Route("/api/auth/answer", self._auth_answer),
@@ -186,6 +193,7 @@ class FakeWebApi:
             Route("/api/user/account/get_batch", self._command("accounts", self._account_get_batch)),
             Route("/api/position/get_batch", self._command("positions", self._position_get_batch)),
         ]
+        routes += self._feed_routes()
         self._app = Starlette(routes=routes)
 
     # -- ASGI and faults ---------------------------------------------------------------------------
@@ -196,6 +204,8 @@ class FakeWebApi:
             await self._app(scope, receive, send)
             return
         self.requests += 1
+        if len(self.paths) < 64 or scope["path"] in self.paths:  # bounded: a scanner's paths do not pile up
+            self.paths[scope["path"]] = self.paths.get(scope["path"], 0) + 1
         if self.faults.delay_s > 0:
             await asyncio.sleep(self.faults.delay_s)
         if self.faults.take("forbid"):
@@ -389,6 +399,65 @@ class FakeWebApi:
         symbols, _ = self.source.snapshot()
         return _done([position_record(a.login, p, symbols[p.symbol], a.currency)
                       for a in chosen for p in a.positions])
+
+
+    # -- incremental feed: ticks and deals (served when the fake has a `feed`) ---------------------
+
+    def _feed_routes(self) -> list[Route]:
+        if self.feed is None:
+            return []
+        return [
+            Route("/api/tick/last", self._command("ticks", self._tick_last)),
+            Route("/api/deal/get_batch", self._command("deals", self._deal_get_batch)),
+        ]
+
+    def _symbols(self) -> dict[str, SymbolSpec]:
+        if self._symbols_cache is None:
+            self._symbols_cache = self.source.snapshot()[0]
+        return self._symbols_cache
+
+    def _tick_last(self, manager: Manager, request: Request) -> Response:
+        """`tick/last?symbol=A,B&trans_id=N`: the last tick of each named symbol changed after
+        transaction N (all of them for 0), and the newest transaction id as `trans_id`."""
+        assert self.feed is not None
+        names = {n for n in request.query_params.get("symbol", "").split(",") if n}
+        trans_id = _int_param(request, "trans_id") if "trans_id" in request.query_params else 0
+        if not names or trans_id is None or trans_id < 0:
+            return _retcode(retcodes.ERR_PARAMS)
+        symbols = self._symbols()
+        ticks, newest = self.feed.ticks_since(trans_id, names)
+        return JSONResponse({"retcode": retcodes.make(retcodes.OK), "trans_id": str(newest),
+                             "answer": [tick_record(q, symbols[q.symbol]) for q in ticks]})
+
+    def _deal_get_batch(self, manager: Manager, request: Request) -> Response:
+        """`deal/get_batch?group=masks|login=list&from=S&to=S`: deals of the chosen accounts whose
+        time is within [from, to] (seconds), oldest first; a group the manager may not read is
+        refused, as for positions."""
+        assert self.feed is not None
+        q = request.query_params
+        from_s, to_s = _int_param(request, "from"), _int_param(request, "to")
+        if from_s is None or to_s is None or from_s > to_s:
+            return _retcode(retcodes.ERR_PARAMS)
+        owners = self.feed.owners
+        if q.get("login"):
+            try:
+                wanted = {int(x) for x in q["login"].split(",") if x.strip()}
+            except ValueError:
+                return _retcode(retcodes.ERR_PARAMS)
+            if any(not manager.may_read(owners[n].group) for n in wanted if n in owners):
+                return _retcode(retcodes.ERR_PERMISSIONS)
+            chosen = [d for d in self.feed.deals_between(from_s, to_s) if d.login in wanted]
+        elif q.get("group"):
+            masks = q["group"].split(",")
+            groups = {o.group for o in owners.values() if matches(o.group, masks)}
+            if any(not manager.may_read(g) for g in groups):
+                return _retcode(retcodes.ERR_PERMISSIONS)
+            chosen = [d for d in self.feed.deals_between(from_s, to_s)
+                      if d.login in owners and owners[d.login].group in groups]
+        else:
+            return _retcode(retcodes.ERR_PARAMS)
+        symbols = self._symbols()
+        return _done([deal_record(d, owners[d.login].currency, symbols.get(d.symbol)) for d in chosen])
 
 
 def _int_param(request: Request, name: str) -> int | None:

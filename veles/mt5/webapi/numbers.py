@@ -49,3 +49,15 @@ def text(value: float | int | Decimal, digits: int) -> str:
     exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)  # as NormalizeDouble
     return f"{abs(rounded) if rounded == 0 else rounded:f}"  # never "-0.00"
+
+
+def lossless(value: float | int | Decimal, digits: int) -> str:
+    """`text(value, digits)` when that reads back as the same float, else the float's shortest
+    exact form: the fake server writes what the simulator holds without losing a bit (an averaged
+    netting price or a cross rate has more decimals than the symbol's digits, as MT5's own doubles
+    do), so a connector reading it rebuilds exactly the simulator's figures."""
+    written = text(value, digits)
+    if not isinstance(value, float) or float(written) == value:
+        return written
+    exact = Decimal(repr(value))
+    return f"{abs(exact) if exact == 0 else exact:f}"

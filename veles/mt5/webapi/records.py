@@ -11,9 +11,19 @@ field (README, "Real MT5 servers").
 
 from __future__ import annotations
 
-from veles.mt5.webapi.numbers import text
+from veles.mt5.webapi.numbers import lossless, text
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot, MarginMode, Position, Side, StopoutMode
+from veles.risk.events import (
+    AccountSnapshot,
+    Deal,
+    DealEntry,
+    DealKind,
+    MarginMode,
+    Position,
+    Quote,
+    Side,
+    StopoutMode,
+)
 from veles.risk.instruments import CalcMode, SwapMode, SymbolSpec
 
 CALC_MODES = {
@@ -40,6 +50,7 @@ MARGIN_MODE_RETAIL_HEDGED = 2
 MARGIN_SO_MODE_PERCENT = 0
 MARGIN_SO_MODE_MONEY = 1
 MARGIN_FLAGS_HEDGE_LARGE_LEG = 1
+WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 CURRENCY_DIGITS = {"JPY": 0}  # every other deposit currency Veles' simulator uses has 2
 
 
@@ -63,23 +74,25 @@ def symbol_record(spec: SymbolSpec) -> dict[str, str]:
         "Path": f"{spec.asset_class}\\{spec.name}",
         "Digits": str(d),
         "CalcMode": str(CALC_MODES[spec.calc_mode]),
-        "ContractSize": text(spec.contract_size, 8),
-        "TickSize": text(spec.tick_size, d),
-        "TickValue": text(spec.tick_value, 8),
+        "ContractSize": lossless(spec.contract_size, 8),
+        "TickSize": lossless(spec.tick_size, d),
+        "TickValue": lossless(spec.tick_value, 8),
         "CurrencyBase": spec.base_currency,
         "CurrencyProfit": spec.profit_currency,
         "CurrencyMargin": spec.margin_currency,
-        "MarginInitial": text(spec.margin_initial, 8),
-        "MarginMaintenance": text(spec.margin_maintenance, 8),
-        "MarginHedged": text(spec.margin_hedged, 8),
-        "MarginInitialBuy": text(spec.buy_rates.initial, 8),
-        "MarginInitialSell": text(spec.sell_rates.initial, 8),
-        "MarginMaintenanceBuy": text(spec.buy_rates.maintenance, 8),
-        "MarginMaintenanceSell": text(spec.sell_rates.maintenance, 8),
+        "MarginInitial": lossless(spec.margin_initial, 8),
+        "MarginMaintenance": lossless(spec.margin_maintenance, 8),
+        "MarginHedged": lossless(spec.margin_hedged, 8),
+        "MarginInitialBuy": lossless(spec.buy_rates.initial, 8),
+        "MarginInitialSell": lossless(spec.sell_rates.initial, 8),
+        "MarginMaintenanceBuy": lossless(spec.buy_rates.maintenance, 8),
+        "MarginMaintenanceSell": lossless(spec.sell_rates.maintenance, 8),
         "SwapMode": str(SWAP_MODES[spec.swap_mode]),
-        "SwapLong": text(spec.swap_long, 8),
-        "SwapShort": text(spec.swap_short, 8),
+        "SwapLong": lossless(spec.swap_long, 8),
+        "SwapShort": lossless(spec.swap_short, 8),
         "Swap3Day": str(spec.swap_triple_day),
+        **{f"SwapRate{day}": lossless(rate, 8)
+           for day, rate in zip(WEEKDAYS, spec.swap_day_multipliers, strict=True)},
         "VolumeMin": str(round(spec.volume_min * 10_000)),
         "VolumeStep": str(round(spec.volume_step * 10_000)),
         "VolumeMax": str(round(spec.volume_max * 10_000)),
@@ -131,9 +144,9 @@ def position_record(login: int, position: Position, spec: SymbolSpec, currency: 
         "ContractSize": text(spec.contract_size, 8),
         "Volume": str(round(position.volume * 10_000)),
         "VolumeExt": str(round(position.volume * 100_000_000)),
-        "PriceOpen": text(position.price_open, spec.digits),
+        "PriceOpen": lossless(position.price_open, spec.digits),
         "Storage": text(position.swap, digits),
-        "RateMargin": text(position.margin_rate, 8),
+        "RateMargin": lossless(position.margin_rate, 8),
     }
 
 
@@ -155,3 +168,53 @@ def account_record(figures: AccountFigures) -> dict[str, str]:
         "MarginLevel": text(level, 2),
         "MarginLeverage": str(figures.leverage),
     }
+
+
+DEAL_ACTIONS = {DealKind.BUY: 0, DealKind.SELL: 1, DealKind.BALANCE: 2, DealKind.CREDIT: 3}
+DEAL_ENTRIES = {DealEntry.IN: 0, DealEntry.OUT: 1, DealEntry.INOUT: 2}
+
+
+def tick_record(quote: Quote, spec: SymbolSpec) -> dict[str, str]:
+    """MTTick as JSON (`tick/last`): prices with the symbol's digits, times in s and ms."""
+    d = spec.digits
+    return {
+        "Symbol": quote.symbol,
+        "Digits": str(d),
+        "Datetime": str(quote.time_msc // 1000),
+        "DatetimeMsc": str(quote.time_msc),
+        "Bid": lossless(quote.bid, d),
+        "Ask": lossless(quote.ask, d),
+        "Last": "0",
+        "Volume": "0",
+    }
+
+
+def deal_record(deal: Deal, currency: str, spec: SymbolSpec | None) -> dict[str, str]:
+    """IMTDeal as JSON (`deal/get_batch`). A balance or credit operation is a deal whose `Action`
+    says so and whose `Profit` carries the amount, as MT5 books it (there is no separate
+    balance-operation record in the Web API)."""
+    digits = currency_digits(currency)
+    operation = deal.kind in (DealKind.BALANCE, DealKind.CREDIT)
+    record = {
+        "Deal": str(deal.ticket),
+        "Login": str(deal.login),
+        "Action": str(DEAL_ACTIONS[deal.kind]),
+        "Entry": str(DEAL_ENTRIES[deal.entry]),
+        "Time": str(deal.time_msc // 1000),
+        "TimeMsc": str(deal.time_msc),
+        "Symbol": deal.symbol,
+        "Digits": str(spec.digits if spec else 0),
+        "DigitsCurrency": str(digits),
+        "ContractSize": lossless(spec.contract_size, 8) if spec else "0",
+        "Price": lossless(deal.price, spec.digits if spec else 5),
+        "Volume": str(round(deal.volume * 10_000)),
+        "VolumeExt": str(round(deal.volume * 100_000_000)),
+        "PositionID": str(deal.position_id),
+        "Profit": lossless(deal.amount if operation else deal.profit, digits),
+        "Commission": lossless(deal.commission, digits),
+        "Storage": lossless(deal.swap, digits),
+        "Comment": deal.comment,
+    }
+    if deal.margin_rate:  # MT5's RateMargin: the margin conversion rate the server fixed
+        record["RateMargin"] = lossless(deal.margin_rate, 8)
+    return record
