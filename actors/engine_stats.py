@@ -73,7 +73,7 @@ class EngineStats:
         self.tenant_id = tenant_id
         self.lag = LagHistogram()
         self.alerts: Counter[str] = Counter()  # raised, by severity
-        self.supervisor: dict[str, Any] = {}  # account_actors, recovering, connections, restarts
+        self.supervisor: dict[str, Any] = {}  # actors, recovering, connections, restarts, reconciliation
 
     def count_alerts(self, alerts: Sequence[Alert]) -> None:
         """Count the raises (clears are not new alerts)."""
@@ -92,6 +92,7 @@ class EngineStats:
             "recovering": self.supervisor.get("recovering", 0),
             "connections": self.supervisor.get("connections", 0),
             "restarts": dict(self.supervisor.get("restarts", {})),
+            "reconciliation": list(self.supervisor.get("reconciliation", [])),  # one view per connection
         }
 
     async def keep_in_redis(self, url: str, prefix: str) -> None:

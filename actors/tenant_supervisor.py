@@ -78,6 +78,8 @@ from actors.risk_aggregator import RiskAggregator
 from actors.shard_map import DEFAULT_SHARDS, ShardMap, host_count
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
+from veles.mt5.reconciliation import Reconciliation
+from veles.mt5.server_figures import ServerFigures, server_figures
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote, merge_runs
@@ -114,6 +116,8 @@ SYNC_EVERY_S = 10.0  # stored connections are re-read this often (changes also a
 STATS_EVERY_S = 2.0  # actor counts and restarts handed to the aggregator for /metrics
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 300.0  # backoff between attempts to open a failing connection
 CLOSE_WAIT_S = 30.0  # for a removed connection's batch in flight
+RECONCILED_KINDS = frozenset({"simulator", "webapi"})  # servers that publish their own figures
+HELD_KINDS = frozenset({"simulator"})  # servers that stand still while their pump waits
 
 
 @dataclass
@@ -190,6 +194,14 @@ class Connection:
     recoveries: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
     paused: bool = False
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    reconciliation: Reconciliation | None = None  # None: not reconciled (turned off, or a replay)
+    server_figures: ServerFigures | None = None  # opened at the first check, closed with the connection
+    reconciling: asyncio.Task[None] | None = None  # a check of a real server, off the pump
+
+    def kind_holds_still(self) -> bool:
+        """Whether the server only moves when polled (the simulator), so holding the pump gives
+        both sides of a reconciliation at the same moment."""
+        return self.spec.kind in HELD_KINDS
 
     def reject(self, reason: str, detail: str) -> None:
         """Count a refused event and remember why, for the operator."""
@@ -500,9 +512,13 @@ class TenantSupervisor:
         restoring += list(conn.account_tasks.values())
         if conn.absorbing is not None:
             restoring.append(conn.absorbing)
+        if conn.reconciling is not None:
+            restoring.append(conn.reconciling)
         for task in restoring:
             task.cancel()
         await asyncio.gather(*restoring, return_exceptions=True)
+        if conn.server_figures is not None:
+            await asyncio.to_thread(conn.server_figures.close)
         conn.gateway.close()
         await asyncio.gather(*(self._hosts[h].close.remote(conn.spec.connection_id) for h in conn.hosts),
                              return_exceptions=True)
@@ -535,6 +551,8 @@ class TenantSupervisor:
             "recovering": sum(slot.status != "live" for slot in slots),
             "connections": len(self._connections),
             "restarts": dict(restarts),
+            "reconciliation": [c.reconciliation.view() for c in self._connections.values()
+                               if c.reconciliation is not None],
         })
 
     async def _start_aggregator(self) -> None:
@@ -590,6 +608,9 @@ class TenantSupervisor:
         conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols), specs=symbols,
                           log=deque(maxlen=self._log_limit))
         conn.polls = 1
+        if spec.reconcile_every_s > 0 and spec.kind in RECONCILED_KINDS:
+            conn.reconciliation = Reconciliation(spec.connection_id, spec.reconcile_every_s,
+                                                 next_at=time.monotonic() + spec.reconcile_every_s)
         conn.last_quotes.update({q.symbol: q for q in conn.valid_quotes(first.quotes)})
         await self._ensure_hosts(len(snapshots))
         assert self._shard_map is not None
@@ -672,7 +693,53 @@ class TenantSupervisor:
                 except Exception as exc:  # one bad batch must not stop the tenant
                     conn.reject("batch_error", f"{type(exc).__name__}: {exc}")
                     log.exception("tenant %s: batch failed on %s", self.tenant_id, conn.spec.connection_id)
+            if conn.reconciliation is not None and conn.reconciliation.due(time.monotonic()):
+                await self._reconcile(conn)
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _reconcile(self, conn: Connection) -> None:
+        """One reconciliation check of a connection (`veles/mt5/reconciliation.py`), between two
+        batches: every live account's figures straight from its host (each host has answered the
+        last batch), then the server's own, compared in a worker thread, never on this loop.
+
+        A simulated server stands still while its pump waits here, so both sides are read at the
+        same batch (matching time: drift is exactly 0 unless a figure is wrong). A real server
+        moves on whatever Veles does, so the pump is not held for it: its check runs in the
+        background (one at a time) and the two-checks rule absorbs its update lag. Alerts go out
+        through the aggregator, as every other alert does."""
+        assert conn.reconciliation is not None
+        cid = conn.spec.connection_id
+        live = {login for login, slot in conn.accounts.items()
+                if slot.status == "live" and not conn.hosts[slot.host].recovering}
+        hosts = {conn.accounts[login].host for login in live}
+        answers: list[Any] = await asyncio.gather(*(self._hosts[h].figures.remote(cid) for h in hosts),
+                                                  return_exceptions=True)
+        veles = {login: f for answer in answers if isinstance(answer, dict)
+                 for login, f in answer.items() if login in live}
+        if conn.kind_holds_still():
+            await self._check_server(conn, veles)
+        elif conn.reconciling is None or conn.reconciling.done():
+            conn.reconciling = asyncio.create_task(self._check_server(conn, veles))
+
+    async def _check_server(self, conn: Connection, veles: dict[int, AccountFigures]) -> None:
+        reconciliation = conn.reconciliation
+        assert reconciliation is not None
+        if conn.server_figures is None:
+            try:  # a simulated server's fake Web API starts here: not on the loop either
+                conn.server_figures = await asyncio.to_thread(server_figures, conn.spec, conn.gateway)
+            except Exception as exc:
+                reconciliation.failed(f"the server's figures cannot be read: {type(exc).__name__}: {exc}")
+                return
+            if conn.server_figures is None:
+                conn.reconciliation = None  # nothing to compare with (a replay)
+                return
+        alerts = await asyncio.to_thread(reconciliation.check, conn.server_figures.read, veles)
+        if alerts and self._aggregator is not None and self._aggregator_failed is None:
+            try:
+                await self._aggregator.announce.remote(alerts)
+            except _ACTOR_GONE:  # being restarted: the drift stays in the status and the metrics
+                log.warning("tenant %s: %d reconciliation alerts not announced (aggregator away)",
+                            self.tenant_id, len(alerts))
 
     async def _dispatch(self, conn: Connection, batch: Batch) -> None:
         quotes = conn.valid_quotes(batch.quotes)
@@ -1150,6 +1217,7 @@ class TenantSupervisor:
                     "restarts": dict(c.restarts),
                     "recent_errors": list(c.recent_errors),
                     "recoveries": list(c.recoveries),
+                    "reconciliation": c.reconciliation.view() if c.reconciliation is not None else None,
                 }
                 for cid, c in self._connections.items()
             ],
@@ -1163,6 +1231,10 @@ class TenantSupervisor:
         for conn in self._connections.values():
             for task in conn.account_tasks.values():
                 task.cancel()
+            if conn.reconciling is not None:
+                conn.reconciling.cancel()
+            if conn.server_figures is not None:
+                await asyncio.to_thread(conn.server_figures.close)
             conn.gateway.close()
         for host in self._hosts:
             ray.kill(host)

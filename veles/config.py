@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
+    reconcile_every_s: float = Field(
+        default=30.0, ge=0, le=86_400,
+        description="How often each connection's account figures are compared with the MT5 server's own "
+        "(user/account/get_batch); 0 turns reconciliation off.",
+    )
     engine_hosts: int = Field(
         default=0, ge=0, description="Account host processes per tenant (0: per CPU or accounts_per_host)."
     )

@@ -23,6 +23,9 @@ class GatewaySpec:
     are merged into one batch (`merge_when_behind`); turning that off processes every poll in
     order, which makes a run exactly reproducible (tests and benchmarks compare against that).
 
+    `reconcile_every_s`: how often the engine holds Veles' figures of each account against the
+    server's own (`veles/mt5/reconciliation.py`); 0 turns it off.
+
     `login` and `password` are the manager credentials presented to the trade server (None: the
     server needs none, as the demo's simulator). The password is kept out of `repr` so a spec in
     a log line or a Ray error message never shows it.
@@ -35,6 +38,7 @@ class GatewaySpec:
     merge_when_behind: bool = True
     login: int | None = None
     password: str | None = field(default=None, repr=False)
+    reconcile_every_s: float = 0.0  # compare with the server's own figures this often; 0: never
 
 
 def open_gateway(spec: GatewaySpec) -> Gateway:

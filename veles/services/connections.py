@@ -251,7 +251,7 @@ def gateway_spec(settings: Settings, row: Mt5Connection, password: str) -> Gatew
     if not row.server.startswith(SIMULATOR_SCHEME):
         return GatewaySpec(kind="mt5-manager", connection_id=stored_connection_id(row.id),
                            options={"server": row.server}, interval=settings.gateway_interval,
-                           login=row.login, password=password)
+                           login=row.login, password=password, reconcile_every_s=settings.reconcile_every_s)
     name = zlib.crc32(row.server[len(SIMULATOR_SCHEME):].encode())
     return GatewaySpec(
         kind="simulator",
@@ -263,6 +263,7 @@ def gateway_spec(settings: Settings, row: Mt5Connection, password: str) -> Gatew
         interval=settings.gateway_interval,
         login=row.login,
         password=password,
+        reconcile_every_s=settings.reconcile_every_s,
     )
 
 

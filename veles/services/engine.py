@@ -40,6 +40,7 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
             "login_base": 100_000,
         },
         interval=settings.gateway_interval,
+        reconcile_every_s=settings.reconcile_every_s,
     )
 
 

@@ -80,6 +80,39 @@ async def read_engine_stats(settings: Settings) -> list[Row] | None:
         return None
 
 
+def _reconciliation(stats: list[Row]) -> Iterator[Metric]:
+    """Per connection: checks and failed checks, accounts drifting (at two checks in a row), the
+    largest money drift among them in minor units, and when the last check ran."""
+    labels = ["tenant", "connection"]
+    checks = CounterMetricFamily("veles_reconciliation_checks",
+                                 "Reconciliation checks against the MT5 server's own figures.", labels=labels)
+    failures = CounterMetricFamily("veles_reconciliation_failures",
+                                   "Checks whose server read failed (refused, malformed, timed out).",
+                                   labels=labels)
+    drifting = GaugeMetricFamily("veles_reconciliation_drifting_accounts",
+                                 "Accounts whose figures differ from the server's by more than one minor "
+                                 "unit at two checks in a row.", labels=labels)
+    once = GaugeMetricFamily("veles_reconciliation_drifting_once_accounts",
+                             "Accounts that differed at the last check only (update lag, or drift starting).",
+                             labels=labels)
+    worst = GaugeMetricFamily("veles_reconciliation_max_drift_minor_units",
+                              "The largest money drift among drifting accounts, in minor units of its "
+                              "currency.", labels=labels)
+    last = GaugeMetricFamily("veles_reconciliation_last_check_timestamp_seconds",
+                             "When the last check ran (Unix time).", labels=labels)
+    for row in stats:
+        for view in row.get("reconciliation", []):
+            key = [str(row["tenant_id"]), str(view["connection_id"])]
+            checks.add_metric(key, view["checks"])
+            failures.add_metric(key, view["failures"])
+            drifting.add_metric(key, view["drifting"])
+            once.add_metric(key, view["drifting_once"])
+            worst.add_metric(key, view["max_drift_minor"])
+            if view["last_check"] is not None:
+                last.add_metric(key, view["last_check"])
+    yield from (checks, failures, drifting, once, worst, last)
+
+
 class EngineCollector(Collector):
     """Prometheus families for one scrape: the engines' stats and this process's pushes."""
 
@@ -114,6 +147,7 @@ class EngineCollector(Collector):
             for severity, n in row["alerts"].items():
                 alerts.add_metric([tenant, severity], n)
         yield from (lag, actors, recovering, restarts, alerts)
+        yield from _reconciliation(stats)
         pushes = CounterMetricFamily("veles_pushes", "Pushes made by this web process, by channel.",
                                      labels=["channel"])
         for channel in ("browser", "integration"):
