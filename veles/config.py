@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     accounts_per_host: int = Field(
         default=0, ge=0, description="Accounts per host process when engine_hosts is 0 (1: one per account)."
     )
-    demo_accounts: int = Field(default=50, ge=1)
+    demo_accounts: int = Field(default=500, ge=1, description="Accounts of the demo's simulated broker.")
     demo_seed: int = 7
     demo_email: str = "demo@veles.local"
     demo_password: SecretStr = SecretStr("veles-demo")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from veles.bench import demo_idle as demo_bench
 from veles.bench import engine as engine_bench
 from veles.bench import ratelimit as ratelimit_bench
 from veles.bench import reports as reports_bench
@@ -114,3 +115,16 @@ def ratelimit(
     if not url:
         raise typer.BadParameter("needs a Redis: set REDIS_URL or pass --redis-url", param_hint="--redis-url")
     typer.echo(json.dumps(ratelimit_bench.run(url, checks)))
+
+
+@app.command("demo")
+def demo(
+    accounts: Annotated[int, typer.Option(help="Simulated MT5 accounts in the demo broker.", min=1)] = 50,
+    seconds: Annotated[float, typer.Option(help="How long to measure the idle demo.", min=1)] = 60.0,
+    settle: Annotated[float, typer.Option(help="Seconds after the dashboard is live before measuring.",
+                                          min=0)] = 20.0,
+    port: Annotated[int, typer.Option(help="Port of the demo portal the benchmark starts.")] = 3160,
+) -> None:
+    """The demo idle with one dashboard open: CPU of engine, simulator, portal and browser, start-up."""
+    result = demo_bench.run(accounts, seconds, settle, port, progress=lambda line: typer.echo(line, err=True))
+    typer.echo(json.dumps(result))

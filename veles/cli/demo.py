@@ -90,7 +90,7 @@ def _stop_portal(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_demo(
-    accounts: int = typer.Option(0, help="Simulated accounts (default: DEMO_ACCOUNTS, 50)."),
+    accounts: int = typer.Option(0, min=0, help="Simulated accounts (default: DEMO_ACCOUNTS, 500)."),
     timeout: float = typer.Option(600, help="Seconds to wait for the portal to come up."),
 ) -> None:
     """Run the whole of Veles locally with a simulated broker; Ctrl-C stops everything."""
@@ -112,7 +112,7 @@ def run_demo(
     portal: subprocess.Popen[bytes] | None = None
     reports = ExitStack()
     try:
-        _step(f"engine: simulated broker with {accounts} accounts (this spawns one actor per account)")
+        _step(f"engine: simulated broker with {accounts} accounts (account actors in a few account hosts)")
         for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
             typer.echo(f"    {status_line(status)}")
         _step("reports: a report worker and the scheduler")
