@@ -9,13 +9,17 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from actors.mt5_account import AccountActor, Step
-from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_feed_fake, serving
+from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_feed_fake, make_replay_fake, serving
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import GatewayError
+from veles.mt5.recording import record
+from veles.mt5.replay import ReplayGateway
+from veles.mt5.simulator import SimulatedBroker
 from veles.mt5.webapi.client import WebApiSettings
 from veles.mt5.webapi.errors import AuthError
 from veles.mt5.webapi.gateway import WebApiGateway
@@ -25,6 +29,9 @@ from veles.risk.events import AccountSnapshot, Batch, Deal
 # and margin mode, records.group_name), has no A/B-book flag, and the fake's history starts after
 # the simulator's warm-up (so no deal of the snapshot is in it to name).
 LABELS = ("group", "book", "last_deal_ticket")
+START = 1_700_000_000_000
+MIDNIGHT = 1_700_006_400_000  # a server midnight: a recorded session across it has a rollover
+STEPS = 150
 
 
 def _settings(url: str, **kwargs: object) -> WebApiSettings:
@@ -75,7 +82,8 @@ def _engine(snapshots: list[AccountSnapshot], symbols: dict, board: tuple) -> di
 
 def _feed(engine: dict[int, AccountActor], batch: Batch) -> None:
     for login, actor in engine.items():
-        actor.apply(Step(batch.quotes, tuple(d for d in batch.deals if d.login == login)))
+        actor.apply(Step(batch.quotes, tuple(d for d in batch.deals if d.login == login),
+                         swaps=tuple(s for s in batch.swaps if s.login == login)))
 
 
 def _figures(engine: dict[int, AccountActor]) -> dict[int, dict[str, object]]:
@@ -84,32 +92,44 @@ def _figures(engine: dict[int, AccountActor]) -> dict[int, dict[str, object]]:
             for login, a in engine.items()}
 
 
-def test_the_engine_fed_through_the_gateway_equals_the_engine_fed_by_the_simulator_through_faults() -> None:
-    """Lock step: the driver advances one simulated step, the gateway polls; faults injected along
-    the way (deals late and twice, a malformed answer, a dropped connection, an expired session,
-    a forbidden request, a slow answer). Deals: each once, in order; figures: equal."""
-    fake, broker, driver = make_feed_fake(accounts=20, seed=5)
-    symbols = {s.name: s for s in broker.symbols()}
-    direct = _engine(list(broker.accounts()), symbols, tuple(broker.market.quotes().values()))
-    faults = {
-        10: lambda: setattr(fake.feed.faults, "late_deals", 3),  # type: ignore[union-attr]
-        25: lambda: setattr(fake.feed.faults, "twice_deals", 3),  # type: ignore[union-attr]
-        40: lambda: setattr(fake.faults, "malformed", 1),
-        55: lambda: setattr(fake.faults, "drop", 1),
+def test_the_engine_fed_through_the_gateway_equals_the_engine_fed_directly_through_faults(
+        tmp_path: Path) -> None:
+    """Acceptance: a recorded session of the simulator, played by the fake MT5 Web API one batch
+    per step, read by the gateway (lock step: it polls after each), with faults injected along the
+    way (deals late and twice, a malformed answer, a dropped connection, an expired session, a
+    forbidden request, slow answers); beside it the same recording fed directly. Deals: each
+    once, in order, field for field; engine figures: equal, account for account."""
+    path = tmp_path / "session.jsonl"
+    broker = SimulatedBroker(accounts=20, seed=5, start_msc=MIDNIGHT - 20_000, warmup=60.0)
+    recorded = record(broker, path, STEPS + 1)
+    assert sum(len(b.swaps) for b in recorded) > 0  # the session crosses a rollover
+    fake, _, driver = make_replay_fake(path)
+    direct_feed = ReplayGateway(path)
+    board = direct_feed.poll()
+    symbols = {s.name: s for s in direct_feed.symbols()}
+    direct = _engine(list(direct_feed.accounts()), symbols, board.quotes)
+    assert fake.feed is not None
+    feed_faults, faults = fake.feed.faults, fake.faults
+    inject = {
+        10: lambda: setattr(feed_faults, "late_deals", 3),
+        25: lambda: setattr(feed_faults, "twice_deals", 3),
+        40: lambda: setattr(faults, "malformed", 1),
+        55: lambda: setattr(faults, "drop", 1),
         70: fake.expire_sessions,
-        85: lambda: setattr(fake.faults, "forbid", 1),
-        100: lambda: setattr(fake.faults, "delay_s", 0.2),
-        103: lambda: setattr(fake.faults, "delay_s", 0.0),
+        85: lambda: setattr(faults, "forbid", 1),
+        100: lambda: setattr(faults, "delay_s", 0.2),
+        103: lambda: setattr(faults, "delay_s", 0.0),
     }
     with serving(fake) as url, _gateway(url) as gateway:
-        board = gateway.poll()
-        via = _engine(list(gateway.accounts()), {s.name: s for s in gateway.symbols()}, board.quotes)
+        first = gateway.poll()
+        via = _engine(list(gateway.accounts()), {s.name: s for s in gateway.symbols()}, first.quotes)
         sent: list[Deal] = []
         got: list[Deal] = []
-        for step in range(150):
-            if step in faults:
-                faults[step]()
-            (batch,) = driver.advance()
+        for step in range(STEPS):
+            if step in inject:
+                inject[step]()
+            driver.advance()
+            batch = direct_feed.poll()
             _feed(direct, batch)
             sent.extend(batch.deals)
             _settle(gateway)
@@ -121,16 +141,17 @@ def test_the_engine_fed_through_the_gateway_equals_the_engine_fed_by_the_simulat
         _feed(via, last)
         got.extend(last.deals)
         stats = gateway.stats
-    assert len(sent) > 20
-    assert [d.ticket for d in got] == [d.ticket for d in sent]  # nothing lost, doubled or reordered
-    assert got == sent  # field for field
-    assert stats.reconnects >= 1  # the faults did hit
-    assert stats.requests_failed >= 1
-    assert _figures(via) == _figures(direct)
-    # The gateway's books (what a restarted actor resynchronises from) are the simulator's,
-    # margin rates fixed at opening included (the deals carry MT5's RateMargin).
-    for book in broker.accounts():
-        assert _same(book, gateway.account(book.login)) == {}
+        assert len(sent) > 20
+        assert [d.ticket for d in got] == [d.ticket for d in sent]  # nothing lost, doubled or reordered
+        assert got == sent  # field for field
+        assert stats.rollovers == 1
+        assert stats.reconnects >= 1  # the faults did hit
+        assert stats.requests_failed >= 1
+        assert _figures(via) == _figures(direct)
+        # The gateway's books (what a restarted actor resynchronises from) are the server's,
+        # margin rates fixed at opening included (the deals carry MT5's RateMargin).
+        for book in direct_feed.accounts():
+            assert _same(book, gateway.account(book.login)) == {}
 
 
 def test_a_slow_server_stalls_no_other_connection() -> None:

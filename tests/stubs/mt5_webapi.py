@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from veles.mt5.replay import ReplayGateway
 from veles.mt5.simulator import SimulatedBroker
 from veles.mt5.webapi.fake_feed import BrokerDriver, TradeFeed, owners_of
 from veles.mt5.webapi.fake_server import FakeWebApi, Manager, Source
@@ -113,3 +114,16 @@ def make_feed_fake(accounts: int = 6, seed: int = 3, managers: tuple[Manager, ..
     driver.advance()  # the first batch: a price for every symbol
     managers = managers or (Manager(MANAGER_LOGIN, MANAGER_PASSWORD),)
     return FakeWebApi(source, managers, feed=feed, **kwargs), broker, driver  # type: ignore[arg-type]
+
+
+def make_replay_fake(path: Path, managers: tuple[Manager, ...] | None = None
+                     ) -> tuple[FakeWebApi, ReplayGateway, BrokerDriver]:
+    """A fake serving a recorded session (`veles.mt5.recording`), played one batch per driver
+    step; the first batch (a price for every symbol) is played already."""
+    replay = ReplayGateway(path)
+    source = Source(replay.symbols, replay.accounts)
+    feed = TradeFeed(owners_of(replay))
+    driver = BrokerDriver(replay, feed, source.lock)
+    driver.advance()
+    managers = managers or (Manager(MANAGER_LOGIN, MANAGER_PASSWORD),)
+    return FakeWebApi(source, managers, feed=feed), replay, driver

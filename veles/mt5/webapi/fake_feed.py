@@ -5,9 +5,10 @@ A real MT5 server keeps the last tick of every symbol, each stamped with the tra
 changed it (`tick/last?trans_id=N` answers the symbols changed since N and the newest id), and a
 deal history the Web API reads by time range (`deal/get_batch?from&to`, seconds, inclusive).
 Balance and credit operations are deals too (Action 2 and 3). `TradeFeed` holds exactly that,
-bounded; `BrokerDriver` advances a `SimulatedBroker` on a timer (or step by step in a test) and
-records each batch, under the same lock the fake's snapshot reads take, so a snapshot and the feed
-always agree on where the simulation is.
+bounded; `BrokerDriver` advances a gateway (the `SimulatedBroker`, or a `ReplayGateway` playing
+a recorded session) on a timer, or step by step in a test, and records each batch, under the
+same lock the fake's snapshot reads take, so a snapshot and the feed always agree on where the
+simulation is. Rollover swaps reach the served positions (`Storage`) through the gateway's books.
 
 Feed faults (`FeedFaults`), as real servers and networks misbehave:
 * `late_deals`: the next N deal answers miss the deals of the newest batch (the history lags a
@@ -24,7 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from veles.mt5.simulator import SimulatedBroker
+from veles.mt5.gateway import Gateway
 from veles.risk.events import Batch, Deal, Quote
 
 MAX_DEALS = 200_000  # the deal history kept (oldest dropped first)
@@ -104,15 +105,15 @@ class TradeFeed:
 
 
 class BrokerDriver:
-    """Advances the simulated broker and records its batches into the feed, on a timer in its
-    own thread (`start`/`stop`) or one step at a time (`advance`)."""
+    """Advances the simulated broker (any gateway) and records its batches into the feed, on a
+    timer in its own thread (`start`/`stop`) or one step at a time (`advance`)."""
 
-    def __init__(self, broker: SimulatedBroker, feed: TradeFeed, lock: threading.Lock,
+    def __init__(self, broker: Gateway, feed: TradeFeed, lock: threading.Lock,
                  interval: float | None = None) -> None:
         self.broker = broker
         self.feed = feed
         self.lock = lock
-        self.interval = broker.interval if interval is None else interval
+        self.interval = float(getattr(broker, "interval", 0.25)) if interval is None else interval
         self._symbols = frozenset(s.name for s in broker.symbols())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -150,7 +151,7 @@ class BrokerDriver:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def owners_of(broker: SimulatedBroker) -> dict[int, Owner]:
+def owners_of(broker: Gateway) -> dict[int, Owner]:
     """Each account's group (as the Web API names it) and deposit currency."""
     from veles.mt5.webapi.records import group_name
 

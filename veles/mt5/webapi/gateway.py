@@ -21,6 +21,11 @@ quotes. Balance and credit operations are deals (`convert.deal`). When the engin
 batches, the accumulation stops growing at `max_pending_deals`: deal polling pauses (the server
 keeps its history) until the engine catches up, so nothing is dropped and memory is bounded.
 
+Rollovers: MT5 charges swaps to open positions at the server's midnight without a deal. When the
+ticks' server day changes, the gateway reads the positions (consistently with the deals, as for
+the snapshot) and sends each open position's swap as a `PositionSwap` in a batch of its own, after
+every deal before it and before any deal after it.
+
 Sessions: `/api/test/access` every `ping_s` without other traffic; the client re-authenticates on
 401/403, a dropped connection or a timeout (every call has one). When the client gives up, the
 gateway reconnects with tenacity (exponential wait, stopped after `reconnect_s`) and shows it in
@@ -51,13 +56,14 @@ from veles.mt5.ledger import AccountBook
 from veles.mt5.webapi import convert
 from veles.mt5.webapi.client import WebApiClient, WebApiSettings
 from veles.mt5.webapi.errors import AuthError, ProtocolError, WebApiError
-from veles.risk.events import AccountSnapshot, Batch, Deal, Position, Quote
+from veles.risk.events import AccountSnapshot, Batch, Deal, Position, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SNAPSHOT_ROUNDS = 20  # re-reads of the accounts that dealt while the snapshot was being taken
+DAY_MS = 86_400_000
 HORIZON_S = 86_400  # the deal window's end, ahead of the server clock (the window is open-ended)
 
 
@@ -72,6 +78,7 @@ class GatewayStats:
     duplicate_deals: int = 0
     quotes: int = 0
     paused_deal_polls: int = 0
+    rollovers: int = 0
     cpu_s: float = 0.0  # thread CPU of the gateway's loop
     snapshot_rounds: int = 0
     last_error: str = ""
@@ -79,10 +86,12 @@ class GatewayStats:
 
 @dataclass
 class _Pending:
-    """What arrived since the engine's last `poll()`."""
+    """What arrived since the engine's last `poll()`: one batch in the making. A rollover's swaps
+    start a new one (they apply after every earlier deal and before the later ones)."""
 
     quotes: dict[str, Quote] = field(default_factory=dict)
     deals: list[Deal] = field(default_factory=list)
+    swaps: tuple[PositionSwap, ...] = ()
     since: float | None = None  # wall clock of the oldest thing in it
 
 
@@ -120,7 +129,8 @@ class WebApiGateway:
         self._trans_id = 0
         self._seen: dict[int, int] = {}  # deal ticket -> its time (s), within the overlap window
         self._server_s = 0  # the newest server time (s) seen on a tick or a deal
-        self._pending = _Pending()
+        self._pending: list[_Pending] = [_Pending()]
+        self._day = -1  # the server day (ms // DAY_MS) of the newest tick: a change is a rollover
         self._lock = threading.Lock()
         self._seq = 0
         self._closed = False
@@ -165,7 +175,13 @@ class WebApiGateway:
             raise gateway_protocol.GatewayError(
                 f"{self.connection_id}: the MT5 Web API connection failed: {self.stats.last_error}")
         with self._lock:
-            pending, self._pending = self._pending, _Pending()
+            pending = self._pending.pop(0)
+            if not self._pending:
+                self._pending.append(_Pending())
+            for swap in pending.swaps:
+                book = self._books.get(swap.login)
+                if book is not None and book.position(swap.position_id) is not None:
+                    book.set_swap(swap.position_id, swap.swap)
             for deal in pending.deals:
                 book = self._books.get(deal.login)
                 if book is not None:
@@ -175,7 +191,7 @@ class WebApiGateway:
                         log.warning("%s: deal %d not booked: %s", self.connection_id, deal.ticket, exc)
             self._seq += 1
             return Batch(self.connection_id, self._seq, pending.since or time.time(),
-                         tuple(pending.quotes.values()), tuple(pending.deals))
+                         tuple(pending.quotes.values()), tuple(pending.deals), pending.swaps)
 
     def close(self) -> None:
         """Stop polling and close the session; snapshots stay readable."""
@@ -319,32 +335,70 @@ class WebApiGateway:
         quotes = await self._ticks()
         with self._lock:  # taken at once: a failing deal request must not lose them
             self._take(quotes, [])
-            backlog = len(self._pending.deals)
-        fresh: list[Deal] = []
+            backlog = sum(len(p.deals) for p in self._pending)
         if backlog < self.max_pending_deals:
-            newest = max([self._server_s, *self._seen.values()])
-            for deal in await self._deals_since(newest - self.deal_overlap_s):
-                if deal.ticket in self._seen:
-                    self.stats.duplicate_deals += 1
-                    continue
-                self._seen[deal.ticket] = deal.time_msc // 1000
-                fresh.append(deal)
-            horizon = newest - 2 * self.deal_overlap_s
-            for ticket in [t for t, s in self._seen.items() if s < horizon]:
-                del self._seen[ticket]  # older than any window still asked for: bounded
+            await self._new_deals()
         else:
             self.stats.paused_deal_polls += 1
+        day = max((q.time_msc for q in quotes), default=0) // DAY_MS
+        if quotes and day > self._day:
+            if self._day >= 0:
+                await self._rollover()
+            self._day = day
+        self.stats.polls += 1
+        self.stats.quotes += len(quotes)
+
+    async def _new_deals(self) -> set[int]:
+        """Take the deals not delivered yet; the logins they are of."""
+        fresh: list[Deal] = []
+        newest = max([self._server_s, *self._seen.values()])
+        for deal in await self._deals_since(newest - self.deal_overlap_s):
+            if deal.ticket in self._seen:
+                self.stats.duplicate_deals += 1
+                continue
+            self._seen[deal.ticket] = deal.time_msc // 1000
+            fresh.append(deal)
+        horizon = newest - 2 * self.deal_overlap_s
+        for ticket in [t for t, s in self._seen.items() if s < horizon]:
+            del self._seen[ticket]  # older than any window still asked for: bounded
         with self._lock:
             self._take([], fresh)
-        self.stats.polls += 1
         self.stats.deals += len(fresh)
-        self.stats.quotes += len(quotes)
+        return {d.login for d in fresh}
+
+    async def _rollover(self) -> None:
+        """The server's day changed: its rollover charged swaps to open positions (`Storage`),
+        which no deal announces. Read the positions and send each one's swap as of the deals
+        delivered so far: positions of accounts that dealt while they were read are read again,
+        as for the snapshot, so a swap is never older or newer than the deals before it."""
+        positions = await self._positions({"group": self.mask})
+        for round_ in range(SNAPSHOT_ROUNDS):
+            moved = await self._new_deals()
+            if not moved:
+                break
+            again = await self._positions({"login": ",".join(map(str, sorted(moved)))})
+            for login in moved:
+                positions.pop(login, None)
+            positions.update(again)
+            self.stats.snapshot_rounds = max(self.stats.snapshot_rounds, round_ + 1)
+        else:
+            raise WebApiError("position/get_batch", "the accounts kept dealing through the rollover's "
+                                                    f"{SNAPSHOT_ROUNDS} reads; trying again")
+        stamp = self._day_start_msc()
+        swaps = tuple(PositionSwap(login, p.ticket, p.swap, stamp)
+                      for login, held in sorted(positions.items()) for p in held if p.swap)
+        with self._lock:
+            self._pending.append(_Pending(swaps=swaps, since=time.time()))
+        self.stats.rollovers += 1
+
+    def _day_start_msc(self) -> int:
+        return (self._day + 1) * DAY_MS
 
     def _take(self, quotes: list[Quote], deals: list[Deal]) -> None:
         """Add to the pending batch (the lock held)."""
         if not quotes and not deals:
             return
-        pending = self._pending
+        pending = self._pending[-1]
         if pending.since is None:
             pending.since = time.time()
         for quote in quotes:
