@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     )
     publish_hz: float = Field(default=4.0, gt=0, description="How often aggregators publish book diffs.")
     gateway_interval: float = Field(default=0.25, gt=0, description="Seconds between simulated batches.")
+    mt5_ca_bundle: str | None = Field(
+        default=None,
+        description="PEM file of a private CA trusted for MT5 Web API servers (a broker's own CA); "
+        "unset: the system's trust store. Certificates are always verified.",
+    )
     reconcile_every_s: float = Field(
         default=30.0, ge=0, le=86_400,
         description="How often each connection's account figures are compared with the MT5 server's own "

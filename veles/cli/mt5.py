@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import json
 import os
 from typing import Annotated
 
 import typer
 
-from veles.mt5.webapi.check import check
+from veles.mt5.webapi.check import FAILED, check_blocking
 from veles.mt5.webapi.client import WebApiSettings
-from veles.mt5.webapi.errors import WebApiError
 
 app = typer.Typer(help="Real MT5 servers through the MT5 Web API.", no_args_is_help=True)
 
@@ -34,15 +30,11 @@ def run_check(
     and the server's retcode."""
     password = os.environ.get(PASSWORD_ENV)
     if not password:
-        typer.echo(f"mt5 check failed at password: {PASSWORD_ENV} is not set", err=True)
+        typer.echo(f"{FAILED} password: {PASSWORD_ENV} is not set", err=True)
         raise typer.Exit(2)
     settings = WebApiSettings(url=url, login=login, password=password, ca_bundle=ca_bundle, timeout_s=timeout)
-    try:
-        result = asyncio.run(check(settings, group))
-    except WebApiError as exc:
-        typer.echo(f"mt5 check failed at {exc}", err=True)
-        raise typer.Exit(2) from None
-    except (OSError, ValueError) as exc:  # unreadable CA bundle, malformed URL
-        typer.echo(f"mt5 check failed at setup: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(json.dumps(dataclasses.asdict(result)))
+    outcome = check_blocking(settings, group)
+    if not outcome.ok:
+        typer.echo(outcome.line, err=True)
+        raise typer.Exit(2)
+    typer.echo(outcome.line)

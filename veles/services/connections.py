@@ -33,6 +33,8 @@ from models.tenancy import Tenant
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import GatewayError
+from veles.mt5.webapi.check import check_blocking
+from veles.mt5.webapi.client import WebApiSettings
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.events import AccountSnapshot
 from veles.services.audit import record
@@ -40,6 +42,7 @@ from veles.services.credentials import CredentialsError, decrypt, encrypt, parse
 from veles.services.errors import Conflict, NotFound, validated
 
 SIMULATOR_SCHEME = "sim://"  # a server address that names the built-in simulated trade server
+WEBAPI_SCHEME = "https://"  # a real MT5 server's Web API (veles/mt5/webapi)
 _HOST_PORT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:(\d{1,5})$")
 _SIM_NAME = re.compile(r"^sim://[A-Za-z0-9_-]{1,64}$")
 SIMULATED_ACCOUNTS = 5  # accounts of a stored simulated server (sim://NAME)
@@ -54,10 +57,11 @@ def _check_server(server: str) -> str:
         if not _SIM_NAME.match(server):
             raise ValueError("a simulated server is sim://NAME (letters, digits, - and _)")
         return server
-    match = _HOST_PORT.match(server)
+    address = server.removeprefix(WEBAPI_SCHEME).removesuffix("/")
+    match = _HOST_PORT.match(address)
     if match is None or not 1 <= int(match.group(1)) <= 65535:
-        raise ValueError("must be host:port (port 1-65535) or sim://NAME")
-    return server
+        raise ValueError("must be https://host:port (the MT5 Web API, port 1-65535), host:port or sim://NAME")
+    return f"{WEBAPI_SCHEME}{address}" if server.startswith(WEBAPI_SCHEME) else address
 
 
 class ConnectionForm(BaseModel):
@@ -66,7 +70,8 @@ class ConnectionForm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     platform: Platform = Platform.MT5
-    server: str = Field(min_length=1, max_length=255, description="host:port, or sim://NAME (simulator).")
+    server: str = Field(min_length=1, max_length=255,
+                        description="https://host:port (the MT5 Web API), or sim://NAME (simulator).")
     login: int = Field(gt=0, lt=2**63, description="Manager login.")
     password: SecretStr = Field(min_length=1, max_length=256, description="Stored encrypted.")
 
@@ -240,14 +245,23 @@ def delete_connection(db: Session, tenant_id: int, connection_id: int, *, actor:
 
 
 def gateway_spec(settings: Settings, row: Mt5Connection, password: str) -> GatewaySpec:
-    """How to reach a stored connection. `sim://NAME` is the built-in simulated server (it accepts
-    the `SIMULATOR_PASSWORD` setting); anything else needs an MT5 manager connector, which this
-    Veles server does not have: opening it is a GatewayError saying so.
+    """How to reach a stored connection. `https://host:port` is a real server's MT5 Web API (its
+    certificate checked against the system's trust store, or `MT5_CA_BUNDLE`); `sim://NAME` is the
+    built-in simulated server (it accepts the `SIMULATOR_PASSWORD` setting); a bare host:port would
+    need the Windows Manager API, which this Veles server does not have: opening it is a
+    GatewayError saying so.
 
     Each simulated server's seed and logins derive from its NAME, so two of them (or one beside
     the demo's broker, logins from 100000) neither share accounts nor collide in the book.
     """
     assert row.id is not None
+    if row.server.startswith(WEBAPI_SCHEME):
+        options: dict[str, Any] = {"url": row.server}
+        if settings.mt5_ca_bundle:
+            options["ca_bundle"] = settings.mt5_ca_bundle
+        return GatewaySpec(kind="webapi", connection_id=stored_connection_id(row.id), options=options,
+                           interval=settings.gateway_interval, login=row.login, password=password,
+                           reconcile_every_s=settings.reconcile_every_s)
     if not row.server.startswith(SIMULATOR_SCHEME):
         return GatewaySpec(kind="mt5-manager", connection_id=stored_connection_id(row.id),
                            options={"server": row.server}, interval=settings.gateway_interval,
@@ -376,6 +390,8 @@ def check_connection(db: Session, settings: Settings, tenant_id: int, connection
     try:
         password = decrypt(_keys(settings), row.credentials_encrypted)
         spec = gateway_spec(settings, row, password)
+        if spec.kind == "webapi":
+            return _record(db, row, _webapi_check(spec))
         if spec.kind == "simulator":  # a test proves the login: no simulated trading needed first
             spec = replace(spec, options={**spec.options, "warmup": 0.0})
         gateway = open_gateway(spec)
@@ -384,12 +400,30 @@ def check_connection(db: Session, settings: Settings, tenant_id: int, connection
         finally:
             gateway.close()
     except GatewayError as exc:
-        check = ConnectionCheck(False, ConnectionStatus.FAILED, str(exc))
-        row.last_error = check.message
-    else:
-        check = ConnectionCheck(True, ConnectionStatus.CONNECTED, f"Connected: {accounts} accounts.",
-                                accounts)
+        return _record(db, row, ConnectionCheck(False, ConnectionStatus.FAILED, str(exc)))
+    connected = f"Connected: {accounts} accounts."
+    return _record(db, row, ConnectionCheck(True, ConnectionStatus.CONNECTED, connected, accounts))
+
+
+def _webapi_check(spec: GatewaySpec) -> ConnectionCheck:
+    """`veles mt5 check` against the server (blocking: the caller runs this in a thread): its
+    JSON summary, or its one line naming the failing step and the server's retcode."""
+    assert spec.login is not None
+    assert spec.password is not None
+    options = spec.options
+    outcome = check_blocking(WebApiSettings(str(options["url"]), spec.login, spec.password,
+                                            ca_bundle=options.get("ca_bundle")))
+    if not outcome.ok or outcome.result is None:
+        return ConnectionCheck(False, ConnectionStatus.FAILED, outcome.line)
+    return ConnectionCheck(True, ConnectionStatus.CONNECTED, outcome.line, outcome.result.users)
+
+
+def _record(db: Session, row: Mt5Connection, check: ConnectionCheck) -> ConnectionCheck:
+    """Keep a check's outcome on the row: status, last error, last connected."""
+    if check.ok:
         row.last_error, row.last_connected_at = None, utcnow()
+    else:
+        row.last_error = check.message[:_ERROR_CHARS]
     row.status = check.status
     row.updated_at = utcnow()
     db.add(row)

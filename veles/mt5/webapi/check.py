@@ -3,9 +3,15 @@ learns in one command whether the manager account, its rights and the IP allow-l
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from veles.mt5.webapi.client import WebApiClient, WebApiSettings
+from veles.mt5.webapi.errors import WebApiError
+
+FAILED = "mt5 check failed at"
 
 
 @dataclass(frozen=True)
@@ -31,3 +37,25 @@ async def check(settings: WebApiSettings, mask: str = "*") -> CheckResult:
         positions = await client.positions(mask)
         return CheckResult(settings.url, client.version_access, len(symbols), len(groups), len(users),
                            len(positions))
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What `veles mt5 check` prints, for the CLI and the portal's "Test" alike: the JSON summary,
+    or one line naming the failing step and the server's retcode."""
+
+    ok: bool
+    line: str
+    result: CheckResult | None = None
+
+
+def check_blocking(settings: WebApiSettings, mask: str = "*") -> CheckOutcome:
+    """`check` on a loop of its own (a CLI, or a worker thread: never a running event loop);
+    every failure becomes its one line, never an exception."""
+    try:
+        result = asyncio.run(check(settings, mask))
+    except WebApiError as exc:
+        return CheckOutcome(False, f"{FAILED} {exc}")
+    except (OSError, ValueError) as exc:  # an unreadable CA bundle, a malformed URL
+        return CheckOutcome(False, f"{FAILED} setup: {exc}")
+    return CheckOutcome(True, json.dumps(dataclasses.asdict(result)), result)
