@@ -34,6 +34,7 @@ import ray
 
 from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, Step, pickle_parts, unpickle_parts
 from veles.risk.account import AccountFigures
+from veles.risk.columns import FigureColumns
 from veles.risk.events import AccountSnapshot, Deal, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
@@ -278,7 +279,7 @@ class HostCore:
         answer.needs = conn.needs()
         return answer
 
-    def restore_split(self, *args: Any, **kwargs: Any) -> tuple[HostAnswer, list[AccountFigures]]:
+    def restore_split(self, *args: Any, **kwargs: Any) -> tuple[HostAnswer, FigureColumns]:
         """`restore`, with the figures apart from the rest of the answer (see `apply_split`): a
         host's restore answers with every account it rebuilt."""
         return _split(self.restore(*args, **kwargs))
@@ -328,11 +329,11 @@ class HostCore:
         return answer
 
     def apply_split(self, connection_id: str, batches: Sequence[HostBatch]
-                    ) -> tuple[HostAnswer, list[AccountFigures]]:
-        """`apply`, with the figures apart from the rest of the answer: the supervisor reads the
-        answer and hands the figures on to the aggregator as they are (called with
-        `num_returns=2`, the figures are an ObjectRef of their own), so the bulk
-        of every batch is pickled once, in the host, and unpickled once, in the aggregator."""
+                    ) -> tuple[HostAnswer, FigureColumns]:
+        """`apply`, with the figures apart from the rest of the answer, as columns: the supervisor
+        reads the answer and hands the figures on to the aggregator as they are (called with
+        `num_returns=2`, the figures are an ObjectRef of their own), so the bulk of every batch
+        is a few arrays, written once in the host and read once in the aggregator."""
         return _split(self.apply(connection_id, batches))
 
     def _apply(self, actor: AccountActor, step: Step) -> AccountUpdate:
@@ -399,11 +400,12 @@ class HostCore:
         return sum(len(conn.accounts) for conn in self.connections.values())
 
 
-def _split(answer: HostAnswer) -> tuple[HostAnswer, list[AccountFigures]]:
-    """An answer without its figures, and the figures (counted in `figure_count`)."""
+def _split(answer: HostAnswer) -> tuple[HostAnswer, FigureColumns]:
+    """An answer without its figures, and the figures as columns (counted in `figure_count`): a
+    few arrays cross to the aggregator instead of an object per account."""
     figures, answer.figures = answer.figures, []
     answer.figure_count = len(figures)
-    return answer, figures
+    return answer, FigureColumns.of(figures)
 
 
 _E = TypeVar("_E", Deal, PositionSwap)

@@ -1,11 +1,14 @@
 """RiskAggregator: merges account figures into the tenant's book and publishes it.
 
-Each account's new figures replace its old contribution (`Book.apply`), so a tick costs
-O(accounts changed), never a rescan. A change is published at once unless the last publish was
-less than 0.8 of a period (1/PUBLISH_HZ, default 4 Hz) ago; then as soon as that gap has passed.
-The 20% allowance is deliberate: with the gap at a full period (or a token bucket refilled at
-PUBLISH_HZ), a gateway polled at the same rate never works off a delay once it has one (after a
-catch-up burst, say) and every later diff carries it; with 0.8 each delayed publish shortens the
+Each account's new figures replace its old contribution, so a tick costs O(accounts changed),
+never a rescan. Hosts send a batch's figures as columns (`veles.risk.columns.FigureColumns`) and
+the book keeps them as columns (`ColumnBook`): merging and judging the alert rules run on whole
+arrays, and only accounts whose figures cross a rule's threshold go through the rule's own code.
+A change is published at once unless the last publish was less than 0.8 of a period
+(1/PUBLISH_HZ, default 4 Hz) ago; then as soon as that gap has passed. The 20% allowance is
+deliberate: with the gap at a full period (or a token bucket refilled at PUBLISH_HZ), a gateway
+polled at the same rate never works off a delay once it has one (after a catch-up burst, say)
+and every later diff carries it; with 0.8 each delayed publish shortens the
 next delay by a fifth of a period. The rate stays capped at 1.25 times PUBLISH_HZ.
 Everything that changed since the last publish goes out as one diff with a version number.
 Consumers read diffs by long-polling `diffs_since` over Ray (works with no Redis) or from the bus
@@ -37,12 +40,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
 from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
-from actors.wire import Row, account_row, alert_row, alert_topic, book_message, book_topic
+from actors.wire import ACCOUNT_FIELDS, Row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
 from veles.config import engine_prefix, get_settings
 from veles.risk.account import AccountFigures
 from veles.risk.alerts import Alert, AlertEngine
-from veles.risk.book import Book
+from veles.risk.columns import ColumnBook, FigureColumns
 from veles.risk.events import Deal
 
 _RING = 64  # diffs kept for consumers that fall slightly behind
@@ -64,8 +67,7 @@ class BookPublisher:
         # ALERT_COOLDOWN_SECONDS as this process reads it (the engine's job passes it on to actors)
         self._cooldown_s = get_settings().alert_cooldown_seconds if cooldown_s is None else cooldown_s
         self.epoch = time.time_ns()
-        self.book = Book()
-        self.rows: dict[int, Row] = {}
+        self.book = ColumnBook()  # every account's latest row and contribution, as columns
         self.version = 0
         self._changed: set[int] = set()
         self._sent_at = 0.0
@@ -88,15 +90,19 @@ class BookPublisher:
         self.redis_prefix = engine_prefix(database_url)
         self._bus = RedisBus(redis_url, self.redis_prefix) if redis_url else None
 
-    def apply(self, figures: list[AccountFigures], sent_at: float, deals: Sequence[Deal] = ()) -> list[Alert]:
-        """Merge new account figures (published on the next tick); returns the alerts they raise or
-        clear, and those of the deals applied with them."""
+    def apply(self, figures: Sequence[AccountFigures] | FigureColumns, sent_at: float,
+              deals: Sequence[Deal] = (), *more: Sequence[AccountFigures] | FigureColumns) -> list[Alert]:
+        """Merge new account figures (published on the next tick), `figures` then each of `more`
+        in order; returns the alerts they raise or clear, and those of the deals applied with them.
+        Figures come as columns from the hosts, as objects from tools, tests and restores."""
         alerts: list[Alert] = []
-        for fig in figures:
-            self.book.apply(fig)
-            self.rows[fig.login] = account_row(fig)
-            self._changed.add(fig.login)
-            alerts.extend(self.alerts.on_account(fig))
+        for part in (figures, *more):
+            for columns in [part] if isinstance(part, FigureColumns) else FigureColumns.runs(part):
+                if not len(columns):
+                    continue
+                self.book.apply(columns)
+                self._changed.update(columns.login.tolist())
+                alerts.extend(self.alerts.on_columns(columns))
         for deal in deals:
             alerts.extend(self.alerts.on_deal(deal))
         if self.deal_log is not None:
@@ -109,9 +115,8 @@ class BookPublisher:
         """Take accounts out of the book (their connection was removed). A diff can only say what
         changed, not what left, so the epoch changes: every consumer reloads the full snapshot at
         the next publish, which no longer holds them."""
+        self.book.remove(logins)
         for login in logins:
-            self.book.remove(login)
-            self.rows.pop(login, None)
             self._changed.discard(login)
         self.epoch = time.time_ns()
         self._removed = True
@@ -127,8 +132,8 @@ class BookPublisher:
             epoch=self.epoch,
             version=self.version,
             full=True,
-            book=self.book.snapshot(),
-            accounts=list(self.rows.values()),
+            book=self.book.figures(),
+            accounts=self.book.rows(ACCOUNT_FIELDS),
             sent_at=self._sent_at,
             published_at=time.time(),
         )
@@ -143,7 +148,7 @@ class BookPublisher:
         self.stats.lag.observe_many(now - sent_at for sent_at in self._unpublished)
         self._unpublished.clear()
         self.version += 1
-        book = self.book.snapshot()
+        book = self.book.figures()
         await self.announce(self.alerts.on_book(book, int(now * 1000)))
         diff = book_message(
             tenant_id=self.tenant_id,
@@ -151,7 +156,7 @@ class BookPublisher:
             version=self.version,
             full=False,
             book=book,
-            accounts=[self.rows[login] for login in sorted(self._changed)],
+            accounts=self.book.rows(ACCOUNT_FIELDS, sorted(self._changed)),
             sent_at=self._sent_at,
             published_at=now,
         )
@@ -299,11 +304,12 @@ class RiskAggregator:
 
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
-        *more: list[AccountFigures], incarnation: int | None = None,
+        *more: list[AccountFigures] | FigureColumns, incarnation: int | None = None,
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
-        raise go out at once. `more`: further lists of figures, passed by the supervisor as the
-        hosts' ObjectRefs (Ray resolves them here, so the supervisor never unpickles them).
+        raise go out at once. `more`: further figures, the hosts' `FigureColumns`, passed by the
+        supervisor as the hosts' ObjectRefs (Ray resolves them here, so the supervisor never reads
+        them).
 
         `incarnation` fences a killed supervisor's last call: its arguments may resolve after the
         restarted supervisor has re-sent every account, and its older figures must not win. A call
@@ -314,9 +320,7 @@ class RiskAggregator:
                 return
             self._incarnation = incarnation
         await self._core.load()
-        if more:
-            figures = [*figures, *(f for part in more for f in part)]
-        await self._core.announce(self._core.apply(figures, sent_at, deals or ()))
+        await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more))
         self._changed.set()
 
     async def alerts(self) -> dict[str, Any]:

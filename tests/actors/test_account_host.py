@@ -9,6 +9,7 @@ account, field for field, with an `AccountActor` fed every batch undisturbed.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +19,11 @@ from actors.account_host import Checkpoint, HostBatch, HostCore
 from actors.mt5_account import AccountActor, Step
 from actors.shard_map import ShardMap, host_count
 from actors.tenant_supervisor import Connection
+from actors.wire import ACCOUNT_FIELDS
 from veles.mt5.simulator import SimulatedBroker
 from veles.risk.account import AccountFigures
+from veles.risk.book import book_from_accounts
+from veles.risk.columns import ColumnBook, FigureColumns
 from veles.risk.events import Quote
 
 START_MSC = 1_790_000_000_000
@@ -45,9 +49,12 @@ class _Driver:
         self.checkpoints: dict[int, Checkpoint] = {}
         self.log: list[HostBatch] = []
         self.seq = 0
+        self.book = ColumnBook()  # the aggregator's book, fed only the hosts' columns
         for index, host in enumerate(self.hosts):
             mine = [s for s in snapshots if self.map.host_of(s.login) == index]
-            self._keep(host.open(CONN, self.symbols, self.board, mine, 0).checkpoint)
+            opened = host.open(CONN, self.symbols, self.board, mine, 0)
+            self.book.apply(FigureColumns.of(opened.figures))
+            self._keep(opened.checkpoint)
 
     def _keep(self, checkpoint: Checkpoint | None) -> None:
         if checkpoint is not None:
@@ -68,17 +75,29 @@ class _Driver:
         self.log.append(sent)
         failed: set[int] = set()
         for host in self.hosts:
-            answer = host.apply(CONN, [sent])
+            answer, columns = host.apply_split(CONN, [sent])
+            self._check_columns(columns)
             self._keep(answer.checkpoint)
             failed |= answer.failed.keys()
         return failed
+
+    def _check_columns(self, columns: FigureColumns) -> None:
+        """What a host sends the aggregator: the accounts it stepped, each exactly the reference
+        (rows and the USD cents the book sums), merged into a columnar book like the aggregator's."""
+        logins = columns.login.tolist()
+        expected = FigureColumns.of([self.reference[login].figures() for login in logins])
+        assert columns.rows(ACCOUNT_FIELDS) == expected.rows(ACCOUNT_FIELDS)
+        assert columns.money.tolist() == expected.money.tolist()
+        self.book.apply(columns)
 
     def restore(self, index: int, logins: list[int], reset: bool) -> dict[int, str]:
         """What the supervisor sends a host to rebuild accounts from checkpoints + log."""
         checkpoints = list({id(c): c for c in (self.checkpoints[login] for login in logins)}.values())
         since = min(c.seq for c in checkpoints)
         batches = [b for b in self.log if b.seq > since]
-        answer = self.hosts[index].restore(CONN, self.symbols, checkpoints, logins, batches, self.seq, reset)
+        answer, columns = self.hosts[index].restore_split(CONN, self.symbols, checkpoints, logins, batches,
+                                                          self.seq, reset)
+        self._check_columns(columns)
         self._keep(answer.checkpoint)
         return answer.failed
 
@@ -127,6 +146,9 @@ def test_hosted_accounts_equal_the_reference_through_kills_and_failures(
             if at == poll:
                 driver.kill(index % hosts)
     assert driver.figures() == {login: actor.figures() for login, actor in driver.reference.items()}
+    reference = [driver.reference[login].figures() for login in sorted(driver.reference)]
+    expected = replace(book_from_accounts(reference), top_risky=())
+    assert replace(driver.book.figures(), top_risky=()) == expected
 
 
 def test_rollover_swaps_reach_hosted_accounts_and_survive_a_host_restart() -> None:

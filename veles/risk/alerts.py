@@ -46,12 +46,56 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from veles.risk.account import AccountFigures
+import numpy as np
+
 from veles.risk.book import BookFigures
+from veles.risk.columns import (
+    DRAWDOWN,
+    MARGIN_LEVEL,
+    PROFIT,
+    STATE,
+    USD_RATE,
+    FigureColumns,
+)
 from veles.risk.events import Deal, DealKind
 from veles.risk.score import STATE_MARGIN_CALL, STATE_OK, STATE_STOP_OUT
+
+
+class JudgedAccount(Protocol):
+    """What the account rules read of an account's figures (`AccountFigures` has it all)."""
+
+    @property
+    def login(self) -> int: ...
+    @property
+    def margin_level(self) -> float | None: ...
+    @property
+    def drawdown(self) -> float: ...
+    @property
+    def profit(self) -> float: ...
+    @property
+    def usd_rate(self) -> float: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def updated_msc(self) -> int: ...
+    @property
+    def missing_quotes(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One account of `FigureColumns`, as the account rules read it."""
+
+    login: int
+    margin_level: float | None
+    drawdown: float
+    profit: float
+    usd_rate: float
+    state: str
+    updated_msc: int
+    missing_quotes: tuple[str, ...] = ()
 
 
 class AlertKind(StrEnum):
@@ -252,7 +296,53 @@ class AlertEngine:
             del self._active[key]
         return gone
 
-    def on_account(self, figures: AccountFigures) -> list[Alert]:
+    def on_columns(self, columns: FigureColumns) -> list[Alert]:
+        """`on_account` of every account of `columns`, in their order, with the same result: the
+        rules' comparisons run on the whole columns first, and only the accounts that may raise or
+        clear something (or hold a value the rules cannot judge) go through `on_account`.
+
+        Why that is the same: an account rule changes nothing unless its value breaches the
+        threshold (not raised yet), recovers past the clear level (raised), or is NaN / an unknown
+        state (counted in `ignored`); every other account yields nothing, as `on_account` would."""
+        if not self._account_rules or not len(columns):
+            return []
+        values = columns.values
+        level_of_state = np.array([STATE_RANK.get(label, math.nan) for label in columns.labels], np.float64)
+        logins = columns.login
+        subjects_active: dict[str, list[int]] = {}
+        for rule_id, subject in self._active:
+            subjects_active.setdefault(rule_id, []).append(int(subject) if subject.isdigit() else -1)
+        candidate = np.zeros(len(columns), np.bool_)
+        with np.errstate(invalid="ignore"):
+            for rule in self._account_rules:
+                if rule.kind is AlertKind.MARGIN_LEVEL:
+                    level = np.where(columns.has_level, values[:, MARGIN_LEVEL], math.inf)
+                elif rule.kind is AlertKind.DRAWDOWN:
+                    level = values[:, DRAWDOWN]
+                elif rule.kind is AlertKind.FLOATING_LOSS:
+                    level = np.maximum(0.0, -values[:, PROFIT] * values[:, USD_RATE])
+                else:
+                    level = level_of_state[columns.codes[:, STATE]]
+                active = np.isin(logins, np.array(subjects_active.get(rule.id, ()), np.int64))
+                if rule.fires_below:
+                    moves = np.where(active, level > rule.clear_level, level <= rule.threshold)
+                else:
+                    moves = np.where(active, level < rule.clear_level, level >= rule.threshold)
+                candidate |= moves | np.isnan(level)
+        candidate &= columns.complete
+        out: list[Alert] = []
+        if not candidate.any():
+            return out
+        labels = columns.labels
+        for row in np.flatnonzero(candidate).tolist():
+            value = values[row].tolist()
+            out.extend(self.on_account(_Row(
+                int(logins[row]), value[MARGIN_LEVEL] if columns.has_level[row] else None,
+                value[DRAWDOWN], value[PROFIT], value[USD_RATE], labels[columns.codes[row, STATE]],
+                int(columns.updated_msc[row]))))
+        return out
+
+    def on_account(self, figures: JudgedAccount) -> list[Alert]:
         """Judge one account's fresh figures against the account rules."""
         if not self._account_rules or figures.missing_quotes:
             return []
