@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from actors.engine_stats import KEY_PREFIX
+from actors.engine_stats import KEY_PREFIX, engine_stats_key
 from actors.names import aggregator_name
 from veles.config import Settings, redis_name
 from veles.services.ray_runtime import join, named_actor
@@ -67,6 +67,29 @@ async def _from_ray(settings: Settings) -> list[Row]:
 
     rows = await asyncio.gather(*(one(tenant_id) for tenant_id, _ in tenants))
     return [row for row in rows if row is not None]
+
+
+async def tenant_engine_stats(settings: Settings, tenant_id: int) -> Row | None:
+    """One tenant's engine stats (the portal's connections page reads its reconciliation), from
+    its Redis key or its aggregator over Ray; None when its engine does not run or cannot be
+    reached. Async all the way: never blocks the caller's loop."""
+    try:
+        if settings.redis_url:
+            client = aioredis.Redis.from_url(settings.redis_url)
+            try:
+                value = await client.get(engine_stats_key(settings.redis_prefix, tenant_id))
+            finally:
+                await client.aclose()
+            return json.loads(value) if value is not None else None
+        await join(settings)
+        aggregator = await named_actor(settings, aggregator_name(tenant_id))
+        row: Row = await asyncio.wait_for(aggregator.stats.remote(), RAY_TIMEOUT_S)
+        return row
+    except (ValueError, TimeoutError):  # no engine for this tenant now, or it is too slow
+        return None
+    except Exception as exc:  # Redis or Ray away: the page says the engine is not reachable
+        log.warning("tenant %s: engine stats unavailable: %s", tenant_id, exc)
+        return None
 
 
 async def read_engine_stats(settings: Settings) -> list[Row] | None:

@@ -25,6 +25,8 @@ def _row(conn: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rx.badge(conn["status"], color_scheme=conn["status_color"]), class_name="conn-status"),
         rx.table.cell(conn["last_error"], class_name="conn-error"),
         rx.table.cell(conn["last_connected"]),
+        rx.table.cell(rx.badge(conn["reconciliation"], color_scheme=conn["reconciliation_color"],
+                               white_space="normal"), class_name="conn-reconciliation"),
         rx.table.cell(rx.hstack(
             rx.button("Test", size="1", variant="soft", on_click=_test(conn["id"]), class_name="conn-test"),
             rx.button("Remove", size="1", variant="soft", color_scheme="tomato", on_click=_remove(conn["id"]),
@@ -34,14 +36,19 @@ def _row(conn: ObjectVar[dict[str, str]]) -> rx.Component:
     )
 
 
+def _drift_row(drift: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(*(rx.table.cell(drift[key]) for key in
+                          ("server", "login", "figure", "veles", "mt5", "drift")))
+
+
 def _form() -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.input(name="server", placeholder="Server host:port (or sim://NAME)", id="conn-server",
+            rx.input(name="server", placeholder="Server https://host:port (or sim://NAME)", id="conn-server",
                      required=True, width="20em", auto_focus=True),
             rx.input(name="login", placeholder="Manager login", id="conn-login", required=True, width="10em",
                      input_mode="numeric"),
-            rx.input(name="password", placeholder="Password", type="password", id="conn-password",
+            rx.input(name="password", placeholder="Manager password", type="password", id="conn-password",
                      required=True, width="12em"),
             rx.button("Add and test", type="submit", id="conn-add"),
             spacing="2",
@@ -61,8 +68,20 @@ def connections_page() -> rx.Component:
         error_callout(S.error, "conn-error"),
         notice_callout(S.notice, "conn-notice"),
         record_table(
-            ("Server", "Login", "Status", "Last error", "Last connected (UTC)", ""),
+            ("Server", "Login", "Status", "Last error", "Last connected (UTC)",
+             "Figures against the server's own", ""),
             S.connections, _row, "connections-table",
+        ),
+        rx.cond(
+            S.drifts,
+            rx.vstack(
+                rx.heading("Accounts drifting from the server's own figures", size="3"),
+                rx.text("Veles' figure and the MT5 server's (user/account/get_batch) differ by more than one "
+                        "minor unit at two checks in a row.", size="2", color_scheme="gray"),
+                record_table(("Connection", "Login", "Figure", "Veles", "MT5 server", "Difference"), S.drifts,
+                             _drift_row, "drift-table"),
+                width="100%",
+            ),
         ),
         padding="1em",
         spacing="3",

@@ -27,6 +27,7 @@ from veles.services.connections import (
 )
 from veles.services.engine import apply_connections
 from veles.services.permissions import Permission
+from veles.services.reconciliation import UNCHECKED, ConnectionReconciliation, reconciliations
 from veles_ui.format import DASH, clock
 from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState, fields, in_tenant, row_id
@@ -34,13 +35,14 @@ from veles_ui.state.session import SessionState, fields, in_tenant, row_id
 log = logging.getLogger(__name__)
 APPLY_TIMEOUT_S = 10.0
 _STATUS_COLOR = {"connected": "grass", "failed": "tomato", "disconnected": "amber", "pending": "gray"}
+_CHECK_COLOR = {"unchecked": "gray", "ok": "grass", "failed": "amber", "drifting": "tomato"}
 
 
 class ConnectionRefused(Exception):
     """The trade server refused the new connection: nothing is stored, the reason is shown."""
 
 
-def _view(conn: ConnectionView) -> dict[str, str]:
+def _view(conn: ConnectionView, check: ConnectionReconciliation) -> dict[str, str]:
     return {
         "id": str(conn.id),
         "server": conn.server,
@@ -49,6 +51,8 @@ def _view(conn: ConnectionView) -> dict[str, str]:
         "status_color": _STATUS_COLOR.get(conn.status.value, "gray"),
         "last_error": conn.last_error or DASH,
         "last_connected": clock(conn.last_connected_at),
+        "reconciliation": check.summary,
+        "reconciliation_color": _CHECK_COLOR[check.state],
     }
 
 
@@ -56,14 +60,19 @@ class ConnectionsState(SessionState):
     """The tenant's connections and the outcome of the last action."""
 
     connections: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    drifts: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)  # drifting accounts' figures
     error_field: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
     async def _reload(self) -> None:
-        views = await self.in_tenant(Permission.MANAGE_CONNECTIONS,
-                                     lambda db, who: list_connections(db, who.tenant_id))
-        self.connections = [_view(c) for c in views]
+        identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
+        views = await asyncio.to_thread(in_tenant, identity,
+                                        lambda db, who: list_connections(db, who.tenant_id))
+        checks = await reconciliations(get_settings(), identity.tenant_id)
+        self.connections = [_view(c, checks.get(c.id, UNCHECKED)) for c in views]
+        self.drifts = [{**row, "server": c.server} for c in views
+                       for row in checks.get(c.id, UNCHECKED).drifts]
 
     async def _outcome(self, error: Exception | None, notice: str = "") -> None:
         self.error_field = getattr(error, "field", "") if error else ""
@@ -122,6 +131,9 @@ class ConnectionsState(SessionState):
                 db, settings, who.tenant_id, target))
         except Exception as exc:
             await self._outcome(exc)
+            return
+        if not check.ok:  # the server's one line: the failing step and its retcode
+            await self._outcome(ConnectionRefused(check.message))
             return
         await self._outcome(None, check.message)
 
