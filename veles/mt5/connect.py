@@ -67,10 +67,10 @@ def open_gateway(spec: GatewaySpec) -> Gateway:
         return WebApiGateway(settings, spec.connection_id, interval=spec.interval, **options)
     if spec.kind == "mt5-manager":
         # The MT5 Manager API is a Windows DLL that MetaQuotes licenses to brokers; no connector
-        # for it ships with Veles, so a real server is refused by name (the engine retries it).
+        # for it ships with Veles, so a bare host:port is refused by name (the engine retries it).
         raise GatewayError(
             f"{spec.options.get('server')}: no MT5 manager connector is installed on this Veles server; "
-            "only simulated servers (sim://NAME) can be reached"
+            "reach a real server through its Web API (https://host:port) or a simulated one (sim://NAME)"
         )
     raise GatewayError(
         f"unknown gateway kind {spec.kind!r} (expected simulator, replay, webapi or mt5-manager)")
