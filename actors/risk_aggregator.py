@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ray
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
@@ -89,6 +90,8 @@ class BookPublisher:
         self._new_version = asyncio.Condition()
         self.redis_prefix = engine_prefix(database_url)
         self._bus = RedisBus(redis_url, self.redis_prefix) if redis_url else None
+        self.bus_failures = 0  # publishes the Redis bus refused (see `_to_bus`)
+        self._bus_down = False
 
     def apply(self, figures: Sequence[AccountFigures] | FigureColumns, sent_at: float,
               deals: Sequence[Deal] = (), *more: Sequence[AccountFigures] | FigureColumns) -> list[Alert]:
@@ -162,11 +165,32 @@ class BookPublisher:
         )
         self._changed.clear()
         self._ring.append(diff)
-        if self._bus is not None:
-            await self._bus.publish(book_topic(self.tenant_id), diff)
+        await self._to_bus(book_topic(self.tenant_id), diff)
         async with self._new_version:
             self._new_version.notify_all()
         return diff
+
+    async def _to_bus(self, topic: str, message: Row) -> None:
+        """Publish on the Redis bus, if there is one. Redis away (restarting, say) must not stop the
+        book or lose an alert: the diff stays in the ring and the alert in `recent_alerts`, where
+        consumers long-polling over Ray find them, and a bus subscriber that missed a diff sees the
+        gap and reloads the snapshot. So a failure is counted (`bus_failures`) and logged, once
+        per outage, not raised."""
+        if self._bus is None:
+            return
+        try:
+            await self._bus.publish(topic, message)
+        except (RedisError, OSError) as exc:
+            self.bus_failures += 1
+            if not self._bus_down:
+                log.warning("tenant %s: the Redis bus failed (%s); consumers follow over Ray until it "
+                            "is back", self.tenant_id, exc)
+            self._bus_down = True
+        else:
+            if self._bus_down:
+                log.info("tenant %s: the Redis bus is back after %d failed publishes", self.tenant_id,
+                         self.bus_failures)
+            self._bus_down = False
 
     async def load(self) -> None:
         """With a database: take the tenant's stored rules and its open alerts, once, before any
@@ -236,12 +260,13 @@ class BookPublisher:
                     log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
                     numbered = [(None, None)] * len(alerts)
             self.stats.count_alerts(alerts)
-            for alert, (row_id, seq) in zip(alerts, numbered, strict=True):
-                message = alert_row(alert, row_id, seq)
-                self.seq = max(self.seq, seq or 0)
+            messages = [alert_row(alert, row_id, seq)
+                        for alert, (row_id, seq) in zip(alerts, numbered, strict=True)]
+            for message in messages:  # all kept before any is published: a bus failure loses none
+                self.seq = max(self.seq, message["seq"] or 0)
                 self.recent_alerts.append(message)
-                if self._bus is not None:
-                    await self._bus.publish(alert_topic(self.tenant_id), message)
+            for message in messages:
+                await self._to_bus(alert_topic(self.tenant_id), message)
 
     async def diffs_since(self, version: int, timeout: float, epoch: int | None = None) -> list[Row]:
         """Diffs after `version`, waiting up to `timeout` s for one; a snapshot if too far behind,
@@ -300,7 +325,12 @@ class RiskAggregator:
                 await asyncio.sleep(wait)  # changes that land meanwhile go out in this publish
             self._changed.clear()
             last = time.monotonic()
-            await self._core.publish()
+            try:
+                await self._core.publish()
+            except Exception:  # one failed publish must not end publishing for good
+                log.exception("tenant %s: publish failed; the next change publishes again",
+                              self._core.tenant_id)
+                self._changed.set()
 
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
