@@ -70,3 +70,28 @@ def test_the_in_process_limiter_answers_the_same_way() -> None:
     checks: list[tuple[str, int | None]] = [("ip", None), ("user", 1)]
     assert [d.allowed for d in limiter.hit_all(checks)] == [True, True]
     assert [d.allowed for d in limiter.hit_all(checks)] == [True, False]
+
+
+def test_a_counter_spoiled_by_a_stray_writer_starts_a_new_window(redis_url: str) -> None:
+    """A key holding junk (found by `veles chaos`) made INCR fail on every attempt, for ever: that
+    e-mail or IP could not sign in again ("the rate-limit store cannot be reached")."""
+    client = redis.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, limit=5, window=30, prefix="t:")
+    client.set("t:login:spoiled", b"\x00not a number {")  # and no expiry
+
+    assert limiter.hit("login:spoiled").allowed
+    assert client.get("t:login:spoiled") == b"1"
+    assert 0 < cast(int, client.pttl("t:login:spoiled")) <= 30_000
+
+
+def test_a_count_left_without_expiry_gets_one(redis_url: str) -> None:
+    """A count with no expiry (written by hand, or restored without its TTL) never ended its window."""
+    client = redis.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, limit=5, window=30, prefix="t:")
+    client.set("t:login:stuck", 12)
+
+    refused = limiter.hit("login:stuck")
+
+    assert not refused.allowed
+    assert 1 <= refused.retry_after <= 30
+    assert 0 < cast(int, client.pttl("t:login:stuck")) <= 30_000

@@ -31,18 +31,26 @@ from veles.config import Settings, redis_name
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Every counter of one request in one round trip: for each key, INCR and (on its first hit) PEXPIRE
+# Every counter of one request in one round trip: for each key, INCR and (when it has none) PEXPIRE
 # in one atomic step, so a crash between them cannot leave a counter that never expires (which would
-# lock the key out for good). Returns count and remaining ms for each key, in order.
+# lock the key out for good). A key holding something INCR refuses (a stray writer's junk) starts a
+# new window instead of failing every attempt for ever, and a count found without an expiry gets
+# one. Returns count and remaining ms for each key, in order.
 _HIT = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then
+  local count = redis.pcall('INCR', key)
+  if type(count) ~= 'number' then
+    redis.call('SET', key, 1, 'PX', ARGV[1])
+    count = 1
+  end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
     redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
   end
   out[#out + 1] = count
-  out[#out + 1] = redis.call('PTTL', key)
+  out[#out + 1] = ttl
 end
 return out
 """
