@@ -124,3 +124,25 @@ def book_message(
         "sent_at": sent_at,
         "published_at": published_at,
     }
+
+
+def book_message_problem(message: Row) -> str | None:
+    """What makes a message on a book topic unusable (a field missing or of the wrong type), or
+    None for one `book_message` could have made. Consumers skip such a message rather than apply
+    half of it: only the aggregator publishes here, so anything else is a stray writer's junk."""
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    checks = {
+        "full": isinstance(message.get("full"), bool),
+        "epoch": whole(message.get("epoch")),
+        "version": whole(message.get("version")),
+        "totals": isinstance(message.get("totals"), dict),
+        "accounts": isinstance(message.get("accounts"), list)
+        and all(isinstance(row, dict) and whole(row.get("login")) for row in message["accounts"]),
+        "sent_at": isinstance(message.get("sent_at"), int | float),
+        "published_at": isinstance(message.get("published_at"), int | float),
+    }
+    wrong = [name for name, ok in checks.items() if not ok]
+    return f"{', '.join(wrong)} missing or of the wrong type" if wrong else None
+

@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
-from actors.wire import Row, alert_topic, book_topic, book_totals
+from actors.wire import Row, alert_topic, book_message_problem, book_topic, book_totals
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
 from veles.risk.book import BookFigures
@@ -127,6 +127,7 @@ class LiveFeed:
         self._stopping: set[asyncio.Task[None]] = set()
         self._idle_s = idle_s
         self._aggregator = aggregator or self._lookup_aggregator
+        self.malformed = 0  # messages on a book topic skipped as junk (`book_message_problem`)
 
     def replica(self, tenant_id: int) -> TenantReplica:
         """The tenant's replica (empty until the first snapshot arrives, and for a tenant this
@@ -360,6 +361,11 @@ class LiveFeed:
         bus = RedisBus(url, self._settings.redis_prefix)
         try:
             async for message in bus.subscribe(book_topic(tenant_id)):
+                if (problem := book_message_problem(message)) is not None:
+                    # a stray writer's junk: skipped, never half-applied, and the follow goes on
+                    self.malformed += 1
+                    log.error("tenant %s book topic: skipped a message: %s", tenant_id, problem)
+                    continue
                 if not await self._deliver(tenant_id, message):
                     await self._load_snapshot(tenant_id, aggregator)
         finally:
