@@ -50,7 +50,19 @@ async def _from_redis(url: str, prefix: str) -> list[Row]:
         values = await client.mget(keys) if keys else []
     finally:
         await client.aclose()
-    return [json.loads(value) for value in values if value is not None]
+    rows = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:  # expired between the scan and the read
+            continue
+        try:
+            row = json.loads(value)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:  # a stray writer's junk: skipped, the other tenants' stats are still shown
+            log.warning("engine stats: skipped %r, which is not an engine's stats: %.100r", key, value)
+    return rows
 
 
 async def _from_ray(settings: Settings) -> list[Row]:
