@@ -369,9 +369,12 @@ class HostCore:
             for login, actor in conn.accounts.items() if login not in conn.failed
         }
 
-    def detail(self, login: int) -> AccountDetail | None:
-        """One account's page; None if this host does not run it (or it is failed)."""
-        for conn in self.connections.values():
+    def detail(self, login: int, connection_id: str | None = None) -> AccountDetail | None:
+        """One account's page (of one connection, or any: a host shared by tenants holds the same
+        login under several connections); None if this host does not run it (or it is failed)."""
+        for cid, conn in self.connections.items():
+            if connection_id not in (None, cid):
+                continue
             actor = conn.accounts.get(login)
             if actor is not None and login not in conn.failed:
                 return actor.detail()

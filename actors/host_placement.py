@@ -37,10 +37,11 @@ def live_nodes() -> list[str]:
 
 
 class AccountHosts:
-    """One tenant's account hosts by index, with the node each was placed on."""
+    """One tenant's account hosts by index, with the node each was placed on; or a pool's, shared
+    by the tenants of a tenant host (`owner` its name, see `actors/tenant_host.py`)."""
 
-    def __init__(self, tenant_id: int, checkpoint_every: int) -> None:
-        self.tenant_id = tenant_id
+    def __init__(self, owner: int | str, checkpoint_every: int) -> None:
+        self.tenant_id = owner
         self._checkpoint_every = checkpoint_every
         self._handles: list[ActorHandle] = []
         self._nodes: list[str | None] = []  # None: a host that outlived a supervisor and did not say
@@ -122,7 +123,8 @@ class AccountHosts:
 
     def _slot(self, index: int, nodes: list[str]) -> int:
         # from a tenant-dependent start, so small tenants do not all crowd the first node
-        return (self.tenant_id + index) % len(nodes)
+        start = self.tenant_id if isinstance(self.tenant_id, int) else 0
+        return (start + index) % len(nodes)
 
     def _place(self, index: int, nodes: list[str]) -> ActorHandle:
         return AccountHost.options(  # type: ignore[attr-defined]

@@ -291,9 +291,10 @@ class BookPublisher:
         return [d for d in self._ring if d["version"] > version]
 
 
-@ray.remote(num_cpus=0, max_restarts=-1)
-class RiskAggregator:
-    """One per tenant; an async actor so long-polling consumers don't block `apply`."""
+class Aggregator:
+    """One per tenant; async so long-polling consumers don't block `apply`. Run as a Ray actor
+    process of its own (`RiskAggregator`) or as a logical actor among many tenants' in a tenant
+    host (`actors/tenant_host.py`)."""
 
     def __init__(
         self, tenant_id: int, publish_hz: float, redis_url: str | None, database_url: str | None = None
@@ -314,6 +315,14 @@ class RiskAggregator:
         if self._stats_task is None and self._redis_url:
             keeping = self._core.stats.keep_in_redis(self._redis_url, self._core.redis_prefix)
             self._stats_task = asyncio.create_task(keeping)
+
+    async def close(self) -> None:
+        """Stop publishing and writing stats (the tenant stops; a Ray actor process of its own is
+        simply killed instead)."""
+        for task in (self._task, self._stats_task):
+            if task is not None:
+                task.cancel()
+        self._task = self._stats_task = None
 
     async def _run(self) -> None:
         min_gap = _MIN_GAP * self._period
@@ -416,3 +425,8 @@ class RiskAggregator:
         """Long-poll for diffs after `version` (a full snapshot if that version is gone, or if
         `epoch`, the caller's, is not this aggregator's life)."""
         return await self._core.diffs_since(version, timeout, epoch)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class RiskAggregator(Aggregator):
+    """The tenant's aggregator as a Ray actor process of its own (named, detached)."""

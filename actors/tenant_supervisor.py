@@ -170,6 +170,7 @@ class Connection:
     spec: GatewaySpec
     gateway: Gateway
     symbols: frozenset[str]
+    key: str = ""  # what its hosts know it by: unique across tenants (hosts may be shared)
     specs: dict[str, Any] = field(default_factory=dict)
     accounts: dict[int, AccountSlot] = field(default_factory=dict)
     hosts: dict[int, HostLink] = field(default_factory=dict)
@@ -259,9 +260,11 @@ class Feed:
                 "error": self.error, "retry_in_s": self.retry_in_s}
 
 
-@ray.remote(num_cpus=0, max_restarts=-1)
-class TenantSupervisor:
-    """Supervises one tenant's gateways, account actors and aggregator."""
+class Supervisor:
+    """Supervises one tenant's gateways, account actors and aggregator: the logic, wherever it
+    runs. `TenantSupervisor` (below) runs it as a Ray actor process of its own with a named
+    aggregator process beside it; `actors/tenant_host.py` runs many tenants' supervisors and
+    aggregators as logical actors in one process (dense tenant hosting)."""
 
     def __init__(
         self,
@@ -279,6 +282,8 @@ class TenantSupervisor:
         log_limit: int = LOG_LIMIT,
         restore_s: float = HOST_RESTORE_S,
         open_give_up_s: float = OPEN_GIVE_UP_S,
+        shared_hosts: str | None = None,
+        reconstructed: bool = False,
     ) -> None:
         """`gateways` are fed as given (the demo's simulated broker); `store`, when given, supplies
         the tenant's stored connections, read at start, on `sync_connections` and every
@@ -287,7 +292,11 @@ class TenantSupervisor:
         placed on them by `shards` virtual shards. Each account is checkpointed every
         `checkpoint_every` batches; a connection's log keeps `log_limit` batches. Retries stop:
         a dead host or aggregator is waited for `restore_s`, a stored connection that fails to
-        open is retried for `open_give_up_s`; then each is left failed, with why, in `status()`."""
+        open is retried for `open_give_up_s`; then each is left failed, with why, in `status()`.
+        `shared_hosts`: the account hosts are that pool's, shared with other tenants (each
+        tenant's accounts kept apart by connection key), instead of the tenant's own; stopping
+        then closes the tenant's connections on them instead of ending them. `reconstructed`:
+        this supervisor replaces one that died (it starts itself and re-attaches)."""
         if log_limit <= checkpoint_every:
             raise ValueError("log_limit must exceed checkpoint_every: the log must reach the checkpoints")
         self.tenant_id = tenant_id
@@ -298,7 +307,8 @@ class TenantSupervisor:
         self._restore_s, self._open_give_up_s = restore_s, open_give_up_s
         self._aggregator_failed: str | None = None  # gave up rebuilding it (see _rebuild_aggregator)
         self._shard_map: ShardMap | None = None
-        self._hosts = AccountHosts(tenant_id, checkpoint_every)
+        self._shared = shared_hosts is not None
+        self._hosts = AccountHosts(shared_hosts if shared_hosts is not None else tenant_id, checkpoint_every)
         self._hosts_lock = asyncio.Lock()
         self._store = store
         self._feeds: dict[str, Feed] = {}
@@ -314,14 +324,14 @@ class TenantSupervisor:
         self._publish_hz = publish_hz
         self._redis_url = redis_url
         self._connections: dict[str, Connection] = {}
-        self._aggregator: ActorHandle | None = None
+        self._aggregator: Any = None  # a Ray actor handle, or a logical actor's (tenant_host.py)
         self._aggregator_restarts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_lock = asyncio.Lock()
         self._started = time.time()
         self._running = False
         self._ending: asyncio.Task[None] | None = None  # no connection left: stopping for good
-        self._reconstructed = ray.get_runtime_context().was_current_actor_reconstructed
+        self._reconstructed = reconstructed
         if self._reconstructed:
             # Ray restarted this supervisor after its process died: nobody will call start(), so
             # start again at once and re-attach to the hosts that outlived the old process.
@@ -341,9 +351,7 @@ class TenantSupervisor:
 
     async def _start_all(self) -> None:
         if self._aggregator is None:
-            self._aggregator = RiskAggregator.options(  # type: ignore[attr-defined]
-                name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
-            ).remote(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
+            self._aggregator = self._new_aggregator()
             await self._start_aggregator()
         for spec in self._specs:
             if spec.connection_id not in self._connections and spec.connection_id not in self._refused:
@@ -419,7 +427,34 @@ class TenantSupervisor:
                 with contextlib.suppress(*_ACTOR_GONE):
                     await self._aggregator.flush.remote()
             await self.stop()
-        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+        self._end_self()
+
+    # -- where it runs (`TenantSupervisor`, `actors/tenant_host.py`) -------------------------------
+
+    def abandon(self) -> None:
+        """Drop everything at once, as the death of this supervisor's process would: every task
+        cancelled mid-way, no host, aggregator or database told (a tenant host uses it when a
+        tenant's logical actor fails; it then starts a new one, which re-attaches)."""
+        for task in [*self._tasks, *(t for t in (self._ending,) if t is not None)]:
+            task.cancel()
+        for conn in self._connections.values():
+            for task in conn.account_tasks.values():
+                task.cancel()
+            if conn.absorbing is not None:
+                conn.absorbing.cancel()
+            conn.gateway.close()  # a dead process's connections close with it
+
+    def _new_aggregator(self) -> Any:
+        """The tenant's aggregator: a handle whose methods are called as `.method.remote(...)`."""
+        raise NotImplementedError
+
+    def _kill_aggregator(self, aggregator: Any) -> None:
+        """End the aggregator (the tenant stops)."""
+        raise NotImplementedError
+
+    def _end_self(self) -> None:
+        """End this supervisor for good (no connection left)."""
+        raise NotImplementedError
 
     async def _run_feed(self, feed: Feed) -> None:
         """Open the connection, retrying with exponential backoff (and jitter, so many failing
@@ -520,7 +555,7 @@ class TenantSupervisor:
         if conn.server_figures is not None:
             await asyncio.to_thread(conn.server_figures.close)
         conn.gateway.close()
-        await asyncio.gather(*(self._hosts[h].close.remote(conn.spec.connection_id) for h in conn.hosts),
+        await asyncio.gather(*(self._hosts[h].close.remote(conn.key) for h in conn.hosts),
                              return_exceptions=True)
         self._connections.pop(conn.spec.connection_id, None)
         if self._aggregator is not None:
@@ -606,7 +641,7 @@ class TenantSupervisor:
             raise
         symbols = {s.name: s for s in gateway.symbols()}
         conn = Connection(spec=spec, gateway=gateway, symbols=frozenset(symbols), specs=symbols,
-                          log=deque(maxlen=self._log_limit))
+                          log=deque(maxlen=self._log_limit), key=f"{self.tenant_id}:{spec.connection_id}")
         conn.polls = 1
         if spec.reconcile_every_s > 0 and spec.kind in RECONCILED_KINDS:
             conn.reconciliation = Reconciliation(spec.connection_id, spec.reconcile_every_s,
@@ -618,7 +653,7 @@ class TenantSupervisor:
         for snapshot in snapshots:
             by_host.setdefault(self._shard_map.host_of(snapshot.login), []).append(snapshot)
         answers: list[HostAnswer] = await asyncio.gather(*(
-            self._hosts[h].open.remote(spec.connection_id, symbols, dict(conn.last_quotes), group, 0)
+            self._hosts[h].open.remote(conn.key, symbols, dict(conn.last_quotes), group, 0)
             for h, group in by_host.items()
         ))
         changes = Changes()
@@ -759,7 +794,7 @@ class TenantSupervisor:
                 conn.reject("unknown_login", f"swap of position {swap.position_id} for login {swap.login}")
         conn.seq += 1
         board = tuple(conn.last_quotes.values()) if deals else ()
-        sent = HostBatch(conn.spec.connection_id, conn.seq, tuple(quotes), tuple(deals), board, tuple(swaps))
+        sent = HostBatch(conn.key, conn.seq, tuple(quotes), tuple(deals), board, tuple(swaps))
         conn.log.append(sent)
         # The hosts whose accounts this batch touches, and hosts not called for a checkpoint
         # period (so their accounts' checkpoints stay within the log's reach).
@@ -775,8 +810,7 @@ class TenantSupervisor:
             if link.recovering:
                 continue  # the batch is in the log: the restore replays it
             link.last_seq = conn.seq
-            calls.append((h, *self._hosts[h].apply_split.options(num_returns=2).remote(
-                conn.spec.connection_id, [sent])))
+            calls.append((h, *self._hosts[h].apply_split.options(num_returns=2).remote(conn.key, [sent])))
         conn.host_calls += len(calls)
         answers = await asyncio.gather(*(ref for _, ref, _ in calls), return_exceptions=True)
         changes = Changes()
@@ -926,7 +960,7 @@ class TenantSupervisor:
         catch_up = conn.log_since(restored_at) or []
         link = conn.hosts[host]
         link.last_seq, link.recovering = conn.seq, False
-        reference = self._hosts[host].apply.remote(conn.spec.connection_id, catch_up) if catch_up else None
+        reference = self._hosts[host].apply.remote(conn.key, catch_up) if catch_up else None
         for login in logins:
             if conn.accounts[login].status == "recovering" and login not in failed:
                 conn.accounts[login].status = "live"
@@ -961,7 +995,7 @@ class TenantSupervisor:
         reply: ray.ObjectRef
         figures: ray.ObjectRef
         reply, figures = self._hosts[host].restore_split.options(num_returns=2).remote(
-            conn.spec.connection_id, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
+            conn.key, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
             dict(conn.last_quotes))
         answer: HostAnswer = await reply
         if snapshots:
@@ -981,7 +1015,7 @@ class TenantSupervisor:
         snapshots = [s for s in conn.gateway.accounts() if s.login in wanted]
         seq = conn.seq
         answer: HostAnswer = await self._hosts[host].open.remote(
-            conn.spec.connection_id, conn.specs, dict(conn.last_quotes), snapshots, seq, False)
+            conn.key, conn.specs, dict(conn.last_quotes), snapshots, seq, False)
         conn.resnapshots += len(snapshots)
         log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway", self.tenant_id,
                     len(snapshots), conn.spec.connection_id)
@@ -1032,9 +1066,7 @@ class TenantSupervisor:
             async for attempt in retrying:
                 with attempt:
                     await self._start_aggregator()
-                    answers: list[Any] = await asyncio.gather(
-                        *(host.figures.remote() for host in self._hosts), return_exceptions=True
-                    )
+                    answers: list[Any] = await asyncio.gather(*self._figures_calls(), return_exceptions=True)
                     slots = self._slots()
                     good = [f for answer in answers if isinstance(answer, dict) for login, f in answer.items()
                             if login in slots and slots[login].status == "live"]
@@ -1044,6 +1076,12 @@ class TenantSupervisor:
                                        f"{type(exc).__name__}")
             log.error("tenant %s: aggregator %s; the book is not updated until the engine is "
                       "restarted", self.tenant_id, self._aggregator_failed)
+
+    def _figures_calls(self) -> list[Any]:
+        """One `figures` call per host of each connection: only this tenant's accounts (a shared
+        host holds other tenants' too, under their own connection keys)."""
+        return [self._hosts[h].figures.remote(conn.key)
+                for conn in self._connections.values() for h in conn.hosts]
 
     def _slots(self) -> dict[int, AccountSlot]:
         """Every account of every connection, by login."""
@@ -1122,7 +1160,7 @@ class TenantSupervisor:
 
     async def account_figures(self) -> dict[int, Any]:
         """Every account's current figures, straight from the hosts."""
-        answers: list[dict[int, Any]] = await asyncio.gather(*(host.figures.remote() for host in self._hosts))
+        answers: list[dict[int, Any]] = await asyncio.gather(*self._figures_calls())
         slots = self._slots()
         return {login: f for answer in answers for login, f in answer.items() if login in slots}
 
@@ -1134,7 +1172,7 @@ class TenantSupervisor:
             return None
         _conn, slot = found
         if slot.status == "live":
-            detail: AccountDetail | None = await self._hosts[slot.host].detail.remote(login)
+            detail: AccountDetail | None = await self._hosts[slot.host].detail.remote(login, _conn.key)
             if detail is not None:
                 return detail
         actor = AccountActor.from_parts(unpickle_parts(slot.checkpoint.blob)[login], _conn.specs)
@@ -1236,8 +1274,13 @@ class TenantSupervisor:
             if conn.server_figures is not None:
                 await asyncio.to_thread(conn.server_figures.close)
             conn.gateway.close()
-        for host in self._hosts:
-            ray.kill(host)
+        if self._shared:  # other tenants' accounts live on them too: take only this tenant's out
+            await asyncio.gather(*(self._hosts[h].close.remote(conn.key)
+                                   for conn in self._connections.values() for h in conn.hosts),
+                                 return_exceptions=True)
+        else:
+            for host in self._hosts:
+                ray.kill(host)
         self._hosts.clear()
         self._shard_map = None
         self._connections.clear()
@@ -1246,7 +1289,29 @@ class TenantSupervisor:
         self._feeds.clear()
         self._background = False
         if self._aggregator is not None:
-            ray.kill(self._aggregator)
+            self._kill_aggregator(self._aggregator)
             self._aggregator = None
         self._aggregator_failed = None
         self._running = False
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class TenantSupervisor(Supervisor):
+    """A tenant's supervisor as a Ray actor process of its own, its aggregator a named, detached
+    Ray actor process beside it (one tenant per process: see `actors/tenant_host.py` for many)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As `Supervisor`; whether Ray restarted this process after it died is Ray's to say."""
+        kwargs["reconstructed"] = ray.get_runtime_context().was_current_actor_reconstructed
+        super().__init__(*args, **kwargs)
+
+    def _new_aggregator(self) -> ActorHandle:
+        return RiskAggregator.options(  # type: ignore[attr-defined]
+            name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
+        ).remote(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
+
+    def _kill_aggregator(self, aggregator: Any) -> None:
+        ray.kill(aggregator)
+
+    def _end_self(self) -> None:
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)

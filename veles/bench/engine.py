@@ -42,7 +42,8 @@ import psutil
 import ray
 
 from actors.mt5_account import AccountActor, Step
-from actors.names import aggregator_name
+from actors.names import aggregator_name, host_name, tenant_host_name
+from actors.tenant_host import SHARED_POOL, TenantRef, tenant_host
 from actors.tenant_supervisor import TenantSupervisor
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.risk.account import AccountFigures
@@ -198,7 +199,7 @@ def _low_memory() -> bool:
 async def _measure(
     accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float, hosts: int,
     progress: Callable[[str], None], tenants: int = 1, idle_s: float = IDLE_S,
-    ready_timeout: float = READY_TIMEOUT_S,
+    ready_timeout: float = READY_TIMEOUT_S, tenant_hosts: int = 0,
 ) -> dict[str, Any]:
     sizes = tenant_sizes(accounts, tenants)
     specs = [bench_spec(size, rate, seed + t) for t, size in enumerate(sizes)]
@@ -206,10 +207,8 @@ async def _measure(
     # The bare cluster, before any tenant: what the per-tenant figures are measured above.
     base_pss, _ = _memory(os.getpid())
     base_idle = await _quiet_cpu(idle_s)
-    supervisors = [TenantSupervisor.remote(  # type: ignore[attr-defined]
-        tenant, [spec], publish_hz, None, hosts=hosts)
-        for tenant, spec in zip(tenant_ids, specs, strict=True)]
     started = time.monotonic()
+    supervisors = await _place(tenant_ids, specs, publish_hz, hosts, tenant_hosts)
     progress(f"starting {accounts} account actors in {tenants} tenant(s)")
     starting = [asyncio.ensure_future(s.start.remote()) for s in supervisors]
     ready: set[int] = set()
@@ -236,7 +235,9 @@ async def _measure(
     first_status = await asyncio.gather(*(s.status.remote() for s in supervisors))
     progress(f"engine ready in {ready_s:.1f} s on {sum(st['hosts'] for st in first_status)} hosts; "
              f"measuring for {seconds:.0f} s")
-    aggregators = [ray.get_actor(aggregator_name(tenant)) for tenant in tenant_ids]
+    aggregators = [TenantRef(s.host, s.tenant_id, "aggregator") if isinstance(s, TenantRef)
+                   else ray.get_actor(aggregator_name(tenant))
+                   for s, tenant in zip(supervisors, tenant_ids, strict=True)]
     await asyncio.gather(*(a.take_latencies.remote() for a in aggregators))  # start-up is not measured
     cpu = CpuMeter()
     first = await _connections(supervisors)
@@ -286,15 +287,12 @@ async def _measure(
     latencies = [s * 1000.0 for part in taken for s in part]
     conns = await _connections(supervisors)
     engine_pss, uss = _memory(os.getpid())
-    host_mb = 0.0
-    for s in supervisors:
-        host_mb += sum(uss.get(pid, 0.0) for pid in (await s.host_pids.remote()).values())
+    host_pids = {pid for s in supervisors for pid in (await s.host_pids.remote()).values()}
+    host_mb = sum(uss.get(pid, 0.0) for pid in host_pids)
     phases = _recovery_phases([r for c in conns for r in c["recoveries"]], kills)
     progress(f"comparing {accounts} accounts with a reference fed the same polls")
     figures = [await s.account_figures.remote() for s in supervisors]
-    for s in supervisors:
-        await s.stop.remote()
-        ray.kill(s)
+    await _end(supervisors)
     mismatches = 0
     math_s = 0.0
     for spec, count, got in zip(specs, polls, figures, strict=True):
@@ -311,7 +309,8 @@ async def _measure(
     return {
         "accounts": accounts,
         "tenants": tenants,
-        "hosts": sum(c["hosts"] for c in conns),
+        "hosts": len(host_pids),
+        "tenant_hosts": tenant_hosts,
         "rate_hz": rate,
         "seconds": seconds,
         "load_avg_1m": round(os.getloadavg()[0], 2),
@@ -361,17 +360,44 @@ async def _gave_up(
     }
     for task in starting:
         task.cancel()
-    for s in supervisors:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(s.stop.remote(), 30.0)
-        ray.kill(s)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(_end(supervisors), 60.0)
     return result
+
+
+async def _place(tenant_ids: list[int], specs: list[GatewaySpec], publish_hz: float, hosts: int,
+                 tenant_hosts: int) -> list[Any]:
+    """Each tenant's supervisor, as production runs it: a Ray actor process of its own (with its
+    aggregator and account hosts), or with `tenant_hosts` a logical actor in one of that many
+    tenant host processes, the accounts in their shared pool of account hosts."""
+    if not tenant_hosts:
+        return [TenantSupervisor.remote(tenant, [spec], publish_hz, None, hosts=hosts)  # type: ignore[attr-defined]
+                for tenant, spec in zip(tenant_ids, specs, strict=True)]
+    refs: list[Any] = []
+    for tenant, spec in zip(tenant_ids, specs, strict=True):
+        host = tenant_host(tenant, tenant_hosts)
+        await host.add.remote(tenant, [spec], publish_hz, None, hosts=hosts)
+        refs.append(TenantRef(host, tenant))
+    return refs
+
+
+async def _end(supervisors: list[Any]) -> None:
+    """Stop every tenant's engine and its processes."""
+    for s in supervisors:
+        if isinstance(s, TenantRef):
+            await s.host.remove.remote(s.tenant_id)
+        else:
+            await s.stop.remote()
+            ray.kill(s)
+    for name in ray.util.list_named_actors():  # tenant hosts and the shared pool's account hosts
+        if name.startswith((tenant_host_name(0)[:-1], host_name(SHARED_POOL, 0)[:-1])):
+            ray.kill(ray.get_actor(name), no_restart=True)
 
 
 def run(
     accounts: int, seconds: float, rate: float = 4.0, kill: int = 0, seed: int = 7,
     publish_hz: float = 4.0, hosts: int = 0, progress: Callable[[str], None] = print, tenants: int = 1,
-    idle_s: float = IDLE_S, ready_timeout: float = READY_TIMEOUT_S,
+    idle_s: float = IDLE_S, ready_timeout: float = READY_TIMEOUT_S, tenant_hosts: int = 0,
 ) -> dict[str, Any]:
     """Start a local Ray cluster, measure, shut it down; one result dict. `tenants`: the accounts
     split evenly over that many tenants, each with its own simulated server and engine."""
@@ -380,6 +406,6 @@ def run(
              log_to_driver=False)
     try:
         return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, hosts, progress, tenants,
-                                   idle_s, ready_timeout))
+                                   idle_s, ready_timeout, tenant_hosts))
     finally:
         ray.shutdown()

@@ -52,6 +52,10 @@ def engine(
     tenants: Annotated[int, typer.Option(
         help="Tenants the accounts are split over evenly, each with its own simulated server and engine.",
     )] = 1,
+    tenant_hosts: Annotated[int, typer.Option(
+        help="Tenant host processes carrying every tenant's supervisor and aggregator as logical actors, "
+             "the accounts in one shared pool of account hosts (0: a process of each per tenant).", min=0,
+    )] = 0,
     idle_seconds: Annotated[float, typer.Option(
         help="Quiet window over which idle CPU is measured (bare cluster, then the book idle).", min=1.0,
     )] = engine_bench.IDLE_S,
@@ -63,7 +67,7 @@ def engine(
         raise typer.BadParameter("must be between 1 and --accounts", param_hint="--tenants")
     result = engine_bench.run(
         accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts, tenants=tenants,
-        idle_s=idle_seconds, progress=lambda line: typer.echo(line, err=True),
+        idle_s=idle_seconds, tenant_hosts=tenant_hosts, progress=lambda line: typer.echo(line, err=True),
     )
     typer.echo(json.dumps(result))
 
