@@ -743,11 +743,10 @@ class Supervisor:
         background (one at a time) and the two-checks rule absorbs its update lag. Alerts go out
         through the aggregator, as every other alert does."""
         assert conn.reconciliation is not None
-        cid = conn.spec.connection_id
         live = {login for login, slot in conn.accounts.items()
                 if slot.status == "live" and not conn.hosts[slot.host].recovering}
         hosts = {conn.accounts[login].host for login in live}
-        answers: list[Any] = await asyncio.gather(*(self._hosts[h].figures.remote(cid) for h in hosts),
+        answers: list[Any] = await asyncio.gather(*(self._hosts[h].figures.remote(conn.key) for h in hosts),
                                                   return_exceptions=True)
         veles = {login: f for answer in answers if isinstance(answer, dict)
                  for login, f in answer.items() if login in live}
