@@ -104,7 +104,8 @@ async def test_tenants_with_the_same_logins_share_hosts_and_stay_exact(
         await _exact(refs[tenant_id], tenant_id)  # and each its own figures, to the cent
     login = min(first)
     details = [await refs[t].account_detail.remote(login) for t in TENANTS]
-    assert details[0] is not None and details[1] is not None
+    assert details[0] is not None
+    assert details[1] is not None
     assert details[0].figures != details[1].figures  # each tenant reads its own account
 
 
