@@ -682,7 +682,12 @@ class Supervisor:
                 return
             hosts, per_host, shards = self._host_setting
             count = await asyncio.to_thread(self._hosts.running)
-            if not count:
+            if self._shared:
+                # A shared pool is sized by the settings alone, never by one tenant's size or by
+                # how many of its hosts another tenant, starting at the same time, has named yet.
+                cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                count = max(count, host_count(shards, cores, hosts, 0, shards))
+            elif not count:
                 cores = max(1, int(ray.cluster_resources().get("CPU", 1)))
                 count = host_count(accounts, cores, hosts, per_host, shards)
             self._shard_map = ShardMap(count, shards)
