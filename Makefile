@@ -1,8 +1,8 @@
 # The two commands of the README. Both install what is missing first, and are safe to run again.
 .PHONY: demo test bench
 
-demo:  ## install everything, then run the demo (portal on http://localhost:3000)
-	scripts/setup.sh
+demo:  ## install everything, then run the demo (portal on http://localhost:3000; FRONTEND_PORT moves it)
+	scripts/setup.sh --demo
 	.venv/bin/veles demo
 
 test:  ## install everything, then lint, type-check and run the whole test suite

@@ -2,6 +2,9 @@
 # Install everything Veles needs into the project folder; safe to run again (it reuses what is there).
 #   scripts/setup.sh          Python packages, bun, Reflex front end, database and demo data
 #   scripts/setup.sh --test   the same, plus Chromium (Debian) for the browser tests
+#   scripts/setup.sh --demo   Python packages and bun only: `veles demo` (what `make demo` runs next)
+#                             builds the front end and creates the schema and demo data itself, so
+#                             doing both here first only made the first start a minute longer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +38,10 @@ if [ "${1:-}" = "--test" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
   chromium --version
+fi
+
+if [ "${1:-}" = "--demo" ]; then
+  exit 0
 fi
 
 step "Reflex front end (compile and install its packages)"

@@ -1,8 +1,9 @@
 """`veles demo`: a simulated broker, the engine on local Ray, and the portal on localhost.
 
-This process is the Ray driver: it starts a local cluster, starts the engine in it, then runs
-the Reflex portal as a child process that joins the same cluster. Ctrl-C (or SIGTERM) stops the
-portal's whole process group, then the engine, then Ray, so nothing is left behind.
+This process is the Ray driver: it starts a local cluster, runs the Reflex portal as a child
+process that joins the same cluster (its build overlaps the engine's start), and starts the
+engine. Ctrl-C (or SIGTERM) stops the portal's whole process group, then the engine, then Ray,
+so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -112,12 +113,9 @@ def run_demo(
     portal: subprocess.Popen[bytes] | None = None
     reports = ExitStack()
     try:
-        _step(f"engine: simulated broker with {accounts} accounts (account actors in a few account hosts)")
-        for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
-            typer.echo(f"    {status_line(status)}")
-        _step("reports: a report worker and the scheduler")
-        reports.enter_context(report_service(settings))
-        _step("portal: building and starting the Reflex app (the build takes a minute)")
+        # Started before the engine: its build (about a minute, on its own cores) overlaps the
+        # engine's start instead of following it. It only joins Ray when a page asks the engine.
+        _step("portal: building and starting the Reflex app in the background (about a minute)")
         portal = subprocess.Popen(  # noqa: S603 (fixed argv)
             [
                 str(Path(sys.executable).parent / "reflex"),
@@ -135,6 +133,12 @@ def run_demo(
             env=_portal_env(gcs_address(), port),
             start_new_session=True,
         )
+        _step(f"engine: simulated broker with {accounts} accounts (account actors in a few account hosts)")
+        for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
+            typer.echo(f"    {status_line(status)}")
+        _step("reports: a report worker and the scheduler")
+        reports.enter_context(report_service(settings))
+        _step("portal: waiting for it to answer")
         _wait_http(f"http://localhost:{port}/ping", timeout, portal)
         _wait_http(f"http://localhost:{port}/login", timeout, portal)
         typer.secho(
