@@ -65,7 +65,7 @@ from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.risk.alerts import Alert, AlertEngine, AlertKind, AlertStatus
 from veles.risk.events import Deal, PositionSwap
 from veles.services.auth import hash_password
-from veles.services.delivery import save_preferences
+from veles.services.delivery import alert_key, save_preferences
 from veles.services.delivery_consumer import read_delivery_status
 from veles.services.engine_metrics import read_engine_stats
 from veles.services.followers import start_followers, stop_followers
@@ -319,14 +319,19 @@ def _row_key(row: AlertRow) -> Key:
     return (row.engine_rule or "", row.subject, int(row.first_msc or 0))
 
 
-def _alert_key(key: Key) -> str:
-    """The delivery key of an alert (`veles.services.delivery.alert_key`)."""
-    return f"{key[0]}:{key[1]}:{key[2]}"[:200]
+def _alert_key(row: AlertRow) -> str:
+    """The delivery key of a stored alert (`veles.services.delivery.alert_key`)."""
+    rule, subject, first = _row_key(row)
+    kind = AlertKind.LARGE_DEAL.value if rule == "large_deal_50" else None
+    return alert_key({"rule_id": rule, "subject": subject, "first_msc": first, "time_msc": first,
+                      "id": row.id, "kind": kind})
 
 
 def _delivered(settings: Settings, tenant_id: int, keys: set[Key]) -> bool:
+    """Whether every stored alert of `keys` has its portal delivery (the run's drain)."""
     portal = {d.alert_key for d in _deliveries(settings, tenant_id) if d.channel is Channel.PORTAL}
-    return all(_alert_key(key) in portal for key in keys)
+    rows = [row for row in _stored(settings, tenant_id) if _row_key(row) in keys]
+    return {_row_key(row) for row in rows} == keys and all(_alert_key(row) in portal for row in rows)
 
 
 @contextlib.contextmanager
@@ -510,12 +515,10 @@ async def _summarise(settings: Settings, tenant_id: int, expected: Expected, mai
     duplicated = sorted(key for key, n in judged.items() if n > expected.rows[key] > 0)
     duplicated += sorted(key for key, n in per_key.items() if key not in judged and n > 1)
     unexpected = sorted(key for key in judged if key not in expected.rows)
-    keys = set(per_key)
-    # one portal delivery per row (rows of one key share a delivery key: a collision loses one)
-    undelivered = sorted(key for key in keys if portal[_alert_key(key)] != per_key[key])
+    undelivered = sorted({_row_key(row) for row in rows if portal[_alert_key(row)] != 1})
     # the chaos desk takes warning and critical alerts by e-mail (sent, or held for the digest)
     no_email = sorted({_row_key(row) for row in rows if row.severity.value != "info"
-                       and _alert_key(_row_key(row)) not in email})
+                       and _alert_key(row) not in email})
     repeats_differ = sorted(_row_key(row) for row in rows if _row_key(row) in expected.latest
                             and row.repeats != expected.latest[_row_key(row)].repeats)
     sent = sum(1 for d in deliveries if d.channel is Channel.EMAIL and d.status is DeliveryStatus.SENT)
@@ -530,7 +533,7 @@ async def _summarise(settings: Settings, tenant_id: int, expected: Expected, mai
             "expected": expected.rows.total(),
             "stored": len(rows),
             "stored_exposure": len(rows) - judged.total(),
-            "delivered_portal": sum(min(portal[_alert_key(key)], n) for key, n in per_key.items()),
+            "delivered_portal": sum(1 for row in rows if portal[_alert_key(row)] == 1),
             "email_sent": sent,
             "email_received": len(mail.received),
             "duplicates": [list(key) for key in duplicated],

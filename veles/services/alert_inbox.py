@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 ALERT_INBOX = 1_000  # alerts waiting for their consumer, at most
 REMEMBERED = 2_000  # keys kept to drop repeats (4x the aggregator's recent list)
-_KEY_FIELDS = ("rule_id", "subject", "status", "time_msc")
+# `id` (the alert's row) tells apart two large deals of one account in one millisecond: same rule,
+# subject, status and time, two alerts.
+_KEY_FIELDS = ("rule_id", "subject", "status", "time_msc", "id")
 
 
 def alert_key(alert: Any) -> tuple[str, ...]:

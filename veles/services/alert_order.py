@@ -23,7 +23,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from actors.alert_store import current_seq
+from actors.alert_store import current_seq, tenant_rules
 from actors.wire import Row
 from models.alerts import Alert, AlertState
 from models.db import tenant_session
@@ -31,6 +31,7 @@ from models.db import tenant_session
 GAP_WAIT_S = 2.0  # how long a missing number may be waited for before reloading
 MAX_HELD = 1_000  # messages held behind a gap, at most: more, and the client reloads at once
 MAX_RELOAD = 1_000  # rows one reload reads; a longer gap is filled by the reloads that follow
+_BUILT_IN_KINDS = {rule.id: rule.kind for rule in tenant_rules()}  # a stored row names its rule only
 
 
 class AlertSequencer:
@@ -111,17 +112,33 @@ def _msc(moment: datetime) -> int:
 
 def stored_message(row: Alert) -> Row:
     """A stored alert as the message of its latest event (`actors.wire.alert_row`'s shape, as far
-    as a row knows it: no rule kind or threshold), marked `reloaded`."""
+    as a row knows it: the kind of a built-in rule's alert, no threshold), marked `reloaded`."""
     raised_at = row.last_raised_at or row.created_at
     resolved = row.state is AlertState.RESOLVED
+    rule_id = row.engine_rule or str(row.rule_id or "")
+    built_in = _BUILT_IN_KINDS.get(rule_id)
     return {
-        "id": row.id, "seq": row.seq, "rule_id": row.engine_rule or str(row.rule_id or ""), "kind": None,
+        "id": row.id, "seq": row.seq, "rule_id": rule_id, "kind": built_in.value if built_in else None,
         "severity": row.severity.value, "subject": row.subject, "value": row.value, "threshold": None,
         "status": "cleared" if resolved else "raised",
         "time_msc": _msc(row.resolved_at or raised_at) if resolved else _msc(raised_at),
         "message": row.message, "repeats": row.repeats,
         "first_msc": row.first_msc or _msc(row.created_at), "reloaded": True,
     }
+
+
+def reload_messages(row: Alert) -> list[Row]:
+    """What a reload hands on for one row changed behind a gap: its latest event, and before a
+    clear, the raise it clears. The gap may have swallowed both (an alert raised and cleared
+    within it, when Redis was away, say), and a consumer that only saw the clear would never
+    deliver the alert; one that had seen the raise takes it again, and is idempotent (delivery
+    knows an alert by its key). The raise carries no number: its own was overwritten by the
+    clear's."""
+    latest = stored_message(row)
+    if latest["status"] != "cleared":
+        return [latest]
+    raised_at = row.last_raised_at or row.created_at
+    return [{**latest, "seq": None, "status": "raised", "time_msc": _msc(raised_at)}, latest]
 
 
 def stored_since(url: str, tenant_id: int, after: int) -> tuple[int, list[Row]]:
@@ -133,7 +150,8 @@ def stored_since(url: str, tenant_id: int, after: int) -> tuple[int, list[Row]]:
         statement = (select(Alert).where(Alert.tenant_id == tenant_id, col(Alert.seq) > after,
                                          col(Alert.seq) <= reached)
                      .order_by(col(Alert.seq)).limit(MAX_RELOAD))
-        messages = [stored_message(row) for row in db.exec(statement).all()]
-    if len(messages) == MAX_RELOAD:
+        rows = db.exec(statement).all()
+        messages = [message for row in rows for message in reload_messages(row)]
+    if len(rows) == MAX_RELOAD:
         reached = int(messages[-1]["seq"])
     return reached, messages

@@ -68,6 +68,7 @@ class DeliveryCounts(Protocol):
     last_delivered: float | None
     lag_seconds: float | None
 
+EVENT_KIND = "large_deal"  # alerts of single events (`veles.risk.alerts.AlertKind.LARGE_DEAL`)
 DEFAULT_CHANNELS: dict[Severity, frozenset[Channel]] = {
     Severity.INFO: frozenset({Channel.PORTAL}),
     Severity.WARNING: frozenset({Channel.PORTAL}),
@@ -284,9 +285,15 @@ def check_alert(alert: Row) -> None:
 
 def alert_key(alert: Row) -> str:
     """Identifies one alert of one rule on one subject, the same every time it is seen: by its
-    first raise, so the repeats the engine's cool-down folds into it are not sent again."""
+    first raise, so the repeats the engine's cool-down folds into it are not sent again. A
+    large-deal alert is an event of one deal, and one account can deal twice in one millisecond
+    (partial fills): its stored row's id joins the key, or the second deal would be taken for the
+    first and never delivered."""
     first = alert.get("first_msc") or alert["time_msc"]
-    return f"{alert['rule_id']}:{alert['subject']}:{first}"[:200]
+    key = f"{alert['rule_id']}:{alert['subject']}:{first}"
+    if alert.get("kind") == EVENT_KIND and isinstance(alert.get("id"), int):
+        key = f"{key}:{alert['id']}"
+    return key[:200]
 
 
 def _when(alert: Row) -> str:
