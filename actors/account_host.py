@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import ray
 
+from actors import collector
 from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, Step, pickle_parts, unpickle_parts
 from veles.risk.account import AccountFigures
 from veles.risk.columns import FigureColumns
@@ -440,7 +441,25 @@ class AccountHost(HostCore):
     A sync actor on purpose: the work is CPU-bound and short, and calls from one caller run in the
     order sent, so a restore runs exactly between the batches sent before and after it.
     `max_task_retries=0`: a batch must never be applied twice; the supervisor restores instead.
+    The garbage collector is calmed and the accounts an open or a restore built are settled out
+    of its sight (`actors/collector.py`): full collections of them stalled batches.
     """
+
+    def __init__(self, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        super().__init__(checkpoint_every)
+        collector.calm()
+
+    def open(self, *args: Any, **kwargs: Any) -> HostAnswer:
+        """`HostCore.open`, then the new accounts settled (see the class docstring)."""
+        answer = super().open(*args, **kwargs)
+        collector.settle()
+        return answer
+
+    def restore(self, *args: Any, **kwargs: Any) -> HostAnswer:
+        """`HostCore.restore`, then the rebuilt accounts settled (see the class docstring)."""
+        answer = super().restore(*args, **kwargs)
+        collector.settle()
+        return answer
 
     def pid(self) -> int:
         """The host's process (failure tests and `veles bench engine --kill` kill it)."""

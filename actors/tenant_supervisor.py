@@ -68,6 +68,7 @@ from tenacity import (
     wait_random,
 )
 
+from actors import collector
 from actors.account_host import CHECKPOINT_EVERY, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
 from actors.feeds import FeedStore, StoredFeed
@@ -300,6 +301,7 @@ class Supervisor:
         if log_limit <= checkpoint_every:
             raise ValueError("log_limit must exceed checkpoint_every: the log must reach the checkpoints")
         self.tenant_id = tenant_id
+        collector.calm()  # millions of live objects here with a simulated broker: `actors/collector.py`
         self._incarnation = time.time_ns()  # a restarted supervisor's calls outrank its predecessor's
         self._host_setting = (hosts, accounts_per_host, shards)
         self._checkpoint_every = checkpoint_every
@@ -664,6 +666,7 @@ class Supervisor:
                 conn.accounts[login] = AccountSlot(host=h, checkpoint=answer.checkpoint)
             changes.figures.extend(answer.figures)
         await self._absorb(conn, changes, first.sent_at)
+        collector.settle()  # the gateway and the accounts' checkpoints live as long as the connection
         log.info("tenant %s: connection %s open, %d accounts on %d hosts", self.tenant_id,
                  spec.connection_id, len(conn.accounts), len(conn.hosts))
         return conn

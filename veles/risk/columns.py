@@ -15,7 +15,8 @@ compare them). The figures an account row shows are the same float64 values the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,19 @@ def rows_of(fields: Sequence[str], login: I64, labels: Sequence[str], codes: npt
             columns.append(values[:, VALUE_FIELDS.index(name)].tolist())
         else:
             raise ValueError(f"{name}: not a column of account figures")
-    return [dict(zip(fields, row, strict=True)) for row in zip(*columns, strict=True)]
+    return list(map(_row_builder(tuple(fields)), *columns))
+
+
+@functools.lru_cache(maxsize=8)
+def _row_builder(fields: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """A function taking one value per field and returning the row dict: a diff builds thousands
+    of rows, and a dict display is several times faster than `dict(zip(...))` per row."""
+    if not all(name.isidentifier() for name in fields):
+        raise ValueError(f"row fields must be identifiers: {fields!r}")
+    args = ", ".join(f"v{n}" for n in range(len(fields)))
+    body = ", ".join(f"{name!r}: v{n}" for n, name in enumerate(fields))
+    builder: Callable[..., dict[str, Any]] = eval(f"lambda {args}: {{{body}}}")  # noqa: S307 (names checked)
+    return builder
 
 
 class _Grown:
