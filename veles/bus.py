@@ -151,6 +151,9 @@ class RedisBus:
                 if getter not in done:
                     getter.cancel()
                     task.result()  # the connection failed: raise its error to the subscriber
+                    # (a listener that ended without an error is no longer subscribed: say so,
+                    # rather than hand the subscriber the cancelled getter's CancelledError)
+                    raise ConnectionError(f"bus {topic}: the subscription ended")
                 yield getter.result()
         finally:
             task.cancel()
@@ -158,6 +161,11 @@ class RedisBus:
                 await task
             with suppress(redis.RedisError):
                 await pubsub.aclose()
+
+    async def ping(self) -> None:
+        """Reach the server once (a redis error when it cannot be reached): how a follower knows
+        its connection works before the first message, which may be hours away."""
+        await self._client.ping()  # type: ignore[misc]  # redis-py types sync and async as one
 
     async def aclose(self) -> None:
         """Close the connection pool."""

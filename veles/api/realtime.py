@@ -49,9 +49,11 @@ from actors.wire import alert_topic, book_topic
 from models.db import tenant_session
 from veles.api.deps import ApiContext
 from veles.bus import Message, RedisBus
+from veles.config import redis_name
 from veles.services.alert_order import AlertSequencer
 from veles.services.auth import AuthError, Identity, decode_token
 from veles.services.engine_metrics import count_push
+from veles.services.feed_retry import GIVE_UP_S, PUSH_RELAY, REPORT_RELAY, Health, follow
 from veles.services.permissions import Permission, allowed
 from veles.services.report_notices import ReportFeed
 from veles.services.session_watch import token_expiry, until_ended
@@ -88,6 +90,7 @@ class Integrations(socketio.AsyncNamespace):
         self._relays: dict[int, asyncio.Task[None]] = {}
         self._reports = ReportFeed(ctx.settings)
         self._watches: dict[str, asyncio.Task[None]] = {}  # sid: the watch on its session
+        self._give_up_s = GIVE_UP_S  # a relay failing this long ends (`feed_retry`)
 
     def _identity(self, environ: Mapping[str, Any], auth: Any) -> tuple[Identity, float]:
         """Who the token says connects, and when the token expires; refused if it may not."""
@@ -156,38 +159,47 @@ class Integrations(socketio.AsyncNamespace):
         await asyncio.gather(self._relay(tenant_id), self._relay_reports(tenant_id))
 
     async def _relay_reports(self, tenant_id: int) -> None:
-        """Each change of the tenant's reports as a `report` event to this process's sockets."""
-        while True:
-            try:
-                async with self._reports.watch(tenant_id) as notices:
-                    async for notice in notices:
-                        if notice is not None:
-                            await self._push(tenant_id, "report", notice.message())
-            except Exception as exc:  # keep the sockets; follow again
-                log.warning("tenant %s report relay: %s; following again", tenant_id, exc)
-                await asyncio.sleep(1.0)
+        """Each change of the tenant's reports as a `report` event to this process's sockets,
+        followed again after a failure (`feed_retry.follow`; sockets stay). After `give_up_s` of
+        failures the relay ends, logged and counted; the next socket of the tenant starts it again
+        (`on_connect`)."""
+        async def once(health: Health) -> None:
+            async with self._reports.watch(tenant_id) as notices:
+                async for notice in notices:
+                    if notice is not None:
+                        await self._push(tenant_id, "report", notice.message())
+                        health.mark()
+
+        await follow(REPORT_RELAY, f"tenant {tenant_id} report relay", once, give_up_s=self._give_up_s)
 
     async def _relay(self, tenant_id: int) -> None:
-        """Follow the tenant's bus until cancelled, resubscribing after a lost connection."""
-        while True:
-            try:
-                if self._ctx.settings.redis_url:
-                    await self._relay_redis(tenant_id, self._ctx.settings.redis_url)
-                else:
-                    await self._relay_feed(tenant_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis or Ray gone: keep trying, sockets stay
-                log.warning("tenant %s push relay: %s; resubscribing", tenant_id, exc)
-                await asyncio.sleep(1.0)
+        """Follow the tenant's bus until cancelled, resubscribing after a lost connection
+        (`feed_retry.follow`; sockets stay). After `give_up_s` of failures the relay ends, logged
+        and counted; the next socket of the tenant starts it again (`on_connect`)."""
+        async def once(health: Health) -> None:
+            if self._ctx.settings.redis_url:
+                await self._relay_redis(tenant_id, self._ctx.settings.redis_url, health)
+            else:
+                await self._relay_feed(tenant_id, health)
+            raise ConnectionError("the relay's feed ended")
 
-    async def _relay_redis(self, tenant_id: int, url: str) -> None:
+        await follow(PUSH_RELAY, f"tenant {tenant_id} push relay", once, give_up_s=self._give_up_s)
+
+    async def _relay_redis(self, tenant_id: int, url: str, health: Health) -> None:
         bus = RedisBus(url, self._ctx.settings.redis_prefix)
 
         async def forward(topic: str, event: str) -> None:
             async for message in bus.subscribe(topic):
+                health.mark()
                 await self._push(tenant_id, event, message)
 
+        try:
+            await bus.ping()
+        except Exception:
+            with suppress(Exception):
+                await bus.aclose()
+            raise
+        health.mark()
         tasks = [asyncio.create_task(forward(book_topic(tenant_id), "book")),
                  asyncio.create_task(self._relay_alerts(tenant_id, bus))]
         try:
@@ -240,15 +252,26 @@ class Integrations(socketio.AsyncNamespace):
         with tenant_session(self._ctx.settings.database_url, tenant_id) as db:
             return current_seq(db, tenant_id)
 
-    async def _relay_feed(self, tenant_id: int) -> None:
+    async def _relay_feed(self, tenant_id: int, health: Health) -> None:
         async for replica in self._ctx.live_feed().watch(tenant_id):
+            health.mark()
             await self._push(tenant_id, "book", {"tenant_id": tenant_id, "version": replica.version,
                                                  "totals": replica.totals})
 
 
+def socketio_channel(prefix: str) -> str:
+    """The Redis channel python-socketio's manager uses across web processes, in the deployment's
+    namespace."""
+    return redis_name(prefix, "socketio")
+
+
 def create_socket_server(ctx: ApiContext) -> tuple[socketio.AsyncServer, Integrations]:
     """The socket.io server for `ctx` (Redis manager when REDIS_URL is set) and its namespace."""
-    manager = socketio.AsyncRedisManager(ctx.settings.redis_url) if ctx.settings.redis_url else None
+    # the manager's pub/sub channel carries the deployment's prefix like every other (pub/sub
+    # ignores the database number: without it two deployments on one Redis would emit to each
+    # other's rooms)
+    url, prefix = ctx.settings.redis_url, ctx.settings.redis_prefix
+    manager = socketio.AsyncRedisManager(url, channel=socketio_channel(prefix)) if url else None
     server = socketio.AsyncServer(async_mode="asgi", client_manager=manager, cors_allowed_origins=[])
     namespace = Integrations(ctx)
     server.register_namespace(namespace)

@@ -18,9 +18,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 
-from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_delay, wait_fixed
-
 from veles.bus import LocalBus
+from veles.services.feed_retry import ALERT_WATCH, GIVE_UP_S, Health, follow
 from veles.services.live import LiveFeed, get_live_feed
 
 log = logging.getLogger(__name__)
@@ -33,8 +32,9 @@ def _topic(tenant_id: int) -> str:
 class AlertWatch:
     """Per-process: one ordered alert stream per watched tenant, fanned out to its tabs."""
 
-    def __init__(self, feed: LiveFeed | None = None) -> None:
+    def __init__(self, feed: LiveFeed | None = None, give_up_s: float = GIVE_UP_S) -> None:
         self._feed = feed
+        self._give_up_s = give_up_s
         self._bus = LocalBus()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._watchers: Counter[int] = Counter()
@@ -73,27 +73,20 @@ class AlertWatch:
                         await stopping
 
     async def _follow(self, tenant_id: int) -> None:
-        """Follow the tenant's ordered stream until cancelled; a stream that fails is followed anew."""
+        """Follow the tenant's ordered stream until cancelled; a stream that fails is followed anew
+        (`feed_retry.follow`). One that fails for `give_up_s` without bringing an alert ends
+        (logged, counted); the next tab that watches the tenant starts a new one (`watch`)."""
         feed = self._feed or get_live_feed()
 
-        async def follow_once() -> None:
+        async def follow_once(health: Health) -> None:
             async for alert in feed.alert_stream(tenant_id):
+                health.mark()
                 seq = alert.get("seq") if isinstance(alert, dict) else None
                 await self._bus.publish(_topic(tenant_id), {"seq": seq})
             raise ConnectionError("the alert stream ended")  # a stream only ends on failure
 
-        def logged(state: object) -> None:
-            log.warning("tenant %s alert watch: %s; following again", tenant_id,
-                        getattr(getattr(state, "outcome", None), "exception", lambda: None)())
-
-        # tenacity with a stop, per the project's retry rule: after an hour of failures the task
-        # ends, and the next tab that watches the tenant starts a new one (watch() checks done())
-        retrying = AsyncRetrying(wait=wait_fixed(1.0), stop=stop_after_delay(3600),
-                                 retry=retry_if_not_exception_type(asyncio.CancelledError),
-                                 before_sleep=logged, reraise=False)
-        with suppress(Exception):
-            await retrying(follow_once)
-        log.error("tenant %s alert watch gave up after an hour of failures", tenant_id)
+        await follow(ALERT_WATCH, f"tenant {tenant_id} alert watch", follow_once,
+                     give_up_s=self._give_up_s, max_wait_s=1.0)
 
 
 @lru_cache(maxsize=1)

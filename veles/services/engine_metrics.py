@@ -6,7 +6,8 @@ pushes to browser tabs and integrations (`count_push`). A scrape reads the engin
 one async Redis round trip when REDIS_URL is set (each aggregator writes a key every 2 s), or
 asks each active tenant's aggregator over Ray otherwise (async calls, bounded by
 `RAY_TIMEOUT_S`); a web process that cannot reach the engine exports `veles_engine_reachable 0`
-and its own counters, never an error or a stall.
+and its own counters (pushes, and its followers' retries and give-ups: `feed_retry`), never an
+error or a stall.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from prometheus_client.registry import Collector
 from actors.engine_stats import KEY_PREFIX, engine_stats_key
 from actors.names import aggregator_name
 from veles.config import Settings, redis_name
+from veles.services.feed_retry import FEEDS, GIVE_UP_S, retries
+from veles.services.feed_retry import gave_up as gave_up_count
 from veles.services.ray_runtime import join, named_actor
 from veles.services.tenants import active_tenants
 
@@ -188,3 +191,13 @@ class EngineCollector(Collector):
         for channel in ("browser", "integration"):
             pushes.add_metric([channel], _PUSHES[channel])
         yield pushes
+        again = CounterMetricFamily("veles_feed_retries", "Times a follower of this web process "
+                                    "(bus pump, book feed, relay) was started again after a failure.",
+                                    labels=["feed"])
+        gave_up = CounterMetricFamily("veles_feed_gave_up", "Followers of this web process that gave up "
+                                      f"after failing for {GIVE_UP_S:.0f} s; the next watcher starts them "
+                                      "again.", labels=["feed"])
+        for feed in FEEDS:
+            again.add_metric([feed], retries(feed))
+            gave_up.add_metric([feed], gave_up_count(feed))
+        yield from (again, gave_up)

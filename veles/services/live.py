@@ -24,7 +24,6 @@ from functools import lru_cache
 from typing import Any
 
 import ray
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from actors.mt5_account import AccountDetail
 from actors.names import aggregator_name, supervisor_name
@@ -35,6 +34,7 @@ from veles.risk.book import BookFigures
 from veles.services.alert_inbox import AlertInbox
 from veles.services.alert_order import AlertSequencer, stored_since
 from veles.services.engine_metrics import count_push
+from veles.services.feed_retry import ALERT_TOPIC, BOOK, GIVE_UP_S, Health, follow
 from veles.services.ray_runtime import join, named_actor
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,9 @@ class LiveFeed:
     restarted, each with a task, a Redis subscription and a copy of the book."""
 
     def __init__(self, settings: Settings, aggregator: Callable[[int], Any] | None = None,
-                 idle_s: float = IDLE_S) -> None:
+                 idle_s: float = IDLE_S, give_up_s: float = GIVE_UP_S) -> None:
         self._settings = settings
+        self._give_up_s = give_up_s  # a follower failing this long ends (`feed_retry`)
         self._bus = LocalBus()
         self._replicas: dict[int, TenantReplica] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -294,16 +295,23 @@ class LiveFeed:
             await asyncio.sleep(poll_s)
 
     async def _pump_alerts(self, tenant_id: int, inbox: AlertInbox, url: str) -> None:
-        while True:
+        """The alert topic into the inbox, resubscribed after a failure (`feed_retry.follow`): the
+        Ray poll covers the gap meanwhile. After `give_up_s` of failures it ends (logged, counted)
+        and the stream goes on with the poll alone; the next stream (the next watcher) starts a
+        new pump."""
+        async def once(health: Health) -> None:
             bus = RedisBus(url, self._settings.redis_prefix)
             try:
+                await bus.ping()
+                health.mark()
                 async for alert in bus.subscribe(alert_topic(tenant_id)):
+                    health.mark()
                     inbox.offer(alert)  # full: dropped here, the poll brings it again
-            except Exception as exc:  # Redis went away: the Ray poll covers the gap; reconnect
-                log.warning("tenant %s alert topic: %s; reconnecting", tenant_id, exc)
-                await asyncio.sleep(1.0)
             finally:
-                await bus.aclose()
+                with suppress(Exception):
+                    await bus.aclose()
+
+        await follow(ALERT_TOPIC, f"tenant {tenant_id} alert topic", once, give_up_s=self._give_up_s)
 
     def _lookup_aggregator(self, tenant_id: int) -> Any:
         return ray.get_actor(aggregator_name(tenant_id), namespace=self._settings.ray_namespace)
@@ -316,29 +324,28 @@ class LiveFeed:
         return self._aggregator(tenant_id)
 
     async def _keep_current(self, tenant_id: int) -> None:
-        """Follow the aggregator for ever, reconnecting with capped backoff after any failure."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential(multiplier=0.2, max=5.0),
-            before_sleep=lambda state: log.warning(
-                "tenant %s feed: %s; retrying", tenant_id, state.outcome and state.outcome.exception()
-            ),
-        )
-        async for attempt in retrying:
-            with attempt:
-                try:
-                    aggregator = await self._handle(tenant_id)
-                except ValueError:  # no aggregator: the tenant runs no engine (no connection)
-                    replica = self._replicas.get(tenant_id)
-                    if replica is not None and (replica.version >= 0 or replica.rows):
-                        replica.clear()
-                        await self._bus.publish(book_topic(tenant_id), {"version": -1})
-                    raise
-                await self._load_snapshot(tenant_id, aggregator)
-                if self._settings.redis_url:
-                    await self._follow_redis(tenant_id, aggregator, self._settings.redis_url)
-                else:
-                    await self._follow_ray(tenant_id, aggregator)
+        """Follow the aggregator while the tenant is watched, again after any failure with capped
+        backoff (`feed_retry.follow`). "No aggregator" is an answer, not a failure: the tenant runs
+        no engine yet, and is looked for again until it does. Failures (Ray or Redis away) for
+        `give_up_s` end the task (logged, counted); the next watcher starts a new one (`_hold`)."""
+        async def once(health: Health) -> None:
+            try:
+                aggregator = await self._handle(tenant_id)
+            except ValueError:  # no aggregator: the tenant runs no engine (no connection)
+                health.mark()
+                replica = self._replicas.get(tenant_id)
+                if replica is not None and (replica.version >= 0 or replica.rows):
+                    replica.clear()
+                    await self._bus.publish(book_topic(tenant_id), {"version": -1})
+                raise
+            await self._load_snapshot(tenant_id, aggregator)
+            health.mark()
+            if self._settings.redis_url:
+                await self._follow_redis(tenant_id, aggregator, self._settings.redis_url, health)
+            else:
+                await self._follow_ray(tenant_id, aggregator, health)
+
+        await follow(BOOK, f"tenant {tenant_id} book feed", once, give_up_s=self._give_up_s, max_wait_s=5.0)
 
     async def _load_snapshot(self, tenant_id: int, aggregator: Any) -> None:
         await self._deliver(tenant_id, await aggregator.snapshot.remote())
@@ -350,17 +357,19 @@ class LiveFeed:
         await self._bus.publish(book_topic(tenant_id), {"version": replica.version})
         return True
 
-    async def _follow_ray(self, tenant_id: int, aggregator: Any) -> None:
-        while True:
+    async def _follow_ray(self, tenant_id: int, aggregator: Any, health: Health) -> None:
+        while True:  # a long poll, one call per change (or second): not a retry loop
             replica = self._replicas.setdefault(tenant_id, TenantReplica())
             for message in await aggregator.diffs_since.remote(replica.version, 1.0, replica.epoch):
                 if not await self._deliver(tenant_id, message):
                     await self._load_snapshot(tenant_id, aggregator)
+            health.mark()
 
-    async def _follow_redis(self, tenant_id: int, aggregator: Any, url: str) -> None:
+    async def _follow_redis(self, tenant_id: int, aggregator: Any, url: str, health: Health) -> None:
         bus = RedisBus(url, self._settings.redis_prefix)
         try:
             async for message in bus.subscribe(book_topic(tenant_id)):
+                health.mark()
                 if (problem := book_message_problem(message)) is not None:
                     # a stray writer's junk: skipped, never half-applied, and the follow goes on
                     self.malformed += 1

@@ -7,7 +7,9 @@ wake-up that is lost or merged with another loses nothing, and two processes nev
 
 What wakes it: with REDIS_URL, the report worker's message on the bus topic `reports:<tenant>`
 (`veles.reports.runner.report_topic`), which arrives within milliseconds, plus a read every
-`SAFETY_S` in case the bus dropped one. Without Redis (the embedded demo, where the worker runs
+`SAFETY_S` in case the bus dropped one. A pump that cannot subscribe for `feed_retry.GIVE_UP_S`
+ends (logged, counted in `/metrics`); the reads then come every `POLL_S` until the next watcher
+starts a new pump. Without Redis (the embedded demo, where the worker runs
 in a Ray process and the bus cannot cross processes) a read every `POLL_S`: one small indexed
 query per watched tenant per process, however many tabs watch it.
 
@@ -32,6 +34,7 @@ from models.reports import Report
 from veles.bus import RedisBus
 from veles.config import Settings, get_settings
 from veles.reports.runner import report_topic
+from veles.services.feed_retry import GIVE_UP_S, REPORT_TOPIC, Health, follow
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +85,17 @@ def changes(before: dict[int, Notice], after: dict[int, Notice]) -> list[Notice]
 
 
 class _Tenant:
-    """The watchers of one tenant and the task that follows it."""
+    """The watchers of one tenant, the task that follows it and (with Redis) the pump that wakes it."""
 
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue[Notice]] = set()
         self.task: asyncio.Task[None] | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+
+    def pumping(self) -> bool:
+        """Whether the bus wakes this tenant's reads (a pump runs and has not given up)."""
+        return self.pump is not None and not self.pump.done()
 
 
 class Watch:
@@ -120,10 +129,16 @@ class Watch:
 class ReportFeed:
     """Follows the watched tenants' reports and hands each change to every watcher of its tenant."""
 
-    def __init__(self, settings: Settings, poll_s: float = POLL_S, safety_s: float = SAFETY_S) -> None:
+    def __init__(self, settings: Settings, poll_s: float = POLL_S, safety_s: float = SAFETY_S,
+                 give_up_s: float = GIVE_UP_S) -> None:
         self._settings = settings
-        self._poll_s, self._safety_s = poll_s, safety_s
+        self._poll_s, self._safety_s, self._give_up_s = poll_s, safety_s, give_up_s
         self._tenants: dict[int, _Tenant] = {}
+
+    def pumping(self, tenant_id: int) -> bool:
+        """Whether a bus pump wakes the tenant's reads now (health pages and tests)."""
+        tenant = self._tenants.get(tenant_id)
+        return tenant is not None and tenant.pumping()
 
     def watch(self, tenant_id: int, idle_s: float | None = None) -> Watch:
         """Every change of the tenant's reports from now on (registered at once, not at the first
@@ -132,62 +147,61 @@ class ReportFeed:
         tenant = self._tenants.setdefault(tenant_id, _Tenant())
         if tenant.task is None or tenant.task.done():
             tenant.task = asyncio.create_task(self._follow(tenant_id, tenant))
+        if self._settings.redis_url and not tenant.pumping():  # none yet, or it gave up: start one
+            tenant.pump = asyncio.create_task(self._pump(tenant_id, tenant.wake, self._settings.redis_url))
         return Watch(self, tenant_id, tenant, idle_s)
 
     def _leave(self, tenant_id: int, tenant: _Tenant, queue: asyncio.Queue[Notice]) -> None:
         tenant.queues.discard(queue)
         if not tenant.queues and self._tenants.get(tenant_id) is tenant:
             del self._tenants[tenant_id]
-            if tenant.task is not None:
-                tenant.task.cancel()
+            for task in (tenant.task, tenant.pump):
+                if task is not None:
+                    task.cancel()
 
     async def _follow(self, tenant_id: int, tenant: _Tenant) -> None:
-        """Read, wait for a wake-up, read again and hand out the differences; until cancelled."""
+        """Read, wait for a wake-up, read again and hand out the differences; until cancelled.
+        The read is the feed's cadence (every `safety_s` while a pump wakes it, every `poll_s`
+        without one: no Redis, or its pump gave up), so a database that is away is read again
+        at that cadence, not retried."""
         url = self._settings.database_url
-        wake = asyncio.Event()
-        pump = self._pump(tenant_id, wake) if self._settings.redis_url else None
-        every = self._safety_s if pump is not None else self._poll_s
         known: dict[int, Notice] | None = None
-        try:
-            while True:
-                try:
-                    current = await asyncio.to_thread(read_statuses, url, tenant_id)
-                except Exception as exc:  # the database is away: keep the watchers, try again
-                    log.warning("tenant %s report notices: %s", tenant_id, exc)
-                else:
-                    for notice in changes(known, current) if known is not None else []:
-                        for queue in tuple(tenant.queues):
-                            if queue.full():
-                                queue.get_nowait()
-                            queue.put_nowait(notice)
-                    known = current
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), every)
-                wake.clear()
-        finally:
-            if pump is not None:
-                pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
+        while True:
+            try:
+                current = await asyncio.to_thread(read_statuses, url, tenant_id)
+            except Exception as exc:  # the database is away: keep the watchers, read at the next turn
+                log.warning("tenant %s report notices: %s", tenant_id, exc)
+            else:
+                for notice in changes(known, current) if known is not None else []:
+                    for queue in tuple(tenant.queues):
+                        if queue.full():
+                            queue.get_nowait()
+                        queue.put_nowait(notice)
+                known = current
+            every = self._safety_s if tenant.pumping() else self._poll_s
+            with suppress(TimeoutError):
+                await asyncio.wait_for(tenant.wake.wait(), every)
+            tenant.wake.clear()
 
-    def _pump(self, tenant_id: int, wake: asyncio.Event) -> asyncio.Task[None]:
-        """Set `wake` on every bus message of the tenant's reports, resubscribing after an error."""
-        assert self._settings.redis_url is not None
-        url = self._settings.redis_url
+    async def _pump(self, tenant_id: int, wake: asyncio.Event, url: str) -> None:
+        """Set `wake` on every bus message of the tenant's reports, resubscribing after an error
+        (`feed_retry.follow`; the reads go on meanwhile). After `give_up_s` of failures it ends,
+        logged and counted, the reads fall back to every `poll_s`, and the next watcher starts a
+        new pump (`watch`)."""
+        async def once(health: Health) -> None:
+            bus = RedisBus(url, self._settings.redis_prefix)
+            try:
+                await bus.ping()
+                health.mark()
+                async for _message in bus.subscribe(report_topic(tenant_id)):
+                    health.mark()
+                    wake.set()
+            finally:
+                with suppress(Exception):
+                    await bus.aclose()
 
-        async def run() -> None:
-            while True:
-                bus = RedisBus(url, self._settings.redis_prefix)
-                try:
-                    async for _message in bus.subscribe(report_topic(tenant_id)):
-                        wake.set()
-                except Exception as exc:  # Redis away: the periodic read carries on meanwhile
-                    log.warning("tenant %s report notices: bus: %s; resubscribing", tenant_id, exc)
-                finally:
-                    with suppress(Exception):
-                        await bus.aclose()
-                await asyncio.sleep(1.0)
-
-        return asyncio.create_task(run())
+        await follow(REPORT_TOPIC, f"tenant {tenant_id} report notices bus", once, give_up_s=self._give_up_s)
+        wake.set()  # read now, and from now on at the poll's cadence
 
 
 @lru_cache(maxsize=1)
