@@ -1258,6 +1258,8 @@ class Supervisor:
                     "resnapshots": c.resnapshots,
                     "log": len(c.log),
                     "gateway_cpu_s": round(c.gateway_cpu_s, 3),
+                    # a gateway with its own state (the Web API's: live, reconnecting, failed...)
+                    "gateway": c.gateway.view() if hasattr(c.gateway, "view") else None,
                     "rejected": dict(c.rejected),
                     "restarts": dict(c.restarts),
                     "recent_errors": list(c.recent_errors),

@@ -23,6 +23,7 @@ from veles.mt5.simulator import SimulatedBroker
 from veles.mt5.webapi.client import WebApiSettings
 from veles.mt5.webapi.errors import AuthError
 from veles.mt5.webapi.gateway import WebApiGateway
+from veles.mt5.webapi.simulated import SimulatedWebApi
 from veles.risk.events import AccountSnapshot, Batch, Deal
 
 # The fields the simulator labels its own way: the Web API names the MT5 group (with its currency
@@ -225,3 +226,27 @@ def test_open_gateway_builds_a_webapi_gateway_from_a_spec() -> None:
         with pytest.raises(GatewayError, match="needs a manager login and password"):
             open_gateway(dataclasses.replace(spec, password=None))
 
+
+
+def test_a_simulated_server_trades_on_its_timer_and_the_view_counts_what_was_read() -> None:
+    """What `veles demo --via-webapi` and the bench feed the engine through."""
+    server = SimulatedWebApi(trading=False, accounts=5, seed=3, interval=0.05, start_msc=START, warmup=30.0)
+    try:
+        settings = WebApiSettings(server.url, server.login, server.password)
+        gateway = WebApiGateway(settings, "sim", interval=0.02)
+        try:
+            assert len(gateway.accounts()) == 5
+            gateway.poll()
+            server.start_trading()
+            _settle(gateway, 20)
+            server.stop_trading()
+            assert server.steps > 1
+            view = gateway.view()
+            assert view["state"] == "live"
+            assert view["polls"] >= 20
+            assert view["bytes_received"] > 0
+            assert view["authentications"] == 1
+        finally:
+            gateway.close()
+    finally:
+        server.close()

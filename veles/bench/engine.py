@@ -21,6 +21,18 @@ cluster's, per tenant, over a quiet window with every tenant paused (no price ba
 idle). A start-up that does not finish (`READY_TIMEOUT_S`) or that would take the machine's last
 memory (`LOW_MEMORY_MB`) is given up and reported as such, with how far it got.
 
+Through the Web API (`via_webapi`): each tenant's simulated server runs in this process behind
+the fake MT5 Web API on 127.0.0.1 (`veles.mt5.webapi.simulated`, trading on its own timer at
+`rate`), and the engine reads it with the Web API gateway, as it would a broker's server. Added:
+`polls_per_s` and `bytes_per_s` (the gateway's requests of ticks and deals, and the answer bytes
+it read), `gateway_cpu_pct` (now the gateway thread's CPU, in the supervisor's process) and
+`gateway_wait_ms_max` (the longest a tick waited in the gateway for the engine's poll). Latency
+is from the batch leaving the gateway, so it excludes both poll intervals (the server's and the
+engine's). The server holds still until the engine is ready (so both start from the same books),
+the reference is the simulator run for as many steps as the server made, and the server stops
+trading before the end so the engine can catch up: mismatches must be 0 here too, on every figure
+but the labels and running maxima a poller cannot see (`PATH_LABELS`).
+
 The same-run baseline: that reference's own CPU per batch (the bare risk math, every account in
 one process, no hosting, no book) is timed in the same run, and `cpu_vs_reference` is the
 engine's CPU per batch over it. The machine may be shared: the ratio moves far less with its load
@@ -31,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import signal
@@ -40,12 +53,14 @@ from typing import Any
 
 import psutil
 import ray
+from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from actors.mt5_account import AccountActor, Step
 from actors.names import aggregator_name, host_name, tenant_host_name
 from actors.tenant_host import SHARED_POOL, TenantRef, tenant_host
 from actors.tenant_supervisor import TenantSupervisor
 from veles.mt5.connect import GatewaySpec, open_gateway
+from veles.mt5.webapi.simulated import SimulatedWebApi
 from veles.risk.account import AccountFigures
 from veles.risk.events import Deal, PositionSwap
 
@@ -55,6 +70,7 @@ WARMUP_S = 20.0  # simulated seconds of trading before the session (the simulato
 IDLE_S = 5.0  # the quiet window over which idle CPU is measured (bare cluster, then book idle)
 READY_TIMEOUT_S = 600.0  # a start-up not done by then is reported as given up
 LOW_MEMORY_MB = 3_000  # start-up given up when the machine has less than this left
+CATCH_UP_S = 60.0  # the engine's catch-up on a frozen Web API server, at most
 
 
 def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
@@ -67,6 +83,38 @@ def bench_spec(accounts: int, rate: float, seed: int) -> GatewaySpec:
         interval=1.0 / rate,
         merge_when_behind=False,
     )
+
+
+def webapi_spec(server: SimulatedWebApi, rate: float) -> GatewaySpec:
+    """The Web API gateway on a simulated server, polled `rate` times a second, in order."""
+    return GatewaySpec(kind="webapi", connection_id="bench", options={"url": server.url},
+                       interval=1.0 / rate, merge_when_behind=False, login=server.login,
+                       password=server.password)
+
+
+async def _caught_up(supervisors: list[Any], servers: list[SimulatedWebApi]) -> list[int]:
+    """Stop the simulated servers trading and wait until every engine has polled its gateway
+    after the gateway polled the frozen server: then the engine holds everything the server did.
+    The servers' steps, for the reference (a minute at most: a stuck engine shows as mismatches)."""
+    for server in servers:
+        server.stop_trading()
+    conns = await _connections(supervisors)
+    polled = [c["gateway"]["polls"] + 3 for c in conns]
+    batches = [c["batches"] + 2 for c in conns]  # once the gateway is past `polled`, checked below
+
+    async def behind() -> bool:
+        nonlocal batches
+        now = await _connections(supervisors)
+        if any(c["gateway"]["polls"] < p for c, p in zip(now, polled, strict=True)):
+            batches = [c["batches"] + 2 for c in now]
+            return True
+        return any(c["batches"] < b for c, b in zip(now, batches, strict=True))
+
+    waiting = AsyncRetrying(stop=stop_after_delay(CATCH_UP_S), wait=wait_fixed(0.05),
+                            retry=retry_if_result(bool))
+    with contextlib.suppress(RetryError):
+        await waiting(behind)
+    return [server.steps for server in servers]
 
 
 def reference_run(spec: GatewaySpec, polls: int) -> tuple[dict[int, AccountFigures], float]:
@@ -101,6 +149,22 @@ def reference_run(spec: GatewaySpec, polls: int) -> tuple[dict[int, AccountFigur
 def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures]:
     """The reference's figures alone (see `reference_run`)."""
     return reference_run(spec, polls)[0]
+
+
+# What a Web API reader cannot reproduce of a simulator-fed engine: the labels (an account's group
+# is the MT5 group's full name, and MT5 has no A/B-book flag), and the running maxima over the
+# prices seen (peak equity, drawdown, and the risk score built on it): polling `tick/last` sees a
+# sample of the server's ticks, not each one the simulator stepped through. Every other figure
+# (balance, credit, equity, profit, realised P/L, margin, free margin, level, state, positions,
+# exposure) must be equal.
+PATH_LABELS = ("group", "book", "peak_equity", "drawdown", "risk_score")
+
+
+def _comparable(got: AccountFigures | None, expected: AccountFigures, webapi: bool) -> AccountFigures | None:
+    """The engine's figures as compared with the reference (see PATH_LABELS)."""
+    if got is None or not webapi:
+        return got
+    return dataclasses.replace(got, **{name: getattr(expected, name) for name in PATH_LABELS})
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -199,16 +263,36 @@ def _low_memory() -> bool:
 async def _measure(
     accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float, hosts: int,
     progress: Callable[[str], None], tenants: int = 1, idle_s: float = IDLE_S,
-    ready_timeout: float = READY_TIMEOUT_S, tenant_hosts: int = 0,
+    ready_timeout: float = READY_TIMEOUT_S, tenant_hosts: int = 0, via_webapi: bool = False,
 ) -> dict[str, Any]:
     sizes = tenant_sizes(accounts, tenants)
     specs = [bench_spec(size, rate, seed + t) for t, size in enumerate(sizes)]
     tenant_ids = [TENANT_ID + t for t in range(tenants)]
+    servers: list[SimulatedWebApi] = []
+    try:
+        if via_webapi:
+            progress(f"starting {tenants} simulated server(s) behind the fake MT5 Web API")
+            # held still until the engine is ready: it synchronises where the reference starts
+            servers = [SimulatedWebApi(trading=False, **spec.options) for spec in specs]
+        return await _measure_specs(
+            accounts, seconds, rate, kill, seed, publish_hz, hosts, progress, tenants, idle_s, ready_timeout,
+            tenant_hosts, specs, tenant_ids, servers)
+    finally:
+        for server in servers:
+            server.close()
+
+
+async def _measure_specs(
+    accounts: int, seconds: float, rate: float, kill: int, seed: int, publish_hz: float, hosts: int,
+    progress: Callable[[str], None], tenants: int, idle_s: float, ready_timeout: float, tenant_hosts: int,
+    specs: list[GatewaySpec], tenant_ids: list[int], servers: list[SimulatedWebApi],
+) -> dict[str, Any]:
+    fed = [webapi_spec(server, rate) for server in servers] or specs
     # The bare cluster, before any tenant: what the per-tenant figures are measured above.
     base_pss, _ = _memory(os.getpid())
     base_idle = await _quiet_cpu(idle_s)
     started = time.monotonic()
-    supervisors = await _place(tenant_ids, specs, publish_hz, hosts, tenant_hosts)
+    supervisors = await _place(tenant_ids, fed, publish_hz, hosts, tenant_hosts)
     progress(f"starting {accounts} account actors in {tenants} tenant(s)")
     starting = [asyncio.ensure_future(s.start.remote()) for s in supervisors]
     ready: set[int] = set()
@@ -235,6 +319,8 @@ async def _measure(
     first_status = await asyncio.gather(*(s.status.remote() for s in supervisors))
     progress(f"engine ready in {ready_s:.1f} s on {sum(st['hosts'] for st in first_status)} hosts; "
              f"measuring for {seconds:.0f} s")
+    for server in servers:
+        server.start_trading()
     aggregators = [TenantRef(s.host, s.tenant_id, "aggregator") if isinstance(s, TenantRef)
                    else ray.get_actor(aggregator_name(tenant))
                    for s, tenant in zip(supervisors, tenant_ids, strict=True)]
@@ -278,7 +364,11 @@ async def _measure(
             next_report += 1.0
         await asyncio.sleep(0.02)
     measured_s = time.monotonic() - begin
+    cpu.sample()
+    measured = await _connections(supervisors)  # the gateways' counters over the measured window
+    steps = await _caught_up(supervisors, servers) if servers else []
     polls = [(await s.pause.remote())["bench"] for s in supervisors]
+    polls = steps or polls
     cpu.sample()
     cpu_used = cpu.used()
     # The book idle (every tenant paused, no price batch): what the tenants cost doing nothing.
@@ -297,10 +387,30 @@ async def _measure(
     math_s = 0.0
     for spec, count, got in zip(specs, polls, figures, strict=True):
         expected, spent = reference_run(spec, count)
-        mismatches += sum(got.get(login) != fig for login, fig in expected.items())
+        wrong = [login for login, fig in expected.items()
+                 if _comparable(got.get(login), fig, bool(servers)) != fig]
+        mismatches += len(wrong)
+        if wrong:
+            login = wrong[0]
+            theirs, ours = expected[login], _comparable(got.get(login), expected[login], bool(servers))
+            fields = {k: (v, getattr(ours, k, None)) for k, v in dataclasses.asdict(theirs).items()
+                      if ours is None or getattr(ours, k) != getattr(theirs, k)}
+            progress(f"mismatch: account {login} (expected, got): {str(fields)[:600]}")
         math_s += spent
     updates = sum(c["account_calls"] - f["account_calls"] for c, f in zip(conns, first, strict=True))
     gateway_s = sum(c["gateway_cpu_s"] - f["gateway_cpu_s"] for c, f in zip(conns, first, strict=True))
+    webapi: dict[str, Any] = {}
+    if servers:  # the Web API gateway's thread, its requests and bytes (the catch-up included)
+        gw = [(c["gateway"], f["gateway"]) for c, f in zip(measured, first, strict=True)]
+        gateway_s += sum(g["cpu_s"] - f0["cpu_s"] for g, f0 in gw)
+        webapi = {
+            "via": "webapi",
+            "polls_per_s": round(sum(g["polls"] - f0["polls"] for g, f0 in gw) / measured_s, 1),
+            "bytes_per_s": round(sum(g["bytes_received"] - f0["bytes_received"] for g, f0 in gw)
+                                 / measured_s),
+            "reconnects": sum(g["reconnects"] for g, _ in gw),
+            "repeated_deals": sum(g["repeated_deals"] for g, _ in gw),
+        }
     batches = min(c["batches"] - f["batches"] for c, f in zip(conns, first, strict=True))
     # The same-run baseline: the engine's CPU per measured batch against the bare risk math's per
     # batch (every account stepped in this process, no hosting), both on this machine and load.
@@ -336,6 +446,7 @@ async def _measure(
         "recovery_phases": phases,
         "rejected": sum(sum(c["rejected"].values()) for c in conns),
         "mismatches": mismatches,
+        **webapi,
     }
 
 
@@ -398,14 +509,16 @@ def run(
     accounts: int, seconds: float, rate: float = 4.0, kill: int = 0, seed: int = 7,
     publish_hz: float = 4.0, hosts: int = 0, progress: Callable[[str], None] = print, tenants: int = 1,
     idle_s: float = IDLE_S, ready_timeout: float = READY_TIMEOUT_S, tenant_hosts: int = 0,
+    via_webapi: bool = False,
 ) -> dict[str, Any]:
     """Start a local Ray cluster, measure, shut it down; one result dict. `tenants`: the accounts
-    split evenly over that many tenants, each with its own simulated server and engine."""
+    split evenly over that many tenants, each with its own simulated server and engine;
+    `via_webapi`: each server read through the fake MT5 Web API."""
     tenant_sizes(accounts, tenants)  # bad sizes are refused before Ray starts
     ray.init(address="local", num_cpus=2, namespace="veles-bench", include_dashboard=False,
              log_to_driver=False)
     try:
         return asyncio.run(_measure(accounts, seconds, rate, kill, seed, publish_hz, hosts, progress, tenants,
-                                   idle_s, ready_timeout, tenant_hosts))
+                                   idle_s, ready_timeout, tenant_hosts, via_webapi))
     finally:
         ray.shutdown()

@@ -59,6 +59,9 @@ def engine(
     idle_seconds: Annotated[float, typer.Option(
         help="Quiet window over which idle CPU is measured (bare cluster, then the book idle).", min=1.0,
     )] = engine_bench.IDLE_S,
+    via_webapi: Annotated[bool, typer.Option(
+        "--via-webapi", help="Read each simulated server through the fake MT5 Web API (the real connector).",
+    )] = False,
 ) -> None:
     """The engine on local Ray, end to end: one JSON line of latency, CPU, memory and correctness."""
     if accounts < 1:
@@ -68,6 +71,7 @@ def engine(
     result = engine_bench.run(
         accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts, tenants=tenants,
         idle_s=idle_seconds, tenant_hosts=tenant_hosts, progress=lambda line: typer.echo(line, err=True),
+        via_webapi=via_webapi,
     )
     typer.echo(json.dumps(result))
 

@@ -132,6 +132,7 @@ class WebApiClient:
         self.settings = settings
         self.version_access = ""
         self.authentications = 0
+        self.bytes_received = 0  # answer bodies, for the bench (bytes/s of a connection)
         self._pw_hash = password_hash(settings.password)
         self._authenticated = False
         self._lock = asyncio.Lock()
@@ -273,6 +274,7 @@ class WebApiClient:
                     raise WebApiError(step, untrusted) from None
                 raise SessionLost(step, f"cannot connect: {exc}") from None
             raise SessionLost(step, f"connection lost: {type(exc).__name__}: {exc}") from None
+        self.bytes_received += len(response.content)
         if response.status_code in (401, 403):
             self._authenticated = False
             raise SessionLost(step, f"HTTP {response.status_code}: no session (or no Web API access)")

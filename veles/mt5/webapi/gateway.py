@@ -75,11 +75,12 @@ class GatewayStats:
     requests_failed: int = 0
     reconnects: int = 0
     deals: int = 0
-    duplicate_deals: int = 0
+    repeated_deals: int = 0  # deals answered again (the overlapping window, a server repeating): dropped
     quotes: int = 0
     paused_deal_polls: int = 0
     rollovers: int = 0
     cpu_s: float = 0.0  # thread CPU of the gateway's loop
+    waited_s: float = 0.0  # the longest anything waited in the gateway for the engine's poll()
     snapshot_rounds: int = 0
     last_error: str = ""
 
@@ -190,8 +191,25 @@ class WebApiGateway:
                     except ValueError as exc:  # a deal the book cannot take still reaches the engine
                         log.warning("%s: deal %d not booked: %s", self.connection_id, deal.ticket, exc)
             self._seq += 1
-            return Batch(self.connection_id, self._seq, pending.since or time.time(),
+            now = time.time()
+            if pending.since is not None and self._seq > 1:  # the first waited for the engine's start
+                self.stats.waited_s = max(self.stats.waited_s, now - pending.since)
+            # `sent_at` is when the batch leaves the gateway (the protocol's meaning): latency
+            # downstream excludes the poll intervals it waited for, on the server and here.
+            return Batch(self.connection_id, self._seq, now,
                          tuple(pending.quotes.values()), tuple(pending.deals), pending.swaps)
+
+    def view(self) -> dict[str, Any]:
+        """The connection's state and counters, for the supervisor's status and the bench."""
+        s = self.stats
+        client = self._client
+        return {"kind": "webapi", "state": self.state, "polls": s.polls, "quotes": s.quotes,
+                "deals": s.deals, "repeated_deals": s.repeated_deals, "rollovers": s.rollovers,
+                "reconnects": s.reconnects, "requests_failed": s.requests_failed,
+                "paused_deal_polls": s.paused_deal_polls, "cpu_s": round(s.cpu_s, 3),
+                "waited_s_max": round(s.waited_s, 3), "last_error": s.last_error,
+                "bytes_received": client.bytes_received if client is not None else 0,
+                "authentications": client.authentications if client is not None else 0}
 
     def close(self) -> None:
         """Stop polling and close the session; snapshots stay readable."""
@@ -327,7 +345,7 @@ class WebApiGateway:
             deal = _parsed(step, convert.deal, record)
             if deal is not None:
                 if deal.ticket in by_ticket:
-                    self.stats.duplicate_deals += 1
+                    self.stats.repeated_deals += 1
                 by_ticket[deal.ticket] = deal
         return [by_ticket[t] for t in sorted(by_ticket)]
 
@@ -354,7 +372,7 @@ class WebApiGateway:
         newest = max([self._server_s, *self._seen.values()])
         for deal in await self._deals_since(newest - self.deal_overlap_s):
             if deal.ticket in self._seen:
-                self.stats.duplicate_deals += 1
+                self.stats.repeated_deals += 1
                 continue
             self._seen[deal.ticket] = deal.time_msc // 1000
             fresh.append(deal)
