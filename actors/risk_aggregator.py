@@ -4,12 +4,8 @@ Each account's new figures replace its old contribution, so a tick costs O(accou
 never a rescan. Hosts send a batch's figures as columns (`veles.risk.columns.FigureColumns`) and
 the book keeps them as columns (`ColumnBook`): merging and judging the alert rules run on whole
 arrays, and only accounts whose figures cross a rule's threshold go through the rule's own code.
-A change is published at once unless the last publish was less than 0.8 of a period
-(1/PUBLISH_HZ, default 4 Hz) ago; then as soon as that gap has passed. The 20% allowance is
-deliberate: with the gap at a full period (or a token bucket refilled at PUBLISH_HZ), a gateway
-polled at the same rate never works off a delay once it has one (after a catch-up burst, say)
-and every later diff carries it; with 0.8 each delayed publish shortens the
-next delay by a fifth of a period. The rate stays capped at 1.25 times PUBLISH_HZ.
+A change is published at once while the pacer allows (`actors/publish_pacer.py`: a bucket of two
+publishes refilled at 1.25 x PUBLISH_HZ, default 4 Hz), else as soon as it does.
 Everything that changed since the last publish goes out as one diff with a version number.
 Consumers read diffs by long-polling `diffs_since` over Ray (works with no Redis) or from the bus
 when Redis is set; a consumer that missed a version asks for a full `snapshot`.
@@ -41,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
 from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
+from actors.publish_pacer import PublishPacer
 from actors.wire import ACCOUNT_FIELDS, Row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
 from veles.config import engine_prefix, get_settings
@@ -52,7 +49,6 @@ from veles.risk.events import Deal
 _RING = 64  # diffs kept for consumers that fall slightly behind
 _LATENCY_SAMPLES = 100_000
 _RECENT_ALERTS = 500
-_MIN_GAP = 0.8  # of a publishing period: the least time between two publishes
 _LOAD_RETRY_S = 5.0  # between attempts to load rules and open alerts from a database that failed
 log = logging.getLogger(__name__)
 
@@ -325,15 +321,14 @@ class Aggregator:
         self._task = self._stats_task = None
 
     async def _run(self) -> None:
-        min_gap = _MIN_GAP * self._period
-        last = -min_gap
+        pacer = PublishPacer(self._period)
         while True:
             await self._changed.wait()
-            wait = last + min_gap - time.monotonic()
+            wait = pacer.wait_s(time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)  # changes that land meanwhile go out in this publish
             self._changed.clear()
-            last = time.monotonic()
+            pacer.take(time.monotonic())
             try:
                 await self._core.publish()
             except Exception:  # one failed publish must not end publishing for good
