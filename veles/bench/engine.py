@@ -316,8 +316,8 @@ async def _measure_specs(
         return await _gave_up(given_up, supervisors, starting, accounts, tenants, base_pss, started,
                               len(ready), progress)
     ready_s = time.monotonic() - started
-    first_status = await asyncio.gather(*(s.status.remote() for s in supervisors))
-    progress(f"engine ready in {ready_s:.1f} s on {sum(st['hosts'] for st in first_status)} hosts; "
+    account_hosts = {pid for s in supervisors for pid in (await s.host_pids.remote()).values()}
+    progress(f"engine ready in {ready_s:.1f} s on {len(account_hosts)} account hosts; "
              f"measuring for {seconds:.0f} s")
     for server in servers:
         server.start_trading()
