@@ -357,6 +357,12 @@ class Aggregator:
         await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more))
         self._changed.set()
 
+    async def announce(self, alerts: list[Alert]) -> None:
+        """Store and send alerts raised outside the book's rules (reconciliation's drift: see
+        veles/mt5/reconciliation.py) exactly as the rules' own go out: numbered, stored, published."""
+        await self._core.load()
+        await self._core.announce(alerts)
+
     async def alerts(self) -> dict[str, Any]:
         """The alerts raised now (`active`), the latest raises and clears (`recent`, newest last,
         in sequence order) and the last sequence number published (`seq`)."""

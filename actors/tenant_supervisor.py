@@ -779,9 +779,9 @@ class Supervisor:
         if alerts and self._aggregator is not None and self._aggregator_failed is None:
             try:
                 await self._aggregator.announce.remote(alerts)
-            except _ACTOR_GONE:  # being restarted: the drift stays in the status and the metrics
-                log.warning("tenant %s: %d reconciliation alerts not announced (aggregator away)",
-                            self.tenant_id, len(alerts))
+            except Exception as exc:  # away or restarting: the drift stays in the status and metrics
+                log.warning("tenant %s: %d reconciliation alerts not announced: %s: %s",
+                            self.tenant_id, len(alerts), type(exc).__name__, exc)
 
     async def _dispatch(self, conn: Connection, batch: Batch) -> None:
         quotes = conn.valid_quotes(batch.quotes)
