@@ -84,6 +84,10 @@ class HostAnswer:
 
     figures: list[AccountFigures] = field(default_factory=list)
     updates: list[AccountUpdate] = field(default_factory=list)
+    # figures of the earlier batches of a call that stepped an account more than once (a catch-up,
+    # a restore replaying batches never reported), oldest first, to be judged before `figures`:
+    # an account that crossed a threshold and came back within them must still raise its alert
+    replayed: list[AccountFigures] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None
     needs: frozenset[str] | None = None
@@ -207,6 +211,7 @@ class HostCore:
         self, connection_id: str, symbols: Mapping[str, SymbolSpec], checkpoints: Sequence[Checkpoint],
         logins: Iterable[int], batches: Sequence[HostBatch], seq: int, reset: bool,
         snapshots: Sequence[AccountSnapshot] = (), quotes: Mapping[str, Quote] | None = None,
+        reported: int | None = None,
     ) -> HostAnswer:
         """Rebuild `logins` from their checkpoints and replay the logged batches after each one's
         checkpoint, up to batch `seq`; with `reset`, this host's other accounts of the connection
@@ -223,6 +228,12 @@ class HostCore:
         host restore seconds slower. The replay routes each logged batch like `apply` does
         (symbol index, own deals), so an account is stepped exactly by the batches a live host
         would have stepped it by.
+
+        `reported`: the last batch whose answer reached the aggregator (a dead host's restore). The
+        replayed batches after it were never reported: their applied deals and refusals come back
+        in `updates`, and every figure they produced in `replayed` (oldest first), so a large deal
+        or an alert crossing within the outage is not lost. Batches up to it are replayed silently
+        (their figures went out before; sending them again would take the alert rules back in time).
         """
         conn = self.connections.get(connection_id)
         if conn is None or reset:
@@ -235,6 +246,7 @@ class HostCore:
                 if login not in restored or restored[login][1] < checkpoint.seq:
                     restored[login] = (AccountActor.from_parts(parts[login], conn.symbols), checkpoint.seq)
         answer = HostAnswer()
+        unreported: dict[int, AccountUpdate] = {}  # deals and refusals of batches after `reported`
         routing = HostedConnection(conn.symbols)  # the symbol index of the accounts being replayed
         for actor, _since in restored.values():
             routing.add(actor)
@@ -256,8 +268,13 @@ class HostCore:
                                                      tuple(swaps.get(login, ()))))
                 except Exception as exc:  # this account's fault: it stays failed, nobody else is touched
                     answer.failed[login] = f"{type(exc).__name__}: {exc}"
+                    unreported.pop(login, None)
                     continue
                 routing.reindex(login, update.symbols_needed)
+                if reported is not None and batch.seq > reported:
+                    if update.figures is not None:
+                        answer.replayed.append(update.figures)
+                    unreported[login] = _merge(unreported.get(login), update)
         for login, (actor, _since) in restored.items():
             if login in answer.failed:
                 conn.failed[login] = answer.failed[login]
@@ -272,6 +289,8 @@ class HostCore:
             conn.add(actor)
             fresh[snapshot.login] = actor
             answer.figures.append(actor.figures())
+        answer.updates = [u for login, u in unreported.items()
+                          if (u.rejected or u.deals) and login not in answer.failed]
         for login in wanted - restored.keys():
             conn.failed[login] = answer.failed[login] = "no checkpoint"
         conn.seq = max(conn.seq, seq) if not reset else seq
@@ -293,6 +312,7 @@ class HostCore:
         if conn is None:
             return HostAnswer(unknown=True)
         latest: dict[int, AccountUpdate] = {}
+        replayed: list[AccountFigures] = []
         failed: dict[int, str] = {}
         needs_changed = False
         first_seq = conn.seq
@@ -319,11 +339,15 @@ class HostCore:
                     latest.pop(login, None)
                     continue
                 needs_changed |= conn.reindex(login, update.symbols_needed)
-                latest[login] = _merge(latest.get(login), update)
+                earlier = latest.get(login)
+                if earlier is not None and earlier.figures is not None and update.figures is not None:
+                    replayed.append(earlier.figures)  # a catch-up: the rules must see every step
+                latest[login] = _merge(earlier, update)
             conn.seq = batch.seq
         answer = HostAnswer([u.figures for u in latest.values() if u.figures is not None],
                             [u for u in latest.values() if u.rejected or u.deals])
         answer.failed = failed
+        answer.replayed = [f for f in replayed if f.login not in failed]
         answer.checkpoint = self._due_checkpoint(conn, first_seq)
         if needs_changed:
             answer.needs = conn.needs()

@@ -161,6 +161,9 @@ class HostLink:
     recovering: bool = False  # its accounts are being restored: batches meanwhile only join the log
     restoring: asyncio.Task[None] | None = None
     last_seq: int = 0  # the last batch sent to it
+    # the last batch whose answer was taken: every figure and deal of it and of the batches before
+    # reached the aggregator (a restore reports what its replay of the later ones produces)
+    answered: int = 0
     failed: str | None = None  # gave up waiting for it (HOST_RESTORE_S): batches skip it, accounts failed
 
 
@@ -822,7 +825,8 @@ class Supervisor:
         answers = await asyncio.gather(*(ref for _, ref, _ in calls), return_exceptions=True)
         changes = Changes()
         for (h, _, figures), answer in zip(calls, answers, strict=True):
-            self._take(conn, h, answer, changes, figures)
+            if self._take(conn, h, answer, changes, figures):
+                conn.hosts[h].answered = sent.seq
         conn.account_calls += changes.count
         conn.batches += 1
         conn.deals += len(batch.deals)
@@ -834,15 +838,16 @@ class Supervisor:
             await previous
 
     def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
-              changes: Changes, figures: ray.ObjectRef | None = None) -> None:
-        """One host's answer: keep its updates and checkpoint, restore what failed. `figures`:
-        the answer's figures as the host's own object (`apply_split`), passed on unread."""
+              changes: Changes, figures: ray.ObjectRef | None = None) -> bool:
+        """One host's answer: keep its updates and checkpoint, restore what failed; False when the
+        host failed instead of answering. `figures`: the answer's figures as the host's own object
+        (`apply_split`), passed on unread, after its earlier (`replayed`) figures."""
         if isinstance(answer, BaseException):
             self._host_failed(conn, host, type(answer).__name__)
-            return
+            return False
         if answer.unknown:
             self._host_failed(conn, host, "restarted")
-            return
+            return False
         if answer.needs is not None:
             conn.hosts[host].needs = answer.needs
         if answer.checkpoint is not None:
@@ -850,6 +855,7 @@ class Supervisor:
                 slot = conn.accounts.get(login)
                 if slot is not None and slot.host == host:
                     slot.checkpoint = answer.checkpoint
+        changes.figures.extend(answer.replayed)  # before the latest: the aggregator applies in order
         changes.figures.extend(answer.figures)
         if figures is not None and answer.figure_count:
             changes.refs.append(figures)
@@ -857,6 +863,7 @@ class Supervisor:
         changes.updates.extend(answer.updates)
         for login, why in answer.failed.items():
             self._account_failed(conn, login, why)
+        return True
 
     # -- recovery --------------------------------------------------------------------------------
 
@@ -950,7 +957,8 @@ class Supervisor:
                 with attempt:
                     tried = time.monotonic()
                     await self._hosts.replace_if_lost(host)  # its node was lost: start it on another
-                    failed, restored_at = await self._restore_on(conn, host, logins, reset=True)
+                    failed, restored_at = await self._restore_on(conn, host, logins, reset=True,
+                                                                 reported=conn.hosts[host].answered)
         except _ACTOR_GONE as exc:  # Ray could not bring it back: stop waiting, say so
             why = f"host {host} did not come back within {self._restore_s:.0f} s: {type(exc).__name__}"
             conn.hosts[host].failed = why
@@ -981,16 +989,19 @@ class Supervisor:
                 answer: HostAnswer | BaseException = await reference
             except _ACTOR_GONE as exc:
                 answer = exc
-            self._take(conn, host, answer, changes)
+            if self._take(conn, host, answer, changes):
+                link.answered = max(link.answered, catch_up[-1].seq)
             await self._send(conn, changes, time.time())
         timing["catch_up_s"] = round(time.monotonic() - restored, 3)
 
     async def _restore_on(
-        self, conn: Connection, host: int, logins: list[int], reset: bool,
+        self, conn: Connection, host: int, logins: list[int], reset: bool, reported: int | None = None,
     ) -> tuple[dict[int, str], int]:
         """Send `logins`' checkpoints and the log since to their host, up to the last batch sent
         (accounts the log no longer reaches go as the gateway's snapshots instead). Returns the
-        accounts whose replay failed, with why, and the batch they were restored to."""
+        accounts whose replay failed, with why, and the batch they were restored to. `reported`
+        (a whole host's restore): the last batch of the host the aggregator heard of; what the
+        replay of later batches produced (figures, deals) is reported (see `HostCore.restore`)."""
         seq = conn.seq
         reach = conn.log[0].seq - 1 if conn.log else seq
         keep = [login for login in logins if conn.accounts[login].checkpoint.seq >= reach]
@@ -1003,14 +1014,16 @@ class Supervisor:
         figures: ray.ObjectRef
         reply, figures = self._hosts[host].restore_split.options(num_returns=2).remote(
             conn.key, conn.specs, checkpoints, keep, batches, seq, reset, snapshots,
-            dict(conn.last_quotes))
+            dict(conn.last_quotes), reported)
         answer: HostAnswer = await reply
         if snapshots:
             conn.resnapshots += len(snapshots)
             log.warning("tenant %s: %d accounts of %s re-snapshotted from the gateway (older than the "
                         "log)", self.tenant_id, len(snapshots), conn.spec.connection_id)
         changes = Changes()
-        self._take(conn, host, dataclasses.replace(answer, failed={}), changes, figures)
+        taken = self._take(conn, host, dataclasses.replace(answer, failed={}), changes, figures)
+        if taken and reported is not None:
+            conn.hosts[host].answered = seq
         await self._send(conn, changes, time.time())
         return answer.failed, seq
 
