@@ -5,8 +5,9 @@ account hosts and aggregator on local Ray, alerts stored in PostgreSQL, the foll
 them) on PostgreSQL and a private `redis-server` this run starts on a free port and stops at the end
 (so restarting it disturbs nobody), in a namespace (prefix) of its own. Beside it, in this process,
 the web tier's readers of every channel: a `LiveFeed` replica of the book, the report notices, the
-session token cache, the rate limiter, the health and metrics readers. Alert delivery goes to the
-portal inbox (`delivery` rows) and by e-mail to a real local SMTP server (aiosmtpd).
+session token cache, the rate limiter, the socket.io manager, the health and metrics readers. Alert
+delivery goes to the portal inbox (`delivery` rows) and by e-mail to a real local SMTP server
+(aiosmtpd).
 
 What happens to it, at fixed fractions of the run: malformed messages on every channel and junk in
 every key of the deployment (`veles/bench/chaos_targets.py`: the test of that module fails when the
@@ -47,6 +48,7 @@ import psycopg
 import ray
 import redis
 import redis.asyncio as aioredis
+import socketio
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
@@ -59,6 +61,7 @@ from models.columns import utcnow
 from models.db import session_scope, tenant_session, upgrade
 from models.notifications import Channel, Delivery, DeliveryStatus
 from models.tenancy import Plan, Role, Tenant, User
+from veles.api.realtime import socketio_channel
 from veles.bench.chaos_targets import RATE_LIMIT_SAMPLE, TARGETS, inject
 from veles.config import Settings, get_settings
 from veles.mt5.connect import GatewaySpec, open_gateway
@@ -411,6 +414,10 @@ async def _chaos(settings: Settings, seconds: float, accounts: int, rate: float,
     readers = Readers()
     readers.tasks = [asyncio.create_task(_watch_book(feed, tenant_id, readers.book_updates)),
                      asyncio.create_task(_watch_reports(reports, tenant_id))]
+    # the integrations push API's cross-process manager, listening as in every web process
+    sockets = socketio.AsyncServer(async_mode="asgi", client_manager=socketio.AsyncRedisManager(
+        private.url, channel=socketio_channel(settings.redis_prefix)))
+    sockets.manager.initialize()
     blows = Blows()
     try:
         await _until(lambda: (versions.wait_subscribed(0.1) and len(readers.book_updates) > 0), 60.0)
@@ -432,6 +439,7 @@ async def _chaos(settings: Settings, seconds: float, accounts: int, rate: float,
         last_blow = begin + max(*INJECT_AT, REDIS_RESTART_AT, HOST_KILL_AT) * seconds
         readers_ok = await _check_readers(settings, tenant_id, versions, limiter, readers, feed, last_blow)
         readers.report_watch_alive = not readers.tasks[1].done()
+        readers_ok["socketio_manager_listening"] = not sockets.manager.thread.done()
         expected = expected_rows(reference_alerts(spec, polls, settings.alert_cooldown_seconds))
         progress(f"the reference raises {expected.rows.total()} alerts; waiting for delivery")
         await _until(lambda: asyncio.to_thread(_delivered, settings, tenant_id, set(expected.rows)),
@@ -443,6 +451,7 @@ async def _chaos(settings: Settings, seconds: float, accounts: int, rate: float,
                           "load_avg_1m": round(os.getloadavg()[0], 2)}
         return summary
     finally:
+        sockets.manager.thread.cancel()
         for task in readers.tasks:
             task.cancel()
         await asyncio.gather(*readers.tasks, return_exceptions=True)
