@@ -37,6 +37,12 @@ REDIS_PREFIX = os.environ.setdefault("VELES_REDIS_PREFIX", f"veles-test-{uuid.uu
 pytest_plugins = ["tests.stubs.fixtures"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaos-seconds", type=float, default=45.0,
+                     help="How long tests/bench/test_chaos.py runs the engine under fire (the issue's "
+                          "full run: 300, or `veles chaos --seconds 300`).")
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A fresh `veles_test` database on the local PostgreSQL, as a SQLAlchemy URL."""
