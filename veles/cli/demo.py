@@ -24,8 +24,10 @@ import typer
 
 from veles.cli.reports import report_service
 from veles.config import Environment, Settings, get_settings
+from veles.mt5.connect import GatewaySpec
+from veles.mt5.webapi.simulated import SimulatedWebApi
 from veles.services.demo import development_credentials_key, seed_demo
-from veles.services.engine import start_engine, status_line, stop_engine
+from veles.services.engine import start_engine, status_line, stop_engine, webapi_gateway
 from veles.services.preflight import enforce
 from veles.services.ray_runtime import connect, gcs_address
 
@@ -93,6 +95,11 @@ def _stop_portal(proc: subprocess.Popen[bytes]) -> None:
 def run_demo(
     accounts: int = typer.Option(0, min=0, help="Simulated accounts (default: DEMO_ACCOUNTS, 500)."),
     timeout: float = typer.Option(600, help="Seconds to wait for the portal to come up."),
+    via_webapi: bool = typer.Option(
+        False, "--via-webapi",
+        help="Serve the simulated broker through the fake MT5 Web API on 127.0.0.1 and read it with "
+        "the Web API connector, as a real server would be read.",
+    ),
 ) -> None:
     """Run the whole of Veles locally with a simulated broker; Ctrl-C stops everything."""
     settings = demo_settings()
@@ -112,6 +119,16 @@ def run_demo(
     connect(settings)
     portal: subprocess.Popen[bytes] | None = None
     reports = ExitStack()
+    servers: list[SimulatedWebApi] = []
+
+    def through_webapi(tenant_id: int) -> GatewaySpec:
+        # the same broker as without the flag (seed, logins, pace), behind the fake Web API
+        server = SimulatedWebApi(accounts=accounts, seed=settings.demo_seed + tenant_id,
+                                 interval=settings.gateway_interval, login_base=100_000)
+        servers.append(server)
+        _step(f"mt5 web api: tenant {tenant_id}'s simulated broker served at {server.url}")
+        return webapi_gateway(settings, tenant_id, server.url, server.login, server.password)
+
     try:
         # Started before the engine: its build (about a minute, on its own cores) overlaps the
         # engine's start instead of following it. It only joins Ray when a page asks the engine.
@@ -133,8 +150,12 @@ def run_demo(
             env=_portal_env(gcs_address(), port),
             start_new_session=True,
         )
-        _step(f"engine: simulated broker with {accounts} accounts (account actors in a few account hosts)")
-        for status in asyncio.run(start_engine(settings, simulated_accounts=accounts)):
+        how = ("read through the MT5 Web API connector" if via_webapi
+               else "(account actors in a few account hosts)")
+        _step(f"engine: simulated broker with {accounts} accounts {how}")
+        started = start_engine(settings, simulated_accounts=accounts,
+                               gateway_for=through_webapi if via_webapi else None)
+        for status in asyncio.run(started):
             typer.echo(f"    {status_line(status)}")
         _step("reports: a report worker and the scheduler")
         reports.enter_context(report_service(settings))
@@ -162,4 +183,6 @@ def run_demo(
             asyncio.run(stop_engine(settings))
         finally:
             ray.shutdown()
+            for server in servers:
+                server.close()
         _step("stopped")

@@ -13,6 +13,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -44,16 +45,31 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
     )
 
 
-async def start_engine(settings: Settings, simulated_accounts: int = 0) -> list[dict[str, Any]]:
+def webapi_gateway(settings: Settings, tenant_id: int, url: str, login: int, password: str) -> GatewaySpec:
+    """A tenant's broker read through an MT5 Web API (the demo's `--via-webapi`: the simulated
+    broker behind the fake Web API), under the same connection id as `simulated_gateway`."""
+    return GatewaySpec(kind="webapi", connection_id=f"sim-{tenant_id}", options={"url": url},
+                       interval=settings.gateway_interval, login=login, password=password,
+                       reconcile_every_s=settings.reconcile_every_s)
+
+
+async def start_engine(
+    settings: Settings, simulated_accounts: int = 0,
+    gateway_for: Callable[[int], GatewaySpec] | None = None,
+) -> list[dict[str, Any]]:
     """Start (or re-attach to) a supervisor per active tenant; returns their status.
 
     Every tenant's stored connections are fed; with `simulated_accounts` > 0 every tenant is also
-    fed by a simulated broker of that many accounts (the demo).
+    fed by a simulated broker of that many accounts (the demo), or by what `gateway_for(tenant_id)`
+    describes instead (the demo through the Web API).
     """
     statuses = []
     connected = tenants_with_connections(settings.database_url)
     for tenant_id, _name in active_tenants(settings.database_url):
-        gateways = [simulated_gateway(settings, tenant_id, simulated_accounts)] if simulated_accounts else []
+        gateways = []
+        if simulated_accounts:
+            gateways = [gateway_for(tenant_id) if gateway_for is not None
+                        else simulated_gateway(settings, tenant_id, simulated_accounts)]
         if not gateways and tenant_id not in connected:
             continue  # nothing to feed: nothing runs until its first connection
         supervisor = _supervisor(settings, tenant_id, gateways)
