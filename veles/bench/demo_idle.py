@@ -183,7 +183,7 @@ def run(accounts: int, seconds: float, settle: float, port: int,
 
     by_group = {name: sum(used.get(p.pid, 0.0) for p in procs) for name, procs in groups.items()}
     simulator = min(gateway_s, by_group["engine"])
-    busiest = sorted(used.items(), key=lambda item: -item[1])[:8]
+    busiest = sorted(used.items(), key=lambda item: -item[1])[:16]
     return {
         "accounts": accounts,
         "seconds": round(elapsed, 1),

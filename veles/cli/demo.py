@@ -78,6 +78,27 @@ def demo_settings() -> Settings:
     return settings
 
 
+# Ray's defaults serve a long-lived cluster someone watches through Ray's dashboard. The demo's
+# local cluster has that dashboard off, logs kept to files (log_to_driver=False), Veles's own
+# metrics, and only actors (no tasks needing warm workers), so on an idle demo these defaults were
+# CPU spent for nobody: the log monitor re-listing the log folder 10 times a second, the node
+# agent's stats every 5 s, every process exporting Ray metrics, and workers kept idle in reserve.
+# Set before the cluster starts (its processes inherit them); an operator's own values win.
+_QUIET_RAY = {
+    "RAY_LOG_MONITOR_MANY_FILES_THRESHOLD": "0",  # the log folder is listed every...
+    "LOG_NAME_UPDATE_INTERVAL_S": "5",  # ...5 s, not on every 0.1 s poll
+    "REPORTER_UPDATE_INTERVAL_MS": "60000",  # node stats for Ray's (disabled) dashboard
+    "RAY_enable_metrics_collection": "0",  # Ray's own Prometheus metrics
+    "RAY_num_workers_soft_limit": "0",  # idle workers are ended, none kept in reserve
+}
+
+
+def quiet_ray_environment() -> None:
+    """Ray settings for a small local cluster that should cost nothing while idle (see _QUIET_RAY)."""
+    for name, value in _QUIET_RAY.items():
+        os.environ.setdefault(name, value)
+
+
 def _stop_portal(proc: subprocess.Popen[bytes]) -> None:
     """Stop the portal's process group (web server, bun): SIGINT as Ctrl-C would, then harder."""
     for sig, grace in ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
@@ -116,6 +137,8 @@ def run_demo(
     _step("database: schema and demo tenant")
     seed_demo(settings)
     _step("ray: starting a local cluster")
+    if not settings.ray_address:
+        quiet_ray_environment()
     connect(settings)
     portal: subprocess.Popen[bytes] | None = None
     reports = ExitStack()
