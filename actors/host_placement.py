@@ -26,6 +26,7 @@ from ray.actor import ActorHandle
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.account_host import AccountHost
+from actors.host_calls import coalesced
 from actors.names import host_name
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,11 @@ class AccountHosts:
         return len(self._handles)
 
     def __iter__(self) -> Iterator[ActorHandle]:
-        return iter(self._handles)
+        return iter(self[index] for index in range(len(self._handles)))
 
     def __getitem__(self, index: int) -> ActorHandle:
+        if isinstance(self.tenant_id, str):  # a shared pool: every tenant's batches go together
+            return coalesced(host_name(self.tenant_id, index), self._handles[index])  # type: ignore[return-value]
         return self._handles[index]
 
     def running(self) -> int:

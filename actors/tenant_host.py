@@ -6,7 +6,8 @@ a SaaS node must. Here each tenant is a logical actor, the way account actors li
 hosts: its own `Supervisor` and `Aggregator` objects (its own state), its calls delivered in the
 order they arrive, its own failure and restart; a few tenant host processes (about one per core)
 carry them all, and the tenants' accounts live in one shared pool of account hosts (each tenant's
-connections under keys of their own, `Supervisor(shared_hosts=...)`).
+connections under keys of their own, `Supervisor(shared_hosts=...)`); the batches all its tenants
+send a shared host in one turn of the event loop go as one call (`actors/host_calls.py`).
 
 Isolation and recovery. A call that raises in one tenant answers that caller with the error and
 touches no other tenant. A tenant whose logical actor fails (`crash`, the failure drill) loses its
@@ -73,7 +74,7 @@ class _LocalMethod:
         return asyncio.ensure_future(self._call(args, kwargs))
 
     async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        resolved = [await arg if isinstance(arg, ray.ObjectRef) else arg for arg in args]
+        resolved = [await arg if isinstance(arg, ray.ObjectRef | asyncio.Future) else arg for arg in args]
         result = self._method(*resolved, **kwargs)
         return await result if inspect.isawaitable(result) else result
 

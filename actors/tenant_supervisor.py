@@ -709,14 +709,21 @@ class Supervisor:
                 raise LoginsTaken(taken, cid)
         self._opening[connection_id] = set(logins)
 
+    def _first_poll(self, interval: float) -> float:
+        """When a pump polls first: now; with shared hosts, on the next tick of a clock common to
+        every tenant of the process with that interval, so their batches reach a shared host in
+        one turn of the event loop and go as one call (`actors/host_calls.py`)."""
+        now = time.monotonic()
+        return math.ceil(now / interval) * interval if self._shared and interval > 0 else now
+
     async def _pump(self, conn: Connection) -> None:
         interval = conn.spec.interval
-        next_at = time.monotonic()
+        next_at = self._first_poll(interval)
         while True:
             if conn.paused:
                 conn.idle.set()
                 await asyncio.sleep(interval)
-                next_at = time.monotonic()
+                next_at = self._first_poll(interval)
                 continue
             due = 1 + max(0, int((time.monotonic() - next_at) / interval))
             if not conn.spec.merge_when_behind:
