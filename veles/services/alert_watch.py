@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 
+from actors.wire import Row
 from veles.bus import LocalBus
 from veles.services.feed_retry import ALERT_WATCH, GIVE_UP_S, Health, follow
 from veles.services.live import LiveFeed, get_live_feed
@@ -43,24 +44,40 @@ class AlertWatch:
     async def watch(self, tenant_id: int, idle_s: float) -> AsyncIterator[AsyncIterator[int | None]]:
         """Wake-ups of the tenant's alerts: the last sequence number applied, or None after
         `idle_s` seconds without one (so the caller can check it is still wanted)."""
+        async with self.alerts(tenant_id, idle_s) as events:
+            async def changes() -> AsyncIterator[int | None]:
+                async for alert in events:
+                    if alert is None:
+                        yield None
+                    else:
+                        seq = alert.get("seq")
+                        yield seq if isinstance(seq, int) else 0
+
+            yield changes()
+
+    @asynccontextmanager
+    async def alerts(self, tenant_id: int, idle_s: float) -> AsyncIterator[AsyncIterator[Row | None]]:
+        """The tenant's alert events themselves (`actors.wire.alert_row`, in `seq` order), or None
+        after `idle_s` seconds without one. Latest-wins: a watcher slower than the events skips
+        some, and sees a number missing (the alerts page then reloads)."""
         subscription = self._bus.subscribe(_topic(tenant_id))
         self._watchers[tenant_id] += 1
         task = self._tasks.get(tenant_id)
         if task is None or task.done():
             self._tasks[tenant_id] = asyncio.create_task(self._follow(tenant_id))
 
-        async def changes() -> AsyncIterator[int | None]:
+        async def events() -> AsyncIterator[Row | None]:
             while True:
                 try:
                     message = await asyncio.wait_for(anext(subscription), idle_s)
                 except TimeoutError:
                     yield None
                 else:
-                    seq = message.get("seq")
-                    yield seq if isinstance(seq, int) else 0
+                    alert = message.get("alert")
+                    yield alert if isinstance(alert, dict) else {"seq": message.get("seq")}
 
         try:
-            yield changes()
+            yield events()
         finally:
             await subscription.aclose()
             self._watchers[tenant_id] -= 1
@@ -82,7 +99,7 @@ class AlertWatch:
             async for alert in feed.alert_stream(tenant_id):
                 health.mark()
                 seq = alert.get("seq") if isinstance(alert, dict) else None
-                await self._bus.publish(_topic(tenant_id), {"seq": seq})
+                await self._bus.publish(_topic(tenant_id), {"seq": seq, "alert": alert})
             raise ConnectionError("the alert stream ended")  # a stream only ends on failure
 
         await follow(ALERT_WATCH, f"tenant {tenant_id} alert watch", follow_once,

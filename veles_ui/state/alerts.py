@@ -1,8 +1,9 @@
 """The alerts feed (filters, acknowledge, resolve) and the alert rules editor.
 
 The engine writes an alert row for every raise and resolves it when its cause clears; the feed
-re-reads the tenant's alerts while the book moves (at most every FEED_INTERVAL), so new alerts
-appear without a reload. Every action checks the caller's permission from the signed token, so a
+applies each alert event the engine numbers to the list it shows (`veles.services.alert_page`),
+so new alerts appear without a reload and an idle page reads nothing from the database. Every
+action checks the caller's permission from the signed token, so a
 viewer who crafts an event is refused exactly like one who clicks a hidden button.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from reflex.event import EventSpec
 from sqlmodel import Session
 
 from veles.config import get_settings
+from veles.services.alert_page import AlertPage, follow_page, load_page
 from veles.services.alerts import (
     AlertView,
     BuiltInView,
@@ -28,7 +29,6 @@ from veles.services.alerts import (
     built_in_rules,
     create_rule,
     delete_rule,
-    list_alerts,
     list_rules,
     resolve,
     update_rule,
@@ -40,10 +40,10 @@ from veles_ui.format import DASH, clock, money, severity_color
 from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.errors import shown
 from veles_ui.state.session import SessionState, authorized, fields, in_tenant, row_id
-from veles_ui.state.stream import PortalStream
+from veles_ui.state.stream import Absence, PortalStream
 
 log = logging.getLogger(__name__)
-FEED_INTERVAL = 1.0
+IDLE_S = 5.0  # an idle stream looks this often whether its tab still shows the page (no query)
 FEED_LIMIT = 100
 ALL = "all"
 _REFRESH_BELL = cast(EventSpec, AlertBellState.refresh)  # the top bar's unread count, read again
@@ -64,9 +64,9 @@ def _alert_view(alert: AlertView) -> dict[str, str]:
     }
 
 
-def _lister(chosen: dict[str, Any]) -> Callable[[Session, Identity], list[AlertView]]:
-    """The feed's query for these filters, to run in a thread (`in_tenant`)."""
-    return lambda db, who: list_alerts(db, who.tenant_id, chosen)
+def _lister(chosen: dict[str, Any], generation: int) -> Callable[[Session, Identity], AlertPage]:
+    """The page's query for these filters, to run in a thread (`in_tenant`)."""
+    return lambda db, who: load_page(db, who.tenant_id, chosen, generation)
 
 
 class AlertsState(PortalStream):
@@ -77,9 +77,12 @@ class AlertsState(PortalStream):
     alerts: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error: rx.Field[str] = rx.field("")
     # Counts the lists put on screen by the handlers (load, filters, acknowledge, resolve). The
-    # stream reads without the state lock; an answer it read before one of those must not be shown
-    # after it (an acknowledged alert coming back until the book next moves).
+    # stream works without the state lock while it reloads; an answer it read before one of those
+    # must not be shown after it (an acknowledged alert coming back).
     _shown: int = 0
+    # The list as of the tenant's alert number it reflects, which the stream moves on event by
+    # event (`veles.services.alert_page`); None until the first load.
+    _page: AlertPage | None = None
 
     def _shows(self, path: str) -> bool:
         return path == "/alerts"
@@ -92,15 +95,19 @@ class AlertsState(PortalStream):
             chosen["severity"] = self.severity_filter
         return chosen
 
+    def _put(self, page: AlertPage) -> None:
+        self._page = page
+        self.alerts = [_alert_view(a) for a in page.views]
+
     async def _reload(self) -> None:
         self._shown += 1
-        chosen = self._filter()
+        chosen, generation = self._filter(), self._shown
         try:
-            found = await self.in_tenant(Permission.VIEW_RISK, _lister(chosen))
+            page = await self.in_tenant(Permission.VIEW_RISK, _lister(chosen, generation))
         except Exception as exc:  # shown above the list, never raised out of the handler
             self.error = shown(exc)
             return
-        self.alerts = [_alert_view(a) for a in found]
+        self._put(page)
 
     async def _fresh(self) -> None:
         self.error = ""
@@ -148,26 +155,42 @@ class AlertsState(PortalStream):
 
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Re-read the feed while the book moves, at most every FEED_INTERVAL. The query runs in a
-        thread without the tab's state lock (it used to run under the lock, on the event loop,
-        once a second per open alerts page); its answer is shown if the filters still match."""
-        last = 0.0
-        async for _replica in self._follow():
-            if time.monotonic() - last < FEED_INTERVAL:
-                continue
-            last = time.monotonic()
+        """Keep the list current from the tenant's alert events (`alert_page.follow_page`): each
+        event is applied to the list held, with no query; the database is read (in a thread,
+        without the state lock) only when a number is missing or the event needs it. An idle page
+        reads nothing; every IDLE_S it looks whether the tab still shows it."""
+        async with self:
+            self.stream_id += 1
+            mine, absence = self.stream_id, Absence(self.router.session.client_token)
+        tenant_id = await self._signed_in_tenant(mine, absence)
+        if not tenant_id:
+            return
+
+        async def current() -> AlertPage | None:
+            async with self:  # a tenant gone from the state: the session ended (`SessionWatch`)
+                here = self._current(mine) and self.tenant_id == tenant_id
+                page = self._page
+            if not here or absence.too_long():
+                return None
+            return page or AlertPage(-1, (), None, None, FEED_LIMIT, -1)  # not loaded yet: any event reloads
+
+        async def show(page: AlertPage) -> None:
             async with self:
-                token, chosen, shown_before = self.token, self._filter(), self._shown
+                if page.generation == self._shown:  # no handler put another list on screen meanwhile
+                    self._put(page)
+
+        async def reload(page: AlertPage) -> AlertPage | None:
+            async with self:
+                token, chosen, generation = self.token, self._filter(), self._shown
             try:
                 identity = await authorized(token, Permission.VIEW_RISK)
-                found = await asyncio.to_thread(in_tenant, identity, _lister(chosen))
+                return await asyncio.to_thread(in_tenant, identity, _lister(chosen, generation))
             except Exception as exc:
                 async with self:
                     self.error = shown(exc)
-                continue
-            async with self:
-                if self._filter() == chosen and self._shown == shown_before:
-                    self.alerts = [_alert_view(a) for a in found]
+                return None
+
+        await follow_page(tenant_id, IDLE_S, current, show, reload)
 
 
 def _rule_view(rule: RuleView) -> dict[str, str]:
