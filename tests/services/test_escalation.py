@@ -148,3 +148,52 @@ def test_the_delay_is_per_tenant_and_refused_by_field(database: str, desk: Desk)
             assert refused.value.field == "after_minutes"
         set_escalation(db, desk.tenant_id, {"after_minutes": None})
         assert get_escalation(db, desk.tenant_id).after_minutes is None
+
+
+def test_concurrent_claims_of_one_alert_on_postgresql_let_one_through(database: str, desk: Desk) -> None:
+    """The claim is one UPDATE that only matches while `escalated_at` is unset: eight replicas
+    claiming the same alert at the same moment (a barrier releases them together, each in its
+    own transaction on its own connection) get one True between them."""
+    import threading
+
+    from veles.services.escalation import claim
+
+    rows = _raise_stop_outs(database, desk.tenant_id, [100009])
+    alert_id = rows["stop_out:100009"]
+    barrier = threading.Barrier(8)
+    won: list[bool] = []
+
+    def replica() -> None:
+        with tenant_session(database, desk.tenant_id) as db:
+            barrier.wait()
+            won.append(claim(db, desk.tenant_id, alert_id))
+
+    threads = [threading.Thread(target=replica) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == [False] * 7 + [True]
+
+
+async def test_two_escalators_at_once_send_each_escalation_once(
+    database: str, desk: Desk, smtp_server: SmtpStub, twilio_stub: TwilioStub
+) -> None:
+    """Two web replicas' delivery consumers check the same tenant at the same moment: both read
+    the same due alerts, and each alert is claimed, and its e-mails and SMS sent, by one only."""
+    settings = Settings(_env_file=None, database_url=database,
+                        **smtp_server.settings_fields() | twilio_stub.settings_fields())
+    with tenant_session(database, desk.tenant_id) as db:
+        set_escalation(db, desk.tenant_id, {"after_minutes": DELAY_MINUTES}, actor=desk.manager)
+    logins = [100011, 100012, 100013, 100014]
+    _raise_stop_outs(database, desk.tenant_id, logins)
+    await asyncio.sleep(DELAY_MINUTES * 60 + 0.2)
+    first, second = AlertDelivery(settings, desk.tenant_id), AlertDelivery(settings, desk.tenant_id)
+    counts = await asyncio.gather(first.escalate(), second.escalate())
+    assert sum(counts) == len(logins)
+    assert await first.escalate() == 0  # nothing is due twice
+    assert len(twilio_stub.messages) == len(logins)  # the dealer's verified phone, once per alert
+    assert len(smtp_server.messages) == 2 * len(logins)  # dealer and manager, once per alert
+    with tenant_session(database, desk.tenant_id) as db:
+        keys = [(r.user_id, r.channel.value, r.alert_key) for r in deliveries(db, desk.tenant_id, limit=100)]
+    assert len(keys) == len(set(keys)) == 3 * len(logins)
