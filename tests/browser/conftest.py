@@ -30,6 +30,7 @@ from sqlmodel import col, select
 
 from models.db import session_scope
 from models.tenancy import Role, Tenant, User
+from tests.stubs.mt5_webapi import self_signed_tls
 from tests.stubs.smtp_stub import SmtpStub
 from veles.services.auth import hash_password
 
@@ -236,12 +237,21 @@ def demo_mail() -> Iterator[SmtpStub]:
 
 
 @pytest.fixture(scope="session")
+def mt5_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A broker's private CA and a certificate it signed for 127.0.0.1 (ca, cert, key): the demo
+    trusts the CA (MT5_CA_BUNDLE), so a fake MT5 Web API served with the certificate is reachable
+    at https://127.0.0.1:PORT from the portal's connection form."""
+    return self_signed_tls(tmp_path_factory.mktemp("mt5-tls"))
+
+
+@pytest.fixture(scope="session")
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         demo_mail: SmtpStub) -> Iterator[Demo]:
+         demo_mail: SmtpStub, mt5_tls: tuple[Path, Path, Path]) -> Iterator[Demo]:
     """The demo every browser module shares; stopped after the last of them (see above). A test may
     stop it itself (test_demo does, with Ctrl-C); the fixture makes sure it is stopped."""
     smtp = {f"SMTP_{key.removeprefix('smtp_').upper()}": str(value)
             for key, value in demo_mail.settings_fields().items() if value is not None}
+    smtp["MT5_CA_BUNDLE"] = str(mt5_tls[0])
     running = Demo(tmp_path_factory.mktemp("demo"), DEMO_PORT, DEMO_ACCOUNTS, smtp)
     request.config.stash[_DEMO] = running
     try:

@@ -45,7 +45,7 @@ def _form() -> rx.Component:
     return rx.form(
         rx.hstack(
             rx.input(name="server", placeholder="Server https://host:port (or sim://NAME)", id="conn-server",
-                     required=True, width="20em", auto_focus=True),
+                     required=True, width="24em", auto_focus=True),
             rx.input(name="login", placeholder="Manager login", id="conn-login", required=True, width="10em",
                      input_mode="numeric"),
             rx.input(name="password", placeholder="Manager password", type="password", id="conn-password",
