@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from veles.bench import demo_idle as demo_bench
 from veles.bench import engine as engine_bench
+from veles.bench import flow as flow_bench
 from veles.bench import ratelimit as ratelimit_bench
 from veles.bench import reports as reports_bench
 from veles.bench import risk as risk_bench
@@ -136,3 +138,30 @@ def demo(
     """The demo idle with one dashboard open: CPU of engine, simulator, portal and browser, start-up."""
     result = demo_bench.run(accounts, seconds, settle, port, progress=lambda line: typer.echo(line, err=True))
     typer.echo(json.dumps(result))
+
+
+@app.command("flow")
+def flow(
+    seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 201,
+    accounts: Annotated[int, typer.Option(help="Simulated accounts.")] = 1000,
+    minutes: Annotated[float, typer.Option(help="Simulated minutes (run faster than real time).")] = 60.0,
+    mix: Annotated[Path | None, typer.Option(
+        help='JSON file of behaviour weights, e.g. {"swing": 3, "latency_arb": 1}.',
+    )] = None,
+) -> None:
+    """Toxic-flow detectors against the simulator's ground truth: per label precision, recall,
+    F1, time to detect, false positives on ordinary accounts, and the detectors' CPU against the
+    AccountState updates. One JSON line, then the table."""
+    if accounts < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--accounts")
+    if minutes <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--minutes")
+    try:
+        weights = flow_bench.load_mix(mix) if mix is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--mix") from None
+    result = flow_bench.run(
+        seed, accounts, minutes, mix=weights, progress=lambda line: typer.echo(line, err=True)
+    )
+    typer.echo(json.dumps(result))
+    typer.echo(flow_bench.report(result))

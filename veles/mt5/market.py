@@ -28,6 +28,7 @@ from enum import StrEnum
 
 from veles.mt5.catalog import CURRENCY_DRIVERS, USD_VALUES, Listing
 from veles.risk.events import Quote
+from veles.risk.flow.news import NewsEvent
 
 YEAR_SECONDS = 365.25 * 86_400.0
 FACTORS = ("europe", "commodity", "equity", "metals", "oil")
@@ -120,8 +121,10 @@ class Market:
         self.now_msc = start_msc
         self.regime = Regime.CALM
         self.jumps: tuple[Jump, ...] = ()
+        self.news: tuple[NewsEvent, ...] = ()  # the release of this step, if any (the calendar)
         self.spreads_widened = False  # this step's spreads are wider than the last step's
         self._widening = 1.0
+        self._release = ""
         self._clock = 0.0  # integrated variance time (years x regime multiplier squared)
         self._factor = dict.fromkeys(FACTORS, 0.0)
         self._ccy = dict.fromkeys(CURRENCY_DRIVERS, 0.0)
@@ -188,6 +191,7 @@ class Market:
                 + equity_load * factor_moves["equity"]
                 + own * root * gauss(0.0, 1.0)
             )
+        self.news = ()
         forced = self._news(dt)
 
         seconds_of_day = (self.now_msc // 1000) % 86_400
@@ -221,7 +225,14 @@ class Market:
             self.regime = Regime.CALM if self.regime is Regime.VOLATILE else Regime.VOLATILE
 
     def _news(self, dt: float) -> set[str]:
-        """Maybe gap one driver; return the symbols it moves (they must tick this step)."""
+        """Maybe gap one driver; return the symbols it moves (they must tick this step) and
+        publish the release as `news`, the simulator's calendar entry."""
+        moved = self._gap_driver(dt)
+        if moved:
+            self.news = (NewsEvent(self.now_msc, self._release, frozenset(moved)),)
+        return moved
+
+    def _gap_driver(self, dt: float) -> set[str]:
         rng = self._rng
         if rng.random() >= 1.0 - math.exp(-dt / self._news_every):
             return set()
@@ -231,9 +242,11 @@ class Market:
         if kind < 0.5:
             ccy = rng.choice(tuple(CURRENCY_DRIVERS))
             self._ccy[ccy] += CURRENCY_DRIVERS[ccy][0] * size
+            self._release = f"{ccy} data"
             return {n for n, s in self._symbols.items() if ccy in (s.base, s.quote_ccy)}
         if kind < 0.85:
             factor = rng.choice(("equity", "oil", "metals"))
+            self._release = f"{factor} news"
             self._factor[factor] += size
             for ccy, (vol, _bloc, _load, equity_load) in CURRENCY_DRIVERS.items():
                 if factor == "equity":
@@ -243,6 +256,7 @@ class Market:
         if not stocks:
             return set()
         stock = rng.choice(stocks)
+        self._release = f"{stock.listing.spec.name} company news"
         stock.shift += stock.listing.volatility * size
         return {stock.listing.spec.name}
 

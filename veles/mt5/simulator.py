@@ -27,16 +27,17 @@ import hmac
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
 from veles.mt5.catalog import LISTINGS
 from veles.mt5.gateway import GatewayError
 from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
-from veles.mt5.traders import Trader, make_population
+from veles.mt5.traders import Style, Trader, make_population
 from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
+from veles.risk.flow.news import NewsEvent
 from veles.risk.instruments import SymbolSpec
 
 FIRST_DEAL_TICKET = 50_000_000
@@ -70,13 +71,16 @@ class SimulatedBroker:
         manager_password: str | None = None,
         login: int | None = None,
         password: str | None = None,
+        mix: Mapping[Style, float] | None = None,
     ) -> None:
         """`volatility` scales every price move (1.0 = realistic); `warmup` is how many simulated
         seconds the traders run before the session starts (their deals are in the snapshots).
 
         `manager_password` is what this server accepts from a manager (None: anyone may connect);
         `login` and `password` are what the connecting manager presents. A wrong password raises
-        GatewayError before any work, as a real server refuses the manager API's connect."""
+        GatewayError before any work, as a real server refuses the manager API's connect.
+
+        `mix` weighs the trading behaviours of the population (default `STYLE_WEIGHTS`)."""
         if manager_password is not None and not hmac.compare_digest(
             (password or "").encode(), manager_password.encode()
         ):
@@ -96,11 +100,14 @@ class SimulatedBroker:
         )
         self.server = TradeServer(self.market, (listing.spec for listing in LISTINGS), FIRST_DEAL_TICKET)
         self._traders: list[Trader] = []
-        for snapshot, trader in make_population(random.Random(rng.getrandbits(64)), accounts, login_base):
+        for snapshot, trader in make_population(
+            random.Random(rng.getrandbits(64)), accounts, login_base, mix
+        ):
             self.server.add_account(snapshot)
             trader.schedule(self.market.now_msc)
             self._traders.append(trader)
         self._reactive = [t for t in self._traders if type(t).react is not Trader.react]
+        self.calendar: list[NewsEvent] = []  # releases of the last poll (the simulator's calendar)
         self._seq = 0
         self._faults: list[Fault] = []
         self._last_deal_sent: tuple[Deal, ...] = ()
@@ -143,6 +150,7 @@ class SimulatedBroker:
             self._faults = [f for f in faults if f is not Fault.DISCONNECT]
             raise GatewayError(f"{self.connection_id}: connection to the trade server lost")
         quotes = self._advance()
+        self.calendar = list(self.market.news)
         if self._first:
             quotes = tuple(self.market.quotes().values())
             self._first = False
@@ -157,6 +165,11 @@ class SimulatedBroker:
     def close(self) -> None:
         """Stop serving batches; snapshots stay readable (the simulation lives in memory)."""
         self._closed = True
+
+    def styles(self) -> dict[int, Style]:
+        """Each account's trading behaviour: the ground truth toxic-flow detection is measured
+        against (a real server has no such thing)."""
+        return {trader.login: trader.style for trader in self._traders}
 
     # -- testing hooks -------------------------------------------------------------------------
 

@@ -11,7 +11,16 @@ watches:
   bridge still shows, out a few seconds later: toxic flow the B-book pays for;
 * hedger - locks positions with opposite legs on the same symbol (hedging accounts only) and
   unwinds them piecewise, exercising hedged margin and partial closes;
-* news trader - jumps on a gap in its direction after it happened and holds a couple of minutes.
+* news trader - jumps on a gap in its direction after it happened and holds a couple of minutes;
+* grid - one symbol, equal lots added at regular steps against the move, basket closed on a
+  retracement (martingale multiplies the lots instead);
+* hedged pair - two accounts open opposite positions of about the same size on the same symbol
+  within seconds and close them together (bonus and cross-account abuse);
+* syndicate - a leader and 2-5 followers who copy its trades within seconds, size scaled.
+
+Every behaviour draws its parameters from wide ranges, and most toxic traders mix ordinary swing
+trades in (`Trader.ordinary_every`), so a detector cannot key on one constant. `Style.label` is
+the ground truth the flow detectors are measured against (`veles bench flow`).
 
 Every account also deposits and withdraws now and then; some standard accounts get bonus credit.
 Traders decide only when they wake (`next_msc`) or when the market gaps, so a poll touches just
@@ -24,12 +33,14 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from veles.mt5.market import YEAR_SECONDS, Jump, Market
 from veles.mt5.trade_server import TradeServer
 from veles.risk.events import AccountSnapshot, DealEntry, MarginMode, Position, Side
+from veles.risk.flow.evidence import Label
 from veles.risk.score import STATE_OK
 
 MAJORS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCAD", "USDCHF", "NZDUSD")
@@ -135,15 +146,37 @@ class Style(StrEnum):
     LATENCY_ARB = "latency_arb"
     HEDGER = "hedger"
     NEWS = "news"
+    GRID = "grid"
+    HEDGED_PAIR = "hedged_pair"
+    SYNDICATE = "syndicate"
 
+    @property
+    def label(self) -> Label:
+        """The toxic-flow label this behaviour is (ground truth for the detectors). Locking
+        positions inside one hedging account is legitimate, so a hedger is ordinary."""
+        return _LABELS.get(self, Label.ORDINARY)
+
+
+_LABELS = {
+    Style.SCALPER: Label.SCALPER,
+    Style.MARTINGALE: Label.MARTINGALE_GRID,
+    Style.GRID: Label.MARTINGALE_GRID,
+    Style.LATENCY_ARB: Label.LATENCY_ARB,
+    Style.NEWS: Label.NEWS,
+    Style.HEDGED_PAIR: Label.HEDGED_PAIR,
+    Style.SYNDICATE: Label.SYNDICATE,
+}
 
 STYLE_WEIGHTS = {
-    Style.SWING: 0.28,
-    Style.SCALPER: 0.22,
-    Style.MARTINGALE: 0.18,
-    Style.LATENCY_ARB: 0.08,
-    Style.HEDGER: 0.12,
-    Style.NEWS: 0.12,
+    Style.SWING: 0.26,
+    Style.SCALPER: 0.16,
+    Style.MARTINGALE: 0.10,
+    Style.GRID: 0.06,
+    Style.LATENCY_ARB: 0.06,
+    Style.HEDGER: 0.10,
+    Style.NEWS: 0.10,
+    Style.HEDGED_PAIR: 0.06,
+    Style.SYNDICATE: 0.10,
 }
 
 
@@ -173,11 +206,25 @@ class _Exit:
     stop: float  # relative loss that cuts it; 0 = none
 
 
+@dataclass(slots=True)
+class _Copy:
+    """A trade another account asked this one to open later (a copy or an opposite leg)."""
+
+    due_msc: int
+    symbol: str
+    side: Side
+    lots: float
+    hold_seconds: float
+
+
 class Trader(ABC):
     """One account's behaviour; subclasses decide what to open, the base class manages exits,
-    sizing and money movements."""
+    sizing, money movements, the ordinary trades toxic traders mix in, and trades asked for by
+    linked accounts."""
 
     style: Style
+    mixes = False  # whether this behaviour may mix ordinary trades in
+    precise_exits = False  # wake exactly when a position is due to close (linked accounts)
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         self.login = login
@@ -186,11 +233,18 @@ class Trader(ABC):
         self.next_msc = 0
         self.next_cash_msc = 0
         self.exits: dict[int, _Exit] = {}
+        self.ordinary: set[int] = set()  # positions of mixed-in ordinary trades
+        self.copies: list[_Copy] = []
+        # mean seconds between mixed-in ordinary trades (0: none); most toxic traders mix
+        self.ordinary_every = rng.uniform(240.0, 1500.0) if self.mixes and rng.random() < 0.75 else 0.0
+        self.next_ordinary_msc = 0
 
     def schedule(self, now_msc: int) -> None:
         """Set the first wake-up and money movement after the session starts."""
         self.next_msc = now_msc + _seconds(self.rng.uniform(0.5, self.wake_seconds()))
         self.next_cash_msc = now_msc + _seconds(self.rng.expovariate(1 / 1800.0))
+        if self.ordinary_every:
+            self.next_ordinary_msc = now_msc + _seconds(self.rng.expovariate(1 / self.ordinary_every))
 
     def wake(self, server: TradeServer, market: Market) -> None:
         """Close what is due, then decide on new trades; sets the next wake-up."""
@@ -201,6 +255,15 @@ class Trader(ABC):
                 server.close_position(self.login, position.ticket, comment=self.style.value)
         open_tickets = {p.ticket for p in server.positions(self.login)}
         self.exits = {t: e for t, e in self.exits.items() if t in open_tickets}
+        self.ordinary &= open_tickets
+        if self.copies:
+            due = [c for c in self.copies if c.due_msc <= now]
+            self.copies = [c for c in self.copies if c.due_msc > now]
+            for copy in due:
+                self._open(server, market, copy.symbol, copy.side, copy.lots, copy.hold_seconds)
+        if self.next_ordinary_msc and now >= self.next_ordinary_msc:
+            self._ordinary_trade(server, market)
+            self.next_ordinary_msc = now + _seconds(self.rng.expovariate(1 / self.ordinary_every))
         self.decide(server, market)
         if now >= self.next_cash_msc or (
             server.figures(self.login).state != STATE_OK and self.rng.random() < 0.02
@@ -208,6 +271,37 @@ class Trader(ABC):
             self._move_money(server)
             self.next_cash_msc = now + _seconds(self.rng.expovariate(1 / 1800.0))
         self.next_msc = now + _seconds(self.rng.uniform(0.3, 1.0) * self.wake_seconds())
+        if self.copies:
+            self.next_msc = min(self.next_msc, min(c.due_msc for c in self.copies))
+        if self.precise_exits and self.exits:
+            self.next_msc = min(self.next_msc, min(e.close_msc for e in self.exits.values()))
+
+    def copy_later(
+        self, market: Market, symbol: str, side: Side, lots: float, hold: float, lag: float
+    ) -> None:
+        """Open this trade `lag` seconds from now (asked by a linked account)."""
+        due = market.now_msc + _seconds(lag)
+        self.copies.append(_Copy(due, symbol, side, lots, hold))
+        self.next_msc = min(self.next_msc, due)
+
+    def own_positions(self, server: TradeServer) -> list[Position]:
+        """Open positions of the behaviour itself (mixed-in ordinary trades left out)."""
+        return [p for p in server.positions(self.login) if p.ticket not in self.ordinary]
+
+    def _ordinary_trade(self, server: TradeServer, market: Market) -> None:
+        """A swing trade like an ordinary client's, mixed into a toxic behaviour."""
+        rng = self.rng
+        if len(server.positions(self.login)) >= 4:
+            return
+        symbol = rng.choice(POPULAR)
+        sigma = _hour_sigma(market, symbol)
+        deal = self._open(
+            server, market, symbol, rng.choice((Side.BUY, Side.SELL)),
+            self._lots(server, market, symbol, rng.uniform(1.0, 6.0)), rng.uniform(180, 2400),
+            target=sigma * rng.uniform(0.5, 2.0), stop=sigma * rng.uniform(0.5, 1.5), comment="swing",
+        )
+        if deal is not None:
+            self.ordinary.add(deal)
 
     def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
         """Called when quotes gapped this step; most behaviours ignore gaps."""
@@ -249,12 +343,18 @@ class Trader(ABC):
         target: float = 0.0,
         stop: float = 0.0,
         price: float = 0.0,
-    ) -> None:
+        comment: str = "",
+    ) -> int | None:
         """Send a market order and remember when to leave the position it opens (a netting order
-        that adds to a position keeps the position's first plan)."""
-        deal = server.market_order(self.login, symbol, side, lots, comment=self.style.value, price=price)
+        that adds to a position keeps the position's first plan); the position's ticket, or None
+        when no position was opened."""
+        deal = server.market_order(
+            self.login, symbol, side, lots, comment=comment or self.style.value, price=price
+        )
         if deal is not None and deal.entry is DealEntry.IN and deal.position_id not in self.exits:
             self.exits[deal.position_id] = _Exit(market.now_msc + _seconds(hold_seconds), target, stop)
+            return deal.position_id
+        return None
 
     def _move_money(self, server: TradeServer) -> None:
         """Deposit (more likely when in margin call) or withdraw part of the free margin."""
@@ -327,21 +427,26 @@ class Swing(Trader):
 
 
 class Scalper(Trader):
-    """Short, frequent trades on the most liquid symbols."""
+    """Short, frequent trades on a few liquid symbols, each held seconds to a minute."""
 
     style = Style.SCALPER
+    mixes = True
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         super().__init__(login, rng, bonus)
-        self.gearing = rng.uniform(3.0, 20.0)
-        self.symbols = tuple(rng.sample(SCALPED, 3))
+        self.gearing = rng.uniform(2.0, 20.0)
+        self.symbols = tuple(rng.sample(SCALPED, rng.randint(1, 4)))
+        self.hold_max = rng.uniform(10.0, 55.0)
+        self.pause = rng.uniform(2.0, 8.0)
+        self.max_positions = rng.randint(1, 3)
+        self.appetite = rng.uniform(0.3, 0.9)
 
     def wake_seconds(self) -> float:
-        return 5.0
+        return self.pause
 
     def decide(self, server: TradeServer, market: Market) -> None:
         rng = self.rng
-        if len(server.positions(self.login)) >= 2 or rng.random() > 0.6:
+        if len(self.own_positions(server)) >= self.max_positions or rng.random() > self.appetite:
             return
         symbol = rng.choice(self.symbols)
         sigma = _hour_sigma(market, symbol) / 8  # about one minute's move
@@ -351,33 +456,39 @@ class Scalper(Trader):
             symbol,
             rng.choice((Side.BUY, Side.SELL)),
             self._lots(server, market, symbol, self.gearing),
-            rng.uniform(5, 60),
-            target=sigma,
-            stop=sigma * 1.5,
+            rng.uniform(2.0, self.hold_max),
+            target=sigma * rng.uniform(0.5, 1.5),
+            stop=sigma * rng.uniform(1.0, 2.0),
         )
 
 
 class Martingale(Trader):
-    """Adds against the move at fixed steps (doubling, or equal size for a grid) and closes the
-    whole basket once the price retraces past the average entry."""
+    """Adds against the move at fixed steps, multiplying the lots (a grid keeps them equal), and
+    closes the whole basket once the price retraces past the average entry."""
 
     style = Style.MARTINGALE
+    mixes = True
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         super().__init__(login, rng, bonus)
         self.symbol = rng.choice(("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "AUDUSD", "GBPJPY", "US500"))
-        self.multiplier = 2.0 if rng.random() < 0.6 else 1.0
-        self.max_levels = rng.randint(5, 9)
-        self.starting_lots = rng.uniform(1.0, 5.0)  # volume minimums per 1,000 of equity
+        self.multiplier = self._multiplier(rng)
+        self.max_levels = rng.randint(4, 12)
+        self.starting_lots = rng.uniform(0.5, 5.0)  # volume minimums per 1,000 of equity
+        self.step_sigmas = rng.uniform(0.1, 0.6)  # grid step, in hours of typical move
+        self.retrace = rng.uniform(0.2, 1.0)  # share of a step past the average that takes profit
         self.step = 0.0
         self.levels: list[tuple[float, float]] = []  # (price, lots) of each entry of the basket
         self.side = Side.BUY
+
+    def _multiplier(self, rng: random.Random) -> float:
+        return rng.uniform(1.4, 3.0)
 
     def wake_seconds(self) -> float:
         return 5.0
 
     def decide(self, server: TradeServer, market: Market) -> None:
-        positions = [p for p in server.positions(self.login) if p.symbol == self.symbol]
+        positions = [p for p in self.own_positions(server) if p.symbol == self.symbol]
         if not positions:
             self.levels = []
             if self.rng.random() < 0.5:
@@ -388,7 +499,7 @@ class Martingale(Trader):
         average = sum(price * lots for price, lots in self.levels) / volume if self.levels else 0.0
         buy = self.side is Side.BUY
         exit_price = quote.bid if buy else quote.ask
-        if average and (exit_price - average) * (1 if buy else -1) >= average * self.step * 0.4:
+        if average and (exit_price - average) * (1 if buy else -1) >= average * self.step * self.retrace:
             for position in positions:
                 server.close_position(self.login, position.ticket, comment="basket take profit")
             self.levels = []
@@ -410,7 +521,7 @@ class Martingale(Trader):
 
     def _start(self, server: TradeServer, market: Market) -> None:
         self.side = self.rng.choice((Side.BUY, Side.SELL))
-        self.step = _hour_sigma(market, self.symbol) * self.rng.uniform(0.2, 0.5)
+        self.step = _hour_sigma(market, self.symbol) * self.step_sigmas * self.rng.uniform(0.8, 1.25)
         # the classic rule of such robots: a fixed number of lots per 1,000 of equity
         minimum = server.specs[self.symbol].volume_min
         lots = max(minimum, self._equity_usd(server, market) / 1000 * minimum * self.starting_lots)
@@ -419,14 +530,26 @@ class Martingale(Trader):
             self.levels = [(deal.price, deal.volume)]
 
 
+class Grid(Martingale):
+    """A martingale that keeps its lots equal: equidistant adds averaging into the loss."""
+
+    style = Style.GRID
+
+    def _multiplier(self, rng: random.Random) -> float:
+        return 1.0
+
+
 class LatencyArbitrageur(Trader):
     """Trades only on gaps, filled at the stale pre-gap price, out within seconds."""
 
     style = Style.LATENCY_ARB
+    mixes = True
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         super().__init__(login, rng, bonus)
-        self.gearing = rng.uniform(10.0, 30.0)
+        self.gearing = rng.uniform(5.0, 30.0)
+        self.appetite = rng.uniform(0.4, 0.95)
+        self.hold_max = rng.uniform(1.5, 20.0)
 
     def wake_seconds(self) -> float:
         return 3.0
@@ -436,7 +559,7 @@ class LatencyArbitrageur(Trader):
 
     def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
         rng = self.rng
-        if server.positions(self.login) or rng.random() > 0.7:
+        if self.own_positions(server) or rng.random() > self.appetite:
             return
         jump = rng.choice(jumps)
         side = Side.BUY if jump.direction > 0 else Side.SELL
@@ -447,7 +570,7 @@ class LatencyArbitrageur(Trader):
             jump.symbol,
             side,
             self._lots(server, market, jump.symbol, self.gearing),
-            rng.uniform(1.0, 4.0),
+            rng.uniform(0.5, self.hold_max),
             price=stale,
         )
         self.next_msc = min(self.next_msc, market.now_msc + _seconds(1.0))
@@ -500,13 +623,17 @@ class Hedger(Trader):
 
 
 class NewsTrader(Trader):
-    """Follows a gap after it happened and holds a couple of minutes."""
+    """Follows a gap after it happened and holds for a minute or a few."""
 
     style = Style.NEWS
+    mixes = True
 
     def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
         super().__init__(login, rng, bonus)
-        self.gearing = rng.uniform(5.0, 20.0)
+        self.gearing = rng.uniform(3.0, 20.0)
+        self.appetite = rng.uniform(0.4, 0.95)
+        self.hold_max = rng.uniform(60.0, 400.0)
+        self.max_positions = rng.randint(1, 3)
 
     def wake_seconds(self) -> float:
         return 20.0
@@ -516,7 +643,7 @@ class NewsTrader(Trader):
 
     def react(self, server: TradeServer, market: Market, jumps: tuple[Jump, ...]) -> None:
         rng = self.rng
-        if len(server.positions(self.login)) >= 3 or rng.random() > 0.9:
+        if len(self.own_positions(server)) >= self.max_positions or rng.random() > self.appetite:
             return
         jump = max(jumps, key=lambda j: abs(j.after.bid - j.before.bid) / j.before.bid)
         sigma = _hour_sigma(market, jump.symbol)
@@ -526,10 +653,94 @@ class NewsTrader(Trader):
             jump.symbol,
             Side.BUY if jump.direction > 0 else Side.SELL,
             self._lots(server, market, jump.symbol, self.gearing),
-            rng.uniform(30, 180),
+            rng.uniform(20.0, self.hold_max),
             target=sigma,
             stop=sigma,
         )
+
+
+class HedgedPair(Trader):
+    """One of two accounts that trade against each other: the leading account opens a position
+    and has its partner open the opposite side, about the same size, within seconds; both close
+    after the same holding time (so whatever the market does, one account wins - the bonus or
+    rebate is the pair's profit). The partner only follows."""
+
+    style = Style.HEDGED_PAIR
+    mixes = True
+    precise_exits = True
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.partner: Trader | None = None  # set on the leading account only
+        self.every = rng.uniform(60.0, 300.0)
+        self.lag_max = rng.uniform(0.5, 5.0)
+        self.gearing = rng.uniform(2.0, 10.0)
+        self.max_positions = rng.randint(2, 5)
+        self.pause = rng.uniform(3.0, 10.0)
+
+    def wake_seconds(self) -> float:
+        return self.pause
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        rng = self.rng
+        partner = self.partner
+        if partner is None or len(self.own_positions(server)) >= self.max_positions:
+            return
+        if rng.random() > self.pause * 0.65 / self.every:
+            return
+        symbol = rng.choice(POPULAR)
+        side = rng.choice((Side.BUY, Side.SELL))
+        # both legs the size the smaller account can carry: the pair's P&L must cancel out
+        lots = min(self._lots(server, market, symbol, self.gearing),
+                   partner._lots(server, market, symbol, self.gearing))
+        hold = rng.uniform(60.0, 900.0)
+        if self._open(server, market, symbol, side, lots, hold) is not None:
+            opposite = Side.SELL if side is Side.BUY else Side.BUY
+            partner.copy_later(market, symbol, opposite, lots * rng.uniform(0.8, 1.25), hold,
+                               rng.uniform(0.0, self.lag_max))
+
+
+class Syndicate(Trader):
+    """A copy-trading group: the leader trades, each follower copies every trade (with its own
+    lag and size factor) and closes it as long after as it opened it."""
+
+    style = Style.SYNDICATE
+    mixes = True
+    precise_exits = True
+
+    def __init__(self, login: int, rng: random.Random, bonus: bool) -> None:
+        super().__init__(login, rng, bonus)
+        self.followers: list[Syndicate] = []  # set on the leader only
+        self.every = rng.uniform(60.0, 300.0)
+        self.lag = rng.uniform(0.25, rng.uniform(1.0, 5.0))  # as a follower
+        self.size = rng.uniform(0.5, 2.0)  # as a follower, on top of the equity ratio
+        self.fidelity = rng.uniform(0.8, 1.0)  # share of the leader's trades it copies
+        self.gearing = rng.uniform(2.0, 10.0)
+        self.max_positions = rng.randint(2, 5)
+        self.pause = rng.uniform(3.0, 10.0)
+
+    def wake_seconds(self) -> float:
+        return self.pause
+
+    def decide(self, server: TradeServer, market: Market) -> None:
+        rng = self.rng
+        if not self.followers or len(self.own_positions(server)) >= self.max_positions:
+            return
+        if rng.random() > self.pause * 0.65 / self.every:
+            return
+        symbol = rng.choice(POPULAR)
+        side = rng.choice((Side.BUY, Side.SELL))
+        lots = self._lots(server, market, symbol, self.gearing)
+        hold = rng.uniform(60.0, 900.0)
+        if self._open(server, market, symbol, side, lots, hold) is None:
+            return
+        equity = max(self._equity_usd(server, market), 1.0)
+        for follower in self.followers:
+            if follower.rng.random() < follower.fidelity:
+                # copy services scale by equity; each follower adds its own risk factor
+                scale = follower._equity_usd(server, market) / equity * follower.size
+                follower.copy_later(market, symbol, side, lots * scale, hold,
+                                    follower.lag * follower.rng.uniform(0.7, 1.0))
 
 
 BEHAVIOURS: dict[Style, type[Trader]] = {
@@ -539,6 +750,9 @@ BEHAVIOURS: dict[Style, type[Trader]] = {
     Style.LATENCY_ARB: LatencyArbitrageur,
     Style.HEDGER: Hedger,
     Style.NEWS: NewsTrader,
+    Style.GRID: Grid,
+    Style.HEDGED_PAIR: HedgedPair,
+    Style.SYNDICATE: Syndicate,
 }
 
 
@@ -579,10 +793,28 @@ def make_account(rng: random.Random, login: int, style: Style) -> tuple[AccountS
     return snapshot, bonus
 
 
-def allocate_styles(rng: random.Random, count: int) -> list[Style]:
-    """Styles in the proportions of STYLE_WEIGHTS (largest remainder), shuffled: a population's
-    make-up, and so its deal rate, does not swing with the seed."""
-    exact = {style: weight * count for style, weight in STYLE_WEIGHTS.items()}
+def parse_mix(weights: Mapping[str, float]) -> dict[Style, float]:
+    """A population mix from style names to weights; ValueError naming what is wrong (unknown
+    style, negative or non-finite weight, nothing to draw from)."""
+    known = {style.value: style for style in Style}
+    mix: dict[Style, float] = {}
+    for name, weight in weights.items():
+        if name not in known:
+            raise ValueError(f"unknown style {name!r}: one of {', '.join(known)}")
+        if not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"weight of {name!r} must be a finite number >= 0, not {weight!r}")
+        mix[known[name]] = float(weight)
+    if sum(mix.values()) <= 0:
+        raise ValueError("the mix needs at least one style with a positive weight")
+    return mix
+
+
+def allocate_styles(rng: random.Random, count: int, mix: Mapping[Style, float] | None = None) -> list[Style]:
+    """Styles in the proportions of `mix` (default STYLE_WEIGHTS; largest remainder), shuffled: a
+    population's make-up, and so its deal rate, does not swing with the seed."""
+    weights = mix or STYLE_WEIGHTS
+    total = sum(weights.values())
+    exact = {style: weight / total * count for style, weight in weights.items()}
     counts = {style: int(value) for style, value in exact.items()}
     by_remainder = sorted(exact, key=lambda style: exact[style] - counts[style], reverse=True)
     for style in by_remainder[: count - sum(counts.values())]:
@@ -592,11 +824,40 @@ def allocate_styles(rng: random.Random, count: int) -> list[Style]:
     return styles
 
 
-def make_population(rng: random.Random, count: int, login_base: int) -> list[tuple[AccountSnapshot, Trader]]:
-    """`count` accounts with logins from `login_base`, each with its own seeded behaviour."""
+def _groups(rng: random.Random, styles: list[Style]) -> list[list[int]]:
+    """Link accounts: hedged pairs two by two, syndicates in groups of 3-6 (leader first); an
+    account left without partners trades as an ordinary swing trader instead."""
+    groups: list[list[int]] = []
+    for style, sizes in ((Style.HEDGED_PAIR, (2, 2)), (Style.SYNDICATE, (3, 6))):
+        members = [i for i, s in enumerate(styles) if s is style]
+        while members:
+            size = rng.randint(*sizes)
+            group, members = members[:size], members[size:]
+            if len(group) < sizes[0]:
+                for i in group:
+                    styles[i] = Style.SWING
+            else:
+                groups.append(group)
+    return groups
+
+
+def make_population(
+    rng: random.Random, count: int, login_base: int, mix: Mapping[Style, float] | None = None
+) -> list[tuple[AccountSnapshot, Trader]]:
+    """`count` accounts with logins from `login_base`, each with its own seeded behaviour in the
+    proportions of `mix`; hedged pairs and syndicates are linked to their partners."""
+    styles = allocate_styles(rng, count, mix)
+    groups = _groups(rng, styles)
     population: list[tuple[AccountSnapshot, Trader]] = []
-    for i, style in enumerate(allocate_styles(rng, count)):
+    for i, style in enumerate(styles):
         snapshot, bonus = make_account(rng, login_base + i, style)
         trader = BEHAVIOURS[style](snapshot.login, random.Random(rng.getrandbits(64)), bonus)
         population.append((snapshot, trader))
+    for group in groups:
+        leader = population[group[0]][1]
+        others = [population[i][1] for i in group[1:]]
+        if isinstance(leader, HedgedPair):
+            leader.partner = others[0]
+        elif isinstance(leader, Syndicate):
+            leader.followers = [t for t in others if isinstance(t, Syndicate)]
     return population

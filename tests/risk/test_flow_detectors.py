@@ -1,0 +1,352 @@
+"""Toxic-flow detectors on hand-built trade sequences: each fires at its threshold and not just
+below it, and returns the deals that made it fire."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from veles.risk.events import Deal, DealEntry, DealKind, Quote, Side
+from veles.risk.flow.evidence import Label
+from veles.risk.flow.monitor import FlowMonitor
+from veles.risk.flow.news import Calendar, NewsEvent, NewsRule
+
+T0 = 1_767_261_600_000
+_tickets = itertools.count(1_000)
+
+
+def trade(login: int, side: Side, msc: int, price: float, volume: float = 1.0, *,
+          entry: DealEntry = DealEntry.IN, position: int = 0, profit: float = 0.0,
+          symbol: str = "EURUSD") -> Deal:
+    ticket = next(_tickets)
+    kind = DealKind.BUY if side is Side.BUY else DealKind.SELL
+    return Deal(ticket, login, kind, msc, entry, symbol, volume, price, position or ticket, profit)
+
+
+def round_trip(monitor: FlowMonitor, login: int, open_msc: int, hold_ms: int, profit: float = 1.0,
+               side: Side = Side.BUY, symbol: str = "EURUSD", volume: float = 1.0) -> tuple[Deal, Deal]:
+    opening = trade(login, side, open_msc, 1.1, volume, symbol=symbol)
+    closing_side = Side.SELL if side is Side.BUY else Side.BUY
+    closing = trade(login, closing_side, open_msc + hold_ms, 1.1, volume, entry=DealEntry.OUT,
+                    position=opening.ticket, profit=profit, symbol=symbol)
+    monitor.on_deals([opening])
+    monitor.on_deals([closing])
+    return opening, closing
+
+
+def finding(monitor: FlowMonitor, login: int, detector: str):  # type: ignore[no-untyped-def]
+    return next(f for f in monitor.toxicity(login).findings if f.detector == detector)
+
+
+# -- scalping ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hold_s", "fires"), [(60.0, True), (60.001, False)])
+def test_scalping_fires_on_holds_up_to_the_threshold(hold_s: float, fires: bool) -> None:
+    monitor = FlowMonitor()
+    closes = [round_trip(monitor, 1, T0 + i * 120_000, round(hold_s * 1000))[1] for i in range(8)]
+    found = finding(monitor, 1, "scalping")
+    assert found.fired is fires
+    if fires:
+        assert found.tickets == tuple(d.ticket for d in closes)
+        assert monitor.toxicity(1).primary is Label.SCALPER
+        assert found.numbers["short_share"] == 1.0
+
+
+@pytest.mark.parametrize(("long_trades", "fires"), [(8, True), (9, False)])
+def test_scalping_needs_half_of_the_trades_short(long_trades: int, fires: bool) -> None:
+    monitor = FlowMonitor()
+    for i in range(8):
+        round_trip(monitor, 1, T0 + i * 120_000, 5_000)
+    for i in range(long_trades):
+        round_trip(monitor, 1, T0 + 2_000_000 + i * 1_000_000, 600_000)
+    assert finding(monitor, 1, "scalping").fired is fires
+
+
+def test_scalping_needs_a_minimum_of_short_trades() -> None:
+    monitor = FlowMonitor()
+    for i in range(7):
+        round_trip(monitor, 1, T0 + i * 120_000, 5_000)
+    assert not finding(monitor, 1, "scalping").fired
+    round_trip(monitor, 1, T0 + 7 * 120_000, 5_000)
+    assert finding(monitor, 1, "scalping").fired
+
+
+# -- latency arbitrage ---------------------------------------------------------------------------
+
+
+def stale_entries(monitor: FlowMonitor, login: int, count: int, fill_offset: float) -> list[Deal]:
+    """Buys filled `fill_offset` below the current bid (negative: above it)."""
+    deals = []
+    for i in range(count):
+        msc = T0 + i * 300_000
+        monitor.on_quotes([Quote("EURUSD", 1.1010, 1.1012, msc)])
+        deal = trade(login, Side.BUY, msc, 1.1010 - fill_offset)
+        monitor.on_deals([deal])
+        monitor.advance(msc + 61_000)
+        deals.append(deal)
+    return deals
+
+
+def test_latency_fires_on_entries_at_a_price_the_market_left() -> None:
+    monitor = FlowMonitor()
+    deals = stale_entries(monitor, 1, 3, fill_offset=0.0005)
+    found = finding(monitor, 1, "latency_arbitrage")
+    assert found.fired
+    assert found.tickets == tuple(d.ticket for d in deals)
+    assert found.numbers["stale_entries"] == 3
+    assert monitor.toxicity(1).primary is Label.LATENCY_ARB
+    assert monitor.toxicity(1).score == 100.0
+
+
+def test_latency_does_not_fire_on_fills_at_the_quote() -> None:
+    monitor = FlowMonitor()
+    stale_entries(monitor, 1, 10, fill_offset=-0.0002)  # bought at the ask: ordinary
+    found = finding(monitor, 1, "latency_arbitrage")
+    assert not found.fired
+    assert found.numbers["toxic_fills"] == 0
+    assert found.numbers["markout_1s_spreads"] == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize(("ordinary", "fires"), [(9, True), (10, False)])
+def test_latency_needs_a_share_of_toxic_fills(ordinary: int, fires: bool) -> None:
+    monitor = FlowMonitor()
+    stale_entries(monitor, 1, 3, fill_offset=0.0005)
+    for i in range(ordinary):
+        msc = T0 + 10_000_000 + i * 300_000
+        monitor.on_quotes([Quote("EURUSD", 1.1010, 1.1012, msc)])
+        monitor.on_deals([trade(1, Side.BUY, msc, 1.1012)])
+        monitor.advance(msc + 61_000)
+    assert finding(monitor, 1, "latency_arbitrage").fired is fires  # 3 of 12 is 25%
+
+
+@pytest.mark.parametrize(("after_ms", "toxic"), [(1_000, True), (1_001, False)])
+def test_markout_counts_a_fill_the_client_could_close_at_a_profit_within_one_second(
+    after_ms: int, toxic: bool
+) -> None:
+    monitor = FlowMonitor()
+    monitor.on_quotes([Quote("EURUSD", 1.1010, 1.1012, T0)])
+    deal = trade(1, Side.BUY, T0, 1.1012)
+    monitor.on_deals([deal])
+    monitor.on_quotes([Quote("EURUSD", 1.1020, 1.1022, T0 + after_ms)])
+    monitor.advance(T0 + 1_000)
+    monitor.advance(T0 + 70_000)
+    found = finding(monitor, 1, "latency_arbitrage")
+    assert found.numbers["toxic_fills"] == (1 if toxic else 0)
+    assert found.numbers["markout_60s_spreads"] == pytest.approx(4.5)  # mid 1.1021 - 1.1012
+
+
+# -- martingale and grid -------------------------------------------------------------------------
+
+
+def basket(
+    monitor: FlowMonitor, login: int, legs: list[tuple[float, float]], side: Side = Side.BUY
+) -> list[Deal]:
+    deals = [trade(login, side, T0 + i * 60_000, price, lots) for i, (price, lots) in enumerate(legs)]
+    monitor.on_deals(deals)
+    return deals
+
+
+def test_martingale_fires_on_doubling_into_a_loss() -> None:
+    monitor = FlowMonitor()
+    deals = basket(monitor, 1, [(1.1000, 1.0), (1.0990, 2.0), (1.0980, 4.0), (1.0970, 8.0)])
+    found = finding(monitor, 1, "martingale_grid")
+    assert found.fired
+    assert found.tickets == tuple(d.ticket for d in deals[1:])
+    assert found.numbers["escalating_adds"] == 3
+    assert found.numbers["max_basket_depth"] == 4
+    assert monitor.toxicity(1).primary is Label.MARTINGALE_GRID
+
+
+def test_grid_fires_on_equal_lots_at_steps_against_the_move() -> None:
+    monitor = FlowMonitor()
+    basket(monitor, 1, [(1.2000, 0.5), (1.2010, 0.5), (1.2020, 0.5), (1.2030, 0.5)], side=Side.SELL)
+    assert finding(monitor, 1, "martingale_grid").fired
+
+
+def test_martingale_needs_a_basket_three_entries_deep() -> None:
+    monitor = FlowMonitor()
+    basket(monitor, 1, [(1.1000, 1.0), (1.0990, 2.0)])
+    assert not finding(monitor, 1, "martingale_grid").fired  # one add, depth 2
+    basket(monitor, 1, [(1.0980, 4.0)])
+    assert finding(monitor, 1, "martingale_grid").fired  # two adds, depth 3
+
+
+@pytest.mark.parametrize("legs", [
+    [(1.1000, 1.0), (1.1010, 2.0), (1.1020, 4.0), (1.1030, 8.0)],  # adding to a winner
+    [(1.1000, 1.0), (1.0990, 1.1), (1.0980, 1.2), (1.0970, 1.3)],  # neither doubling nor equal
+])
+def test_martingale_does_not_fire_on_pyramiding_or_random_sizes(legs: list[tuple[float, float]]) -> None:
+    monitor = FlowMonitor()
+    basket(monitor, 1, legs)
+    assert not finding(monitor, 1, "martingale_grid").fired
+
+
+def test_a_closed_basket_starts_afresh() -> None:
+    monitor = FlowMonitor()
+    first = basket(monitor, 1, [(1.1000, 1.0), (1.0990, 2.0)])
+    for deal in first:
+        monitor.on_deals([trade(1, Side.SELL, T0 + 200_000, 1.1, deal.volume, entry=DealEntry.OUT,
+                                position=deal.ticket)])
+    basket(monitor, 1, [(1.0980, 4.0), (1.0970, 8.0)])
+    found = finding(monitor, 1, "martingale_grid")
+    assert found.numbers["max_basket_depth"] == 2
+    assert not found.fired  # two adds, but never three entries deep
+
+
+# -- news ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("delay_ms", "symbol", "fires"), [
+    (30_000, "EURUSD", True), (30_001, "EURUSD", False), (-10_000, "EURUSD", True),
+    (-10_001, "EURUSD", False), (1_000, "USDJPY", False),
+])
+def test_news_fires_on_entries_in_the_window_on_the_moved_symbols(
+    delay_ms: int, symbol: str, fires: bool
+) -> None:
+    monitor = FlowMonitor()
+    deals = []
+    for i in range(NewsRule().min_entries):
+        event_msc = T0 + i * 600_000
+        monitor.on_news([NewsEvent(event_msc, "EUR data", frozenset({"EURUSD", "EURJPY"}))])
+        deal = trade(1, Side.BUY, event_msc + delay_ms, 1.1, symbol=symbol)
+        monitor.on_deals([deal])
+        deals.append(deal)
+    found = finding(monitor, 1, "news")
+    assert found.fired is fires
+    if fires:
+        assert found.tickets == tuple(d.ticket for d in deals)
+        assert monitor.toxicity(1).primary is Label.NEWS
+
+
+def test_calendar_keeps_time_order_when_a_release_is_added_late() -> None:
+    calendar = Calendar(NewsRule())
+    calendar.add([NewsEvent(T0 + 60_000, "later", frozenset({"EURUSD"}))])
+    calendar.add([NewsEvent(T0, "earlier", frozenset({"USDJPY"}))])
+    found = calendar.around("USDJPY", T0 + 5_000)
+    assert found is not None
+    assert found.title == "earlier"
+    assert calendar.around("USDJPY", T0 + 60_000) is None
+
+
+# -- hedged pairs and syndicates -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lag_ms", "ratio", "fires"), [
+    (6_000, 1.5, True), (6_001, 1.0, False), (0, 1.51, False),
+])
+def test_hedged_pair_fires_on_opposite_entries_of_about_the_same_size(
+    lag_ms: int, ratio: float, fires: bool
+) -> None:
+    monitor = FlowMonitor()
+    for i in range(4):
+        msc = T0 + i * 600_000
+        symbol = ("EURUSD", "GBPUSD", "XAUUSD", "US500")[i]
+        monitor.on_deals([trade(1, Side.BUY, msc, 1.1, 1.0, symbol=symbol)])
+        monitor.on_deals([trade(2, Side.SELL, msc + lag_ms, 1.1, ratio, symbol=symbol)])
+    for login, partner in ((1, 2), (2, 1)):
+        found = finding(monitor, login, "hedged_pair")
+        assert found.fired is fires
+        if fires:
+            assert found.linked == (partner,)
+            assert len(found.tickets) == 4
+            assert monitor.toxicity(login).primary is Label.HEDGED_PAIR
+
+
+def test_syndicate_links_a_leader_and_its_followers() -> None:
+    monitor = FlowMonitor()
+    for i in range(4):
+        msc = T0 + i * 600_000
+        side = (Side.BUY, Side.SELL)[i % 2]
+        symbol = ("EURUSD", "GBPUSD", "XAUUSD", "US500")[i]
+        monitor.on_deals([trade(10, side, msc, 1.1, 1.0, symbol=symbol)])
+        monitor.on_deals([trade(11, side, msc + 1_000, 1.1, 3.0, symbol=symbol)])
+        monitor.on_deals([trade(12, side, msc + 4_000, 1.1, 0.3, symbol=symbol)])
+    for login in (10, 11, 12):
+        found = finding(monitor, login, "syndicate")
+        assert found.fired
+        assert set(found.linked) == {10, 11, 12} - {login}
+        assert monitor.toxicity(login).primary is Label.SYNDICATE
+
+
+def test_three_matches_are_not_a_syndicate() -> None:
+    monitor = FlowMonitor()
+    for i, symbol in enumerate(("EURUSD", "GBPUSD", "XAUUSD")):
+        monitor.on_deals([trade(10, Side.BUY, T0 + i * 600_000, 1.1, symbol=symbol)])
+        monitor.on_deals([trade(11, Side.BUY, T0 + i * 600_000 + 1_000, 1.1, symbol=symbol)])
+    assert not finding(monitor, 10, "syndicate").fired
+
+
+def test_a_busy_trader_on_the_same_symbol_is_not_a_copier() -> None:
+    """An account entering every few seconds matches anyone trading its symbol, but those
+    matches are a sliver of its own entries, so neither side is linked."""
+    monitor = FlowMonitor()
+    for second in range(0, 2_400, 3):
+        round_trip(monitor, 99, T0 + second * 1000, 1_000)
+        if second % 600 == 0:
+            round_trip(monitor, 10, T0 + second * 1000 + 500, 2_000)
+    ordinary = finding(monitor, 10, "syndicate")
+    assert ordinary.numbers["best_partner_matches"] == 4  # every entry matched the busy one...
+    assert ordinary.numbers["best_partner_share"] == 1.0
+    assert not ordinary.fired  # ...but 4 of its 800 are no relation
+    assert not finding(monitor, 99, "syndicate").fired
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_entries_at_a_release_are_not_matched_across_accounts(release: bool) -> None:
+    monitor = FlowMonitor()
+    for i in range(4):
+        msc = T0 + i * 600_000
+        if release:
+            monitor.on_news([NewsEvent(msc, "EUR data", frozenset({"EURUSD"}))])
+        round_trip(monitor, 10, msc, 60_000)
+        round_trip(monitor, 11, msc + 500, 60_000)
+    assert finding(monitor, 10, "syndicate").fired is not release
+
+
+# -- sharp deals and scores ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("profit", "fires"), [(80.0, True), (79.0, False)])
+def test_sharp_deals_fire_on_profits_far_above_the_accounts_norm(profit: float, fires: bool) -> None:
+    monitor = FlowMonitor()
+    for i in range(6):
+        round_trip(monitor, 1, T0 + i * 600_000, 300_000, profit=10.0 if i % 2 else -10.0)
+    sharp = [round_trip(monitor, 1, T0 + (10 + i) * 600_000, 300_000, profit=profit)[1] for i in range(3)]
+    found = finding(monitor, 1, "sharp_deals")
+    assert found.fired is fires
+    if fires:
+        assert found.tickets == tuple(d.ticket for d in sharp)
+        assert monitor.toxicity(1).primary is Label.ORDINARY  # a sharp deal is evidence, not a label
+        assert monitor.toxicity(1).score == 40.0
+
+
+def test_an_ordinary_account_scores_low_and_is_labelled_ordinary() -> None:
+    monitor = FlowMonitor()
+    for i in range(10):
+        round_trip(monitor, 1, T0 + i * 900_000, 600_000, profit=(-1) ** i * 25.0)
+    toxicity = monitor.toxicity(1)
+    assert toxicity.primary is Label.ORDINARY
+    assert toxicity.labels == ()
+    assert toxicity.score < 20.0
+    assert set(toxicity.breakdown()) == {
+        "scalping", "latency_arbitrage", "martingale_grid", "news", "sharp_deals", "hedged_pair", "syndicate",
+    }
+
+
+def test_latency_arbitrage_outranks_the_news_and_scalping_it_also_looks_like() -> None:
+    monitor = FlowMonitor()
+    for i in range(8):
+        msc = T0 + i * 300_000
+        monitor.on_news([NewsEvent(msc, "EUR data", frozenset({"EURUSD"}))])
+        monitor.on_quotes([Quote("EURUSD", 1.1010, 1.1012, msc)])
+        opening = trade(1, Side.BUY, msc, 1.1000)
+        monitor.on_deals([opening])
+        monitor.on_deals([trade(1, Side.SELL, msc + 2_000, 1.1010, entry=DealEntry.OUT,
+                                position=opening.ticket, profit=100.0)])
+        monitor.advance(msc + 61_000)
+    toxicity = monitor.toxicity(1)
+    assert toxicity.labels == (Label.LATENCY_ARB, Label.NEWS, Label.SCALPER)
+    assert toxicity.primary is Label.LATENCY_ARB
+    assert toxicity.since_msc == T0 + 2 * 300_000

@@ -1,0 +1,156 @@
+"""Cross-account abuse: hedged pairs and copy-trading syndicates.
+
+Published (TOXIC-FLOW.md): propriotec flags opposite positions on the same symbol at about the
+same time and size held by different accounts (hedging), and scores copied trades on symbol,
+entry time and price within tolerances (copy trading). Neither publishes thresholds.
+
+Each entry is compared with the entries other accounts made on the same symbol in the last
+`window_s` seconds: same side is a copy, opposite side with volumes within a factor
+`volume_ratio` is a hedge. In a busy book many accounts enter the same symbol within seconds by
+chance, so one match means nothing; an account is a hedged pair (syndicate) when one partner
+matched at least `min_matches` of its entries, at least `share` of its entries and at least
+`partner_share` of the partner's - a relation both sides live by (a leader's followers copy most
+of its trades, but the leader also trades alone). A scalper entering every few seconds
+co-occurs with anyone trading its symbol, but those matches are a sliver of its own entries.
+Entries that add to the account's exposure on the same symbol and side are its own pattern
+(martingale, grid) and are left out too. Entries inside a news window are left out: a release makes
+many accounts trade alike.
+
+Per-account partner tables are bounded (`PARTNERS`); a partner that stays far below the share is
+dropped, so chance co-traders of a scalper in a busy book do not accumulate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from veles.risk.flow.evidence import EVIDENCE_TICKETS, Finding, Label, ratio_strength
+from veles.risk.flow.trades import Entry
+
+PARTNERS = 48  # candidate partners tracked per account
+_COPY, _HEDGE = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class CrossRule:
+    """Windows and thresholds of the cross-account detectors."""
+
+    window_s: float = 6.0
+    volume_ratio: float = 1.5
+    min_matches: int = 4
+    share: float = 0.5
+    partner_share: float = 0.25
+
+
+@dataclass(slots=True)
+class _Recent:
+    entry: Entry
+    matched: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Partner:
+    counts: list[int] = field(default_factory=lambda: [0, 0])
+    tickets: deque[int] = field(default_factory=lambda: deque(maxlen=EVIDENCE_TICKETS))
+    since: list[int] = field(default_factory=lambda: [0, 0])
+
+
+class CrossDetector:
+    """Matches the entries of every account of one book."""
+
+    def __init__(self, rule: CrossRule) -> None:
+        self._rule = rule
+        self._recent: dict[str, deque[_Recent]] = {}
+        self.entries: dict[int, int] = {}
+        self._partners: dict[int, dict[int, _Partner]] = {}
+
+    def on_entry(self, entry: Entry) -> None:
+        """Match an entry against other accounts' recent entries on its symbol."""
+        rule = self._rule
+        window = round(rule.window_s * 1000)
+        now = entry.time_msc
+        login = entry.login
+        self.entries[login] = self.entries.get(login, 0) + 1
+        recent = self._recent.get(entry.symbol)
+        if recent is None:
+            recent = self._recent[entry.symbol] = deque()
+        while recent and recent[0].entry.time_msc < now - window:
+            recent.popleft()
+        mine = _Recent(entry)
+        for other in recent:
+            theirs = other.entry
+            if theirs.login == login or theirs.login in mine.matched:
+                continue
+            if theirs.side is entry.side:
+                kind = _COPY
+            else:
+                big, small = max(entry.volume, theirs.volume), min(entry.volume, theirs.volume)
+                if small <= 0.0 or big / small > rule.volume_ratio:
+                    continue
+                kind = _HEDGE
+            mine.matched.add(theirs.login)
+            if login in other.matched:
+                continue  # that entry already matched one of this account's
+            other.matched.add(login)
+            self._count(login, theirs.login, kind, entry.ticket, now)
+            self._count(theirs.login, login, kind, theirs.ticket, now)
+        recent.append(mine)
+
+    def _count(self, login: int, partner: int, kind: int, ticket: int, now: int) -> None:
+        table = self._partners.get(login)
+        if table is None:
+            table = self._partners[login] = {}
+        entry = table.get(partner)
+        if entry is None:
+            if len(table) >= PARTNERS:
+                self._evict(login, table)
+            entry = table[partner] = _Partner()
+        entry.counts[kind] += 1
+        entry.tickets.append(ticket)
+        if not entry.since[kind] and self._strong(login, entry.counts[kind]):
+            entry.since[kind] = now
+
+    def _evict(self, login: int, table: dict[int, _Partner]) -> None:
+        """Drop partners that matched too few of the account's entries to ever be its pair, or the
+        weakest one when all are still plausible."""
+        floor = 0.25 * self.entries.get(login, 0)
+        weak = [p for p, e in table.items() if max(e.counts) < floor]
+        for partner in weak:
+            del table[partner]
+        if len(table) >= PARTNERS:
+            del table[min(table, key=lambda p: max(table[p].counts))]
+
+    def _strong(self, login: int, count: int, share: float = 0.0) -> bool:
+        rule = self._rule
+        return count >= rule.min_matches and count >= (share or rule.share) * self.entries.get(login, 0)
+
+    def findings(self, login: int) -> tuple[Finding, Finding]:
+        """The hedged-pair and syndicate verdicts of one account."""
+        return self._finding(login, _HEDGE), self._finding(login, _COPY)
+
+    def _finding(self, login: int, kind: int) -> Finding:
+        rule = self._rule
+        entries = self.entries.get(login, 0)
+        table = self._partners.get(login, {})
+        linked = sorted(
+            p for p, e in table.items()
+            if self._strong(login, e.counts[kind])
+            and self._strong(p, e.counts[kind], self._rule.partner_share)
+        )
+        best = max(table.items(), key=lambda item: item[1].counts[kind], default=None)
+        count = best[1].counts[kind] if best else 0
+        share = count / entries if entries else 0.0
+        tickets: tuple[int, ...] = ()
+        since = 0
+        if linked:
+            tickets = tuple(table[linked[0]].tickets)
+            since = min(table[p].since[kind] or 2**62 for p in linked)
+        name, label = ("hedged_pair", Label.HEDGED_PAIR) if kind == _HEDGE else ("syndicate", Label.SYNDICATE)
+        return Finding(
+            name, label, bool(linked),
+            ratio_strength(share, rule.share) * ratio_strength(count, rule.min_matches),
+            {"entries": entries, "best_partner_matches": count, "best_partner_share": round(share, 4),
+             "linked_accounts": len(linked), "window_s": rule.window_s},
+            tickets, tuple(linked), since_msc=since if since < 2**62 else 0,
+        )
