@@ -14,7 +14,7 @@ sees no new deal. Every account then reflects exactly the deals seen, which are 
 feed will not deliver again.
 
 Polling: `tick/last?trans_id=N` (the symbols changed since the last transaction id), then
-`deal/get_batch?group=MASK&from&to` over a window reaching `deal_overlap_s` back from the newest
+`deal/get_batch?group=MASK&from&to` over a window reaching `deal_overlap_s` (5 s) back from the newest
 deal or tick seen, so a deal the history published late is still found; deals are deduplicated by
 ticket (the overlap, and servers, repeat them) and delivered in ticket order, after the batch's
 quotes. Balance and credit operations are deals (`convert.deal`). When the engine stops taking
@@ -107,7 +107,7 @@ class WebApiGateway:
         mask: str = "*",
         interval: float = 0.25,
         ping_s: float = 20.0,
-        deal_overlap_s: int = 10,
+        deal_overlap_s: int = 5,
         reconnect_s: float = 300.0,
         open_timeout_s: float = 120.0,
         max_pending_deals: int = 100_000,
@@ -335,13 +335,18 @@ class WebApiGateway:
             self._server_s = max(self._server_s, max(q.time_msc for q in quotes) // 1000)
         return quotes
 
-    async def _deals_since(self, from_s: int) -> list[Deal]:
-        """Deals of the mask from `from_s` on, each once, in ticket order."""
+    async def _deals_since(self, from_s: int, known: Mapping[int, int] | None = None) -> list[Deal]:
+        """Deals of the mask from `from_s` on, each once, in ticket order; tickets in `known` (the
+        ones delivered) are counted as repeated without being read further."""
         step = "deal/get_batch"
         records = _listed(step, await self._answer("/api/deal/get_batch", {
             "group": self.mask, "from": max(0, from_s), "to": self._server_s + HORIZON_S}))
         by_ticket: dict[int, Deal] = {}
         for record in records:
+            if known and isinstance(record, dict) and isinstance(record.get("Deal"), str) \
+                    and record["Deal"].isdigit() and int(record["Deal"]) in known:
+                self.stats.repeated_deals += 1
+                continue
             deal = _parsed(step, convert.deal, record)
             if deal is not None:
                 if deal.ticket in by_ticket:
@@ -370,7 +375,7 @@ class WebApiGateway:
         """Take the deals not delivered yet; the logins they are of."""
         fresh: list[Deal] = []
         newest = max([self._server_s, *self._seen.values()])
-        for deal in await self._deals_since(newest - self.deal_overlap_s):
+        for deal in await self._deals_since(newest - self.deal_overlap_s, self._seen):
             if deal.ticket in self._seen:
                 self.stats.repeated_deals += 1
                 continue
