@@ -72,6 +72,24 @@ def test_the_in_process_limiter_answers_the_same_way() -> None:
     assert [d.allowed for d in limiter.hit_all(checks)] == [True, False]
 
 
+def test_the_in_process_limiter_counts_a_bounded_number_of_keys() -> None:
+    """A flood of distinct keys (e-mails) within one window grew the map without bound (and,
+    past 4,096 keys, swept all of them on every hit). Now at most `max_keys` are counted: a new key
+    beyond them is refused, keys already counted go on as before, and ended windows make room."""
+    import time
+
+    limiter = MemoryRateLimiter(limit=3, window=0.3, max_keys=10)
+    assert all(limiter.hit(f"flood-{i}").allowed for i in range(10))
+    refused = limiter.hit("one-more")
+    assert not refused.allowed
+    assert refused.retry_after >= 1
+    assert len(limiter._windows) == 10
+    assert limiter.hit("flood-0").allowed  # its second hit: still counted, under its limit
+    time.sleep(1.1)  # every window ended, and the sweep may run again
+    assert limiter.hit("one-more").allowed
+    assert len(limiter._windows) == 1
+
+
 def test_a_counter_spoiled_by_a_stray_writer_starts_a_new_window(redis_url: str) -> None:
     """A key holding junk (found by `veles chaos`) made INCR fail on every attempt, for ever: that
     e-mail or IP could not sign in again ("the rate-limit store cannot be reached")."""

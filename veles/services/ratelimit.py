@@ -57,6 +57,7 @@ return out
 
 
 _PRUNE_AT = 4096  # keys held before ended windows are swept out
+MAX_KEYS = 100_000  # keys an in-process limiter counts at once, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,18 +158,26 @@ class RedisRateLimiter:
 class MemoryRateLimiter:
     """Per-process counters for the embedded setup (no REDIS_URL); thread-safe for sync endpoints."""
 
-    def __init__(self, limit: int, window: float) -> None:
+    def __init__(self, limit: int, window: float, max_keys: int = MAX_KEYS) -> None:
         self._limit = limit
         self._window = window
+        self._max_keys = max_keys
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[int, float]] = {}
+        self._next_prune = 0.0
 
     def hit(self, key: str, limit: int | None = None) -> Decision:
-        """Count one hit in the key's current window; ended windows are dropped as the map grows."""
+        """Count one hit in the key's current window; ended windows are dropped as the map grows
+        (at most once a second: a sweep reads every key). At most `max_keys` keys are counted: a
+        flood of new keys (distinct e-mails, say) within one window is refused, never let through
+        and never allowed to grow the map without bound."""
         now = time.monotonic()
         with self._lock:
-            if len(self._windows) > _PRUNE_AT:
+            if len(self._windows) > min(_PRUNE_AT, self._max_keys - 1) and now >= self._next_prune:
                 self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+                self._next_prune = now + 1.0
+            if key not in self._windows and len(self._windows) >= self._max_keys:
+                return Decision(allowed=False, retry_after=max(1, math.ceil(self._window)))
             count, resets_at = self._windows.get(key, (0, now + self._window))
             if resets_at <= now:
                 count, resets_at = 0, now + self._window
