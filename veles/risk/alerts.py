@@ -521,11 +521,19 @@ class AlertEngine:
         return alert
 
     def _cool(self, key: tuple[str, str], raised: Alert, time_msc: int) -> None:
-        """Remember a cleared alert for its cool-down; entries past theirs are dropped first, and
-        the map never holds more than `_MAX_COOLING` (the oldest go)."""
+        """Remember a cleared alert for its cool-down; entries of the same rule past theirs are
+        dropped first, and the map never holds more than `_MAX_COOLING` (the oldest go).
+
+        Only the same rule's: rules do not share a clock. Account alerts carry the feed's time
+        (the MT5 server's, hours off UTC on many servers, or a simulator's), exposure alerts the
+        wall clock of the book snapshot; purging by one clock against the other wiped every
+        account's cool-down at each exposure clear (found by `veles chaos`: a flapping account
+        then made a new alert row at each raise instead of one row with a count)."""
         self._cooling.pop(key, None)
         self._cooling[key] = raised
-        for old_key in [k for k, a in self._cooling.items() if time_msc - a.first >= self._cooldown_ms]:
+        rule = key[0]
+        for old_key in [k for k, a in self._cooling.items()
+                        if k[0] == rule and time_msc - a.first >= self._cooldown_ms]:
             del self._cooling[old_key]
         while len(self._cooling) > _MAX_COOLING:
             del self._cooling[next(iter(self._cooling))]
