@@ -115,7 +115,8 @@ class TenantHostCore:
 
     def __init__(self, name: str, namespace: str) -> None:
         self.name = name
-        self._kv_prefix = f"veles:{namespace}:{name}:tenant:"
+        # Ray key-value store (scoped by the Ray namespace), not Redis: no deployment prefix applies
+        self._kv_prefix = f"tenant-host:{namespace}:{name}:tenant:"
         self.tenants: dict[int, HostedSupervisor] = {}
         self.restarts: Counter[int] = Counter()  # logical restarts by tenant
 
