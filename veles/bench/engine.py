@@ -153,11 +153,12 @@ def reference_figures(spec: GatewaySpec, polls: int) -> dict[int, AccountFigures
 
 # What a Web API reader cannot reproduce of a simulator-fed engine: the labels (an account's group
 # is the MT5 group's full name, and MT5 has no A/B-book flag), and the running maxima over the
-# prices seen (peak equity, drawdown, and the risk score built on it): polling `tick/last` sees a
-# sample of the server's ticks, not each one the simulator stepped through. Every other figure
+# prices seen (peak equity, drawdown, and the risk score built on it) and the server time of the
+# last event applied (`updated_msc`): polling `tick/last` sees a sample of the server's ticks, not
+# each one the simulator stepped through. Every other figure
 # (balance, credit, equity, profit, realised P/L, margin, free margin, level, state, positions,
 # exposure) must be equal.
-PATH_LABELS = ("group", "book", "peak_equity", "drawdown", "risk_score")
+PATH_LABELS = ("group", "book", "peak_equity", "drawdown", "risk_score", "updated_msc")
 
 
 def _comparable(got: AccountFigures | None, expected: AccountFigures, webapi: bool) -> AccountFigures | None:
