@@ -73,6 +73,7 @@ class Listener:
             namespaces=[NAMESPACE],
             auth=None if token is None else {"token": token},
             transports=["websocket"],
+            wait_timeout=15,  # python-socketio waits 1 s for the namespace by default: too short under load
         )
 
     async def until(self, event: str, predicate: Any, publish: Any = None) -> Any:

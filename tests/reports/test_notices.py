@@ -144,7 +144,7 @@ async def test_the_integrations_socket_gets_report_events_of_its_tenant_only(
         client = socketio.AsyncClient(reconnection=False)
         client.on("report", lambda data, box=received[broker]: box.append(data), namespace=NAMESPACE)
         await client.connect(url, socketio_path=SOCKETIO_PATH, namespaces=[NAMESPACE], auth={"token": token},
-                             transports=["websocket"])
+                             transports=["websocket"], wait_timeout=15)
         clients.append(client)
     try:
         await asyncio.sleep(2.0)  # the relay's baseline read
