@@ -155,7 +155,9 @@ def test_the_engine_fed_through_the_gateway_equals_the_engine_fed_directly_throu
         for login, account in via.items():
             seen, everything = account.figures(), direct[login].figures()
             assert seen.equity <= seen.peak_equity  # a peak, whichever ticks were seen
-            assert abs(seen.peak_equity - everything.peak_equity) <= 0.01 * everything.peak_equity
+            # seeing a subset of the prices, the gateway's engine can miss a peak, never invent one
+            assert seen.peak_equity <= everything.peak_equity
+            assert everything.peak_equity - seen.peak_equity <= 0.01 * everything.peak_equity
         # The gateway's books (what a restarted actor resynchronises from) are the server's,
         # margin rates fixed at opening included (the deals carry MT5's RateMargin).
         for book in direct_feed.accounts():
