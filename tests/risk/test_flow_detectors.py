@@ -350,3 +350,15 @@ def test_latency_arbitrage_outranks_the_news_and_scalping_it_also_looks_like() -
     assert toxicity.labels == (Label.LATENCY_ARB, Label.NEWS, Label.SCALPER)
     assert toxicity.primary is Label.LATENCY_ARB
     assert toxicity.since_msc == T0 + 2 * 300_000
+
+
+@pytest.mark.parametrize(("alternate", "fires"), [(False, True), (True, False)])
+def test_copies_need_the_same_account_to_lead(alternate: bool, fires: bool) -> None:
+    """A copier follows its leader every time; two accounts that take turns entering first are
+    trading the same market, not copying each other."""
+    monitor = FlowMonitor()
+    for i, symbol in enumerate(("EURUSD", "GBPUSD", "XAUUSD", "US500")):
+        first, second = (11, 10) if alternate and i % 2 else (10, 11)
+        round_trip(monitor, first, T0 + i * 600_000, 60_000, symbol=symbol)
+        round_trip(monitor, second, T0 + i * 600_000 + 2_000, 60_000, symbol=symbol)
+    assert finding(monitor, 10, "syndicate").fired is fires

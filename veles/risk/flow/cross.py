@@ -10,8 +10,10 @@ Each entry is compared with the entries other accounts made on the same symbol i
 chance, so one match means nothing; an account is a hedged pair (syndicate) when one partner
 matched at least `min_matches` of its entries, at least `share` of its entries and at least
 `partner_share` of the partner's - a relation both sides live by (a leader's followers copy most
-of its trades, but the leader also trades alone). A scalper entering every few seconds
-co-occurs with anyone trading its symbol, but those matches are a sliver of its own entries.
+of its trades, but the leader also trades alone) - and the same account entered first in at
+least `leader_share` of the matches (copiers follow; two busy traders of one symbol take turns).
+A scalper entering every few seconds co-occurs with anyone trading its symbol, but those matches
+are a sliver of its own entries.
 Entries that add to the account's exposure on the same symbol and side are its own pattern
 (martingale, grid) and are left out too. Entries inside a news window are left out: a release makes
 many accounts trade alike.
@@ -41,6 +43,7 @@ class CrossRule:
     min_matches: int = 4
     share: float = 0.5
     partner_share: float = 0.25
+    leader_share: float = 0.75
 
 
 @dataclass(slots=True)
@@ -54,6 +57,14 @@ class _Partner:
     counts: list[int] = field(default_factory=lambda: [0, 0])
     tickets: deque[int] = field(default_factory=lambda: deque(maxlen=EVIDENCE_TICKETS))
     since: list[int] = field(default_factory=lambda: [0, 0])
+    # per kind: matches where this account entered first, second, at the same millisecond
+    order: list[list[int]] = field(default_factory=lambda: [[0, 0, 0], [0, 0, 0]])
+
+    def consistent(self, kind: int, share: float) -> bool:
+        """Whether one side leads (or they tie) in at least `share` of the matches: a copier
+        follows its leader every time, chance co-traders take turns."""
+        first, second, tie = self.order[kind]
+        return max(first, second) + tie >= share * (first + second + tie)
 
 
 class CrossDetector:
@@ -93,11 +104,12 @@ class CrossDetector:
             if login in other.matched:
                 continue  # that entry already matched one of this account's
             other.matched.add(login)
-            self._count(login, theirs.login, kind, entry.ticket, now)
-            self._count(theirs.login, login, kind, theirs.ticket, now)
+            tie = theirs.time_msc == now
+            self._count(login, theirs.login, kind, entry.ticket, now, 2 if tie else 1)
+            self._count(theirs.login, login, kind, theirs.ticket, now, 2 if tie else 0)
         recent.append(mine)
 
-    def _count(self, login: int, partner: int, kind: int, ticket: int, now: int) -> None:
+    def _count(self, login: int, partner: int, kind: int, ticket: int, now: int, order: int) -> None:
         table = self._partners.get(login)
         if table is None:
             table = self._partners[login] = {}
@@ -107,6 +119,7 @@ class CrossDetector:
                 self._evict(login, table)
             entry = table[partner] = _Partner()
         entry.counts[kind] += 1
+        entry.order[kind][order] += 1
         entry.tickets.append(ticket)
         if not entry.since[kind] and self._strong(login, entry.counts[kind]):
             entry.since[kind] = now
@@ -137,6 +150,7 @@ class CrossDetector:
             p for p, e in table.items()
             if self._strong(login, e.counts[kind])
             and self._strong(p, e.counts[kind], self._rule.partner_share)
+            and e.consistent(kind, self._rule.leader_share)
         )
         best = max(table.items(), key=lambda item: item[1].counts[kind], default=None)
         count = best[1].counts[kind] if best else 0
