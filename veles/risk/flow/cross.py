@@ -52,13 +52,17 @@ class _Recent:
     matched: set[int] = field(default_factory=set)
 
 
-@dataclass(slots=True)
 class _Partner:
-    counts: list[int] = field(default_factory=lambda: [0, 0])
-    tickets: deque[int] = field(default_factory=lambda: deque(maxlen=EVIDENCE_TICKETS))
-    since: list[int] = field(default_factory=lambda: [0, 0])
-    # per kind: matches where this account entered first, second, at the same millisecond
-    order: list[list[int]] = field(default_factory=lambda: [[0, 0, 0], [0, 0, 0]])
+    """Matches of one account with one partner; plain slots, as a busy book makes many."""
+
+    __slots__ = ("counts", "order", "since", "tickets")
+
+    def __init__(self) -> None:
+        self.counts = [0, 0]
+        self.since = [0, 0]
+        # per kind: matches where this account entered first, second, at the same millisecond
+        self.order = [[0, 0, 0], [0, 0, 0]]
+        self.tickets: deque[int] | None = None  # evidence, from the first match on
 
     def consistent(self, kind: int, share: float) -> bool:
         """Whether one side leads (or they tie) in at least `share` of the matches: a copier
@@ -120,19 +124,22 @@ class CrossDetector:
             entry = table[partner] = _Partner()
         entry.counts[kind] += 1
         entry.order[kind][order] += 1
+        if entry.tickets is None:
+            entry.tickets = deque(maxlen=EVIDENCE_TICKETS)
         entry.tickets.append(ticket)
         if not entry.since[kind] and self._strong(login, entry.counts[kind]):
             entry.since[kind] = now
 
     def _evict(self, login: int, table: dict[int, _Partner]) -> None:
-        """Drop partners that matched too few of the account's entries to ever be its pair, or the
-        weakest one when all are still plausible."""
+        """Drop partners that matched too few of the account's entries to ever be its pair and,
+        while the table is still over half full, the weakest ones: one sort frees room for many
+        newcomers, so a scalper's stream of chance co-traders costs little per entry."""
         floor = 0.25 * self.entries.get(login, 0)
-        weak = [p for p, e in table.items() if max(e.counts) < floor]
-        for partner in weak:
-            del table[partner]
-        if len(table) >= PARTNERS:
-            del table[min(table, key=lambda p: max(table[p].counts))]
+        ranked = sorted(table, key=lambda p: max(table[p].counts))
+        keep = PARTNERS // 2
+        for rank, partner in enumerate(ranked):
+            if max(table[partner].counts) < floor or rank < len(ranked) - keep:
+                del table[partner]
 
     def _strong(self, login: int, count: int, share: float = 0.0) -> bool:
         rule = self._rule
@@ -158,7 +165,7 @@ class CrossDetector:
         tickets: tuple[int, ...] = ()
         since = 0
         if linked:
-            tickets = tuple(table[linked[0]].tickets)
+            tickets = tuple(table[linked[0]].tickets or ())
             since = min(table[p].since[kind] or 2**62 for p in linked)
         name, label = ("hedged_pair", Label.HEDGED_PAIR) if kind == _HEDGE else ("syndicate", Label.SYNDICATE)
         return Finding(
