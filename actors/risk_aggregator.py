@@ -69,7 +69,8 @@ class BookPublisher:
         self._changed: set[int] = set()
         self._sent_at = 0.0
         self._ring: deque[Row] = deque(maxlen=_RING)
-        self._unpublished: list[float] = []  # sent_at of each batch applied since the last publish
+        # sent_at of each batch applied since the last publish, with the hosts whose figures it had
+        self._unpublished: list[tuple[float, tuple[int, ...]]] = []
         self.alerts = AlertEngine(tenant_rules(), self._cooldown_s)
         self.skipped_rules: tuple[str, ...] = ()
         self._store = AlertStore(database_url, tenant_id) if database_url else None
@@ -81,6 +82,9 @@ class BookPublisher:
         self.seq = 0  # the last alert sequence number published (the stored counter's, after `load`)
         self._announcing = asyncio.Lock()  # numbers are taken and published in one order
         self.latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        # (host, published at, seconds): the same per account host, so a benchmark that kills hosts
+        # can tell the survivors' latency from the restored ones'
+        self.host_latencies: deque[tuple[int, float, float]] = deque(maxlen=_LATENCY_SAMPLES)
         self.stats = EngineStats(tenant_id)  # for /metrics: lag, alerts, and the supervisor's counts
         self._removed = False  # accounts left the book since the last publish
         self._new_version = asyncio.Condition()
@@ -90,7 +94,8 @@ class BookPublisher:
         self._bus_down = False
 
     def apply(self, figures: Sequence[AccountFigures] | FigureColumns, sent_at: float,
-              deals: Sequence[Deal] = (), *more: Sequence[AccountFigures] | FigureColumns) -> list[Alert]:
+              deals: Sequence[Deal] = (), *more: Sequence[AccountFigures] | FigureColumns,
+              hosts: tuple[int, ...] = ()) -> list[Alert]:
         """Merge new account figures (published on the next tick), `figures` then each of `more`
         in order; returns the alerts they raise or clear, and those of the deals applied with them.
         Figures come as columns from the hosts, as objects from tools, tests and restores."""
@@ -107,7 +112,7 @@ class BookPublisher:
         if self.deal_log is not None:
             self.deal_log.add(deals)
         self._sent_at = max(self._sent_at, sent_at)
-        self._unpublished.append(sent_at)
+        self._unpublished.append((sent_at, hosts))
         return alerts
 
     def remove(self, logins: Sequence[int]) -> None:
@@ -143,8 +148,10 @@ class BookPublisher:
             return None
         self._removed = False
         now = time.time()
-        self.latencies.extend(now - sent_at for sent_at in self._unpublished)
-        self.stats.lag.observe_many(now - sent_at for sent_at in self._unpublished)
+        self.latencies.extend(now - sent_at for sent_at, _ in self._unpublished)
+        self.host_latencies.extend((host, now, now - sent_at) for sent_at, hosts in self._unpublished
+                                   for host in hosts)
+        self.stats.lag.observe_many(now - sent_at for sent_at, _ in self._unpublished)
         self._unpublished.clear()
         self.version += 1
         book = self.book.figures()
@@ -339,11 +346,12 @@ class Aggregator:
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
         *more: list[AccountFigures] | FigureColumns, incarnation: int | None = None,
+        hosts: tuple[int, ...] = (),
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
         raise go out at once. `more`: further figures, the hosts' `FigureColumns`, passed by the
         supervisor as the hosts' ObjectRefs (Ray resolves them here, so the supervisor never reads
-        them).
+        them). `hosts`: the account hosts whose figures these are (latency per host).
 
         `incarnation` fences a killed supervisor's last call: its arguments may resolve after the
         restarted supervisor has re-sent every account, and its older figures must not win. A call
@@ -354,7 +362,7 @@ class Aggregator:
                 return
             self._incarnation = incarnation
         await self._core.load()
-        await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more))
+        await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more, hosts=hosts))
         self._changed.set()
 
     async def announce(self, alerts: list[Alert]) -> None:
@@ -405,6 +413,13 @@ class Aggregator:
     async def stats(self) -> dict[str, Any]:
         """The tenant's engine metrics as `/metrics` exports them (see `actors/engine_stats.py`)."""
         return self._core.stats.as_row()
+
+    async def take_host_latencies(self) -> list[tuple[int, float, float]]:
+        """(host, published at, seconds) of each host's figures in each publish, like
+        `take_latencies`: handed over and forgotten."""
+        samples = list(self._core.host_latencies)
+        self._core.host_latencies.clear()
+        return samples
 
     async def take_latencies(self) -> list[float]:
         """Seconds from each batch leaving its gateway to the diff carrying it being published;

@@ -110,6 +110,7 @@ LOG_LIMIT = 12 * CHECKPOINT_EVERY  # batches a connection keeps for replays; old
 RESTORE_ATTEMPTS = 3  # an account whose step raised: replays tried, then the gateway's snapshot
 ACCOUNT_FAILURES = 3  # step failures of one account within FAILURE_WINDOW_S that leave it failed
 FAILURE_WINDOW_S = 600.0
+LATE_AFTER_S = 0.25  # at least: a host answering a batch later than this (or one gateway interval) is late
 HOST_RESTORE_S = 300.0  # a dead host (or aggregator) is waited for this long, then left failed
 OPEN_GIVE_UP_S = 24 * 3600.0  # a stored connection that keeps failing to open is then left failed
 SHOWN_ACCOUNTS = 50  # recovering / failed logins listed in status()
@@ -130,6 +131,7 @@ class Changes:
     updates: list[AccountUpdate] = field(default_factory=list)
     refs: list[ray.ObjectRef] = field(default_factory=list)  # hosts' figures, passed on unread
     in_refs: int = 0  # how many figures `refs` hold
+    hosts: list[int] = field(default_factory=list)  # the hosts these figures came from
 
     @property
     def count(self) -> int:
@@ -159,6 +161,9 @@ class HostLink:
 
     needs: frozenset[str] = frozenset()
     recovering: bool = False  # its accounts are being restored: batches meanwhile only join the log
+    # it has not answered a batch in time: batches meanwhile only join the log, and this task takes
+    # its answer when it comes and catches it up from the log (or restores it, if it died)
+    late: asyncio.Task[None] | None = None
     restoring: asyncio.Task[None] | None = None
     last_seq: int = 0  # the last batch sent to it
     # the last batch whose answer was taken: every figure and deal of it and of the batches before
@@ -187,6 +192,8 @@ class Connection:
     host_calls: int = 0
     deals: int = 0
     merged: int = 0
+    late_answers: int = 0  # batches a host answered too late to go with the others
+    last_sent_at: float = 0.0  # when the newest batch left the gateway
     resnapshots: int = 0
     gateway_cpu_s: float = 0.0
     account_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
@@ -762,7 +769,8 @@ class Supervisor:
         through the aggregator, as every other alert does."""
         assert conn.reconciliation is not None
         live = {login for login, slot in conn.accounts.items()
-                if slot.status == "live" and not conn.hosts[slot.host].recovering}
+                if slot.status == "live" and not conn.hosts[slot.host].recovering
+                and conn.hosts[slot.host].late is None}
         hosts = {conn.accounts[login].host for login in live}
         answers: list[Any] = await asyncio.gather(*(self._hosts[h].figures.remote(conn.key) for h in hosts),
                                                   return_exceptions=True)
@@ -810,6 +818,7 @@ class Supervisor:
             else:
                 conn.reject("unknown_login", f"swap of position {swap.position_id} for login {swap.login}")
         conn.seq += 1
+        conn.last_sent_at = batch.sent_at
         board = tuple(conn.last_quotes.values()) if deals else ()
         sent = HostBatch(conn.key, conn.seq, tuple(quotes), tuple(deals), board, tuple(swaps))
         conn.log.append(sent)
@@ -824,15 +833,21 @@ class Supervisor:
         calls: list[tuple[int, Any, ray.ObjectRef]] = []
         for h in targets:
             link = conn.hosts[h]
-            if link.recovering:
-                continue  # the batch is in the log: the restore replays it
+            if link.recovering or link.late is not None:
+                continue  # the batch is in the log: the restore or the late host's catch-up replays it
             link.last_seq = conn.seq
             calls.append((h, *self._hosts[h].apply_split.options(num_returns=2).remote(conn.key, [sent])))
         conn.host_calls += len(calls)
-        answers = await asyncio.gather(*(ref for _, ref, _ in calls), return_exceptions=True)
+        # A host that has not answered in time (dead and not yet noticed by Ray, or just slow) does
+        # not hold the batch up for the others: its answer is taken when it comes (`_late`).
+        answers = [asyncio.ensure_future(ref) for _, ref, _ in calls]
+        if answers:
+            await asyncio.wait(answers, timeout=max(LATE_AFTER_S, conn.spec.interval))
         changes = Changes()
         for (h, _, figures), answer in zip(calls, answers, strict=True):
-            if self._take(conn, h, answer, changes, figures):
+            if not answer.done():
+                self._late(conn, h, answer, figures, batch.sent_at, sent.seq)
+            elif self._take(conn, h, answer.exception() or answer.result(), changes, figures):
                 conn.hosts[h].answered = sent.seq
         conn.account_calls += changes.count
         conn.batches += 1
@@ -843,6 +858,48 @@ class Supervisor:
         self._send(conn, changes, batch.sent_at)
         if previous is not None:
             await previous
+
+    def _late(self, conn: Connection, host: int, answer: asyncio.Future[HostAnswer], figures: ray.ObjectRef,
+              sent_at: float, seq: int) -> None:
+        """A host did not answer a batch in time: the batch goes on without it, and it gets no
+        further batches until its answer is in (they join the log meanwhile)."""
+        link = conn.hosts[host]
+        conn.late_answers += 1
+        link.late = asyncio.create_task(self._catch_up_late(conn, host, answer, figures, sent_at, seq))
+        self._tasks.add(link.late)
+        link.late.add_done_callback(self._tasks.discard)
+
+    async def _catch_up_late(self, conn: Connection, host: int, answer: asyncio.Future[HostAnswer],
+                             figures: ray.ObjectRef, sent_at: float, seq: int) -> None:
+        """Take a late host's answer, then send it the batches it missed meanwhile, until it has
+        them all; one call at a time, so its figures reach the aggregator in order. If the call
+        failed (the host died), `_take` starts its restore, which replays the log instead."""
+        link = conn.hosts[host]
+        try:
+            while True:
+                try:
+                    result: HostAnswer | BaseException = await answer
+                except Exception as exc:  # the host died (or Ray could not reach it)
+                    result = exc
+                changes = Changes()
+                if self._take(conn, host, result, changes, figures):
+                    link.answered = max(link.answered, seq)
+                conn.account_calls += changes.count
+                self._send(conn, changes, sent_at)
+                if link.recovering:
+                    return
+                missed = conn.log_since(link.last_seq)
+                if missed is None:
+                    self._host_failed(conn, host, "fell behind the log")
+                    return
+                if not missed:
+                    return
+                link.last_seq, sent_at, seq = conn.seq, conn.last_sent_at, missed[-1].seq
+                reply: ray.ObjectRef
+                reply, figures = self._hosts[host].apply_split.options(num_returns=2).remote(conn.key, missed)
+                answer = asyncio.ensure_future(reply)
+        finally:
+            link.late = None
 
     def _take(self, conn: Connection, host: int, answer: HostAnswer | BaseException,
               changes: Changes, figures: ray.ObjectRef | None = None) -> bool:
@@ -864,6 +921,8 @@ class Supervisor:
                     slot.checkpoint = answer.checkpoint
         changes.figures.extend(answer.replayed)  # before the latest: the aggregator applies in order
         changes.figures.extend(answer.figures)
+        if answer.figures or answer.figure_count:
+            changes.hosts.append(host)
         if figures is not None and answer.figure_count:
             changes.refs.append(figures)
             changes.in_refs += answer.figure_count
@@ -916,6 +975,12 @@ class Supervisor:
                 with attempt:
                     if conn.hosts[slot.host].recovering:
                         return  # its host is being restored whole, this account with it
+                    while (late := conn.hosts[slot.host].late) is not None:
+                        # a late host first gets every batch before this restore's (it restores
+                        # the account up to the last batch sent, which moves the host on to it)
+                        await asyncio.gather(late, return_exceptions=True)
+                    if conn.hosts[slot.host].recovering:
+                        return
                     failed, _ = await self._restore_on(conn, slot.host, [login], reset=False)
                     if login in failed:
                         raise StepFailed(failed[login])
@@ -1072,7 +1137,7 @@ class Supervisor:
         if changes.count and self._aggregator is not None and self._aggregator_failed is None:
             try:
                 await self._aggregator.apply.remote(changes.figures, sent_at, deals, *changes.refs,
-                                                   incarnation=self._incarnation)
+                                                   incarnation=self._incarnation, hosts=tuple(changes.hosts))
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 
@@ -1269,6 +1334,8 @@ class Supervisor:
                     "host_calls": c.host_calls,
                     "hosts": len(c.hosts),
                     "hosts_recovering": sum(link.recovering and not link.failed for link in c.hosts.values()),
+                    "hosts_late": sum(link.late is not None for link in c.hosts.values()),
+                    "late_answers": c.late_answers,
                     "hosts_failed": {h: link.failed for h, link in c.hosts.items() if link.failed},
                     "recovering": c.count("recovering"),
                     "failed": c.count("failed"),

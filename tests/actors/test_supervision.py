@@ -57,6 +57,29 @@ async def supervisor(ray_local: None, request: pytest.FixtureRequest) -> AsyncIt
     ray.kill(handle)
 
 
+async def test_a_stalled_host_holds_nobody_up_and_catches_up_exactly(supervisor: tuple[Any, int]) -> None:
+    """A host that does not answer in time (here its process stopped with SIGSTOP, as a dead host
+    looks until Ray notices) no longer holds the connection's batches: they go on for the other
+    host, the stalled one's batches wait in the log, and once it answers it catches up on them,
+    every figure exact. Nothing is restored: the host was slow, not dead."""
+    handle, tenant_id = supervisor
+    await _wait_for(handle, lambda c: c["polls"] >= 15)
+    pids = await handle.host_pids.remote()
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        status = await _wait_for(handle, lambda c: c["hosts_late"] == 1)
+        before = status["connections"][0]["batches"]
+        await _wait_for(handle, lambda c: c["batches"] >= before + 10)  # ~1 s of batches without it
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
+    status = await _wait_for(handle, lambda c: c["hosts_late"] == 0)
+    conn = status["connections"][0]
+    assert conn["late_answers"] >= 1
+    assert sum(conn["restarts"].values()) == 0
+    polls = (await handle.pause.remote())[f"sim-{tenant_id}"]
+    assert await handle.account_figures.remote() == reference_figures(_spec(tenant_id), polls)
+
+
 async def test_killed_host_comes_back_with_the_reference_figures(supervisor: tuple[Any, int]) -> None:
     """Placement changed with issue 14: account actors live in hosts, so the victim is a host
     process; only its accounts are restored, the other host's accounts never stop."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import os
 import random
 import signal
@@ -216,6 +217,18 @@ def _recovery_phases(recoveries: list[dict[str, Any]], kills: list[float]) -> di
     return slowest
 
 
+def _survivors(by_host: list[list[tuple[int, float, float]]], windows: list[list[Any]]) -> list[float]:
+    """Latencies (ms) of the figures of hosts that were not killed, published while a killed
+    host was down (from its kill to its accounts restored): what a kill costs everyone else."""
+    return [
+        seconds * 1000.0
+        for tenant, samples in enumerate(by_host)
+        for host, published, seconds in samples
+        if any(start <= published <= end and (tenant, host) != (victim_tenant, victim)
+               for victim_tenant, victim, start, end in windows)
+    ]
+
+
 def _total(phases: dict[str, Any]) -> float:
     return sum(value or 0.0 for value in phases.values())
 
@@ -326,6 +339,7 @@ async def _measure_specs(
                    else ray.get_actor(aggregator_name(tenant))
                    for s, tenant in zip(supervisors, tenant_ids, strict=True)]
     await asyncio.gather(*(a.take_latencies.remote() for a in aggregators))  # start-up is not measured
+    await asyncio.gather(*(a.take_host_latencies.remote() for a in aggregators))
     cpu = CpuMeter()
     first = await _connections(supervisors)
     rng = random.Random(seed)
@@ -338,11 +352,14 @@ async def _measure_specs(
     killed_at: float | None = None
     victim_tenant = 0
     killed_in = [0] * tenants  # kills per tenant (restarts are counted per tenant)
+    # (tenant index, host killed, wall time of the kill, of its accounts restored): kill windows
+    windows: list[list[Any]] = []
     while (elapsed := time.monotonic() - begin) < seconds:
         if killed_at is not None:
             conn = (await supervisors[victim_tenant].status.remote())["connections"][0]
             if sum(conn["restarts"].values()) >= killed_in[victim_tenant] and conn["recovering"] == 0:
                 recovery.append(time.monotonic() - killed_at)
+                windows[-1][3] = time.time()
                 progress(f"  {elapsed:5.1f} s: restored in {recovery[-1]:.2f} s")
                 killed_at = None
         elif kill_at and elapsed >= kill_at[0]:
@@ -354,6 +371,7 @@ async def _measure_specs(
             killed, killed_at = killed + 1, time.monotonic()
             killed_in[victim_tenant] += 1
             kills.append(killed_at)
+            windows.append([victim_tenant, victim, time.time(), math.inf])
             progress(f"  {elapsed:5.1f} s: killed host {victim} of tenant {tenant_ids[victim_tenant]} "
                      f"(pid {pids[victim]})")
         if elapsed >= next_report:
@@ -376,6 +394,8 @@ async def _measure_specs(
     idle_pct = await _quiet_cpu(idle_s)
     taken: list[list[float]] = await asyncio.gather(*(a.take_latencies.remote() for a in aggregators))
     latencies = [s * 1000.0 for part in taken for s in part]
+    by_host = await asyncio.gather(*(a.take_host_latencies.remote() for a in aggregators))
+    survivors = _survivors(by_host, windows)
     conns = await _connections(supervisors)
     engine_pss, uss = _memory(os.getpid())
     host_pids = {pid for s in supervisors for pid in (await s.host_pids.remote()).values()}
@@ -431,6 +451,7 @@ async def _measure_specs(
         "p50_ms": round(_percentile(latencies, 0.50), 1),
         "p95_ms": round(_percentile(latencies, 0.95), 1),
         "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "p99_ms_survivors": round(_percentile(survivors, 0.99), 1) if windows else None,
         "cpu_ms_per_1k_updates": round((cpu_used - gateway_s) * 1000.0 / max(updates, 1) * 1000.0, 1),
         "gateway_cpu_pct": round(gateway_s / measured_s * 100.0, 1),
         "engine_cpu_ms_per_batch": round(engine_ms, 1),
