@@ -3,16 +3,21 @@ resolve recording who and when, rules CRUD, bad input, and 401/403/404 for every
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from json import loads
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.db import session_scope
 from models.tenancy import Role
+from veles.config import redis_name
+from veles.services.alert_watch import alert_state_topic
 
 from .conftest import World
 
@@ -360,3 +365,31 @@ def test_the_escalation_delay_is_set_by_rule_editors(api: TestClient, world: Wor
     assert bad.status_code == 422
     assert "after_minutes" in bad.text
     assert api.put("/api/v1/alert-escalation", headers=admin, json={"after_minutes": None}).status_code == 200
+
+
+def test_acknowledge_and_resolve_are_published_to_the_tenants_pages(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    """Every web process's alerts pages and bells follow the tenant's alert state channel
+    (`veles.services.alert_state`): the API publishes each change after its commit, prefixed."""
+    assert world.settings.redis_url
+    client = redis.Redis.from_url(world.settings.redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_name(world.settings.redis_prefix, alert_state_topic(world.a)))
+    try:
+        headers = world.headers(world.a, Role.RISK_MANAGER)
+        for action in ("acknowledge", "resolve"):
+            done = api.post(f"/api/v1/alerts/{alerts['warning']}/{action}", headers=headers)
+            assert done.status_code == 200, done.text
+        got: list[dict[str, object]] = []
+        deadline = time.monotonic() + 5.0
+        while len(got) < 2 and time.monotonic() < deadline:
+            raw = pubsub.get_message(timeout=0.5)  # None also for the subscription's own reply
+            if raw is not None:
+                got.append(loads(raw["data"]))
+        assert [(m["kind"], m["id"], m["state"]) for m in got] == [
+            ("state", alerts["warning"], "acknowledged"), ("state", alerts["warning"], "resolved")]
+        assert got[1]["acknowledged_by"] == world.users[world.a, Role.RISK_MANAGER]
+    finally:
+        pubsub.close()
+        client.close()

@@ -225,16 +225,20 @@ def test_connection_lost_notice_clears_by_itself(tabs: Opener, portal: Demo, art
 def test_acknowledge_and_resolve_an_alert(tabs: Opener, portal: Demo, artifacts: Path) -> None:
     _, email, password = portal.wait_until_up()
     page = _signed_in(tabs, email, password)
-    page.click("#nav-alerts")
-    page.wait_for_url("**/alerts", wait_until="commit")
+    other = _signed_in(tabs, email, password)  # a second dealer's open alerts page
+    for tab in (page, other):
+        tab.click("#nav-alerts")
+        tab.wait_for_url("**/alerts", wait_until="commit")
     row = page.locator("#alerts-table tbody tr", has_text="Margin level 80.00%")
     row.wait_for(timeout=30_000)
+    other.locator("#alerts-table tbody tr", has_text="Margin level 80.00%").wait_for(timeout=30_000)
     assert row.locator(".alert-state").inner_text() == "open"
     row.locator("button.ack").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#alerts-table tbody tr')]"
-        ".every(r => !r.innerText.includes('80.00%'))"
-    )  # the feed shows open alerts by default: the acknowledged one leaves it
+    gone = ("() => [...document.querySelectorAll('#alerts-table tbody tr')]"
+            ".every(r => !r.innerText.includes('80.00%'))")
+    page.wait_for_function(gone)  # the feed shows open alerts by default: the acknowledged one leaves it
+    # the other dealer sees it too, without reloading (the published change, `alert_state`)
+    other.wait_for_function(gone, timeout=10_000)
     page.get_by_role("combobox").first.click()
     page.get_by_role("option", name="acknowledged").click()
     row.wait_for()

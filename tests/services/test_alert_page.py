@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -24,12 +26,14 @@ from actors.alert_store import AlertStore, tenant_rules
 from actors.wire import alert_row
 from models.alerts import AlertState, Severity
 from models.db import session_scope, tenant_session
-from models.tenancy import Tenant
+from models.tenancy import Role, Tenant, User
 from tests.actors.support import account_figures
+from veles.config import Settings
 from veles.risk.alerts import AlertEngine
 from veles.services.alert_page import AlertPage, follow_page, load_page
-from veles.services.alert_watch import AlertWatch
-from veles.services.alerts import AlertView
+from veles.services.alert_state import publish_alert_states, publish_failures
+from veles.services.alert_watch import RELOAD_MARK, STATE_HELD, AlertWatch, alert_state_channel
+from veles.services.alerts import AlertView, acknowledge, resolve
 from veles.services.live import LiveFeed
 
 IDLE_S = 0.1
@@ -221,3 +225,170 @@ def test_the_page_holds_at_most_its_limit() -> None:
     assert after is not None
     assert [v.id for v in after.views] == [6, 5, 4, 3, 2]
 
+
+
+# -- acknowledged or resolved by a person: every other page applies it (alert_state) ----------
+
+
+async def _subscribed(settings: Settings, tenant_id: int) -> None:
+    """Wait until a web process follows the tenant's alert state channel (with Redis)."""
+    if not settings.redis_url:
+        return
+    client = aioredis.Redis.from_url(settings.redis_url)
+    channel = alert_state_channel(settings.redis_prefix, tenant_id)
+    try:
+        for _ in range(100):
+            counts = await client.pubsub_numsub(channel)  # type: ignore[no-untyped-call]
+            if counts and counts[0][1] > 0:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the alert state channel was never followed")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("with_redis", [False, True], ids=["in-process", "redis"])
+async def test_a_dealers_acknowledgement_reaches_the_other_dealers_page_without_a_query(
+    database: str, statements: list[str], with_redis: bool, request: pytest.FixtureRequest,
+) -> None:
+    """Dealer A acknowledges, then resolves; dealer B's open page (another web process with
+    Redis) shows each at once, from the published change, reading nothing; B's bell wakes."""
+    desk = _Desk(database)
+    first, second = (int(desk.account(login, "margin_call", 90.0)[0]["id"]) for login in (100001, 100002))
+    with session_scope(database) as db:
+        dealer = User(tenant_id=desk.tenant_id, email=f"dealer-a-{desk.tenant_id}@broker.test",
+                      password_hash="x", role=Role.RISK_MANAGER)
+        db.add(dealer)
+        db.flush()
+        dealer_id = int(dealer.id or 0)
+    if with_redis:
+        redis_url = request.getfixturevalue("redis_url")
+        settings = Settings(_env_file=None, database_url=database, redis_url=redis_url,
+                            veles_redis_prefix=os.environ["VELES_REDIS_PREFIX"])
+    else:
+        settings = Settings(_env_file=None, database_url=database, redis_url=None)
+    a_watch = AlertWatch(cast(LiveFeed, _Stream()), settings=settings)  # dealer A's web process
+    b_watch = a_watch if not with_redis else AlertWatch(cast(LiveFeed, _Stream()), settings=settings)
+    pages = {"all": [desk.page({"limit": 100})], "open": [desk.page({"limit": 100, "state": "open"})]}
+    reloads: list[str] = []
+    shown = asyncio.Event()
+
+    def follower(name: str) -> Any:
+        async def current() -> AlertPage | None:
+            return pages[name][-1]
+
+        async def show(page: AlertPage) -> None:
+            pages[name].append(page)
+            shown.set()
+
+        async def reload(_page: AlertPage) -> AlertPage | None:
+            reloads.append(name)
+            return None
+
+        return follow_page(desk.tenant_id, IDLE_S, current, show, reload, watch=b_watch)
+
+    async def act(action: Any, alert_id: int) -> list[str]:
+        def stored() -> AlertView:
+            with tenant_session(database, desk.tenant_id) as db:
+                return cast(AlertView, action(db, desk.tenant_id, alert_id, dealer_id))
+
+        view = await asyncio.to_thread(stored)  # committed, as the portal and the API do
+        statements.clear()
+        before = {name: len(held) for name, held in pages.items()}
+        assert await asyncio.to_thread(publish_alert_states, desk.tenant_id, [view], settings=settings,
+                                       watch=a_watch) == 1
+        while any(len(held) == before[name] for name, held in pages.items()):  # both pages show it
+            shown.clear()
+            await asyncio.wait_for(shown.wait(), 5.0)
+        return list(statements)
+
+    tasks = [asyncio.create_task(follower("all")), asyncio.create_task(follower("open"))]
+    try:
+        async with b_watch.watch(desk.tenant_id, IDLE_S) as bell:
+            await asyncio.sleep(0.2)  # the watchers start
+            await _subscribed(settings, desk.tenant_id)
+            assert await act(acknowledge, first) == [], "the change is applied, not read"
+            woke = await asyncio.wait_for(anext(bell), 5.0)
+            while woke is None:  # an idle look before the change
+                woke = await asyncio.wait_for(anext(bell), 5.0)
+            assert await act(resolve, second) == []
+        assert reloads == []
+        assert _shown(pages["all"][-1]) == _shown(desk.page({"limit": 100}))  # what the database says
+        assert _shown(pages["open"][-1]) == _shown(desk.page({"limit": 100, "state": "open"})) == []
+        held = {v.id: v for v in pages["all"][-1].views}
+        assert (held[first].state, held[first].acknowledged_by) == (AlertState.ACKNOWLEDGED, dealer_id)
+        assert held[first].acknowledged_at is not None
+        assert (held[second].state, held[second].acknowledged_by) == (AlertState.RESOLVED, dealer_id)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _change(row: int, state: str, seq: int | None, severity: str = "critical",
+            **extra: Any) -> dict[str, Any]:
+    return {"kind": "state", "id": row, "seq": seq, "state": state, "severity": severity,
+            "acknowledged_by": 3, "acknowledged_at": "2026-01-01T00:00:01+00:00",
+            "resolved_at": "2026-01-01T00:00:02+00:00" if state == "resolved" else None, **extra}
+
+
+def test_a_change_is_applied_when_the_page_can_say_it_exactly() -> None:
+    page = AlertPage(10, (_view(7), _view(5, AlertState.ACKNOWLEDGED, acked=3)), None, None, 100)
+    acked = page.applied(_change(7, "acknowledged", 7))
+    assert acked is not None
+    assert acked.seq == 10
+    assert (acked.views[0].state, acked.views[0].acknowledged_by) == (AlertState.ACKNOWLEDGED, 3)
+    resolved = page.applied(_change(5, "resolved", 5))
+    assert resolved is not None
+    assert resolved.views[1].state is AlertState.RESOLVED
+    assert resolved.views[1].resolved_at is not None
+    # on an "open" page the acknowledged alert leaves (the page is not full)
+    opened = dataclasses.replace(page, state="open", views=page.views[:1])
+    left = opened.applied(_change(7, "acknowledged", 7))
+    assert left is not None
+    assert left.views == ()
+    # already shown, overtaken by a later change, or junk: nothing changes
+    assert page.applied(_change(5, "acknowledged", 5)) is page
+    assert resolved.applied(_change(5, "acknowledged", 5)) is resolved
+    assert page.applied(_change(7, "exploded", 7)) is page
+    assert page.applied({**_change(7, "acknowledged", 7), "acknowledged_at": 5}) is page
+    assert page.applied({**_change(7, "acknowledged", 7), "id": "7"}) is page
+    # not on an "open" critical page, and it would not fit it: nothing to read
+    critical = AlertPage(10, (), "open", "critical", 100)
+    assert critical.applied(_change(9, "acknowledged", 9)) is critical
+
+
+def test_only_the_database_can_answer_these_changes() -> None:
+    page = AlertPage(10, (_view(7),), None, None, 100)
+    assert page.applied(_change(7, "acknowledged", 11)) is None  # after an event the page has not applied
+    assert page.applied(_change(7, "acknowledged", 6)) is None  # the page applied a later event on it
+    assert page.applied(_change(9, "acknowledged", 9)) is None  # belongs on the page, not held
+    assert page.applied({"kind": "state", "reload": True, "id": None, "seq": None}) is None  # fell behind
+    full = AlertPage(10, (_view(7),), "open", None, 1)
+    assert full.applied(_change(7, "acknowledged", 7)) is None  # a full page: the next row is in the db
+
+
+def test_a_publish_that_fails_is_counted_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    down = Settings(_env_file=None, database_url="sqlite://", redis_url="redis://127.0.0.1:1/0",
+                    veles_redis_prefix="test-down:")
+    before = publish_failures()
+    assert publish_alert_states(5, [_view(7, AlertState.ACKNOWLEDGED, acked=3)], settings=down) == 0
+    assert publish_failures() == before + 1
+    assert "stored but not published" in caplog.text
+
+
+async def test_a_watcher_that_falls_behind_gets_one_reload_marker() -> None:
+    watch = AlertWatch(cast(LiveFeed, _Stream()),
+                       settings=Settings(_env_file=None, database_url="sqlite://", redis_url=None))
+    async with watch.alerts(5, IDLE_S) as events:
+        for i in range(STATE_HELD + 10):
+            watch.deliver_states(5, [_change(i + 1, "acknowledged", 1)])
+        await asyncio.sleep(0.05)  # the hand-offs run on the loop
+        first = await asyncio.wait_for(anext(events), 1.0)
+        assert first == RELOAD_MARK
+        rest = 0
+        while (message := await asyncio.wait_for(anext(events), 1.0)) is not None:
+            rest += 1
+            assert message["kind"] == "state"
+        assert rest == 10 - 1  # after the marker only what arrived once it was held

@@ -21,6 +21,7 @@ from veles.api.db import RowId, TenantUnit
 from veles.api.deps import ApiContext, Context, requires
 from veles.api.realtime import announce_alert_state
 from veles.services.alert_reader import ReaderView, mark_read, reader, set_desktop_notifications
+from veles.services.alert_state import publish_alert_states
 from veles.services.alerts import (
     AlertFilter,
     AlertView,
@@ -82,9 +83,12 @@ def alert(alert_id: RowId, identity: Viewer, db: TenantUnit) -> AlertView:
 
 
 def _announce(request: Request, tasks: BackgroundTasks, tenant_id: int, view: AlertView) -> AlertView:
-    """Push the new state to the tenant's sockets after the response, so after the commit
+    """Push the new state to the tenant's sockets and to its portal pages and bells
+    (`alert_state`, in the thread pool: a network call) after the response, so after the commit
     (the session is scoped to the route function)."""
     tasks.add_task(announce_alert_state, request.app.state.sio, tenant_id, jsonable_encoder(view))
+    settings = request.app.state.context.settings
+    tasks.add_task(publish_alert_states, tenant_id, [view], settings=settings)
     return view
 
 

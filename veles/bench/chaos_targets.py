@@ -20,6 +20,7 @@ from actors.engine_stats import KEY_PREFIX as ENGINE_STATS
 from actors.wire import alert_topic, book_topic
 from veles.config import redis_name
 from veles.reports.runner import report_topic
+from veles.services.alert_watch import alert_state_topic
 from veles.services.delivery_consumer import STATUS_KEY
 from veles.services.ratelimit import limit_key
 
@@ -63,6 +64,11 @@ TARGETS: tuple[Target, ...] = (
     Target(alert_topic(TENANT).replace(str(TENANT), "{tenant}"), "channel",
            ("actors/wire.py:alert_topic",),
            "alert delivery (followers) and the portal's alert stream"),
+    Target(alert_state_topic(TENANT).replace(str(TENANT), "{tenant}"), "channel",
+           ("veles/services/alert_watch.py:alert_state_topic",
+            "veles/services/alert_watch.py:redis_name:alert_state_topic(tenant_id)",
+            "veles/services/alert_state.py:redis_name:alert_state_topic(tenant_id)"),
+           "alerts pages and top-bar bells (AlertWatch) of every web process"),
     Target(report_topic(TENANT).replace(str(TENANT), "{tenant}"), "channel",
            ("veles/reports/runner.py:report_topic",),
            "report notices (ReportFeed)"),

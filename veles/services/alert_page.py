@@ -10,9 +10,13 @@ stream lost), an event the stream reloaded itself, a repeat of an alert the page
 cleared alert a "resolved" page does not hold; and on a filter change. An idle page makes no
 query at all.
 
-Acknowledging or resolving takes no sequence number: the tab that does it reloads at once; other
-tabs see it at their next reload (their next event that needs one, a filter change, or a page
-load).
+Acknowledging or resolving takes no sequence number: the tab that does it reloads at once, and
+every other tab applies the change as its maker published it (`alert_state`: the alert's new
+state and the number of the engine's latest event on it). It reads the database only when it
+cannot apply it exactly: the page has not yet applied that engine event, or has applied a later
+one; the alert belongs on the page but is not held; a full page loses the row and would show the
+next one; or the watcher fell behind (a reload marker). A change the page already shows, or one a
+later change overtook (acknowledged after resolved), changes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlmodel import Session
 
 from actors.wire import Row
 from models.alerts import AlertState, Severity
-from veles.services.alert_watch import AlertWatch, get_alert_watch
+from veles.services.alert_watch import STATE_KIND, AlertWatch, get_alert_watch
 from veles.services.alerts import AlertView, alert_seq, list_alerts
 
 
@@ -52,6 +56,8 @@ class AlertPage:
     def applied(self, message: Any) -> AlertPage | None:
         """The page after one alert event (itself when the event changes nothing it shows), or
         None when only the database can say (the caller reloads)."""
+        if isinstance(message, dict) and message.get("kind") == STATE_KIND:
+            return self._state_applied(message)
         seq, row_id = (message.get("seq"), message.get("id")) if isinstance(message, dict) else (None, None)
         if not isinstance(seq, int) or isinstance(seq, bool):
             return self  # not stored (an engine without a database, junk): the page lists stored alerts
@@ -89,6 +95,40 @@ class AlertPage:
                          seq, None)
         return self._with(seq, view, new=True)
 
+    def _state_applied(self, message: Row) -> AlertPage | None:
+        """The page after a person acknowledged or resolved an alert (`alert_state`), or None
+        when only the database can say."""
+        if message.get("reload"):
+            return None  # the watcher could not hold every change
+        row_id, seq = message.get("id"), message.get("seq")
+        try:
+            state, severity = AlertState(str(message.get("state"))), Severity(str(message.get("severity")))
+            acknowledged_at = _stamp(message.get("acknowledged_at"))
+            resolved_at = _stamp(message.get("resolved_at"))
+        except (TypeError, ValueError):
+            return self  # not a change `alert_state` made (junk on the channel): nothing to apply
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or isinstance(seq, bool) or not (
+                seq is None or isinstance(seq, int)):
+            return self
+        if seq is not None and seq > self.seq:
+            return None  # changed after an engine event this page has not applied yet
+        known = next((view for view in self.views if view.id == row_id), None)
+        if known is None:
+            fits = ((self.state is None or state.value == self.state)
+                    and (self.severity is None or severity.value == self.severity))
+            return None if fits else self  # it belongs here now: its row is in the database
+        if known.seq != seq:
+            return None  # the page and the change saw different engine events on it
+        if _RANK[state] <= _RANK[known.state]:
+            return self  # already shown, or overtaken by a later change (resolved, then acknowledged)
+        by = message.get("acknowledged_by")
+        by = by if isinstance(by, int) and not isinstance(by, bool) else None
+        after = dataclasses.replace(known, state=state, acknowledged_by=by, acknowledged_at=acknowledged_at,
+                                    resolved_at=resolved_at)
+        if not self._fits(after) and len(self.views) >= self.limit:
+            return None  # leaving a full page: the next row comes from the database
+        return self._with(self.seq, after)
+
     def _with(self, seq: int, view: AlertView, new: bool = False) -> AlertPage:
         views = [v for v in self.views if v.id != view.id]
         if self._fits(view):
@@ -97,6 +137,19 @@ class AlertPage:
             else:
                 views = [view if v.id == view.id else v for v in self.views]
         return dataclasses.replace(self, seq=seq, views=tuple(views[: self.limit]))
+
+
+# People move an alert on, never back, between two engine events (the engine reopens it, numbered).
+_RANK = {AlertState.OPEN: 0, AlertState.ACKNOWLEDGED: 1, AlertState.RESOLVED: 2}
+
+
+def _stamp(value: Any) -> datetime | None:
+    """A published time (ISO 8601, or null); ValueError for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    return datetime.fromisoformat(value)
 
 
 def _time(message: Row) -> datetime:

@@ -2,11 +2,11 @@
 critical alert a sound and (opted in, with the browser's permission) a desktop notification.
 
 `follow` runs once per tab (started by the app-wide `alert_bell_follower`, so on every page): it
-waits on this process's `AlertWatch` and, when the tenant's alerts move (or every `IDLE_S`, which
-also catches acknowledgements made elsewhere), reads the user's unread count and the critical
-alerts raised since the tab last looked, by sequence number, from the database in a thread. The
-sound is a short tone from the Web Audio API (no file to fetch); browsers may keep it silent
-until the user has interacted with the page. The desktop notification uses the browser's
+waits on this process's `AlertWatch` and, when the tenant's alerts move or anyone acknowledges or
+resolves one (`veles.services.alert_state`), and every `IDLE_S`, reads the user's unread count
+and the critical alerts raised since the tab last looked, by sequence number, from the database
+in a thread. The sound is a short tone from the Web Audio API (no file to fetch); browsers may
+keep it silent until the user has interacted with the page. The desktop notification uses the browser's
 Notification API: opting in on /settings/notifications asks the browser's permission, and the
 choice is stored per user (`AlertReader.desktop_notifications`).
 """

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from veles.config import get_settings
 from veles.services.alert_page import AlertPage, follow_page, load_page
+from veles.services.alert_state import publish_alert_states
 from veles.services.alerts import (
     AlertView,
     BuiltInView,
@@ -133,11 +134,15 @@ class AlertsState(PortalStream):
     async def _act(self, alert_id: str, action: Any) -> None:
         try:
             target = row_id(alert_id, "alert")
-            await self.in_tenant(Permission.ACK_ALERTS,
-                                 lambda db, who: action(db, who.tenant_id, target, who.user_id))
+            tenant_id, view = await self.in_tenant(
+                Permission.ACK_ALERTS,
+                lambda db, who: (who.tenant_id, action(db, who.tenant_id, target, who.user_id)))
         except Exception as exc:
             self.error = shown(exc)
             return
+        # committed: every other tab of the tenant (any process) applies it (`alert_state`); a
+        # network call, so in a thread; it never raises (a failure is logged and counted)
+        await asyncio.to_thread(publish_alert_states, tenant_id, [view])
         self.error = ""
         await self._reload()
 
