@@ -110,13 +110,29 @@ async def test_killed_host_comes_back_with_the_reference_figures(supervisor: tup
     assert after[1] == pids[1]  # only the killed host was replaced
 
 
+async def _busy_account(handle: Any) -> int:
+    """An account holding positions: the host steps an account only for the batches that touch it
+    (its symbols' quotes, its deals), so a drill on an account with nothing open may never fire."""
+    figures = await _wait_for_figures(handle, lambda f: any(a.positions for a in f.values()))
+    return min(login for login, a in figures.items() if a.positions)
+
+
+async def _wait_for_figures(handle: Any, predicate: Any, timeout: float = 30.0) -> dict[int, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        figures: dict[int, Any] = await handle.account_figures.remote()
+        if predicate(figures):
+            return figures
+        assert time.monotonic() < deadline, f"no account opened a position in {timeout} s"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_failing_account_is_restored_alone(supervisor: tuple[Any, int]) -> None:
     """An account whose step raises is failed and restored from checkpoint + log; its neighbours
     on the same host keep going and every figure ends as the reference's."""
     handle, tenant_id = supervisor
     await _wait_for(handle, lambda c: c["polls"] >= 10)
-    placement = await handle.placement.remote()
-    victim = min(placement)
+    victim = await _busy_account(handle)
     pids = await handle.host_pids.remote()
     assert await handle.inject_failure.remote(victim, 1)
     await _wait_for(handle, lambda c: c["restarts"].get("step_error", 0) >= 1)
@@ -135,7 +151,7 @@ async def test_an_account_that_keeps_failing_is_resnapshotted_from_the_gateway(
     rebuilt from the gateway's snapshot (the MT5 server is the source of truth)."""
     handle, _tenant_id = supervisor
     await _wait_for(handle, lambda c: c["polls"] >= 10)
-    victim = min(await handle.placement.remote())
+    victim = await _busy_account(handle)
     await handle.inject_failure.remote(victim, 1_000)
     await _wait_for(handle, lambda c: c["resnapshots"] >= 1)
     (conn,) = (await _wait_for(handle, lambda c: c["recovering"] == 0))["connections"]
@@ -237,7 +253,7 @@ async def test_an_account_that_always_fails_is_left_failed_and_stops_restarting(
     budget leaves it failed, with the reason, and then nothing more is tried or logged."""
     handle, _tenant_id = supervisor
     await _wait_for(handle, lambda c: c["polls"] >= 10)
-    victim = min(await handle.placement.remote())
+    victim = await _busy_account(handle)
     assert await handle.inject_failure.remote(victim, 10**9, True)
     (conn,) = (await _wait_for(handle, lambda c: c["failed"] == 1))["connections"]
     assert "left failed" in conn["failed_accounts"][victim]
