@@ -3,7 +3,8 @@ refuses what is not host and port), the password is stored encrypted, and the li
 same check as `veles mt5 check` against the fake MT5 Web API over TLS (a broker's private CA,
 trusted through MT5_CA_BUNDLE): the JSON summary when the manager can read, or one line naming the
 failing step and the server's retcode. The API's /test route and the portal's "Test" button both
-call this."""
+call this; through the API the stored connection is read by the Web API gateway, and an untrusted
+certificate or a wrong password is a clear failure that never echoes the password."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from sqlmodel import select
 
 from models.connections import Mt5Connection
 from models.db import session_scope, tenant_session
-from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_fake, self_signed_tls, serving
+from tests.stubs.mt5_webapi import (
+    MANAGER_LOGIN,
+    MANAGER_PASSWORD,
+    make_fake,
+    make_feed_fake,
+    self_signed_tls,
+    serving,
+)
+from veles.api.app import create_api
 from veles.config import Settings
 from veles.services.connections import check_connection, create_connection, gateway_spec
 from veles.services.credentials import decrypt, parse_keys
@@ -101,11 +110,65 @@ def test_a_failing_check_names_the_step_and_the_retcode(
     assert message.startswith("mt5 check failed at auth/start: TLS certificate not trusted")
 
 
-@pytest.mark.parametrize("server", ["https://host", "https://host:0", "https://:443", "https://a b:1",
-                                    "http://host:443", "https://host:443/api"])
-def test_what_is_not_https_host_port_is_refused(api: TestClient, world: World, server: str,
-                                                 clean: None) -> None:
+def test_an_https_web_api_server_is_added_and_its_test_reads_the_server(
+        world: World, clean: None, redis_url: str, tmp_path: Path) -> None:
+    ca, cert, key = self_signed_tls(tmp_path)
+    fake, broker, _ = make_feed_fake(accounts=4)
+    settings = world.settings.model_copy(update={"mt5_ca_bundle": str(ca)})
+    with serving(fake, tls=(cert, key)) as url, TestClient(create_api(settings)) as api:
+        headers = world.headers(world.a)
+        created = api.post("/api/v1/connections", headers=headers,
+                           json={"server": url + "/", "login": MANAGER_LOGIN, "password": MANAGER_PASSWORD})
+        assert created.status_code == 201, created.text
+        assert created.json()["server"] == url  # stored without the trailing slash
+        with session_scope(world.settings.database_url) as session:
+            row = session.exec(select(Mt5Connection)).one()
+            assert MANAGER_PASSWORD.encode() not in row.credentials_encrypted
+        result = api.post(f"/api/v1/connections/{created.json()['id']}/test", headers=headers).json()
+        assert result["ok"] is True, result
+        assert result["accounts"] == len(broker.accounts())
+
+        wrong = api.patch(f"/api/v1/connections/{created.json()['id']}", headers=headers,
+                          json={"password": "guess"})
+        assert wrong.status_code == 200
+        result = api.post(f"/api/v1/connections/{created.json()['id']}/test", headers=headers).json()
+        assert result["ok"] is False
+        assert "wrong manager password" in result["message"]
+        assert "guess" not in str(result)
+
+
+def test_an_untrusted_certificate_is_a_clear_failure(
+        world: World, clean: None, redis_url: str, tmp_path: Path) -> None:
+    _, cert, key = self_signed_tls(tmp_path)
+    fake, _, _ = make_feed_fake(accounts=2)
+    with serving(fake, tls=(cert, key)) as url, TestClient(create_api(world.settings)) as api:
+        headers = world.headers(world.a)
+        created = api.post("/api/v1/connections", headers=headers,
+                           json={"server": url, "login": MANAGER_LOGIN, "password": MANAGER_PASSWORD}).json()
+        result = api.post(f"/api/v1/connections/{created['id']}/test", headers=headers).json()
+        assert result["ok"] is False
+        assert "certificate not trusted" in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("server", "says"),
+    [
+        ("http://mt5.broker.example:443", "https://host:port"),
+        ("https://mt5.broker.example:70000", "port 1-65535"),
+        ("https://mt5 broker.example", "https://host:port"),
+        ("https://mt5.broker.example/api/path", "https://host:port"),
+        ("https://host", "https://host:port"),
+        ("https://host:0", "https://host:port"),
+        ("https://:443", "https://host:port"),
+        ("https://a b:1", "https://host:port"),
+    ],
+)
+def test_what_is_not_https_host_port_is_refused_naming_the_server(
+        api: TestClient, world: World, clean: None, server: str, says: str) -> None:
     response = api.post("/api/v1/connections", headers=world.headers(world.a),
                         json={"server": server, "login": 1, "password": "p"})
     assert response.status_code == 422, response.text
-    assert "https://host:port" in response.text
+    errors = response.json()["detail"]
+    assert "server" in [error["loc"][-1] for error in errors]
+    assert says in str(errors)
+    assert api.get("/api/v1/connections", headers=world.headers(world.a)).json() == []
