@@ -20,12 +20,13 @@ import pytest
 import socketio
 from sqlmodel import select
 
-from actors.wire import alert_topic, book_topic
+from actors.wire import alert_topic, book_message, book_message_problem, book_topic
 from models.alerts import Alert, Severity
 from models.db import session_scope
 from models.tenancy import Role
 from veles.api.realtime import NAMESPACE, SOCKETIO_PATH
 from veles.bus import RedisBus
+from veles.risk.book import BookFigures
 
 from .conftest import World
 from .servers import api_server, environment_of, free_port
@@ -103,6 +104,35 @@ async def _listener(stack: AsyncExitStack, url: str, token: str) -> Listener:
     return listener
 
 
+def _book(tenant: int, version: int) -> dict[str, Any]:
+    """A diff as the aggregator publishes it (an empty book)."""
+    empty = BookFigures(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, (), (), (), ())
+    return book_message(tenant_id=tenant, epoch=1, version=version, full=False, book=empty, accounts=[],
+                        sent_at=time.time(), published_at=time.time())
+
+
+async def test_junk_on_the_book_topic_is_not_relayed(
+    servers: list[str], world: World, listeners: AsyncExitStack
+) -> None:
+    """Only the aggregator publishes book diffs; anything else on the topic (found by the chaos
+    run: a stray writer's junk went straight to integration clients) is dropped, and the relay
+    goes on with the next real diff."""
+    one, _ = servers
+    listener = await _listener(listeners, one, world.token(world.a, Role.VIEWER))
+    bus = RedisBus(world.settings.redis_url or "", world.settings.redis_prefix)
+    listeners.push_async_callback(bus.aclose)
+
+    async def junk_then_real() -> None:
+        for junk in ({"tenant_id": world.a, "version": "x"}, {"full": False}, {"accounts": [{"login": "?"}]}):
+            await bus.publish(book_topic(world.a), junk)
+        await bus.publish(book_topic(world.a), _book(world.a, 41))
+
+    await listener.until("book", lambda d: d["version"] == 41, junk_then_real)
+    books = [data for name, data in listener.events if name == "book"]
+    assert books
+    assert all(book_message_problem(data) is None for data in books), books
+
+
 async def test_each_tenant_gets_only_its_own_pushes(
     servers: list[str], world: World, listeners: AsyncExitStack
 ) -> None:
@@ -114,9 +144,7 @@ async def test_each_tenant_gets_only_its_own_pushes(
     listeners.push_async_callback(bus.aclose)
 
     def book(tenant: int, version: int) -> Any:
-        return lambda: bus.publish(
-            book_topic(tenant), {"tenant_id": tenant, "version": version, "full": False}
-        )
+        return lambda: bus.publish(book_topic(tenant), _book(tenant, version))
 
     def alert(tenant: int, subject: str) -> Any:
         return lambda: bus.publish(alert_topic(tenant), {"subject": subject, "status": "raised"})

@@ -45,7 +45,7 @@ from fastapi import FastAPI
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from actors.alert_store import current_seq
-from actors.wire import alert_topic, book_topic
+from actors.wire import alert_topic, book_message_problem, book_topic
 from models.db import tenant_session
 from veles.api.deps import ApiContext
 from veles.bus import Message, RedisBus
@@ -91,6 +91,7 @@ class Integrations(socketio.AsyncNamespace):
         self._reports = ReportFeed(ctx.settings)
         self._watches: dict[str, asyncio.Task[None]] = {}  # sid: the watch on its session
         self._give_up_s = GIVE_UP_S  # a relay failing this long ends (`feed_retry`)
+        self.malformed = 0  # messages on a book topic not relayed as junk (`book_message_problem`)
 
     def _identity(self, environ: Mapping[str, Any], auth: Any) -> tuple[Identity, float]:
         """Who the token says connects, and when the token expires; refused if it may not."""
@@ -191,6 +192,11 @@ class Integrations(socketio.AsyncNamespace):
         async def forward(topic: str, event: str) -> None:
             async for message in bus.subscribe(topic):
                 health.mark()
+                if (problem := book_message_problem(message)) is not None:
+                    # a stray writer's junk never reaches integration clients (as in the portal)
+                    self.malformed += 1
+                    log.error("tenant %s book topic: not relayed: %s", tenant_id, problem)
+                    continue
                 await self._push(tenant_id, event, message)
 
         try:
