@@ -10,6 +10,7 @@ Real PostgreSQL (row-level security applies); the aggregator is its real core (`
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 
@@ -70,6 +71,10 @@ async def test_two_large_deals_in_one_millisecond_are_two_alerts_delivered(datab
     await delivery.handle(second)
     await delivery.handle(second)  # seen again (the poll after the topic): still delivered once
     assert len(_portal_keys(database, tenant_id)) == 2
+    assert core.deal_log is not None
+    # the deal log writes the two fills on its own thread's next beat: written now, inside this
+    # test, not during the next test's count of SQL statements (test_alert_page)
+    assert await asyncio.to_thread(core.deal_log.flush) == 2
 
 
 async def test_a_reload_brings_the_raise_of_an_alert_cleared_within_the_gap(database: str) -> None:
