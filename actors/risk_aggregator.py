@@ -263,7 +263,8 @@ class BookPublisher:
                     log.warning("tenant %s: %d alerts not stored: %s", self.tenant_id, len(alerts), exc)
                     numbered = [(None, None)] * len(alerts)
             self.stats.count_alerts(alerts)
-            messages = [alert_row(alert, row_id, seq)
+            stored_at = time.time()
+            messages = [alert_row(alert, row_id, seq, stored_at)
                         for alert, (row_id, seq) in zip(alerts, numbered, strict=True)]
             for message in messages:  # all kept before any is published: a bus failure loses none
                 self.seq = max(self.seq, message["seq"] or 0)

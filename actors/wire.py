@@ -44,12 +44,16 @@ def alert_topic(tenant_id: int) -> str:
     return f"alerts:{tenant_id}"
 
 
-def alert_row(alert: Alert, row_id: int | None = None, seq: int | None = None) -> Row:
+def alert_row(alert: Alert, row_id: int | None = None, seq: int | None = None,
+              stored_at: float | None = None) -> Row:
     """An alert raised or cleared, as screens and integrations receive it. `id` is its `alert`
     row (a clear carries the id of the row it resolves), None when the engine has no database.
     `seq` is the tenant's alert sequence number of this event (one more than the event before;
-    None for an alert the database did not store, or for the active list, which is state)."""
+    None for an alert the database did not store, or for the active list, which is state).
+    `stored_at` is the wall-clock time the engine stored and sent it: `time_msc` is the feed's
+    clock (the MT5 server's time, often hours from UTC), so delivery lag is measured from this."""
     return {
+        "stored_at": stored_at,
         "id": row_id,
         "seq": seq,
         "rule_id": alert.rule_id,

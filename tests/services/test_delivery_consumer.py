@@ -59,7 +59,8 @@ def tenant(database: str) -> int:
 def good(subject: str) -> dict[str, Any]:
     return {"id": None, "rule_id": "stop_out", "kind": "account_state", "severity": "critical",
             "subject": subject, "value": 40.0, "threshold": 2.0, "status": "raised",
-            "time_msc": int(time.time() * 1000), "message": f"Account {subject} reached stop out."}
+            "time_msc": int(time.time() * 1000), "message": f"Account {subject} reached stop out.",
+            "stored_at": time.time()}
 
 
 def delivered_subjects(database: str, tenant_id: int) -> set[str]:
@@ -124,7 +125,9 @@ async def test_a_malformed_message_is_counted_and_the_next_alert_is_delivered(
         await raw.publish(bus.channel(alert_topic(tenant)), b"\x00 not json")
         await bus.publish(alert_topic(tenant), {"severity": "loud", **{k: v for k, v in good("9").items()
                                                                        if k != "severity"}})
-        await bus.publish(alert_topic(tenant), good("100042"))
+        # the feed's clock is the MT5 server's (here New York time, 5 h behind UTC), not the lag's
+        server_msc = int((time.time() - 5 * 3600) * 1000)
+        await bus.publish(alert_topic(tenant), {**good("100042"), "time_msc": server_msc})
         await until(lambda: running.status.delivered >= 1, "the good alert delivered")
         assert "100042" in delivered_subjects(database, tenant)
         assert running.status.state == "running"

@@ -377,7 +377,9 @@ class AlertDelivery:
                     if status is not None:
                         status.delivered += 1
                         status.last_delivered = time_now()
-                        status.lag_seconds = max(0.0, status.last_delivered - alert["time_msc"] / 1000)
+                        stored_at = alert.get("stored_at")  # wall clock; time_msc is the feed's
+                        if isinstance(stored_at, int | float) and not isinstance(stored_at, bool):
+                            status.lag_seconds = max(0.0, status.last_delivered - stored_at)
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)

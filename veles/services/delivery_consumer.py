@@ -65,7 +65,7 @@ class DeliveryStatus:
     failures: int = 0  # alerts whose delivery raised (the database away, a bug), counted and skipped
     malformed: int = 0  # messages that were not an alert (a field missing or of the wrong type)
     last_delivered: float | None = None  # unix time of the last alert handled to the end
-    lag_seconds: float | None = None  # from the last alert's raise to its delivery
+    lag_seconds: float | None = None  # from the last alert's storing (wall clock) to its delivery
     last_error: str = ""
 
     def as_row(self) -> dict[str, Any]:
