@@ -14,8 +14,10 @@ from veles.bench import flow as flow_bench
 from veles.bench import ratelimit as ratelimit_bench
 from veles.bench import reports as reports_bench
 from veles.bench import risk as risk_bench
+from veles.bench import stress as stress_bench
 from veles.bench import ui as ui_bench
 from veles.config import get_settings
+from veles.risk.stress import ScenarioError
 
 app = typer.Typer(help="Performance benchmarks.", no_args_is_help=True)
 
@@ -41,6 +43,28 @@ def risk(
         progress=lambda line: typer.echo(line, err=True),
     )
     typer.echo(risk_bench.report(results))
+
+
+@app.command("stress")
+def stress(
+    accounts: Annotated[int, typer.Option(help="Accounts of the simulated broker.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated broker.")] = 7,
+    scenarios: Annotated[list[str] | None, typer.Option(
+        "--scenario", help="Shocks (repeatable); default: " + stress_bench.DEFAULT_BENCH_SCENARIO,
+    )] = None,
+) -> None:
+    """A whole-book stress with stop-out cascade, timed against one plain revaluation of the book."""
+    if accounts < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--accounts")
+    try:
+        result = stress_bench.bench(
+            accounts, seed, scenarios or [stress_bench.DEFAULT_BENCH_SCENARIO],
+            progress=lambda line: typer.echo(line, err=True),
+        )
+    except ScenarioError as error:
+        typer.echo(f"error: --scenario {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(result))
 
 
 @app.command("engine")
