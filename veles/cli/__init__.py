@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from veles.cli import admin, bench, chaos, db, demo, doctor, engine, mt5, portal, reports, risk, stress
+from veles.cli import admin, bench, chaos, db, demo, doctor, engine, mt5, portal, reports, risk, stress, var
 
 app = typer.Typer(help="Veles: real-time risk management for MetaTrader 5 brokerages.", no_args_is_help=True)
 app.add_typer(admin.app, name="admin")
@@ -19,3 +19,4 @@ app.command("doctor")(doctor.run_doctor)
 app.command("portal")(portal.run_portal)
 app.command("chaos")(chaos.run_chaos)
 app.command("stress")(stress.run_stress_command)
+app.command("var")(var.run_var)

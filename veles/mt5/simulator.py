@@ -23,6 +23,7 @@ defences; the simulation itself is unaffected.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import math
 import random
@@ -32,6 +33,7 @@ from enum import StrEnum
 
 from veles.mt5.catalog import LISTINGS
 from veles.mt5.gateway import GatewayError
+from veles.mt5.history import DEFAULT_DAYS, DailyHistory, daily_history
 from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
 from veles.mt5.traders import Style, Trader, make_population
@@ -89,6 +91,7 @@ class SimulatedBroker:
             raise ValueError("interval must be positive")
         self.connection_id = connection_id
         self.interval = interval
+        self._seed = seed
         rng = random.Random(seed)
         start = math.floor(time.time()) * 1000 if start_msc is None else start_msc
         warmup_steps = max(0, round(warmup / interval))
@@ -170,6 +173,16 @@ class SimulatedBroker:
         """Each account's trading behaviour: the ground truth toxic-flow detection is measured
         against (a real server has no such thing)."""
         return {trader.login: trader.style for trader in self._traders}
+
+    def daily_history(self, days: int = DEFAULT_DAYS) -> DailyHistory:
+        """`days` daily closes per symbol ending at the current mid prices, dated up to the
+        simulated clock's date: the server's chart history (see veles/mt5/history.py). The
+        returns depend only on the seed, so the same broker answers the same history; drawing it
+        consumes nothing from the live simulation's random streams."""
+        quotes = self.market.quotes()
+        mids = {name: (quote.bid + quote.ask) / 2 for name, quote in quotes.items()}
+        end = dt.datetime.fromtimestamp(self.market.now_msc / 1000, dt.UTC).date()
+        return daily_history(LISTINGS, mids, seed=self._seed, days=days, end_date=end)
 
     # -- testing hooks -------------------------------------------------------------------------
 
