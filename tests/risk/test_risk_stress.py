@@ -276,9 +276,11 @@ def _reference(
         replace(snapshot, balance=from_minor(balance), positions=tuple(positions)), SYMBOLS, shocked
     )
     exposure = tuple(
-        (e.symbol, e.net_lots, to_minor(e.usd_notional))
-        for e in final.figures().exposure
-        if e.net_lots != 0.0
+        sorted(
+            (e.symbol, e.net_lots, to_minor(e.usd_notional))
+            for e in final.figures().exposure
+            if e.net_lots != 0.0
+        )
     )
     return {
         "closed": closed,
