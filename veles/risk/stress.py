@@ -312,11 +312,15 @@ def _exposure(figures: AccountFigures) -> tuple[tuple[str, float, int], ...]:
     )
 
 
-def cascade(state: AccountState, quotes: Mapping[str, Quote]) -> list[ClosedPosition]:
-    """Close positions of `state` (already at the shocked `quotes`) by MT5's stop-out rule until
-    the account is above stop-out or flat; the state is left as after the last close."""
+def cascade(
+    state: AccountState, quotes: Mapping[str, Quote], figures: AccountFigures | None = None
+) -> tuple[list[ClosedPosition], AccountFigures]:
+    """Close positions of `state` (already at the shocked `quotes`; `figures` its current figures,
+    if known) by MT5's stop-out rule until the account is above stop-out or flat. Returns the
+    positions closed and the figures after the last close."""
     closed: list[ClosedPosition] = []
-    figures = state.figures()
+    if figures is None:
+        figures = state.figures()
     while figures.state == STATE_STOP_OUT:
         ticket = state.stop_out_order()[0]
         position = next(p for p in state.positions() if p.ticket == ticket)
@@ -352,7 +356,7 @@ def cascade(state: AccountState, quotes: Mapping[str, Quote]) -> list[ClosedPosi
                 level,
             )
         )
-    return closed
+    return closed, figures
 
 
 def stress_account(
@@ -389,10 +393,8 @@ def stress_account(
         for name in state.symbols_needed
         if name in shocked and shocked[name] is not quotes[name]
     ]
-    if moved:
-        state.apply_quotes(moved)
-    closed = cascade(state, shocked)
-    after = state.figures()
+    shocked_figures = state.apply_quotes(moved) if moved else None
+    closed, after = cascade(state, shocked, shocked_figures or before)
     balance = to_minor(after.balance)
     return AccountStress(
         snapshot.login,
