@@ -229,6 +229,20 @@ def test_an_a_book_account_is_not_broker_pnl_and_an_empty_account_is_unmoved() -
     assert result.exposure_after("B") == {}
 
 
+def test_an_account_lacking_a_quote_is_reported_not_cascaded() -> None:
+    # DE40 is priced in EUR: a USD account needs EURUSD to value it, and this book has no EURUSD.
+    snapshot = AccountSnapshot(
+        login=11, balance=100.0, positions=(Position(1, "DE40", Side.BUY, 5.0, 18000.0),)
+    )
+    quotes = {"DE40": Quote("DE40", 18000.0, 18000.0, 1)}
+    result = run_stress([snapshot], SYMBOLS, quotes, parse_scenario("DE40 -50%", SYMBOLS))
+    (account,) = result.accounts
+    assert account.missing_quotes == ("EURUSD",)
+    assert account.closed == ()
+    assert result.incomplete == [account]
+    assert result.to_json()["incomplete"] == {"11": ["EURUSD"]}
+
+
 # -- brute-force reference -----------------------------------------------------------------------
 
 

@@ -80,6 +80,7 @@ def table(result: StressResult) -> str:
         f"accounts              {len(result.accounts)}",
         f"stopped out           {len(result.stopped_out)}",
         f"positions closed      {result.positions_closed}",
+        f"incomplete            {len(result.incomplete)}  (accounts lacking a quote: not stressed)",
         f"negative balances     {_money(result.absorbed())}  (what the broker absorbs)",
         f"B-book for broker     {_money(result.b_book_for_broker())}",
         f"B-book against broker {_money(result.b_book_against_broker())}",

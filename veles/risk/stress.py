@@ -227,6 +227,7 @@ class AccountStress:
     closed: tuple[ClosedPosition, ...]
     absorbed: int  # negative balance the broker takes on: max(0, -balance after)
     exposure_after: tuple[tuple[str, float, int], ...]  # (symbol, net lots, USD notional cents), by symbol
+    missing_quotes: tuple[str, ...] = ()  # quotes the figures need and the book lacks: not cascaded
 
     @property
     def client_pnl(self) -> int:
@@ -240,6 +241,11 @@ class StressResult:
 
     shocks: tuple[Shock, ...]
     accounts: list[AccountStress] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> list[AccountStress]:
+        """Accounts whose figures lack a quote: their numbers are partial and no cascade ran."""
+        return [a for a in self.accounts if a.missing_quotes]
 
     @property
     def stopped_out(self) -> list[AccountStress]:
@@ -289,6 +295,7 @@ class StressResult:
             "accounts": len(self.accounts),
             "stopped_out": [a.login for a in self.stopped_out],
             "positions_closed": self.positions_closed,
+            "incomplete": {str(a.login): list(a.missing_quotes) for a in self.incomplete},
             "absorbed_minor": self.absorbed(),
             "absorbed_by_account_minor": {str(a.login): a.absorbed for a in self.accounts if a.absorbed},
             "b_book_for_broker_minor": self.b_book_for_broker(),
@@ -394,7 +401,12 @@ def stress_account(
         if name in shocked and shocked[name] is not quotes[name]
     ]
     shocked_figures = state.apply_quotes(moved) if moved else None
-    closed, after = cascade(state, shocked, shocked_figures or before)
+    after = shocked_figures or before
+    # A position without a price cannot be valued or closed: such an account is reported, not guessed.
+    missing = after.missing_quotes or before.missing_quotes
+    closed: list[ClosedPosition] = []
+    if not missing:
+        closed, after = cascade(state, shocked, after)
     balance = to_minor(after.balance)
     return AccountStress(
         snapshot.login,
@@ -410,6 +422,7 @@ def stress_account(
         tuple(closed),
         max(0, -balance),
         _exposure(after),
+        missing,
     )
 
 
