@@ -177,7 +177,9 @@ def test_a_failing_account_is_skipped_while_its_neighbours_move_on() -> None:
     host = driver.hosts[0]
     mine = [login for login in driver.reference if driver.map.host_of(login) == 0]
     neighbour = max(mine, key=lambda login: driver.reference[login].figures().positions)
-    victim = min(set(mine) - {neighbour})
+    # the victim holds positions too: a host steps an account only for the batches that touch it,
+    # so a drill on an account with nothing open may never fire
+    victim = min(login for login in set(mine) - {neighbour} if driver.reference[login].figures().positions)
     assert driver.reference[neighbour].figures().positions > 0
     host.inject_failure(victim, 1)
     before = host.figures(CONN)

@@ -24,16 +24,19 @@ FAULTS = {10: Fault.NAN_QUOTE, 20: Fault.UNKNOWN_SYMBOL, 30: Fault.CROSSED_QUOTE
 def _record_faulty_session(path: Path) -> None:
     """A seeded session whose feed misbehaves as real feeds do, recorded for replay.
 
-    The duplicate is the newest deal sent again (from the warm-up history if the session itself
-    has none yet): its ticket is not above the account's last one, so the account must refuse it.
+    The duplicate is the newest deal the session sent, sent again: its ticket is not above the
+    account's last one, so the account must refuse it. The seed is one whose accounts deal before
+    poll 40 (with seed 3 the toxic-flow population, a5cb839, sent none by then: nothing to repeat).
     """
-    simulator = SimulatedBroker(connection_id="bad", accounts=4, seed=3, interval=0.25,
+    simulator = SimulatedBroker(connection_id="bad", accounts=4, seed=1, interval=0.25,
                                 start_msc=1_790_000_000_000)
     gateway = RecordingGateway(simulator, path)
     for poll in range(POLLS):
         if poll in FAULTS:
             simulator.inject(FAULTS[poll])
-        gateway.poll()
+        batch = gateway.poll()
+        if FAULTS.get(poll) is Fault.DUPLICATE_DEAL:
+            assert batch.deals, "nothing was sent twice: the session dealt nothing before the fault"
     gateway.close()
 
 
