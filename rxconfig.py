@@ -17,6 +17,12 @@ config = rx.Config(
     # Reflex keeps per-tab state in Redis when one is configured, so several workers can share it.
     redis_url=_settings.redis_url,
     state_manager_mode=StateManagerMode.REDIS if _settings.redis_url else StateManagerMode.MEMORY,
+    # A handler holds its tab's Redis state lock until it returns, and Reflex drops every write of a
+    # handler that outlived the lock (LockExpiredError: the page shows neither notice nor error).
+    # "Add and test" checks the trade server and then tells the engine (up to 10 s by itself), so on
+    # a loaded machine Reflex's default 10 s ran out and the outcome was lost; only the same tab's
+    # next events wait on this lock, never other sessions.
+    redis_lock_expiration=60_000,
     # Cross-origin calls and event sockets only from the configured origins (CORS_ORIGINS), never "*".
     cors_allowed_origins=_settings.allowed_origins,
     telemetry_enabled=False,

@@ -35,7 +35,7 @@ VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 ADMIN = ("admin@freeze.test", "admin-password-1")
 SERVER = "sim://freeze-desk"
 BASELINE_S = 8.0  # the stream alone
-LOCK_S = 5.0  # the connection's row stays locked this long (under Reflex's 10 s Redis state lock)
+LOCK_S = 5.0  # the connection's row stays locked this long (well under the Redis state lock, rxconfig.py)
 
 
 @pytest.fixture(scope="module")
