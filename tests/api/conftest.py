@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import ray
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -21,6 +23,7 @@ from veles.config import Settings
 from veles.services.auth import Identity, hash_password, issue_token
 from veles.services.credentials import generate_key
 from veles.services.demo import seed_demo
+from veles.services.engine import stop_engine
 
 DEMO_EMAIL, DEMO_PASSWORD = "demo@veles.local", "veles-demo"
 OTHER_EMAIL, OTHER_PASSWORD = "risk@other-broker.test", "other-broker-pass"
@@ -106,9 +109,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(pg_url: str) -> World:
+def world(pg_url: str) -> Iterator[World]:
     """Empty and migrate the test database and seed the two tenants, once per module: other
-    modules empty the same database, so a world kept for the whole session would lose its rows."""
+    modules empty the same database, so a world kept for the whole session would lose its rows.
+
+    At the end of the module the engine its tenants got is stopped: adding a tenant's first
+    connection through the API starts its supervisor when Ray runs in this process, and one left
+    running would serve the next module's tenant of the same id with this module's credentials
+    key (seen in a full run: the next module's connection marked "cannot be decrypted")."""
     reset_schema(pg_url)
     upgrade(pg_url)
     settings = Settings(
@@ -135,7 +143,9 @@ def world(pg_url: str) -> World:
                 users[tenant_id, role] = user.id
     assert a.id is not None
     assert b.id is not None
-    return World(settings, a.id, b.id, users)
+    yield World(settings, a.id, b.id, users)
+    if ray.is_initialized():
+        asyncio.run(stop_engine(settings))
 
 
 @pytest.fixture
