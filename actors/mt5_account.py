@@ -84,6 +84,8 @@ class AccountDetail:
     deals: tuple[Deal, ...] = ()
     digits: dict[str, int] = field(default_factory=dict)
     status: str = "live"  # "recovering": figures as of its checkpoint, while it is being restored
+    # (bid, ask) now of each symbol the account holds: the position table's current price
+    quotes: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class AccountActor:
@@ -204,7 +206,9 @@ class AccountActor:
         positions, deals = self.state.positions(), tuple(reversed(self._recent))
         digits = {name: spec.digits for name, spec in self._specs.items()}
         profits = self.state.position_profits()
-        return AccountDetail(self.state.figures(), positions, profits, deals, digits)
+        quotes = {p.symbol: (q.bid, q.ask) for p in positions
+                  if (q := self.state.quote(p.symbol)) is not None}
+        return AccountDetail(self.state.figures(), positions, profits, deals, digits, quotes=quotes)
 
     def pid(self) -> int:
         """The process hosting this account (operators and failure tests kill it)."""

@@ -433,6 +433,10 @@ class Aggregator:
         """The whole book at the current version."""
         return self._core.snapshot()
 
+    async def exposure_entries(self) -> dict[str, Any]:
+        """The accounts behind each symbol's net exposure (`ColumnBook.exposure_entries`)."""
+        return self._core.book.exposure_entries()
+
     async def pid(self) -> int:
         """The process hosting the aggregator (operators and failure tests kill it)."""
         return os.getpid()

@@ -194,6 +194,10 @@ class Connection:
     merged: int = 0
     late_answers: int = 0  # batches a host answered too late to go with the others
     last_sent_at: float = 0.0  # when the newest batch left the gateway
+    # wall-clock time (this process's) the newest quote and the newest deal arrived: the desk's
+    # freshness badge per connection (a quote's own time is the MT5 server's clock, hours off UTC)
+    quote_at: float = 0.0
+    deal_at: float = 0.0
     resnapshots: int = 0
     gateway_cpu_s: float = 0.0
     account_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
@@ -819,6 +823,10 @@ class Supervisor:
                 conn.reject("unknown_login", f"swap of position {swap.position_id} for login {swap.login}")
         conn.seq += 1
         conn.last_sent_at = batch.sent_at
+        if quotes:
+            conn.quote_at = time.time()
+        if deals:
+            conn.deal_at = time.time()
         board = tuple(conn.last_quotes.values()) if deals else ()
         sent = HostBatch(conn.key, conn.seq, tuple(quotes), tuple(deals), board, tuple(swaps))
         conn.log.append(sent)
@@ -1270,6 +1278,25 @@ class Supervisor:
         actor = AccountActor.from_parts(unpickle_parts(slot.checkpoint.blob)[login], _conn.specs)
         status = slot.status if slot.status != "live" else "recovering"
         return dataclasses.replace(actor.detail(), status=status)
+
+    async def desk_info(self) -> dict[str, Any]:
+        """What the dealer's desk needs of the connections (`veles.services.desk`): per
+        connection, its accounts' logins and the wall-clock time its newest quote and deal arrived;
+        per symbol any connection lists, its base and profit currencies (net exposure by currency)."""
+        currencies: dict[str, tuple[str, str]] = {}
+        for conn in self._connections.values():
+            for name, spec in conn.specs.items():
+                currencies.setdefault(name, (getattr(spec, "base_currency", "") or "",
+                                             getattr(spec, "profit_currency", "") or ""))
+        return {
+            "now": time.time(),
+            "connections": [
+                {"connection_id": cid, "logins": sorted(c.accounts), "quote_at": c.quote_at,
+                 "deal_at": c.deal_at}
+                for cid, c in self._connections.items()
+            ],
+            "currencies": currencies,
+        }
 
     def _find(self, login: int) -> tuple[Connection, AccountSlot] | None:
         for conn in self._connections.values():

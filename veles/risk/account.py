@@ -611,6 +611,10 @@ class AccountState:
                 )
         return tuple(result)
 
+    def quote(self, symbol: str) -> Quote | None:
+        """The price this account values `symbol` at now (None if it holds no quote of it)."""
+        return self._quotes.get(symbol)
+
     def position_profits(self) -> dict[int, float]:
         """Each position's floating profit in the deposit currency (market P/L, without swap)."""
         return {

@@ -309,6 +309,26 @@ class ColumnBook:
         return rows_of(fields, rows.login[at], tuple(self._labels), rows.codes[at], rows.values[at],
                        rows.has_level[at], rows.positions[at])
 
+    def exposure_entries(self) -> dict[str, Any]:
+        """The accounts behind every symbol's net exposure, at one moment: per symbol its A/B sums
+        (lot units of 1e-8 lots and USD cents, as `figures` reports them) and per account entry
+        `[login, symbol, lot units, cents, book]`. The entries of a symbol add up to its sums
+        exactly (the same integers): the dealer's exposure drill-down (`veles.services.desk`)
+        filters and sums them, and shows both."""
+        names = list(self._symbols)
+        entries = self._entries
+        logins = self._rows.login[entries[:, 0]].tolist()
+        return {
+            "sums": {names[i]: self._exposure[i].tolist() for i in range(len(self._exposure))
+                     if self._exposure[i].any()},
+            "entries": [
+                [login, names[symbol], lots, cents, "A" if side == 0 else "B"]
+                for login, symbol, lots, cents, side in zip(
+                    logins, entries[:, 1].tolist(), entries[:, 2].tolist(), entries[:, 3].tolist(),
+                    entries[:, 4].tolist(), strict=True)
+            ],
+        }
+
     def figures(self) -> BookFigures:
         """The book now: totals in USD, exposure per symbol (largest USD first), the logins in
         margin call and in stop out. `top_risky` is left empty: rows carry every account's risk

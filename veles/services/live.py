@@ -82,10 +82,14 @@ class TenantReplica:
         self.sent_at = self.published_at = 0.0
 
     def page(
-        self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int = 50, query: str = ""
+        self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int | None = 50,
+        query: str = "", state: str = "",
     ) -> tuple[list[Row], int]:
-        """One page of account rows and the number of rows that match `query` (login or group)."""
+        """One page of account rows (every matching row when `limit` is None) and the number of
+        rows that match `query` (login or group) and `state` (margin state, "" for any)."""
         rows = list(self.rows.values())
+        if state:
+            rows = [r for r in rows if r["state"] == state]
         if query:
             q = query.strip().lower()
             rows = [r for r in rows if q in str(r["login"]) or q in str(r["group"]).lower()]
@@ -96,7 +100,7 @@ class TenantReplica:
             return (missing != descending, value if not missing else 0)
 
         rows.sort(key=key, reverse=descending)
-        return rows[offset : offset + limit], len(rows)
+        return rows[offset : None if limit is None else offset + limit], len(rows)
 
 
 def empty_replica() -> TenantReplica:
