@@ -46,6 +46,7 @@ def account_view(row: dict[str, Any]) -> dict[str, str]:
         "href": f"/accounts/{row['login']}",
         "group": row["group"],
         "book": row["book"],
+        "currency": row.get("currency", ""),
         "balance": money(row["balance"]),
         "equity": money(row["equity"]),
         "profit": money(row["profit"]),

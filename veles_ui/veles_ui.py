@@ -19,6 +19,7 @@ from veles_ui.pages.alerts import alerts_page
 from veles_ui.pages.calculator import calculator_page
 from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
+from veles_ui.pages.exposure import exposure_page
 from veles_ui.pages.invite import invite_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
@@ -35,6 +36,7 @@ from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
+from veles_ui.state.exposure import ExposureState
 from veles_ui.state.invite import InviteState
 from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
@@ -80,7 +82,7 @@ app.add_page(
     accounts_page,
     route="/accounts",
     title="Accounts · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, AccountsState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, AccountsState.load_filter, AccountsState.stream],
 )
 app.add_page(
     account_page,
@@ -88,6 +90,12 @@ app.add_page(
     title="Account · Veles",
     on_load=[SessionState.require_login, SessionWatch.watch, AccountDetailState.load,
              AccountDetailState.stream],
+)
+app.add_page(
+    exposure_page,
+    route="/exposure",
+    title="Exposure · Veles",
+    on_load=[SessionState.require_login, SessionWatch.watch, ExposureState.load, ExposureState.stream],
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)

@@ -108,8 +108,9 @@ def test_account_page_shows_positions_and_live_equity(page: Page, artifacts: Pat
     page.screenshot(path=str(artifacts / "portal-account.png"))
     assert changed != first, f"account equity stayed at {first} for 5 s"
     cells = page.locator("#positions-table tbody tr").first.locator("td").all_inner_texts()
-    assert len(cells) == 7
+    assert len(cells) == 9  # ticket, symbol, side, volume, open and current price, swap, commission, profit
     assert cells[2] in {"buy", "sell"}
+    assert all(re.fullmatch(r"-?[\d,]+\.\d+", cells[i]) for i in (3, 4, 5, 6, 7, 8)), cells
 
 
 def _plotted(page: Page, name: str) -> int:

@@ -1,4 +1,5 @@
-"""The live accounts table: numbers right-aligned with fixed decimals, sign and state in colour."""
+"""The live accounts table: numbers right-aligned with fixed decimals in each account's deposit
+currency (its own column), sign and state in colour, each login a link to its page."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ def _header(label: str, numeric: bool = False) -> rx.Component:
 
 def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(row["login"]),
+        rx.table.cell(rx.link(row["login"], href=row["href"], class_name="account-link")),
         rx.table.cell(row["group"]),
         rx.table.cell(row["book"]),
+        rx.table.cell(row["currency"], class_name="currency"),
         rx.table.cell(row["balance"], style=_NUMERIC),
         rx.table.cell(row["equity"], style=_NUMERIC),
-        rx.table.cell(rx.text(row["profit"], color_scheme=row["profit_color"]), style=_NUMERIC),
+        rx.table.cell(rx.text(row["profit"], color_scheme=row["profit_color"]), style=_NUMERIC,
+                      class_name="profit"),
         rx.table.cell(row["margin"], style=_NUMERIC),
         rx.table.cell(row["margin_level"], style=_NUMERIC),
         rx.table.cell(rx.badge(row["state"], color_scheme=row["state_color"])),
@@ -36,6 +39,7 @@ def accounts_table(rows: ArrayVar[Any]) -> rx.Component:
                 _header("Login"),
                 _header("Group"),
                 _header("Book"),
+                _header("Currency"),
                 _header("Balance", True),
                 _header("Equity", True),
                 _header("Floating P/L", True),

@@ -1,6 +1,7 @@
 """An account's equity and margin level over time: two lines on one time axis, equity in the
-deposit currency on the left, margin level in percent on the right (a gap where no margin was in
-use), with the window (1 hour to 7 days) chosen above it."""
+deposit currency on the left (a solid indigo line), margin level in percent on the right (a
+dashed amber line, told apart without colour too; a gap where no margin was in use), with the
+window (1 hour to 7 days) chosen above it."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ def history_chart(data: ArrayVar[Any], window: rx.Var[str], windows: Iterable[st
                 rx.recharts.graphing_tooltip(),
                 rx.recharts.legend(),
                 rx.recharts.line(data_key="equity", name="Equity", y_axis_id="equity",
-                                 stroke=rx.color("indigo", 9), dot=False, is_animation_active=False),
+                                 stroke=rx.color("indigo", 9), stroke_width=2, dot=False,
+                                 is_animation_active=False),
                 rx.recharts.line(data_key="margin_level", name="Margin level (%)", y_axis_id="level",
-                                 stroke=rx.color("amber", 9), dot=False, is_animation_active=False),
+                                 stroke=rx.color("amber", 9), stroke_dasharray="6 3", stroke_width=2,
+                                 dot=False, is_animation_active=False),
                 data=data,
                 width="100%",
                 height=260,

@@ -17,6 +17,7 @@ from veles_ui.state.session import SessionState
 LINKS: tuple[tuple[str, str, str, Permission | None], ...] = (
     ("Overview", "/dashboard", "nav-dashboard", None),
     ("Accounts", "/accounts", "nav-accounts", None),
+    ("Exposure", "/exposure", "nav-exposure", None),
     ("Alerts", "/alerts", "nav-alerts", None),
     ("Rules", "/rules", "nav-rules", None),
     ("Reports", "/reports", "nav-reports", Permission.VIEW_RISK),

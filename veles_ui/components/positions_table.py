@@ -15,7 +15,9 @@ _COLUMNS = (
     ("Side", False),
     ("Volume", True),
     ("Open price", True),
+    ("Current price", True),
     ("Swap", True),
+    ("Commission", True),
     ("Profit", True),
 )
 
@@ -27,7 +29,9 @@ def _row(position: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(position["side"]),
         rx.table.cell(position["volume"], style=NUMERIC),
         rx.table.cell(position["price_open"], style=NUMERIC),
+        rx.table.cell(position["price_current"], style=NUMERIC, class_name="price-current"),
         rx.table.cell(position["swap"], style=NUMERIC),
+        rx.table.cell(position["commission"], style=NUMERIC, class_name="commission"),
         rx.table.cell(rx.text(position["profit"], color_scheme=position["profit_color"]), style=NUMERIC),
     )
 

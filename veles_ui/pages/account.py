@@ -10,6 +10,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from veles_ui.components.deals_table import deals_table
+from veles_ui.components.desk import movements_table
 from veles_ui.components.freshness import freshness
 from veles_ui.components.history_chart import history_chart
 from veles_ui.components.metrics import metric
@@ -51,6 +52,19 @@ def _found() -> rx.Component:
         history_chart(S.history, S.history_window, HISTORY_WINDOWS, _choose_window),
         rx.heading("Open positions", size="4"),
         positions_table(S.positions),
+        rx.hstack(
+            rx.heading("Deposits and withdrawals", size="4"),
+            rx.text("in ", S.currency, ": in ", rx.el.span(S.deposits, id="account-deposits"), " · out ",
+                    rx.el.span(S.withdrawals, id="account-withdrawals"), size="2", color_scheme="gray"),
+            align="baseline",
+            spacing="3",
+        ),
+        rx.cond(
+            S.movements.length() > 0,
+            movements_table(S.movements),
+            rx.text("No deposit or withdrawal in the deal log.", color_scheme="gray", size="2",
+                    id="movements-empty"),
+        ),
         rx.heading("Recent deals", size="4"),
         rx.cond(
             S.deals.length() > 0,

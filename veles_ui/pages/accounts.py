@@ -20,7 +20,16 @@ def _toolbar() -> rx.Component:
             id="accounts-filter",
             width="18em",
         ),
+        rx.cond(
+            AccountsState.state_label != "",
+            rx.badge(AccountsState.state_label, " only",
+                     rx.icon("x", size=12, on_click=AccountsState.clear_state_filter, cursor="pointer",
+                             id="accounts-state-clear"),
+                     color_scheme="amber", size="2", id="accounts-state-filter"),
+        ),
         rx.spacer(),
+        rx.button(rx.icon("download", size=14), "CSV", variant="soft", on_click=AccountsState.export_csv,
+                  id="accounts-csv"),
         freshness(AccountsState.stamp),
         rx.text(AccountsState.range_label, size="2", color_scheme="gray", id="accounts-range"),
         rx.button("Prev", variant="soft", disabled=~AccountsState.has_prev,
@@ -36,7 +45,13 @@ def accounts_page() -> rx.Component:
     """The tab's AccountsState stream keeps the visible page current at the book's pace."""
     return rx.vstack(
         top_nav(),
-        rx.heading("Accounts", size="5"),
+        rx.hstack(
+            rx.heading("Accounts", size="5"),
+            rx.text("money in each account's deposit currency (Currency column)", size="2",
+                    color_scheme="gray"),
+            align="baseline",
+            spacing="3",
+        ),
         _toolbar(),
         sortable_accounts(),
         padding="1.5em",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from veles_ui.components.accounts_table import accounts_table
+from veles_ui.components.desk import closest_panel, connection_badges, today_panel
 from veles_ui.components.exposure import exposure_chart, exposure_table
 from veles_ui.components.freshness import freshness
 from veles_ui.components.metrics import metric
@@ -25,7 +26,10 @@ def dashboard_page() -> rx.Component:
             metric("Margin", S.margin),
             metric("Free margin", S.free_margin),
             metric("Margin level", S.margin_level, test_id="margin-level"),
-            metric("Margin call / stop-out", S.margin_call.to_string() + " / " + S.stop_out.to_string()),
+            rx.link(metric("Margin call", S.margin_call.to_string(), "amber", test_id="margin-call-count"),
+                    href="/accounts?state=margin_call", id="margin-call-link", underline="none"),
+            rx.link(metric("Stop-out", S.stop_out.to_string(), "tomato", test_id="stop-out-count"),
+                    href="/accounts?state=stop_out", id="stop-out-link", underline="none"),
             wrap="wrap",
             spacing="2",
         ),
@@ -34,13 +38,29 @@ def dashboard_page() -> rx.Component:
             rx.text("version ", S.version, size="2", color_scheme="gray", id="book-version"),
             rx.text("gateway → screen ", S.latency_ms, size="2", color_scheme="gray", id="latency"),
             rx.el.span(S.stamp, id="book-stamp", hidden=True),
+            rx.el.span(S.today_version, id="today-version", hidden=True),
             freshness(S.stamp),
+            connection_badges(S.connections),
             spacing="4",
             align="center",
+            wrap="wrap",
         ),
-        rx.heading("Net exposure by symbol", size="4"),
         rx.grid(
-            rx.card(exposure_chart(S.exposure_chart)),
+            closest_panel(S.closest),
+            today_panel(S.today),
+            columns="1",
+            spacing="3",
+            width="100%",
+        ),
+        rx.hstack(
+            rx.heading("Net exposure by symbol (USD)", size="4"),
+            rx.link("Drill down by account, currency, group…", href="/exposure", id="exposure-drill-link",
+                    size="2"),
+            align="baseline",
+            spacing="4",
+        ),
+        rx.grid(
+            rx.card(exposure_chart(S.exposure_chart, S.exposure_height)),
             exposure_table(S.exposure),
             columns="2",
             spacing="3",

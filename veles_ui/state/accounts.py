@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from actors.mt5_account import AccountDetail
 from actors.wire import Row
 from models.db import tenant_session
 from veles.config import get_settings
 from veles.risk.events import DealKind
+from veles.services.desk import minor_text, movements, table_csv
 from veles.services.errors import NotFound
 from veles.services.history import Resolution, account_history
 from veles.services.live import TenantReplica, get_live_feed
@@ -31,10 +33,18 @@ from veles_ui.state.stream import PortalStream, book_stamp
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
-SORTABLE = frozenset(
-    {"login", "group", "book", "balance", "equity", "margin_level", "profit", "drawdown", "risk_score",
-     "state"}
+# The accounts table's columns (header, key of `account_view`), which its CSV export writes too.
+CSV_COLUMNS = (
+    ("Login", "login"), ("Group", "group"), ("Book", "book"), ("Currency", "currency"),
+    ("Balance", "balance"), ("Equity", "equity"), ("Margin level", "margin_level"),
+    ("Floating P/L", "profit"), ("Drawdown", "drawdown"), ("Risk score", "risk_score"), ("State", "state"),
 )
+SORTABLE = frozenset(
+    {"login", "group", "book", "currency", "balance", "equity", "margin_level", "profit", "drawdown",
+     "risk_score", "state"}
+)
+# The accounts list's margin-state filter (the dashboard's counts link here with `?state=`).
+STATES = {"margin_call": "Margin call", "stop_out": "Stop-out"}
 EN_DASH = "\u2013"
 # Each account page asks its account actor at most this often, however fast the book moves.
 DETAIL_INTERVAL = 0.5
@@ -56,6 +66,7 @@ class AccountsState(PortalStream):
     sort: rx.Field[str] = rx.field("login")
     descending: rx.Field[bool] = rx.field(False)
     query: rx.Field[str] = rx.field("")
+    state_filter: rx.Field[str] = rx.field("")  # "" (any), "margin_call" or "stop_out"
     offset: rx.Field[int] = rx.field(0)
     total: rx.Field[int] = rx.field(0)
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
@@ -82,15 +93,21 @@ class AccountsState(PortalStream):
         """Whether there is a page after this one."""
         return self.offset + PAGE_SIZE < self.total
 
+    @rx.var
+    def state_label(self) -> str:
+        """The margin-state filter as the page names it ('' when none)."""
+        return STATES.get(self.state_filter, "")
+
     def _show(self, replica: TenantReplica) -> None:
         page, self.total = replica.page(
-            sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE, query=self.query
+            sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE, query=self.query,
+            state=self.state_filter,
         )
         if not page and self.offset:  # the book or the filter shrank under this page
             self.offset = max(0, (self.total - 1) // PAGE_SIZE * PAGE_SIZE)
             page, self.total = replica.page(
                 sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE,
-                query=self.query,
+                query=self.query, state=self.state_filter,
             )
         self.rows = [account_view(r) for r in page]
         self.stamp = book_stamp(replica)
@@ -121,6 +138,32 @@ class AccountsState(PortalStream):
         await self._refresh()
 
     @rx.event
+    def load_filter(self) -> None:
+        """Page load: the margin-state filter from `?state=` (an unknown value means none)."""
+        chosen = self.router.url.query_parameters.get("state", "")
+        self.state_filter = chosen if chosen in STATES else ""
+        self.offset = 0
+
+    @rx.event
+    async def clear_state_filter(self) -> None:
+        """Show every margin state again."""
+        self.state_filter, self.offset = "", 0
+        await self._refresh()
+
+    @rx.event
+    async def export_csv(self) -> EventSpec | None:
+        """Every account the filters keep, in the table's sort order and its columns and figures
+        as shown (not only this page), as a CSV download."""
+        try:
+            identity = await self.authorized(Permission.VIEW_RISK)
+        except USER_ERRORS:
+            return None
+        rows, _ = get_live_feed().replica(identity.tenant_id).page(
+            sort=self.sort, descending=self.descending, limit=None, query=self.query, state=self.state_filter)
+        data = table_csv([c[0] for c in CSV_COLUMNS], [c[1] for c in CSV_COLUMNS], map(account_view, rows))
+        return rx.download(data=data, filename="accounts.csv")
+
+    @rx.event
     async def next_page(self) -> None:
         """The following PAGE_SIZE rows."""
         if self.offset + PAGE_SIZE < self.total:
@@ -145,6 +188,7 @@ def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
     views = []
     for position in detail.positions:
         profit = detail.profits.get(position.ticket)
+        quote = detail.quotes.get(position.symbol)
         views.append(
             {
                 "ticket": str(position.ticket),
@@ -152,7 +196,12 @@ def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
                 "side": position.side.value,
                 "volume": money(position.volume),
                 "price_open": price(position.price_open, detail.digits.get(position.symbol)),
+                # the price the position would close at now: bid for a buy, ask for a sell
+                "price_current": DASH if quote is None else price(
+                    quote[0] if position.side.value == "buy" else quote[1],
+                    detail.digits.get(position.symbol)),
                 "swap": money(position.swap),
+                "commission": money(position.commission),
                 "profit": money(profit),
                 "profit_color": sign_color(profit),
             }
@@ -205,6 +254,22 @@ def read_history(tenant_id: int, login: int, window: str) -> list[dict[str, Any]
     ]
 
 
+def read_movements(tenant_id: int, login: int) -> tuple[list[dict[str, str]], str, str]:
+    """The account's deposits and withdrawals from the deal log (newest first, at most 50) and
+    the sums of those shown, in and out, exact in minor units. Blocks on the database: the stream
+    runs it in a thread."""
+    found = movements(get_settings().database_url, tenant_id, login)
+    views = [
+        {"ticket": str(m["ticket"]), "time": clock(m["time"]),
+         "kind": "deposit" if m["amount"] > 0 else "withdrawal",
+         "amount": minor_text(m["amount"]), "amount_color": sign_color(m["amount"]), "comment": m["comment"]}
+        for m in found
+    ]
+    deposits = sum(m["amount"] for m in found if m["amount"] > 0)
+    withdrawals = sum(m["amount"] for m in found if m["amount"] < 0)
+    return views, minor_text(deposits), minor_text(withdrawals)
+
+
 def _parse_login(path: str) -> int:
     """The login in '/accounts/<login>'; 0 (never a real login) if it is not a number."""
     tail = path.rstrip("/").rsplit("/", 1)[-1]
@@ -234,6 +299,9 @@ class AccountDetailState(PortalStream):
     positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     deals: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    movements: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)  # deposits, withdrawals
+    deposits: rx.Field[str] = rx.field(DASH)
+    withdrawals: rx.Field[str] = rx.field(DASH)
     history_window: rx.Field[str] = rx.field(DEFAULT_WINDOW)
     stamp: rx.Field[str] = rx.field("")  # the newest book update this page followed (`book_stamp`)
 
@@ -264,7 +332,7 @@ class AccountDetailState(PortalStream):
         outside the tenant's book, once this process holds the book, is not found at once."""
         self.account = _parse_login(self.router.url.path)
         self._show(None)
-        self.history = []
+        self.history, self.movements, self.deposits, self.withdrawals = [], [], DASH, DASH
         replica = get_live_feed().replica(self.tenant_id) if self.tenant_id else None
         if replica is None or replica.version < 0 or self.account in replica.rows:
             self.status = "loading"  # the stream fills it in (or says missing once the book is here)
@@ -304,10 +372,13 @@ class AccountDetailState(PortalStream):
                 charted = (login, time.monotonic())
                 try:
                     history = await asyncio.to_thread(read_history, tenant_id, login, window)
+                    moved = await asyncio.to_thread(read_movements, tenant_id, login)
                 except Exception:  # the database is away: keep the chart, try again next minute
                     log.warning("account %s history unavailable", login, exc_info=True)
                 else:
                     async with self:
+                        if self.account == login:
+                            self.movements, self.deposits, self.withdrawals = moved
                         if self.account == login and self.history_window == window:
                             self.history = history
             if asked is not None and asked[0] == login and asked[1] is row:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import cast
 
@@ -9,11 +10,13 @@ import reflex as rx
 
 from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
+from veles_ui.state.desk import DeskReader, closest_view, freshness_view, today_view
 from veles_ui.state.stream import PortalStream
 
 PAGE_SIZE = 50
-# Symbols shown in the exposure chart and table: the largest by absolute USD (the wire's order).
-EXPOSURE_SYMBOLS = 12
+# the per-currency day sums go over every account: at most this often (the book moves 4x a second)
+DESK_EVERY_S = 1.0
+BAR_PX = 22  # the exposure chart's height per symbol: every symbol has its own labelled bar
 
 
 class DashboardState(PortalStream):
@@ -39,6 +42,12 @@ class DashboardState(PortalStream):
     exposure: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
     # Numbers for the chart (millions of USD per book); the table above shows the same symbols formatted.
     exposure_chart: rx.Field[list[dict[str, str | float]]] = rx.field(cast(list[dict[str, str | float]], []))
+    exposure_height: rx.Field[int] = rx.field(120)
+    # the dealer's desk (`veles_ui.state.desk`)
+    closest: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    today: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    connections: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
+    today_version: rx.Field[int] = rx.field(-1)  # the book version `today` was summed from
 
     def _show(self, replica: TenantReplica) -> None:
         totals = replica.totals
@@ -57,15 +66,17 @@ class DashboardState(PortalStream):
         self.stamp = f"{replica.sent_at * 1000:.0f} {replica.published_at * 1000:.0f}"
         if replica.sent_at:
             self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
-        top = totals.get("exposure", [])[:EXPOSURE_SYMBOLS]
-        self.exposure = [exposure_view(e) for e in top]
+        every = totals.get("exposure", [])
+        self.exposure = [exposure_view(e) for e in every]
         self.exposure_chart = [
             {"symbol": e["symbol"], "A-book": round(e["a_usd"] / 1e6, 3),
              "B-book": round(e["b_usd"] / 1e6, 3)}
-            for e in top
+            for e in every
         ]
+        self.exposure_height = 60 + BAR_PX * len(every)
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)
         self.rows = [account_view(r) for r in page]
+        self.closest = closest_view(replica)
 
     def _shows(self, path: str) -> bool:
         return path == "/dashboard"
@@ -73,6 +84,22 @@ class DashboardState(PortalStream):
     @rx.event(background=True)
     async def stream(self) -> None:
         """Follow the tenant's book while this tab shows the dashboard (one stream per tab)."""
-        async for replica in self._follow():
-            async with self:
-                self._show(replica)
+        reader, summed, tenant_id = DeskReader(), 0.0, 0
+        reading: asyncio.Task[bool] | None = None  # the desk's slower reads, never in the book's way
+        try:
+            async for replica in self._follow():
+                fresh = reading is not None and reading.done() and reading.result()
+                if tenant_id and (reading is None or reading.done()):
+                    reading = asyncio.create_task(reader.refresh(tenant_id))
+                today: list[dict[str, str]] | None = None
+                if fresh or time.monotonic() - summed >= DESK_EVERY_S:
+                    summed = time.monotonic()
+                    today, connections = today_view(replica, reader.deals), freshness_view(reader.info)
+                async with self:
+                    self._show(replica)
+                    tenant_id = self.tenant_id
+                    if today is not None:  # summed from this very update: the version says so
+                        self.today, self.connections, self.today_version = today, connections, replica.version
+        finally:
+            if reading is not None:
+                reading.cancel()

@@ -1,0 +1,105 @@
+"""The dealer's desk on the dashboard: the views of `veles.services.desk`'s figures, and the
+reader that refreshes the slower ones (today's deals from the database, the connections' freshness
+from the engine) at their own pace beside the book's stream, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from veles.config import get_settings
+from veles.services import desk
+from veles.services.desk_engine import desk_info
+from veles.services.live import TenantReplica
+from veles_ui.format import money, percent, sign_color, state_color
+
+log = logging.getLogger(__name__)
+
+TODAY_EVERY_S = 5.0  # the deal log is written every ~0.5 s; the day's sums need no more
+FRESH_EVERY_S = 1.0
+AMBER_S, RED_S = 5.0, 30.0  # a connection's newest quote older than these looks stale
+
+
+def closest_view(replica: TenantReplica) -> list[dict[str, str]]:
+    """The "closest to stop-out" panel's rows, each login a link to its page."""
+    return [
+        {"login": str(r["login"]), "href": f"/accounts/{r['login']}", "group": r["group"], "book": r["book"],
+         "currency": r["currency"], "equity": money(r["equity"]), "margin": money(r["margin"]),
+         "margin_level": percent(r["margin_level"]), "state": r["state"].replace("_", " "),
+         "state_color": state_color(r["state"])}
+        for r in desk.closest_to_stop_out(replica.rows.values())
+    ]
+
+
+def _money_cell(view: dict[str, str], key: str, minor: int) -> None:
+    view[key] = desk.minor_text(minor)
+    view[f"{key}_color"] = sign_color(minor)
+
+
+def today_view(replica: TenantReplica, deals: dict[int, dict[str, int]]) -> list[dict[str, str]]:
+    """One row per deposit currency: P/L today (closed + floating) per book, deposits,
+    withdrawals and volume, each an exact sum of minor units in that currency."""
+    views = []
+    for day in desk.today_by_currency(replica.rows.values(), deals):
+        view = {"currency": day.currency, "accounts": str(day.accounts), "volume": desk.lots_text(day.volume)}
+        for book in ("A", "B"):
+            b = book.lower()
+            _money_cell(view, f"closed_{b}", day.closed[book])
+            _money_cell(view, f"floating_{b}", day.floating[book])
+            _money_cell(view, f"total_{b}", day.total(book))
+        _money_cell(view, "deposits", day.deposits)
+        _money_cell(view, "withdrawals", day.withdrawals)
+        views.append(view)
+    return views
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "none yet"
+    return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.0f} min"
+
+
+def freshness_view(info: dict[str, Any]) -> list[dict[str, str]]:
+    """A badge per connection: age of its newest quote and deal, coloured by the quote's age."""
+    views = []
+    for c in desk.connection_freshness(info):
+        age = c["quote_age"]
+        color = "gray" if age is None else "grass" if age < AMBER_S else "amber" if age < RED_S else "tomato"
+        views.append({"connection_id": c["connection_id"], "quote": _age(age), "deal": _age(c["deal_age"]),
+                      "color": color})
+    return views
+
+
+class DeskReader:
+    """Reads today's deals and the connections' freshness, each at most every its interval; what
+    it could not read (the database or the engine away) keeps its last answer."""
+
+    def __init__(self) -> None:
+        self._today_at = -TODAY_EVERY_S
+        self._fresh_at = -FRESH_EVERY_S
+        self.deals: dict[int, dict[str, int]] = {}
+        self.info: dict[str, Any] = {}
+
+    async def refresh(self, tenant_id: int) -> bool:
+        """Read what is due; whether anything new was read."""
+        now, changed, settings = time.monotonic(), False, get_settings()
+        if now - self._today_at >= TODAY_EVERY_S:
+            self._today_at = now
+            try:
+                self.deals = await asyncio.to_thread(
+                    desk.deals_today, settings.database_url, tenant_id, desk.start_of_day())
+                changed = True
+            except Exception:
+                log.warning("tenant %s: today's deals unavailable", tenant_id, exc_info=True)
+        if now - self._fresh_at >= FRESH_EVERY_S:
+            self._fresh_at = now
+            try:
+                self.info = await desk_info(settings, tenant_id)
+                changed = True
+            except Exception:  # no engine (no connection yet) or a supervisor restarting
+                log.debug("tenant %s: connection freshness unavailable", tenant_id, exc_info=True)
+                self.info = {}
+        return changed
+
