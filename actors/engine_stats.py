@@ -92,6 +92,9 @@ class EngineStats:
             "recovering": self.supervisor.get("recovering", 0),
             "connections": self.supervisor.get("connections", 0),
             "restarts": dict(self.supervisor.get("restarts", {})),
+            "polls": self.supervisor.get("polls", 0),
+            "polls_merged": self.supervisor.get("polls_merged", 0),
+            "last_poll_at": self.supervisor.get("last_poll_at", 0.0),
             "reconciliation": list(self.supervisor.get("reconciliation", [])),  # one view per connection
         }
 

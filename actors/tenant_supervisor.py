@@ -198,6 +198,7 @@ class Connection:
     # freshness badge per connection (a quote's own time is the MT5 server's clock, hours off UTC)
     quote_at: float = 0.0
     deal_at: float = 0.0
+    last_poll_at: float = 0.0  # wall clock of the pump's last poll (/metrics: a stalled engine shows)
     resnapshots: int = 0
     gateway_cpu_s: float = 0.0
     account_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
@@ -602,6 +603,11 @@ class Supervisor:
             "recovering": sum(slot.status != "live" for slot in slots),
             "connections": len(self._connections),
             "restarts": dict(restarts),
+            # a pump that stops polling (paused, hung) leaves last_poll_at behind the clock; polls
+            # merged are polls the pump fell behind on (due together, dispatched as one batch)
+            "polls": sum(c.polls for c in self._connections.values()),
+            "polls_merged": sum(c.merged for c in self._connections.values()),
+            "last_poll_at": max((c.last_poll_at for c in self._connections.values()), default=0.0),
             "reconciliation": [c.reconciliation.view() for c in self._connections.values()
                                if c.reconciliation is not None],
         })
@@ -748,6 +754,7 @@ class Supervisor:
                 except GatewayError as exc:
                     conn.reject("gateway_error", str(exc))
                 conn.polls += 1
+            conn.last_poll_at = time.time()
             conn.gateway_cpu_s += time.thread_time() - cpu
             if batches:
                 conn.merged += len(batches) - 1

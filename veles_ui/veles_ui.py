@@ -10,6 +10,7 @@ from veles.api import create_api
 from veles.config import get_settings
 from veles.services.preflight import enforce
 from veles.services.ratelimit import shared_login_limiter
+from veles.services.web_sessions import register as register_sessions
 from veles_ui.components.freshness import freshness_script
 from veles_ui.components.nav import alert_bell_follower
 from veles_ui.pages.account import account_page
@@ -68,6 +69,15 @@ def refuse_unsafe_start() -> None:
 
 
 app.register_lifespan_task(refuse_unsafe_start)
+
+
+def _portal_sockets() -> int:
+    """Browser tabs connected to this backend's event socket (`/metrics`: veles_web_sessions)."""
+    namespace = app.event_namespace
+    return len(namespace.sid_to_token) if namespace is not None else 0
+
+
+register_sessions("portal", _portal_sockets)
 app.add_page(login_page, route="/login", title="Sign in · Veles")
 app.add_page(forgot_page, route="/forgot", title="Forgot password · Veles", on_load=ForgotState.clear_forgot)
 app.add_page(reset_page, route="/reset", title="New password · Veles", on_load=ResetState.open_link)

@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -21,6 +21,8 @@ import ray
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -29,6 +31,7 @@ from veles.api.deps import Context
 from veles.config import Settings
 from veles.services.delivery_consumer import DeliveryCollector, delivery_problems, read_delivery_status
 from veles.services.engine_metrics import EngineCollector, read_engine_stats
+from veles.services.web_sessions import session_counts
 
 router = APIRouter(tags=["operations"])
 
@@ -163,12 +166,33 @@ def metrics_caller(request: Request, ctx: Context) -> None:
                             "set METRICS_TOKEN to scrape from elsewhere.")
 
 
+class SessionCollector(Collector):
+    """Sessions this web process serves now: portal tabs (Reflex's event sockets) and
+    integrations sockets; what a scale-out decision reads beside `veles_pushes`."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per kind of session."""
+        family = GaugeMetricFamily("veles_web_sessions", "Open sessions of this web process, by kind.",
+                                   labels=["kind"])
+        for kind, n in sorted(self._counts.items()):
+            family.add_metric([kind], n)
+        yield family
+
+
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_caller)])
-async def metrics(ctx: Context) -> Response:
+async def metrics(request: Request, ctx: Context) -> Response:
     """Prometheus text exposition of this app's registry, then the engine's metrics (lag, live
     actors, restarts and alerts per tenant; this process's pushes), read without blocking the
-    event loop (`veles.services.engine_metrics`)."""
+    event loop (`veles.services.engine_metrics`), and this process's open sessions."""
+    counts = session_counts()
+    namespace = getattr(request.app.state, "sio_namespace", None)
+    if namespace is not None:
+        counts["integrations"] = namespace.socket_count()
     engine = CollectorRegistry()
+    engine.register(SessionCollector(counts))
     engine.register(EngineCollector(await read_engine_stats(ctx.settings)))
     engine.register(DeliveryCollector(await read_delivery_status(ctx.settings)))
     body = generate_latest(ctx.metrics.registry) + generate_latest(engine)

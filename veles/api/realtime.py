@@ -142,6 +142,10 @@ class Integrations(socketio.AsyncNamespace):
             if relay is not None:
                 relay.cancel()
 
+    def socket_count(self) -> int:
+        """Sockets connected to this process now, every tenant's (`/metrics`)."""
+        return sum(len(members) for members in self._members.values())
+
     async def aclose(self) -> None:
         """Stop every relay and session watch (server shutdown)."""
         tasks = [*self._relays.values(), *self._watches.values()]

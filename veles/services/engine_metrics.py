@@ -174,6 +174,15 @@ class EngineCollector(Collector):
                                        labels=["tenant", "cause"])
         alerts = CounterMetricFamily("veles_engine_alerts_raised", "Alerts raised, by severity.",
                                      labels=["tenant", "severity"])
+        connections = GaugeMetricFamily("veles_engine_connections", "MT5 connections the engine feeds.",
+                                        labels=["tenant"])
+        polls = CounterMetricFamily("veles_engine_polls", "Gateway polls made.", labels=["tenant"])
+        behind = CounterMetricFamily("veles_engine_polls_merged",
+                                     "Polls the engine fell behind on (due together, sent as one batch).",
+                                     labels=["tenant"])
+        last_poll = GaugeMetricFamily("veles_engine_last_poll_timestamp_seconds",
+                                      "When the engine last polled its gateways (Unix time); falls behind "
+                                      "the clock when the engine is paused or hung.", labels=["tenant"])
         for row in stats:
             tenant = str(row["tenant_id"])
             bounds = [str(b) for b in row["lag_buckets"]] + ["+Inf"]
@@ -184,7 +193,12 @@ class EngineCollector(Collector):
                 restarts.add_metric([tenant, cause], n)
             for severity, n in row["alerts"].items():
                 alerts.add_metric([tenant, severity], n)
-        yield from (lag, actors, recovering, restarts, alerts)
+            connections.add_metric([tenant], row.get("connections", 0))
+            polls.add_metric([tenant], row.get("polls", 0))
+            behind.add_metric([tenant], row.get("polls_merged", 0))
+            if row.get("last_poll_at"):  # 0 until the supervisor's first report
+                last_poll.add_metric([tenant], row["last_poll_at"])
+        yield from (lag, actors, recovering, restarts, alerts, connections, polls, behind, last_poll)
         yield from _reconciliation(stats)
         pushes = CounterMetricFamily("veles_pushes", "Pushes made by this web process, by channel.",
                                      labels=["channel"])
