@@ -33,11 +33,29 @@ export PATH="$PWD/.tools/node_modules/.bin:$PWD/.venv/bin:$PATH"
 export REFLEX_USE_SYSTEM_BUN=1 REFLEX_TELEMETRY_ENABLED=false
 
 if [ "${1:-}" = "--test" ]; then
-  step "Chromium for browser tests (Debian package)"
-  if ! command -v chromium >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  step "Debian packages for tests: Chromium (browser tests), nginx and Prometheus (deploy/ run for real)"
+  # The daemons are never started as services: the tests run nginx and prometheus themselves and
+  # stop them (policy-rc.d 101 keeps the packages' scripts from starting them at install).
+  missing=""
+  command -v chromium >/dev/null || missing="$missing chromium"
+  [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+  command -v prometheus >/dev/null || missing="$missing prometheus"
+  if [ -n "$missing" ]; then
+    apt="apt-get -o DPkg::Lock::Timeout=300"
+    no_start=/usr/sbin/policy-rc.d
+    placed=""
+    if [ ! -e "$no_start" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$no_start" && chmod +x "$no_start" && placed=1
+    fi
+    status=0
+    { $apt update -qq && DEBIAN_FRONTEND=noninteractive $apt install -y -qq --no-install-recommends $missing >/dev/null; } \
+      || status=$?
+    [ -z "$placed" ] || rm -f "$no_start"
+    [ "$status" = 0 ] || exit "$status"
   fi
   chromium --version
+  /usr/sbin/nginx -v
+  prometheus --version | head -1
 fi
 
 if [ "${1:-}" = "--demo" ]; then
