@@ -31,6 +31,7 @@ ACCOUNT_FIELDS = (
     "risk_score",
     "positions",
     "usd_rate",
+    "leverage",
 )
 
 

@@ -47,6 +47,7 @@ def account_view(row: dict[str, Any]) -> dict[str, str]:
         "group": row["group"],
         "book": row["book"],
         "currency": row.get("currency", ""),
+        "leverage": f"1:{row['leverage']:,.0f}" if row.get("leverage") else DASH,
         "balance": money(row["balance"]),
         "equity": money(row["equity"]),
         "profit": money(row["profit"]),

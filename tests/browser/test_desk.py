@@ -199,10 +199,11 @@ def test_accounts_csv_is_the_table_as_shown(page: Page, artifacts: Path) -> None
     path = artifacts / "desk-accounts.csv"
     info.value.save_as(path)
     lines = list(csv.reader(io.StringIO(path.read_text())))
-    assert lines[0] == ["Login", "Group", "Book", "Currency", "Balance", "Equity", "Margin level",
+    assert lines[0] == ["Login", "Group", "Book", "Currency", "Leverage", "Balance", "Equity", "Margin level",
                         "Floating P/L", "Drawdown", "Risk score", "State"]
     assert [line[:4] for line in lines[1:]] == shown  # the descending login order, the same accounts
-    assert all(re.fullmatch(r"-?[\d,]+\.\d\d", line[5]) for line in lines[1:])
+    assert all(re.fullmatch(r"1:[\d,]+", line[4]) for line in lines[1:])
+    assert all(re.fullmatch(r"-?[\d,]+\.\d\d", line[6]) for line in lines[1:])
 
 
 def test_account_page_shows_prices_commission_and_money_movements(page: Page) -> None:

@@ -33,13 +33,15 @@ def test_colours_follow_sign_and_state() -> None:
 
 
 def test_account_view_formats_every_column_and_links_the_login() -> None:
-    row = {"login": 100042, "group": "real\\pro", "book": "A", "currency": "EUR", "balance": 1000.0,
+    row = {"login": 100042, "group": "real\\pro", "book": "A", "currency": "EUR", "leverage": 500.0,
+           "balance": 1000.0,
            "equity": 950.456,
            "profit": -49.544, "margin": 200.0, "margin_level": 475.228, "drawdown": 0.0512,
            "risk_score": 12.34, "state": "margin_call"}
     assert account_view(row) == {
         "login": "100042", "href": "/accounts/100042", "group": "real\\pro", "book": "A", "currency": "EUR",
-        "balance": "1,000.00", "equity": "950.46", "profit": "-49.54", "profit_color": "tomato",
+        "leverage": "1:500", "balance": "1,000.00", "equity": "950.46", "profit": "-49.54",
+        "profit_color": "tomato",
         "margin": "200.00", "margin_level": "475.23%", "drawdown": "5.12%", "risk_score": "12.3",
         "state": "margin call", "state_color": "amber",
     }

@@ -34,10 +34,11 @@ Bools = npt.NDArray[np.bool_]
 
 # The float values an account row shows, in this order (column index = position).
 VALUE_FIELDS = ("balance", "credit", "equity", "profit", "margin", "free_margin", "margin_level",
-                "drawdown", "risk_score", "usd_rate")
+                "drawdown", "risk_score", "usd_rate", "leverage")
 MONEY_FIELDS = ("balance", "credit", "equity", "profit", "margin", "free_margin")  # summed, USD cents
 LABEL_FIELDS = ("group", "book", "currency", "state")  # strings, as codes into a label table
 BALANCE, CREDIT, EQUITY, PROFIT, MARGIN, FREE_MARGIN, MARGIN_LEVEL, DRAWDOWN, RISK_SCORE, USD_RATE = range(10)
+LEVERAGE = 10  # the account's leverage (1:N), for the accounts list
 GROUP, BOOK, CURRENCY, STATE = range(4)
 _LOT_UNITS = 10**8
 _CENTS = 10**MONEY_DIGITS
@@ -94,7 +95,8 @@ class FigureColumns:
                          dtype=np.int32).reshape(len(figures), len(LABEL_FIELDS))
         values = np.array(
             [(f.balance, f.credit, f.equity, f.profit, f.margin, f.free_margin,
-              0.0 if f.margin_level is None else f.margin_level, f.drawdown, f.risk_score, f.usd_rate)
+              0.0 if f.margin_level is None else f.margin_level, f.drawdown, f.risk_score, f.usd_rate,
+              f.leverage)
              for f in figures], dtype=np.float64).reshape(len(figures), len(VALUE_FIELDS))
         rate = values[:, USD_RATE:USD_RATE + 1]
         symbols: dict[str, int] = {}

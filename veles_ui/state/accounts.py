@@ -36,12 +36,12 @@ PAGE_SIZE = 25
 # The accounts table's columns (header, key of `account_view`), which its CSV export writes too.
 CSV_COLUMNS = (
     ("Login", "login"), ("Group", "group"), ("Book", "book"), ("Currency", "currency"),
-    ("Balance", "balance"), ("Equity", "equity"), ("Margin level", "margin_level"),
+    ("Leverage", "leverage"), ("Balance", "balance"), ("Equity", "equity"), ("Margin level", "margin_level"),
     ("Floating P/L", "profit"), ("Drawdown", "drawdown"), ("Risk score", "risk_score"), ("State", "state"),
 )
 SORTABLE = frozenset(
-    {"login", "group", "book", "currency", "balance", "equity", "margin_level", "profit", "drawdown",
-     "risk_score", "state"}
+    {"login", "group", "book", "currency", "leverage", "balance", "equity", "margin_level", "profit",
+     "drawdown", "risk_score", "state"}
 )
 # The accounts list's margin-state filter (the dashboard's counts link here with `?state=`).
 STATES = {"margin_call": "Margin call", "stop_out": "Stop-out"}
