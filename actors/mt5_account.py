@@ -86,6 +86,7 @@ class AccountDetail:
     status: str = "live"  # "recovering": figures as of its checkpoint, while it is being restored
     # (bid, ask) now of each symbol the account holds: the position table's current price
     quotes: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stop_out_equity: float | None = None  # the equity that stops it out at today's margin
 
 
 class AccountActor:
@@ -208,7 +209,8 @@ class AccountActor:
         profits = self.state.position_profits()
         quotes = {p.symbol: (q.bid, q.ask) for p in positions
                   if (q := self.state.quote(p.symbol)) is not None}
-        return AccountDetail(self.state.figures(), positions, profits, deals, digits, quotes=quotes)
+        return AccountDetail(self.state.figures(), positions, profits, deals, digits, quotes=quotes,
+                             stop_out_equity=self.state.stop_out_equity())
 
     def pid(self) -> int:
         """The process hosting this account (operators and failure tests kill it)."""

@@ -76,6 +76,11 @@ def test_dashboard_desk_panels(page: Page, artifacts: Path) -> None:
     assert levels == sorted(levels)
     for link in closest.locator("a.account-link").all():
         assert link.get_attribute("href") == f"/accounts/{link.inner_text()}"
+    # and how far each one's largest position may move against it before stop-out
+    page.wait_for_function("() => [...document.querySelectorAll('#closest-table td.distance')]"
+                           ".some(c => c.innerText.includes('%'))", timeout=30_000)
+    distance = next(t for t in closest.locator("td.distance").all_inner_texts() if "%" in t)
+    assert re.fullmatch(r"[A-Z0-9.]+ [-+][\d,]+\.\d\d% → [\d,]+\.\d+", distance), distance
     # the day per currency: floating P/L (A + B) equals the accounts' own at the same book version
     for _ in range(100):
         snapshot = page.evaluate("""() => ({

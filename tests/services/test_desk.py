@@ -20,7 +20,7 @@ from models.deals import DealRecord
 from models.tenancy import Tenant
 from tests.risk.test_risk_columns import calls
 from veles.mt5.simulator import SimulatedBroker
-from veles.risk.account import AccountFigures
+from veles.risk.account import AccountFigures, SymbolExposure
 from veles.risk.book import book_from_accounts
 from veles.risk.columns import ColumnBook, FigureColumns
 from veles.risk.events import Side
@@ -212,3 +212,37 @@ def test_account_detail_carries_current_prices_and_position_summary() -> None:
     if buys:
         weighted = sum(p.volume * p.price_open for p in buys) / sum(p.volume for p in buys)
         assert summary["buy_price"] == pytest.approx(weighted)
+
+
+def test_stop_out_distance_of_the_largest_position() -> None:
+    """Equity 1,500 with margin 2,000 at a 50% stop-out: 500 of room; a long EURUSD of USD 100,000
+    notional (the largest) may fall 0.5% from its mid before the account is stopped out."""
+    figures = type("F", (), {"equity": 1500.0, "usd_rate": 1.0, "exposure": (
+        SymbolExposure("XAUUSD", -0.01, -2_300.0), SymbolExposure("EURUSD", 1.0, 100_000.0))})()
+    got = desk.stop_out_distance(figures, 2000.0 * 50 / 100, {"EURUSD": (1.0999, 1.1001)})
+    assert got is not None
+    assert (got["symbol"], got["long"]) == ("EURUSD", True)
+    assert got["fraction"] == pytest.approx(0.005)
+    assert got["price"] == pytest.approx(1.1 * 0.995)
+    short = type("F", (), {"equity": 1500.0, "usd_rate": 1.0,
+                           "exposure": (SymbolExposure("EURUSD", -1.0, -100_000.0),)})()
+    against = desk.stop_out_distance(short, 1000.0, {"EURUSD": (1.0999, 1.1001)})
+    assert against is not None
+    assert against["price"] == pytest.approx(1.1055)  # a short is stopped out by a rise
+    assert desk.stop_out_distance(figures, None, {"EURUSD": (1.0, 1.0)}) is None  # no margin in use
+    assert desk.stop_out_distance(figures, 1000.0, {}) is None  # no price for it
+
+
+def test_stop_out_equity_follows_the_groups_mode() -> None:
+    broker = SimulatedBroker(accounts=6, seed=3, warmup=600.0)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    board = {q.symbol: q for q in broker.poll().quotes}
+    for snapshot in broker.accounts():
+        actor = AccountActor(snapshot, symbols, board)
+        figures = actor.state.figures()
+        level = actor.state.stop_out_equity()
+        if figures.margin <= 0:
+            assert level is None
+        elif snapshot.stopout_mode.value == "percent":
+            assert level == pytest.approx(figures.margin * snapshot.stop_out / 100)
+        assert actor.detail().stop_out_equity == level

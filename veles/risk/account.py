@@ -611,6 +611,16 @@ class AccountState:
                 )
         return tuple(result)
 
+    def stop_out_equity(self) -> float | None:
+        """The equity at which this account is stopped out with its margin as it is now: the
+        group's stop-out level as a percent of margin, or as money (stopout_mode); None without
+        margin in use (nothing can be stopped out)."""
+        margin = self.figures().margin
+        if margin <= 0:
+            return None
+        snap = self._snapshot
+        return margin * snap.stop_out / 100.0 if snap.stopout_mode is StopoutMode.PERCENT else snap.stop_out
+
     def quote(self, symbol: str) -> Quote | None:
         """The price this account values `symbol` at now (None if it holds no quote of it)."""
         return self._quotes.get(symbol)

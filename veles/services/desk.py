@@ -256,6 +256,26 @@ def position_summary(positions: Iterable[Any], profits: Mapping[int, float], sym
     }
 
 
+def stop_out_distance(figures: Any, stop_out_equity: float | None,
+                      quotes: Mapping[str, Sequence[float]]) -> Row | None:
+    """How far the account's largest position (by USD notional) may move against it before the
+    account is stopped out, other prices and the margin held as they are: the loss it can still
+    take (equity above the stop-out equity), as a fraction of that symbol's notional, and the price
+    that fraction away from the current mid. None without margin, exposure or a quote."""
+    if stop_out_equity is None or not figures.exposure:
+        return None
+    main = max(figures.exposure, key=lambda e: abs(e.usd_notional))
+    quote = quotes.get(main.symbol)
+    if not main.usd_notional or not quote:
+        return None
+    room = (figures.equity - stop_out_equity) * figures.usd_rate  # USD the account can still lose
+    fraction = room / abs(main.usd_notional)
+    mid = (quote[0] + quote[1]) / 2.0
+    long = main.usd_notional > 0
+    return {"symbol": main.symbol, "fraction": fraction, "long": long,
+            "price": mid * (1.0 - fraction) if long else mid * (1.0 + fraction)}
+
+
 def connection_freshness(info: Mapping[str, Any]) -> list[Row]:
     """Per connection, seconds since its newest quote and its newest deal arrived (None: none yet),
     by the supervisor's clock (`TenantSupervisor.desk_info`), so this host's clock does not matter."""

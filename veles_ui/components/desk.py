@@ -33,20 +33,22 @@ def _closest_row(row: ObjectVar[dict[str, str]]) -> rx.Component:
         _num(row, "equity"),
         _num(row, "margin"),
         _num(row, "margin_level"),
+        rx.table.cell(row["distance"], class_name="distance", style={"font_variant_numeric": "tabular-nums"}),
         rx.table.cell(rx.badge(row["state"], color_scheme=row["state_color"])),
     )
 
 
 def closest_panel(rows: ArrayVar[Any]) -> rx.Component:
-    """Accounts with margin in use, lowest margin level first: the next to be stopped out."""
+    """Accounts with margin in use, lowest margin level first: the next to be stopped out; how far
+    each one's largest position may move against it first (other prices and margin as now)."""
     return rx.card(
         rx.vstack(
             rx.heading("Closest to stop-out", size="3"),
             rx.cond(
                 rows.length() > 0,
                 rx.table.root(
-                    _head("Login", "Group", "Book", "Currency", "Equity", "Margin", "Margin level", "State",
-                          numeric_from=4, numeric_to=7),
+                    _head("Login", "Group", "Book", "Currency", "Equity", "Margin", "Margin level",
+                          "Largest position to stop-out", "State", numeric_from=4, numeric_to=7),
                     rx.table.body(rx.foreach(rows, _closest_row)),
                     size="1",
                     width="100%",

@@ -8,6 +8,7 @@ from typing import cast
 
 import reflex as rx
 
+from veles.services.desk import closest_to_stop_out
 from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
 from veles_ui.state.desk import DeskReader, closest_view, freshness_view, today_view
@@ -76,7 +77,6 @@ class DashboardState(PortalStream):
         self.exposure_height = 60 + BAR_PX * len(every)
         page, _total = replica.page(sort="login", limit=PAGE_SIZE)
         self.rows = [account_view(r) for r in page]
-        self.closest = closest_view(replica)
 
     def _shows(self, path: str) -> bool:
         return path == "/dashboard"
@@ -90,13 +90,15 @@ class DashboardState(PortalStream):
             async for replica in self._follow():
                 fresh = reading is not None and reading.done() and reading.result()
                 if tenant_id and (reading is None or reading.done()):
-                    reading = asyncio.create_task(reader.refresh(tenant_id))
+                    closest = [r["login"] for r in closest_to_stop_out(replica.rows.values())]
+                    reading = asyncio.create_task(reader.refresh(tenant_id, closest))
                 today: list[dict[str, str]] | None = None
                 if fresh or time.monotonic() - summed >= DESK_EVERY_S:
                     summed = time.monotonic()
                     today, connections = today_view(replica, reader.deals), freshness_view(reader.info)
                 async with self:
                     self._show(replica)
+                    self.closest = closest_view(replica, reader.distances)
                     tenant_id = self.tenant_id
                     if today is not None:  # summed from this very update: the version says so
                         self.today, self.connections, self.today_version = today, connections, replica.version

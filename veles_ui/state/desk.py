@@ -12,25 +12,36 @@ from typing import Any
 from veles.config import get_settings
 from veles.services import desk
 from veles.services.desk_engine import desk_info
-from veles.services.live import TenantReplica
-from veles_ui.format import money, percent, sign_color, state_color
+from veles.services.live import TenantReplica, get_live_feed
+from veles_ui.format import DASH, money, percent, price, sign_color, state_color
 
 log = logging.getLogger(__name__)
 
 TODAY_EVERY_S = 5.0  # the deal log is written every ~0.5 s; the day's sums need no more
 FRESH_EVERY_S = 1.0
+DISTANCE_EVERY_S = 3.0  # the closest accounts' positions, for their distance to stop-out
 AMBER_S, RED_S = 5.0, 30.0  # a connection's newest quote older than these looks stale
 
 
-def closest_view(replica: TenantReplica) -> list[dict[str, str]]:
-    """The "closest to stop-out" panel's rows, each login a link to its page."""
-    return [
-        {"login": str(r["login"]), "href": f"/accounts/{r['login']}", "group": r["group"], "book": r["book"],
-         "currency": r["currency"], "equity": money(r["equity"]), "margin": money(r["margin"]),
-         "margin_level": percent(r["margin_level"]), "state": r["state"].replace("_", " "),
-         "state_color": state_color(r["state"])}
-        for r in desk.closest_to_stop_out(replica.rows.values())
-    ]
+def closest_view(replica: TenantReplica, distances: dict[int, dict[str, Any]] | None = None
+                 ) -> list[dict[str, str]]:
+    """The "closest to stop-out" panel's rows, each login a link to its page, with how far its
+    largest position may move against it before stop-out (`desk.stop_out_distance`)."""
+    distances = distances or {}
+    views = []
+    for r in desk.closest_to_stop_out(replica.rows.values()):
+        view = {"login": str(r["login"]), "href": f"/accounts/{r['login']}", "group": r["group"],
+                "book": r["book"], "currency": r["currency"], "equity": money(r["equity"]),
+                "margin": money(r["margin"]), "margin_level": percent(r["margin_level"]),
+                "state": r["state"].replace("_", " "), "state_color": state_color(r["state"]),
+                "distance": DASH}
+        d = distances.get(r["login"])
+        if d is not None:
+            move = "-" if d["long"] else "+"
+            view["distance"] = (f"{d['symbol']} {move}{max(d['fraction'], 0.0) * 100:,.2f}% "
+                                f"→ {price(d['price'], d['digits'])}")
+        views.append(view)
+    return views
 
 
 def _money_cell(view: dict[str, str], key: str, minor: int) -> None:
@@ -79,12 +90,35 @@ class DeskReader:
     def __init__(self) -> None:
         self._today_at = -TODAY_EVERY_S
         self._fresh_at = -FRESH_EVERY_S
+        self._distance_at = -DISTANCE_EVERY_S
         self.deals: dict[int, dict[str, int]] = {}
         self.info: dict[str, Any] = {}
+        self.distances: dict[int, dict[str, Any]] = {}
 
-    async def refresh(self, tenant_id: int) -> bool:
+    async def _distances(self, tenant_id: int, logins: list[int]) -> dict[int, dict[str, Any]]:
+        feed = get_live_feed()
+        found = await asyncio.gather(*(feed.account_detail(tenant_id, login) for login in logins),
+                                     return_exceptions=True)
+        distances = {}
+        for login, detail in zip(logins, found, strict=True):
+            if detail is None or isinstance(detail, BaseException):
+                continue
+            d = desk.stop_out_distance(detail.figures, detail.stop_out_equity, detail.quotes)
+            if d is not None:
+                d["digits"] = detail.digits.get(d["symbol"])
+                distances[login] = d
+        return distances
+
+    async def refresh(self, tenant_id: int, closest: list[int] | None = None) -> bool:
         """Read what is due; whether anything new was read."""
         now, changed, settings = time.monotonic(), False, get_settings()
+        if closest and now - self._distance_at >= DISTANCE_EVERY_S:
+            self._distance_at = now
+            try:
+                self.distances = await self._distances(tenant_id, closest)
+                changed = True
+            except Exception:
+                log.debug("tenant %s: distances to stop-out unavailable", tenant_id, exc_info=True)
         if now - self._today_at >= TODAY_EVERY_S:
             self._today_at = now
             try:
