@@ -19,7 +19,8 @@ from typing import Any
 import ray
 
 from actors.mt5_account import AccountDetail
-from actors.names import aggregator_name, supervisor_name
+from actors.tenant_directory import find
+from actors.tenant_host import TenantNotHosted
 from actors.wire import Row, account_row
 from veles.bus import RedisBus
 from veles.config import engine_prefix
@@ -31,7 +32,7 @@ from veles.reports.storage import open_storage
 
 log = logging.getLogger(__name__)
 
-_GONE = (ValueError, ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+_GONE = (ValueError, TenantNotHosted, ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
 
 def worker_name(index: int) -> str:
@@ -60,26 +61,30 @@ def detail_row(detail: AccountDetail) -> Row:
 
 
 class RayLiveSource:
-    """The engine's live figures for a report, read from the tenant's named actors."""
+    """The engine's live figures for a report, read from the tenant's supervisor and aggregator
+    wherever they run (`actors/tenant_directory.py`)."""
 
     def __init__(self, namespace: str, timeout: float) -> None:
         self._namespace, self._timeout = namespace, timeout
 
-    def _call(self, name: str, method: str, *args: Any) -> Any:
+    def _call(self, tenant_id: int, role: str, method: str, *args: Any) -> Any:
+        what = f"tenant {tenant_id}'s {role}"
         try:
-            handle = ray.get_actor(name, namespace=self._namespace)
+            handle = find(tenant_id, role, self._namespace)
+            if handle is None:
+                raise ValueError(what)
             return ray.get(getattr(handle, method).remote(*args), timeout=self._timeout)
         except _GONE as exc:
-            raise SourceError(f"the risk engine is not running for this broker ({name} not found)") from exc
+            raise SourceError(f"the risk engine is not running for this broker ({what} not found)") from exc
         except ray.exceptions.GetTimeoutError as exc:
-            raise SourceError(f"the risk engine did not answer within {self._timeout:g} s ({name})") from exc
+            raise SourceError(f"the risk engine did not answer within {self._timeout:g} s ({what})") from exc
 
     def book(self, tenant_id: int) -> Row:
-        snapshot: Row = self._call(aggregator_name(tenant_id), "snapshot")
+        snapshot: Row = self._call(tenant_id, "aggregator", "snapshot")
         return snapshot
 
     def account(self, tenant_id: int, login: int) -> Row | None:
-        detail = self._call(supervisor_name(tenant_id), "account_detail", login)
+        detail = self._call(tenant_id, "supervisor", "account_detail", login)
         if detail is None:
             return None
         return detail_row(detail)

@@ -54,6 +54,13 @@ class TenantNotHosted(LookupError):
     """A call for a tenant this tenant host does not hold (never added, or removed)."""
 
 
+def registration_key(namespace: str, host_name: str, tenant_id: int | str) -> str:
+    """The key of a tenant's registration with a tenant host in Ray's key-value store (scoped by
+    the Ray namespace, not Redis: no deployment prefix applies); other processes find a hosted
+    tenant by it (`actors/tenant_directory.py`)."""
+    return f"tenant-host:{namespace}:{host_name}:tenant:{tenant_id}"
+
+
 class LocalActor:
     """A logical actor's handle inside its host: `handle.method.remote(...)` runs the method on
     this process's event loop as a task and returns it (awaitable, like an ObjectRef). Ray
@@ -115,8 +122,7 @@ class TenantHostCore:
 
     def __init__(self, name: str, namespace: str) -> None:
         self.name = name
-        # Ray key-value store (scoped by the Ray namespace), not Redis: no deployment prefix applies
-        self._kv_prefix = f"tenant-host:{namespace}:{name}:tenant:"
+        self._kv_prefix = registration_key(namespace, name, "")
         self.tenants: dict[int, HostedSupervisor] = {}
         self.restarts: Counter[int] = Counter()  # logical restarts by tenant
 
@@ -201,6 +207,22 @@ class TenantHostCore:
         await asyncio.to_thread(self.forget, tenant_id)
         return True
 
+    async def remove_all(self) -> list[int]:
+        """Stop and forget every tenant held here (the engine stops); returns them."""
+        removed = sorted(self.tenants)
+        for tenant_id in removed:
+            await self.remove(tenant_id)
+        return removed
+
+    def has(self, tenant_id: int, role: str) -> bool:
+        """Whether the tenant is held here with that logical actor running (its aggregator does
+        not run while the tenant is suspended)."""
+        try:
+            self.target(tenant_id, role)
+        except TenantNotHosted:
+            return False
+        return True
+
     async def crash(self, tenant_id: int) -> None:
         """Failure drill: the tenant's logical actor dies (its state is lost mid-way, nothing is
         closed or told) and is started again from its registration, as Ray does for a process;
@@ -227,8 +249,10 @@ class TenantHost(TenantHostCore):
     when it dies (then it starts its tenants again). Async: tenants' calls (long polls among
     them) interleave on one event loop, as they would in a supervisor actor of their own."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, ray.get_runtime_context().namespace)
+    def __init__(self, name: str, namespace: str | None = None) -> None:
+        """`namespace`: the one its name is in (its registrations are kept under it, where other
+        processes look); by default its job's."""
+        super().__init__(name, namespace or ray.get_runtime_context().namespace)
         self._restoring: asyncio.Task[list[int]] | None = None
         if ray.get_runtime_context().was_current_actor_reconstructed:
             self._restoring = asyncio.ensure_future(self.restore())
@@ -239,6 +263,18 @@ class TenantHost(TenantHostCore):
         if self._restoring is not None:
             await self._restoring
         return await super().call(tenant_id, role, method, args, kwargs)
+
+    async def has(self, tenant_id: int, role: str) -> bool:  # type: ignore[override]
+        """`TenantHostCore.has`, once a restarted host has started its tenants again."""
+        if self._restoring is not None:
+            await self._restoring
+        return super().has(tenant_id, role)
+
+    async def remove_all(self) -> list[int]:
+        """`TenantHostCore.remove_all`, once a restarted host has started its tenants again."""
+        if self._restoring is not None:
+            await self._restoring
+        return await super().remove_all()
 
     async def hosted_tenants(self) -> dict[int, int]:
         """`hosted()`, once a restarted host has started its tenants again."""
@@ -275,14 +311,16 @@ class _RemoteCall:
         return ref.host.call.remote(ref.tenant_id, ref.role, self._method, args, kwargs)
 
 
-def tenant_host(tenant_id: int, hosts: int) -> ActorHandle:
+def tenant_host(tenant_id: int, hosts: int, namespace: str | None = None) -> ActorHandle:
     """The tenant host that holds `tenant_id`, one of `hosts` (started if not running): tenants
-    are dealt round them by id, so every process finds a tenant in the same one."""
+    are dealt round them by id, so every process finds a tenant in the same one. In `namespace`,
+    or this process's Ray namespace."""
     if hosts < 1:
         raise ValueError(f"need at least one tenant host, got {hosts}")
     name = tenant_host_name(tenant_id % hosts)
+    namespace = namespace or ray.get_runtime_context().namespace
     return TenantHost.options(  # type: ignore[attr-defined]
-        name=name, lifetime="detached", get_if_exists=True).remote(name)
+        name=name, namespace=namespace, lifetime="detached", get_if_exists=True).remote(name, namespace)
 
 
 def tenant_ref(tenant_id: int, hosts: int, role: str = "supervisor") -> TenantRef:

@@ -1349,6 +1349,7 @@ class Supervisor:
             "plan": self._plan,
             "running": self._running,
             "reconstructed": self._reconstructed,
+            "incarnation": self._incarnation,  # changes when the supervisor is started again
             "refused_connections": dict(self._refused),
             "stored_connections": {cid: feed.view() for cid, feed in self._feeds.items()},
             "uptime_s": round(time.time() - self._started, 1),

@@ -156,6 +156,18 @@ class Settings(BaseSettings):
     accounts_per_host: int = Field(
         default=0, ge=0, description="Accounts per host process when engine_hosts is 0 (1: one per account)."
     )
+    tenant_hosts: int = Field(
+        default=0, ge=0,
+        description="Processes hosting tenants' supervisors and aggregators as logical actors, with one "
+        "shared pool of account hosts (0: one per CPU of the cluster). Fixed for the cluster by the "
+        "first process that starts a tenant (kept in Ray's key-value store), so every process finds "
+        "a tenant in the same one.",
+    )
+    process_per_tenant: bool = Field(
+        default=False,
+        description="One supervisor and one aggregator process per tenant, each with its own account "
+        "hosts (ENGINE_HOSTS, ACCOUNTS_PER_HOST), instead of tenant hosts.",
+    )
     demo_accounts: int = Field(default=500, ge=1, description="Accounts of the demo's simulated broker.")
     demo_seed: int = 7
     demo_email: str = "demo@veles.local"

@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import ray
 
-from actors.names import supervisor_name
+from actors.tenant_directory import find
 from veles.config import Settings
 from veles.services.demo import seed_demo
 from veles.services.engine import start_engine, stop_engine
@@ -95,8 +94,8 @@ async def test_account_detail_lists_positions_and_stays_within_the_tenant(
 
 
 async def test_supervisor_reports_progress_per_connection(engine: tuple[Settings, int]) -> None:
-    _settings, tenant_id = engine
-    supervisor = ray.get_actor(supervisor_name(tenant_id))
+    settings, tenant_id = engine
+    supervisor = find(tenant_id, "supervisor", settings.ray_namespace)
     for _ in range(100):
         status = await supervisor.status.remote()
         if status["connections"][0]["batches"] >= 10:

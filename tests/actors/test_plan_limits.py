@@ -15,11 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import ray
 from pydantic import SecretStr
 from sqlmodel import select
 
-from actors.names import supervisor_name
+from actors.tenant_directory import find
 from models.connections import ConnectionStatus, Mt5Connection
 from models.db import session_scope, tenant_session, upgrade
 from models.tenancy import Plan, Role, Tenant
@@ -128,8 +127,9 @@ async def test_a_plan_change_reaches_the_running_engine_at_once(ray_local: None,
             return [rows[i].status for i in ids]
 
         await _until(lambda: statuses() == [ConnectionStatus.CONNECTED] * 2, "both connected")
-        supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+        supervisor = find(tenant_id, "supervisor", "veles-test")
         pid = await supervisor.pid.remote()
+        incarnation = (await supervisor.status.remote())["incarnation"]
 
         answer = await set_tenant_plan(settings, Role.PLATFORM_ADMIN, None, tenant_id, "starter")
         assert answer["running"] is True
@@ -150,5 +150,6 @@ async def test_a_plan_change_reaches_the_running_engine_at_once(ray_local: None,
             await asyncio.sleep(0.25)
             status = await supervisor.status.remote()
         assert await supervisor.pid.remote() == pid  # applied to the running supervisor
+        assert status["incarnation"] == incarnation  # not to one started again (in a tenant host)
     finally:
         await stop_engine(settings)

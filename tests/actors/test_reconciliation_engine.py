@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlmodel import select
 
-from actors.names import supervisor_name
 from models.alerts import Alert
 from models.db import session_scope, tenant_session, upgrade
 from models.tenancy import Plan, Tenant
@@ -40,7 +39,7 @@ from veles.risk.instruments import SymbolSpec
 from veles.services.connections import SIMULATED_ACCOUNTS, create_connection, delete_connection
 from veles.services.credentials import generate_key
 from veles.services.engine import apply_connections, start_engine, stop_engine
-from veles.services.ray_runtime import named_actor
+from veles.services.ray_runtime import tenant_actor
 
 pytestmark = [pytest.mark.ray, pytest.mark.postgres, pytest.mark.redis]
 PASSWORD = "sim-manager-pass"
@@ -116,10 +115,7 @@ async def test_the_checks_show_in_metrics(engine: tuple[Settings, int]) -> None:
 
 
 async def _supervisor(settings: Settings, tenant_id: int) -> Any:
-    try:
-        return await named_actor(settings, supervisor_name(tenant_id))
-    except ValueError:
-        return None
+    return await tenant_actor(settings, tenant_id, "supervisor")
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlmodel import select
 
-from actors.names import aggregator_name, host_name, supervisor_name
+from actors.tenant_directory import find
+from actors.tenant_host import TenantNotHosted, TenantRef
 from actors.tenant_supervisor import TenantSupervisor
 from models.accounts import ClientAccount
 from models.connections import ConnectionStatus, Mt5Connection
@@ -39,7 +40,7 @@ from veles.services.connections import (
     delete_connection,
 )
 from veles.services.credentials import generate_key
-from veles.services.engine import apply_connections, start_engine, stop_engine
+from veles.services.engine import apply_connections, apply_plan, start_engine, stop_engine
 from veles.services.live import LiveFeed
 
 pytestmark = [pytest.mark.ray, pytest.mark.postgres, pytest.mark.redis]
@@ -78,6 +79,7 @@ async def engine(
         _env_file=None, database_url=pg_url, redis_url=redis_url_module, ray_address=None,
         ray_namespace="veles-test", credentials_keys=SecretStr(generate_key()),
         simulator_password=SecretStr(PASSWORD), gateway_interval=0.25, publish_hz=4,
+        tenant_hosts=1,  # both tenants in one tenant host, as many small brokers share one
     )
     await start_engine(settings)
     yield settings, tenant_id, other_id
@@ -176,7 +178,7 @@ async def test_wrong_password_is_failed_with_the_reason_and_retried(
     assert "retrying in" in row.last_error
     assert "not-the-password" not in row.last_error
     assert _accounts(settings, tenant_id, row_id) == []
-    supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+    supervisor = find(tenant_id, "supervisor", "veles-test")
     view = (await supervisor.status.remote())["stored_connections"][f"conn-{row_id}"]
     assert view["state"] == "retrying"
     assert view["attempts"] >= 2
@@ -221,12 +223,18 @@ async def test_engine_metrics_count_lag_actors_and_alerts(engine: tuple[Settings
 
 
 def _engine_actors(tenant_id: int) -> list[str]:
-    """The names of the tenant's engine actors alive now (supervisor, aggregator, hosts)."""
-    named = {supervisor_name(tenant_id), aggregator_name(tenant_id)}
-    hosts = host_name(tenant_id, 0).removesuffix("0")
-    return sorted(actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
-                  if actor["namespace"] == "veles-test"
-                  and (actor["name"] in named or actor["name"].startswith(hosts)))
+    """What of the tenant's engine runs now, found as the web tier finds it (in its tenant host):
+    "supervisor", "aggregator", and "hosts" when its supervisor has account hosts."""
+    running = [role for role in ("aggregator", "supervisor")
+               if find(tenant_id, role, "veles-test") is not None]
+    if "supervisor" in running:
+        try:
+            status = ray.get(find(tenant_id, "supervisor", "veles-test").status.remote(), timeout=30)
+        except TenantNotHosted:  # it left between the two look-ups
+            return [role for role in running if role != "supervisor"]
+        if status["hosts"]:
+            running.append("hosts")
+    return sorted(running)
 
 
 async def test_a_tenant_without_a_connection_runs_nothing_until_its_first_one(
@@ -241,11 +249,8 @@ async def test_a_tenant_without_a_connection_runs_nothing_until_its_first_one(
     assert (await apply_connections(settings, other_id, wait=False))["running"] is True
     await _until(lambda: _row(settings, other_id, row_id).status is ConnectionStatus.CONNECTED, "connected")
     # the row says connected once the plan admits it (2b5b4a6), before the hosts are placed
-    await _until(lambda: host_name(other_id, 0) in _engine_actors(other_id), "its host started")
-    names = _engine_actors(other_id)
-    assert supervisor_name(other_id) in names
-    assert aggregator_name(other_id) in names
-    assert host_name(other_id, 0) in names
+    await _until(lambda: "hosts" in _engine_actors(other_id), "its hosts started")
+    assert _engine_actors(other_id) == ["aggregator", "hosts", "supervisor"]
     assert _engine_actors(tenant_id) == []  # the other tenant still has no connection
 
     with tenant_session(settings.database_url, other_id) as db:
@@ -255,11 +260,95 @@ async def test_a_tenant_without_a_connection_runs_nothing_until_its_first_one(
     assert (await apply_connections(settings, other_id)) == {"running": False}
 
 
-def _aggregator(tenant_id: int) -> Any:
+async def _status(supervisor: Any) -> dict[str, Any]:
+    status: dict[str, Any] = await supervisor.status.remote()
+    return status
+
+
+async def test_two_tenants_in_one_tenant_host_stay_apart(engine: tuple[Settings, int, int]) -> None:
+    """The production path with dense hosting: both tenants' first connections (added as the API
+    adds them) start their supervisors and aggregators as logical actors in the same tenant host,
+    their accounts in the shared account hosts. Each live book holds its own accounts only; an
+    account of one that fails is restored while the other goes on untouched; a plan change
+    reaches one tenant alone; removing one tenant's last connection stops that tenant only."""
+    settings, tenant_id, other_id = engine
+    rows = {tenant_id: _add(settings, tenant_id, "sim://zeta", PASSWORD),
+            other_id: _add(settings, other_id, "sim://eta", PASSWORD)}
+    for tenant in rows:
+        assert (await apply_connections(settings, tenant))["running"] is True
+    supervisors = {tenant: find(tenant, "supervisor", "veles-test") for tenant in rows}
+    mine, theirs = supervisors[tenant_id], supervisors[other_id]
+    assert isinstance(mine, TenantRef)
+    assert isinstance(theirs, TenantRef)
+    assert await mine.pid.remote() == await theirs.pid.remote()  # one process for both
+    feed = LiveFeed(settings)
+
+    async def follow(tenant: int) -> None:  # as a portal tab follows the book
+        async for _ in feed.watch(tenant):
+            pass
+
+    following = [asyncio.create_task(follow(tenant)) for tenant in rows]
     try:
-        return ray.get_actor(aggregator_name(tenant_id), namespace="veles-test")
-    except ValueError:
-        return None
+        await _until(lambda: set(rows) <= set(feed.followed()), "both followed")
+        replicas = {tenant: feed.replica(tenant) for tenant in rows}
+        for tenant, replica in replicas.items():
+            await _until(lambda r=replica: len(r.rows) == SIMULATED_ACCOUNTS, f"tenant {tenant}'s book")
+            await _until(lambda t=tenant: _accounts(settings, t, rows[t]), f"tenant {tenant}'s accounts")
+            assert sorted(replica.rows) == _accounts(settings, tenant, rows[tenant])
+        assert not set(replicas[tenant_id].rows) & set(replicas[other_id].rows)
+
+        # one account of the first tenant fails: restored alone, the other tenant untouched
+        before = await _status(theirs)
+        victim = await _until(lambda: next((lg for lg, row in replicas[tenant_id].rows.items()
+                                            if row["positions"]), None), "an account holding positions")
+        assert await mine.inject_failure.remote(victim, 1)
+
+        async def restored() -> dict[str, Any] | None:
+            (conn,) = (await _status(mine))["connections"]
+            return conn if conn["restarts"].get("step_error", 0) >= 1 and conn["recovering"] == 0 else None
+
+        conn = await _until(restored, "the failed account restored")
+        assert conn["failed"] == 0
+        after = await _status(theirs)
+        assert after["incarnation"] == before["incarnation"]
+        (their_conn,) = after["connections"]
+        assert their_conn["restarts"] == {}
+        assert their_conn["failed"] == 0
+        assert their_conn["batches"] > before["connections"][0]["batches"]
+
+        # a plan change reaches the tenant it is for, on the running engine
+        with session_scope(settings.database_url) as session:
+            other = session.get(Tenant, other_id)
+            assert other is not None
+            other.plan = Plan.ENTERPRISE
+        assert (await apply_plan(settings, other_id))["running"] is True
+        assert (await _status(theirs))["plan"] == "enterprise"
+        assert (await _status(mine))["plan"] == "professional"
+
+        # the first tenant's last connection goes: it stops, the other goes on in the same host
+        with tenant_session(settings.database_url, tenant_id) as db:
+            delete_connection(db, tenant_id, rows[tenant_id])
+        await apply_connections(settings, tenant_id)
+        await _until(lambda: not _engine_actors(tenant_id), "the first tenant's engine ended")
+        await _until(lambda: not replicas[tenant_id].rows, "its accounts gone from its book")
+        assert _engine_actors(other_id) == ["aggregator", "hosts", "supervisor"]
+        version = replicas[other_id].version
+        await _until(lambda: replicas[other_id].version > version + 4, "the other tenant's book moving")
+        assert len(replicas[other_id].rows) == SIMULATED_ACCOUNTS
+        assert (await _status(theirs))["incarnation"] == before["incarnation"]
+    finally:
+        for task in following:
+            task.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
+        await feed.aclose()
+    with tenant_session(settings.database_url, other_id) as db:
+        delete_connection(db, other_id, rows[other_id])
+    await apply_connections(settings, other_id)
+    await _until(lambda: not _engine_actors(other_id), "the other tenant's engine ended")
+
+
+def _aggregator(tenant_id: int) -> Any:
+    return find(tenant_id, "aggregator", "veles-test")
 
 
 async def test_a_connection_whose_logins_another_feeds_is_refused_until_that_one_goes(
@@ -292,7 +381,7 @@ async def test_a_connection_whose_logins_another_feeds_is_refused_until_that_one
     assert f"conn-{first}" in row.last_error
     assert "retrying" not in row.last_error  # refused, not retried on a timer
     assert _accounts(settings, tenant_id, second) == []
-    supervisor = ray.get_actor(supervisor_name(tenant_id), namespace="veles-test")
+    supervisor = find(tenant_id, "supervisor", "veles-test")
     status = await supervisor.status.remote()
     assert status["stored_connections"][f"conn-{second}"]["state"] == "refused"
     assert f"conn-{second}" in status["refused_connections"]

@@ -11,14 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import ray
 from pydantic import SecretStr
 from reflex import constants
 from reflex.istate.data import RouterData
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from actors.names import supervisor_name
+from actors.tenant_directory import find
 from models.audit import AuditLog
 from models.auth import EmailVerification
 from models.columns import utcnow
@@ -30,6 +29,7 @@ from veles.services.admin import audit_entries, set_tenant_status, tenant_usage,
 from veles.services.auth import AuthError, authenticate
 from veles.services.connections import create_connection
 from veles.services.credentials import generate_key
+from veles.services.engine import stop_engine
 from veles.services.permissions import PermissionDenied
 from veles.services.signup import (
     ANSWER,
@@ -230,8 +230,8 @@ def test_the_portal_answers_alike_and_the_link_starts_the_tenant(
         assert tenant is not None
         assert tenant.status is TenantStatus.ACTIVE
         settings = get_settings()
-        with pytest.raises(ValueError, match="look up"):  # no connection yet: no supervisor
-            ray.get_actor(supervisor_name(tenant.id or 0), namespace=settings.ray_namespace)
+        # no connection yet: nothing runs for it
+        assert find(tenant.id or 0, "supervisor", settings.ray_namespace) is None
     finally:
         get_settings.cache_clear()
 
@@ -263,7 +263,7 @@ def test_usage_lists_plan_limits_and_refuses_non_platform_roles(db: str) -> None
 
 
 def test_suspend_stops_the_engine_and_sign_in_resume_starts_it(db: str, ray_local: None) -> None:
-    settings = Settings(_env_file=None, database_url=db, redis_url=None,
+    settings = Settings(_env_file=None, database_url=db, redis_url=None, ray_namespace="veles-test",
                         credentials_keys=SecretStr(generate_key()), simulator_password=SecretStr("sim-pass"))
     identity = _signed_up(db, _form(broker="Suspend Me", email="admin@suspend.test"))
     with tenant_session(db, identity.tenant_id) as session:  # an engine runs only for a connection
@@ -283,13 +283,12 @@ def test_suspend_stops_the_engine_and_sign_in_resume_starts_it(db: str, ray_loca
     async def scenario() -> tuple[bool, bool]:
         await set_tenant_status(settings, Role.PLATFORM_ADMIN, admin_id, identity.tenant_id,
                                 TenantStatus.ACTIVE)
-        supervisor = ray.get_actor(supervisor_name(identity.tenant_id), namespace=settings.ray_namespace)
+        supervisor = find(identity.tenant_id, "supervisor", settings.ray_namespace)
         running = (await supervisor.status.remote())["running"]
         await set_tenant_status(settings, Role.PLATFORM_ADMIN, admin_id, identity.tenant_id,
                                 TenantStatus.SUSPENDED)
         stopped = not (await supervisor.status.remote())["running"]
-        await supervisor.stop.remote()
-        ray.kill(supervisor)
+        await stop_engine(settings)  # the suspended tenant's idle supervisor too
         return running, stopped
 
     assert asyncio.run(scenario()) == (True, True)

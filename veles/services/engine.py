@@ -1,8 +1,14 @@
-"""Starting and stopping the engine: one TenantSupervisor per active tenant that has a connection.
+"""Starting and stopping the engine: a supervisor per active tenant that has a connection.
+
+Where it runs: by default every tenant's supervisor and aggregator are logical actors in one of a
+few tenant hosts (`actors/tenant_host.py`, `TENANT_HOSTS`, one per CPU by default), its accounts
+in the account hosts all those tenants share; with `PROCESS_PER_TENANT` each tenant gets a
+`TenantSupervisor` process, an aggregator process and account hosts of its own. Either way it is
+found through `actors/tenant_directory.py`.
 
 Each supervisor is created with the tenant's `StoredConnections`, so it feeds every row of
-`mt5_connection` (read and decrypted inside the supervisor) besides any simulated broker given here
-(the demo). A tenant without a connection starts nothing (no supervisor, no aggregator, no host):
+`mt5_connection` (read and decrypted inside the supervisor) besides any simulated broker given
+here (the demo). A tenant without a connection starts nothing (no supervisor, no aggregator, no host):
 a SaaS node carries hundreds of small brokers, many of them not connected yet. Its first
 connection starts its engine (`apply_connections`); when its last one is removed, the supervisor
 stops its actors and ends itself. `apply_connections` and `apply_rules` push a change to a running
@@ -13,20 +19,27 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import ray
 
 from actors.alert_store import load_rules
-from actors.names import supervisor_name
+from actors.names import host_name, supervisor_name, tenant_host_name
+from actors.tenant_directory import forget_tenant_hosts, settle_tenant_hosts, tenant_hosts_in_use
+from actors.tenant_host import SHARED_POOL, TenantNotHosted, TenantRef, tenant_host
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
 from veles.services.connections import StoredConnections
 from veles.services.followers import start_followers, stop_followers
-from veles.services.ray_runtime import join, named_actor
+from veles.services.ray_runtime import join, tenant_actor
 from veles.services.tenants import active_tenants, plan_of, tenants_with_connections
+
+# A call to a supervisor that ended itself meanwhile (its last connection went): its process is
+# gone, or, in a tenant host, the tenant is no longer held there.
+_ENDED = (ray.exceptions.RayActorError, TenantNotHosted)
 
 
 def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> GatewaySpec:
@@ -72,28 +85,40 @@ async def start_engine(
                         else simulated_gateway(settings, tenant_id, simulated_accounts)]
         if not gateways and tenant_id not in connected:
             continue  # nothing to feed: nothing runs until its first connection
-        supervisor = _supervisor(settings, tenant_id, gateways)
+        supervisor = await _supervisor(settings, tenant_id, gateways)
         statuses.append(await supervisor.start.remote())
     await start_followers(settings)  # alert delivery and risk history recording, for every tenant
     return statuses
 
 
-def _supervisor(settings: Settings, tenant_id: int, gateways: list[GatewaySpec]) -> Any:
-    """The tenant's supervisor: created (detached, named) or the running one found."""
-    return TenantSupervisor.options(  # type: ignore[attr-defined]
-        name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
-        get_if_exists=True,
-    ).remote(tenant_id, gateways, settings.publish_hz, settings.redis_url,
-             plan_of(settings.database_url, tenant_id), settings.database_url,
-             StoredConnections(settings, tenant_id), settings.engine_hosts, settings.accounts_per_host)
+def _tenant_hosts(settings: Settings) -> int:
+    """The cluster's number of tenant hosts, fixed by the first process that starts a tenant
+    (0: one process per tenant); blocking."""
+    wanted = 0 if settings.process_per_tenant else (
+        settings.tenant_hosts or max(1, int(ray.cluster_resources().get("CPU", 1))))
+    return settle_tenant_hosts(settings.ray_namespace, wanted)
+
+
+async def _supervisor(settings: Settings, tenant_id: int, gateways: list[GatewaySpec]) -> Any:
+    """The tenant's supervisor: created or the running one found (then `gateways` are not
+    changed), in its tenant host or as a detached, named process of its own."""
+    plan = await asyncio.to_thread(plan_of, settings.database_url, tenant_id)
+    args = (gateways, settings.publish_hz, settings.redis_url, plan, settings.database_url,
+            StoredConnections(settings, tenant_id), settings.engine_hosts, settings.accounts_per_host)
+    hosts = await asyncio.to_thread(_tenant_hosts, settings)
+    if not hosts:
+        return TenantSupervisor.options(  # type: ignore[attr-defined]
+            name=supervisor_name(tenant_id), namespace=settings.ray_namespace, lifetime="detached",
+            get_if_exists=True,
+        ).remote(tenant_id, *args)
+    host = await asyncio.to_thread(tenant_host, tenant_id, hosts, settings.ray_namespace)
+    await host.add.remote(tenant_id, *args)  # False: it is there already
+    return TenantRef(host, tenant_id)
 
 
 async def _running_supervisor(settings: Settings, tenant_id: int) -> Any | None:
-    """The tenant's supervisor if it runs; None if not (ValueError from Ray's look-up)."""
-    try:
-        return await named_actor(settings, supervisor_name(tenant_id))
-    except ValueError:
-        return None
+    """The tenant's supervisor if it runs; None if not."""
+    return await tenant_actor(settings, tenant_id, "supervisor")
 
 
 async def apply_connections(settings: Settings, tenant_id: int, wait: bool = True) -> dict[str, Any]:
@@ -112,7 +137,7 @@ async def apply_connections(settings: Settings, tenant_id: int, wait: bool = Tru
         try:
             status: dict[str, Any] = await supervisor.sync_connections.remote(wait)
             return {"running": True, "connections": status["stored_connections"]}
-        except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
+        except _ENDED:  # it ended itself meanwhile (its last connection went)
             pass
     if not await asyncio.to_thread(_should_run, settings, tenant_id):
         return {"running": False}
@@ -131,7 +156,7 @@ async def _start_supervisor(settings: Settings, tenant_id: int, wait: bool = Tru
     """Create (or find) the tenant's supervisor and start it; without `wait`, the start is sent
     and not awaited (creating the actor's process takes seconds a request should not wait)."""
     await join(settings)
-    supervisor = await asyncio.to_thread(_supervisor, settings, tenant_id, [])
+    supervisor = await _supervisor(settings, tenant_id, [])
     reference = supervisor.start.remote()
     if not wait:
         return {}
@@ -210,11 +235,14 @@ def status_line(status: dict[str, Any]) -> str:
 
 
 async def stop_engine(settings: Settings) -> None:
-    """Stop every tenant's supervisor and its children."""
+    """Stop every tenant's supervisor and its children: the tenant hosts with every tenant they
+    hold (suspended ones too) and the account hosts those tenants shared, and any tenant's own
+    supervisor process."""
     await stop_followers(settings)
+    namespace = settings.ray_namespace
     for tenant_id, _name in active_tenants(settings.database_url):
         try:
-            supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=settings.ray_namespace)
+            supervisor = ray.get_actor(supervisor_name(tenant_id), namespace=namespace)
         except ValueError:
             continue
         try:
@@ -222,6 +250,22 @@ async def stop_engine(settings: Settings) -> None:
         except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
             continue
         ray.kill(supervisor)
+    hosts = await asyncio.to_thread(tenant_hosts_in_use, namespace)
+    for index in range(hosts or 0):
+        try:
+            host = ray.get_actor(tenant_host_name(index), namespace=namespace)
+        except ValueError:
+            continue
+        with contextlib.suppress(ray.exceptions.RayActorError, TimeoutError):  # died: killed below
+            await asyncio.wait_for(host.remove_all.remote(), timeout=60)
+        ray.kill(host, no_restart=True)
+    if hosts:
+        shared = host_name(SHARED_POOL, 0)[:-1]
+        for actor in ray.util.list_named_actors(all_namespaces=True):
+            if actor["namespace"] == namespace and actor["name"].startswith(shared):
+                with contextlib.suppress(ValueError):
+                    ray.kill(ray.get_actor(actor["name"], namespace=namespace), no_restart=True)
+    await asyncio.to_thread(forget_tenant_hosts, namespace)
 
 
 async def suspend_tenant(settings: Settings, tenant_id: int) -> bool:
@@ -235,7 +279,7 @@ async def suspend_tenant(settings: Settings, tenant_id: int) -> bool:
         return False
     try:
         await asyncio.wait_for(supervisor.stop.remote(), timeout=30)
-    except ray.exceptions.RayActorError:  # it ended itself meanwhile (its last connection went)
+    except _ENDED:  # it ended itself meanwhile (its last connection went)
         return False
     return True
 

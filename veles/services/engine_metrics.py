@@ -24,11 +24,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from actors.engine_stats import KEY_PREFIX, engine_stats_key
-from actors.names import aggregator_name
+from actors.tenant_host import TenantNotHosted
 from veles.config import Settings, redis_name
 from veles.services.feed_retry import FEEDS, GIVE_UP_S, retries
 from veles.services.feed_retry import gave_up as gave_up_count
-from veles.services.ray_runtime import join, named_actor
+from veles.services.ray_runtime import join, tenant_actor
 from veles.services.tenants import active_tenants
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,12 @@ async def _from_ray(settings: Settings) -> list[Row]:
 
     async def one(tenant_id: int) -> Row | None:
         try:
-            aggregator = await named_actor(settings, aggregator_name(tenant_id))
+            aggregator = await tenant_actor(settings, tenant_id, "aggregator")
+            if aggregator is None:  # no engine for this tenant now
+                return None
             row: Row = await asyncio.wait_for(aggregator.stats.remote(), RAY_TIMEOUT_S)
             return row
-        except (ValueError, TimeoutError):  # no engine for this tenant now, or it is too slow
+        except (TenantNotHosted, TimeoutError):  # its engine stopped meanwhile, or it is too slow
             return None
 
     rows = await asyncio.gather(*(one(tenant_id) for tenant_id, _ in tenants))
@@ -96,11 +98,12 @@ async def tenant_engine_stats(settings: Settings, tenant_id: int) -> Row | None:
             finally:
                 await client.aclose()
             return json.loads(value) if value is not None else None
-        await join(settings)
-        aggregator = await named_actor(settings, aggregator_name(tenant_id))
+        aggregator = await tenant_actor(settings, tenant_id, "aggregator")
+        if aggregator is None:  # no engine for this tenant now
+            return None
         row: Row = await asyncio.wait_for(aggregator.stats.remote(), RAY_TIMEOUT_S)
         return row
-    except (ValueError, TimeoutError):  # no engine for this tenant now, or it is too slow
+    except (TenantNotHosted, TimeoutError):  # its engine stopped meanwhile, or it is too slow
         return None
     except Exception as exc:  # Redis or Ray away: the page says the engine is not reachable
         log.warning("tenant %s: engine stats unavailable: %s", tenant_id, exc)

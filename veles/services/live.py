@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import ray
-
 from actors.mt5_account import AccountDetail
-from actors.names import aggregator_name, supervisor_name
+from actors.tenant_directory import find
+from actors.tenant_host import TenantNotHosted
 from actors.wire import Row, alert_topic, book_message_problem, book_topic, book_totals
 from veles.bus import LocalBus, RedisBus
 from veles.config import Settings, get_settings
@@ -35,7 +34,7 @@ from veles.services.alert_inbox import AlertInbox
 from veles.services.alert_order import AlertSequencer, stored_since
 from veles.services.engine_metrics import count_push
 from veles.services.feed_retry import ALERT_TOPIC, BOOK, GIVE_UP_S, Health, follow
-from veles.services.ray_runtime import join, named_actor
+from veles.services.ray_runtime import join, tenant_actor
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +220,13 @@ class LiveFeed:
         (`ray_runtime.join`): EngineUnreachable (a ConnectionError) when the engine is elsewhere
         and RAY_ADDRESS is not set. A tenant with no supervisor has no connection, so no account.
         """
-        try:
-            supervisor = await named_actor(self._settings, supervisor_name(tenant_id))
-        except ValueError:
+        supervisor = await tenant_actor(self._settings, tenant_id, "supervisor")
+        if supervisor is None:
             return None
-        detail: AccountDetail | None = await supervisor.account_detail.remote(login)
+        try:
+            detail: AccountDetail | None = await supervisor.account_detail.remote(login)
+        except TenantNotHosted:  # its tenant host let it go meanwhile (its last connection went)
+            return None
         return detail
 
     async def alerts(self, tenant_id: int) -> dict[str, Any]:
@@ -318,13 +319,19 @@ class LiveFeed:
         await follow(ALERT_TOPIC, f"tenant {tenant_id} alert topic", once, give_up_s=self._give_up_s)
 
     def _lookup_aggregator(self, tenant_id: int) -> Any:
-        return ray.get_actor(aggregator_name(tenant_id), namespace=self._settings.ray_namespace)
+        """The tenant's aggregator wherever it runs (`actors/tenant_directory.py`); ValueError
+        when it runs none (blocking)."""
+        aggregator = find(tenant_id, "aggregator", self._settings.ray_namespace)
+        if aggregator is None:
+            raise ValueError(f"tenant {tenant_id} runs no aggregator")
+        return aggregator
 
     async def _handle(self, tenant_id: int) -> Any:
-        """The tenant's aggregator; the default look-up first joins Ray off the event loop (and
-        never starts a cluster in this process: see `ray_runtime.join`)."""
+        """The tenant's aggregator; the default look-up joins Ray and looks up off the event
+        loop (and never starts a cluster in this process: see `ray_runtime.join`)."""
         if self._aggregator == self._lookup_aggregator:
             await join(self._settings)
+            return await asyncio.to_thread(self._lookup_aggregator, tenant_id)
         return self._aggregator(tenant_id)
 
     async def _keep_current(self, tenant_id: int) -> None:

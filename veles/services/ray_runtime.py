@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import Any
 
 import ray
 
+from actors.tenant_directory import find
 from veles.config import Settings
 
 _join_lock = threading.Lock()  # one ray.init per process, whichever thread asks first
@@ -83,6 +85,14 @@ async def named_actor(settings: Settings, name: str) -> ray.actor.ActorHandle:
     blocking call to Ray's control store). ValueError when no actor has that name."""
     await join(settings)
     return await asyncio.to_thread(ray.get_actor, name, namespace=settings.ray_namespace)
+
+
+async def tenant_actor(settings: Settings, tenant_id: int, role: str) -> Any | None:
+    """The tenant's supervisor or aggregator (`role`), wherever it runs (`actors/tenant_directory`),
+    called like an actor handle; None when the tenant runs none. Joins and looks up off the
+    event loop."""
+    await join(settings)
+    return await asyncio.to_thread(find, tenant_id, role, settings.ray_namespace)
 
 
 def gcs_address() -> str:
