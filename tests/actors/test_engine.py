@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from actors.tenant_directory import find
+from actors.tenant_host import TenantRef
 from veles.config import Settings
 from veles.services.demo import seed_demo
 from veles.services.engine import start_engine, stop_engine
@@ -24,7 +25,8 @@ async def engine(
     """A running engine for one tenant whose aggregator also publishes to the real Redis."""
     database = tmp_path_factory.mktemp("engine") / "veles.db"
     settings = Settings(database_url=f"sqlite:///{database}", redis_url=redis_url_module,
-                        ray_namespace="veles-test", gateway_interval=0.1, publish_hz=10)
+                        ray_namespace="veles-test", gateway_interval=0.1, publish_hz=10,
+                        process_per_tenant=True)  # the setting's placement (tenant hosts elsewhere)
     tenant_id = seed_demo(settings)
     await start_engine(settings, simulated_accounts=ACCOUNTS)
     yield settings, tenant_id
@@ -96,6 +98,7 @@ async def test_account_detail_lists_positions_and_stays_within_the_tenant(
 async def test_supervisor_reports_progress_per_connection(engine: tuple[Settings, int]) -> None:
     settings, tenant_id = engine
     supervisor = find(tenant_id, "supervisor", settings.ray_namespace)
+    assert not isinstance(supervisor, TenantRef)  # PROCESS_PER_TENANT: a process of its own
     for _ in range(100):
         status = await supervisor.status.remote()
         if status["connections"][0]["batches"] >= 10:
