@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import delete, select
 
+from models.accounts import ClientAccount
 from models.audit import AuditLog
 from models.connections import Mt5Connection
 from models.db import session_scope
@@ -21,9 +22,12 @@ PASSWORD = "sim-manager-pass"  # what the world's simulated servers accept
 
 @pytest.fixture
 def clean(world: World) -> Iterator[None]:
-    """Each test starts with no connections in either tenant (the plan counts them)."""
+    """Each test starts with no connections in either tenant (the plan counts them). Their
+    accounts go first, as `delete_connection` does: the engine the first connection started
+    (in a tenant host already running, at once) may have written them by now."""
     yield
     with session_scope(world.settings.database_url) as session:
+        session.exec(delete(ClientAccount))
         for row in session.exec(select(Mt5Connection)).all():
             session.delete(row)
 

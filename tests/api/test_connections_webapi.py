@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import delete, select
 
+from models.accounts import ClientAccount
 from models.connections import Mt5Connection
 from models.db import session_scope, tenant_session
 from tests.stubs.mt5_webapi import (
@@ -36,8 +37,11 @@ from .conftest import World
 
 @pytest.fixture
 def clean(world: World) -> Iterator[None]:
+    """No connection left after a test; their accounts first (the engine a first connection
+    started may have written them by now, as `delete_connection` knows)."""
     yield
     with session_scope(world.settings.database_url) as session:
+        session.exec(delete(ClientAccount))
         for row in session.exec(select(Mt5Connection)).all():
             session.delete(row)
 
