@@ -92,11 +92,16 @@ async def _deliver(reference: ray.ObjectRef, queued: list[_Pending]) -> None:
 
 def coalesced(name: str, handle: ActorHandle) -> CoalescedHost:
     """The process's coalescing handle of the host called `name` (its handle updated when the
-    host was started again elsewhere)."""
+    host was started again elsewhere: another actor under the name).
+
+    Every tenant holds its own handle object for the same host (each looked it up), so handles
+    are compared by the actor they name (`ActorHandle.__eq__`, the actor id), not by identity:
+    by identity, each tenant's call flushed the queue the tenant before had started, and a turn
+    of the event loop sent nearly one call per tenant instead of one per host."""
     host = _HOSTS.get(name)
     if host is None:
         host = _HOSTS[name] = CoalescedHost(handle)
-    elif host.handle is not handle:
+    elif host.handle != handle:
         host.flush()
         host.handle = handle
     return host
