@@ -1286,9 +1286,10 @@ class Supervisor:
         status = slot.status if slot.status != "live" else "recovering"
         return dataclasses.replace(actor.detail(), status=status)
 
-    async def desk_info(self) -> dict[str, Any]:
+    async def desk_info(self, logins: bool = True) -> dict[str, Any]:
         """What the dealer's desk needs of the connections (`veles.services.desk`): per
-        connection, its accounts' logins and the wall-clock time its newest quote and deal arrived;
+        connection, its accounts' logins (unless `logins` is False: the dashboard's badges, each
+        second, need none) and the wall-clock time its newest quote and deal arrived;
         per symbol any connection lists, its base and profit currencies (net exposure by currency)."""
         currencies: dict[str, tuple[str, str]] = {}
         for conn in self._connections.values():
@@ -1298,8 +1299,8 @@ class Supervisor:
         return {
             "now": time.time(),
             "connections": [
-                {"connection_id": cid, "logins": sorted(c.accounts), "quote_at": c.quote_at,
-                 "deal_at": c.deal_at}
+                {"connection_id": cid, "logins": sorted(c.accounts) if logins else [],
+                 "accounts": len(c.accounts), "quote_at": c.quote_at, "deal_at": c.deal_at}
                 for cid, c in self._connections.items()
             ],
             "currencies": currencies,

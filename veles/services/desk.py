@@ -286,7 +286,7 @@ def connection_freshness(info: Mapping[str, Any]) -> list[Row]:
 
     return [
         {"connection_id": c["connection_id"], "quote_age": age(c["quote_at"]), "deal_age": age(c["deal_at"]),
-         "accounts": len(c["logins"])}
+         "accounts": c.get("accounts", len(c["logins"]))}
         for c in info.get("connections", [])
     ]
 

@@ -19,8 +19,8 @@ async def exposure_entries(settings: Settings, tenant_id: int) -> dict[str, Any]
     return answer
 
 
-async def desk_info(settings: Settings, tenant_id: int) -> dict[str, Any]:
+async def desk_info(settings: Settings, tenant_id: int, logins: bool = True) -> dict[str, Any]:
     """`TenantSupervisor.desk_info`: connections' freshness and logins, symbols' currencies."""
     supervisor = await named_actor(settings, supervisor_name(tenant_id))
-    answer: dict[str, Any] = await supervisor.desk_info.remote()
+    answer: dict[str, Any] = await supervisor.desk_info.remote(logins)
     return answer

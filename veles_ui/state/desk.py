@@ -130,7 +130,7 @@ class DeskReader:
         if now - self._fresh_at >= FRESH_EVERY_S:
             self._fresh_at = now
             try:
-                self.info = await desk_info(settings, tenant_id)
+                self.info = await desk_info(settings, tenant_id, logins=False)
                 changed = True
             except Exception:  # no engine (no connection yet) or a supervisor restarting
                 log.debug("tenant %s: connection freshness unavailable", tenant_id, exc_info=True)
