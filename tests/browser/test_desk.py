@@ -66,7 +66,7 @@ def test_dashboard_desk_panels(page: Page, artifacts: Path) -> None:
         f"() => document.querySelectorAll('#exposure-chart .recharts-yAxis .recharts-cartesian-axis-tick')"
         f".length === {len(symbols)}", timeout=10_000)
     ticks = page.locator(  # SVG text: no innerText
-        "#exposure-chart .recharts-yAxis .recharts-cartesian-axis-tick-value").all_text_contents()
+        "#exposure-chart .recharts-yAxis .recharts-cartesian-axis-tick").all_text_contents()
     assert set(ticks) == set(symbols)
     # closest to stop-out: accounts with margin in use, lowest margin level first, each a link
     page.wait_for_selector("#closest-table tbody tr", timeout=30_000)
@@ -153,7 +153,8 @@ def _drill_snapshot(page: Page) -> dict[str, object]:
 def test_exposure_drill_down_rows_sum_to_the_net(page: Page, artifacts: Path) -> None:
     _dashboard(page)
     symbol = page.locator("#exposure-table a.symbol-link").first.inner_text()
-    page.click("#exposure-table a.symbol-link >> nth=0")
+    # the table re-sorts live (largest USD first): click the symbol read, wherever it is now
+    page.locator("#exposure-table").get_by_role("link", name=symbol, exact=True).click()
     page.wait_for_url(f"**/exposure?symbol={symbol}")
     page.wait_for_selector("#drill-accounts tbody tr", timeout=60_000)
     page.wait_for_selector("#drill-currencies tbody tr", timeout=30_000)
@@ -194,8 +195,7 @@ def test_accounts_csv_is_the_table_as_shown(page: Page, artifacts: Path) -> None
     page.wait_for_function(
         f"() => document.querySelectorAll('#portal-accounts tbody tr').length === {DEMO_ACCOUNTS}",
         timeout=60_000)
-    page.click("#sort-login")
-    page.click("#sort-login")
+    page.click("#sort-login")  # already the sort key (ascending): a click reverses it
     page.wait_for_selector("#sort-login[aria-sort=descending]")
     shown = page.locator("#portal-accounts tbody tr").evaluate_all(
         "rows => rows.map(r => [...r.querySelectorAll('td')].slice(0, 4).map(c => c.innerText))")
