@@ -1,25 +1,54 @@
-"""Locust: people opening the portal. `locust -f loadtests/locustfile.py --host http://localhost:3000`.
+"""Locust: the standard mix of Veles' users against a running portal.
 
-Measures what a visitor's browser fetches before the live connection opens: the sign-in page and
-the backend's health ping. Live dashboard sessions (socket.io) are measured by their own scenario.
+    locust -f loadtests/locustfile.py --host http://localhost:3000 [--thresholds FILE] [UserClass ...]
+
+Each user class is a scenario in a module of its own (think times are people's, or pollers'):
+dealers on live dashboards (dashboard_dealers), dealers on the accounts list (account_dealers),
+API integrators (integrators), tenant admins (admins), report requesters (report_requesters) and
+visitors of the sign-in page (visitors). Their weights make the standard mix; name classes on the
+command line to run some only. Book updates are timed from their gateway stamp and reported as
+BOOK samples. At the end each scenario is judged against thresholds.toml (limits.py, verdicts.py) and the
+exit code says whether every limit held. `make loadtest` runs this mix against a demo of its own.
 """
 
 from __future__ import annotations
 
-from locust import HttpUser, between, task
+import sys
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.argument_parser import LocustArgumentParser
+from locust.env import Environment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scenario modules beside this file
+
+import limits
+import verdicts
+from account_dealers import AccountDealer
+from admins import TenantAdmin
+from dashboard_dealers import DashboardDealer
+from integrators import ApiIntegrator
+from report_requesters import ReportRequester
+from visitors import PortalVisitor
+
+# The imports above (Reflex's state classes, for the portal's names) can take tens of seconds on a
+# busy machine, in which gevent's loop clock stood still: a --run-time timer started from that stale
+# clock fires at once. Bring the clock to now before Locust starts its timers.
+gevent.get_hub().loop.update_now()
+
+__all__ = ["AccountDealer", "ApiIntegrator", "DashboardDealer", "PortalVisitor", "ReportRequester",
+           "TenantAdmin"]
 
 
-class PortalVisitor(HttpUser):
-    """Opens the sign-in page now and then and checks the backend is alive."""
+@events.init_command_line_parser.add_listener
+def _arguments(parser: LocustArgumentParser) -> None:
+    parser.add_argument("--thresholds", default=str(limits.DEFAULT_FILE),
+                        help="TOML file of per-scenario limits (p95_ms, p99_ms, max_error_ratio)")
 
-    wait_time = between(1, 3)
 
-    @task(3)
-    def sign_in_page(self) -> None:
-        """The page a dealer opens at the start of a shift."""
-        self.client.get("/login", name="/login")
-
-    @task(1)
-    def backend_ping(self) -> None:
-        """The backend's liveness check, as a load balancer would call it."""
-        self.client.get("/ping", name="/ping")
+@events.init.add_listener
+def _judge_at_the_end(environment: Environment, **_kwargs: Any) -> None:
+    assert environment.parsed_options is not None
+    verdicts.register(environment, Path(environment.parsed_options.thresholds))

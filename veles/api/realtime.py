@@ -28,7 +28,8 @@ an emit to a room from any web process reaches that room's clients on every proc
 every process that holds sockets of a tenant follows that tenant's bus topics itself and emits
 to its own sockets only (`ignore_queue`), otherwise each message would arrive once per process.
 Without Redis (embedded) the relay follows this process's LiveFeed and pushes `book` with the
-version and totals; the engine publishes alerts on Redis only, so `alert` needs REDIS_URL.
+version, totals and the stamps (`sent_at`, `published_at`) a client times it by; the engine
+publishes alerts on Redis only, so `alert` needs REDIS_URL.
 Bus subscribers are latest-wins: a client that must see every alert reads `/api/v1/alerts`.
 """
 
@@ -266,7 +267,8 @@ class Integrations(socketio.AsyncNamespace):
         async for replica in self._ctx.live_feed().watch(tenant_id):
             health.mark()
             await self._push(tenant_id, "book", {"tenant_id": tenant_id, "version": replica.version,
-                                                 "totals": replica.totals})
+                                                 "totals": replica.totals, "sent_at": replica.sent_at,
+                                                 "published_at": replica.published_at})
 
 
 def socketio_channel(prefix: str) -> str:

@@ -8,6 +8,10 @@ to the portal's `/_event` socket with a fresh session token, send the `hydrate_a
 browser sends on connect (the sign-in cookies as client-storage vars, the /dashboard route), and
 read the state deltas the dashboard's stream pushes. Each delta carrying a new book stamp is
 timed the moment it is decoded: server → client, rendering excluded.
+
+The protocol's pieces (`hydrate_event`, `handler_event`, `session_url`, `BookStamps`) are apart
+from the asyncio client so the Locust scenarios (loadtests/), whose users run on gevent with
+python-socketio's blocking client, speak it the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ _STAMP = f"stamp{FIELD_MARKER}"
 # The sign-in cookies, under the client-storage names the hydrate event carries them by.
 _TOKEN_VAR = f"{SessionState.get_full_name()}.token{FIELD_MARKER}"
 # The frontend's socket.io URL is <backend>/_event: both its engine.io path and its namespace.
-_EVENT = str(Endpoint.EVENT)
+EVENT_PATH = str(Endpoint.EVENT)
 
 
 def sign_in(url: str, email: str, password: str) -> tuple[str, str]:
@@ -48,6 +52,61 @@ def sign_in(url: str, email: str, password: str) -> tuple[str, str]:
     return pair["access_token"], pair["refresh_token"]
 
 
+def session_url(url: str) -> str:
+    """The socket URL of a new tab: the portal's address with a fresh session token in the query,
+    as the frontend connects (its engine.io path and namespace are both `EVENT_PATH`)."""
+    return f"{url}?token={uuid.uuid4()}"
+
+
+def hydrate_event(access_token: str, path: str = "/dashboard") -> dict[str, Any]:
+    """The boot event a page sends in its CONNECT packet: the sign-in cookie as a client-storage
+    var and the route, whose on_load handlers (a page's stream) then run."""
+    return {
+        "name": _HYDRATE,
+        # the refresh token is never part of the portal's state (an HttpOnly cookie the socket
+        # does not carry): a session without it lasts as long as its access token
+        "payload": {"vars": {_TOKEN_VAR: access_token}},
+        "router_data": {"pathname": path, "asPath": path},
+    }
+
+
+def handler_event(handler: str, payload: dict[str, Any], path: str) -> dict[str, Any]:
+    """An event a page sends when the user acts (`handler` is the state's full name, a dot and the
+    handler's name), with the router data of the page it was sent from."""
+    return {"name": handler, "payload": payload, "router_data": {"pathname": path, "asPath": path}}
+
+
+def field_key(name: str) -> str:
+    """How a state field is named inside a delta."""
+    return f"{name}{FIELD_MARKER}"
+
+
+@dataclass
+class BookStamps:
+    """Reads the state updates of one session: the redirects the portal sends, and for each new
+    book stamp its [gateway age ms, publish age ms, epoch ms received] the moment it is decoded."""
+
+    redirects: list[str] = field(default_factory=list)
+    _last: str = ""
+
+    def read(self, update: dict[str, Any]) -> list[list[float]]:
+        """The new stamps this update carries (usually none or one), aged as of now."""
+        now = time.time() * 1000
+        for event in update.get("events") or []:
+            if event.get("name") == "_redirect":
+                self.redirects.append(str((event.get("payload") or {}).get("path")))
+        found = []
+        for substate in (update.get("delta") or {}).values():
+            stamp = substate.get(_STAMP) if isinstance(substate, dict) else None
+            if not stamp or stamp == self._last:
+                continue
+            self._last = stamp
+            sent, published = (float(part) for part in stamp.split())
+            if sent > 0:
+                found.append([now - sent, now - published, now])
+        return found
+
+
 @dataclass
 class DashboardClient:
     """One dashboard session: its socket and, per new stamp, [gateway age ms, publish age ms,
@@ -57,42 +116,28 @@ class DashboardClient:
     access_token: str
     refresh_token: str
     samples: list[list[float]] = field(default_factory=list)
-    # Paths the portal sent this session to (a refused sign-in goes to /login).
-    redirects: list[str] = field(default_factory=list)
+    stamps: BookStamps = field(default_factory=BookStamps)
     # Set by the first stamp or the first redirect, whichever the portal sends first.
     answered: asyncio.Event = field(default_factory=asyncio.Event)
-    _last: str = ""
     _sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
 
+    @property
+    def redirects(self) -> list[str]:
+        """Paths the portal sent this session to (a refused sign-in goes to /login)."""
+        return self.stamps.redirects
+
     def _on_event(self, update: dict[str, Any]) -> None:
-        now = time.time() * 1000
-        for event in update.get("events") or []:
-            if event.get("name") == "_redirect":
-                self.redirects.append(str((event.get("payload") or {}).get("path")))
-                self.answered.set()
-        for substate in (update.get("delta") or {}).values():
-            stamp = substate.get(_STAMP) if isinstance(substate, dict) else None
-            if not stamp or stamp == self._last:
-                continue
-            self._last = stamp
-            sent, published = (float(part) for part in stamp.split())
-            if sent > 0:
-                self.samples.append([now - sent, now - published, now])
-                self.answered.set()
+        new = self.stamps.read(update)
+        self.samples.extend(new)
+        if new or self.stamps.redirects:
+            self.answered.set()
 
     async def connect(self) -> None:
         """Open the socket with the boot event riding in the CONNECT packet, as the frontend does."""
-        self._sio.on("event", self._on_event, namespace=_EVENT)
-        hydrate = {
-            "name": _HYDRATE,
-            # the refresh token is never part of the portal's state (an HttpOnly cookie the socket
-            # does not carry): a session without it lasts as long as its access token
-            "payload": {"vars": {_TOKEN_VAR: self.access_token}},
-            "router_data": {"pathname": "/dashboard", "asPath": "/dashboard"},
-        }
+        self._sio.on("event", self._on_event, namespace=EVENT_PATH)
         await self._sio.connect(
-            f"{self.url}?token={uuid.uuid4()}", socketio_path=_EVENT, namespaces=[_EVENT],
-            transports=["websocket"], auth={"event": hydrate}, wait_timeout=60,
+            session_url(self.url), socketio_path=EVENT_PATH, namespaces=[EVENT_PATH],
+            transports=["websocket"], auth={"event": hydrate_event(self.access_token)}, wait_timeout=60,
         )
 
     async def close(self) -> None:

@@ -23,7 +23,9 @@ from typing import Any
 
 import psutil
 
-from veles.bench.ui import _CHROMIUM_FLAGS, _OBSERVER, _STARTUP_SECONDS, _VIEWPORT, _demo
+from veles.bench.demo_process import STARTUP_SECONDS as _STARTUP_SECONDS
+from veles.bench.demo_process import running_demo as _demo
+from veles.bench.ui import _CHROMIUM_FLAGS, _OBSERVER, _VIEWPORT
 
 # Started in a short-lived process at each end of the window, so this benchmark adds no Ray
 # driver (and its heartbeats) to the cluster it measures.

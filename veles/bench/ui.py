@@ -19,31 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import psutil
 
 from veles.bench import dashboard_sockets
+from veles.bench.demo_process import STARTUP_SECONDS as _STARTUP_SECONDS
+from veles.bench.demo_process import fresh_database
+from veles.bench.demo_process import running_demo as _demo
 
 DEFAULT_SESSIONS = (1, 10, 50)
 _CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                    "--disable-component-update", "--disable-sync")
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# The demo (Ray, one actor per account, the front-end build) came up in 10+ minutes on 2 cores
-# shared with other test runs (load average 60-90); alone it takes about 70 s.
-_STARTUP_SECONDS = 1800
 _VIEWPORT = {"width": 1366, "height": 768}
-_RUNNING = re.compile(r"Veles is running: (\S+)\s+sign in as (\S+) / (\S+)")
 # Installed in every tab before the page loads: [gateway age ms, publish age ms, epoch ms on screen]
 # per new stamp (the whole document is observed: React may replace the stamp's node when the page
 # mounts).
@@ -66,61 +58,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _private_web_dir(tmp: Path) -> Path | None:
-    """A copy of the project's Reflex build directory (.web) for the benchmark's demo. Each build
-    writes its port into the bundle, so a demo building in the shared .web beside another (a test
-    run, a second benchmark) could serve tabs a bundle whose socket goes to the other's portal.
-    node_modules, which a build only reads, is hard-linked. None before the first build (the demo
-    then makes the shared one). The browser tests' conftest does the same for their demos."""
-    source = _PROJECT_ROOT / ".web"
-    if not (source / "node_modules").is_dir():
-        return None
-    target = tmp / "web"
-    not_copied = {"node_modules", "build", ".react-router"}  # at the top only: linked, or rebuilt
-
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        return [name for name in names if Path(folder) == source and name in not_copied]
-
-    shutil.copytree(source, target, symlinks=True, ignore=ignore)
-    subprocess.run(["cp", "-al", str(source / "node_modules"), str(target / "node_modules")],  # noqa: S603,S607
-                   check=True)
-    return target
-
-
-@contextmanager
-def _demo(accounts: int, port: int, timeout: float, progress: Callable[[str], None]
-          ) -> Iterator[tuple[subprocess.Popen[bytes], str, str, str]]:
-    """A `veles demo` of `accounts` on `port` with its own database; stopped with Ctrl-C after."""
-    with tempfile.TemporaryDirectory(prefix="veles-bench-ui-") as tmp:
-        log_path = Path(tmp) / "demo.log"
-        env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/bench.db", FRONTEND_PORT=str(port),
-                   DEMO_ACCOUNTS=str(accounts))
-        env.pop("RAY_ADDRESS", None)
-        if (web := _private_web_dir(Path(tmp))) is not None:
-            env["REFLEX_WEB_WORKDIR"] = str(web)
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(  # noqa: S603 (our own CLI)
-                [str(Path(sys.executable).parent / "veles"), "demo"], stdout=log,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )
-            try:
-                deadline = time.monotonic() + timeout
-                while (found := _RUNNING.search(log_path.read_text(errors="replace"))) is None:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"veles demo did not come up:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(1)
-                progress(f"demo up at {found.group(1)}")
-                yield proc, found.group(1), found.group(2), found.group(3)
-            finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=90)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.wait()
 
 
 def _portal_processes(demo: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -301,12 +238,25 @@ def _run_sockets(url: str, email: str, password: str, sessions: list[int], secon
 
 
 def run(sessions: list[int], seconds: float, accounts: int, port: int,
-        progress: Callable[[str], None], clients: str = "chromium") -> list[dict[str, Any]]:
+        progress: Callable[[str], None], clients: str = "chromium", workers: list[int] | None = None,
+        database_url: str = "", redis_url: str = "") -> list[dict[str, Any]]:
     """One result per number of sessions, measured against one demo, with Chromium tabs or
-    socket clients (see dashboard_sockets for why both)."""
+    socket clients (see dashboard_sockets for why both). With `workers`, one demo per number of
+    portal backend workers (Reflex's GRANIAN_WORKERS), each on a fresh PostgreSQL database and
+    Redis (the state manager that lets workers share sessions), measured at every size."""
     measure = _RUNS[clients]
-    with _demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password):
-        return measure(url, email, password, sessions, seconds, _portal_processes(demo), progress)
+    if not workers:
+        with _demo(accounts, port, _STARTUP_SECONDS, progress) as (demo, url, email, password):
+            return measure(url, email, password, sessions, seconds, _portal_processes(demo), progress)
+    results = []
+    for count in workers:
+        fresh_database(database_url)
+        env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "GRANIAN_WORKERS": str(count)}
+        progress(f"portal with {count} backend worker(s) on PostgreSQL + Redis")
+        with _demo(accounts, port, _STARTUP_SECONDS, progress, env) as (demo, url, email, password):
+            for result in measure(url, email, password, sessions, seconds, _portal_processes(demo), progress):
+                results.append({"portal_workers": count, **result})
+    return results
 
 
 # How each kind of client is measured; the CLI offers these names.
@@ -316,11 +266,12 @@ CLIENTS = tuple(_RUNS)
 
 def report(results: list[dict[str, Any]]) -> str:
     """A table for people; the CLI prints JSON lines too."""
-    lines = ["sessions  clients   updates/s/each  gw→client p50/p99 ms  publish→client p50/p99 ms  "
+    lines = ["workers  sessions  clients   updates/s/each  gw→client p50/p99 ms  publish→client p50/p99 ms  "
              "portal CPU % core  clients' CPU % core  load average"]
     for r in results:
         lines.append(
-            f"{r['sessions']:>8}  {r['clients']:<8}  {r['updates_per_session_s']:>14}  "
+            f"{r.get('portal_workers', 1):>7}  {r['sessions']:>8}  {r['clients']:<8}  "
+            f"{r['updates_per_session_s']:>14}  "
             f"{r['gateway_to_client_p50_ms']:>8} / {r['gateway_to_client_p99_ms']:<9}  "
             f"{r['publish_to_client_p50_ms']:>10} / {r['publish_to_client_p99_ms']:<12}  "
             f"{r['portal_cpu_pct_of_core']:>17}  {r['client_cpu_pct_of_core']:>19}  "

@@ -11,6 +11,7 @@ import typer
 from veles.bench import demo_idle as demo_bench
 from veles.bench import engine as engine_bench
 from veles.bench import flow as flow_bench
+from veles.bench import load as load_bench
 from veles.bench import ratelimit as ratelimit_bench
 from veles.bench import reports as reports_bench
 from veles.bench import risk as risk_bench
@@ -113,17 +114,54 @@ def ui(
     clients: Annotated[str, typer.Option(
         help="chromium: headless tabs, timed on screen; socket: socket.io clients, timed on receipt.",
     )] = "chromium",
+    workers: Annotated[list[int] | None, typer.Option(
+        "--workers", min=1,
+        help="Portal backend workers behind Redis (repeatable: one demo each, on PostgreSQL + Redis).",
+    )] = None,
+    database_url: Annotated[str, typer.Option(
+        help="With --workers: the PostgreSQL database, dropped and made anew per demo.",
+    )] = "postgresql+psycopg://postgres@127.0.0.1:5432/veles_bench_ui",
+    redis_url: Annotated[str, typer.Option(help="With --workers: the Redis.")] = load_bench.DEFAULT_REDIS,
 ) -> None:
     """The portal under N dashboard sessions: update-to-client latency and the portal's CPU."""
     if clients not in ui_bench.CLIENTS:
         raise typer.BadParameter(f"one of {', '.join(ui_bench.CLIENTS)}", param_hint="--clients")
     results = ui_bench.run(
         sessions or list(ui_bench.DEFAULT_SESSIONS), seconds, accounts, port,
-        progress=lambda line: typer.echo(line, err=True), clients=clients,
+        progress=lambda line: typer.echo(line, err=True), clients=clients, workers=workers,
+        database_url=database_url, redis_url=redis_url,
     )
     for result in results:
         typer.echo(json.dumps(result))
     typer.echo(ui_bench.report(results))
+
+
+@app.command("load")
+def load(
+    users: Annotated[int, typer.Option(min=1, help="Simulated users of the standard mix.")] = 60,
+    spawn_rate: Annotated[float, typer.Option(min=0.1, help="Users started per second.")] = 5.0,
+    seconds: Annotated[int, typer.Option(min=5, help="How long the mix runs once started.")] = 120,
+    accounts: Annotated[int, typer.Option(min=1, help="Simulated MT5 accounts in the demo broker.")] = 500,
+    port: Annotated[int, typer.Option(help="Port of the demo portal the run starts.")] = 3160,
+    processes: Annotated[int, typer.Option(
+        help="Locust worker processes beside the master (-1: one per core).")] = -1,
+    portal_workers: Annotated[int | None, typer.Option(
+        help="The portal's backend worker processes (default: Reflex's, from the cores).")] = None,
+    database_url: Annotated[str, typer.Option(
+        help="PostgreSQL database of the run, dropped and made anew.")] = load_bench.DEFAULT_DATABASE,
+    redis_url: Annotated[str, typer.Option(help="Redis of the run.")] = load_bench.DEFAULT_REDIS,
+    reports: Annotated[Path, typer.Option(help="Folder of the runs' CSV and HTML reports.")] = Path(
+        ".veles/loadtests"),
+    thresholds: Annotated[Path | None, typer.Option(
+        help="Limits per scenario (default: loadtests/thresholds.toml).")] = None,
+    user_classes: Annotated[list[str] | None, typer.Argument(
+        help="Run only these user classes (default: the whole mix).")] = None,
+) -> None:
+    """The standard Locust mix against a demo on PostgreSQL + Redis: verdicts decide the exit code."""
+    code = load_bench.run(users, spawn_rate, seconds, accounts, port, processes, database_url, redis_url,
+                          reports, thresholds, user_classes or [],
+                          progress=lambda line: typer.echo(line, err=True), portal_workers=portal_workers)
+    raise typer.Exit(code)
 
 
 @app.command("reports")
