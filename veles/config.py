@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     demo_seed: int = 7
     demo_email: str = "demo@veles.local"
     demo_password: SecretStr = SecretStr("veles-demo")
+    demo_webapi_password: SecretStr | None = Field(
+        default=None,
+        description="The manager password of `veles demo --via-webapi`'s simulated MT5 server "
+        "(random per run when unset); the load test sets it to send the server trade operations.",
+    )
     frontend_port: int = 3000
     public_url: str | None = Field(
         default=None,

@@ -36,7 +36,7 @@ def _file(tmp_path: Path, text: str) -> Path:
 
 def test_the_shipped_file_judges_every_scenario_of_the_mix() -> None:
     shipped = limits.load(limits.DEFAULT_FILE)
-    assert set(shipped) == {"dashboard", "dashboard open", "accounts", "api", "admin", "reports"}
+    assert set(shipped) == {"dashboard", "dashboard open", "accounts", "api", "admin", "reports", "storm"}
     assert shipped["dashboard"].p99_ms is not None
 
 

@@ -1,6 +1,7 @@
 """The fake MT5 Web API's incremental commands over real HTTP: `tick/last` by transaction id,
-`deal/get_batch` by time range with balance operations as deals, rights and bad parameters
-answered with MT5 retcodes; and the connector's reading of records it cannot trust."""
+`deal/get_batch` by time range with balance operations as deals, `trade/balance` booking them on a
+simulated server, rights and bad parameters answered with MT5 retcodes; and the connector's
+reading of records it cannot trust."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from tests.mt5.test_webapi_fake_server import login
 from tests.stubs.mt5_webapi import MANAGER_LOGIN, MANAGER_PASSWORD, make_feed_fake, serving
 from veles.mt5.webapi import convert
-from veles.mt5.webapi.fake_server import Manager
+from veles.mt5.webapi.fake_server import ALL_RIGHTS, Manager
 from veles.mt5.webapi.records import deal_record
+from veles.mt5.webapi.simulated import SimulatedWebApi
 from veles.risk.events import Deal, DealKind
 
 
@@ -99,3 +101,59 @@ def test_balance_and_credit_operations_travel_as_deals(kind: DealKind, action: s
     record = deal_record(operation, "USD", None)
     assert (record["Action"], record["Profit"], record["Symbol"]) == (action, "-250.50", "")
     assert convert.deal(record) == operation
+
+
+def test_a_simulated_servers_trade_balance_books_deals_the_feed_then_serves() -> None:
+    """trade/balance (what the load test's feed storm sends to `veles demo --via-webapi`): each call
+    books a deposit or credit on the simulator, served with its next step's deals and moving the
+    account's balance; bad parameters, an unknown login and a manager without the trade right are
+    refused with MT5 retcodes and book nothing."""
+    server = SimulatedWebApi(trading=False, password=MANAGER_PASSWORD, accounts=4, seed=3, warmup=30.0)
+    try:
+        logins = [a.login for a in server.broker.accounts()]
+        before = {a.login: a.balance for a in server.broker.accounts()}
+        with httpx.Client(base_url=server.url) as client:
+            assert login(client, login=server.login)["retcode"] == "0 Done"
+            tickets = []
+            for n, account in enumerate(logins):
+                body = client.get("/api/trade/balance", params={
+                    "login": account, "type": 2 if n % 2 == 0 else 3, "balance": "125.50",
+                    "comment": "storm"}).json()
+                assert body["retcode"] == "0 Done", body
+                tickets.append(int(body["answer"]["ticket"]))
+            refusals = [({"login": logins[0], "type": 2, "balance": "x"}, "3 Invalid parameters"),
+                        ({"login": logins[0], "type": 2, "balance": "0.001"}, "3 Invalid parameters"),
+                        ({"login": logins[0], "type": 2, "balance": "nan"}, "3 Invalid parameters"),
+                        ({"login": logins[0], "type": 6, "balance": "10"}, "3 Invalid parameters"),
+                        ({"type": 2, "balance": "10"}, "3 Invalid parameters"),
+                        ({"login": 1, "type": 2, "balance": "10"}, "13 Not found")]
+            for params, retcode in refusals:
+                assert client.get("/api/trade/balance", params=params).json() == {"retcode": retcode}
+            (batch,) = server.driver.advance()
+            booked = [d for d in batch.deals if d.comment == "storm"]
+            assert [d.ticket for d in booked] == tickets
+            assert [(d.login, d.kind, d.amount) for d in booked] == [
+                (account, DealKind.BALANCE if n % 2 == 0 else DealKind.CREDIT, 125.5)
+                for n, account in enumerate(logins)]
+            served = client.get("/api/deal/get_batch", params={"group": "*", "from": 0, "to": 2**31}).json()
+            assert {int(r["Deal"]) for r in served["answer"]} >= set(tickets)
+        assert server.broker.account(logins[0]).balance == before[logins[0]] + 125.5
+    finally:
+        server.close()
+
+
+def test_trade_balance_needs_the_trade_right() -> None:
+    readonly = Manager(MANAGER_LOGIN, MANAGER_PASSWORD, rights=ALL_RIGHTS - {"trade"})
+    booked: list[int] = []
+
+    def money(account: int, kind: DealKind, amount: float, comment: str) -> Deal:
+        booked.append(account)
+        raise AssertionError("a manager without the trade right moved money")
+
+    fake, broker, _ = make_feed_fake(accounts=2, managers=(readonly,), money=money)
+    with serving(fake) as url, httpx.Client(base_url=url) as client:
+        login(client)
+        refused = client.get("/api/trade/balance", params={
+            "login": broker.accounts()[0].login, "type": 2, "balance": "10"}).json()
+        assert refused == {"retcode": "8 Not enough permissions"}
+    assert booked == []

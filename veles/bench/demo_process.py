@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,11 +50,13 @@ def private_web_dir(tmp: Path) -> Path | None:
 
 @contextmanager
 def running_demo(accounts: int, port: int, timeout: float, progress: Callable[[str], None],
-                 env_overrides: Mapping[str, str] | None = None
+                 env_overrides: Mapping[str, str] | None = None, args: Sequence[str] = (),
+                 printed: Callable[[str], None] | None = None,
                  ) -> Iterator[tuple[subprocess.Popen[bytes], str, str, str]]:
-    """A `veles demo` of `accounts` on `port`, by default embedded with its own SQLite file
-    (`env_overrides` may give it DATABASE_URL and REDIS_URL, or any other setting); stopped with
-    Ctrl-C after. Yields the process, the URL and the sign-in it printed."""
+    """A `veles demo` of `accounts` on `port` (with `args`), by default embedded with its own
+    SQLite file (`env_overrides` may give it DATABASE_URL and REDIS_URL, or any other setting);
+    stopped with Ctrl-C after. Yields the process, the URL and the sign-in it printed; `printed`
+    is handed everything it printed until then."""
     with tempfile.TemporaryDirectory(prefix="veles-bench-demo-") as tmp:
         log_path = Path(tmp) / "demo.log"
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp}/bench.db", FRONTEND_PORT=str(port),
@@ -65,7 +67,7 @@ def running_demo(accounts: int, port: int, timeout: float, progress: Callable[[s
             env["REFLEX_WEB_WORKDIR"] = str(web)
         with log_path.open("wb") as log:
             proc = subprocess.Popen(  # noqa: S603 (our own CLI)
-                [str(Path(sys.executable).parent / "veles"), "demo"], stdout=log,
+                [str(Path(sys.executable).parent / "veles"), "demo", *args], stdout=log,
                 stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
             try:
@@ -75,6 +77,8 @@ def running_demo(accounts: int, port: int, timeout: float, progress: Callable[[s
                         raise RuntimeError(f"veles demo did not come up:\n{log_path.read_text()[-3000:]}")
                     time.sleep(1)
                 progress(f"demo up at {found.group(1)}")
+                if printed is not None:
+                    printed(log_path.read_text(errors="replace"))
                 yield proc, found.group(1), found.group(2), found.group(3)
             finally:
                 if proc.poll() is None:

@@ -2,8 +2,11 @@
 PostgreSQL and Redis, headless and distributed, with verdicts.
 
 It (re)creates a PostgreSQL database of its own (its name also makes the Redis prefix, so nothing
-else's keys are touched), starts `veles demo` on it with Redis (Reflex's state manager, the bus),
-adds a tenant admin with a random password for the admin scenario, and runs
+else's keys are touched), starts `veles demo --via-webapi` on it with Redis (Reflex's state
+manager, the bus): the simulated broker behind the fake MT5 Web API, with a manager password this
+run chooses, so the feed storm scenario can book deposits on it (`trade/balance`) that reach the
+engine the way a real server's deals do. It adds a tenant admin with a random password for the
+admin scenario, and runs
 `locust -f loadtests/locustfile.py --headless --processes -1` (one master, one worker process per
 core) for the given users and time. Locust prints its summary and the scenarios' verdicts
 (loadtests/thresholds.py); the CSV files and the HTML report are kept in a folder of the run.
@@ -14,6 +17,7 @@ exit code is Locust's, which the thresholds decide.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from sqlmodel import col, select
 from models.db import session_scope
 from models.tenancy import Role, Tenant, User
 from veles.bench.demo_process import PROJECT_ROOT, STARTUP_SECONDS, fresh_database, running_demo
+from veles.mt5.webapi.simulated import MANAGER_LOGIN
 from veles.services.auth import hash_password
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
@@ -34,6 +39,7 @@ ADMIN_EMAIL = "loadtest-admin@veles.local"
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/veles_loadtest"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 LOCUST_GRACE_S = 120  # beyond the run time: spawning, stopping users, writing the reports
+_WEBAPI = re.compile(r"mt5 web api: tenant \d+'s simulated broker served at (\S+)")
 
 
 def add_admin(database_url: str) -> tuple[str, str]:
@@ -68,18 +74,26 @@ def run(users: int, spawn_rate: float, seconds: int, accounts: int, port: int, p
     out.mkdir(parents=True, exist_ok=True)
     progress(f"database: {make_url(database_url).database} (new), Redis {redis_url}")
     fresh_database(database_url)
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+    manager_password = secrets.token_urlsafe(18)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "DEMO_ACCOUNTS": str(accounts),
            # one sign-in per Locust process and user kind; the limit itself is tested elsewhere
-           "LOGIN_LIMIT": "1000"}
+           "LOGIN_LIMIT": "1000", "DEMO_WEBAPI_PASSWORD": manager_password}
     if portal_workers is not None:
         env["GRANIAN_WORKERS"] = str(portal_workers)
     progress(f"demo: {accounts} accounts on port {port} (a few minutes on a busy machine)")
-    with running_demo(accounts, port, STARTUP_SECONDS, progress, env) as (_proc, url, _email, _password):
+    printed: list[str] = []
+    with running_demo(accounts, port, STARTUP_SECONDS, progress, env, args=("--via-webapi",),
+                      printed=printed.append) as (_proc, url, _email, _password):
         email, password = add_admin(database_url)
+        webapi = _WEBAPI.search("".join(printed))
+        if webapi is None:
+            raise RuntimeError("the demo did not say where its simulated MT5 Web API is served")
         command = locust_command(url, users, spawn_rate, seconds, processes, out, thresholds, classes)
         progress(f"locust: {users} users for {seconds} s, load average {os.getloadavg()[0]:.1f}")
         locust_env = dict(os.environ, VELES_LOADTEST_ADMIN_EMAIL=email,
-                          VELES_LOADTEST_ADMIN_PASSWORD=password)
+                          VELES_LOADTEST_ADMIN_PASSWORD=password, VELES_LOADTEST_MT5_URL=webapi.group(1),
+                          VELES_LOADTEST_MT5_LOGIN=str(MANAGER_LOGIN),
+                          VELES_LOADTEST_MT5_PASSWORD=manager_password)
         with subprocess.Popen(command, env=locust_env, start_new_session=True) as locust:  # noqa: S603
             try:
                 code = locust.wait(timeout=seconds + LOCUST_GRACE_S)

@@ -146,8 +146,10 @@ def run_demo(
 
     def through_webapi(tenant_id: int) -> GatewaySpec:
         # the same broker as without the flag (seed, logins, pace), behind the fake Web API
+        password = settings.demo_webapi_password
         server = SimulatedWebApi(accounts=accounts, seed=settings.demo_seed + tenant_id,
-                                 interval=settings.gateway_interval, login_base=100_000)
+                                 interval=settings.gateway_interval, login_base=100_000,
+                                 password=password.get_secret_value() if password else None)
         servers.append(server)
         _step(f"mt5 web api: tenant {tenant_id}'s simulated broker served at {server.url}")
         return webapi_gateway(settings, tenant_id, server.url, server.login, server.password)

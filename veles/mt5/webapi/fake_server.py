@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import ipaddress
+import math
 import secrets
 import threading
 import time
@@ -51,13 +52,17 @@ from veles.mt5.webapi.records import (
     user_record,
 )
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot
+from veles.risk.events import AccountSnapshot, Deal, DealKind
 from veles.risk.instruments import SymbolSpec
 
 MIN_VERSION = 484
 AUTH_WINDOW_S = 10.0
 VERSION_ACCESS = "1290"
-ALL_RIGHTS = frozenset({"symbols", "groups", "users", "accounts", "positions", "ticks", "deals"})
+ALL_RIGHTS = frozenset({"symbols", "groups", "users", "accounts", "positions", "ticks", "deals", "trade"})
+# trade/balance's `type`: MT5's deal types for money moved in or out (DEAL_BALANCE, DEAL_CREDIT).
+MONEY_TYPES = {2: DealKind.BALANCE, 3: DealKind.CREDIT}
+# Moves money on an account and returns the deal it booked (KeyError: no such login).
+MoneyOperation = Callable[[int, DealKind, float, str], Deal]
 
 
 class Source:
@@ -165,9 +170,12 @@ class FakeWebApi:
         clock: Callable[[], float] = time.monotonic,
         auth_window_s: float = AUTH_WINDOW_S,
         feed: TradeFeed | None = None,
+        money: MoneyOperation | None = None,
     ) -> None:
+        """`money`, when given, serves `trade/balance` (a simulated server's deposits and credit)."""
         self.source = source
         self.feed = feed
+        self.money = money
         self.managers = {m.login: m for m in managers}
         self.faults = Faults()
         self.clock = clock
@@ -194,6 +202,8 @@ class FakeWebApi:
             Route("/api/position/get_batch", self._command("positions", self._position_get_batch)),
         ]
         routes += self._feed_routes()
+        if money is not None:
+            routes.append(Route("/api/trade/balance", self._command("trade", self._trade_balance)))
         self._app = Starlette(routes=routes)
 
     # -- ASGI and faults ---------------------------------------------------------------------------
@@ -458,6 +468,30 @@ class FakeWebApi:
             return _retcode(retcodes.ERR_PARAMS)
         symbols = self._symbols()
         return _done([deal_record(d, owners[d.login].currency, symbols.get(d.symbol)) for d in chosen])
+
+
+    def _trade_balance(self, manager: Manager, request: Request) -> Response:
+        """`trade/balance?login=N&type=2|3&balance=AMOUNT&comment=TEXT`: a deposit or withdrawal
+        (type 2) or credit (type 3) booked as a deal, which the feed then serves like any other;
+        answers its ticket. A non-numeric or zero amount, another type, or a login the manager may
+        not read is refused; an unknown login is not found."""
+        assert self.money is not None
+        q = request.query_params
+        login, kind = _int_param(request, "login"), MONEY_TYPES.get(_int_param(request, "type") or 0)
+        try:
+            amount = float(q.get("balance", ""))
+        except ValueError:
+            return _retcode(retcodes.ERR_PARAMS)
+        if login is None or kind is None or not math.isfinite(amount) or round(amount, 2) == 0:
+            return _retcode(retcodes.ERR_PARAMS)
+        owner = self.feed.owners.get(login) if self.feed is not None else None
+        if owner is not None and not manager.may_read(owner.group):
+            return _retcode(retcodes.ERR_PERMISSIONS)
+        try:
+            deal = self.money(login, kind, amount, q.get("comment", "")[:32])
+        except KeyError:
+            return _retcode(retcodes.ERR_NOTFOUND)
+        return _done({"ticket": str(deal.ticket)})
 
 
 def _int_param(request: Request, name: str) -> int | None:

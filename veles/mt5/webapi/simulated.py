@@ -18,6 +18,7 @@ from veles.mt5.simulator import SimulatedBroker
 from veles.mt5.webapi.fake_feed import BrokerDriver, TradeFeed, owners_of
 from veles.mt5.webapi.fake_server import FakeWebApi, Manager, Source
 from veles.mt5.webapi.local_server import LocalServer
+from veles.risk.events import Deal, DealKind
 
 MANAGER_LOGIN = 1000
 
@@ -25,21 +26,32 @@ MANAGER_LOGIN = 1000
 class SimulatedWebApi:
     """A running simulated MT5 server with a Web API: `url`, `login`, `password`; `close()`."""
 
-    def __init__(self, trading: bool = True, **broker: Any) -> None:
+    def __init__(self, trading: bool = True, password: str | None = None, **broker: Any) -> None:
         """`broker` are `SimulatedBroker`'s arguments (accounts, seed, interval, start_msc, ...);
-        `trading=False` holds the simulation at its first step until `start_trading()`."""
+        `trading=False` holds the simulation at its first step until `start_trading()`; `password`
+        is the manager's (random when not given)."""
         self.broker = SimulatedBroker(**broker)
         source = Source(self.broker.symbols, self.broker.accounts)
         self.feed = TradeFeed(owners_of(self.broker))
         self.driver = BrokerDriver(self.broker, self.feed, source.lock)
         self.driver.advance()  # the first batch: a price for every symbol
         self.login = MANAGER_LOGIN
-        self.password = secrets.token_urlsafe(16)
-        self.fake = FakeWebApi(source, [Manager(self.login, self.password)], feed=self.feed)
+        self.password = password or secrets.token_urlsafe(16)
+        self._lock = source.lock
+        self.fake = FakeWebApi(source, [Manager(self.login, self.password)], feed=self.feed,
+                               money=self._move_money)
         self._server = LocalServer(self.fake.app)
         self.url = self._server.url
         if trading:
             self.driver.start()
+
+    def _move_money(self, login: int, kind: DealKind, amount: float, comment: str) -> Deal:
+        """trade/balance: the deal is booked between two steps of the simulation, and served with
+        the next step's deals (KeyError for an unknown login)."""
+        with self._lock:
+            if kind is DealKind.CREDIT:
+                return self.broker.server.credit(login, amount, comment)
+            return self.broker.server.balance(login, amount, comment)
 
     @property
     def steps(self) -> int:
