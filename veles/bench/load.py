@@ -42,6 +42,15 @@ LOCUST_GRACE_S = 120  # beyond the run time: spawning, stopping users, writing t
 _WEBAPI = re.compile(r"mt5 web api: tenant \d+'s simulated broker served at (\S+)")
 
 
+def check_database_url(database_url: str) -> None:
+    """Refuse, before anything starts, a database the run cannot make afresh (not PostgreSQL, or no
+    database name)."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql") or not url.database:
+        raise ValueError(f"the load test makes a PostgreSQL database of its own: give a "
+                         f"postgresql+psycopg://.../NAME URL, not {url.drivername}://...")
+
+
 def add_admin(database_url: str) -> tuple[str, str]:
     """A tenant admin of the demo's broker (its first tenant) with a random password."""
     password = secrets.token_urlsafe(18)

@@ -153,11 +153,16 @@ def load(
     reports: Annotated[Path, typer.Option(help="Folder of the runs' CSV and HTML reports.")] = Path(
         ".veles/loadtests"),
     thresholds: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False,
         help="Limits per scenario (default: loadtests/thresholds.toml).")] = None,
     user_classes: Annotated[list[str] | None, typer.Argument(
         help="Run only these user classes (default: the whole mix).")] = None,
 ) -> None:
     """The standard Locust mix against a demo on PostgreSQL + Redis: verdicts decide the exit code."""
+    try:
+        load_bench.check_database_url(database_url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--database-url") from None
     code = load_bench.run(users, spawn_rate, seconds, accounts, port, processes, database_url, redis_url,
                           reports, thresholds, user_classes or [],
                           progress=lambda line: typer.echo(line, err=True), portal_workers=portal_workers)
