@@ -1,29 +1,40 @@
-"""The Locust scenarios (loadtests/) against the shared demo: the standard mix, distributed (a
-master and two worker processes), runs every scenario without an error and passes limits it can
-hold; a limit it cannot hold (a book update younger than 0 ms) makes the exit code non-zero."""
+"""The Locust scenarios (loadtests/) against a demo of this module's own (embedded, 4 accounts, a
+port of its own, so no browser lock): the standard mix, distributed (a master and two worker
+processes), runs every scenario without an error and passes limits it can hold; a limit it cannot
+hold (a book update younger than 0 ms) makes the exit code non-zero. The feed storm needs a demo
+served through the fake Web API and runs in `make loadtest`; its trade/balance is tested in
+tests/mt5/test_webapi_fake_feed.py."""
 
 from __future__ import annotations
 
 import csv
 import os
-import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-from models.tenancy import Role
+from veles.bench.demo_process import running_demo
+from veles.bench.load import add_admin
 
-if TYPE_CHECKING:
-    from conftest import Demo
-
-pytestmark = [pytest.mark.browser, pytest.mark.ray]
+pytestmark = [pytest.mark.ray]
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
 SCENARIOS = ("dashboard", "dashboard open", "accounts", "api", "admin", "reports")
-ADMIN_EMAIL = "loadtest-admin@example.com"
+DEMO_PORT = 4068  # this module's own (the browser tests' shared demo is on 3280)
+DEMO_STARTUP_S = 900
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The demo's URL and the admin scenario's sign-in; stopped after the module."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    env = {"DATABASE_URL": database_url, "LOGIN_LIMIT": "1000", "RAY_NUM_CPUS": "2"}
+    with running_demo(4, DEMO_PORT, DEMO_STARTUP_S, lambda _line: None, env) as (_proc, url, _e, _p):
+        email, password = add_admin(database_url)
+        yield url, {"VELES_LOADTEST_ADMIN_EMAIL": email, "VELES_LOADTEST_ADMIN_PASSWORD": password}
 
 
 def _locust(url: str, tmp_path: Path, limits: str, seconds: int, users: int, *args: str,
@@ -42,14 +53,13 @@ def _stats(tmp_path: Path) -> dict[str, dict[str, str]]:
         return {row["Name"]: row for row in csv.DictReader(stats)}
 
 
-def test_the_standard_mix_runs_every_scenario_distributed_and_passes(demo: Demo, tmp_path: Path) -> None:
-    url, _email, _password = demo.wait_until_up()
-    password = secrets.token_urlsafe(18)
-    demo.add_users((ADMIN_EMAIL, password, Role.TENANT_ADMIN))
+def test_the_standard_mix_runs_every_scenario_distributed_and_passes(
+    demo: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, admin = demo
     # Limits a loaded machine holds: what is judged here is that nothing failed.
     lenient = "".join(f'["{name}"]\np99_ms = 120000\nmax_error_ratio = 0\n' for name in SCENARIOS)
     # 13 users: the mix's weights give every class at least one.
-    admin = {"VELES_LOADTEST_ADMIN_EMAIL": ADMIN_EMAIL, "VELES_LOADTEST_ADMIN_PASSWORD": password}
     result = _locust(url, tmp_path, lenient, 25, 13, "--processes", "2", env=admin)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -67,8 +77,8 @@ def test_the_standard_mix_runs_every_scenario_distributed_and_passes(demo: Demo,
         assert 0 < float(stats[name]["Median Response Time"]) < 60_000, stats[name]
 
 
-def test_a_broken_threshold_fails_the_run(demo: Demo, tmp_path: Path) -> None:
-    url, _email, _password = demo.wait_until_up()
+def test_a_broken_threshold_fails_the_run(demo: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    url, _admin = demo
     result = _locust(url, tmp_path, "[dashboard]\np95_ms = 0\n", 10, 1, "DashboardDealer")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-5000:]
