@@ -65,8 +65,8 @@ def test_dashboard_desk_panels(page: Page, artifacts: Path) -> None:
     page.wait_for_function(
         f"() => document.querySelectorAll('#exposure-chart .recharts-yAxis .recharts-cartesian-axis-tick')"
         f".length === {len(symbols)}", timeout=10_000)
-    ticks = page.locator(  # SVG text: no innerText
-        "#exposure-chart .recharts-yAxis .recharts-cartesian-axis-tick").all_text_contents()
+    ticks = page.locator(  # SVG text (no innerText), in recharts 3's label layer of the y axis
+        "#exposure-chart .recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value").all_text_contents()
     assert set(ticks) == set(symbols)
     # closest to stop-out: accounts with margin in use, lowest margin level first, each a link
     page.wait_for_selector("#closest-table tbody tr", timeout=30_000)
