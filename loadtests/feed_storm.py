@@ -58,11 +58,14 @@ class FeedStorm(HttpUser):
             raise RuntimeError(f"the trade server refused the manager: {reply.get('retcode')}")
 
     def _accounts(self) -> list[int]:
-        """The broker's logins, as the portal's API lists them."""
-        page = self.client.get(f"{self.portal}/api/v1/accounts", name=f"{SCENARIO}: accounts",
-                               params={"limit": 500},
-                               headers={"Authorization": f"Bearer {access_token(self.portal)}"})
-        return [int(row["login"]) for row in page.json()["accounts"]] if page.ok else []
+        """The broker's logins, as the portal's API lists them (none while it answers an error)."""
+        with self.client.get(f"{self.portal}/api/v1/accounts", name=f"{SCENARIO}: accounts",
+                             params={"limit": 500}, catch_response=True,
+                             headers={"Authorization": f"Bearer {access_token(self.portal)}"}) as page:
+            if not page.ok:
+                page.failure(f"{page.status_code} {page.text[:200]}")
+                return []
+            return [int(row["login"]) for row in page.json()["accounts"]]
 
     @task
     def storm(self) -> None:
@@ -71,6 +74,8 @@ class FeedStorm(HttpUser):
         self.logins = self.logins or self._accounts()
         started = time.perf_counter()
         failed: Exception | None = None
+        if not self.logins:  # the book not published yet, say: a storm of nothing is a failure
+            failed = RuntimeError("no accounts to storm: the portal listed none")
         for login in random.sample(self.logins, min(STORM_ACCOUNTS, len(self.logins))):
             with self.client.get(f"{self.server}/api/trade/balance", name=f"{SCENARIO}: trade/balance",
                                  catch_response=True, params={
