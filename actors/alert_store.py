@@ -47,15 +47,16 @@ from veles.risk.alerts import Alert, AlertKind, AlertRule, AlertStatus, Severity
 
 # What each stored kind means to the engine. equity_drop thresholds are percent of peak equity
 # (like margin level, in percent); the engine wants a fraction. floating_loss thresholds are USD.
-# toxic_flow has no signal in the engine (nothing measures it): new ones are refused
-# (`veles.services.alerts`), rows stored before that are reported as skipped, never silently dropped.
+# toxic_flow thresholds are a toxicity score 0-100; such a rule's `symbol` column holds the label it
+# watches (None: any), as a toxic_flow rule has no symbol (veles.risk.alerts.AlertRule.label).
 _KINDS: Mapping[rows.AlertKind, AlertKind] = {
     rows.AlertKind.MARGIN_LEVEL: AlertKind.MARGIN_LEVEL,
     rows.AlertKind.EQUITY_DROP: AlertKind.DRAWDOWN,
     rows.AlertKind.EXPOSURE: AlertKind.SYMBOL_EXPOSURE,
     rows.AlertKind.FLOATING_LOSS: AlertKind.FLOATING_LOSS,
+    rows.AlertKind.TOXIC_FLOW: AlertKind.TOXIC_FLOW,
 }
-NOT_EVALUATED = "not evaluated: the engine has no toxic-flow signal"
+NOT_EVALUATED = "not evaluated by the engine"
 
 
 def engine_rule(
@@ -69,8 +70,13 @@ def engine_rule(
         raise ValueError(f"kind: {kind} is {NOT_EVALUATED}")
     value = threshold / 100.0 if engine_kind is AlertKind.DRAWDOWN else threshold
     try:
+        if engine_kind is AlertKind.TOXIC_FLOW:
+            return AlertRule(rule_id, engine_kind, value, Severity(severity), label=symbol or None)
         return AlertRule(rule_id, engine_kind, value, Severity(severity), symbol)
     except ValueError as exc:
+        if engine_kind is AlertKind.TOXIC_FLOW and str(exc).startswith("label:"):
+            raise ValueError(f"symbol: a toxic_flow rule's symbol field names the label it watches "
+                             f"({str(exc).partition(': ')[2]})") from None
         if engine_kind is AlertKind.DRAWDOWN and str(exc).startswith("threshold:"):
             raise ValueError(f"threshold: equity_drop is a percent of peak equity, 0 to 100, "
                              f"got {threshold!r}") from None

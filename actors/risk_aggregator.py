@@ -10,6 +10,13 @@ Everything that changed since the last publish goes out as one diff with a versi
 Consumers read diffs by long-polling `diffs_since` over Ray (works with no Redis) or from the bus
 when Redis is set; a consumer that missed a version asks for a full `snapshot`.
 
+Toxic flow. The aggregator also runs the tenant's `FlowMonitor` (veles/risk/flow): the deals the
+hosts applied and the quotes the supervisor sent them go through every detector, per account and
+across accounts (hedged pairs and syndicates span hosts, so they are matched here, per tenant).
+At each publish the accounts whose flow changed are scored again; their rows carry the score,
+the labels and the closed result (`veles.risk.flow.summary.FLOW_FIELDS`) and toxic_flow rules
+judge them. A trader page asks `flow_profile` for one account's breakdown and evidence.
+
 Alerts. With a database, the rules come from the tenant's `alert_rule` rows, every raise and clear
 is written as an `alert` row before it is published (the message carries the row's `id`), and an
 aggregator that Ray restarted reads the open rows back first, so it neither raises an open alert a
@@ -44,7 +51,9 @@ from veles.config import engine_prefix, get_settings
 from veles.risk.account import AccountFigures
 from veles.risk.alerts import Alert, AlertEngine
 from veles.risk.columns import ColumnBook, FigureColumns
-from veles.risk.events import Deal
+from veles.risk.events import Deal, Quote
+from veles.risk.flow.monitor import FlowMonitor
+from veles.risk.flow.summary import empty_fields, profile, row_fields
 
 _RING = 64  # diffs kept for consumers that fall slightly behind
 _LATENCY_SAMPLES = 100_000
@@ -92,6 +101,49 @@ class BookPublisher:
         self._bus = RedisBus(redis_url, self.redis_prefix) if redis_url else None
         self.bus_failures = 0  # publishes the Redis bus refused (see `_to_bus`)
         self._bus_down = False
+        self.flow = FlowMonitor()
+        self._flow_rows: dict[int, Row] = {}  # each traded account's flow fields, as last scored
+
+    def apply_flow(self, quotes: Sequence[Quote], deals: Sequence[Deal], news: Sequence[Any] = ()) -> None:
+        """Feed the detectors a batch's quotes, the deals the hosts applied, and releases on the
+        calendar (scored at the next publish)."""
+        if news:
+            self.flow.on_news(news)
+        if quotes:
+            self.flow.on_quotes(quotes)
+            self.flow.advance(max(q.time_msc for q in quotes))
+        self.flow.on_deals(deals)
+
+    def score_flow(self, time_msc: int) -> list[Alert]:
+        """Score the accounts whose flow changed; mark their rows changed; the toxic_flow alerts."""
+        alerts: list[Alert] = []
+        judge = self.alerts.judges_flow
+        for login in sorted(self.flow.take_changed()):
+            tox = self.flow.toxicity(login)
+            fields = row_fields(tox, self.flow.account(login).realized)
+            if self._flow_rows.get(login) != fields:
+                self._flow_rows[login] = fields
+                if login in self.book:
+                    self._changed.add(login)
+            if judge:
+                alerts.extend(self.alerts.on_flow(login, tox.score, (lbl.value for lbl in tox.labels),
+                                                  time_msc or self.flow.now_msc))
+        return alerts
+
+    def account_rows(self, logins: Sequence[int] | None = None) -> list[Row]:
+        """On-screen rows: the book's figures with each account's flow fields."""
+        rows = self.book.rows(ACCOUNT_FIELDS, logins)
+        flows = self._flow_rows
+        empty = empty_fields()
+        for row in rows:
+            row.update(flows.get(row["login"], empty))
+        return rows
+
+    def flow_profile(self, login: int) -> Row | None:
+        """One account's flow profile (veles.risk.flow.summary.profile); None if not in the book."""
+        if login not in self.book:
+            return None
+        return profile(self.flow, login)
 
     def apply(self, figures: Sequence[AccountFigures] | FigureColumns, sent_at: float,
               deals: Sequence[Deal] = (), *more: Sequence[AccountFigures] | FigureColumns,
@@ -137,13 +189,14 @@ class BookPublisher:
             version=self.version,
             full=True,
             book=self.book.figures(),
-            accounts=self.book.rows(ACCOUNT_FIELDS),
+            accounts=self.account_rows(),
             sent_at=self._sent_at,
             published_at=time.time(),
         )
 
     async def publish(self) -> Row | None:
         """Cut a diff of what changed since the last one; None when nothing did."""
+        await self.announce(self.score_flow(self.flow.now_msc))
         if not self._changed and not self._removed:
             return None
         self._removed = False
@@ -162,7 +215,7 @@ class BookPublisher:
             version=self.version,
             full=False,
             book=book,
-            accounts=self.book.rows(ACCOUNT_FIELDS, sorted(self._changed)),
+            accounts=self.account_rows(sorted(self._changed)),
             sent_at=self._sent_at,
             published_at=now,
         )
@@ -347,12 +400,13 @@ class Aggregator:
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
         *more: list[AccountFigures] | FigureColumns, incarnation: int | None = None,
-        hosts: tuple[int, ...] = (),
+        hosts: tuple[int, ...] = (), quotes: list[Quote] | None = None, news: list[Any] | None = None,
     ) -> None:
         """Merge new account figures into the book (they go out on the next publish); alerts they
         raise go out at once. `more`: further figures, the hosts' `FigureColumns`, passed by the
         supervisor as the hosts' ObjectRefs (Ray resolves them here, so the supervisor never reads
-        them). `hosts`: the account hosts whose figures these are (latency per host).
+        them). `hosts`: the account hosts whose figures these are (latency per host). `quotes`:
+        the batch's prices and `news`: releases on the feed's calendar, for the flow detectors.
 
         `incarnation` fences a killed supervisor's last call: its arguments may resolve after the
         restarted supervisor has re-sent every account, and its older figures must not win. A call
@@ -363,8 +417,15 @@ class Aggregator:
                 return
             self._incarnation = incarnation
         await self._core.load()
-        await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more, hosts=hosts))
-        self._changed.set()
+        if figures or more or deals:  # a batch whose prices moved no account only feeds the detectors
+            await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more, hosts=hosts))
+            self._changed.set()
+        self._core.apply_flow(quotes or (), deals or (), news or ())
+
+    async def flow_profile(self, login: int) -> dict[str, Any] | None:
+        """One account's toxic-flow profile (score breakdown, evidence, markouts, holding times,
+        linked accounts); None when the account is not in the book."""
+        return self._core.flow_profile(login)
 
     async def announce(self, alerts: list[Alert]) -> None:
         """Store and send alerts raised outside the book's rules (reconciliation's drift: see

@@ -132,6 +132,7 @@ class Changes:
     refs: list[ray.ObjectRef] = field(default_factory=list)  # hosts' figures, passed on unread
     in_refs: int = 0  # how many figures `refs` hold
     hosts: list[int] = field(default_factory=list)  # the hosts these figures came from
+    quotes: list[Quote] = field(default_factory=list)  # the batch's prices, for the flow detectors
 
     @property
     def count(self) -> int:
@@ -858,7 +859,7 @@ class Supervisor:
         answers = [asyncio.ensure_future(ref) for _, ref, _ in calls]
         if answers:
             await asyncio.wait(answers, timeout=max(LATE_AFTER_S, conn.spec.interval))
-        changes = Changes()
+        changes = Changes(quotes=quotes)
         for (h, _, figures), answer in zip(calls, answers, strict=True):
             if not answer.done():
                 self._late(conn, h, answer, figures, batch.sent_at, sent.seq)
@@ -1149,10 +1150,12 @@ class Supervisor:
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             deals.extend(update.deals)
-        if changes.count and self._aggregator is not None and self._aggregator_failed is None:
+        moved = changes.count or changes.quotes
+        if moved and self._aggregator is not None and self._aggregator_failed is None:
             try:
                 await self._aggregator.apply.remote(changes.figures, sent_at, deals, *changes.refs,
-                                                   incarnation=self._incarnation, hosts=tuple(changes.hosts))
+                                                   incarnation=self._incarnation, hosts=tuple(changes.hosts),
+                                                   quotes=changes.quotes)
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 

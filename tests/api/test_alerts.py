@@ -182,14 +182,14 @@ def test_an_older_unrunnable_rule_is_shown_not_evaluated_and_can_be_switched_off
 ) -> None:
     headers = world.headers(world.a, Role.RISK_MANAGER)
     with session_scope(world.settings.database_url) as session:  # stored before the check existed
-        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.TOXIC_FLOW, threshold=1.0))
+        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.TOXIC_FLOW, threshold=1.0, symbol="EURUSD"))
     (old,) = api.get("/api/v1/alert-rules", headers=headers).json()
     assert old["evaluated"] is False
     assert "not evaluated" in old["status"]
-    assert "toxic-flow" in old["status"]
+    assert "unknown label 'EURUSD'" in old["status"]
     refused = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"threshold": 2})
     assert refused.status_code == 422
-    assert [e["loc"][-1] for e in refused.json()["detail"]] == ["kind"]
+    assert [e["loc"][-1] for e in refused.json()["detail"]] == ["symbol"]
     off = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"enabled": False})
     assert off.status_code == 200, off.text
     assert off.json()["rule"]["enabled"] is False
@@ -230,7 +230,8 @@ def test_the_built_in_rules_are_listed_with_what_they_watch(
         ({"kind": "exposure", "threshold": 1, "severity": "loud"}, "severity"),
         ({"kind": "exposure", "threshold": 1, "colour": "red"}, "colour"),
         # issue 15: what the engine would store and then skip is refused, naming the field
-        ({"kind": "toxic_flow", "threshold": 1}, "kind"),
+        ({"kind": "toxic_flow", "threshold": 101}, "threshold"),
+        ({"kind": "toxic_flow", "threshold": 50, "symbol": "EURUSD"}, "symbol"),
         ({"kind": "exposure", "threshold": 0}, "threshold"),
         ({"kind": "equity_drop", "threshold": 250}, "threshold"),
         ({"kind": "margin_level", "threshold": 50, "symbol": "EURUSD"}, "symbol"),

@@ -107,6 +107,7 @@ class AlertKind(StrEnum):
     FLOATING_LOSS = "floating_loss"  # an account's floating loss (P/L below zero) in USD, positive
     SYMBOL_EXPOSURE = "symbol_exposure"  # |book net USD notional| of one symbol
     LARGE_DEAL = "large_deal"  # one trade deal's volume, lots
+    TOXIC_FLOW = "toxic_flow"  # an account's toxicity score 0..100 (veles/risk/flow), with a label
     # raised by reconciliation (veles/mt5/reconciliation.py), not by a rule: an account whose
     # figures differ from the MT5 server's own; the value is the largest money drift
     RECONCILIATION_DRIFT = "reconciliation_drift"
@@ -132,6 +133,8 @@ _ACCOUNT_KINDS = frozenset(
     {AlertKind.MARGIN_LEVEL, AlertKind.ACCOUNT_STATE, AlertKind.DRAWDOWN, AlertKind.FLOATING_LOSS}
 )
 _SYMBOL_KINDS = frozenset({AlertKind.SYMBOL_EXPOSURE, AlertKind.LARGE_DEAL})
+#: The labels a toxic_flow rule may name (veles.risk.flow.evidence.Label, less "ordinary").
+FLOW_LABELS = ("scalper", "latency_arbitrage", "martingale_grid", "news", "hedged_pair", "syndicate")
 
 
 def _enum_field(enum: type[StrEnum], value: Any, field: str) -> Any:
@@ -155,7 +158,9 @@ class AlertRule:
     account rules apply to every account. `min_interval_s` is the minimum time an alert stays raised
     (a clear is deferred to the first update after it). `large_deal` alerts are single events: they
     are raised once per deal, never stored or cleared, so `band` does not apply to them and a hold
-    time is rejected.
+    time is rejected. `toxic_flow` rules compare an account's toxicity score (0-100) with the
+    threshold; with a `label` only while the account carries that label (its value is 0 without
+    it), so "label appears" is a rule with that label and a low threshold.
     """
 
     id: str
@@ -165,6 +170,7 @@ class AlertRule:
     symbol: str | None = None
     band: float = 0.05
     min_interval_s: float = 0.0
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -189,6 +195,13 @@ class AlertRule:
             raise ValueError(f"min_interval_s: must be a finite number >= 0, got {self.min_interval_s!r}")
         if kind is AlertKind.LARGE_DEAL and self.min_interval_s:
             raise ValueError("min_interval_s: large_deal alerts are single events and are never held")
+        if kind is AlertKind.TOXIC_FLOW and self.threshold > 100.0:
+            raise ValueError(f"threshold: toxic_flow is a score from 0 to 100, got {self.threshold!r}")
+        if self.label is not None and kind is not AlertKind.TOXIC_FLOW:
+            raise ValueError(f"label: only toxic_flow rules take a label, not {kind}")
+        if self.label is not None and self.label not in FLOW_LABELS:
+            raise ValueError(f"label: unknown label {self.label!r} "
+                             f"(expected one of: {', '.join(FLOW_LABELS)})")
         if self.symbol is not None and kind not in _SYMBOL_KINDS:
             raise ValueError(f"symbol: only symbol_exposure and large_deal rules take a symbol, not {kind}")
 
@@ -267,6 +280,7 @@ class AlertEngine:
         self._exposure_by_symbol = _by_symbol(r for r in ordered if r.kind is AlertKind.SYMBOL_EXPOSURE)
         self._deal_any = [r for r in ordered if r.kind is AlertKind.LARGE_DEAL and r.symbol is None]
         self._deal_by_symbol = _by_symbol(r for r in ordered if r.kind is AlertKind.LARGE_DEAL)
+        self._flow_rules = [r for r in ordered if r.kind is AlertKind.TOXIC_FLOW]
         self._active: dict[tuple[str, str], Alert] = {}
         # The raised exposure keys, so a book snapshot finds symbols gone flat without scanning
         # the (possibly large) set of raised account alerts.
@@ -369,6 +383,35 @@ class AlertEngine:
             if status is not None:
                 text = _account_message(rule, subject, value, status, figures.state)
                 out.append(self._record(rule, subject, value, status, figures.updated_msc, text))
+        return out
+
+    @property
+    def judges_flow(self) -> bool:
+        """Whether any rule watches toxic flow (the aggregator skips the work otherwise)."""
+        return bool(self._flow_rules)
+
+    def on_flow(self, login: int, score: float, labels: Iterable[str], time_msc: int) -> list[Alert]:
+        """Judge one account's fresh toxicity (score 0-100 and its labels) against the
+        toxic_flow rules: a rule's value is the score, or 0 while a label it names is absent."""
+        if not self._flow_rules:
+            return []
+        held = set(labels)
+        out: list[Alert] = []
+        subject = str(login)
+        for rule in self._flow_rules:
+            value = score if rule.label is None or rule.label in held else 0.0
+            status = self._transition(rule, subject, value, time_msc)
+            if status is None:
+                continue
+            what = f"{rule.label.replace('_', ' ')} flow" if rule.label else "toxic flow"
+            shown = ", ".join(sorted(held)) or "no label"
+            if status is AlertStatus.RAISED:
+                text = (f"Account {subject} shows {what}: toxicity score {value:.1f} ({shown}), at or "
+                        f"above the {rule.threshold:g} limit.")
+            else:
+                text = (f"Account {subject}'s {what} is back to a score of {value:.1f} ({shown}), below "
+                        f"{rule.clear_level:g}.")
+            out.append(self._record(rule, subject, value, status, time_msc, text))
         return out
 
     def on_book(self, book: BookFigures, time_msc: int) -> list[Alert]:

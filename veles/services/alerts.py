@@ -148,13 +148,16 @@ def resolve(db: Session, tenant_id: int, alert_id: int, user_id: int) -> AlertVi
 # -- rules ------------------------------------------------------------------------------------
 
 
-# The kinds a new rule may take: every one the live engine evaluates (toxic_flow has no signal).
-OFFERED_KINDS: tuple[AlertKind, ...] = tuple(k for k in AlertKind if k is not AlertKind.TOXIC_FLOW)
+# The kinds a new rule may take: every one the live engine evaluates.
+OFFERED_KINDS: tuple[AlertKind, ...] = tuple(AlertKind)
 KIND_UNITS: dict[AlertKind, str] = {
     AlertKind.MARGIN_LEVEL: "margin level at or below this percent",
     AlertKind.EQUITY_DROP: "equity this percent or more below its peak (0-100)",
     AlertKind.EXPOSURE: "net exposure of a symbol at or above this many USD",
     AlertKind.FLOATING_LOSS: "an account's floating loss at or above this many USD",
+    AlertKind.TOXIC_FLOW: "an account's toxicity score at or above this (0-100); the symbol field "
+                          "names a label to watch (scalper, latency_arbitrage, martingale_grid, news, "
+                          "hedged_pair, syndicate), empty for any",
 }
 
 

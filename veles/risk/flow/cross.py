@@ -79,6 +79,12 @@ class CrossDetector:
         self._recent: dict[str, deque[_Recent]] = {}
         self.entries: dict[int, int] = {}
         self._partners: dict[int, dict[int, _Partner]] = {}
+        self.touched: set[int] = set()  # accounts whose matches changed since `take_touched`
+
+    def take_touched(self) -> set[int]:
+        """The accounts whose cross-account findings may have changed since the last call."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def on_entry(self, entry: Entry) -> None:
         """Match an entry against other accounts' recent entries on its symbol."""
@@ -111,6 +117,8 @@ class CrossDetector:
             tie = theirs.time_msc == now
             self._count(login, theirs.login, kind, entry.ticket, now, 2 if tie else 1)
             self._count(theirs.login, login, kind, theirs.ticket, now, 2 if tie else 0)
+            self.touched.add(login)
+            self.touched.add(theirs.login)
         recent.append(mine)
 
     def _count(self, login: int, partner: int, kind: int, ticket: int, now: int, order: int) -> None:

@@ -9,6 +9,7 @@ time-ordered queues as the clock advances. No I/O, no wall clock: same events, s
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,12 +42,19 @@ def _quote_time(quote: Quote) -> int:
     return quote.time_msc
 
 
-class AccountFlow:
-    """One account's ledger and own detectors."""
+#: Upper bounds (seconds) of the holding-time histogram's bins; the last bin is everything longer.
+HOLD_BINS_S = (1, 5, 15, 60, 300, 3600)
 
-    __slots__ = ("latency", "ledger", "martingale", "news", "scalping", "sharp")
+
+class AccountFlow:
+    """One account's ledger and own detectors, with the round trips' holding times and results
+    (a profile page's histogram, and the B-book's P/L by label)."""
+
+    __slots__ = ("holds", "latency", "ledger", "martingale", "news", "realized", "scalping", "sharp")
 
     def __init__(self, rules: FlowRules) -> None:
+        self.holds = [0] * (len(HOLD_BINS_S) + 1)
+        self.realized = 0.0  # the client's closed result while monitored, deposit currency
         self.ledger = TradeLedger()
         self.scalping = ScalpingDetector(rules.scalping)
         self.latency = LatencyDetector(rules.latency)
@@ -72,6 +80,14 @@ class FlowMonitor:
         # per horizon: (due_msc, entry, quote at fill) in due order, settled by `advance`
         self._markouts: tuple[deque[tuple[int, Entry, Quote]], ...] = tuple(deque() for _ in HORIZONS_S)
         self.now_msc = 0
+        self._dirty: set[int] = set()
+
+    def take_changed(self) -> set[int]:
+        """The accounts whose toxicity may have changed since the last call (a deal, a settled
+        markout, a cross-account match): a live book recomputes only those."""
+        changed = self._dirty | self.cross.take_touched()
+        self._dirty = set()
+        return changed
 
     def account(self, login: int) -> AccountFlow:
         """One account's detectors (created on first use)."""
@@ -121,18 +137,22 @@ class FlowMonitor:
                     move, closeable = entry.price - mid, quote.ask < entry.price
                 flow = self._accounts.get(entry.login)
                 if flow is not None:
+                    self._dirty.add(entry.login)
                     flow.latency.on_markout(entry, horizon, move / spread if spread > 0 else 0.0, closeable)
 
     def _on_trade(self, deal: Deal) -> None:
         if deal.time_msc > self.now_msc:
             self.advance(deal.time_msc)
         flow = self.account(deal.login)
+        self._dirty.add(deal.login)
         if deal.entry is not DealEntry.IN:
             # exposure on the closed side shrinks for the basket tracker
             closed_side = Side.SELL if deal_side(deal) is Side.BUY else Side.BUY
             flow.martingale.on_exit(deal.symbol, closed_side, deal.volume)
         entry, trip = flow.ledger.apply(deal)
         if trip is not None:
+            flow.holds[bisect_left(HOLD_BINS_S, trip.hold_ms / 1000)] += 1
+            flow.realized += trip.profit
             flow.scalping.on_trip(trip)
             flow.sharp.on_trip(trip)
             flow.martingale.on_trip(trip)
