@@ -68,7 +68,7 @@ async def test_rows_carry_toxicity_and_a_toxic_flow_rule_raises(engine: tuple[Se
         assert raised, "no toxic_flow alert within 20 s of a row crossing the threshold"
         assert all(a["kind"] == "toxic_flow" and float(a["value"]) >= THRESHOLD for a in raised)  # type: ignore[arg-type]
         # the profile explains the score: the points of its detectors make it
-        profile = await (await feed._handle(tenant_id)).flow_profile.remote(login)
+        profile = await feed.flow_profile(tenant_id, login)
         assert profile["login"] == login
         points = sorted((f["points"] for f in profile["findings"]), reverse=True)
         assert profile["toxicity"] >= points[0] > 0

@@ -78,6 +78,7 @@ def test_list_filters_sorts_and_pages(live: TestClient, world: World) -> None:
         ({"book": "C"}, "book"),
         ({"state": "fine"}, "state"),
         ({"offset": -1}, "offset"),
+        ({"label": "whale"}, "label"),
     ],
 )
 def test_bad_parameters_are_422_naming_them(
@@ -86,6 +87,42 @@ def test_bad_parameters_are_422_naming_them(
     response = live.get("/api/v1/accounts", headers=world.headers(world.a), params=params)
     assert response.status_code == 422
     assert field in [error["loc"][-1] for error in response.json()["detail"]]
+
+
+def test_rows_carry_toxic_flow_and_sort_and_filter_on_it(live: TestClient, world: World) -> None:
+    every = _page(live, world, world.a, sort="toxicity", order="desc")
+    rows = every["accounts"]
+    assert all({"risk_score", "toxicity", "flow_label", "flow_labels", "flow_pnl"} <= set(r) for r in rows)
+    assert [r["toxicity"] for r in rows] == sorted((r["toxicity"] for r in rows), reverse=True)
+    for label in {r["flow_label"] for r in rows}:
+        filtered = _page(live, world, world.a, label=label)
+        assert {r["login"] for r in filtered["accounts"]} == {
+            r["login"] for r in rows if label in r["flow_labels"].split(",")}
+    summary = live.get("/api/v1/flow", headers=world.headers(world.a, Role.VIEWER))
+    assert summary.status_code == 200, summary.text
+    body = summary.json()
+    assert body["accounts"] == ACCOUNTS
+    assert sum(body["labels"].values()) == ACCOUNTS
+    b_book = [r for r in rows if r["book"] == "B"]
+    assert sum(item["accounts"] for item in body["b_book_pnl_by_label"]) == len(b_book)
+    assert live.get("/api/v1/flow").status_code == 401
+
+
+def test_a_trader_profile_explains_its_score(live: TestClient, world: World) -> None:
+    _page(live, world, world.a)
+    response = live.get(f"/api/v1/accounts/{LOGINS[0]}/flow", headers=world.headers(world.a))
+    assert response.status_code == 200, response.text
+    profile, routing = response.json()["profile"], response.json()["routing"]
+    assert profile["login"] == LOGINS[0]
+    assert {f["detector"] for f in profile["findings"]} == {
+        "scalping", "latency_arbitrage", "martingale_grid", "news", "sharp_deals", "hedged_pair", "syndicate"}
+    points = sorted((f["points"] for f in profile["findings"]), reverse=True)
+    assert profile["toxicity"] == pytest.approx(min(100.0, points[0] + 0.25 * sum(points[1:])), abs=0.11)
+    assert [m["horizon_s"] for m in profile["markout"]] == [1, 5, 60]
+    assert len(profile["holds"]) == 7
+    assert routing["advice"] in ("A", "B")
+    assert routing["saved_usd"] >= 0.0
+    assert live.get("/api/v1/accounts/999/flow", headers=world.headers(world.a)).status_code == 404
 
 
 def test_detail_has_positions_and_is_the_callers_own(live: TestClient, world: World) -> None:

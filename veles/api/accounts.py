@@ -19,7 +19,9 @@ from ray.exceptions import RayError
 from actors.wire import ACCOUNT_FIELDS
 from veles.api.book import published_or_503
 from veles.api.deps import Context, requires
+from veles.risk.alerts import FLOW_LABELS
 from veles.risk.events import Deal, DealKind
+from veles.risk.flow.summary import FLOW_FIELDS, routing
 from veles.services.auth import Identity
 from veles.services.live import TenantReplica
 from veles.services.permissions import Permission
@@ -32,7 +34,8 @@ ERRORS: dict[int | str, dict[str, str]] = {
     503: {"description": "The engine has not published this book yet"},
 }
 
-SortField = StrEnum("SortField", {name: name for name in ACCOUNT_FIELDS})  # type: ignore[misc]
+SortField = StrEnum("SortField", {name: name for name in (*ACCOUNT_FIELDS, *FLOW_FIELDS)})  # type: ignore[misc]
+LABELS = "|".join(FLOW_LABELS)
 
 
 class Order(StrEnum):
@@ -120,16 +123,21 @@ async def accounts(
     book: Annotated[str | None, Query(pattern="^[AB]$", description="A or B book.")] = None,
     state: Annotated[str | None, Query(pattern="^(ok|margin_call|stop_out)$")] = None,
     group: Annotated[str | None, Query(max_length=64, description="Exact MT5 group.")] = None,
+    label: Annotated[str | None, Query(pattern=f"^({LABELS}|ordinary)$",
+                                       description="A toxic-flow label the account carries.")] = None,
     sort: SortField = SortField["login"],
     order: Order = Order.ASC,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AccountPage:
-    """Accounts of the caller's tenant: filtered, sorted by any figure, one page at a time."""
+    """Accounts of the caller's tenant: filtered, sorted by any figure, one page at a time. Each
+    row carries its margin-pressure `risk_score` ("margin risk") and its toxic flow: `toxicity`
+    (0-100), `flow_label` (the primary label), `flow_labels` (every label, comma-separated) and
+    `flow_pnl` (the client's closed result while monitored, deposit currency)."""
     replica = await published_or_503(ctx, identity.tenant_id)
     subset = TenantReplica(rows={login: row for login, row in replica.rows.items()
                                  if _matches(row, book, state, group)})
-    rows, total = subset.page(sort.value, order is Order.DESC, offset, limit, q)
+    rows, total = subset.page(sort.value, order is Order.DESC, offset, limit, q, label=label or "")
     return AccountPage(version=replica.version, total=total, offset=offset, limit=limit, accounts=rows)
 
 
@@ -154,3 +162,32 @@ async def account(
     ]
     return AccountDetail(figures=figures, positions=positions, deals=[DealView.of(d) for d in detail.deals],
                          digits=detail.digits, status=detail.status)
+
+
+class FlowProfile(BaseModel):
+    """One account's toxic flow: score and labels, every detector's finding (points, measured
+    numbers, evidence deal tickets, linked accounts), the markout curve at 1 s / 5 s / 60 s (mid
+    move in the client's favour, in spreads), the holding-time histogram of its closed trades,
+    and the A/B-book advice with what the A-book would have saved (USD)."""
+
+    profile: dict[str, Any]
+    routing: dict[str, Any]
+
+
+@router.get("/{login}/flow", responses={**ERRORS, 404: {"description": "No such account in your tenant"}})
+async def account_flow(
+    login: Annotated[int, Path(gt=0, lt=2**63)], ctx: Context, identity: Viewer
+) -> FlowProfile:
+    """One account's toxic-flow profile, from the engine's detectors now."""
+    replica = await published_or_503(ctx, identity.tenant_id)
+    row = replica.rows.get(login)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No account {login}.")
+    try:
+        profile = await ctx.live_feed().flow_profile(identity.tenant_id, login)
+    except (ValueError, ConnectionError, RayError) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "The risk engine is not running for "
+                            "this broker; try again shortly.", headers={"Retry-After": "5"}) from exc
+    if profile is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No account {login}.")
+    return FlowProfile(profile=profile, routing=routing(row))

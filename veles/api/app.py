@@ -18,6 +18,7 @@ from veles.api import (
     book,
     calculator,
     connections,
+    flow,
     health,
     history,
     portal_session,
@@ -76,7 +77,7 @@ def create_api(
     routers = [health.router, auth_routes.router, portal_session.router, users_router, invitations_router,
                preferences_router,
                book.router, report_routes.router,
-               *(module.router for module in (connections, accounts, alerts, history, calculator))]
+               *(module.router for module in (connections, accounts, alerts, history, calculator, flow))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built
     for router in routers:
         app.include_router(router)

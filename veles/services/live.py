@@ -82,13 +82,16 @@ class TenantReplica:
 
     def page(
         self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int | None = 50,
-        query: str = "", state: str = "",
+        query: str = "", state: str = "", label: str = "",
     ) -> tuple[list[Row], int]:
         """One page of account rows (every matching row when `limit` is None) and the number of
-        rows that match `query` (login or group) and `state` (margin state, "" for any)."""
+        rows that match `query` (login or group), `state` (margin state, "" for any) and carry
+        the toxic-flow `label` (any of theirs; "" for every row)."""
         rows = list(self.rows.values())
         if state:
             rows = [r for r in rows if r["state"] == state]
+        if label:
+            rows = [r for r in rows if label in str(r.get("flow_labels", "ordinary")).split(",")]
         if query:
             q = query.strip().lower()
             rows = [r for r in rows if q in str(r["login"]) or q in str(r["group"]).lower()]
@@ -228,6 +231,12 @@ class LiveFeed:
         except TenantNotHosted:  # its tenant host let it go meanwhile (its last connection went)
             return None
         return detail
+
+    async def flow_profile(self, tenant_id: int, login: int) -> dict[str, Any] | None:
+        """One account's toxic-flow profile from the tenant's aggregator (its detectors run there);
+        None when the account is not in the book. ValueError when the tenant runs no engine."""
+        profile: dict[str, Any] | None = await (await self._handle(tenant_id)).flow_profile.remote(login)
+        return profile
 
     async def alerts(self, tenant_id: int) -> dict[str, Any]:
         """The tenant's alerts raised now (`active`), the latest raises and clears (`recent`) and
