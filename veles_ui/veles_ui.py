@@ -21,6 +21,7 @@ from veles_ui.pages.calculator import calculator_page
 from veles_ui.pages.connections import connections_page
 from veles_ui.pages.dashboard import dashboard_page
 from veles_ui.pages.exposure import exposure_page
+from veles_ui.pages.flow import flow_page
 from veles_ui.pages.invite import invite_page
 from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
@@ -38,6 +39,7 @@ from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.exposure import ExposureState
+from veles_ui.state.flow import FlowDeskState, FlowProfileState
 from veles_ui.state.invite import InviteState
 from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
@@ -86,7 +88,7 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, DashboardState.stream],
+    on_load=[SessionState.require_login, SessionWatch.watch, DashboardState.stream, FlowDeskState.stream],
 )
 app.add_page(
     accounts_page,
@@ -106,6 +108,12 @@ app.add_page(
     route="/exposure",
     title="Exposure · Veles",
     on_load=[SessionState.require_login, SessionWatch.watch, ExposureState.load, ExposureState.stream],
+)
+app.add_page(
+    flow_page,
+    route="/flow/[login]",
+    title="Trader profile · Veles",
+    on_load=[SessionState.require_login, SessionWatch.watch, FlowProfileState.load, FlowProfileState.stream],
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)

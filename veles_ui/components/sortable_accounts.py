@@ -28,7 +28,9 @@ COLUMNS = (
     ("Margin level", "margin_level", True),
     ("Floating P/L", "profit", True),
     ("Drawdown", "drawdown", True),
-    ("Risk score", "risk_score", True),
+    ("Margin risk", "risk_score", True),
+    ("Toxicity", "toxicity", True),
+    ("Flow", "flow_label", False),
     ("State", "state", False),
 )
 
@@ -60,6 +62,9 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rx.text(row["profit"], color_scheme=row["profit_color"]), style=NUMERIC),
         rx.table.cell(row["drawdown"], style=NUMERIC),
         rx.table.cell(row["risk_score"], style=NUMERIC),
+        rx.table.cell(rx.link(row["toxicity"], href=row["flow_href"], class_name="toxicity-link"),
+                      style=NUMERIC),
+        rx.table.cell(rx.badge(row["flow_label"], color_scheme=row["flow_color"])),
         rx.table.cell(rx.badge(row["state"], color_scheme=row["state_color"])),
     )
 

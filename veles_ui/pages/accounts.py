@@ -7,6 +7,7 @@ import reflex as rx
 from veles_ui.components.freshness import freshness
 from veles_ui.components.nav import top_nav
 from veles_ui.components.sortable_accounts import sortable_accounts
+from veles_ui.components.toxic_flow import label_filter
 from veles_ui.state.accounts import AccountsState
 
 
@@ -27,6 +28,7 @@ def _toolbar() -> rx.Component:
                              id="accounts-state-clear"),
                      color_scheme="amber", size="2", id="accounts-state-filter"),
         ),
+        label_filter(),
         rx.spacer(),
         rx.button(rx.icon("download", size=14), "CSV", variant="soft", on_click=AccountsState.export_csv,
                   id="accounts-csv"),

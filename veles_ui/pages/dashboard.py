@@ -11,6 +11,7 @@ from veles_ui.components.exposure import exposure_chart, exposure_table
 from veles_ui.components.freshness import freshness
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
+from veles_ui.components.toxic_flow import toxic_flow_panel
 from veles_ui.state.dashboard import DashboardState as S
 
 
@@ -66,6 +67,7 @@ def dashboard_page() -> rx.Component:
             spacing="3",
             width="100%",
         ),
+        toxic_flow_panel(),
         rx.heading("Accounts", size="4"),
         accounts_table(S.rows),
         padding="1em",

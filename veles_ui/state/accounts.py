@@ -20,6 +20,7 @@ from actors.mt5_account import AccountDetail
 from actors.wire import Row
 from models.db import tenant_session
 from veles.config import get_settings
+from veles.risk.alerts import FLOW_LABELS
 from veles.risk.events import DealKind
 from veles.services.desk import minor_text, movements, table_csv
 from veles.services.errors import NotFound
@@ -27,6 +28,7 @@ from veles.services.history import Resolution, account_history
 from veles.services.live import TenantReplica, get_live_feed
 from veles.services.permissions import Permission
 from veles_ui.format import DASH, account_view, clock, money, percent, price, sign_color, state_color
+from veles_ui.state.flow import flow_view
 from veles_ui.state.session import USER_ERRORS
 from veles_ui.state.stream import PortalStream, book_stamp
 
@@ -41,7 +43,7 @@ CSV_COLUMNS = (
 )
 SORTABLE = frozenset(
     {"login", "group", "book", "currency", "leverage", "balance", "equity", "margin_level", "profit",
-     "drawdown", "risk_score", "state"}
+     "drawdown", "risk_score", "state", "toxicity", "flow_label"}
 )
 # The accounts list's margin-state filter (the dashboard's counts link here with `?state=`).
 STATES = {"margin_call": "Margin call", "stop_out": "Stop-out"}
@@ -67,6 +69,7 @@ class AccountsState(PortalStream):
     descending: rx.Field[bool] = rx.field(False)
     query: rx.Field[str] = rx.field("")
     state_filter: rx.Field[str] = rx.field("")  # "" (any), "margin_call" or "stop_out"
+    label: rx.Field[str] = rx.field("")  # a toxic-flow label the rows must carry ("": any)
     offset: rx.Field[int] = rx.field(0)
     total: rx.Field[int] = rx.field(0)
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
@@ -102,14 +105,16 @@ class AccountsState(PortalStream):
         page, self.total = replica.page(
             sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE, query=self.query,
             state=self.state_filter,
+            label=self.label,
         )
         if not page and self.offset:  # the book or the filter shrank under this page
             self.offset = max(0, (self.total - 1) // PAGE_SIZE * PAGE_SIZE)
             page, self.total = replica.page(
                 sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE,
                 query=self.query, state=self.state_filter,
+                label=self.label,
             )
-        self.rows = [account_view(r) for r in page]
+        self.rows = [account_view(r) | flow_view(r) for r in page]
         self.stamp = book_stamp(replica)
 
     async def _refresh(self) -> None:
@@ -164,6 +169,13 @@ class AccountsState(PortalStream):
         return rx.download(data=data, filename="accounts.csv")
 
     @rx.event
+    async def set_label(self, label: str) -> None:
+        """The toxic-flow label filter ("any" for every account); back to the first page."""
+        self.label, self.offset = ("" if label == "any" or label not in (*FLOW_LABELS, "ordinary")
+                                   else label), 0
+        await self._refresh()
+
+    @rx.event
     async def next_page(self) -> None:
         """The following PAGE_SIZE rows."""
         if self.offset + PAGE_SIZE < self.total:
@@ -178,7 +190,12 @@ class AccountsState(PortalStream):
 
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Refresh the visible page at the book's pace while the tab shows /accounts."""
+        """Refresh the visible page at the book's pace while the tab shows /accounts (filtered by
+        the label in `?label=`, as the dashboard's toxic-flow panel links)."""
+        async with self:
+            wanted = str(self.router.page.params.get("label", ""))
+            if wanted in (*FLOW_LABELS, "ordinary"):
+                self.label, self.offset = wanted, 0
         async for replica in self._follow():
             async with self:
                 self._show(replica)
