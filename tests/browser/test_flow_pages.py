@@ -60,8 +60,9 @@ def test_accounts_table_sorts_and_filters_on_toxic_flow(page: Page, artifacts: P
     assert re.fullmatch(r"/flow/\d+", href)
     page.goto("/accounts?label=ordinary")
     page.wait_for_selector("#portal-accounts tbody tr", timeout=60_000)
-    page.wait_for_function("() => /of \\d+$/.test(document.querySelector('#accounts-range')?.innerText ?? '')")
-    flows = page.locator("#portal-accounts tbody tr td:nth-child(12)").all_inner_texts()
+    page.wait_for_function(
+        "() => /of \\d+$/.test(document.querySelector('#accounts-range')?.innerText ?? '')")
+    flows = page.locator("#portal-accounts tbody tr td.flow-label").all_inner_texts()
     assert flows
     assert set(flows) == {"ordinary"}
 
@@ -71,7 +72,8 @@ def test_a_trader_profile_adds_up_to_its_score(page: Page, artifacts: Path) -> N
     page.wait_for_selector("#flow-findings tbody tr", timeout=90_000)
     for _ in range(10):  # the page is live: read score and breakdown from one render
         score = float(page.locator("#flow-score").inner_text())
-        points = sorted(_numbers(page.locator("#flow-findings .finding-points").all_inner_texts()), reverse=True)
+        cells = page.locator("#flow-findings .finding-points").all_inner_texts()
+        points = sorted(_numbers(cells), reverse=True)
         again = float(page.locator("#flow-score").inner_text())
         if score == again:
             break

@@ -64,7 +64,7 @@ def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(row["risk_score"], style=NUMERIC),
         rx.table.cell(rx.link(row["toxicity"], href=row["flow_href"], class_name="toxicity-link"),
                       style=NUMERIC),
-        rx.table.cell(rx.badge(row["flow_label"], color_scheme=row["flow_color"])),
+        rx.table.cell(rx.badge(row["flow_label"], color_scheme=row["flow_color"]), class_name="flow-label"),
         rx.table.cell(rx.badge(row["state"], color_scheme=row["state_color"])),
     )
 
