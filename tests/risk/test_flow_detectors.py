@@ -362,3 +362,25 @@ def test_copies_need_the_same_account_to_lead(alternate: bool, fires: bool) -> N
         round_trip(monitor, first, T0 + i * 600_000, 60_000, symbol=symbol)
         round_trip(monitor, second, T0 + i * 600_000 + 2_000, 60_000, symbol=symbol)
     assert finding(monitor, 10, "syndicate").fired is fires
+
+
+def test_a_copier_that_starts_after_the_first_entries_is_found_at_a_rescan() -> None:
+    """Only an account's first DISCOVER entries and every RESCAN-th are matched against the whole
+    window (the rest against known partners only, so a busy book costs O(partners) per entry): a
+    copier that starts following later is found at the next rescan and counted from then on,
+    and the many chance co-traders of a busy symbol are not kept."""
+    from veles.risk.flow.cross import DISCOVER, RESCAN
+
+    monitor = FlowMonitor()
+    at = T0
+    for _ in range(DISCOVER + 2):  # the leader trades alone first
+        round_trip(monitor, 20, at, 60_000)
+        at += 600_000
+    for _ in range(2 * RESCAN):  # then a copier follows every trade, 2 s behind
+        round_trip(monitor, 20, at, 60_000)
+        round_trip(monitor, 21, at + 2_000, 60_000)
+        at += 600_000
+    assert finding(monitor, 21, "syndicate").fired
+    assert 20 in finding(monitor, 21, "syndicate").linked
+    scans = monitor.cross.scans
+    assert scans < DISCOVER * 2 + 2 * (2 * RESCAN + DISCOVER) // RESCAN + 2  # not one per entry

@@ -20,6 +20,17 @@ many accounts trade alike.
 
 Per-account partner tables are bounded (`PARTNERS`); a partner that stays far below the share is
 dropped, so chance co-traders of a scalper in a busy book do not accumulate.
+
+Cost. Comparing every entry with every recent entry on its symbol grows with the square of the
+book's entry rate (at 10,000 accounts a major symbol has hundreds of entries in a 6 s window).
+Recent entries are bucketed per symbol by login, so an entry is compared only with the recent
+entries of its account's known partners (at most `PARTNERS`, a dict look-up each). The whole
+window is scanned for new partners only on the account's first `DISCOVER` entries and then on
+every `RESCAN`-th: a real partner matches at least half of the account's entries, so it shows in
+the first few (missed by all of the first 8 with probability 2**-8 at that share), and is counted
+on every entry from then on; a chance co-trader found by a scan is counted only while it repeats
+and is evicted when it does not. An entry costs O(PARTNERS) and a scan O(window) on 1 entry in
+`RESCAN`.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from veles.risk.flow.evidence import EVIDENCE_TICKETS, Finding, Label, ratio_str
 from veles.risk.flow.trades import Entry
 
 PARTNERS = 48  # candidate partners tracked per account
+DISCOVER = 8  # an account's first entries are each matched against the whole window
+RESCAN = 32  # after those, one entry in RESCAN is (new partners that start late)
 _COPY, _HEDGE = 0, 1
 
 
@@ -76,10 +89,12 @@ class CrossDetector:
 
     def __init__(self, rule: CrossRule) -> None:
         self._rule = rule
-        self._recent: dict[str, deque[_Recent]] = {}
+        self._recent: dict[str, deque[_Recent]] = {}  # per symbol, in arrival order
+        self._by_login: dict[str, dict[int, deque[_Recent]]] = {}  # the same, per symbol and login
         self.entries: dict[int, int] = {}
         self._partners: dict[int, dict[int, _Partner]] = {}
         self.touched: set[int] = set()  # accounts whose matches changed since `take_touched`
+        self.scans = 0  # entries matched against the whole window (cost accounting)
 
     def take_touched(self) -> set[int]:
         """The accounts whose cross-account findings may have changed since the last call."""
@@ -88,38 +103,64 @@ class CrossDetector:
 
     def on_entry(self, entry: Entry) -> None:
         """Match an entry against other accounts' recent entries on its symbol."""
-        rule = self._rule
-        window = round(rule.window_s * 1000)
+        window = round(self._rule.window_s * 1000)
         now = entry.time_msc
         login = entry.login
-        self.entries[login] = self.entries.get(login, 0) + 1
+        count = self.entries[login] = self.entries.get(login, 0) + 1
         recent = self._recent.get(entry.symbol)
         if recent is None:
             recent = self._recent[entry.symbol] = deque()
+            self._by_login[entry.symbol] = {}
+        by_login = self._by_login[entry.symbol]
         while recent and recent[0].entry.time_msc < now - window:
-            recent.popleft()
+            gone = recent.popleft()
+            theirs = by_login[gone.entry.login]
+            theirs.popleft()  # the login's oldest: both are in arrival order
+            if not theirs:
+                del by_login[gone.entry.login]
         mine = _Recent(entry)
-        for other in recent:
-            theirs = other.entry
-            if theirs.login == login or theirs.login in mine.matched:
-                continue
-            if theirs.side is entry.side:
-                kind = _COPY
-            else:
-                big, small = max(entry.volume, theirs.volume), min(entry.volume, theirs.volume)
-                if small <= 0.0 or big / small > rule.volume_ratio:
-                    continue
-                kind = _HEDGE
-            mine.matched.add(theirs.login)
-            if login in other.matched:
-                continue  # that entry already matched one of this account's
-            other.matched.add(login)
-            tie = theirs.time_msc == now
-            self._count(login, theirs.login, kind, entry.ticket, now, 2 if tie else 1)
-            self._count(theirs.login, login, kind, theirs.ticket, now, 2 if tie else 0)
-            self.touched.add(login)
-            self.touched.add(theirs.login)
+        if count <= DISCOVER or count % RESCAN == 0:
+            self.scans += 1
+            for other in recent:
+                self._match(mine, other)
+        else:
+            table = self._partners.get(login)
+            if table:
+                if len(table) <= len(by_login):
+                    candidates = [by_login[p] for p in table if p in by_login]
+                else:
+                    candidates = [q for p, q in by_login.items() if p in table]
+                for queue in candidates:
+                    for other in queue:
+                        self._match(mine, other)
         recent.append(mine)
+        own = by_login.get(login)
+        if own is None:
+            own = by_login[login] = deque()
+        own.append(mine)
+
+    def _match(self, mine: _Recent, other: _Recent) -> None:
+        entry, theirs = mine.entry, other.entry
+        login = entry.login
+        if theirs.login == login or theirs.login in mine.matched:
+            return
+        if theirs.side is entry.side:
+            kind = _COPY
+        else:
+            big, small = max(entry.volume, theirs.volume), min(entry.volume, theirs.volume)
+            if small <= 0.0 or big / small > self._rule.volume_ratio:
+                return
+            kind = _HEDGE
+        mine.matched.add(theirs.login)
+        if login in other.matched:
+            return  # that entry already matched one of this account's
+        other.matched.add(login)
+        now = entry.time_msc
+        tie = theirs.time_msc == now
+        self._count(login, theirs.login, kind, entry.ticket, now, 2 if tie else 1)
+        self._count(theirs.login, login, kind, theirs.ticket, now, 2 if tie else 0)
+        self.touched.add(login)
+        self.touched.add(theirs.login)
 
     def _count(self, login: int, partner: int, kind: int, ticket: int, now: int, order: int) -> None:
         table = self._partners.get(login)
