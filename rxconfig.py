@@ -12,7 +12,11 @@ config = rx.Config(
     app_name="veles_ui",
     frontend_port=_settings.frontend_port,
     backend_port=_settings.backend_port,
-    api_url=f"http://localhost:{_settings.backend_port}",
+    # The address the browser opens the event socket on. Reflex swaps a localhost address for the
+    # page's host, but over https it also drops the port (assumes 443), so behind a TLS proxy on
+    # any other port (https://risk.example.com:8443) the socket missed the proxy: PUBLIC_URL, when
+    # set, is where the browser reaches the backend (the proxy forwards /_event; deploy/nginx.conf).
+    api_url=_settings.portal_url if _settings.public_url else f"http://localhost:{_settings.backend_port}",
     deploy_url=f"http://localhost:{_settings.frontend_port}",
     # Reflex keeps per-tab state in Redis when one is configured, so several workers can share it.
     redis_url=_settings.redis_url,

@@ -300,6 +300,8 @@ def test_ray_nodes_start_with_options_ray_has() -> None:
         used = {arg[2:] for arg in command if arg.startswith("--")}
         assert used <= options, used - options
         assert command[command.index("--metrics-export-port") + 1] == "8080"
+    # Ray's metrics agent needs ray[default]: the image installs it at the version Veles pins
+    assert f'"ray[default]=={ray.__version__}"' in (DEPLOY / "Dockerfile").read_text()
     worker = services["ray-worker"]["command"]
     assert worker[worker.index("--address") + 1] == "ray-head:6379"
     assert services["ray-head"]["command"][services["ray-head"]["command"].index("--port") + 1] == "6379"
