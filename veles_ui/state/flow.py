@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -20,7 +21,7 @@ from veles.risk.flow.desk import flow_summary
 from veles.risk.flow.summary import routing
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, money, sign_color
-from veles_ui.state.stream import PortalStream, book_stamp
+from veles_ui.state.stream import Absence, PortalStream, book_stamp
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,30 @@ class FlowDeskState(PortalStream):
     top: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     pnl: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     pnl_chart: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
+    # The panel's own stream number: `stream_id` is PortalStream's, shared with DashboardState's
+    # stream on the same page, and a second stream taking it would end the dashboard's.
+    panel_stream_id: int = 0
 
     def _shows(self, path: str) -> bool:
         return path == "/dashboard"
+
+    def _current(self, mine: int) -> bool:
+        return self.panel_stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
+
+    async def _follow(self) -> AsyncIterator[TenantReplica]:
+        """PortalStream._follow, numbered by `panel_stream_id`."""
+        async with self:
+            self.panel_stream_id += 1
+            mine, absence = self.panel_stream_id, Absence(self.router.session.client_token)
+        tenant_id = await self._signed_in_tenant(mine, absence)
+        if not tenant_id:
+            return
+        async for replica in get_live_feed().watch(tenant_id):
+            async with self:
+                current = self._current(mine) and self.tenant_id == tenant_id
+            if not current or absence.too_long():
+                break
+            yield replica
 
     def _show(self, replica: TenantReplica) -> None:
         summary = flow_summary(list(replica.rows.values()), top=8)
