@@ -95,6 +95,9 @@ def test_dashboard_panel_counts_add_up(page: Page, artifacts: Path) -> None:
     page.wait_for_function(
         "() => /\\d+ of [1-9]\\d* accounts labelled/.test(document.querySelector('#flow-toxic-count')"
         "?.innerText ?? '')", timeout=90_000)
+    # the panel's stream runs beside the dashboard's own, which must go on too
+    page.wait_for_function("() => /\\d/.test(document.querySelector('#total-equity')?.innerText ?? '')",
+                           timeout=60_000)
     found = re.search(r"(\d+) of (\d+) accounts", page.locator("#flow-toxic-count").inner_text())
     assert found is not None
     toxic, accounts = int(found.group(1)), int(found.group(2))
