@@ -17,6 +17,7 @@ from models.alerts import (
 )
 from models.audit import AuditLog
 from models.auth import LoginChallenge, RefreshToken
+from models.billing import BillingEvent, BillingStatus
 from models.connections import ConnectionStatus, Mt5Connection, Platform
 from models.deals import DealRecord
 from models.history import RiskHistory
@@ -32,6 +33,8 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "AuditLog",
+    "BillingEvent",
+    "BillingStatus",
     "Book",
     "Channel",
     "ClientAccount",

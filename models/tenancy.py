@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+from models.billing import BillingStatus
 from models.columns import UtcDateTime, enum_column, utcnow
 
 
@@ -60,6 +61,28 @@ class Tenant(SQLModel, table=True):
     trial_ends_at: datetime | None = Field(
         default=None, sa_type=UtcDateTime,
         description="A self-service sign-up is a Starter trial until then; billing decides what follows.",
+    )
+    billing_status: BillingStatus = Field(
+        default=BillingStatus.ACTIVE, sa_type=enum_column(BillingStatus),
+        sa_column_kwargs={"server_default": BillingStatus.ACTIVE.value},
+        description="Where the tenant stands with billing (veles.billing); a sign-up starts trialing.",
+    )
+    plan_chosen: Plan | None = Field(
+        default=None, sa_type=enum_column(Plan),
+        description="The plan picked at sign-up: the trial runs on Starter's limits and Upgrade offers this.",
+    )
+    subscription_status: str | None = Field(
+        default=None, max_length=32, description="Stripe's own status of the subscription, as last applied.")
+    subscription_event_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="When Stripe made the newest subscription state applied: an older one arriving "
+        "later is stale and ignored.",
+    )
+    current_period_end: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    lapsed_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="When the tenant stopped being paid up (payment failed, trial over, cancelled): "
+        "the dunning clock runs from here; None while paid up or trialing.",
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     is_platform: bool = Field(

@@ -200,6 +200,25 @@ class Settings(BaseSettings):
     messaging_timeout: float = Field(
         default=10.0, gt=0, description="Seconds before an SMTP or Twilio call is given up."
     )
+    # Billing (veles.billing): Stripe subscriptions, webhooks and dunning.
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, description="Stripe API key (sk_...); unset: billing is not configured.")
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The webhook endpoint's signing secret (whsec_...); unset: webhooks refused.",
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", description="Stripe API base URL; tests point it at a local fake.",
+    )
+    stripe_webhook_tolerance: int = Field(
+        default=300, gt=0,
+        description="Seconds a signed webhook stays acceptable (older: a replay, refused).",
+    )
+    stripe_timeout: float = Field(default=20.0, gt=0, description="Seconds before a Stripe call is given up.")
+    billing_grace_days: int = Field(
+        default=7, ge=0, description="Days past due (or after the trial) before the portal turns read-only.")
+    billing_suspend_days: int = Field(
+        default=14, ge=0, description="Days past due (or after the trial) before the tenant is suspended.")
 
     @property
     def redis_prefix(self) -> str:

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from actors.tenant_directory import find
 from models.audit import AuditLog
 from models.auth import EmailVerification
+from models.billing import BillingStatus
 from models.columns import utcnow
 from models.db import session_scope, tenant_session, upgrade
 from models.tenancy import Plan, Role, Tenant, TenantStatus, User
@@ -99,7 +100,9 @@ def test_sign_up_waits_for_the_email_link_then_is_a_starter_trial(db: str) -> No
     pending = _tenant(db, "Acme FX")
     assert pending is not None
     assert pending.status is TenantStatus.PENDING_VERIFICATION
-    assert pending.plan is Plan.STARTER  # professional was picked: billing decides upgrades
+    assert pending.plan is Plan.STARTER  # professional was picked: only a paid subscription gives it
+    assert pending.plan_chosen is Plan.PROFESSIONAL  # what Upgrade offers
+    assert pending.billing_status is BillingStatus.TRIALING
     with session_scope(db) as session, pytest.raises(AuthError, match="Confirm your e-mail"):
         authenticate(session, "boss@acme.test", "correct horse")
     token = LINK.search(mail.link)
@@ -110,6 +113,7 @@ def test_sign_up_waits_for_the_email_link_then_is_a_starter_trial(db: str) -> No
     assert active.id == tenant_id
     assert active.status is TenantStatus.ACTIVE
     assert active.plan is Plan.STARTER
+    assert active.billing_status is BillingStatus.TRIALING
     assert active.trial_ends_at is not None
     assert timedelta(days=13) < as_utc(active.trial_ends_at) - utcnow() <= timedelta(days=14)
     with session_scope(db) as session:

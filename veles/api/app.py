@@ -34,6 +34,7 @@ from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
 from veles.api.responses import declare_responses
 from veles.api.users import router as users_router
+from veles.billing.routes import router as billing_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
 from veles.services.ratelimit import (
@@ -75,7 +76,7 @@ def create_api(
     app.add_middleware(SecurityHeadersMiddleware, settings=settings,
                        trusted_proxies=app.state.context.trusted_proxies)
     routers = [health.router, auth_routes.router, portal_session.router, users_router, invitations_router,
-               preferences_router,
+               preferences_router, billing_router,
                book.router, report_routes.router,
                *(module.router for module in (connections, accounts, alerts, history, calculator, flow))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     "admin": ("admin", "app", True),
     "db": ("db", "app", True),
+    "billing": ("billing", "app", True),
     "risk": ("risk", "app", True),
     "bench": ("bench", "app", True),
     "reports": ("reports", "app", True),

@@ -10,9 +10,11 @@ e-mailed link proves the address before anything runs.
 - Nothing runs for a pending tenant (the engine starts supervisors for active tenants only, and
   signing in says to confirm first). `confirm_signup` spends the link, activates the tenant and
   returns its id, and the caller starts the tenant's engine then.
-- Every new tenant is a `TRIAL_DAYS` trial on Starter, whatever plan was picked: upgrades are
-  billing's decision (the pick is kept in the audit log). Sign-ups are rate limited per IP by the
-  callers (`veles.services.ratelimit.shared_signup_limiter`).
+- Every new tenant is a `TRIAL_DAYS` trial with Starter's limits, whatever plan was picked: a paid
+  plan is only ever given by a paid Stripe subscription (`veles.billing`). The pick is kept
+  (`Tenant.plan_chosen`, and in the audit log) for the plan page's Upgrade to offer, and when the
+  trial ends without a subscription the tenant goes through dunning like an unpaid invoice.
+  Sign-ups are rate limited per IP by the callers (`veles.services.ratelimit.shared_signup_limiter`).
 - A pending sign-up whose link has expired no longer holds its broker name or address: the next
   sign-up with either drops it, so nobody can squat a name or someone else's address.
 """
@@ -30,6 +32,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from models.auth import EmailVerification
+from models.billing import BillingStatus
 from models.columns import utcnow
 from models.db import session_scope
 from models.tenancy import Plan, Role, Tenant, TenantStatus, User
@@ -162,6 +165,7 @@ def sign_up(settings: Settings, form: SignupForm, *, ip: str | None = None) -> S
                 return _already_used(settings, form.email)
             _drop(session, held)
         tenant = Tenant(name=form.broker, plan=Plan.STARTER, status=TenantStatus.PENDING_VERIFICATION,
+                        billing_status=BillingStatus.TRIALING, plan_chosen=Plan(form.plan),
                         trial_ends_at=utcnow() + timedelta(days=settings.trial_days))
         session.add(tenant)
         session.flush()

@@ -1,0 +1,5 @@
+"""`veles billing`: the billing domain's commands (they live with it, in veles/billing/cli.py)."""
+
+from veles.billing.cli import app
+
+__all__ = ["app"]
