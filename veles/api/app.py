@@ -34,6 +34,7 @@ from veles.api.preferences import router as preferences_router
 from veles.api.realtime import mount_socketio
 from veles.api.responses import declare_responses
 from veles.api.users import router as users_router
+from veles.billing.readonly import refuse_read_only
 from veles.billing.routes import router as billing_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
@@ -60,7 +61,7 @@ def create_api(
     settings = settings or get_settings()
     metrics = Metrics()
     app = FastAPI(title="Veles API", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redoc_url=None, dependencies=[Depends(enforce_api_limits)])
+                  redoc_url=None, dependencies=[Depends(enforce_api_limits), Depends(refuse_read_only)])
     app.state.context = ApiContext(
         settings=settings,
         login_limiter=limiter or login_limiter(settings),

@@ -310,7 +310,7 @@ def _invoice(session: Session, settings: Settings, tenant: Tenant, kind: str, in
         record(session, "billing.payment_failed", tenant_id=None, target=f"tenant:{tenant.id}",
                details=details)
         link = invoice.get("hosted_invoice_url")
-        why = f"pay the invoice at {link}" if link else "update your card on the Plan page"
+        why = f"pay the invoice at {link}" if link else "Stripe e-mails the invoice to pay"
         result.mails.append(_notice(session, settings, tenant, "payment_failed", why))
         result.outcome = f"payment failed: {invoice.get('id')}"
     else:
@@ -345,12 +345,13 @@ NOTICES = {
     "past_due": ("Veles: your payment is past due",
                  "Your Veles subscription is past due ({why}). Everything keeps working for {grace} "
                  "days; then the portal turns read-only, and after {suspend} days the engine stops "
-                 "(your data is kept). Pay or update your card on the Plan page: {portal}/plan"),
+                 "(your data is kept). Pay the open invoice (Stripe e-mails its link) to stop this."),
     "payment_failed": ("Veles: a payment failed",
-                       "A payment for your Veles subscription failed: {why}. Plan page: {portal}/plan"),
+                       "A payment for your Veles subscription failed: {why}."),
     "read_only": ("Veles: your portal is read-only",
-                  "Your Veles subscription is {days} days past due: live figures stay, but changes are "
-                  "refused until payment. The engine stops after {suspend} days. {portal}/plan"),
+                  "Your Veles subscription is {days} days past due, so your portal is read-only: live "
+                  "figures stay, but changes are refused until payment. The engine stops after "
+                  "{suspend} days. Pay the open invoice (Stripe e-mailed its link) to restore it."),
     "suspended": ("Veles: your account is suspended",
                   "Your Veles subscription is {days} days past due: the engine is stopped and sign-in "
                   "is closed; your data is kept. Paying the open invoice reactivates it at once."),

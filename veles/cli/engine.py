@@ -9,6 +9,7 @@ from contextlib import nullcontext
 import ray
 import typer
 
+from veles.billing.dunning import run_dunning
 from veles.cli.reports import report_service
 from veles.config import Settings, get_settings
 from veles.services.engine import engine_status, start_connected, start_engine, status_line, stop_engine
@@ -51,3 +52,5 @@ async def _report_forever(settings: Settings) -> None:
             typer.echo(f"tenant {tenant_id}: engine started for its first connection")
         for status in await engine_status(settings):
             typer.echo(status_line(status))
+        for step in await run_dunning(settings):  # trials ended, grace periods over (veles.billing)
+            typer.echo(f"tenant {step.tenant_id}: billing {step.to.value} ({step.why})")
