@@ -401,6 +401,14 @@ class HostCore:
             for login, actor in conn.accounts.items() if login not in conn.failed
         }
 
+    def snapshots(self, connection_id: str) -> list[AccountSnapshot]:
+        """Every hosted account of one connection as it stands now (balance, credit, open
+        positions), failed ones left out: what a stress test of the live book starts from."""
+        conn = self.connections.get(connection_id)
+        if conn is None:
+            return []
+        return [actor.state.snapshot() for login, actor in conn.accounts.items() if login not in conn.failed]
+
     def detail(self, login: int, connection_id: str | None = None) -> AccountDetail | None:
         """One account's page (of one connection, or any: a host shared by tenants holds the same
         login under several connections); None if this host does not run it (or it is failed)."""

@@ -71,6 +71,7 @@ from tenacity import (
 from actors import collector
 from actors.account_host import CHECKPOINT_EVERY, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
+from actors.close_keeper import CLOSES_EVERY_S, backfill_closes, record_closes
 from actors.feeds import FeedStore, StoredFeed
 from actors.host_placement import AccountHosts
 from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, unpickle_parts
@@ -84,6 +85,7 @@ from veles.mt5.server_figures import ServerFigures, server_figures
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.account import AccountFigures
 from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote, merge_runs
+from veles.risk.stress import BookPart
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +336,7 @@ class Supervisor:
         self._admit_lock = asyncio.Lock()
         self._background = False  # the sync and stats loops run
         self._database_url = database_url
+        self._backfilled: set[str] = set()  # connections whose server history is in daily_close
         self._rules: RuleSet | None = None  # pushed by set_rules; re-sent to a rebuilt aggregator
         self._plan = plan
         self._refused: dict[str, str] = {}  # connection id -> why it was refused (plan, logins)
@@ -391,6 +394,8 @@ class Supervisor:
             if self._store is not None:
                 self._spawn(self._every(SYNC_EVERY_S, self._sync))
             self._spawn(self._every(STATS_EVERY_S, self._send_stats))
+            if self._database_url is not None:
+                self._spawn(self._keep_closes_every(CLOSES_EVERY_S))
         self._running = True
 
     # -- stored connections --------------------------------------------------------------------
@@ -589,6 +594,30 @@ class Supervisor:
                 await work()
             except Exception:
                 log.exception("tenant %s: %s failed", self.tenant_id, getattr(work, "__name__", work))
+
+    async def _keep_closes_every(self, seconds: float) -> None:
+        """Daily closes from the live feeds (`actors/close_keeper.py`): at once, then every
+        `seconds`; a failure (the database away) is logged and the next round writes the same."""
+        while True:
+            try:
+                await self._keep_closes()
+            except Exception:
+                log.exception("tenant %s: daily closes not stored", self.tenant_id)
+            await asyncio.sleep(seconds)
+
+    async def _keep_closes(self) -> None:
+        assert self._database_url is not None
+        latest: dict[str, Quote] = {}
+        for conn in list(self._connections.values()):
+            if conn.key not in self._backfilled and callable(getattr(conn.gateway, "daily_history", None)):
+                # the server's own chart history for the days before the engine ran (the simulator's)
+                history = await asyncio.to_thread(conn.gateway.daily_history)  # type: ignore[attr-defined]
+                await asyncio.to_thread(backfill_closes, self._database_url, self.tenant_id, history)
+                self._backfilled.add(conn.key)
+            for name, quote in conn.last_quotes.items():
+                latest.setdefault(name, quote)
+        if latest:
+            await asyncio.to_thread(record_closes, self._database_url, self.tenant_id, latest)
 
     async def _send_stats(self) -> None:
         """Hand the aggregator what only the supervisor knows (actors alive, restarts), so the
@@ -1273,6 +1302,20 @@ class Supervisor:
         answers: list[dict[int, Any]] = await asyncio.gather(*self._figures_calls())
         slots = self._slots()
         return {login: f for answer in answers for login, f in answer.items() if login in slots}
+
+    async def book_parts(self) -> list[BookPart]:
+        """The live book as a stress test needs it, per connection: the server's symbols, the
+        latest quote of each, and every live account's current snapshot (an account being
+        restored or left failed is not in it: `BookPart.left_out` counts them)."""
+        parts = []
+        for conn in self._connections.values():
+            answers: list[list[AccountSnapshot]] = await asyncio.gather(
+                *(self._hosts[h].snapshots.remote(conn.key) for h in conn.hosts))
+            live = {login for login, slot in conn.accounts.items() if slot.status == "live"}
+            snapshots = tuple(s for answer in answers for s in answer if s.login in live)
+            parts.append(BookPart(conn.spec.connection_id, dict(conn.specs), dict(conn.last_quotes),
+                                  snapshots, left_out=len(conn.accounts) - len(snapshots)))
+        return parts
 
     async def account_detail(self, login: int) -> AccountDetail | None:
         """One account's figures and positions; None when this tenant has no such account. An

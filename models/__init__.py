@@ -22,8 +22,10 @@ from models.connections import ConnectionStatus, Mt5Connection, Platform
 from models.deals import DealRecord
 from models.history import RiskHistory
 from models.invitations import Invitation
+from models.market import DailyClose
 from models.notifications import Channel, Delivery, DeliveryPreference, DeliveryStatus
 from models.reports import Report, ReportStatus, ReportType
+from models.stress import StressScenario
 from models.tenancy import Plan, Role, Tenant, TenantStatus, TwoFactor, User
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Channel",
     "ClientAccount",
     "ConnectionStatus",
+    "DailyClose",
     "DealRecord",
     "Delivery",
     "DeliveryPreference",
@@ -56,6 +59,7 @@ __all__ = [
     "RiskHistory",
     "Role",
     "Severity",
+    "StressScenario",
     "Tenant",
     "TenantCounter",
     "TenantStatus",

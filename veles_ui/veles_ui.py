@@ -31,6 +31,7 @@ from veles_ui.pages.reports import report_notices, reports_page
 from veles_ui.pages.reset import forgot_page, reset_page
 from veles_ui.pages.rules import rules_page
 from veles_ui.pages.signup import signup_page, verify_email_page
+from veles_ui.pages.stress import stress_page
 from veles_ui.pages.users import users_page
 from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.admin import AdminState
@@ -47,6 +48,7 @@ from veles_ui.state.reports import ReportsState
 from veles_ui.state.reset import ForgotState, ResetState
 from veles_ui.state.session import SessionState
 from veles_ui.state.signup import SignupState, VerifyEmailState
+from veles_ui.state.stress import StressState
 from veles_ui.state.users import UsersState
 from veles_ui.state.watch import SessionWatch
 
@@ -137,6 +139,9 @@ app.add_page(plan_page, route="/plan", title="Plan · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch, PlanState.load])
 app.add_page(reports_page, route="/reports", title="Reports · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch, ReportsState.load])
+app.add_page(stress_page, route="/stress", title="Stress test · Veles",
+             on_load=[SessionState.require_login, SessionWatch.watch, StressState.load,
+                      StressState.compute_var])
 app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch])
 app.add_page(notifications_page, route="/settings/notifications", title="Notification settings · Veles",

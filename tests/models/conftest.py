@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,8 @@ class RowFactory:
             return 1.5 * self.serial
         if isinstance(kind, sa.DateTime):
             return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=self.serial)
+        if isinstance(kind, sa.Date):
+            return date(2026, 1, 1) + timedelta(days=self.serial)
         if isinstance(kind, sa.JSON):
             return {"serial": self.serial}
         if isinstance(kind, sa.LargeBinary):

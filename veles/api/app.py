@@ -24,6 +24,8 @@ from veles.api import (
     portal_session,
 )
 from veles.api import reports as report_routes
+from veles.api import stress as stress_routes
+from veles.api import var as var_routes
 from veles.api.bodylimit import BodyLimitMiddleware
 from veles.api.deps import ApiContext, enforce_api_limits
 from veles.api.errors import install_error_handlers
@@ -78,7 +80,7 @@ def create_api(
                        trusted_proxies=app.state.context.trusted_proxies)
     routers = [health.router, auth_routes.router, portal_session.router, users_router, invitations_router,
                preferences_router, billing_router,
-               book.router, report_routes.router,
+               book.router, report_routes.router, stress_routes.router, var_routes.router,
                *(module.router for module in (connections, accounts, alerts, history, calculator, flow))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built
     for router in routers:

@@ -43,6 +43,7 @@ equity is only updated while figures are complete, so a half-known equity never 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -624,6 +625,19 @@ class AccountState:
     def quote(self, symbol: str) -> Quote | None:
         """The price this account values `symbol` at now (None if it holds no quote of it)."""
         return self._quotes.get(symbol)
+
+    def snapshot(self) -> AccountSnapshot:
+        """The account as it stands now, as a snapshot: its settings, current balance and credit,
+        open positions and last deal ticket. An `AccountState` built from it at the same quotes has
+        the same figures (the analytics, which no snapshot carries, aside): what a stress test of
+        the live book starts from."""
+        return dataclasses.replace(
+            self._snapshot,
+            balance=self._balance / _MINOR,
+            credit=self._credit / _MINOR,
+            positions=self.positions(),
+            last_deal_ticket=self._last_ticket,
+        )
 
     def position_profits(self) -> dict[int, float]:
         """Each position's floating profit in the deposit currency (market P/L, without swap)."""

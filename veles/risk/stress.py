@@ -438,3 +438,35 @@ def run_stress(
     for snapshot in snapshots:
         result.accounts.append(stress_account(snapshot, symbols, quotes, shocked))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class BookPart:
+    """One MT5 connection's share of a tenant's live book: its server's symbols, the latest quote
+    of each, and its accounts as they stand (`left_out`: accounts being restored or failed, whose
+    state could not be read and which are not stressed)."""
+
+    connection: str
+    symbols: Mapping[str, SymbolSpec]
+    quotes: Mapping[str, Quote]
+    snapshots: tuple[AccountSnapshot, ...]
+    left_out: int = 0
+
+
+def book_symbols(parts: Iterable[BookPart]) -> dict[str, SymbolSpec]:
+    """Every symbol of a book of several connections (the first server's spec of a name shared),
+    what a scenario may name."""
+    found: dict[str, SymbolSpec] = {}
+    for part in parts:
+        for name, spec in part.symbols.items():
+            found.setdefault(name, spec)
+    return found
+
+
+def stress_book(parts: Sequence[BookPart], shocks: Sequence[Shock]) -> StressResult:
+    """Stress a book made of several connections: each connection's accounts at its own quotes
+    and symbol specs (servers differ), the results together."""
+    result = StressResult(tuple(shocks))
+    for part in parts:
+        result.accounts.extend(run_stress(part.snapshots, part.symbols, part.quotes, shocks).accounts)
+    return result

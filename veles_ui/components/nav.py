@@ -20,6 +20,7 @@ LINKS: tuple[tuple[str, str, str, Permission | None], ...] = (
     ("Exposure", "/exposure", "nav-exposure", None),
     ("Alerts", "/alerts", "nav-alerts", None),
     ("Rules", "/rules", "nav-rules", None),
+    ("Stress", "/stress", "nav-stress", Permission.VIEW_RISK),
     ("Reports", "/reports", "nav-reports", Permission.VIEW_RISK),
     ("Connections", "/connections", "nav-connections", Permission.MANAGE_CONNECTIONS),
     ("Calculator", "/calculator", "nav-calculator", Permission.USE_CALCULATOR),
