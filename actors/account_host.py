@@ -409,6 +409,15 @@ class HostCore:
             return []
         return [actor.state.snapshot() for login, actor in conn.accounts.items() if login not in conn.failed]
 
+    def account_snapshot(self, login: int, connection_id: str) -> AccountSnapshot | None:
+        """One hosted account as it stands now (None if not here, or failed): the calculator's
+        starting point for a live account."""
+        conn = self.connections.get(connection_id)
+        actor = conn.accounts.get(login) if conn is not None else None
+        if conn is None or actor is None or login in conn.failed:
+            return None
+        return actor.state.snapshot()
+
     def detail(self, login: int, connection_id: str | None = None) -> AccountDetail | None:
         """One account's page (of one connection, or any: a host shared by tenants holds the same
         login under several connections); None if this host does not run it (or it is failed)."""

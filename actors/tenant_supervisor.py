@@ -1317,6 +1317,22 @@ class Supervisor:
                                   snapshots, left_out=len(conn.accounts) - len(snapshots)))
         return parts
 
+    async def account_part(self, login: int) -> BookPart | None:
+        """One account as it stands now, with its server's symbols and latest quotes (the what-if
+        calculator loads it); None when this tenant has no such login. An account being restored
+        is taken from its checkpoint."""
+        found = self._find(login)
+        if found is None:
+            return None
+        conn, slot = found
+        snapshot: AccountSnapshot | None = None
+        if slot.status == "live":
+            snapshot = await self._hosts[slot.host].account_snapshot.remote(login, conn.key)
+        if snapshot is None:
+            actor = AccountActor.from_parts(unpickle_parts(slot.checkpoint.blob)[login], conn.specs)
+            snapshot = actor.state.snapshot()
+        return BookPart(conn.spec.connection_id, dict(conn.specs), dict(conn.last_quotes), (snapshot,))
+
     async def account_detail(self, login: int) -> AccountDetail | None:
         """One account's figures and positions; None when this tenant has no such account. An
         account being restored (or given up) shows its checkpoint's figures with its status."""

@@ -8,12 +8,21 @@ the offending field, e.g. `positions[0].volume`.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
+from actors.names import supervisor_name
+from veles.config import Settings
+from veles.risk.account import AccountState
 from veles.risk.calculator import CalcError, CalcInput, calculate
+from veles.risk.events import AccountSnapshot, Quote
+from veles.risk.instruments import SymbolSpec
+from veles.risk.stress import BookPart
+from veles.services.ray_runtime import named_actor
 
 __all__ = ["CalcInput", "WhatIf", "what_if"]
 
@@ -76,3 +85,96 @@ def what_if(document: CalcInput | Mapping[str, Any]) -> WhatIf:
     data = document.model_dump(mode="json") if isinstance(document, CalcInput) else document
     _check_magnitudes(data, "")
     return WhatIf.model_validate(calculate(data))
+
+
+# -- a live account as a what-if document -----------------------------------------------------------
+
+class AccountNotFound(LookupError):
+    """The tenant has no such login (another tenant's logins are answered the same way)."""
+
+
+def document_of(snapshot: AccountSnapshot, symbols: Mapping[str, SymbolSpec],
+                quotes: Mapping[str, Quote]) -> dict[str, Any]:
+    """The calculator document of an account as it stands: its settings, its open positions (with
+    the margin rates MT5 fixed at opening), the specs of the symbols it holds and the quotes its
+    figures need (held symbols and conversion pairs), so the calculator gives the engine's figures
+    before anything is changed."""
+    needed = AccountState(snapshot, symbols, quotes).symbols_needed | {p.symbol for p in snapshot.positions}
+    held = {p.symbol for p in snapshot.positions}
+    return {
+        "account": {
+            "login": snapshot.login, "currency": snapshot.currency, "leverage": snapshot.leverage,
+            "balance": snapshot.balance, "credit": snapshot.credit, "margin_mode": snapshot.margin_mode.value,
+            "hedged_margin_larger_leg": snapshot.hedged_margin_larger_leg,
+            "margin_call": snapshot.margin_call, "stop_out": snapshot.stop_out,
+            "stopout_mode": snapshot.stopout_mode.value,
+        },
+        "symbols": {name: _symbol_in(symbols[name]) for name in sorted(held | needed) if name in symbols},
+        "quotes": {name: {"bid": quotes[name].bid, "ask": quotes[name].ask} for name in sorted(needed)
+                   if name in quotes},
+        "positions": [
+            {"ticket": p.ticket, "symbol": p.symbol, "type": p.side.value, "volume": p.volume,
+             "price_open": p.price_open, "swap": p.swap, "commission": p.commission,
+             "margin_rate": p.margin_rate}
+            for p in sorted(snapshot.positions, key=lambda p: p.ticket)
+        ],
+    }
+
+
+def _symbol_in(spec: SymbolSpec) -> dict[str, Any]:
+    """A spec in the calculator's terms. A CFD's base "currency" is its own name on MT5 servers
+    (US500), which the calculator does not take: its margin currency is what counts there."""
+    base = spec.base_currency if len(spec.base_currency) == 3 and spec.base_currency.isalpha() else ""
+    return {
+        "calc_mode": spec.calc_mode.value, "contract_size": spec.contract_size,
+        "base_currency": base, "margin_currency": spec.margin_currency or spec.base_currency,
+        "profit_currency": spec.profit_currency, "digits": spec.digits, "tick_size": spec.tick_size,
+        "tick_value": spec.tick_value, "margin_rate": 1.0, "buy_margin_rate": spec.buy_rates.initial,
+        "sell_margin_rate": spec.sell_rates.initial, "initial_margin": spec.margin_initial,
+        "maintenance_margin": spec.margin_maintenance, "hedged_margin": spec.margin_hedged,
+    }
+
+
+def _number(text: object, field: str, positive: bool) -> float:
+    try:
+        value = float(str(text).replace(",", "").strip())
+    except ValueError:
+        raise CalcError(field, f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise CalcError(field, "must be > 0" if positive else "must be >= 0 (0 closes the position)")
+    return value
+
+
+def apply_edits(document: Mapping[str, Any], edits: Mapping[str, str]) -> dict[str, Any]:
+    """The document with the dealer's changes: `volume-<ticket>` (0 closes the position),
+    `bid-<symbol>` and `ask-<symbol>`. CalcError names a bad entry (by ticket or symbol)."""
+    result = json.loads(json.dumps(document))
+    positions = []
+    for position in result.get("positions", []):
+        key = f"volume-{position['ticket']}"
+        if key in edits:
+            volume = _number(edits[key], f"positions[ticket {position['ticket']}].volume", positive=False)
+            if volume == 0:
+                continue
+            position["volume"] = volume
+        positions.append(position)
+    result["positions"] = positions
+    for name, quote in result.get("quotes", {}).items():
+        for side in ("bid", "ask"):
+            if f"{side}-{name}" in edits:
+                quote[side] = _number(edits[f"{side}-{name}"], f"quotes.{name}.{side}", positive=True)
+        if quote["bid"] > quote["ask"]:
+            raise CalcError(f"quotes.{name}", f"bid {quote['bid']} is above ask {quote['ask']}")
+    return result
+
+
+async def live_document(settings: Settings, tenant_id: int, login: int) -> dict[str, Any]:
+    """A live account of the tenant as a calculator document (asked of its own supervisor)."""
+    try:
+        supervisor = await named_actor(settings, supervisor_name(tenant_id))
+    except ValueError:
+        raise AccountNotFound(f"No account {login}: this broker's engine runs no connection.") from None
+    part: BookPart | None = await supervisor.account_part.remote(login)
+    if part is None:
+        raise AccountNotFound(f"No account {login} on this broker's servers.")
+    return document_of(part.snapshots[0], part.symbols, part.quotes)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import reflex as rx
 
-from veles.services.calculator import what_if
+from veles.config import get_settings
+from veles.services.calculator import AccountNotFound, apply_edits, live_document, what_if
 from veles.services.permissions import Permission
 from veles_ui.format import money, percent, sign_color
 from veles_ui.state.errors import shown
@@ -29,12 +31,71 @@ class CalculatorState(SessionState):
     error: rx.Field[str] = rx.field("")
     figures: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    account_login: rx.Field[str] = rx.field("")
+    load_error: rx.Field[str] = rx.field("")
+    loaded: rx.Field[str] = rx.field("")  # which live account the editors below were loaded from
+    edit_positions: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    edit_quotes: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    revision: rx.Field[int] = rx.field(0)  # a new document from the editors remounts the JSON box
+
+    def _editors(self, document: dict[str, Any]) -> None:
+        """The positions and prices of `document` as the editors show them."""
+        self.edit_positions = [
+            {"ticket": str(p["ticket"]), "symbol": p["symbol"], "type": p["type"],
+             "volume": f"{p['volume']:g}", "price_open": f"{p['price_open']:g}"}
+            for p in document.get("positions", [])
+        ]
+        self.edit_quotes = [{"symbol": name, "bid": f"{q['bid']:.10g}", "ask": f"{q['ask']:.10g}"}
+                            for name, q in document.get("quotes", {}).items()]
+
+    @rx.event
+    async def load_account(self, form: dict[str, str]) -> None:
+        """Load a live account of the tenant (its positions and the prices its figures need, asked
+        of the engine) into the editors and the JSON box, and calculate it."""
+        self.account_login = str(form.get("login", "")).strip()
+        self.load_error = ""
+        text = self.account_login
+        if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+            self.load_error = f"login: {self.account_login!r} is not an MT5 login (a positive whole number)"
+            return
+        try:
+            identity = await self.authorized(Permission.USE_CALCULATOR)
+            document = await live_document(get_settings(), identity.tenant_id, int(self.account_login))
+        except AccountNotFound as exc:
+            self.load_error = str(exc)
+            return
+        except Exception as exc:
+            self.load_error = shown(exc)
+            return
+        self.loaded = self.account_login
+        self.revision += 1
+        self._editors(document)
+        await self._calculate(json.dumps(document, indent=2))
+
+    @rx.event
+    async def apply_changes(self, form: dict[str, str]) -> None:
+        """The dealer's volumes (0 closes a position) and prices, applied to the document in the
+        JSON box, then calculated; a bad entry is named."""
+        try:
+            document = apply_edits(json.loads(self.document), form)
+        except json.JSONDecodeError as exc:
+            self.error = f"document: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+            return
+        except Exception as exc:
+            self.error = shown(exc)
+            return
+        self.revision += 1
+        self._editors(document)
+        await self._calculate(json.dumps(document, indent=2))
 
     @rx.event
     async def calculate(self, form: dict[str, str]) -> None:
         """Run the risk core on the submitted document (in a thread: a document with many
         positions is CPU work the other tabs must not wait for)."""
-        self.document = str(form.get("document", ""))
+        await self._calculate(str(form.get("document", "")))
+
+    async def _calculate(self, document: str) -> None:
+        self.document = document
         self.figures, self.positions = [], []
         try:
             await self.authorized(Permission.USE_CALCULATOR)
