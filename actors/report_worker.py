@@ -29,6 +29,7 @@ from veles.reports.jobs import release_stale
 from veles.reports.runner import report_topic, run_one
 from veles.reports.settings import ReportSettings
 from veles.reports.storage import open_storage
+from veles.risk.stress import BookPart
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class RayLiveSource:
     def book(self, tenant_id: int) -> Row:
         snapshot: Row = self._call(tenant_id, "aggregator", "snapshot")
         return snapshot
+
+    def book_parts(self, tenant_id: int) -> list[BookPart]:
+        parts: list[BookPart] = self._call(supervisor_name(tenant_id), "book_parts")
+        return parts
 
     def account(self, tenant_id: int, login: int) -> Row | None:
         detail = self._call(tenant_id, "supervisor", "account_detail", login)

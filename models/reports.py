@@ -20,6 +20,8 @@ class ReportType(StrEnum):
     EXPOSURE = "exposure"
     ACCOUNT_STATEMENT = "account_statement"
     ALERTS_LOG = "alerts_log"
+    MANAGEMENT = "management"  # the dealer's daily management report: P/L, volumes, money, stress, VaR
+    STRESS = "stress"  # every saved stress scenario on the live book, with the accounts stopped out
 
 
 class ReportFormat(StrEnum):

@@ -27,6 +27,7 @@ from veles_ui.pages.landing import landing_page
 from veles_ui.pages.login import login_page
 from veles_ui.pages.notifications import notifications_page
 from veles_ui.pages.plan import plan_page
+from veles_ui.pages.report_schedules import report_schedules_page
 from veles_ui.pages.reports import report_notices, reports_page
 from veles_ui.pages.reset import forgot_page, reset_page
 from veles_ui.pages.rules import rules_page
@@ -44,6 +45,7 @@ from veles_ui.state.flow import FlowDeskState, FlowProfileState
 from veles_ui.state.invite import InviteState
 from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
+from veles_ui.state.report_schedules import ReportSchedulesState
 from veles_ui.state.reports import ReportsState
 from veles_ui.state.reset import ForgotState, ResetState
 from veles_ui.state.session import SessionState
@@ -139,6 +141,8 @@ app.add_page(plan_page, route="/plan", title="Plan · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch, PlanState.load])
 app.add_page(reports_page, route="/reports", title="Reports · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch, ReportsState.load])
+app.add_page(report_schedules_page, route="/reports/schedules", title="Report schedules · Veles",
+             on_load=[SessionState.require_login, SessionWatch.watch, ReportSchedulesState.load])
 app.add_page(stress_page, route="/stress", title="Stress test · Veles",
              on_load=[SessionState.require_login, SessionWatch.watch, StressState.load,
                       StressState.compute_var])

@@ -28,7 +28,8 @@ from models.connections import Mt5Connection
 from models.db import session_scope
 from models.history import RiskHistory
 from models.invitations import Invitation
-from models.reports import Report, ReportStatus, ReportType
+from models.reports import Frequency, Report, ReportSchedule, ReportStatus, ReportType
+from models.stress import StressScenario
 from models.tenancy import Role, User
 from tests.api.conftest import ROLES, World
 from tests.api.test_route_guards import PUBLIC
@@ -86,16 +87,29 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
     ("GET", "/api/v1/history/accounts/{login}"): P.VIEW_RISK,
     ("GET", "/api/v1/history/book"): P.VIEW_RISK,
     ("POST", "/api/v1/calculator"): P.USE_CALCULATOR,
+    ("POST", "/api/v1/stress"): P.VIEW_RISK,
+    ("GET", "/api/v1/stress/scenarios"): P.VIEW_RISK,
+    ("POST", "/api/v1/stress/scenarios"): P.EDIT_RULES,
+    ("DELETE", "/api/v1/stress/scenarios/{scenario_id}"): P.EDIT_RULES,
+    ("POST", "/api/v1/stress/scenarios/{scenario_id}/run"): P.VIEW_RISK,
+    ("GET", "/api/v1/var"): P.VIEW_RISK,
+    ("GET", "/api/v1/report-schedules"): P.VIEW_RISK,
+    ("POST", "/api/v1/report-schedules"): P.REQUEST_REPORTS,
+    ("PATCH", "/api/v1/report-schedules/{schedule_id}"): P.REQUEST_REPORTS,
+    ("DELETE", "/api/v1/report-schedules/{schedule_id}"): P.REQUEST_REPORTS,
 }
 # Routes answered from the running engine: with none for the tenant (these tests start no Ray)
 # they answer 503 once the caller is let through. test_accounts.py covers them with an engine.
-ENGINE = {("GET", "/api/v1/book"), ("GET", "/api/v1/accounts"), ("GET", "/api/v1/accounts/{login}")}
+ENGINE = {("GET", "/api/v1/book"), ("GET", "/api/v1/accounts"), ("GET", "/api/v1/accounts/{login}"),
+          ("GET", "/api/v1/var")}
 MISSING = "999999"  # an id no row has: an allowed call finds nothing and changes nothing
 # A valid body for the routes that take an id and a body, so tenancy (not validation) answers.
 BODIES = {
     ("PATCH", "/api/v1/users/{user_id}"): {"role": "viewer"},
     ("PATCH", "/api/v1/connections/{connection_id}"): {"server": "sim://taken-over"},
     ("PATCH", "/api/v1/alert-rules/{rule_id}"): {"enabled": False},
+    ("POST", "/api/v1/stress/scenarios/{scenario_id}/run"): None,
+    ("PATCH", "/api/v1/report-schedules/{schedule_id}"): {"local_time": "08:00"},
 }
 HISTORY_RANGE = {"start": "2026-01-01T00:00:00", "end": "2026-01-01T01:00:00"}
 
@@ -197,16 +211,21 @@ def owned(world: World) -> Iterator[Owned]:
             Invitation(tenant_id=world.a, email="invited@a.test", role=Role.VIEWER,
                        invited_by=world.users[world.a, Role.TENANT_ADMIN], token_hash="0" * 64,
                        expires_at=datetime.now(UTC) + timedelta(days=1)),
+            StressScenario(tenant_id=world.a, name="Gold", scenario="XAUUSD -3%"),
+            ReportSchedule(tenant_id=world.a, type=ReportType.MANAGEMENT, frequency=Frequency.DAILY,
+                           local_time="07:00", time_zone="UTC", recipients=["desk@a.test"]),
         ]
         session.add_all(rows)
         session.flush()
-        _account, _point, alert, rule, report, invitation = rows
+        _account, _point, alert, rule, report, invitation, scenario, schedule = rows
         ids = {"connection_id": str(connection.id), "login": "880001", "alert_id": str(alert.id),
                "rule_id": str(rule.id), "report_id": str(report.id), "invitation_id": str(invitation.id),
+               "scenario_id": str(scenario.id), "schedule_id": str(schedule.id),
                "user_id": str(world.users[world.a, Role.VIEWER])}
     yield Owned(ids)
     with session_scope(world.settings.database_url) as session:
-        for model in (Invitation, Report, AlertRule, Alert, RiskHistory, ClientAccount, Mt5Connection):
+        for model in (ReportSchedule, StressScenario, Invitation, Report, AlertRule, Alert, RiskHistory,
+                      ClientAccount, Mt5Connection):
             for row in session.exec(select(model).where(col(model.tenant_id) == world.a)):
                 session.delete(row)
 
@@ -220,6 +239,8 @@ def _snapshot(world: World) -> list[Any]:
             sorted((r.id, r.enabled, r.threshold) for r in session.exec(select(AlertRule))),
             sorted((r.id, r.status) for r in session.exec(select(Report))),
             sorted((i.id, i.token_hash, i.revoked_at) for i in session.exec(select(Invitation))),
+            sorted((s.id, s.name, s.scenario) for s in session.exec(select(StressScenario))),
+            sorted((s.id, s.local_time, s.enabled) for s in session.exec(select(ReportSchedule))),
             sorted((u.id, u.role, u.is_active)
                    for u in session.exec(select(User).where(col(User.tenant_id) == world.a))),
         ]

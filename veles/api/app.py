@@ -23,6 +23,7 @@ from veles.api import (
     history,
     portal_session,
 )
+from veles.api import report_schedules as schedule_routes
 from veles.api import reports as report_routes
 from veles.api import stress as stress_routes
 from veles.api import var as var_routes
@@ -80,7 +81,8 @@ def create_api(
                        trusted_proxies=app.state.context.trusted_proxies)
     routers = [health.router, auth_routes.router, portal_session.router, users_router, invitations_router,
                preferences_router, billing_router,
-               book.router, report_routes.router, stress_routes.router, var_routes.router,
+               book.router, report_routes.router, schedule_routes.router, stress_routes.router,
+               var_routes.router,
                *(module.router for module in (connections, accounts, alerts, history, calculator, flow))]
     declare_responses(routers)  # every answer in the OpenAPI document, before it is built
     for router in routers:

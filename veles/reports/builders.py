@@ -8,6 +8,7 @@ from typing import Any
 
 from models.alerts import Alert
 from models.reports import ReportType
+from veles.reports import desk
 from veles.reports.document import Chart, Column, Document, Figure, Kind, Price, Table
 from veles.reports.errors import ReportError
 from veles.reports.gather import Inputs, Row
@@ -339,6 +340,8 @@ BUILDERS: dict[ReportType, Callable[[Inputs, datetime, int], Document]] = {
     ReportType.EXPOSURE: exposure,
     ReportType.ACCOUNT_STATEMENT: account_statement,
     ReportType.ALERTS_LOG: alerts_log,
+    ReportType.MANAGEMENT: desk.management,
+    ReportType.STRESS: desk.stress_report,
 }
 
 

@@ -3,7 +3,9 @@ risk history stored in the database for the report's period."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session, col, select
@@ -11,12 +13,18 @@ from sqlmodel import Session, col, select
 from models.alerts import Alert
 from models.deals import DealRecord
 from models.history import HistoryPoint, RiskHistory
+from models.market import DailyClose
 from models.reports import ReportType
+from models.stress import StressScenario
 from models.tenancy import Tenant
+from veles.mt5.history import DEFAULT_DAYS
 from veles.reports.request import ReportRequest
+from veles.risk.stress import BookPart
+from veles.services.var import book_exposure
 
 Row = dict[str, Any]
 T = TypeVar("T")
+DESK_TYPES = (ReportType.MANAGEMENT, ReportType.STRESS)
 
 
 class LiveSource(Protocol):
@@ -28,6 +36,11 @@ class LiveSource(Protocol):
 
     def account(self, tenant_id: int, login: int) -> Row | None:
         """One account: `figures` (an account row) and `positions`; None if the tenant has no such login."""
+        ...
+
+    def book_parts(self, tenant_id: int) -> list[BookPart]:
+        """The live book per connection (symbols, latest quotes, each account's snapshot): what the
+        stress and VaR sections compute from."""
         ...
 
 
@@ -42,6 +55,10 @@ class Inputs:
     history: list[HistoryPoint]
     account: Row | None
     deals: list[DealRecord] = field(default_factory=list)
+    parts: list[BookPart] = field(default_factory=list)  # management and stress reports
+    scenarios: list[tuple[str, str]] = field(default_factory=list)  # saved (name, scenario)
+    closes: tuple[list[date], dict[str, list[float]]] | None = None  # VaR's history, or None
+    closes_problem: str = ""  # why there is no VaR history (no exposure, nothing stored yet)
 
 
 def _detached(session: Session, rows: list[T]) -> list[T]:
@@ -101,6 +118,50 @@ def _deals(session: Session, tenant_id: int, request: ReportRequest) -> list[Dea
     ))
 
 
+def _period_deals(session: Session, tenant_id: int, request: ReportRequest) -> list[DealRecord]:
+    """Every deal of the tenant executed in the period (volumes, money in and out, closed P/L)."""
+    return _detached(session, list(session.exec(
+        select(DealRecord).where(
+            col(DealRecord.tenant_id) == tenant_id,
+            col(DealRecord.executed_at) >= request.period.start,
+            col(DealRecord.executed_at) < request.period.end,
+        ).order_by(col(DealRecord.executed_at), col(DealRecord.ticket))
+    )))
+
+
+def _scenarios(session: Session, tenant_id: int) -> list[tuple[str, str]]:
+    rows = session.exec(select(StressScenario).where(col(StressScenario.tenant_id) == tenant_id)
+                        .order_by(col(StressScenario.name)))
+    return [(row.name, row.scenario) for row in rows]
+
+
+def _closes(
+    session: Session, tenant_id: int, symbols: list[str]
+) -> tuple[list[date], dict[str, list[float]]]:
+    """The days on which every symbol has a stored close, oldest first (`veles.services.var`)."""
+    by_day: dict[date, dict[str, float]] = defaultdict(dict)
+    for row in session.exec(select(DailyClose).where(col(DailyClose.tenant_id) == tenant_id,
+                                                     col(DailyClose.symbol).in_(symbols))):
+        by_day[row.day][row.symbol] = row.close
+    days = sorted(day for day, closes in by_day.items() if len(closes) == len(symbols))[-DEFAULT_DAYS:]
+    return days, {symbol: [by_day[day][symbol] for day in days] for symbol in symbols}
+
+
+def _desk(session: Session, tenant_id: int, request: ReportRequest, live: LiveSource) -> dict[str, Any]:
+    """What the management and stress reports add: the live book per connection, the saved
+    scenarios, and (management) the period's deals and VaR's history of the exposed symbols."""
+    parts = live.book_parts(tenant_id)
+    extra: dict[str, Any] = {"parts": parts, "scenarios": _scenarios(session, tenant_id)}
+    if request.type is ReportType.MANAGEMENT:
+        extra["deals"] = _period_deals(session, tenant_id, request)
+        exposure = book_exposure(parts)
+        if exposure:
+            extra["closes"] = _closes(session, tenant_id, list(exposure))
+        else:
+            extra["closes_problem"] = "the B-book is flat: the broker holds no exposure to measure"
+    return extra
+
+
 def gather(session: Session, tenant_id: int, request: ReportRequest, live: LiveSource) -> Inputs:
     """Read what `request` needs; `session` should be confined to `tenant_id` (RLS)."""
     tenant = session.get(Tenant, tenant_id)
@@ -114,4 +175,7 @@ def gather(session: Session, tenant_id: int, request: ReportRequest, live: LiveS
         account = live.account(tenant_id, request.login)
         deals = _deals(session, tenant_id, request)
     history = _history(session, tenant_id, request) if request.type is not ReportType.ALERTS_LOG else []
-    return Inputs(name, request, book, _alerts(session, tenant_id, request), history, account, deals)
+    extra = _desk(session, tenant_id, request, live) if request.type in DESK_TYPES else {}
+    if "deals" in extra:
+        deals = extra.pop("deals")
+    return Inputs(name, request, book, _alerts(session, tenant_id, request), history, account, deals, **extra)

@@ -94,7 +94,9 @@ def reports_page() -> rx.Component:
     """The form for roles that may request; the list, live, for everyone who may view risk."""
     return rx.vstack(
         top_nav(),
-        rx.heading("Reports", size="5"),
+        rx.hstack(rx.heading("Reports", size="5"),
+                  rx.link("Schedules →", href="/reports/schedules", id="reports-schedules-link", size="2"),
+                  align="center", spacing="4"),
         rx.cond(_CAN_REQUEST, _form(),
                 rx.callout("Your role can download reports but not request them: ask a risk manager.",
                            icon="info", id="reports-read-only")),

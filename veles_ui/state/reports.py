@@ -45,6 +45,8 @@ TYPE_LABELS = {
     ReportType.EXPOSURE.value: "Exposure report",
     ReportType.ACCOUNT_STATEMENT.value: "Account statement",
     ReportType.ALERTS_LOG.value: "Alerts log",
+    ReportType.MANAGEMENT.value: "Daily management report",
+    ReportType.STRESS.value: "Stress report",
 }
 _STATUS_COLOR = {
     ReportStatus.QUEUED.value: "gray",
