@@ -85,7 +85,7 @@ class RayLiveSource:
         return snapshot
 
     def book_parts(self, tenant_id: int) -> list[BookPart]:
-        parts: list[BookPart] = self._call(supervisor_name(tenant_id), "book_parts")
+        parts: list[BookPart] = self._call(tenant_id, "supervisor", "book_parts")
         return parts
 
     def account(self, tenant_id: int, login: int) -> Row | None:

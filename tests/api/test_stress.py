@@ -14,7 +14,7 @@ import pytest
 import ray
 from fastapi.testclient import TestClient
 
-from actors.names import supervisor_name
+from actors.tenant_directory import find
 from models.tenancy import Role
 from veles.services.engine import start_engine, stop_engine
 from veles.services.stress import stress_parts
@@ -37,7 +37,8 @@ def test_no_engine_is_503(api: TestClient, world: World) -> None:
 def engine(world: World, ray_local: None, redis_url_module: str) -> Iterator[Any]:
     """Both tenants' engines; tenant A's supervisor paused once its accounts are in (a still book)."""
     asyncio.run(start_engine(world.settings, simulated_accounts=ACCOUNTS))
-    supervisor = ray.get_actor(supervisor_name(world.a), namespace=world.settings.ray_namespace)
+    supervisor = find(world.a, "supervisor", world.settings.ray_namespace)
+    assert supervisor is not None
     deadline = time.monotonic() + 90
     while sum(len(p.snapshots) for p in ray.get(supervisor.book_parts.remote())) < ACCOUNTS:
         assert time.monotonic() < deadline, "tenant A's accounts never came up"

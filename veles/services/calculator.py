@@ -15,14 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from actors.names import supervisor_name
+from actors.tenant_host import TenantNotHosted
 from veles.config import Settings
 from veles.risk.account import AccountState
 from veles.risk.calculator import CalcError, CalcInput, calculate
 from veles.risk.events import AccountSnapshot, Quote
 from veles.risk.instruments import SymbolSpec
 from veles.risk.stress import BookPart
-from veles.services.ray_runtime import named_actor
+from veles.services.ray_runtime import tenant_actor
 
 __all__ = ["CalcInput", "WhatIf", "what_if"]
 
@@ -170,11 +170,13 @@ def apply_edits(document: Mapping[str, Any], edits: Mapping[str, str]) -> dict[s
 
 async def live_document(settings: Settings, tenant_id: int, login: int) -> dict[str, Any]:
     """A live account of the tenant as a calculator document (asked of its own supervisor)."""
+    supervisor = await tenant_actor(settings, tenant_id, "supervisor")
+    if supervisor is None:
+        raise AccountNotFound(f"No account {login}: this broker's engine runs no connection.")
     try:
-        supervisor = await named_actor(settings, supervisor_name(tenant_id))
-    except ValueError:
-        raise AccountNotFound(f"No account {login}: this broker's engine runs no connection.") from None
-    part: BookPart | None = await supervisor.account_part.remote(login)
+        part: BookPart | None = await supervisor.account_part.remote(login)
+    except TenantNotHosted:  # let go meanwhile (its last connection went)
+        part = None
     if part is None:
         raise AccountNotFound(f"No account {login} on this broker's servers.")
     return document_of(part.snapshots[0], part.symbols, part.quotes)

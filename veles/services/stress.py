@@ -18,13 +18,13 @@ from ray.exceptions import RayError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
-from actors.names import supervisor_name
+from actors.tenant_host import TenantNotHosted
 from models.db import tenant_session
 from models.stress import StressScenario
 from veles.config import Settings
 from veles.risk.stress import BookPart, ScenarioError, StressResult, book_symbols, parse_scenario, stress_book
 from veles.services.errors import Conflict, InvalidInput, NotFound
-from veles.services.ray_runtime import named_actor
+from veles.services.ray_runtime import tenant_actor
 
 MAX_SCENARIO = 500  # characters of a scenario (the column's length)
 MAX_NAME = 80
@@ -57,12 +57,15 @@ def check_scenario_text(text: object) -> str:
 
 async def live_parts(settings: Settings, tenant_id: int) -> list[BookPart]:
     """The tenant's live book, per connection, from its supervisor (Ray look-ups off the loop)."""
+    not_running = EngineNotRunning("The risk engine is not running for this broker: add an MT5 connection "
+                                   "first (or wait for it to start).")
     try:
-        supervisor = await named_actor(settings, supervisor_name(tenant_id))
+        supervisor = await tenant_actor(settings, tenant_id, "supervisor")
+        if supervisor is None:  # no connection, so no book
+            raise not_running
         parts: list[BookPart] = await supervisor.book_parts.remote()
-    except ValueError:  # no supervisor by that name: no connection, so no book
-        raise EngineNotRunning("The risk engine is not running for this broker: add an MT5 connection "
-                               "first (or wait for it to start).") from None
+    except (ValueError, TenantNotHosted):  # let go meanwhile (its last connection went)
+        raise not_running from None
     except (ConnectionError, RayError) as exc:
         raise EngineNotRunning("The risk engine cannot be reached; try again shortly.") from exc
     if not any(part.snapshots for part in parts):
