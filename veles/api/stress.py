@@ -2,8 +2,8 @@
 
 The scenario is the engine's own syntax ("XAUUSD -3%, USD +2% against all"); a part it cannot read
 (a bad move, an unknown symbol, class or currency) is a 422 naming `scenario` with a sentence that
-names the part. The book is the tenant's live one, read from its engine when the request comes; 503
-when that engine does not run (no MT5 connection) or cannot be reached. Money is in integer minor
+names the part. The book is the tenant's live one, read from its engine when the request comes:
+409 when that engine runs no MT5 connection or no account, 503 when it cannot be reached. Money is in integer minor
 units of each deposit currency (`*_minor`), totals per currency.
 """
 
@@ -25,7 +25,8 @@ router = APIRouter(prefix="/api/v1/stress", tags=["stress"])
 Viewer = Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]
 Editor = Annotated[Identity, Depends(requires(Permission.EDIT_RULES))]
 _ENGINE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "The tenant's engine does not run (no MT5 connection) or cannot be reached"},
+    409: {"description": "Nothing to stress: the tenant's engine runs no MT5 connection, or no account"},
+    503: {"description": "The tenant's engine cannot be reached"},
 }
 
 
@@ -52,7 +53,9 @@ class ScenarioOut(BaseModel):
 
 
 def _unavailable(exc: service.EngineNotRunning) -> HTTPException:
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"})
+    if isinstance(exc, service.EngineUnreachable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"})
+    return HTTPException(status.HTTP_409_CONFLICT, str(exc))
 
 
 async def _run(ctx: Context, tenant_id: int, scenario: str) -> dict[str, Any]:
@@ -78,8 +81,8 @@ async def scenarios(ctx: Context, identity: Viewer) -> list[ScenarioOut]:
 
 
 @router.post("/scenarios", status_code=status.HTTP_201_CREATED,
-             responses={**_ENGINE,
-                        409: {"description": "The name is taken, or the broker keeps 100 already"}})
+             responses={**_ENGINE, 409: {"description": "The name is taken, the broker keeps 100 already, "
+                                                       "or its engine runs no connection"}})
 async def save(ctx: Context, identity: Editor, body: ScenarioIn) -> ScenarioOut:
     """Save a scenario, checked against the live book's symbols first."""
     service.check_scenario_text(body.scenario)

@@ -10,11 +10,12 @@ units of each deposit currency, totals per currency.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
@@ -26,13 +27,18 @@ from veles.risk.stress import BookPart, ScenarioError, StressResult, book_symbol
 from veles.services.errors import Conflict, InvalidInput, NotFound
 from veles.services.ray_runtime import tenant_actor
 
+log = logging.getLogger(__name__)
 MAX_SCENARIO = 500  # characters of a scenario (the column's length)
 MAX_NAME = 80
 MAX_SAVED = 100  # saved scenarios per tenant: a list a dealer can read, not a store
 
 
 class EngineNotRunning(ConnectionError):
-    """The tenant's engine does not run (no MT5 connection) or cannot be reached; safe to show."""
+    """The tenant's engine does not run (no MT5 connection) or holds no account; safe to show."""
+
+
+class EngineUnreachable(EngineNotRunning):
+    """The engine runs (or should) but did not answer; safe to show, worth retrying."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,14 @@ async def live_parts(settings: Settings, tenant_id: int) -> list[BookPart]:
         parts: list[BookPart] = await supervisor.book_parts.remote()
     except (ValueError, TenantNotHosted):  # let go meanwhile (its last connection went)
         raise not_running from None
+    except RayTaskError as exc:  # the call reached the tenant's engine and failed there
+        if isinstance(exc.cause, TenantNotHosted | ValueError):
+            raise not_running from None
+        log.error("tenant %s: book_parts failed: %r", tenant_id, exc.cause)
+        raise EngineUnreachable("The risk engine could not read the book; try again shortly.") from exc
     except (ConnectionError, RayError) as exc:
-        raise EngineNotRunning("The risk engine cannot be reached; try again shortly.") from exc
+        log.error("tenant %s: engine not reached: %r", tenant_id, exc)
+        raise EngineUnreachable("The risk engine cannot be reached; try again shortly.") from exc
     if not any(part.snapshots for part in parts):
         raise EngineNotRunning("The book has no accounts yet: nothing to stress.")
     return parts
