@@ -3,8 +3,8 @@
 The scenario is the engine's own syntax ("XAUUSD -3%, USD +2% against all"); a part it cannot read
 (a bad move, an unknown symbol, class or currency) is a 422 naming `scenario` with a sentence that
 names the part. The book is the tenant's live one, read from its engine when the request comes:
-409 when that engine runs no MT5 connection or no account, 503 when it cannot be reached. Money is in integer minor
-units of each deposit currency (`*_minor`), totals per currency.
+409 when that engine runs no MT5 connection or no account, 503 when it cannot be reached. Money is
+in integer minor units of each deposit currency (`*_minor`), totals per currency.
 """
 
 from __future__ import annotations

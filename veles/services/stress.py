@@ -70,6 +70,8 @@ async def live_parts(settings: Settings, tenant_id: int) -> list[BookPart]:
         if supervisor is None:  # no connection, so no book
             raise not_running
         parts: list[BookPart] = await supervisor.book_parts.remote()
+    except EngineNotRunning:  # a ConnectionError too: not to be taken for an unreachable engine
+        raise
     except (ValueError, TenantNotHosted):  # let go meanwhile (its last connection went)
         raise not_running from None
     except RayTaskError as exc:  # the call reached the tenant's engine and failed there
