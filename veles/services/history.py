@@ -68,7 +68,12 @@ class HistoryQuery(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValueError("is out of the range of dates in UTC") from None
 
 
 def _checked(query: HistoryQuery | Mapping[str, Any]) -> HistoryQuery:
