@@ -31,6 +31,7 @@ from models.columns import utcnow
 from veles.services.audit import record
 from veles.services.errors import validated
 
+MIN_MINUTES = 1 / 60  # one second: a smaller delay rounds to nothing in a timedelta
 MAX_MINUTES = 1440.0
 BATCH = 100  # alerts escalated per check, at most (a storm is escalated over the next checks)
 
@@ -40,23 +41,26 @@ class EscalationForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    after_minutes: float | None = Field(default=None, gt=0, le=MAX_MINUTES, description=(
+    after_minutes: float | None = Field(default=None, ge=MIN_MINUTES, le=MAX_MINUTES, description=(
         "Minutes a critical alert may stay open and unacknowledged before it is escalated by e-mail "
-        "and SMS; null: never."))
+        "and SMS (one second at the least); null: never."))
+
+
+def _stored_minutes(db: Session, tenant_id: int) -> float | None:
+    statement = (select(EscalationPolicy.after_minutes).where(EscalationPolicy.tenant_id == tenant_id)
+                 .order_by(col(EscalationPolicy.id).desc()))
+    return db.exec(statement).first()
 
 
 def escalation_delay(db: Session, tenant_id: int) -> timedelta | None:
     """The tenant's escalation delay; None when it escalates nothing."""
-    statement = (select(EscalationPolicy.after_minutes).where(EscalationPolicy.tenant_id == tenant_id)
-                 .order_by(col(EscalationPolicy.id).desc()))
-    minutes = db.exec(statement).first()
+    minutes = _stored_minutes(db, tenant_id)
     return None if minutes is None else timedelta(minutes=minutes)
 
 
 def get_escalation(db: Session, tenant_id: int) -> EscalationForm:
     """The tenant's escalation setting as the API and the portal show it."""
-    delay = escalation_delay(db, tenant_id)
-    return EscalationForm(after_minutes=None if delay is None else delay.total_seconds() / 60)
+    return EscalationForm(after_minutes=_stored_minutes(db, tenant_id))
 
 
 def set_escalation(
