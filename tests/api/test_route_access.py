@@ -70,6 +70,8 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/api/v1/connections/{connection_id}/test"): P.MANAGE_CONNECTIONS,
     ("GET", "/api/v1/accounts"): P.VIEW_RISK,
     ("GET", "/api/v1/accounts/{login}"): P.VIEW_RISK,
+    ("GET", "/api/v1/accounts/{login}/flow"): P.VIEW_RISK,
+    ("GET", "/api/v1/flow"): P.VIEW_RISK,
     ("GET", "/api/v1/alerts"): P.VIEW_RISK,
     ("GET", "/api/v1/alerts/{alert_id}"): P.VIEW_RISK,
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): P.ACK_ALERTS,
@@ -101,7 +103,7 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
 # Routes answered from the running engine: with none for the tenant (these tests start no Ray)
 # they answer 503 once the caller is let through. test_accounts.py covers them with an engine.
 ENGINE = {("GET", "/api/v1/book"), ("GET", "/api/v1/accounts"), ("GET", "/api/v1/accounts/{login}"),
-          ("GET", "/api/v1/var")}
+          ("GET", "/api/v1/var"), ("GET", "/api/v1/accounts/{login}/flow"), ("GET", "/api/v1/flow")}
 MISSING = "999999"  # an id no row has: an allowed call finds nothing and changes nothing
 # A valid body for the routes that take an id and a body, so tenancy (not validation) answers.
 BODIES = {
