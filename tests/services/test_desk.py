@@ -229,6 +229,13 @@ def test_stop_out_distance_of_the_largest_position() -> None:
     against = desk.stop_out_distance(short, 1000.0, {"EURUSD": (1.0999, 1.1001)})
     assert against is not None
     assert against["price"] == pytest.approx(1.1055)  # a short is stopped out by a rise
+    # a long whose notional is smaller than the room: even a fall to zero does not stop it out
+    small = type("F", (), {"equity": 1500.0, "usd_rate": 1.0,
+                           "exposure": (SymbolExposure("EURUSD", 0.001, 110.0),)})()
+    alone = desk.stop_out_distance(small, 1000.0, {"EURUSD": (1.0999, 1.1001)})
+    assert alone is not None
+    assert alone["fraction"] > 1
+    assert alone["price"] is None
     assert desk.stop_out_distance(figures, None, {"EURUSD": (1.0, 1.0)}) is None  # no margin in use
     assert desk.stop_out_distance(figures, 1000.0, {}) is None  # no price for it
 

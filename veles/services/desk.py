@@ -261,7 +261,9 @@ def stop_out_distance(figures: Any, stop_out_equity: float | None,
     """How far the account's largest position (by USD notional) may move against it before the
     account is stopped out, other prices and the margin held as they are: the loss it can still
     take (equity above the stop-out equity), as a fraction of that symbol's notional, and the price
-    that fraction away from the current mid. None without margin, exposure or a quote."""
+    that fraction away from the current mid (None when that is at or below zero: a long position
+    that cannot lose enough to stop the account out on its own). None without margin, exposure
+    or a quote."""
     if stop_out_equity is None or not figures.exposure:
         return None
     main = max(figures.exposure, key=lambda e: abs(e.usd_notional))
@@ -272,8 +274,8 @@ def stop_out_distance(figures: Any, stop_out_equity: float | None,
     fraction = room / abs(main.usd_notional)
     mid = (quote[0] + quote[1]) / 2.0
     long = main.usd_notional > 0
-    return {"symbol": main.symbol, "fraction": fraction, "long": long,
-            "price": mid * (1.0 - fraction) if long else mid * (1.0 + fraction)}
+    at = mid * (1.0 - fraction) if long else mid * (1.0 + fraction)
+    return {"symbol": main.symbol, "fraction": fraction, "long": long, "price": at if at > 0 else None}
 
 
 def connection_freshness(info: Mapping[str, Any]) -> list[Row]:

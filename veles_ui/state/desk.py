@@ -38,8 +38,8 @@ def closest_view(replica: TenantReplica, distances: dict[int, dict[str, Any]] | 
         d = distances.get(r["login"])
         if d is not None:
             move = "-" if d["long"] else "+"
-            view["distance"] = (f"{d['symbol']} {move}{max(d['fraction'], 0.0) * 100:,.2f}% "
-                                f"→ {price(d['price'], d['digits'])}")
+            reach = "below zero: not on its own" if d["price"] is None else price(d["price"], d["digits"])
+            view["distance"] = f"{d['symbol']} {move}{max(d['fraction'], 0.0) * 100:,.2f}% → {reach}"
         views.append(view)
     return views
 
