@@ -15,12 +15,10 @@ from sqlmodel import col, delete, select
 from models.db import tenant_session
 from models.reports import ReportSchedule, ScheduleRun
 from veles.config import Settings
-from veles.reports import schedule as schedules
 from veles.reports.errors import ReportInputError
 from veles.services.errors import NotFound
-from veles.services.messaging import check_email
 from veles.services.permissions import Permission, require
-from veles.services.reports import Caller, create_schedule
+from veles.services.reports import Caller, checked_schedule, create_schedule
 
 __all__ = ["create_schedule", "delete_schedule", "list_schedules", "schedule_view", "update_schedule"]
 
@@ -65,13 +63,7 @@ def update_schedule(
     with tenant_session(settings.database_url, caller.tenant_id) as session:
         row = _mine(session, caller, schedule_id)
         current = {**schedule_view(row), **{k: v for k, v in raw.items() if k != "enabled"}}
-        fields = schedules.check_schedule(current)
-        for index, address in enumerate(fields["recipients"]):
-            try:
-                check_email(address, field=f"recipients[{index}]")
-            except ValueError as exc:
-                field, _, message = str(exc).partition(": ")
-                raise ReportInputError(field, message) from None
+        fields = checked_schedule(current)
         fields.setdefault("weekday", None)
         for name, value in fields.items():
             setattr(row, name, value)

@@ -12,6 +12,7 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -208,9 +209,9 @@ def stop_workers(settings: Settings, count: int = 1) -> None:
         ray.kill(handle)
 
 
-def create_schedule(settings: Settings, caller: Caller, raw: dict[str, Any]) -> ReportSchedule:
-    """Add a daily or weekly e-mailed report; ReportInputError names a bad field."""
-    require(caller.role, Permission.REQUEST_REPORTS)
+def checked_schedule(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A schedule's fields checked (`schedules.check_schedule`) with every recipient's address;
+    ReportInputError names the bad field (`recipients[2]`)."""
     fields = schedules.check_schedule(raw)
     for index, address in enumerate(fields["recipients"]):
         try:
@@ -218,6 +219,13 @@ def create_schedule(settings: Settings, caller: Caller, raw: dict[str, Any]) -> 
         except ValueError as exc:
             field, _, message = str(exc).partition(": ")
             raise ReportInputError(field, message) from None
+    return fields
+
+
+def create_schedule(settings: Settings, caller: Caller, raw: dict[str, Any]) -> ReportSchedule:
+    """Add a daily or weekly e-mailed report; ReportInputError names a bad field."""
+    require(caller.role, Permission.REQUEST_REPORTS)
+    fields = checked_schedule(raw)
     with tenant_session(settings.database_url, caller.tenant_id) as session:
         schedule = ReportSchedule(tenant_id=caller.tenant_id, created_by=caller.user_id, **fields)
         session.add(schedule)
