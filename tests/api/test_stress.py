@@ -25,12 +25,15 @@ from .conftest import World
 ACCOUNTS = 40
 
 
-def test_no_engine_is_503(api: TestClient, world: World) -> None:
-    """Before any engine runs (first in the module): a clear 503, not a 500."""
+def test_no_engine_is_409_saying_why(api: TestClient, world: World, ray_local: None) -> None:
+    """Before the tenant's engine runs (first in the module; Ray itself is up): a clear 409 that
+    says to add a connection, not a 500. (It was a 503 when the module ran alone and Ray was not
+    up in the test process, a 409 after any module that started Ray: the test now fixes that
+    state; 503 is for an engine that cannot be reached.)"""
     response = api.post("/api/v1/stress", json={"scenario": "all -5%"},
                         headers=world.headers(world.a, Role.VIEWER))
-    assert response.status_code == 503, response.text
-    assert "engine" in response.json()["detail"]
+    assert response.status_code == 409, response.text
+    assert "add an MT5 connection" in response.json()["detail"]
 
 
 @pytest.fixture(scope="module")
