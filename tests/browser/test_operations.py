@@ -177,10 +177,13 @@ def _query(prometheus: str, expr: str) -> list[dict[str, object]]:
 
 
 def _supervisors(demo: Demo) -> list[psutil.Process]:
+    """The processes running the demo broker's supervisor: its tenant host (the default, dense
+    placement) or, with PROCESS_PER_TENANT, a TenantSupervisor process of its own."""
     found = []
     for child in demo.descendants():
         with contextlib.suppress(psutil.NoSuchProcess):
-            if "ray::TenantSupervisor" in " ".join(child.cmdline()):
+            command = " ".join(child.cmdline())
+            if "ray::TenantHost" in command or "ray::TenantSupervisor" in command:
                 found.append(child)
     return found
 
@@ -208,7 +211,7 @@ def test_prometheus_scrapes_the_demo_and_fires_the_stall_alert_when_the_engine_i
         assert _alert_state(prometheus, STALL_ALERT) != "firing"
 
         supervisors = _supervisors(front.demo)
-        assert supervisors, "the demo runs no TenantSupervisor process"
+        assert supervisors, "the demo runs no TenantHost or TenantSupervisor process"
         paused = time.monotonic()
         for process in supervisors:
             process.send_signal(signal.SIGSTOP)  # the engine stops: no poll, no batch
