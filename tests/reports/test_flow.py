@@ -205,7 +205,7 @@ def test_a_worker_killed_mid_render_still_yields_the_report_exactly_once(
             "retention window",
         ),
         ({"type": "daily_risk", "start": "now", "end": "now"}, "the range is empty"),
-        ({"type": "account_statement", "login": 424242}, "supervisor:"),
+        ({"type": "account_statement", "login": 424242}, "supervisor not found"),
     ],
 )
 def test_bad_queued_reports_fail_with_their_reason(
