@@ -54,6 +54,10 @@ from veles_ui.state.stress import StressState
 from veles_ui.state.users import UsersState
 from veles_ui.state.watch import SessionWatch
 
+# What every signed-in page runs first on load: refuse a visitor without a session, then watch
+# the session so a sign-out or revocation elsewhere ends this tab too.
+SIGNED_IN = (SessionState.require_login, SessionWatch.watch)
+
 app = rx.App(
     # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter
     api_transformer=create_api(limiter=shared_login_limiter(get_settings())),
@@ -92,32 +96,32 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, DashboardState.stream, FlowDeskState.stream],
+    on_load=[*SIGNED_IN, DashboardState.stream, FlowDeskState.stream],
 )
 app.add_page(
     accounts_page,
     route="/accounts",
     title="Accounts · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, AccountsState.load_filter, AccountsState.stream],
+    on_load=[*SIGNED_IN, AccountsState.load_filter, AccountsState.stream],
 )
 app.add_page(
     account_page,
     route="/accounts/[login]",
     title="Account · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, AccountDetailState.load,
+    on_load=[*SIGNED_IN, AccountDetailState.load,
              AccountDetailState.stream],
 )
 app.add_page(
     exposure_page,
     route="/exposure",
     title="Exposure · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, ExposureState.load, ExposureState.stream],
+    on_load=[*SIGNED_IN, ExposureState.load, ExposureState.stream],
 )
 app.add_page(
     flow_page,
     route="/flow/[login]",
     title="Trader profile · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, FlowProfileState.load, FlowProfileState.stream],
+    on_load=[*SIGNED_IN, FlowProfileState.load, FlowProfileState.stream],
 )
 app.add_page(landing_page, route="/", title="Veles · real-time risk for MT5 brokers")
 app.add_page(signup_page, route="/signup", title="Sign up · Veles", on_load=SignupState.choose_plan_from_url)
@@ -127,27 +131,27 @@ app.add_page(
     alerts_page,
     route="/alerts",
     title="Alerts · Veles",
-    on_load=[SessionState.require_login, SessionWatch.watch, AlertsState.load, AlertsState.stream],
+    on_load=[*SIGNED_IN, AlertsState.load, AlertsState.stream],
 )
 app.add_page(rules_page, route="/rules", title="Alert rules · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, RulesState.load])
+             on_load=[*SIGNED_IN, RulesState.load])
 app.add_page(connections_page, route="/connections", title="Connections · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, ConnectionsState.load])
+             on_load=[*SIGNED_IN, ConnectionsState.load])
 app.add_page(admin_page, route="/admin", title="Platform admin · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, AdminState.load])
+             on_load=[*SIGNED_IN, AdminState.load])
 app.add_page(users_page, route="/users", title="Users · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, UsersState.load])
+             on_load=[*SIGNED_IN, UsersState.load])
 app.add_page(plan_page, route="/plan", title="Plan · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, PlanState.load])
+             on_load=[*SIGNED_IN, PlanState.load])
 app.add_page(reports_page, route="/reports", title="Reports · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, ReportsState.load])
+             on_load=[*SIGNED_IN, ReportsState.load])
 app.add_page(report_schedules_page, route="/reports/schedules", title="Report schedules · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, ReportSchedulesState.load])
+             on_load=[*SIGNED_IN, ReportSchedulesState.load])
 app.add_page(stress_page, route="/stress", title="Stress test · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, StressState.load,
+             on_load=[*SIGNED_IN, StressState.load,
                       StressState.compute_var])
 app.add_page(calculator_page, route="/calculator", title="What-if calculator · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch])
+             on_load=list(SIGNED_IN))
 app.add_page(notifications_page, route="/settings/notifications", title="Notification settings · Veles",
-             on_load=[SessionState.require_login, SessionWatch.watch, NotificationsState.load,
+             on_load=[*SIGNED_IN, NotificationsState.load,
                       AlertBellState.refresh])
