@@ -3,10 +3,14 @@
 Why the aggregator: it sees every batch's lag (gateway → publish) and every alert; the supervisor
 hands it the rest (account actors alive, restarts) every few seconds. Why Redis keys and not a
 Ray call per scrape: with REDIS_URL set, the aggregator writes its numbers to one key per tenant
-(`engine_stats_key`) every `WRITE_EVERY_S`, expiring after `TTL_S`, so a web process reads every
-tenant's engine with one async Redis round trip, needs no Ray connection for it, and a tenant whose
-engine stopped drops out of the metrics by itself. Without Redis the web tier asks the aggregators
-over Ray instead (`RiskAggregator.stats`).
+(`engine_stats_key`) every `WRITE_EVERY_S`, so a web process reads every tenant's engine with one
+async Redis round trip and needs no Ray connection for it. Without Redis the web tier asks the
+aggregators over Ray instead (`RiskAggregator.stats`).
+
+A tenant stopped on purpose deletes its key at once (`forget`). A paused, hung or dead engine
+does not: its key outlives it by `TTL_S`, long enough for its `last_poll_at` to fall behind the
+clock and the stall alert (deploy/prometheus/alerts.yml: 20 s behind, for 10 s) to fire. With a
+TTL of a few write periods the key vanished before the alert could fire, and the series with it.
 
 Counters are cumulative over the aggregator's life; a restarted aggregator starts them again from
 zero, which Prometheus reads as a counter reset.
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 # Upper bounds (seconds) of the lag histogram's buckets; the target is p99 under 0.25 s.
 LAG_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WRITE_EVERY_S = 2.0
-TTL_S = 30
+TTL_S = 600  # a stopped engine's key outlives it this long: see the module's docstring
 KEY_PREFIX = "engine-stats:"  # after the deployment's prefix
 
 
@@ -99,16 +103,37 @@ class EngineStats:
         }
 
     async def keep_in_redis(self, url: str, prefix: str) -> None:
-        """Write `as_row()` to the tenant's key every WRITE_EVERY_S, for ever; Redis being away
-        is logged and tried again (the book does not depend on it)."""
+        """Write `as_row()` to the tenant's key every WRITE_EVERY_S until cancelled; Redis being
+        away is logged and tried again (the book does not depend on it). Cancelled means the tenant
+        stops on purpose: the key goes with it, so no stall alert fires for it."""
         client = aioredis.Redis.from_url(url)
+        key = engine_stats_key(prefix, self.tenant_id)
         try:
             while True:
                 try:
-                    key = engine_stats_key(prefix, self.tenant_id)
                     await client.set(key, json.dumps(self.as_row()), ex=TTL_S)
                 except Exception as exc:
                     log.warning("tenant %s: engine stats not written to Redis: %s", self.tenant_id, exc)
                 await asyncio.sleep(WRITE_EVERY_S)
+        except asyncio.CancelledError:
+            await _delete(client, key, self.tenant_id)
+            raise
         finally:
             await client.aclose()
+
+
+async def _delete(client: aioredis.Redis, key: str, tenant_id: int) -> None:
+    try:
+        await client.delete(key)
+    except Exception as exc:  # its TTL removes it later; until then it reads as a stalled engine
+        log.warning("tenant %s: engine stats key not deleted: %s", tenant_id, exc)
+
+
+async def forget(url: str, prefix: str, tenant_id: int) -> None:
+    """Delete a tenant's stats key: its engine was stopped on purpose (a killed aggregator
+    process cannot delete its own)."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        await _delete(client, engine_stats_key(prefix, tenant_id), tenant_id)
+    finally:
+        await client.aclose()

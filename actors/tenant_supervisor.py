@@ -68,7 +68,7 @@ from tenacity import (
     wait_random,
 )
 
-from actors import collector
+from actors import collector, engine_stats
 from actors.account_host import CHECKPOINT_EVERY, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
 from actors.close_keeper import CLOSES_EVERY_S, backfill_closes, record_closes
@@ -78,6 +78,7 @@ from actors.mt5_account import AccountActor, AccountDetail, AccountUpdate, unpic
 from actors.names import aggregator_name
 from actors.risk_aggregator import RiskAggregator
 from actors.shard_map import DEFAULT_SHARDS, ShardMap, host_count
+from veles.config import engine_prefix
 from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import Gateway, GatewayError
 from veles.mt5.reconciliation import Reconciliation
@@ -1485,6 +1486,8 @@ class Supervisor:
         if self._aggregator is not None:
             self._kill_aggregator(self._aggregator)
             self._aggregator = None
+            if self._redis_url:  # stopped on purpose: not a stalled engine
+                await engine_stats.forget(self._redis_url, engine_prefix(self._database_url), self.tenant_id)
         self._aggregator_failed = None
         self._running = False
 

@@ -4,12 +4,15 @@ and session counters, one of which fails."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors.engine_stats import EngineStats
+from actors.engine_stats import EngineStats, engine_stats_key, forget
 from veles.api.health import SessionCollector
 from veles.services import web_sessions
 from veles.services.engine_metrics import EngineCollector
@@ -65,3 +68,35 @@ def test_sessions_are_counted_by_kind_and_a_failing_counter_is_left_out() -> Non
     finally:
         web_sessions._COUNTERS.pop("test-tabs", None)
         web_sessions._COUNTERS.pop("test-broken", None)
+
+
+async def test_a_paused_engines_stats_outlive_the_stall_alert_and_a_stopped_one_leaves_none(
+        redis_url: str) -> None:
+    """The stall alert needs the last poll time of an engine that stopped polling: 20 s behind, for
+    10 s, plus scrapes. A key that expired after 30 s took that series away just as the alert was
+    due (the operations browser test failed so in CI). A tenant stopped on purpose deletes its key
+    instead, so no alert fires for it."""
+    stats = EngineStats(9)
+    stats.supervisor = {"last_poll_at": time.time()}
+    prefix = "test-engine-stats:"
+    key = engine_stats_key(prefix, 9)
+    client = aioredis.Redis.from_url(redis_url)
+    writer = asyncio.create_task(stats.keep_in_redis(redis_url, prefix))
+    try:
+        for _ in range(100):
+            if await client.exists(key):
+                break
+            await asyncio.sleep(0.05)
+        assert await client.ttl(key) > 20 + 10 + 60, "a paused engine's stats must outlive the stall alert"
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        assert not await client.exists(key)
+
+        await client.set(key, "{}")  # a killed aggregator process cannot delete its own key
+        await forget(redis_url, prefix, 9)
+        assert not await client.exists(key)
+    finally:
+        writer.cancel()
+        await client.delete(key)
+        await client.aclose()
