@@ -257,3 +257,20 @@ def test_without_a_webhook_secret_nothing_is_accepted(billing_settings: Settings
         answer = deliver(bare, event("customer.subscription.updated", {"id": "sub_n"}, int(time.time())))
     assert answer.status_code == 404
     assert "STRIPE_WEBHOOK_SECRET" in answer.json()["detail"]
+
+
+def test_stripe_deliveries_are_not_rate_limited_per_ip(billing_settings: Settings) -> None:
+    """Stripe delivers in bursts from a few addresses and retries a 429 for days: its webhook is
+    authenticated by the signature, not counted against the per-IP API limit, while every other
+    /api/v1 route from the same address still is."""
+    limited = billing_settings.model_copy(update={"api_ip_limit": 3})
+    with TestClient(create_api(limited), client=(f"198.51.100.{time.time_ns() % 250 + 1}", 443)) as client:
+        answers = [deliver(client, event("customer.created", {"id": f"cus_burst_{n}", "object": "customer"},
+                                         int(time.time()))) for n in range(10)]
+        assert [a.status_code for a in answers] == [200] * 10, answers[-1].text
+        assert {a.json()["outcome"] for a in answers} == {"ignored: not an event Veles acts on"}
+        forged = deliver(client, event("invoice.paid", {"id": "in_forged"}, int(time.time())),
+                         secret="whsec_x")
+        assert forged.status_code == 400  # refused by its signature, not by the limiter
+        codes = [client.get("/api/v1/me").status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]  # the webhook used none of the address's 3 a minute

@@ -68,6 +68,10 @@ def client_ip(request: Request, ctx: Context) -> str:
 ClientIp = Annotated[str, Depends(client_ip)]
 
 
+# Routes the per-IP, per-user and per-tenant API limits do not count (see `enforce_api_limits`).
+UNLIMITED = frozenset({"/api/v1/billing/webhook"})
+
+
 def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
     """Every /api/v1 request counts against its client IP and, with a valid bearer token, against
     its user and its tenant at the plan's tier; over any of them is 429 with Retry-After.
@@ -76,8 +80,14 @@ def enforce_api_limits(request: Request, ctx: Context, ip: ClientIp) -> None:
     here directly rather than through HTTPBearer so health and metrics don't look authenticated in
     the OpenAPI document. If Redis is down the API stays up (logged, not limited): these limits
     share capacity fairly, while sign-in, which guards passwords, refuses with 503 instead.
+
+    Stripe's webhook (`UNLIMITED`) is not counted: Stripe delivers from a few addresses, in bursts
+    (a storm of subscription changes, its retries after an outage), and a delivery refused with 429
+    is retried for days, so billing would fall behind; the endpoint authenticates each delivery by
+    its signature (an HMAC over the raw body) before anything is parsed or stored.
     """
-    if not request.url.path.startswith("/api/v1/"):
+    path = request.url.path
+    if not path.startswith("/api/v1/") or path in UNLIMITED:
         return
     checks = [("this IP address", limit_key("api-ip", ip), ctx.settings.api_ip_limit)]
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
