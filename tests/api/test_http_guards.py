@@ -18,7 +18,7 @@ from reflex.app import App
 from starlette.types import Message, Scope
 
 from veles.api import create_api
-from veles.api.bodylimit import BodyLimitMiddleware
+from veles.api.bodylimit import DRAIN_BYTES, BodyLimitMiddleware
 from veles.config import Settings
 from veles.risk.calculator import MAX_POSITIONS
 
@@ -258,3 +258,35 @@ def test_every_operation_declares_the_answers_the_common_machinery_gives(app: Fa
             assert "404" in declared, where
         if operation.get("security"):
             assert "401" in declared, where
+
+
+def test_a_declared_big_body_is_read_to_its_end_before_the_413_and_a_huge_one_is_not() -> None:
+    """A proxy in front is still writing the body when the 413 comes: closing on it made nginx
+    answer 502 instead. A declared body up to DRAIN_BYTES is read and thrown away first (the app
+    sees none of it); a bigger one is refused without reading a byte."""
+    def run(declared: int) -> tuple[int, list[Message]]:
+        pulled: list[int] = []
+        sent: list[Message] = []
+        chunks = declared // 64_000 + 1
+
+        async def app(scope: Scope, receive: Any, send: Any) -> None:
+            raise AssertionError("the app must not run")
+
+        async def receive() -> Message:
+            pulled.append(1)
+            return {"type": "http.request", "body": b"z" * 64_000, "more_body": len(pulled) < chunks}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope: Scope = {"type": "http", "method": "POST", "path": "/",
+                        "headers": [(b"content-length", str(declared).encode())]}
+        asyncio.run(BodyLimitMiddleware(app, limit=10_000)(scope, receive, send))
+        return len(pulled), sent
+
+    pulled, sent = run(1_536_000)
+    assert sent[0]["status"] == 413
+    assert pulled == 1_536_000 // 64_000 + 1  # every chunk, to the last
+    pulled, sent = run(DRAIN_BYTES + 1)
+    assert sent[0]["status"] == 413
+    assert pulled == 0

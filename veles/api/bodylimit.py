@@ -6,14 +6,25 @@ for a body sent without a length (chunked, streamed) it counts the bytes as the 
 and stops at the limit: the app sees an HTTPException(413), which FastAPI and Starlette turn into
 the answer, and if the app swallowed it the middleware answers 413 itself. Nothing beyond the
 limit is ever buffered. It wraps the whole backend (API and the Reflex routes mounted under it).
+
+A declared body that is too big but no bigger than `DRAIN_BYTES` is read to its end and thrown
+away before the 413 goes out. A proxy in front (nginx buffers a whole body up to its own
+client_max_body_size, 2m in deploy/nginx.conf, then writes it on) is still writing when the
+answer comes; closing on it made nginx answer 502 "upstream prematurely closed" instead of
+Veles' 413 (seen in CI, now and then). A bigger declared body is refused at once: reading it
+would be the cost the limit is there to save.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DRAIN_BYTES = 8 << 20  # declared bodies up to this are read (and discarded) before the 413
+DRAIN_S = 10.0  # and for no longer than this
 
 
 class BodyTooLarge(HTTPException):
@@ -48,6 +59,8 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self._limit:
+            if declared <= DRAIN_BYTES:
+                await _drain(receive)
             await self._refuse(send)
             return
         received = 0
@@ -74,6 +87,23 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await self._refuse(send)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body to its end, keeping none of it; give up after DRAIN_BYTES or DRAIN_S
+    (the connection is closed after the answer either way)."""
+    read = 0
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            while read <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    return
+                read += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 def _content_length(scope: Scope) -> int | None:
