@@ -47,8 +47,8 @@ from veles.risk.alerts import Alert, AlertKind, AlertRule, AlertStatus, Severity
 
 # What each stored kind means to the engine. equity_drop thresholds are percent of peak equity
 # (like margin level, in percent); the engine wants a fraction. floating_loss thresholds are USD.
-# toxic_flow thresholds are a toxicity score 0-100; such a rule's `symbol` column holds the label it
-# watches (None: any), as a toxic_flow rule has no symbol (veles.risk.alerts.AlertRule.label).
+# toxic_flow thresholds are a toxicity score 0-100; such a rule may name the label it watches
+# (its `label` column; None: any).
 _KINDS: Mapping[rows.AlertKind, AlertKind] = {
     rows.AlertKind.MARGIN_LEVEL: AlertKind.MARGIN_LEVEL,
     rows.AlertKind.EQUITY_DROP: AlertKind.DRAWDOWN,
@@ -60,27 +60,26 @@ NOT_EVALUATED = "not evaluated by the engine"
 
 
 def engine_rule(
-    rule_id: str, kind: rows.AlertKind, threshold: float, severity: rows.Severity, symbol: str | None
+    rule_id: str, kind: rows.AlertKind, threshold: float, severity: rows.Severity, symbol: str | None,
+    label: str | None = None,
 ) -> AlertRule:
     """The engine rule of a stored rule's fields; ValueError starting with the refused field's
-    name ("kind: ...", "threshold: ...", "symbol: ...") when the engine could not run it. The form
-    and the API refuse such a rule with this same check, so nothing stored is silently skipped."""
+    name ("kind: ...", "threshold: ...", "symbol: ...", "label: ...") when the engine could not run
+    it. The form and the API refuse such a rule with this same check, so nothing stored is
+    silently skipped."""
     engine_kind = _KINDS.get(rows.AlertKind(kind))
     if engine_kind is None:
         raise ValueError(f"kind: {kind} is {NOT_EVALUATED}")
     value = threshold / 100.0 if engine_kind is AlertKind.DRAWDOWN else threshold
     try:
-        if engine_kind is AlertKind.TOXIC_FLOW:
-            return AlertRule(rule_id, engine_kind, value, Severity(severity), label=symbol or None)
-        return AlertRule(rule_id, engine_kind, value, Severity(severity), symbol)
+        return AlertRule(rule_id, engine_kind, value, Severity(severity), symbol, label=label)
     except ValueError as exc:
-        if engine_kind is AlertKind.TOXIC_FLOW and str(exc).startswith("label:"):
-            raise ValueError(f"symbol: a toxic_flow rule's symbol field names the label it watches "
-                             f"({str(exc).partition(': ')[2]})") from None
         if engine_kind is AlertKind.DRAWDOWN and str(exc).startswith("threshold:"):
             raise ValueError(f"threshold: equity_drop is a percent of peak equity, 0 to 100, "
                              f"got {threshold!r}") from None
         raise
+
+
 _RULE_IN_MESSAGE = re.compile(r"\(([^()]+)\)$")
 
 
@@ -142,7 +141,8 @@ def rule_set(stored: Sequence[rows.AlertRule]) -> RuleSet:
         if not row.enabled:
             continue
         try:
-            rules.append(engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol))
+            rules.append(engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol,
+                                     row.label))
         except ValueError as exc:
             skipped.append(f"rule {row.id}: {exc}")
     return RuleSet(tuple(rules), tuple(skipped), stored=bool(stored))

@@ -49,6 +49,9 @@ class AlertRule(SQLModel, table=True):
     threshold: float
     severity: Severity = Field(default=Severity.WARNING, sa_type=enum_column(Severity))
     symbol: str | None = Field(default=None, max_length=32, description="None: every symbol.")
+    label: str | None = Field(default=None, max_length=32, description=(
+        "toxic_flow rules only: the toxic-flow label watched (veles.risk.alerts.FLOW_LABELS); "
+        "None: any label, the score alone."))
     enabled: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

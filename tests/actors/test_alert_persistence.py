@@ -154,7 +154,7 @@ async def test_stored_rules_add_to_the_built_ins_and_the_unrunnable_ones_are_nam
         database,
         {"kind": AlertKind.MARGIN_LEVEL, "threshold": 150.0, "severity": Severity.CRITICAL},
         {"kind": AlertKind.EQUITY_DROP, "threshold": 250.0},
-        {"kind": AlertKind.TOXIC_FLOW, "threshold": 1.0, "symbol": "EURUSD"},  # no such label
+        {"kind": AlertKind.TOXIC_FLOW, "threshold": 1.0, "label": "EURUSD"},  # no such label
         {"kind": AlertKind.EXPOSURE, "threshold": 1e6, "enabled": False},
     )
     rules = load_rules(database, tenant_id)
@@ -165,9 +165,8 @@ async def test_stored_rules_add_to_the_built_ins_and_the_unrunnable_ones_are_nam
     assert [r.id for r in rules.rules] == ["margin_call", "stop_out", "large_deal_50", str(ids[0])]
     assert rules.skipped == (
         f"rule {ids[1]}: threshold: equity_drop is a percent of peak equity, 0 to 100, got 250.0",
-        f"rule {ids[2]}: symbol: a toxic_flow rule's symbol field names the label it watches (unknown "
-        "label 'EURUSD' (expected one of: scalper, latency_arbitrage, martingale_grid, news, hedged_pair, "
-        "syndicate))",
+        f"rule {ids[2]}: label: unknown label 'EURUSD' (expected one of: scalper, latency_arbitrage, "
+        "martingale_grid, news, hedged_pair, syndicate)",
     )
     publisher = BookPublisher(tenant_id, database_url=database)
     await publisher.load()

@@ -182,20 +182,47 @@ def test_an_older_unrunnable_rule_is_shown_not_evaluated_and_can_be_switched_off
 ) -> None:
     headers = world.headers(world.a, Role.RISK_MANAGER)
     with session_scope(world.settings.database_url) as session:  # stored before the check existed
-        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.TOXIC_FLOW, threshold=1.0, symbol="EURUSD"))
+        session.add(AlertRule(tenant_id=world.a, kind=AlertKind.TOXIC_FLOW, threshold=1.0, label="EURUSD"))
     (old,) = api.get("/api/v1/alert-rules", headers=headers).json()
     assert old["evaluated"] is False
     assert "not evaluated" in old["status"]
     assert "unknown label 'EURUSD'" in old["status"]
     refused = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"threshold": 2})
     assert refused.status_code == 422
-    assert [e["loc"][-1] for e in refused.json()["detail"]] == ["symbol"]
+    assert [e["loc"][-1] for e in refused.json()["detail"]] == ["label"]
     off = api.patch(f"/api/v1/alert-rules/{old['id']}", headers=headers, json={"enabled": False})
     assert off.status_code == 200, off.text
     assert off.json()["rule"]["enabled"] is False
     loss = api.post("/api/v1/alert-rules", headers=headers, json={"kind": "floating_loss", "threshold": 5e4})
     assert loss.status_code == 201, loss.text
     assert loss.json()["rule"]["evaluated"] is True
+
+
+def test_a_toxic_flow_rule_names_its_label_in_its_own_field(
+    api: TestClient, world: World, alerts: dict[str, int]
+) -> None:
+    """The label a toxic_flow rule watches is its `label` (it once rode in `symbol`); an unknown
+    one is a 422 that names the field and the labels there are, and nothing is stored."""
+    headers = world.headers(world.a, Role.RISK_MANAGER)
+    created = api.post("/api/v1/alert-rules", headers=headers,
+                       json={"kind": "toxic_flow", "threshold": 1, "label": "martingale_grid"})
+    assert created.status_code == 201, created.text
+    rule = created.json()["rule"]
+    assert (rule["label"], rule["symbol"], rule["evaluated"]) == ("martingale_grid", None, True)
+    refused = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"label": "martingale"})
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"][-1] == "label"
+    assert error["msg"].endswith("unknown label 'martingale': expected one of scalper, latency_arbitrage, "
+                                 "martingale_grid, news, hedged_pair, syndicate")
+    news = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"label": "news"})
+    assert news.json()["rule"]["label"] == "news"
+    anything = api.patch(f"/api/v1/alert-rules/{rule['id']}", headers=headers, json={"label": None})
+    assert anything.json()["rule"]["label"] is None
+    assert [r["label"] for r in api.get("/api/v1/alert-rules", headers=headers).json()] == [None]
+    with session_scope(world.settings.database_url) as session:
+        stored = session.exec(select(AlertRule).where(AlertRule.tenant_id == world.a)).one()
+        assert (stored.label, stored.symbol) == (None, None)
 
 
 def test_the_built_in_rules_are_listed_with_what_they_watch(
@@ -232,6 +259,9 @@ def test_the_built_in_rules_are_listed_with_what_they_watch(
         # issue 15: what the engine would store and then skip is refused, naming the field
         ({"kind": "toxic_flow", "threshold": 101}, "threshold"),
         ({"kind": "toxic_flow", "threshold": 50, "symbol": "EURUSD"}, "symbol"),
+        ({"kind": "toxic_flow", "threshold": 50, "label": "whale"}, "label"),
+        ({"kind": "toxic_flow", "threshold": 50, "label": ""}, "label"),
+        ({"kind": "margin_level", "threshold": 50, "label": "scalper"}, "label"),
         ({"kind": "exposure", "threshold": 0}, "threshold"),
         ({"kind": "equity_drop", "threshold": 250}, "threshold"),
         ({"kind": "margin_level", "threshold": 50, "symbol": "EURUSD"}, "symbol"),

@@ -13,6 +13,8 @@ from sqlmodel import SQLModel
 
 from models.db import MIGRATIONS, LegacySchemaError, alembic_config, get_engine, upgrade
 
+from .conftest import RowFactory
+
 
 def test_upgrade_builds_the_metadata_and_is_idempotent(database_url: str) -> None:
     upgrade(database_url)
@@ -73,3 +75,38 @@ def test_the_invitations_revision_goes_up_and_down_with_its_row_security(migrate
     upgrade(migrated_pg_url)
     assert state() == (True, True, ["platform_access", "tenant_isolation"],
                        ["DELETE", "INSERT", "SELECT", "UPDATE"])
+
+
+def test_the_rule_label_revision_moves_toxic_flow_labels_out_of_the_symbol_column(
+    migrated_pg_url: str,
+) -> None:
+    """0015_rule_label: a toxic_flow rule stored with its label in `symbol` (how labels were kept
+    before) has it in `label` after the upgrade and no symbol; other kinds keep their symbol. The
+    downgrade puts it back."""
+    engine = get_engine(migrated_pg_url)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0014_desk")
+    rows = RowFactory()
+    with engine.begin() as conn:
+        tenant = SQLModel.metadata.tables["tenant"]
+        tenant_id = rows.insert(conn, tenant, rows.values(tenant, 0))
+        for kind, symbol in [("toxic_flow", "scalper"), ("toxic_flow", None), ("exposure", "EURUSD")]:
+            conn.execute(text(
+                "INSERT INTO alert_rule (tenant_id, kind, threshold, severity, symbol, enabled, created_at) "
+                "VALUES (:tenant, :kind, 5, 'warning', :symbol, true, now())"),
+                {"tenant": tenant_id, "kind": kind, "symbol": symbol})
+
+    def stored() -> list[tuple[str, ...]]:
+        with engine.connect() as conn:
+            labelled = "label" in {c["name"] for c in inspect(conn).get_columns("alert_rule")}
+            query = ("SELECT kind, symbol, label FROM alert_rule ORDER BY id" if labelled
+                     else "SELECT kind, symbol FROM alert_rule ORDER BY id")
+            return [tuple(row) for row in conn.execute(text(query))]
+
+    upgrade(migrated_pg_url)
+    assert stored() == [("toxic_flow", None, "scalper"), ("toxic_flow", None, None),
+                        ("exposure", "EURUSD", None)]
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0014_desk")
+    assert stored() == [("toxic_flow", "scalper"), ("toxic_flow", None), ("exposure", "EURUSD")]
+    upgrade(migrated_pg_url)

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from actors.alert_store import BUILT_IN, NOT_EVALUATED, built_ins_running, current_seq, engine_rule
 from models.alerts import Alert, AlertKind, AlertRule, AlertState, Severity
 from models.columns import utcnow
+from veles.risk.alerts import FLOW_LABELS
 from veles.services.audit import record
 from veles.services.errors import Conflict, InvalidInput, NotFound, validated
 
@@ -155,10 +156,16 @@ KIND_UNITS: dict[AlertKind, str] = {
     AlertKind.EQUITY_DROP: "equity this percent or more below its peak (0-100)",
     AlertKind.EXPOSURE: "net exposure of a symbol at or above this many USD",
     AlertKind.FLOATING_LOSS: "an account's floating loss at or above this many USD",
-    AlertKind.TOXIC_FLOW: "an account's toxicity score at or above this (0-100); the symbol field "
-                          "names a label to watch (scalper, latency_arbitrage, martingale_grid, news, "
-                          "hedged_pair, syndicate), empty for any",
+    AlertKind.TOXIC_FLOW: "an account's toxicity score at or above this (0-100); the label field "
+                          f"names a label to watch ({', '.join(FLOW_LABELS)}), empty for any",
 }
+
+
+def _known_label(label: str | None) -> str | None:
+    """A toxic-flow label the engine knows, or None; anything else is refused naming the choices."""
+    if label is not None and label not in FLOW_LABELS:
+        raise ValueError(f"unknown label {label!r}: expected one of {', '.join(FLOW_LABELS)}")
+    return label
 
 
 def _offered(kind: AlertKind | None) -> AlertKind | None:
@@ -177,13 +184,18 @@ class RuleForm(BaseModel):
     threshold: float = Field(gt=0, le=1e15)
     severity: Severity = Severity.WARNING
     symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
+    label: str | None = Field(default=None, max_length=32, description=(
+        "toxic_flow rules only: the label watched (the rule's value is 0 while the account lacks "
+        "it); empty for the score alone."))
     enabled: bool = True
 
     _kind = field_validator("kind")(_offered)
+    _label = field_validator("label")(_known_label)
 
 
 class RuleChange(BaseModel):
-    """A partial change of a rule; only the fields given change (`symbol: null` clears it)."""
+    """A partial change of a rule; only the fields given change (`symbol: null` or `label: null`
+    clears it)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
@@ -191,16 +203,18 @@ class RuleChange(BaseModel):
     threshold: float | None = Field(default=None, gt=0, le=1e15)
     severity: Severity | None = None
     symbol: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._#-]+$")
+    label: str | None = Field(default=None, max_length=32)
     enabled: bool | None = None
 
     _kind = field_validator("kind")(_offered)
+    _label = field_validator("label")(_known_label)
 
 
 def _runnable(row: AlertRule) -> None:
     """InvalidInput naming the field when the engine would skip this rule (a drawdown over 100%,
     a symbol on an account rule): refused here rather than stored and never evaluated."""
     try:
-        engine_rule("form", row.kind, row.threshold, row.severity, row.symbol)
+        engine_rule("form", row.kind, row.threshold, row.severity, row.symbol, row.label)
     except ValueError as exc:
         field, _, reason = str(exc).partition(": ")
         raise InvalidInput(field, reason) from None
@@ -215,6 +229,7 @@ class RuleView:
     threshold: float
     severity: Severity
     symbol: str | None
+    label: str | None
     enabled: bool
     created_at: datetime
     evaluated: bool  # False: the engine cannot run this (older) rule; `status` says why
@@ -225,13 +240,13 @@ class RuleView:
         """The view of a stored row, saying whether the engine can evaluate it."""
         assert row.id is not None
         try:
-            engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol)
+            engine_rule(str(row.id), row.kind, row.threshold, row.severity, row.symbol, row.label)
         except ValueError as exc:
             evaluated, status = False, f"not evaluated ({exc})"
         else:
             evaluated, status = True, "evaluated" if row.enabled else "disabled"
-        return cls(row.id, row.kind, row.threshold, row.severity, row.symbol, row.enabled, row.created_at,
-                   evaluated, status)
+        return cls(row.id, row.kind, row.threshold, row.severity, row.symbol, row.label, row.enabled,
+                   row.created_at, evaluated, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +310,12 @@ def update_rule(
     db: Session, tenant_id: int, rule_id: int, change: RuleChange | Mapping[str, Any], *,
     actor: int | None = None,
 ) -> RuleView:
-    """Change the fields given (explicitly sent ones: `symbol: null` means every symbol)."""
+    """Change the fields given (explicitly sent ones: `symbol: null` means every symbol, `label:
+    null` any label)."""
     data = validated(RuleChange, change)
     row = _rule(db, tenant_id, rule_id)
     changes = {name: value for name, value in data.model_dump(exclude_unset=True).items()
-               if value is not None or name == "symbol"}  # null for a required field means "leave it"
+               if value is not None or name in ("symbol", "label")}  # null for a required field: "leave it"
     after = AlertRule.model_validate(row.model_dump() | changes)
     if after.enabled:  # a rule stored before this check can still be switched off or removed
         _runnable(after)

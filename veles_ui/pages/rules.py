@@ -29,6 +29,7 @@ def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rule["threshold"], style=NUMERIC),
         rx.table.cell(rx.badge(rule["severity"], color_scheme=rule["severity_color"])),
         rx.table.cell(rule["symbol"]),
+        rx.table.cell(rule["label"], class_name="rule-label"),
         rx.table.cell(rule["enabled"], class_name="rule-enabled"),
         rx.table.cell(rule["status"], class_name="rule-status"),
         rx.table.cell(rx.cond(_CAN_EDIT, rx.hstack(
@@ -59,6 +60,8 @@ def _form() -> rx.Component:
             rx.select([s.value for s in Severity], name="severity", default_value=Severity.WARNING.value,
                       id="rule-severity"),
             rx.input(name="symbol", placeholder="Symbol (blank: all)", id="rule-symbol", width="12em"),
+            rx.input(name="label", placeholder="Flow label (toxic_flow; blank: any)", id="rule-label",
+                     width="16em"),
             rx.button("Add rule", type="submit", id="rule-add"),
             spacing="2",
             align="center",
@@ -82,7 +85,7 @@ def rules_page() -> rx.Component:
         error_callout(S.error, "rules-error"),
         notice_callout(S.notice, "rules-notice"),
         record_table(
-            ("Watches", "Threshold", "Severity", "Symbol", "Enabled", "Engine", ""),
+            ("Watches", "Threshold", "Severity", "Symbol", "Label", "Enabled", "Engine", ""),
             S.rules, _row, "rules-table",
         ),
         rx.cond(S.rules.length() == 0, rx.text("No rules of your own yet.", color_scheme="gray")),

@@ -205,7 +205,8 @@ def _rule_view(rule: RuleView) -> dict[str, str]:
         "threshold": money(rule.threshold),
         "severity": rule.severity.value,
         "severity_color": severity_color(rule.severity.value),
-        "symbol": rule.symbol or "every symbol",
+        "symbol": rule.symbol or ("" if rule.kind.value == "toxic_flow" else "every symbol"),
+        "label": rule.label or ("any" if rule.kind.value == "toxic_flow" else ""),
         "enabled": "yes" if rule.enabled else "no",
         "status": rule.status,
     }
@@ -271,10 +272,12 @@ class RulesState(SessionState):
 
     @rx.event
     async def add(self, form: dict[str, str]) -> None:
-        """A new rule from the form (threshold as typed; an empty symbol means every symbol)."""
-        data = fields(form, ("kind", "threshold", "severity", "symbol"))
-        if not data.get("symbol", "").strip():
-            data.pop("symbol", None)
+        """A new rule from the form (threshold as typed; an empty symbol means every symbol, an
+        empty label any label)."""
+        data = fields(form, ("kind", "threshold", "severity", "symbol", "label"))
+        for optional in ("symbol", "label"):
+            if not data.get(optional, "").strip():
+                data.pop(optional, None)
         await self._change(lambda db, who: create_rule(db, who.tenant_id, data, actor=who.user_id))
 
     @rx.event
