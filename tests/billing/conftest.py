@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlmodel import select
 
 from models.billing import BillingStatus
 from models.db import session_scope
@@ -25,7 +26,7 @@ from veles.api import create_api
 from veles.billing.catalog import sync
 from veles.billing.client import stripe_client
 from veles.config import Settings
-from veles.services.auth import hash_password
+from veles.services.auth import Identity, hash_password, issue_token
 
 WEBHOOK_SECRET = "whsec_test_billing_secret"
 _names = itertools.count(1)
@@ -130,3 +131,11 @@ def deliver(client: TestClient, document: dict[str, Any], *, secret: str = WEBHO
     return client.post("/api/v1/billing/webhook", content=payload,
                        headers={"Stripe-Signature": sign(payload, secret, at),
                                 "Content-Type": "application/json"})
+
+
+def bearer(settings: Settings, tenant_id: int, email: str, role: Role = Role.TENANT_ADMIN) -> dict[str, str]:
+    """An Authorization header for the user with this e-mail, in `role`."""
+    with session_scope(settings.database_url) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        identity = Identity(user_id=user.id or 0, tenant_id=tenant_id, role=role, email=email)
+    return {"Authorization": f"Bearer {issue_token(identity, settings.secret_key.get_secret_value(), 5)}"}

@@ -15,15 +15,14 @@ from models.audit import AuditLog
 from models.billing import BillingStatus
 from models.columns import utcnow
 from models.db import session_scope
-from models.tenancy import Role, Tenant, TenantStatus
-from tests.billing.conftest import deliver, event, make_broker, subscription, tenant
+from models.tenancy import Tenant, TenantStatus
+from tests.billing.conftest import bearer, deliver, event, make_broker, subscription, tenant
 from tests.stubs.smtp_stub import ReceivedMail, SmtpStub
 from veles.api import create_api
 from veles.billing import cli as billing_cli
 from veles.billing.dunning import dunning_steps, run_dunning
 from veles.cli import app
 from veles.config import Settings
-from veles.services.auth import Identity, issue_token
 
 
 def body(mail: ReceivedMail) -> str:
@@ -36,14 +35,6 @@ def steps_of(settings: Settings, tenant_id: int) -> list[str]:
                                                           col(AuditLog.action).startswith("billing."))
                             .order_by(col(AuditLog.id))).all()
         return list(rows)
-
-
-def bearer(settings: Settings, tenant_id: int, email: str) -> dict[str, str]:
-    with session_scope(settings.database_url) as session:
-        from models.tenancy import User
-        user = session.exec(select(User).where(User.email == email)).one()
-        identity = Identity(user_id=user.id or 0, tenant_id=tenant_id, role=Role.TENANT_ADMIN, email=email)
-    return {"Authorization": f"Bearer {issue_token(identity, settings.secret_key.get_secret_value(), 5)}"}
 
 
 def test_a_trial_that_ends_unpaid_walks_the_dunning_steps_and_payment_brings_it_back(

@@ -32,6 +32,7 @@ from models.db import session_scope
 from models.tenancy import Role, Tenant, User
 from tests.stubs.mt5_webapi import self_signed_tls
 from tests.stubs.smtp_stub import SmtpStub
+from tests.stubs.stripe_fake import StripeFake
 from veles.services.auth import hash_password
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -244,14 +245,28 @@ def mt5_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
     return self_signed_tls(tmp_path_factory.mktemp("mt5-tls"))
 
 
+DEMO_WEBHOOK_SECRET = "whsec_browser_demo"
+
+
+@pytest.fixture(scope="session")
+def demo_stripe() -> Iterator[StripeFake]:
+    """The Stripe the demo bills through: localstripe with the project's fake of Prices, Checkout
+    and the Billing Portal in front (tests/stubs/stripe_fake.py), on free local ports."""
+    fake = StripeFake().start()
+    yield fake
+    fake.close()
+
+
 @pytest.fixture(scope="session")
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         demo_mail: SmtpStub, mt5_tls: tuple[Path, Path, Path]) -> Iterator[Demo]:
+         demo_mail: SmtpStub, mt5_tls: tuple[Path, Path, Path], demo_stripe: StripeFake) -> Iterator[Demo]:
     """The demo every browser module shares; stopped after the last of them (see above). A test may
     stop it itself (test_demo does, with Ctrl-C); the fixture makes sure it is stopped."""
     smtp = {f"SMTP_{key.removeprefix('smtp_').upper()}": str(value)
             for key, value in demo_mail.settings_fields().items() if value is not None}
     smtp["MT5_CA_BUNDLE"] = str(mt5_tls[0])
+    smtp.update(STRIPE_SECRET_KEY="sk_test_browser_demo", STRIPE_API_BASE=demo_stripe.base,
+                STRIPE_WEBHOOK_SECRET=DEMO_WEBHOOK_SECRET)
     running = Demo(tmp_path_factory.mktemp("demo"), DEMO_PORT, DEMO_ACCOUNTS, smtp)
     request.config.stash[_DEMO] = running
     try:

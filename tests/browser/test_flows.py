@@ -7,20 +7,28 @@ a tenant. Each test saves a screenshot; every tab fails its test if the browser 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, WebSocketRoute
+from pydantic import SecretStr
 from sqlmodel import select
 
 from models.alerts import Alert, AlertRule, AlertState, Severity
 from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
+from tests.billing.conftest import sign
+from tests.browser.conftest import DEMO_WEBHOOK_SECRET
 from tests.stubs.smtp_stub import SmtpStub
+from tests.stubs.stripe_fake import StripeFake
+from veles.billing.catalog import sync
+from veles.config import Settings
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -398,3 +406,67 @@ def test_every_page_renders_without_console_errors(tabs: Opener, artifacts: Path
     for path in ("/", "/login", "/signup"):
         public.goto(path)
         public.wait_for_load_state("networkidle")
+
+
+def _deliver(url: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe event to the demo's webhook, signed as Stripe signs it with the demo's secret."""
+    body = json.dumps(document).encode()
+    answer = httpx.post(f"{url}/api/v1/billing/webhook", content=body, timeout=30,
+                        headers={"Stripe-Signature": sign(body, DEMO_WEBHOOK_SECRET),
+                                 "Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_plan_page_buys_a_plan_through_checkout_and_lists_its_invoice(
+    tabs: Opener, portal: Demo, beta_signed_up: dict[str, str], demo_stripe: StripeFake, artifacts: Path
+) -> None:
+    """Beta's trial: the plan page shows it; Upgrade opens Stripe Checkout (the project's fake);
+    once paid and the webhook delivered, the page shows the plan, its renewal and the invoice's
+    PDF, Change plan and Manage billing open the Billing Portal."""
+    url = portal.wait_until_up()[0]
+    sync(Settings(_env_file=None, database_url=portal.database_url, stripe_api_base=demo_stripe.base,
+                  stripe_secret_key=SecretStr("sk_test_browser_demo")))  # `veles billing sync`
+    page = _signed_in(tabs, BETA["email"], BETA["password"])
+    page.click("#nav-plan")
+    page.wait_for_url("**/plan", wait_until="commit")
+    page.wait_for_selector("#plan-trial-ends", timeout=30_000)
+    assert page.locator("#plan-name").inner_text() == "Your plan: Starter"
+    assert page.locator("#plan-billing-status").inner_text() == "trialing"
+    page.wait_for_selector("#no-invoices")
+    assert page.locator("#choose-professional").inner_text() == "Upgrade"
+    page.screenshot(path=str(artifacts / "flows-plan-trial.png"), full_page=True)
+
+    page.click("#choose-professional")
+    page.wait_for_url(f"{demo_stripe.base}/pay/**", wait_until="commit", timeout=30_000)
+    checkout = demo_stripe.checkouts[page.url.rsplit("/", 1)[1]]
+    assert checkout["mode"] == "subscription"
+    assert checkout["client_reference_id"] == beta_signed_up["tenant_id"]
+    applied = _deliver(url, demo_stripe.complete_checkout(checkout["id"]))  # paid: Stripe's event
+    assert applied["outcome"].startswith("applied:"), applied
+
+    page.goto("/plan")
+    page.locator("#plan-billing-status", has_text="active").wait_for(timeout=30_000)
+    assert page.locator("#plan-name").inner_text() == "Your plan: Professional"
+    assert page.locator("#plan-renews").inner_text().startswith("Renews 20")
+    assert page.locator("#plan-row-professional").inner_text().endswith("Current plan")
+    assert page.locator("#choose-enterprise").inner_text() == "Change plan"
+    page.wait_for_selector(".invoice-row", timeout=30_000)
+    row = page.locator(".invoice-row").first.inner_text()
+    assert "499.00 USD" in row, row
+    assert "paid" in row, row
+    pdf = page.locator(".invoice-pdf").first.get_attribute("href") or ""
+    assert pdf.startswith(f"{demo_stripe.base}/invoice/in_"), pdf
+    assert pdf.endswith("/pdf"), pdf
+    page.screenshot(path=str(artifacts / "flows-plan-paid.png"), full_page=True)
+
+    page.click("#choose-enterprise")  # subscribed: the portal's plan change, not a second Checkout
+    page.wait_for_url(f"{demo_stripe.base}/portal/**", wait_until="commit", timeout=30_000)
+    flow = demo_stripe.portals[page.url.rsplit("/", 1)[1]]["flow"]
+    assert flow["type"] == "subscription_update"
+    page.goto(f"{url}/plan")
+    page.locator("#manage-billing").wait_for()
+    page.locator("#plan-billing-status", has_text="active").wait_for(timeout=30_000)
+    page.click("#manage-billing")
+    page.wait_for_url(f"{demo_stripe.base}/portal/**", wait_until="commit", timeout=30_000)
+    assert page.locator("#stripe-page").inner_text() == "Stripe Billing Portal"

@@ -13,7 +13,12 @@ documented shapes (https://docs.stripe.com/api/prices, /api/checkout/sessions,
 - `POST /v1/checkout/sessions` (mode `subscription`) answers an open session with its `url`;
   `complete_checkout(id)` does what a paying customer would: makes the subscription in
   localstripe and answers the `checkout.session.completed` event Stripe would send.
-- `POST /v1/billing_portal/sessions` answers a portal session with its `url`.
+- `POST /v1/billing_portal/sessions` answers a portal session with its `url` (and its `flow`
+  when one is asked for, e.g. `subscription_update`).
+- The `url`s it hands out (Checkout, the portal, invoices and their PDFs) answer a small HTML page
+  naming what they stand for, so a browser sent there arrives somewhere.
+- Invoices from localstripe get the fields Stripe's have and it lacks: `created`, `number`,
+  `hosted_invoice_url` and `invoice_pdf`.
 
 Both run on free local ports and are stopped by `close()`; `requests` counts what reached the fake.
 """
@@ -164,8 +169,32 @@ class StripeFake:
 
     # -- request handling ------------------------------------------------------------------------
 
+    def _page(self, handler: BaseHTTPRequestHandler, path: str) -> bool:
+        """The pages a browser is sent to (the Checkout page, the Billing Portal, an invoice's
+        PDF link): a small HTML page naming what it stands for, so a browser test sees where it
+        arrived; False for any other path."""
+        parts = path.strip("/").split("/")
+        known = {"pay": self.checkouts, "portal": self.portals}
+        if len(parts) == 2 and parts[0] in known and parts[1] in known[parts[0]]:
+            title = {"pay": "Stripe Checkout", "portal": "Stripe Billing Portal"}[parts[0]]
+        elif parts[0] == "invoice" and len(parts) in (2, 3):
+            title = "Stripe invoice" + (" PDF" if parts[-1] == "pdf" else "")
+        else:
+            return False
+        page = (f'<!doctype html><html><head><title>{title} (fake)</title><link rel="icon" href="data:,">'
+                f'</head><body><h1 id="stripe-page">{title}</h1><p id="stripe-object">{parts[1]}</p>'
+                "</body></html>").encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+        handler.send_header("Content-Length", str(len(page)))
+        handler.end_headers()
+        handler.wfile.write(page)
+        return True
+
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         url = urlsplit(handler.path)
+        if method == "GET" and not url.path.startswith("/v1/") and self._page(handler, url.path):
+            return
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length).decode() if length else ""
         params = decode_form(body if method == "POST" else url.query)
@@ -287,6 +316,8 @@ class StripeFake:
             if isinstance(node, dict):
                 if node.get("object") == "subscription_item" and isinstance(node.get("plan"), dict):
                     node.setdefault("price", self.prices.get(node["plan"]["id"]))
+                if node.get("object") == "invoice" and isinstance(node.get("id"), str):
+                    self._invoice_fields(node)
                 for value in node.values():
                     visit(value)
             elif isinstance(node, list):
@@ -295,6 +326,14 @@ class StripeFake:
 
         visit(document)
         return json.dumps(document).encode()
+
+    def _invoice_fields(self, invoice: dict[str, Any]) -> None:
+        """localstripe's invoices carry `date` (Stripe's old name) and no documents; Stripe's have
+        `created`, a `number`, the hosted page and the PDF (docs.stripe.com/api/invoices/object)."""
+        invoice.setdefault("created", invoice.get("date"))
+        invoice.setdefault("number", f"VELES-{invoice['id'][-8:].upper()}")
+        invoice.setdefault("hosted_invoice_url", f"{self.base}/invoice/{invoice['id']}")
+        invoice.setdefault("invoice_pdf", f"{self.base}/invoice/{invoice['id']}/pdf")
 
     # -- checkout and portal ----------------------------------------------------------------------
 
@@ -364,6 +403,6 @@ class StripeFake:
         portal = {"id": portal_id, "object": "billing_portal.session", "customer": customer,
                   "return_url": params.get("return_url"), "url": f"{self.base}/portal/{portal_id}",
                   "created": int(time.time()), "livemode": False, "configuration": "bpc_fake",
-                  "flow": None, "locale": None, "on_behalf_of": None}
+                  "flow": params.get("flow_data"), "locale": None, "on_behalf_of": None}
         self.portals[portal_id] = portal
         return portal

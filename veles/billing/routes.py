@@ -13,19 +13,109 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 import stripe
-from fastapi import APIRouter, Header, HTTPException, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel, Field
 
-from veles.api.deps import Context
+from veles.api.deps import Context, requires
+from veles.billing import account
+from veles.billing.client import BillingNotConfigured
 from veles.billing.engine import follow
 from veles.billing.service import apply_event
+from veles.services.auth import Identity
+from veles.services.permissions import Permission
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+Payer = Annotated[Identity, Depends(requires(Permission.MANAGE_BILLING))]
+T = TypeVar("T")
+STRIPE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Billing is not configured here, or Stripe could not be reached."}}
+
+
+async def _stripe(call: Callable[[], T]) -> T:
+    """A blocking billing call in a worker thread; Stripe's refusals and absence as a 503."""
+    try:
+        return await asyncio.to_thread(call)
+    except BillingNotConfigured as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    except stripe.StripeError as exc:
+        log.warning("Stripe refused a billing call: %s", exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"Stripe could not be reached or refused: {exc.user_message or 'try again'}"
+                            ) from None
+
+
+class StandingOut(BaseModel):
+    """Where the caller's broker stands with billing; `monthly_cents` is the plan's list price."""
+
+    plan: str
+    plan_name: str
+    monthly_cents: int
+    billing_status: str
+    subscription_status: str | None
+    trial_ends_at: datetime | None
+    current_period_end: datetime | None
+    plan_chosen: str | None
+    subscribed: bool
+    notice: str = Field(description="What the portal's banner says for this status ('' when paid up).")
+
+
+class PlanChoice(BaseModel):
+    plan: Literal["starter", "professional", "enterprise"]
+
+
+class Redirect(BaseModel):
+    """Where to send the browser: Stripe Checkout or the Billing Portal."""
+
+    url: str
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    number: str
+    created: datetime
+    status: str
+    amount_due: int = Field(description="In minor units of `currency`.")
+    amount_paid: int = Field(description="In minor units of `currency`.")
+    currency: str
+    pdf: str | None
+    hosted: str | None
+
+
+@router.get("")
+async def billing_standing(ctx: Context, who: Payer) -> StandingOut:
+    """The broker's plan, billing status, trial end and current period."""
+    found = await asyncio.to_thread(account.standing, ctx.settings.database_url, who.tenant_id)
+    return StandingOut(**{k: getattr(found, k) for k in StandingOut.model_fields if k != "notice"},
+                       notice=account.billing_notice(found.billing_status))
+
+
+@router.post("/checkout", responses={**STRIPE_DOWN, 409: {"description": "The plan is below current usage."}})
+async def billing_checkout(ctx: Context, who: Payer, choice: PlanChoice) -> Redirect:
+    """Pay for a plan: a Stripe Checkout session in subscription mode, or, for a broker that has a
+    live subscription, the Billing Portal's plan-change flow (never a second subscription)."""
+    url = await _stripe(lambda: account.change_plan_url(ctx.settings, who.tenant_id, who.user_id,
+                                                        choice.plan))
+    return Redirect(url=url)
+
+
+@router.post("/portal", responses=STRIPE_DOWN)
+async def billing_portal(ctx: Context, who: Payer) -> Redirect:
+    """A Stripe Billing Portal session: card, plan changes, cancellation, invoices."""
+    return Redirect(url=await _stripe(lambda: account.portal_url(ctx.settings, who.tenant_id, who.user_id)))
+
+
+@router.get("/invoices", responses=STRIPE_DOWN)
+async def billing_invoices(ctx: Context, who: Payer) -> list[InvoiceOut]:
+    """The broker's newest invoices (up to 12), newest first, with their PDF links."""
+    found = await _stripe(lambda: account.invoices(ctx.settings, who.tenant_id))
+    return [InvoiceOut(**{k: getattr(i, k) for k in InvoiceOut.model_fields}) for i in found]
 
 
 class WebhookAnswer(BaseModel):

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 from models.billing import BillingEvent, BillingStatus
 from models.db import session_scope
 from models.tenancy import Plan, Role, Tenant, TenantStatus, User
+from veles.billing.account import stored_usage
 from veles.billing.catalog import plan_of_price
 from veles.billing.client import stripe_client, with_retries
 from veles.config import Settings
@@ -322,11 +323,8 @@ def _invoice(session: Session, settings: Settings, tenant: Tenant, kind: str, in
 def _over_limit(session: Session, tenant: Tenant) -> str:
     """'' when the tenant's stored usage fits its plan, else the reason (the engine then closes the
     newest connections the plan has no room for)."""
-    from models.accounts import ClientAccount
-    from models.connections import Mt5Connection
-
-    servers = len(session.exec(select(Mt5Connection.id).where(Mt5Connection.tenant_id == tenant.id)).all())
-    accounts = len(session.exec(select(ClientAccount.id).where(ClientAccount.tenant_id == tenant.id)).all())
+    assert tenant.id is not None
+    servers, accounts = stored_usage(session, tenant.id)
     try:
         check_usage(tenant.plan.value, servers, accounts)
     except PlanLimitExceeded as exc:
