@@ -38,6 +38,7 @@ from veles_ui.state.accounts import AccountDetailState, AccountsState
 from veles_ui.state.admin import AdminState
 from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.alerts import AlertsState, RulesState
+from veles_ui.state.billing_banner import BillingBanner
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.exposure import ExposureState
@@ -55,8 +56,8 @@ from veles_ui.state.users import UsersState
 from veles_ui.state.watch import SessionWatch
 
 # What every signed-in page runs first on load: refuse a visitor without a session, then watch
-# the session so a sign-out or revocation elsewhere ends this tab too.
-SIGNED_IN = (SessionState.require_login, SessionWatch.watch)
+# the session so a sign-out or revocation elsewhere ends this tab too; then the billing banner.
+SIGNED_IN = (SessionState.require_login, SessionWatch.watch, BillingBanner.check)
 
 app = rx.App(
     # REST API and /metrics in front of Reflex; its sign-in routes count on the portal's limiter

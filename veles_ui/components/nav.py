@@ -11,6 +11,7 @@ from reflex.vars import NumberVar
 from veles.services.permissions import Permission
 from veles_ui.components.connection import connection_status
 from veles_ui.state.alert_bell import AlertBellState as Bell
+from veles_ui.state.billing_banner import BillingBanner
 from veles_ui.state.session import SessionState
 
 # (label, href, element id, permission needed to see the link; None: every signed-in user)
@@ -68,8 +69,30 @@ def alert_bell_follower(stateful: bool) -> rx.Component | None:
     return rx.cond(tenant > 0, rx.fragment(follower, key=tenant.to_string()))
 
 
+def billing_banner() -> rx.Component:
+    """Past due, read-only or suspended: what happened and what to do, with the way to the Plan
+    page for those who manage billing."""
+    return rx.cond(
+        BillingBanner.billing_notice != "",
+        rx.callout(
+            rx.hstack(
+                rx.text(BillingBanner.billing_notice),
+                rx.cond(SessionState.permissions.contains(Permission.MANAGE_BILLING.value),
+                        rx.link("Open the Plan page", href="/plan", weight="bold", id="billing-banner-plan")),
+                spacing="3", align="center", wrap="wrap",
+            ),
+            color_scheme=rx.cond(BillingBanner.billing_state == "past_due", "amber", "tomato"),
+            icon="triangle_alert", role="alert", id="billing-banner", width="100%",
+        ),
+    )
+
+
 def top_nav() -> rx.Component:
-    """On every signed-in page; fits a 1366 px wide screen on one line."""
+    """On every signed-in page; fits a 1366 px wide screen on one line; the billing banner under it."""
+    return rx.fragment(_bar(), billing_banner())
+
+
+def _bar() -> rx.Component:
     return rx.hstack(
         rx.heading("Veles", size="5"),
         *(_link(*link) for link in LINKS),

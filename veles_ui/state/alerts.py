@@ -136,7 +136,7 @@ class AlertsState(PortalStream):
             target = row_id(alert_id, "alert")
             tenant_id, view = await self.in_tenant(
                 Permission.ACK_ALERTS,
-                lambda db, who: (who.tenant_id, action(db, who.tenant_id, target, who.user_id)))
+                lambda db, who: (who.tenant_id, action(db, who.tenant_id, target, who.user_id)), change=True)
         except Exception as exc:
             self.error = shown(exc)
             return
@@ -243,7 +243,7 @@ class RulesState(SessionState):
         """Run `change(db, identity)` as an EDIT_RULES action (in a thread), push the rules to the
         running engine, then show the rules again (and any the engine cannot run)."""
         try:
-            identity = await self.authorized(Permission.EDIT_RULES)
+            identity = await self.changing(Permission.EDIT_RULES)
             await asyncio.to_thread(in_tenant, identity, change)
         except Exception as exc:  # shown under the form, never raised out of the handler
             self.error_field, self.error = getattr(exc, "field", ""), shown(exc)

@@ -112,7 +112,7 @@ class ConnectionsState(SessionState):
             return created, check
 
         try:
-            identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
+            identity = await self.changing(Permission.MANAGE_CONNECTIONS)
             created, check = await asyncio.to_thread(in_tenant, identity, add_checked)
         except Exception as exc:  # a refusal, or a server fault (CREDENTIALS_KEYS unset): shown
             await self._outcome(exc)
@@ -141,7 +141,7 @@ class ConnectionsState(SessionState):
     async def remove(self, connection_id: str) -> None:
         """Forget the connection and the accounts known through it; the engine stops feeding it."""
         try:
-            identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
+            identity = await self.changing(Permission.MANAGE_CONNECTIONS)
             target = row_id(connection_id, "connection")
             await asyncio.to_thread(in_tenant, identity, lambda db, who: delete_connection(
                 db, who.tenant_id, target, actor=who.user_id))

@@ -111,7 +111,7 @@ class NotificationsState(SessionState):
         typed = self._form(form)
         try:
             view = await self.in_tenant(Permission.VIEW_RISK,
-                                        lambda db, who: update_my_preferences(db, who, typed))
+                                        lambda db, who: update_my_preferences(db, who, typed), change=True)
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""
             return
@@ -132,7 +132,7 @@ class NotificationsState(SessionState):
             "current_password": str(form.get("current_password", "")),
         }
         try:
-            identity = await self.authorized(Permission.VIEW_RISK)
+            identity = await self.changing(Permission.VIEW_RISK)
             view, preferences = await asyncio.to_thread(_phone_change, identity, data, self._client_ip())
         except InvalidInput as exc:
             self.error_field, self.error, self.notice = exc.field, exc.reason, ""

@@ -79,7 +79,7 @@ class ReportSchedulesState(SessionState):
         """A new schedule from the form; a bad field is named."""
         self.error = self.notice = ""
         try:
-            identity = await self.authorized(Permission.REQUEST_REPORTS)
+            identity = await self.changing(Permission.REQUEST_REPORTS)
             row = await asyncio.to_thread(
                 service.create_schedule, get_settings(), _caller(identity), form_body(form)
             )
@@ -92,7 +92,7 @@ class ReportSchedulesState(SessionState):
     async def _change(self, schedule_id: str, body: dict[str, Any], done: str) -> None:
         self.error = self.notice = ""
         try:
-            identity = await self.authorized(Permission.REQUEST_REPORTS)
+            identity = await self.changing(Permission.REQUEST_REPORTS)
             await asyncio.to_thread(
                 service.update_schedule, get_settings(), _caller(identity), int(schedule_id), body
             )
@@ -125,7 +125,7 @@ class ReportSchedulesState(SessionState):
         """Delete a schedule (the reports it made stay)."""
         self.error = self.notice = ""
         try:
-            identity = await self.authorized(Permission.REQUEST_REPORTS)
+            identity = await self.changing(Permission.REQUEST_REPORTS)
             await asyncio.to_thread(
                 service.delete_schedule, get_settings(), _caller(identity), int(schedule_id)
             )

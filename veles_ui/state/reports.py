@@ -144,7 +144,7 @@ class ReportsState(SessionState):
     async def request(self, form: dict[str, Any]) -> None:
         """Queue the report of the form; a bad field is named and nothing is queued."""
         try:
-            identity = await self.authorized(Permission.REQUEST_REPORTS)
+            identity = await self.changing(Permission.REQUEST_REPORTS)
             raw = _form(form)
             report = await asyncio.to_thread(service.request_report, get_settings(), get_report_settings(),
                                              _caller(identity), raw)

@@ -22,6 +22,7 @@ from reflex.utils.prerequisites import get_and_validate_app
 from sqlmodel import Session
 
 from models.db import session_scope, tenant_session
+from veles.billing.readonly import refuse_change
 from veles.config import Settings, get_settings
 from veles.services.auth import (
     AuthError,
@@ -188,6 +189,14 @@ class SessionState(rx.State):
         user, and then in a thread."""
         return await authorized(self.token, permission)
 
+    async def changing(self, permission: Permission) -> Identity:
+        """`authorized` for an action that changes something: also refused (BillingReadOnly, with
+        the API's own sentence) while billing holds the tenant read-only, as the API refuses every
+        change then (`veles.billing.readonly`). The check reads the database in a thread."""
+        identity = await self.authorized(permission)
+        await asyncio.to_thread(refuse_change, get_settings(), identity.tenant_id)
+        return identity
+
     def authorize(self, permission: Permission) -> Identity:
         """`authorized`, blocking (the session check may read the database): only for code already
         off the loop."""
@@ -203,13 +212,15 @@ class SessionState(rx.State):
         with tenant_session(get_settings().database_url, identity.tenant_id) as db:
             yield db, identity
 
-    async def in_tenant(self, permission: Permission, work: Callable[[Session, Identity], T]) -> T:
+    async def in_tenant(self, permission: Permission, work: Callable[[Session, Identity], T],
+                        change: bool = False) -> T:
         """`work(db, identity)` in a thread, once `authorized` let the caller through, with a
         session confined to the caller's tenant (row-level security on PostgreSQL) that commits
         when `work` returns. Every portal action that reads or writes the database goes through
         here (or another thread): a handler runs on the one event loop of the process, and while
-        it waits on the database every live page of every tab of the process stands still."""
-        identity = await self.authorized(permission)
+        it waits on the database every live page of every tab of the process stands still. A
+        `change` is refused while billing holds the tenant read-only (`changing`)."""
+        identity = await (self.changing(permission) if change else self.authorized(permission))
         return await asyncio.to_thread(in_tenant, identity, work)
 
     def _client_ip(self) -> str | None:

@@ -188,7 +188,7 @@ class StressState(SessionState):
         self.save_error = self.save_notice = ""
         name = str(form.get("name", ""))
         try:
-            identity = await self.authorized(Permission.EDIT_RULES)
+            identity = await self.changing(Permission.EDIT_RULES)
             settings = get_settings()
             service.check_scenario_text(self.scenario)
             parts = await service.live_parts(settings, identity.tenant_id)
@@ -206,7 +206,7 @@ class StressState(SessionState):
         """Delete a saved scenario."""
         self.save_error = self.save_notice = ""
         try:
-            identity = await self.authorized(Permission.EDIT_RULES)
+            identity = await self.changing(Permission.EDIT_RULES)
             await asyncio.to_thread(service.delete_scenario, get_settings().database_url, identity.tenant_id,
                                     int(scenario_id))
         except Exception as exc:

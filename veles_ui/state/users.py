@@ -94,11 +94,12 @@ class UsersState(SessionState):
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
-    async def _run(self, action: Action, notice: str = "") -> object | None:
+    async def _run(self, action: Action, notice: str = "", change: bool = True) -> object | None:
         """Run `action` as a MANAGE_USERS action off the event loop, then show both lists; a
         failure is shown under the form (never raised out of the handler) and gives None."""
         try:
-            identity = await self.authorized(Permission.MANAGE_USERS)
+            identity = await (self.changing(Permission.MANAGE_USERS) if change
+                              else self.authorized(Permission.MANAGE_USERS))
             result, users, invitations = await asyncio.to_thread(_act, identity, action)
         except Exception as exc:
             self.error, self.notice = shown(exc), ""
@@ -111,7 +112,7 @@ class UsersState(SessionState):
     @rx.event
     async def load(self) -> None:
         """Page load."""
-        await self._run(lambda db, me: None)
+        await self._run(lambda db, me: None, change=False)
 
     @rx.event
     async def invite(self, form: dict[str, str]) -> AsyncIterator[None]:
