@@ -56,6 +56,45 @@ def _audit(a: ObjectVar[dict[str, str]]) -> rx.Component:
                                                           "details")))
 
 
+def _mix(m: ObjectVar[dict[str, str]]) -> rx.Component:
+    figures = ("tenants", "paying", "trialing", "mrr")
+    return rx.table.row(rx.table.cell(m["plan"]), *(rx.table.cell(m[key], style=NUMERIC) for key in figures))
+
+
+def _behind(b: ObjectVar[dict[str, str]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(b["id"]), rx.table.cell(b["name"]), rx.table.cell(b["plan"]),
+        rx.table.cell(rx.badge(b["status"],
+                               color_scheme=rx.cond(b["status"] == "past_due", "amber", "tomato"))),
+        rx.table.cell(b["since"]), rx.table.cell(b["monthly"], style=NUMERIC),
+        id="behind-" + b["id"],
+    )
+
+
+def revenue_section() -> rx.Component:
+    """MRR (subscriptions Stripe bills, at their plan's price), the plan mix and who is behind."""
+    return rx.vstack(
+        rx.heading("Revenue", size="4"),
+        rx.hstack(
+            rx.card(rx.vstack(rx.text("MRR", size="1", color_scheme="gray"),
+                              rx.text(S.mrr, size="6", weight="bold", id="admin-mrr"), spacing="1")),
+            rx.card(rx.vstack(rx.text("Of it, past due", size="1", color_scheme="gray"),
+                              rx.text(S.at_risk, size="6", weight="bold", id="admin-at-risk"), spacing="1")),
+            spacing="3",
+        ),
+        record_table(("Plan", "Tenants", "Paying", "Trialing", "MRR"), S.plan_mix, _mix, "admin-plan-mix"),
+        rx.heading("Behind on payment", size="3"),
+        rx.cond(
+            S.behind.length() > 0,
+            record_table(("Id", "Broker", "Plan", "Billing", "Since (UTC)", "USD / month"), S.behind, _behind,
+                         "admin-behind"),
+            rx.text("No tenant is behind on payment.", color_scheme="gray", id="admin-none-behind"),
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
 def admin_page() -> rx.Component:
     """Everything a platform operator needs on one page, newest audit rows first."""
     return rx.vstack(
@@ -66,6 +105,7 @@ def admin_page() -> rx.Component:
         rx.heading("Tenants", size="4"),
         record_table(("Id", "Broker", "Plan", "Status", "Users", "MT5 servers", "Accounts", ""),
                      S.tenants, _tenant, "admin-tenants"),
+        revenue_section(),
         rx.heading("Engine health", size="4"),
         record_table(("Tenant", "State", "Actors", "Connections", "Restarts", "Merged batches", "Recovering",
                       "Lag", "Uptime", "Failed", "Refused connections"), S.health, _health, "admin-health"),

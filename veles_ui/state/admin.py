@@ -12,7 +12,9 @@ from typing import Any
 import reflex as rx
 
 from models.tenancy import TenantStatus
+from veles.billing.revenue import Revenue, dollars, revenue
 from veles.config import get_settings
+from veles.plans import PLANS
 from veles.services.admin import AuditEntry, TenantUsage, audit_entries, set_tenant_status, tenants_usage
 from veles.services.auth import Identity
 from veles.services.engine import engine_status
@@ -73,11 +75,22 @@ def _health_view(status: dict[str, Any]) -> dict[str, str]:
 
 
 def _stored(identity: Identity, database_url: str, live: dict[int, int], action: str
-            ) -> tuple[list[TenantUsage], list[AuditEntry]]:
-    """The tenants with their usage and the audit rows the page shows. Blocking (the database):
-    run it in a thread."""
+            ) -> tuple[list[TenantUsage], list[AuditEntry], Revenue]:
+    """The tenants with their usage, the audit rows and the revenue figures the page shows.
+    Blocking (the database): run it in a thread."""
     return (tenants_usage(identity.role, database_url, live),
-            audit_entries(identity.role, database_url, AUDIT_ROWS, action))
+            audit_entries(identity.role, database_url, AUDIT_ROWS, action),
+            revenue(identity.role, database_url))
+
+
+def _revenue_views(figures: Revenue) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The plan mix and the tenants behind on payment as the page's rows."""
+    mix = [{"plan": m.name, "tenants": str(m.tenants), "paying": str(m.paying), "trialing": str(m.trialing),
+            "mrr": dollars(m.mrr_cents)} for m in figures.mix]
+    behind = [{"id": str(b.tenant_id), "name": b.name, "plan": PLANS[b.plan].name, "status": b.billing_status,
+               "since": clock(b.lapsed_at) if b.lapsed_at else DASH, "monthly": dollars(b.monthly_cents)}
+              for b in figures.behind]
+    return mix, behind
 
 
 class AdminState(SessionState):
@@ -87,6 +100,10 @@ class AdminState(SessionState):
     health: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     audit: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     audit_action: rx.Field[str] = rx.field("")
+    mrr: rx.Field[str] = rx.field("")
+    at_risk: rx.Field[str] = rx.field("")
+    plan_mix: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    behind: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
 
@@ -100,8 +117,10 @@ class AdminState(SessionState):
             log.warning("engine status unavailable: %s", exc)
             self.error = f"Engine status unavailable: {exc}"
         live = {int(s["tenant_id"]): sum(c["accounts"] for c in s["connections"]) for s in statuses}
-        usage, entries = await asyncio.to_thread(_stored, identity, settings.database_url, live,
-                                                 self.audit_action)
+        usage, entries, figures = await asyncio.to_thread(_stored, identity, settings.database_url, live,
+                                                          self.audit_action)
+        self.mrr, self.at_risk = dollars(figures.mrr_cents), dollars(figures.at_risk_cents)
+        self.plan_mix, self.behind = _revenue_views(figures)
         self.tenants = [_tenant_view(u) for u in usage]
         self.health = [_health_view(s) for s in statuses]
         self.audit = [
@@ -117,7 +136,8 @@ class AdminState(SessionState):
         try:
             await self._reload()
         except Exception as exc:  # shown on the page, never raised out of the handler
-            self.tenants, self.health, self.audit = [], [], []
+            self.tenants, self.health, self.audit, self.plan_mix, self.behind = [], [], [], [], []
+            self.mrr = self.at_risk = ""
             self.error = shown(exc)
 
     @rx.event
