@@ -85,7 +85,7 @@ from veles.mt5.reconciliation import Reconciliation
 from veles.mt5.server_figures import ServerFigures, server_figures
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote, merge_runs
+from veles.risk.events import AccountSnapshot, Batch, Deal, NewsEvent, PositionSwap, Quote, merge_runs
 from veles.risk.stress import BookPart
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class Changes:
     in_refs: int = 0  # how many figures `refs` hold
     hosts: list[int] = field(default_factory=list)  # the hosts these figures came from
     quotes: list[Quote] = field(default_factory=list)  # the batch's prices, for the flow detectors
+    news: list[NewsEvent] = field(default_factory=list)  # the batch's calendar releases, for them too
 
     @property
     def count(self) -> int:
@@ -709,7 +710,7 @@ class Supervisor:
             self._hosts[h].open.remote(conn.key, symbols, dict(conn.last_quotes), group, 0)
             for h, group in by_host.items()
         ))
-        changes = Changes()
+        changes = Changes(news=list(first.news))
         for h, answer in zip(by_host, answers, strict=True):
             assert answer.checkpoint is not None
             conn.hosts[h] = HostLink(needs=answer.needs or frozenset())
@@ -889,7 +890,7 @@ class Supervisor:
         answers = [asyncio.ensure_future(ref) for _, ref, _ in calls]
         if answers:
             await asyncio.wait(answers, timeout=max(LATE_AFTER_S, conn.spec.interval))
-        changes = Changes(quotes=quotes)
+        changes = Changes(quotes=quotes, news=list(batch.news))
         for (h, _, figures), answer in zip(calls, answers, strict=True):
             if not answer.done():
                 self._late(conn, h, answer, figures, batch.sent_at, sent.seq)
@@ -1180,12 +1181,12 @@ class Supervisor:
             for reason in update.rejected:
                 conn.reject("account_rejected", f"{update.login} {reason}")
             deals.extend(update.deals)
-        moved = changes.count or changes.quotes
+        moved = changes.count or changes.quotes or changes.news
         if moved and self._aggregator is not None and self._aggregator_failed is None:
             try:
                 await self._aggregator.apply.remote(changes.figures, sent_at, deals, *changes.refs,
                                                    incarnation=self._incarnation, hosts=tuple(changes.hosts),
-                                                   quotes=changes.quotes)
+                                                   quotes=changes.quotes, news=changes.news)
             except _ACTOR_GONE:
                 await self._rebuild_aggregator()
 

@@ -4,6 +4,7 @@ aggregator's detectors → rows, a trader's profile, and a stored toxic_flow rul
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,12 +13,13 @@ from models.alerts import AlertKind, AlertRule
 from models.db import session_scope
 from veles.config import Settings
 from veles.services.demo import seed_demo
-from veles.services.engine import start_engine, stop_engine
+from veles.services.engine import simulated_gateway, start_engine, stop_engine
 from veles.services.live import LiveFeed
 
 pytestmark = [pytest.mark.ray, pytest.mark.redis]
 ACCOUNTS = 40
 THRESHOLD = 5.0  # a score the simulated scalpers and arbitrageurs pass within seconds
+NEWS_EVERY_S = 4.0  # releases this often (simulated seconds), so news traders show within a minute
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,9 @@ async def engine(
         db.flush()
         rule_id = rule.id
     assert rule_id is not None
-    await start_engine(settings, simulated_accounts=ACCOUNTS)
+    gateway = simulated_gateway(settings, tenant_id, ACCOUNTS)
+    gateway = dataclasses.replace(gateway, options=gateway.options | {"news_every": NEWS_EVERY_S})
+    await start_engine(settings, simulated_accounts=ACCOUNTS, gateway_for=lambda _tenant: gateway)
     yield settings, tenant_id, rule_id
     await stop_engine(settings)
 
@@ -73,5 +77,29 @@ async def test_rows_carry_toxicity_and_a_toxic_flow_rule_raises(engine: tuple[Se
         points = sorted((f["points"] for f in profile["findings"]), reverse=True)
         assert profile["toxicity"] >= points[0] > 0
         assert profile["toxicity"] == pytest.approx(min(100.0, points[0] + 0.25 * sum(points[1:])), abs=0.11)
+    finally:
+        await feed.aclose()
+
+
+async def test_the_news_label_fires_live_from_the_simulators_calendar(
+    engine: tuple[Settings, int, int],
+) -> None:
+    """The releases on the simulated broker's calendar reach the aggregator's news detector with
+    the batches (they once stayed in the gateway and the label never fired live)."""
+    settings, tenant_id, _ = engine
+    feed = LiveFeed(settings)
+    try:
+        async def first_news() -> dict[str, object]:
+            async for replica in feed.watch(tenant_id):
+                for row in replica.rows.values():
+                    if "news" in str(row["flow_labels"]).split(","):
+                        return row
+            raise AssertionError("the feed ended")
+
+        row = await asyncio.wait_for(first_news(), 120)
+        profile = await feed.flow_profile(tenant_id, int(row["login"]))  # type: ignore[call-overload]
+        news = next(f for f in profile["findings"] if f["detector"] == "news")
+        assert news["fired"]
+        assert news["numbers"]["news_entries"] >= 4
     finally:
         await feed.aclose()

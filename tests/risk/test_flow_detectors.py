@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from veles.risk.events import Deal, DealEntry, DealKind, Quote, Side
+from veles.mt5.simulator import SimulatedBroker
+from veles.risk.events import Deal, DealEntry, DealKind, Quote, Side, merge_batches
 from veles.risk.flow.evidence import Label
 from veles.risk.flow.monitor import FlowMonitor
 from veles.risk.flow.news import Calendar, NewsEvent, NewsRule
@@ -228,6 +229,37 @@ def test_calendar_keeps_time_order_when_a_release_is_added_late() -> None:
     assert found is not None
     assert found.title == "earlier"
     assert calendar.around("USDJPY", T0 + 60_000) is None
+
+
+@pytest.mark.parametrize(("news_entries", "other_entries", "fires"), [
+    (4, 0, True), (3, 0, False), (4, 9, True), (4, 10, False),  # 4 of 13 is >= 30%, 4 of 14 is not
+])
+def test_news_needs_enough_entries_at_releases_and_a_share_of_all(
+    news_entries: int, other_entries: int, fires: bool
+) -> None:
+    monitor = FlowMonitor()
+    for i in range(news_entries):
+        event_msc = T0 + i * 600_000
+        monitor.on_news([NewsEvent(event_msc, "EUR data", frozenset({"EURUSD"}))])
+        monitor.on_deals([trade(1, Side.BUY, event_msc + 1_000, 1.1)])
+    for i in range(other_entries):
+        monitor.on_deals([trade(1, Side.BUY, T0 + 10 * 600_000 + i * 120_000, 1.1)])
+    assert finding(monitor, 1, "news").fired is fires
+
+
+def test_the_simulators_batches_carry_its_calendar_to_the_engine() -> None:
+    """The live engine learns of releases from the gateway's batches (the supervisor hands
+    `Batch.news` to the aggregator's detectors): the simulated broker puts each release in the
+    batch of the step it happened in, and batches merged for a consumer that fell behind keep
+    every release."""
+    broker = SimulatedBroker("news", accounts=3, seed=11, warmup=0.0, news_every=2.0)
+    batches = [broker.poll() for _ in range(40)]
+    with_news = [b for b in batches if b.news]
+    assert len(with_news) >= 2
+    assert all(len(b.news) == 1 and b.news[0].symbols for b in with_news)
+    assert merge_batches(batches).news == tuple(e for b in batches for e in b.news)
+    with pytest.raises(ValueError, match="news_every must be positive"):
+        SimulatedBroker("news", accounts=1, news_every=0.0)
 
 
 # -- hedged pairs and syndicates -----------------------------------------------------------------

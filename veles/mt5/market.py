@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from veles.mt5.catalog import CURRENCY_DRIVERS, USD_VALUES, Listing
-from veles.risk.events import Quote
-from veles.risk.flow.news import NewsEvent
+from veles.risk.events import NewsEvent, Quote
 
 YEAR_SECONDS = 365.25 * 86_400.0
 FACTORS = ("europe", "commodity", "equity", "metals", "oil")

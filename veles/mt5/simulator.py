@@ -38,8 +38,7 @@ from veles.mt5.market import Market
 from veles.mt5.trade_server import TradeServer
 from veles.mt5.traders import Style, Trader, make_population
 from veles.risk.account import AccountFigures
-from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
-from veles.risk.flow.news import NewsEvent
+from veles.risk.events import AccountSnapshot, Batch, Deal, NewsEvent, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 FIRST_DEAL_TICKET = 50_000_000
@@ -74,6 +73,7 @@ class SimulatedBroker:
         login: int | None = None,
         password: str | None = None,
         mix: Mapping[Style, float] | None = None,
+        news_every: float = 180.0,
     ) -> None:
         """`volatility` scales every price move (1.0 = realistic); `warmup` is how many simulated
         seconds the traders run before the session starts (their deals are in the snapshots).
@@ -82,13 +82,16 @@ class SimulatedBroker:
         `login` and `password` are what the connecting manager presents. A wrong password raises
         GatewayError before any work, as a real server refuses the manager API's connect.
 
-        `mix` weighs the trading behaviours of the population (default `STYLE_WEIGHTS`)."""
+        `mix` weighs the trading behaviours of the population (default `STYLE_WEIGHTS`);
+        `news_every` is the mean number of simulated seconds between releases on its calendar."""
         if manager_password is not None and not hmac.compare_digest(
             (password or "").encode(), manager_password.encode()
         ):
             raise GatewayError(f"{connection_id}: manager login {login} refused: wrong password")
         if interval <= 0:
             raise ValueError("interval must be positive")
+        if not news_every > 0:
+            raise ValueError("news_every must be positive")
         self.connection_id = connection_id
         self.interval = interval
         self._seed = seed
@@ -100,6 +103,7 @@ class SimulatedBroker:
             random.Random(rng.getrandbits(64)),
             start - round(warmup_steps * interval * 1000),
             volatility=volatility,
+            news_every=news_every,
         )
         self.server = TradeServer(self.market, (listing.spec for listing in LISTINGS), FIRST_DEAL_TICKET)
         self._traders: list[Trader] = []
@@ -163,7 +167,7 @@ class SimulatedBroker:
         if deals:
             self._last_deal_sent = deals[-1:]
         self._seq += 1
-        return Batch(self.connection_id, self._seq, time.time(), quotes, deals, swaps)
+        return Batch(self.connection_id, self._seq, time.time(), quotes, deals, swaps, tuple(self.calendar))
 
     def close(self) -> None:
         """Stop serving batches; snapshots stay readable (the simulation lives in memory)."""

@@ -151,6 +151,16 @@ class AccountSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class NewsEvent:
+    """A release on the feed's economic calendar: when, what it is, and the symbols it moves
+    (what the news-trading detector, veles.risk.flow.news, times entries against)."""
+
+    time_msc: int
+    title: str
+    symbols: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """What a gateway emits every ~100-250 ms for one MT5 connection.
 
@@ -166,6 +176,7 @@ class Batch:
     quotes: tuple[Quote, ...] = ()
     deals: tuple[Deal, ...] = field(default=())
     swaps: tuple[PositionSwap, ...] = ()
+    news: tuple[NewsEvent, ...] = ()  # releases published since the previous batch (its calendar)
 
 
 def merge_runs(batches: list[Batch]) -> list[Batch]:
@@ -186,9 +197,9 @@ def merge_batches(batches: list[Batch]) -> Batch:
     """Fold consecutive batches of one connection into one, for a consumer that fell behind.
 
     Quotes are latest-wins per symbol (an old price is worthless once a newer one is known);
-    deals are kept, all of them, in order. `sent_at` is the earliest, so latency measured from
-    a merged batch honestly includes the time spent catching up. Only the first batch may carry
-    swaps (split with `merge_runs`).
+    deals and calendar releases are kept, all of them, in order. `sent_at` is the earliest, so
+    latency measured from a merged batch honestly includes the time spent catching up. Only the
+    first batch may carry swaps (split with `merge_runs`).
     """
     if len(batches) == 1:
         return batches[0]
@@ -196,10 +207,12 @@ def merge_batches(batches: list[Batch]) -> Batch:
         raise ValueError("only the first of merged batches may carry swaps: split them with merge_runs")
     quotes: dict[str, Quote] = {}
     deals: list[Deal] = []
+    news: list[NewsEvent] = []
     for batch in batches:
         for quote in batch.quotes:
             quotes[quote.symbol] = quote
         deals.extend(batch.deals)
+        news.extend(batch.news)
     last = batches[-1]
     return Batch(
         connection_id=last.connection_id,
@@ -208,6 +221,7 @@ def merge_batches(batches: list[Batch]) -> Batch:
         quotes=tuple(quotes.values()),
         deals=tuple(deals),
         swaps=batches[0].swaps,
+        news=tuple(news),
     )
 
 

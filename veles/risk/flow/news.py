@@ -15,19 +15,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from veles.risk.events import NewsEvent
 from veles.risk.flow.evidence import Finding, Label, Tickets, ratio_strength
 from veles.risk.flow.trades import Entry
 
+__all__ = ["CALENDAR_EVENTS", "Calendar", "NewsDetector", "NewsEvent", "NewsRule"]
+
 CALENDAR_EVENTS = 2_000  # releases remembered: days of the simulator's rate
-
-
-@dataclass(frozen=True, slots=True)
-class NewsEvent:
-    """A release on the calendar: when, what it is, and the symbols it moves."""
-
-    time_msc: int
-    title: str
-    symbols: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
