@@ -105,6 +105,12 @@ def test_rows_carry_toxic_flow_and_sort_and_filter_on_it(live: TestClient, world
     assert sum(body["labels"].values()) == ACCOUNTS
     b_book = [r for r in rows if r["book"] == "B"]
     assert sum(item["accounts"] for item in body["b_book_pnl_by_label"]) == len(b_book)
+    # money in integer USD cents: the book's savings are exactly the labels' sum
+    assert isinstance(body["a_book_savings_usd_minor"], int)
+    assert all(isinstance(item["broker_pnl_usd_minor"], int) and isinstance(item["saved_usd_minor"], int)
+               for item in body["b_book_pnl_by_label"])
+    labels = body["b_book_pnl_by_label"]
+    assert body["a_book_savings_usd_minor"] == sum(item["saved_usd_minor"] for item in labels)
     assert live.get("/api/v1/flow").status_code == 401
 
 
@@ -121,7 +127,9 @@ def test_a_trader_profile_explains_its_score(live: TestClient, world: World) -> 
     assert [m["horizon_s"] for m in profile["markout"]] == [1, 5, 60]
     assert len(profile["holds"]) == 7
     assert routing["advice"] in ("A", "B")
-    assert routing["saved_usd"] >= 0.0
+    assert isinstance(routing["saved_usd_minor"], int)
+    assert isinstance(routing["client_result_usd_minor"], int)
+    assert routing["saved_usd_minor"] >= 0
     assert live.get("/api/v1/accounts/999/flow", headers=world.headers(world.a)).status_code == 404
 
 

@@ -168,7 +168,8 @@ class FlowProfile(BaseModel):
     """One account's toxic flow: score and labels, every detector's finding (points, measured
     numbers, evidence deal tickets, linked accounts), the markout curve at 1 s / 5 s / 60 s (mid
     move in the client's favour, in spreads), the holding-time histogram of its closed trades,
-    and the A/B-book advice with what the A-book would have saved (USD)."""
+    and the A/B-book advice (`routing`: `advice`, `client_result_usd_minor` and what the A-book
+    would have saved, `saved_usd_minor`, in integer USD cents)."""
 
     profile: dict[str, Any]
     routing: dict[str, Any]

@@ -19,18 +19,29 @@ router = APIRouter(prefix="/api/v1", tags=["flow"])
 Viewer = Annotated[Identity, Depends(requires(Permission.VIEW_RISK))]
 
 
+class LabelPnl(BaseModel):
+    """One primary label's B-book accounts, the broker's P/L on them (minus the clients'
+    closed-while-monitored and floating results) and what routing the toxic ones to the A-book
+    would have saved; money in USD cents."""
+
+    label: str
+    accounts: int
+    broker_pnl_usd_minor: int
+    saved_usd_minor: int
+
+
 class FlowSummary(BaseModel):
-    """`labels`: accounts per primary label; `b_book_pnl_by_label`: per label, the B-book accounts,
-    the broker's P/L on them (minus the clients' closed-while-monitored and floating results, USD)
-    and what routing the toxic ones to the A-book would have saved; `top`: the most toxic
-    accounts with their advice."""
+    """`labels`: accounts per primary label; `b_book_pnl_by_label`: the B-book's P/L per label;
+    `a_book_savings_usd_minor`: what the A-book advice would have saved, in all (the labels'
+    sum); `top`: the most toxic accounts with their advice (`client_result_usd_minor`,
+    `saved_usd_minor`). Money is in integer minor units (USD cents), exact to the cent."""
 
     version: int
     accounts: int
     toxic: int
     labels: dict[str, int]
-    b_book_pnl_by_label: list[dict[str, Any]]
-    a_book_savings_usd: float
+    b_book_pnl_by_label: list[LabelPnl]
+    a_book_savings_usd_minor: int
     top: list[dict[str, Any]]
 
 

@@ -19,8 +19,9 @@ import reflex as rx
 from actors.wire import Row
 from veles.risk.flow.desk import flow_summary
 from veles.risk.flow.summary import routing
+from veles.services.desk import minor_text
 from veles.services.live import TenantReplica, get_live_feed
-from veles_ui.format import DASH, money, sign_color
+from veles_ui.format import DASH, sign_color
 from veles_ui.state.stream import Absence, PortalStream, book_stamp
 
 log = logging.getLogger(__name__)
@@ -118,13 +119,13 @@ class FlowProfileState(PortalStream):
         self.book = str(row.get("book", ""))
         route = routing(row)
         self.advice = route["advice"]
-        self.saved = money(route["saved_usd"])
-        self.client_result = money(route["client_result_usd"])
-        self.client_color = sign_color(route["client_result_usd"])
+        self.saved = minor_text(route["saved_usd_minor"])
+        self.client_result = minor_text(route["client_result_usd_minor"])
+        self.client_color = sign_color(route["client_result_usd_minor"])
         if route["advice"] == "A":
             self.advice_text = (f"Route to the A-book: on the B-book since monitoring began the client "
-                                f"made ${route['client_result_usd']:,.2f} against the broker; the A-book "
-                                f"would have saved ${route['saved_usd']:,.2f}.")
+                                f"made ${minor_text(route['client_result_usd_minor'])} against the broker; "
+                                f"the A-book would have saved ${minor_text(route['saved_usd_minor'])}.")
         else:
             self.advice_text = "Keep on the B-book: no toxic behaviour at a score of 50 or more."
         self.findings = [
@@ -209,22 +210,22 @@ class FlowDeskState(PortalStream):
     def _show(self, replica: TenantReplica) -> None:
         summary = flow_summary(list(replica.rows.values()), top=8)
         self.toxic, self.accounts = summary["toxic"], summary["accounts"]
-        self.savings = money(summary["a_book_savings_usd"])
+        self.savings = minor_text(summary["a_book_savings_usd_minor"])
         self.labels = [{"label": label_text(k), "key": k, "count": str(n), "color": label_color(k)}
                        for k, n in summary["labels"].items() if k != "ordinary"]
         self.top = [
             {"login": str(t["login"]), "href": f"/flow/{t['login']}", "score": f"{t['toxicity']:.1f}",
              "label": label_text(str(t["flow_label"])), "color": label_color(str(t["flow_label"])),
-             "book": str(t["book"]), "advice": str(t["advice"]), "saved": money(t["saved_usd"])}
+             "book": str(t["book"]), "advice": str(t["advice"]), "saved": minor_text(t["saved_usd_minor"])}
             for t in summary["top"]
         ]
         self.pnl = [
             {"label": label_text(p["label"]), "key": p["label"], "accounts": str(p["accounts"]),
-             "pnl": money(p["broker_pnl_usd"]), "color": sign_color(p["broker_pnl_usd"]),
-             "saved": money(p["saved_usd"])}
+             "pnl": minor_text(p["broker_pnl_usd_minor"]), "color": sign_color(p["broker_pnl_usd_minor"]),
+             "saved": minor_text(p["saved_usd_minor"])}
             for p in summary["b_book_pnl_by_label"]
         ]
-        self.pnl_chart = [{"label": label_text(p["label"]), "B-book P/L": round(p["broker_pnl_usd"], 2)}
+        self.pnl_chart = [{"label": label_text(p["label"]), "B-book P/L": p["broker_pnl_usd_minor"] / 100}
                           for p in summary["b_book_pnl_by_label"]]
 
     @rx.event(background=True)

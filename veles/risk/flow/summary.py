@@ -11,6 +11,11 @@ above `ROUTE_A_AT`) the advice is the A-book, and what that "would have saved" i
 net result against the broker on the B-book since monitoring started: its closed trades'
 results plus its floating P/L, in USD, when positive (a toxic account that lost has cost the
 B-book nothing). Commissions and the A-book's own costs (LP spread, fees) are not modelled.
+
+Money is in integer minor units (USD cents, `*_usd_minor`, as the rest of the API's money): each
+account's result is rounded to cents once (veles.risk.money.to_minor) and the sums are of
+integers, so a label's total is exactly the sum of its accounts' and the book's savings exactly
+the sum of the labels'.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from veles.risk.flow.evidence import Label
 from veles.risk.flow.latency import HORIZONS_S
 from veles.risk.flow.monitor import HOLD_BINS_S, FlowMonitor
 from veles.risk.flow.scoring import Toxicity
+from veles.risk.money import to_minor
 
 #: The score at or above which a labelled account is advised to the A-book.
 ROUTE_A_AT = 50.0
@@ -47,35 +53,32 @@ def empty_fields() -> dict[str, Any]:
 
 def routing(row: dict[str, Any]) -> dict[str, Any]:
     """The A/B-book advice for one account row (with its flow fields): `advice` "A" or "B",
-    `client_result_usd` (closed while monitored + floating, USD) and `saved_usd`: what the
-    A-book would have saved the broker, 0 unless the account is on the B-book, advised to the
-    A-book and won."""
+    `client_result_usd_minor` (closed while monitored + floating, USD cents) and
+    `saved_usd_minor`: what the A-book would have saved the broker (USD cents), 0 unless the
+    account is on the B-book, advised to the A-book and won."""
     rate = float(row.get("usd_rate") or 0.0)
-    result = (float(row.get("flow_pnl") or 0.0) + float(row.get("profit") or 0.0)) * rate
+    result = to_minor((float(row.get("flow_pnl") or 0.0) + float(row.get("profit") or 0.0)) * rate)
     toxic = row.get("flow_label", Label.ORDINARY.value) != Label.ORDINARY.value
     advice = "A" if toxic and float(row.get("toxicity") or 0.0) >= ROUTE_A_AT else "B"
-    saved = max(0.0, result) if advice == "A" and row.get("book") == "B" else 0.0
-    return {"advice": advice, "client_result_usd": round(result, 2), "saved_usd": round(saved, 2)}
+    saved = max(0, result) if advice == "A" and row.get("book") == "B" else 0
+    return {"advice": advice, "client_result_usd_minor": result, "saved_usd_minor": saved}
 
 
 def pnl_by_label(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The B-book's P/L (the broker's side: minus the clients' results, USD) per primary label,
-    with the accounts behind each and what the A-book advice would have saved."""
+    """The B-book's P/L (the broker's side: minus the clients' results, USD cents) per primary
+    label, with the accounts behind each and what the A-book advice would have saved (cents)."""
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.get("book") != "B":
             continue
         label = row.get("flow_label") or Label.ORDINARY.value
         route = routing(row)
-        item = out.setdefault(label, {"label": label, "accounts": 0, "broker_pnl_usd": 0.0,
-                                      "saved_usd": 0.0})
+        item = out.setdefault(label, {"label": label, "accounts": 0, "broker_pnl_usd_minor": 0,
+                                      "saved_usd_minor": 0})
         item["accounts"] += 1
-        item["broker_pnl_usd"] += -route["client_result_usd"]
-        item["saved_usd"] += route["saved_usd"]
-    for item in out.values():
-        item["broker_pnl_usd"] = round(item["broker_pnl_usd"], 2)
-        item["saved_usd"] = round(item["saved_usd"], 2)
-    return sorted(out.values(), key=lambda item: item["broker_pnl_usd"])
+        item["broker_pnl_usd_minor"] -= route["client_result_usd_minor"]
+        item["saved_usd_minor"] += route["saved_usd_minor"]
+    return sorted(out.values(), key=lambda item: (item["broker_pnl_usd_minor"], item["label"]))
 
 
 def profile(monitor: FlowMonitor, login: int) -> dict[str, Any]:
