@@ -99,6 +99,10 @@ NEEDS: dict[tuple[str, str], Permission | None] = {
     ("POST", "/api/v1/report-schedules"): P.REQUEST_REPORTS,
     ("PATCH", "/api/v1/report-schedules/{schedule_id}"): P.REQUEST_REPORTS,
     ("DELETE", "/api/v1/report-schedules/{schedule_id}"): P.REQUEST_REPORTS,
+    ("GET", "/api/v1/billing"): P.MANAGE_BILLING,
+    ("POST", "/api/v1/billing/checkout"): P.MANAGE_BILLING,
+    ("POST", "/api/v1/billing/portal"): P.MANAGE_BILLING,
+    ("GET", "/api/v1/billing/invoices"): P.MANAGE_BILLING,
 }
 # Routes answered from the running engine: with none for the tenant (these tests start no Ray)
 # they answer 503 once the caller is let through. test_accounts.py covers them with an engine.

@@ -101,6 +101,6 @@ def test_without_stripe_the_billing_routes_say_so(billing_settings: Settings) ->
     with TestClient(create_api(unset)) as bare:
         headers = bearer(unset, broker.tenant_id, broker.email)
         answer = bare.post("/api/v1/billing/checkout", json={"plan": "professional"}, headers=headers)
-        assert answer.status_code == 503
+        assert answer.status_code == 404  # as the webhook: nothing to reach here, no server fault
         assert answer.json()["detail"] == "billing is not configured: set STRIPE_SECRET_KEY"
         assert bare.get("/api/v1/billing", headers=headers).json()["plan"] == "starter"  # reads stay

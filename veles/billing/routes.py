@@ -35,15 +35,17 @@ router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 Payer = Annotated[Identity, Depends(requires(Permission.MANAGE_BILLING))]
 T = TypeVar("T")
 STRIPE_DOWN: dict[int | str, dict[str, Any]] = {
-    503: {"description": "Billing is not configured here, or Stripe could not be reached."}}
+    404: {"description": "Billing is not configured on this deployment (no STRIPE_SECRET_KEY)."},
+    503: {"description": "Stripe could not be reached, or refused the call."}}
 
 
 async def _stripe(call: Callable[[], T]) -> T:
-    """A blocking billing call in a worker thread; Stripe's refusals and absence as a 503."""
+    """A blocking billing call in a worker thread. A deployment without Stripe answers 404, as the
+    webhook does (nothing to reach here, and no server fault); Stripe's own failure is a 503."""
     try:
         return await asyncio.to_thread(call)
     except BillingNotConfigured as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except stripe.StripeError as exc:
         log.warning("Stripe refused a billing call: %s", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
