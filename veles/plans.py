@@ -3,6 +3,7 @@ the web tier shows them, so both import this module and neither imports the othe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -24,8 +25,18 @@ PLANS: dict[str, PlanLimits] = {
 }
 
 
+UPGRADE_PATH = "/plan"  # the portal's page where a bigger plan is bought (Checkout, or the Billing Portal)
+_LIMIT = re.compile(r"\bthe \w+ plan (allows \d[\d,]* (MT5 server\(s\)|accounts)|keeps \d+ days of history)")
+
+
 class PlanLimitExceeded(Exception):
     """A tenant asked for more MT5 servers or accounts than its plan allows."""
+
+
+def is_plan_limit(message: str | None) -> bool:
+    """Whether a stored refusal (a connection's last error, say) is one of this module's plan-limit
+    messages, so whoever shows it can offer the upgrade."""
+    return bool(message) and _LIMIT.search(message or "") is not None
 
 
 def check_usage(plan: str, servers: int, accounts: int) -> None:

@@ -161,7 +161,29 @@ def test_duplicates_and_the_plan_are_409(api: TestClient, world: World, clean: N
     )
     assert over.status_code == 409
     assert "Starter plan allows 1 MT5 server" in over.json()["detail"]
-    assert len(api.get("/api/v1/connections", headers=world.headers(world.a)).json()) == 2
+    assert over.json()["upgrade_url"].endswith("/plan")  # the portal's plan page: Checkout or the portal
+    assert over.json()["upgrade_url"].startswith(("http://", "https://"))
+    assert "upgrade_url" not in duplicate.json()  # only a plan limit offers the upgrade
+    listed = api.get("/api/v1/connections", headers=world.headers(world.a)).json()
+    assert len(listed) == 2
+    assert {c["upgrade_url"] for c in listed} == {None}
+
+
+def test_a_plan_limit_the_engine_met_offers_the_upgrade(api: TestClient, world: World, clean: None) -> None:
+    """The 101st account on Starter is found when the server is read (the engine refuses the
+    connection and stores why): the connection then names the plan page; another failure does not."""
+    created = _add(api, world)
+    other = _add(api, world, login=1002)
+    with session_scope(world.settings.database_url) as session:
+        over = "Refused: the Starter plan allows 100 accounts; this would make 101."
+        for row_id, why in ((created["id"], over),
+                            (other["id"], "Gave up after 3 attempts in 60 s: connection refused")):
+            row = session.get(Mt5Connection, row_id)
+            assert row is not None
+            row.last_error = why
+    listed = {c["id"]: c for c in api.get("/api/v1/connections", headers=world.headers(world.a)).json()}
+    assert listed[created["id"]]["upgrade_url"] == "/plan"
+    assert listed[other["id"]]["upgrade_url"] is None
 
 
 def test_anonymous_wrong_role_and_other_tenant(api: TestClient, world: World, clean: None) -> None:

@@ -14,11 +14,14 @@ from models.accounts import Book
 from models.db import session_scope
 from models.history import RiskHistory
 from models.tenancy import Role
+from veles.plans import PLANS
 from veles.services.history import MAX_POINTS
 
 from .conftest import World
 
-T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+# Two days ago on the hour: inside every plan's history retention, whenever the suite runs (a range
+# that ended before the plan's retention is refused: test_history_older_than_the_plan_keeps_...)
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 LOGIN = 700001
 
 
@@ -70,7 +73,7 @@ def test_account_history_keeps_each_buckets_last_point(api: TestClient, world: W
     assert [p["equity"] for p in minute.json()] == [1000.0 + m for m in range(10)]
     five = api.get(f"/api/v1/history/accounts/{LOGIN}", headers=headers, params=_range(0, 30, "5m")).json()
     assert [p["equity"] for p in five] == [1004.0, 1009.0, 1014.0, 1019.0, 1024.0, 1029.0]
-    assert five[0]["ts"].startswith("2026-11-20T09:04")
+    assert five[0]["ts"].startswith(f"{T0 + timedelta(minutes=4):%Y-%m-%dT%H:%M}")  # the bucket's last point
     assert five[0]["margin_level"] == pytest.approx(1004.0 / 10 * 100)
 
 
@@ -123,3 +126,22 @@ def test_anonymous_and_other_tenant(api: TestClient, world: World, history: None
     assert [p["equity"] for p in b_points] == [5000.0]
     only_b = api.get(f"/api/v1/history/accounts/{LOGIN + 1}", params=_range(), headers=world.headers(world.a))
     assert only_b.status_code == 404
+
+
+def test_history_older_than_the_plan_keeps_is_refused_with_the_upgrade(
+    api: TestClient, world: World, history: None
+) -> None:
+    """Points older than the plan's retention were pruned: a range that ended before it is a 409
+    saying so, with where to upgrade, not an empty answer taken for a quiet book."""
+    days = PLANS["starter"].history_days  # tenant A is on Starter
+    old = {"start": (T0 - timedelta(days=days + 3)).isoformat(),
+           "end": (T0 - timedelta(days=days)).isoformat(), "resolution": "1h"}
+    for path in (f"/api/v1/history/accounts/{LOGIN}", "/api/v1/history/book"):
+        refused = api.get(path, params=old, headers=world.headers(world.a))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"].startswith(f"the Starter plan keeps {days} days of history")
+        assert refused.json()["upgrade_url"].endswith("/plan")
+    straddling = {**old, "end": (T0 + timedelta(minutes=30)).isoformat()}  # starts before: what is kept
+    kept = api.get(f"/api/v1/history/accounts/{LOGIN}", params=straddling, headers=world.headers(world.a))
+    assert kept.status_code == 200
+    assert [p["equity"] for p in kept.json()] == [1029.0]

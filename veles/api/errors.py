@@ -27,10 +27,11 @@ from fastapi.openapi.utils import validation_error_response_definition
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from veles.plans import UPGRADE_PATH
 from veles.reports.errors import ReportInputError
 from veles.risk.calculator import CalcError
 from veles.services.credentials import CredentialsError
-from veles.services.errors import Conflict, InvalidInput, NotFound
+from veles.services.errors import Conflict, InvalidInput, NotFound, PlanLimit
 
 
 def field_errors(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
@@ -55,8 +56,12 @@ async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
 
 
-async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    """409; a plan limit also names where to upgrade (`upgrade_url`, the portal's plan page)."""
+    body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(exc, PlanLimit):
+        body["upgrade_url"] = f"{request.app.state.context.settings.portal_url}{UPGRADE_PATH}"
+    return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
 
 
 async def _credentials(_request: Request, _exc: Exception) -> JSONResponse:

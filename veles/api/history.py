@@ -23,6 +23,7 @@ Range = Annotated[HistoryQuery, Query()]
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Not signed in"},
     403: {"description": "Role may not view risk"},
+    409: {"description": "The range is older than the plan keeps history (`upgrade_url`: where to upgrade)"},
 }
 
 

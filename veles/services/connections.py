@@ -35,11 +35,11 @@ from veles.mt5.connect import GatewaySpec, open_gateway
 from veles.mt5.gateway import GatewayError
 from veles.mt5.webapi.check import check_blocking
 from veles.mt5.webapi.client import WebApiSettings
-from veles.plans import PlanLimitExceeded, check_usage
+from veles.plans import UPGRADE_PATH, PlanLimitExceeded, check_usage, is_plan_limit
 from veles.risk.events import AccountSnapshot
 from veles.services.audit import record
 from veles.services.credentials import CredentialsError, decrypt, encrypt, parse_keys
-from veles.services.errors import Conflict, NotFound, validated
+from veles.services.errors import Conflict, NotFound, PlanLimit, validated
 
 SIMULATOR_SCHEME = "sim://"  # a server address that names the built-in simulated trade server
 WEBAPI_SCHEME = "https://"  # a real MT5 server's Web API (veles/mt5/webapi)
@@ -110,13 +110,17 @@ class ConnectionView:
     last_connected_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # the portal's plan page (a path on the same origin as the API) when `last_error` is a plan
+    # limit the engine met (the 101st account on Starter, a second server), else None
+    upgrade_url: str | None = None
 
     @classmethod
     def of(cls, row: Mt5Connection) -> ConnectionView:
         """The visible part of a stored row."""
         assert row.id is not None
         return cls(row.id, row.platform, row.server, row.login, row.status, row.last_error,
-                   row.last_connected_at, row.created_at, row.updated_at)
+                   row.last_connected_at, row.created_at, row.updated_at,
+                   UPGRADE_PATH if is_plan_limit(row.last_error) else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,7 @@ def _check_plan(db: Session, tenant_id: int, servers: set[str]) -> None:
     try:
         check_usage(str(tenant.plan), len(servers), int(accounts))
     except PlanLimitExceeded as exc:
-        raise Conflict(f"Upgrade to add this connection: {exc}.") from None
+        raise PlanLimit(f"Upgrade to add this connection: {exc}.") from None
 
 
 def _servers(db: Session, tenant_id: int, excluding: int | None = None) -> set[str]:

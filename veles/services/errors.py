@@ -30,6 +30,11 @@ class Conflict(ValueError):
     """The request clashes with what is stored (a duplicate, a plan limit); safe to show."""
 
 
+class PlanLimit(Conflict):
+    """A plan limit refused the request (servers, accounts, history kept): the answer offers the
+    portal's plan page (`veles.plans.UPGRADE_PATH`) as the way out."""
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

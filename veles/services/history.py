@@ -19,7 +19,9 @@ from sqlmodel import Session, col, select
 
 from models.accounts import Book, ClientAccount
 from models.history import HistoryPoint, RiskHistory
-from veles.services.errors import InvalidInput, NotFound, validated
+from models.tenancy import Tenant
+from veles.plans import PLANS
+from veles.services.errors import InvalidInput, NotFound, PlanLimit, validated
 
 MAX_POINTS = 2_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,6 +92,20 @@ def _checked(query: HistoryQuery | Mapping[str, Any]) -> HistoryQuery:
     return q
 
 
+def _kept(db: Session, tenant_id: int, q: HistoryQuery, now: datetime | None = None) -> None:
+    """PlanLimit when the whole range ended before the plan's retention began (those points were
+    pruned: `veles.services.recorder`), so an empty answer is not taken for a quiet book. A range
+    that only starts before it is answered with what is kept."""
+    tenant = db.get(Tenant, tenant_id)
+    if tenant is None:
+        return
+    limits = PLANS[tenant.plan.value]
+    since = (now or datetime.now(UTC)) - timedelta(days=limits.history_days)
+    if q.end <= since:
+        raise PlanLimit(f"the {limits.name} plan keeps {limits.history_days} days of history (since "
+                        f"{since:%Y-%m-%d %H:%M} UTC) and this range ends before that: upgrade to keep more")
+
+
 def _downsample(rows: list[RiskHistory], width: timedelta) -> list[HistoryPoint]:
     """The last row of each bucket (rows come ordered by time)."""
     last: dict[int, RiskHistory] = {}
@@ -118,6 +134,7 @@ def account_history(
                                                      RiskHistory.account_login == login)).first()
     if known is None:
         raise NotFound(f"No account {login}.")
+    _kept(db, tenant_id, q)  # after the tenancy check: another tenant's login is a 404 whatever the range
     return _points(db, tenant_id, q, RiskHistory.account_login == login)
 
 
@@ -126,6 +143,7 @@ def book_history(
 ) -> list[HistoryPoint]:
     """The A book's, the B book's or the whole tenant's points in the range."""
     q = _checked(query)
+    _kept(db, tenant_id, q)
     book = None if series is BookSeries.TOTAL else Book(series.value)
     book_filter = col(RiskHistory.book).is_(None) if book is None else RiskHistory.book == book
     return _points(db, tenant_id, q, col(RiskHistory.account_login).is_(None), book_filter)

@@ -9,6 +9,7 @@ import reflex as rx
 from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
+from veles.plans import UPGRADE_PATH
 from veles_ui.components.feedback import error_callout, notice_callout
 from veles_ui.components.nav import top_nav
 from veles_ui.components.record_table import record_table
@@ -23,7 +24,12 @@ def _row(conn: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(conn["server"]),
         rx.table.cell(conn["login"]),
         rx.table.cell(rx.badge(conn["status"], color_scheme=conn["status_color"]), class_name="conn-status"),
-        rx.table.cell(conn["last_error"], class_name="conn-error"),
+        rx.table.cell(rx.hstack(
+            rx.text(conn["last_error"]),
+            rx.cond(conn["upgrade"] != "", rx.link("Upgrade your plan", href=conn["upgrade"], weight="bold",
+                                                 class_name="conn-upgrade")),
+            spacing="2", wrap="wrap",
+        ), class_name="conn-error"),
         rx.table.cell(conn["last_connected"]),
         rx.table.cell(rx.badge(conn["reconciliation"], color_scheme=conn["reconciliation_color"],
                                white_space="normal"), class_name="conn-reconciliation"),
@@ -66,6 +72,8 @@ def connections_page() -> rx.Component:
         rx.heading("MT5 connections", size="5"),
         _form(),
         error_callout(S.error, "conn-error"),
+        rx.cond(S.upgrade, rx.link("Upgrade your plan for more servers and accounts", href=UPGRADE_PATH,
+                                   weight="bold", id="conn-upgrade")),
         notice_callout(S.notice, "conn-notice"),
         record_table(
             ("Server", "Login", "Status", "Last error", "Last connected (UTC)",

@@ -26,6 +26,7 @@ from veles.services.connections import (
     list_connections,
 )
 from veles.services.engine import apply_connections
+from veles.services.errors import PlanLimit
 from veles.services.permissions import Permission
 from veles.services.reconciliation import UNCHECKED, ConnectionReconciliation, reconciliations
 from veles_ui.format import DASH, clock
@@ -50,6 +51,7 @@ def _view(conn: ConnectionView, check: ConnectionReconciliation) -> dict[str, st
         "status": conn.status.value,
         "status_color": _STATUS_COLOR.get(conn.status.value, "gray"),
         "last_error": conn.last_error or DASH,
+        "upgrade": conn.upgrade_url or "",  # a plan limit the engine met: the way to a bigger plan
         "last_connected": clock(conn.last_connected_at),
         "reconciliation": check.summary,
         "reconciliation_color": _CHECK_COLOR[check.state],
@@ -64,6 +66,7 @@ class ConnectionsState(SessionState):
     error_field: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
+    upgrade: rx.Field[bool] = rx.field(False)  # the error is a plan limit: offer the plan page
 
     async def _reload(self) -> None:
         identity = await self.authorized(Permission.MANAGE_CONNECTIONS)
@@ -77,6 +80,7 @@ class ConnectionsState(SessionState):
     async def _outcome(self, error: Exception | None, notice: str = "") -> None:
         self.error_field = getattr(error, "field", "") if error else ""
         self.error = shown(error, (ConnectionRefused,)) if error else ""
+        self.upgrade = isinstance(error, PlanLimit)
         self.notice = "" if error else notice
         try:
             await self._reload()
