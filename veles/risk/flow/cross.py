@@ -66,21 +66,23 @@ class _Recent:
 
 
 class _Partner:
-    """Matches of one account with one partner; plain slots, as a busy book makes many."""
+    """Matches of one account with one partner; plain slots, as a busy book makes many (most
+    are chance co-traders that match once and are evicted, so creating one must be cheap)."""
 
     __slots__ = ("counts", "order", "since", "tickets")
 
     def __init__(self) -> None:
         self.counts = [0, 0]
         self.since = [0, 0]
-        # per kind: matches where this account entered first, second, at the same millisecond
-        self.order = [[0, 0, 0], [0, 0, 0]]
-        self.tickets: deque[int] | None = None  # evidence, from the first match on
+        # per kind (3 slots each): matches where this account entered first, second, at the same
+        # millisecond
+        self.order = [0, 0, 0, 0, 0, 0]
+        self.tickets: deque[int] = deque(maxlen=EVIDENCE_TICKETS)  # evidence, from the first match on
 
     def consistent(self, kind: int, share: float) -> bool:
         """Whether one side leads (or they tie) in at least `share` of the matches: a copier
         follows its leader every time, chance co-traders take turns."""
-        first, second, tie = self.order[kind]
+        first, second, tie = self.order[3 * kind:3 * kind + 3]
         return max(first, second) + tie >= share * (first + second + tie)
 
 
@@ -171,12 +173,11 @@ class CrossDetector:
             if len(table) >= PARTNERS:
                 self._evict(login, table)
             entry = table[partner] = _Partner()
-        entry.counts[kind] += 1
-        entry.order[kind][order] += 1
-        if entry.tickets is None:
-            entry.tickets = deque(maxlen=EVIDENCE_TICKETS)
+        counts = entry.counts
+        count = counts[kind] = counts[kind] + 1
+        entry.order[3 * kind + order] += 1
         entry.tickets.append(ticket)
-        if not entry.since[kind] and self._strong(login, entry.counts[kind]):
+        if count >= self._rule.min_matches and not entry.since[kind] and self._strong(login, count):
             entry.since[kind] = now
 
     def _evict(self, login: int, table: dict[int, _Partner]) -> None:
@@ -195,26 +196,43 @@ class CrossDetector:
         return count >= rule.min_matches and count >= (share or rule.share) * self.entries.get(login, 0)
 
     def findings(self, login: int) -> tuple[Finding, Finding]:
-        """The hedged-pair and syndicate verdicts of one account."""
-        return self._finding(login, _HEDGE), self._finding(login, _COPY)
+        """The hedged-pair and syndicate verdicts of one account (one pass over its partners:
+        scoring a busy book asks this of hundreds of accounts per second)."""
+        table = self._partners.get(login, {})
+        least = self._rule.min_matches  # a linked partner needs this many (most have 1)
+        best_copy = best_hedge = 0
+        copies: list[int] = []
+        hedges: list[int] = []
+        for partner, entry in table.items():
+            copy, hedge = entry.counts  # by kind: _COPY, _HEDGE
+            if copy > best_copy:
+                best_copy = copy
+            if hedge > best_hedge:
+                best_hedge = hedge
+            if copy >= least:
+                copies.append(partner)
+            if hedge >= least:
+                hedges.append(partner)
+        return (self._finding(login, _HEDGE, table, hedges, best_hedge),
+                self._finding(login, _COPY, table, copies, best_copy))
 
-    def _finding(self, login: int, kind: int) -> Finding:
+    def _finding(self, login: int, kind: int, table: dict[int, _Partner], candidates: list[int],
+                 count: int) -> Finding:
+        """One kind's verdict: `candidates` are the partners with at least `min_matches` matches of
+        that kind, `count` the most matches any partner has."""
         rule = self._rule
         entries = self.entries.get(login, 0)
-        table = self._partners.get(login, {})
         linked = sorted(
-            p for p, e in table.items()
-            if self._strong(login, e.counts[kind])
-            and self._strong(p, e.counts[kind], self._rule.partner_share)
-            and e.consistent(kind, self._rule.leader_share)
+            p for p in candidates
+            if self._strong(login, table[p].counts[kind])
+            and self._strong(p, table[p].counts[kind], rule.partner_share)
+            and table[p].consistent(kind, rule.leader_share)
         )
-        best = max(table.items(), key=lambda item: item[1].counts[kind], default=None)
-        count = best[1].counts[kind] if best else 0
         share = count / entries if entries else 0.0
         tickets: tuple[int, ...] = ()
         since = 0
         if linked:
-            tickets = tuple(table[linked[0]].tickets or ())
+            tickets = tuple(table[linked[0]].tickets)
             since = min(table[p].since[kind] or 2**62 for p in linked)
         name, label = ("hedged_pair", Label.HEDGED_PAIR) if kind == _HEDGE else ("syndicate", Label.SYNDICATE)
         return Finding(
