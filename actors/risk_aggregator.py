@@ -13,9 +13,11 @@ when Redis is set; a consumer that missed a version asks for a full `snapshot`.
 Toxic flow. The aggregator also runs the tenant's `FlowMonitor` (veles/risk/flow): the deals the
 hosts applied and the quotes the supervisor sent them go through every detector, per account and
 across accounts (hedged pairs and syndicates span hosts, so they are matched here, per tenant).
-At each publish the accounts whose flow changed are scored again; their rows carry the score,
-the labels and the closed result (`veles.risk.flow.summary.FLOW_FIELDS`) and toxic_flow rules
-judge them. A trader page asks `flow_profile` for one account's breakdown and evidence.
+Off the batch path (`actors/flow_pipeline.py`): a batch only queues its events; at most every
+flow period the queue is fed to the detectors and the accounts whose flow changed are scored
+again, in short slices between which batches are merged and published; their rows carry the
+score, the labels and the closed result (`veles.risk.flow.summary.FLOW_FIELDS`) and toxic_flow
+rules judge them. A trader page asks `flow_profile` for one account's breakdown and evidence.
 
 Alerts. With a database, the rules come from the tenant's `alert_rule` rows, every raise and clear
 is written as an `alert` row before it is published (the message carries the row's `id`), and an
@@ -44,6 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
 from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
+from actors.flow_pipeline import FLOW_PERIOD_S, SLICE_S, FlowPipeline
 from actors.publish_pacer import PublishPacer
 from actors.wire import ACCOUNT_FIELDS, Row, alert_row, alert_topic, book_message, book_topic
 from veles.bus import RedisBus
@@ -102,33 +105,42 @@ class BookPublisher:
         self.bus_failures = 0  # publishes the Redis bus refused (see `_to_bus`)
         self._bus_down = False
         self.flow = FlowMonitor()
+        self.flow_work = FlowPipeline(self.flow)  # the detectors' queue, worked off the batch path
         self._flow_rows: dict[int, Row] = {}  # each traded account's flow fields, as last scored
 
-    def apply_flow(self, quotes: Sequence[Quote], deals: Sequence[Deal], news: Sequence[Any] = ()) -> None:
-        """Feed the detectors a batch's quotes, the deals the hosts applied, and releases on the
-        calendar (scored at the next publish)."""
-        if news:
-            self.flow.on_news(news)
-        if quotes:
-            self.flow.on_quotes(quotes)
-            self.flow.advance(max(q.time_msc for q in quotes))
-        self.flow.on_deals(deals)
+    def apply_flow(self, quotes: Sequence[Quote], deals: Sequence[Deal], news: Sequence[Any] = ()) -> bool:
+        """Queue a batch's quotes, the deals the hosts applied, and releases on the calendar for
+        the detectors (`actors/flow_pipeline.py`: they see them at `work_flow`, off the batch
+        path); True when anything was queued."""
+        return self.flow_work.feed(quotes, deals, news)
 
-    def score_flow(self, time_msc: int) -> list[Alert]:
-        """Score the accounts whose flow changed; mark their rows changed; the toxic_flow alerts."""
+    def work_flow(self, budget_s: float | None = None) -> bool:
+        """Feed the queued events to the detectors for about `budget_s` s (all when None); True
+        when none is left."""
+        return self.flow_work.work(budget_s)
+
+    def score_flow(self, time_msc: int | None = None, budget_s: float | None = None
+                   ) -> tuple[list[Alert], int, bool]:
+        """Score the accounts whose flow changed, for about `budget_s` s (all when None); mark
+        the rows whose flow fields changed. The toxic_flow alerts, how many rows changed, and
+        True when every changed account is scored."""
         alerts: list[Alert] = []
+        rows = 0
         judge = self.alerts.judges_flow
-        for login in sorted(self.flow.take_changed()):
-            tox = self.flow.toxicity(login)
-            fields = row_fields(tox, self.flow.account(login).realized)
+        flow = self.flow
+        at = time_msc or flow.now_msc
+        scored, done = self.flow_work.score(budget_s)
+        for tox in scored:
+            login = tox.login
+            fields = row_fields(tox, flow.account(login).realized)
             if self._flow_rows.get(login) != fields:
                 self._flow_rows[login] = fields
                 if login in self.book:
                     self._changed.add(login)
+                    rows += 1
             if judge:
-                alerts.extend(self.alerts.on_flow(login, tox.score, (lbl.value for lbl in tox.labels),
-                                                  time_msc or self.flow.now_msc))
-        return alerts
+                alerts.extend(self.alerts.on_flow(login, tox.score, (lbl.value for lbl in tox.labels), at))
+        return alerts, rows, done
 
     def account_rows(self, logins: Sequence[int] | None = None) -> list[Row]:
         """On-screen rows: the book's figures with each account's flow fields."""
@@ -194,9 +206,13 @@ class BookPublisher:
             published_at=time.time(),
         )
 
-    async def publish(self) -> Row | None:
-        """Cut a diff of what changed since the last one; None when nothing did."""
-        await self.announce(self.score_flow(self.flow.now_msc))
+    async def publish(self, flow: bool = True) -> Row | None:
+        """Cut a diff of what changed since the last one; None when nothing did. With `flow`, the
+        detectors first take every queued event and score every changed account (tools and
+        tests); the live aggregator does that on its own schedule instead (`Aggregator._run_flow`)."""
+        if flow:
+            self.work_flow()
+            await self.announce(self.score_flow()[0])
         if not self._changed and not self._removed:
             return None
         self._removed = False
@@ -354,12 +370,16 @@ class Aggregator:
     host (`actors/tenant_host.py`)."""
 
     def __init__(
-        self, tenant_id: int, publish_hz: float, redis_url: str | None, database_url: str | None = None
+        self, tenant_id: int, publish_hz: float, redis_url: str | None, database_url: str | None = None,
+        flow_period_s: float = FLOW_PERIOD_S,
     ) -> None:
         self._core = BookPublisher(tenant_id, redis_url, database_url)
         self._period = 1.0 / publish_hz
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._flow_period = flow_period_s
+        self._flow_due = asyncio.Event()  # the detectors have queued events
+        self._flow_task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._redis_url = redis_url
         self._incarnation = 0  # the newest supervisor incarnation that sent figures
@@ -369,6 +389,8 @@ class Aggregator:
         await self._core.load()
         if self._task is None:
             self._task = asyncio.create_task(self._run())
+        if self._flow_task is None:
+            self._flow_task = asyncio.create_task(self._run_flow())
         if self._stats_task is None and self._redis_url:
             keeping = self._core.stats.keep_in_redis(self._redis_url, self._core.redis_prefix)
             self._stats_task = asyncio.create_task(keeping)
@@ -376,10 +398,10 @@ class Aggregator:
     async def close(self) -> None:
         """Stop publishing and writing stats (the tenant stops; a Ray actor process of its own is
         simply killed instead)."""
-        for task in (self._task, self._stats_task):
+        for task in (self._task, self._stats_task, self._flow_task):
             if task is not None:
                 task.cancel()
-        self._task = self._stats_task = None
+        self._task = self._stats_task = self._flow_task = None
 
     async def _run(self) -> None:
         pacer = PublishPacer(self._period)
@@ -391,11 +413,42 @@ class Aggregator:
             self._changed.clear()
             pacer.take(time.monotonic())
             try:
-                await self._core.publish()
+                await self._core.publish(flow=False)  # scores are `_run_flow`'s
             except Exception:  # one failed publish must not end publishing for good
                 log.exception("tenant %s: publish failed; the next change publishes again",
                               self._core.tenant_id)
                 self._changed.set()
+
+    async def _run_flow(self) -> None:
+        """The detectors, off the batch path (`actors/flow_pipeline.py`): once events are queued,
+        and at most every flow period, feed them all to the detectors and score every account
+        whose flow changed, in slices of `SLICE_S` with a turn of the event loop between two (a
+        batch that arrives meanwhile is merged and published without waiting for the rest);
+        rows whose scores changed go out with the next publish, toxic_flow alerts at once.
+        Sleeps while nothing is queued."""
+        core = self._core
+        while True:
+            await self._flow_due.wait()
+            started = time.monotonic()
+            self._flow_due.clear()
+            try:
+                done = False
+                while not done:
+                    done = core.work_flow(SLICE_S)
+                    if not done:
+                        await asyncio.sleep(0)  # a turn for the book's calls
+                done = False
+                while not done:
+                    alerts, rows, done = core.score_flow(budget_s=SLICE_S)
+                    await core.announce(alerts)
+                    if rows:
+                        self._changed.set()
+                    if not done:
+                        await asyncio.sleep(0)
+            except Exception:  # one failed scoring must not end scoring for good
+                log.exception("tenant %s: toxic-flow scoring failed; tried again at the next batch",
+                              core.tenant_id)
+            await asyncio.sleep(max(0.0, started + self._flow_period - time.monotonic()))
 
     async def apply(
         self, figures: list[AccountFigures], sent_at: float, deals: list[Deal] | None = None,
@@ -420,7 +473,8 @@ class Aggregator:
         if figures or more or deals:  # a batch whose prices moved no account only feeds the detectors
             await self._core.announce(self._core.apply(figures, sent_at, deals or (), *more, hosts=hosts))
             self._changed.set()
-        self._core.apply_flow(quotes or (), deals or (), news or ())
+        if self._core.apply_flow(quotes or (), deals or (), news or ()):
+            self._flow_due.set()
 
     async def flow_profile(self, login: int) -> dict[str, Any] | None:
         """One account's toxic-flow profile (score breakdown, evidence, markouts, holding times,
@@ -466,7 +520,7 @@ class Aggregator:
     async def flush(self) -> None:
         """Publish what is pending now, unpaced: the supervisor's last word before it stops this
         aggregator (its accounts' removal must reach the consumers first)."""
-        await self._core.publish()
+        await self._core.publish(flow=False)
 
     async def set_engine_stats(self, stats: dict[str, Any]) -> None:
         """The supervisor's share of the tenant's engine metrics (actors alive, restarts)."""
