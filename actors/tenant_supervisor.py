@@ -125,6 +125,13 @@ RECONCILED_KINDS = frozenset({"simulator", "webapi"})  # servers that publish th
 HELD_KINDS = frozenset({"simulator"})  # servers that stand still while their pump waits
 
 
+
+def _stamped(snapshots: Iterable[AccountSnapshot], connection_id: str) -> list[AccountSnapshot]:
+    """The gateway's snapshots marked with the connection that feeds them, so each account's
+    figures (and the accounts list's Server column) say which server it is on."""
+    return [dataclasses.replace(s, server=connection_id) if s.server != connection_id else s
+            for s in snapshots]
+
 @dataclass
 class Changes:
     """What hosts answered, on its way to the aggregator: figures, and the few updates that
@@ -672,7 +679,7 @@ class Supervisor:
         gateway = await asyncio.to_thread(open_gateway, spec)
         # the first batch carries the current prices every account needs to value its positions
         first = gateway.poll()
-        snapshots = gateway.accounts()
+        snapshots = _stamped(gateway.accounts(), spec.connection_id)
         logins = [snapshot.login for snapshot in snapshots]
         try:
             if stored is None or self._store is None:
@@ -1125,7 +1132,8 @@ class Supervisor:
         reach = conn.log[0].seq - 1 if conn.log else seq
         keep = [login for login in logins if conn.accounts[login].checkpoint.seq >= reach]
         old = set(logins) - set(keep)
-        snapshots = [s for s in conn.gateway.accounts() if s.login in old] if old else []
+        snapshots = _stamped([s for s in conn.gateway.accounts() if s.login in old],
+                             conn.spec.connection_id) if old else []
         checkpoints = list({id(c): c for c in (conn.accounts[login].checkpoint for login in keep)}.values())
         since = min((c.seq for c in checkpoints), default=seq)
         batches = conn.log_since(since) or []
@@ -1151,7 +1159,8 @@ class Supervisor:
         truth), as of the last batch sent: for checkpoints older than the log reaches, and for an
         account whose replay keeps failing. Their own analytics start again from the snapshot."""
         wanted = set(logins)
-        snapshots = [s for s in conn.gateway.accounts() if s.login in wanted]
+        snapshots = _stamped([s for s in conn.gateway.accounts() if s.login in wanted],
+                             conn.spec.connection_id)
         seq = conn.seq
         answer: HostAnswer = await self._hosts[host].open.remote(
             conn.key, conn.specs, dict(conn.last_quotes), snapshots, seq, False)

@@ -32,6 +32,9 @@ ACCOUNT_FIELDS = (
     "positions",
     "usd_rate",
     "leverage",
+    "name",
+    "country",
+    "server",
 )
 
 

@@ -33,6 +33,10 @@ class ClientAccount(SQLModel, table=True):
     connection_id: int = Field(index=True)
     login: int = Field(sa_type=BigInteger, index=True)
     group: str = Field(max_length=64, description="MT5 group path, e.g. real\\standard.")
+    name: str = Field(default="", max_length=128, sa_column_kwargs={"server_default": ""},
+                      description="The client's name (MT5 user record).")
+    country: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""},
+                         description="The client's country (MT5 user record).")
     book: Book = Field(default=Book.B, sa_type=enum_column(Book))
     currency: str = Field(default="USD", max_length=3)
     leverage: int = Field(default=100, ge=1)

@@ -139,6 +139,15 @@ async def test_added_connection_is_fed_and_removed_one_leaves_the_book(
         assert row.last_error is None
         assert row.last_connected_at is not None
         assert _accounts(settings, tenant_id, row_id) == logins
+        # the client behind each account is stored as the server's user record has it, and the
+        # book's rows carry it with the connection that feeds them
+        with tenant_session(settings.database_url, tenant_id) as db:
+            stored = {a.login: (a.name, a.country) for a in db.exec(
+                select(ClientAccount).where(ClientAccount.connection_id == row_id)).all()}
+        assert stored == {login: (replica.rows[login]["name"], replica.rows[login]["country"])
+                          for login in logins}
+        assert all(name and country for name, country in stored.values())
+        assert {replica.rows[login]["server"] for login in logins} == {f"conn-{row_id}"}
 
         detail = await feed.account_detail(tenant_id, logins[0])
         assert detail is not None

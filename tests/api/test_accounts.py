@@ -5,6 +5,7 @@ logins, different seeds), publishing over the test Redis to a real LiveFeed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from models.tenancy import Role
 from veles.api import create_api
 from veles.mt5.catalog import LISTINGS_BY_NAME
+from veles.mt5.traders import country_of
 from veles.services.engine import start_engine, stop_engine
 from veles.services.live import LiveFeed
 
@@ -69,6 +71,25 @@ def test_list_filters_sorts_and_pages(live: TestClient, world: World) -> None:
     assert all(row["book"] == book for row in _page(live, world, world.a, book=book)["accounts"])
 
 
+def test_rows_name_the_client_its_country_and_server(live: TestClient, world: World) -> None:
+    """The simulated broker's user records (name, country) and the connection feeding each account
+    reach the rows; the list sorts by them and filters on them."""
+    rows = _page(live, world, world.a)["accounts"]
+    assert {row["login"]: row["country"] for row in rows} == {login: country_of(login) for login in LOGINS}
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", row["name"]) for row in rows), rows
+    assert {row["server"] for row in rows} == {f"sim-{world.a}"}
+    by_name = _page(live, world, world.a, sort="name", order="desc")["accounts"]
+    assert [row["name"] for row in by_name] == sorted((row["name"] for row in rows), reverse=True)
+    country = rows[0]["country"]
+    kept = _page(live, world, world.a, country=country)["accounts"]
+    assert kept
+    assert all(row["country"] == country for row in kept)
+    assert _page(live, world, world.a, server=f"sim-{world.a}")["total"] == ACCOUNTS
+    assert _page(live, world, world.a, server="conn-999999")["total"] == 0
+    surname = rows[0]["name"].split()[1].lower()
+    assert rows[0]["login"] in [row["login"] for row in _page(live, world, world.a, q=surname)["accounts"]]
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -79,6 +100,7 @@ def test_list_filters_sorts_and_pages(live: TestClient, world: World) -> None:
         ({"state": "fine"}, "state"),
         ({"offset": -1}, "offset"),
         ({"label": "whale"}, "label"),
+        ({"country": "x" * 65}, "country"),
     ],
 )
 def test_bad_parameters_are_422_naming_them(

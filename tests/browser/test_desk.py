@@ -206,11 +206,28 @@ def test_accounts_csv_is_the_table_as_shown(page: Page, artifacts: Path) -> None
     path = artifacts / "desk-accounts.csv"
     info.value.save_as(path)
     lines = list(csv.reader(io.StringIO(path.read_text())))
-    assert lines[0] == ["Login", "Group", "Book", "Currency", "Leverage", "Balance", "Equity", "Margin level",
-                        "Floating P/L", "Drawdown", "Risk score", "State"]
+    assert lines[0] == ["Login", "Name", "Country", "Server", "Group", "Book", "Currency", "Leverage", "Balance",
+                        "Equity", "Margin level", "Floating P/L", "Drawdown", "Risk score", "State"]
     assert [line[:4] for line in lines[1:]] == shown  # the descending login order, the same accounts
-    assert all(re.fullmatch(r"1:[\d,]+", line[4]) for line in lines[1:])
-    assert all(re.fullmatch(r"-?[\d,]+\.\d\d", line[6]) for line in lines[1:])
+    # the client's name and country from the simulated broker's user records, the connection feeding it
+    assert all(re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", line[1]) for line in lines[1:])
+    assert all(re.fullmatch(r"[A-Z]{2}", line[2]) for line in lines[1:])
+    assert all(re.fullmatch(r"sim-\d+", line[3]) for line in lines[1:])
+    assert all(re.fullmatch(r"1:[\d,]+", line[7]) for line in lines[1:])
+    assert all(re.fullmatch(r"-?[\d,]+\.\d\d", line[9]) for line in lines[1:])
+    # sortable by country, and the filter box finds a country's clients
+    page.click("#sort-country")
+    page.wait_for_selector("#sort-country[aria-sort=ascending]")
+    page.wait_for_timeout(500)
+    countries = page.locator("#portal-accounts tbody td.country").all_inner_texts()
+    assert countries == sorted(countries)
+    country = countries[-1]
+    page.fill("#accounts-filter", country)
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('#portal-accounts tbody td.country')].every(c => c.innerText === "
+        f"'{country}') && document.querySelectorAll('#portal-accounts tbody tr').length === "
+        f"{sum(1 for line in lines[1:] if line[2] == country)}", timeout=15_000)
+    page.screenshot(path=str(artifacts / "desk-accounts-dark.png"))
 
 
 def test_account_page_shows_prices_commission_and_money_movements(page: Page) -> None:

@@ -53,6 +53,9 @@ def figures(draw: st.DrawFn, login: int, msc: int) -> AccountFigures:
         usd_rate=draw(st.sampled_from([1.0, 1.0843, 0.0067, 1.27])),
         risk_score=draw(st.floats(0.0, 100.0)), updated_msc=msc,
         missing_quotes=draw(st.sampled_from([(), ("USDJPY",)])) if draw(st.booleans()) else (),
+        name=draw(st.sampled_from(["", "Anna Adler", "Chen Costa"])),
+        country=draw(st.sampled_from(["", "DE"])),
+        server=draw(st.sampled_from(["sim-1", "conn-2"])),
     )
 
 

@@ -33,15 +33,27 @@ def test_colours_follow_sign_and_state() -> None:
 
 
 def test_account_view_formats_every_column_and_links_the_login() -> None:
-    row = {"login": 100042, "group": "real\\pro", "book": "A", "currency": "EUR", "leverage": 500.0,
+    row = {"login": 100042, "group": "real\\pro", "name": "Anna Adler", "country": "DE", "server": "conn-3",
+           "book": "A", "currency": "EUR", "leverage": 500.0,
            "balance": 1000.0,
            "equity": 950.456,
            "profit": -49.544, "margin": 200.0, "margin_level": 475.228, "drawdown": 0.0512,
            "risk_score": 12.34, "state": "margin_call"}
     assert account_view(row) == {
-        "login": "100042", "href": "/accounts/100042", "group": "real\\pro", "book": "A", "currency": "EUR",
+        "login": "100042", "href": "/accounts/100042", "group": "real\\pro", "name": "Anna Adler",
+        "country": "DE", "server": "conn-3", "book": "A", "currency": "EUR",
         "leverage": "1:500", "balance": "1,000.00", "equity": "950.46", "profit": "-49.54",
         "profit_color": "tomato",
         "margin": "200.00", "margin_level": "475.23%", "drawdown": "5.12%", "risk_score": "12.3",
         "state": "margin call", "state_color": "amber",
     }
+
+
+def test_account_view_dashes_what_the_feed_does_not_know() -> None:
+    """A server whose user records carry no name or country (or a row from before they were
+    published) shows a dash, not an empty cell."""
+    row = {"login": 7, "group": "g", "book": "B", "currency": "USD", "leverage": 100, "balance": 0.0,
+           "equity": 0.0, "profit": 0.0, "margin": 0.0, "margin_level": None, "drawdown": 0.0,
+           "risk_score": 0.0, "state": "ok", "name": "", "country": ""}
+    view = account_view(row)
+    assert (view["name"], view["country"], view["server"]) == (DASH, DASH, DASH)

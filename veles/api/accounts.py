@@ -110,19 +110,26 @@ class AccountDetail(BaseModel):
                         "restored: figures as of its last checkpoint); failed (the engine gave up on it)")
 
 
-def _matches(row: dict[str, Any], book: str | None, state: str | None, group: str | None) -> bool:
+def _matches(row: dict[str, Any], book: str | None, state: str | None, group: str | None,
+             country: str | None, server: str | None) -> bool:
     return ((book is None or row.get("book") == book) and (state is None or row.get("state") == state)
-            and (group is None or row.get("group") == group))
+            and (group is None or row.get("group") == group)
+            and (country is None or row.get("country") == country)
+            and (server is None or row.get("server") == server))
 
 
 @router.get("", responses=ERRORS)
 async def accounts(
     ctx: Context,
     identity: Viewer,
-    q: Annotated[str, Query(max_length=64, description="Part of a login or group.")] = "",
+    q: Annotated[str, Query(max_length=64,
+                            description="Part of a login, group, client name, country or server.")] = "",
     book: Annotated[str | None, Query(pattern="^[AB]$", description="A or B book.")] = None,
     state: Annotated[str | None, Query(pattern="^(ok|margin_call|stop_out)$")] = None,
     group: Annotated[str | None, Query(max_length=64, description="Exact MT5 group.")] = None,
+    country: Annotated[str | None, Query(max_length=64, description="Exact client country.")] = None,
+    server: Annotated[str | None, Query(max_length=64,
+                                        description="Exact connection (server) id, e.g. conn-3.")] = None,
     label: Annotated[str | None, Query(pattern=f"^({LABELS}|ordinary)$",
                                        description="A toxic-flow label the account carries.")] = None,
     sort: SortField = SortField["login"],
@@ -131,12 +138,14 @@ async def accounts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AccountPage:
     """Accounts of the caller's tenant: filtered, sorted by any figure, one page at a time. Each
-    row carries its margin-pressure `risk_score` ("margin risk") and its toxic flow: `toxicity`
-    (0-100), `flow_label` (the primary label), `flow_labels` (every label, comma-separated) and
-    `flow_pnl` (the client's closed result while monitored, deposit currency)."""
+    row carries the client's `name` and `country` (from the MT5 user record; "" where the server
+    has none) and the `server` (connection) feeding it, its margin-pressure `risk_score` ("margin
+    risk") and its toxic flow: `toxicity` (0-100), `flow_label` (the primary label), `flow_labels`
+    (every label, comma-separated) and `flow_pnl` (the client's closed result while monitored,
+    deposit currency)."""
     replica = await published_or_503(ctx, identity.tenant_id)
     subset = TenantReplica(rows={login: row for login, row in replica.rows.items()
-                                 if _matches(row, book, state, group)})
+                                 if _matches(row, book, state, group, country, server)})
     rows, total = subset.page(sort.value, order is Order.DESC, offset, limit, q, label=label or "")
     return AccountPage(version=replica.version, total=total, offset=offset, limit=limit, accounts=rows)
 

@@ -153,6 +153,7 @@ class AccountBook:
             group=s.group,
             book=s.book,
             name=s.name,
+            country=s.country,
             positions=tuple(p.frozen() for p in self._positions.values()),
             last_deal_ticket=self.last_deal_ticket,
         )

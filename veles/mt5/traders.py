@@ -135,6 +135,14 @@ LAST_NAMES = (
     "Yilmaz",
     "Zeman",
 )
+# ISO 3166 alpha-2 codes a simulated client lives in, with a broker's usual spread of clients.
+COUNTRIES = ("DE", "GB", "FR", "IT", "ES", "PL", "NL", "CY", "AE", "ZA", "NG", "MY", "TH", "VN", "BR", "MX")
+
+
+def country_of(login: int) -> str:
+    """A simulated client's country, fixed by its login alone: drawn apart from the population's
+    random stream, so every other figure of a seeded book stays as it was."""
+    return COUNTRIES[(login * 2_654_435_761 >> 7) % len(COUNTRIES)]
 
 
 class Style(StrEnum):
@@ -789,6 +797,7 @@ def make_account(rng: random.Random, login: int, style: Style) -> tuple[AccountS
         group=group,
         book=book,
         name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+        country=country_of(login),
     )
     return snapshot, bonus
 

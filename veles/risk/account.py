@@ -142,6 +142,9 @@ class AccountFigures:
     risk_score: float
     updated_msc: int
     missing_quotes: tuple[str, ...] = ()
+    name: str = ""  # the client's name, country and connection (server): the accounts list's labels
+    country: str = ""
+    server: str = ""
 
 
 def _positional_constructor(cls: type) -> Callable[..., Any]:
@@ -590,6 +593,9 @@ class AccountState:
                 risk_score(state, equity_f, margin_f, margin_call_pct, stop_out_pct, drawdown),
                 self._updated_msc,
                 self._missing_quotes() if self._incomplete or self._usd_missing else (),
+                snap.name,
+                snap.country,
+                snap.server,
             ),
         )
 

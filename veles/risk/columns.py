@@ -36,10 +36,11 @@ Bools = npt.NDArray[np.bool_]
 VALUE_FIELDS = ("balance", "credit", "equity", "profit", "margin", "free_margin", "margin_level",
                 "drawdown", "risk_score", "usd_rate", "leverage")
 MONEY_FIELDS = ("balance", "credit", "equity", "profit", "margin", "free_margin")  # summed, USD cents
-LABEL_FIELDS = ("group", "book", "currency", "state")  # strings, as codes into a label table
+# strings, as codes into a label table (the client's name, country and server appended last)
+LABEL_FIELDS = ("group", "book", "currency", "state", "name", "country", "server")
 BALANCE, CREDIT, EQUITY, PROFIT, MARGIN, FREE_MARGIN, MARGIN_LEVEL, DRAWDOWN, RISK_SCORE, USD_RATE = range(10)
 LEVERAGE = 10  # the account's leverage (1:N), for the accounts list
-GROUP, BOOK, CURRENCY, STATE = range(4)
+GROUP, BOOK, CURRENCY, STATE, NAME, COUNTRY, SERVER = range(7)
 _LOT_UNITS = 10**8
 _CENTS = 10**MONEY_DIGITS
 _TIE_EPSILON = 1e-6  # money.to_minor's
@@ -91,7 +92,8 @@ class FigureColumns:
     def of(cls, figures: Sequence[AccountFigures]) -> FigureColumns:
         """Columns of these figures (each login at most once)."""
         labels: dict[str, int] = {}
-        codes = np.array([_coded((f.group, f.book, f.currency, f.state), labels) for f in figures],
+        codes = np.array([_coded((f.group, f.book, f.currency, f.state, f.name, f.country, f.server), labels)
+                          for f in figures],
                          dtype=np.int32).reshape(len(figures), len(LABEL_FIELDS))
         values = np.array(
             [(f.balance, f.credit, f.equity, f.profit, f.margin, f.free_margin,

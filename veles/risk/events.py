@@ -146,6 +146,8 @@ class AccountSnapshot:
     group: str = "real\\standard"
     book: str = "B"  # "A" (passed to liquidity) or "B" (kept in house)
     name: str = ""
+    country: str = ""  # the client's country as the server's user record has it ("" if none)
+    server: str = ""  # the engine's connection id this account is fed by (the supervisor stamps it)
     positions: tuple[Position, ...] = ()
     last_deal_ticket: int = 0  # highest deal ticket already reflected in this snapshot
 

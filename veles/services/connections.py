@@ -368,6 +368,7 @@ class StoredConnections:
             account = known.pop(snapshot.login, None) or ClientAccount(
                 tenant_id=self.tenant_id, connection_id=feed.row_id, login=snapshot.login, group="")
             account.group = snapshot.group[:64]
+            account.name, account.country = snapshot.name[:128], snapshot.country[:64]
             account.book = Book(snapshot.book) if snapshot.book in ("A", "B") else Book.B
             account.currency, account.leverage = snapshot.currency[:3], max(1, snapshot.leverage)
             account.updated_at = utcnow()

@@ -85,8 +85,9 @@ class TenantReplica:
         query: str = "", state: str = "", label: str = "",
     ) -> tuple[list[Row], int]:
         """One page of account rows (every matching row when `limit` is None) and the number of
-        rows that match `query` (login or group), `state` (margin state, "" for any) and carry
-        the toxic-flow `label` (any of theirs; "" for every row)."""
+        rows that match `query` (login, or part of the group, client name, country or server),
+        `state` (margin state, "" for any) and carry the toxic-flow `label` (any of theirs; "" for
+        every row)."""
         rows = list(self.rows.values())
         if state:
             rows = [r for r in rows if r["state"] == state]
@@ -94,7 +95,8 @@ class TenantReplica:
             rows = [r for r in rows if label in str(r.get("flow_labels", "ordinary")).split(",")]
         if query:
             q = query.strip().lower()
-            rows = [r for r in rows if q in str(r["login"]) or q in str(r["group"]).lower()]
+            rows = [r for r in rows if q in str(r["login"])
+                    or any(q in str(r.get(k) or "").lower() for k in ("group", "name", "country", "server"))]
 
         def key(row: Row) -> tuple[bool, Any]:
             value = row.get(sort)

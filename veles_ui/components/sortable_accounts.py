@@ -19,6 +19,9 @@ NUMERIC = {"text_align": "right", "font_variant_numeric": "tabular-nums"}
 # (header, sort key, numeric): the row view of AccountsState uses the same keys.
 COLUMNS = (
     ("Login", "login", False),
+    ("Name", "name", False),
+    ("Country", "country", False),
+    ("Server", "server", False),
     ("Group", "group", False),
     ("Book", "book", False),
     ("Currency", "currency", False),
@@ -52,7 +55,10 @@ def _header(label: str, key: str, numeric: bool) -> rx.Component:
 def _row(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(row["login"], href=row["href"], class_name="account-link")),
-        rx.table.cell(row["group"]),
+        rx.table.cell(row["name"], class_name="client-name"),
+        rx.table.cell(row["country"], class_name="country"),
+        rx.table.cell(row["server"], class_name="server"),
+        rx.table.cell(row["group"], class_name="group"),
         rx.table.cell(row["book"]),
         rx.table.cell(row["currency"], class_name="currency"),
         rx.table.cell(row["leverage"], style=NUMERIC, class_name="leverage"),

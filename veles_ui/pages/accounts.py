@@ -14,7 +14,7 @@ from veles_ui.state.accounts import AccountsState
 def _toolbar() -> rx.Component:
     return rx.hstack(
         rx.input(
-            placeholder="Filter by login or group",
+            placeholder="Filter by login, name, group, country or server",
             value=AccountsState.query,
             on_change=AccountsState.set_query,
             debounce_timeout=250,

@@ -37,12 +37,14 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 # The accounts table's columns (header, key of `account_view`), which its CSV export writes too.
 CSV_COLUMNS = (
-    ("Login", "login"), ("Group", "group"), ("Book", "book"), ("Currency", "currency"),
+    ("Login", "login"), ("Name", "name"), ("Country", "country"), ("Server", "server"), ("Group", "group"),
+    ("Book", "book"), ("Currency", "currency"),
     ("Leverage", "leverage"), ("Balance", "balance"), ("Equity", "equity"), ("Margin level", "margin_level"),
     ("Floating P/L", "profit"), ("Drawdown", "drawdown"), ("Risk score", "risk_score"), ("State", "state"),
 )
 SORTABLE = frozenset(
-    {"login", "group", "book", "currency", "leverage", "balance", "equity", "margin_level", "profit",
+    {"login", "name", "country", "server", "group", "book", "currency", "leverage", "balance", "equity",
+     "margin_level", "profit",
      "drawdown", "risk_score", "state", "toxicity", "flow_label"}
 )
 # The accounts list's margin-state filter (the dashboard's counts link here with `?state=`).
@@ -138,7 +140,8 @@ class AccountsState(PortalStream):
 
     @rx.event
     async def set_query(self, query: str) -> None:
-        """The filter box (a login or part of a group name); back to the first page."""
+        """The filter box (a login or part of a group, client name, country or server); back to
+        the first page."""
         self.query, self.offset = query, 0
         await self._refresh()
 

@@ -176,6 +176,7 @@ def account(user: Mapping[str, Any], groups: Mapping[str, Group],
         stopout_mode=g.stopout_mode,
         group=name,
         name=user.get("Name", "") if isinstance(user.get("Name", ""), str) else "",
+        country=user.get("Country", "") if isinstance(user.get("Country", ""), str) else "",
         positions=tuple(sorted(positions, key=lambda p: p.ticket)),
         last_deal_ticket=last_deal_ticket,
     )

@@ -124,6 +124,7 @@ def user_record(snapshot: AccountSnapshot, group: str) -> dict[str, str]:
         "Login": str(snapshot.login),
         "Group": group,
         "Name": snapshot.name,
+        "Country": snapshot.country,
         "Leverage": str(snapshot.leverage),
         "Balance": text(snapshot.balance, digits),
         "Credit": text(snapshot.credit, digits),
