@@ -8,6 +8,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -167,6 +168,10 @@ def test_detail_has_positions_and_is_the_callers_own(live: TestClient, world: Wo
         assert figures["positions"] == len(details[tenant]["positions"])
         for position in details[tenant]["positions"]:
             assert {"ticket", "symbol", "side", "volume", "price_open", "profit"} <= set(position)
+            # when it opened (the server's clock) and its stops (0: none), as the terminal lists them
+            assert datetime.fromisoformat(position["time"]).year >= 2000
+            assert position["sl"] >= 0
+            assert position["tp"] >= 0
             symbol = position["symbol"]  # its digits, as the server quotes it
             assert details[tenant]["digits"][symbol] == LISTINGS_BY_NAME[symbol].spec.digits
     # the same login in two brokers: each sees its own account (different seeds, different books)

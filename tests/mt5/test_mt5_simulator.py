@@ -160,6 +160,43 @@ def test_snapshots_equal_start_plus_emitted_deals() -> None:
         )
 
 
+def test_positions_carry_their_open_time_and_stops() -> None:
+    """Each open position keeps the time of the deal that opened it and the stops that deal
+    carried (some both, some one, some none; a stop loss on the losing side of the fill, a take
+    profit on the winning side), in the server's book and in an engine fed the same deals."""
+    broker = SimulatedBroker(accounts=20, seed=5, start_msc=START)
+    symbols = {spec.name: spec for spec in broker.symbols()}
+    start = broker.accounts()
+    batches = run(broker, 600)
+    market = {q.symbol: q for q in batches[0].quotes}
+    states = {a.login: AccountState(a, symbols, market) for a in start}
+    opened: dict[int, int] = {}  # position -> the time of the first deal that opened it
+    for batch in batches:
+        market.update((q.symbol, q) for q in batch.quotes)
+        for state in states.values():
+            state.apply_quotes(batch.quotes)
+        for deal in batch.deals:
+            states[deal.login].apply_deal(deal)
+            if deal.entry is not DealEntry.OUT and deal.kind in (DealKind.BUY, DealKind.SELL):
+                opened.setdefault(deal.position_id, deal.time_msc)
+            else:
+                assert (deal.sl, deal.tp) == (0.0, 0.0)  # a closing deal or money sets no stops
+    positions = [p for login in states for p in broker.account(login).positions]
+    assert len(positions) >= 10
+    with_stops = [p for p in positions if p.sl or p.tp]
+    assert 0 < len(with_stops) < len(positions)
+    for p in positions:
+        assert p.time_msc > 0
+        # the opening deal's (a reversal's, under netting); those open at the start opened in warm-up
+        assert p.time_msc >= opened.get(p.ticket, 0)
+        gain = 1 if p.side.value == "buy" else -1
+        if p.sl and p.tp:
+            assert (p.tp - p.sl) * gain > 0, p
+    for login, state in states.items():
+        assert sorted(state.positions(), key=lambda p: p.ticket) == sorted(
+            broker.account(login).positions, key=lambda p: p.ticket)
+
+
 def test_unknown_login_and_polling_a_closed_broker_are_gateway_errors() -> None:
     broker = SimulatedBroker(accounts=2, start_msc=START)
     with pytest.raises(GatewayError):

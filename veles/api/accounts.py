@@ -56,13 +56,18 @@ class AccountPage(BaseModel):
 
 
 class Position(BaseModel):
-    """An open position with its floating profit in the account's currency."""
+    """An open position with its floating profit in the account's currency; when it opened (the
+    MT5 server's clock; null where the feed did not say) and its stop loss and take profit (0:
+    none)."""
 
     ticket: int
+    time: datetime | None = None
     symbol: str
     side: str
     volume: float
     price_open: float
+    sl: float = 0.0
+    tp: float = 0.0
     swap: float
     commission: float
     profit: float
@@ -165,7 +170,8 @@ async def account(
     figures = dataclasses.asdict(detail.figures)
     positions = [
         Position(ticket=p.ticket, symbol=p.symbol, side=p.side.value, volume=p.volume,
-                 price_open=p.price_open, swap=p.swap, commission=p.commission,
+                 price_open=p.price_open, swap=p.swap, commission=p.commission, sl=p.sl, tp=p.tp,
+                 time=datetime.fromtimestamp(p.time_msc / 1000, UTC) if p.time_msc else None,
                  profit=detail.profits.get(p.ticket, 0.0))
         for p in detail.positions
     ]

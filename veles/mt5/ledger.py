@@ -62,6 +62,9 @@ class _Open:
     swap: float = 0.0
     commission: float = 0.0
     margin_rate: float = 0.0
+    time_msc: int = 0
+    sl: float = 0.0
+    tp: float = 0.0
 
     def frozen(self) -> Position:
         return Position(
@@ -73,6 +76,9 @@ class _Open:
             self.swap,
             self.commission,
             self.margin_rate,
+            self.time_msc,
+            self.sl,
+            self.tp,
         )
 
 
@@ -97,7 +103,8 @@ class AccountBook:
         self.netting = snapshot.margin_mode is MarginMode.NETTING
         self._positions: dict[int, _Open] = {
             p.ticket: _Open(
-                p.ticket, p.symbol, p.side, p.volume, p.price_open, p.swap, p.commission, p.margin_rate
+                p.ticket, p.symbol, p.side, p.volume, p.price_open, p.swap, p.commission, p.margin_rate,
+                p.time_msc, p.sl, p.tp,
             )
             for p in snapshot.positions
         }
@@ -184,7 +191,8 @@ class AccountBook:
                         f"deal {deal.ticket}: netting account already has a {deal.symbol} position"
                     )
                 self._positions[deal.position_id] = _Open(
-                    deal.position_id, deal.symbol, side, deal.volume, deal.price, margin_rate=deal.margin_rate
+                    deal.position_id, deal.symbol, side, deal.volume, deal.price,
+                    margin_rate=deal.margin_rate, time_msc=deal.time_msc, sl=deal.sl, tp=deal.tp,
                 )
                 return
             if not self.netting or current.side is not side or current.symbol != deal.symbol:
@@ -195,6 +203,7 @@ class AccountBook:
                 rate = deal.margin_rate or current.margin_rate
                 current.margin_rate = (current.volume * current.margin_rate + deal.volume * rate) / total
             current.volume = total
+            current.sl, current.tp = deal.sl or current.sl, deal.tp or current.tp  # stops the deal sets
             return
         if current is None or current.side is side or current.symbol != deal.symbol:
             raise LedgerError(
@@ -218,6 +227,7 @@ class AccountBook:
         current.swap = 0.0
         current.commission = 0.0
         current.margin_rate = deal.margin_rate
+        current.time_msc, current.sl, current.tp = deal.time_msc, deal.sl, deal.tp
 
 
 class LiveQuotes(dict[str, Quote]):

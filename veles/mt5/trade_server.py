@@ -279,6 +279,23 @@ class TradeServer:
             return 0.0
         return round(-COMMISSION_PER_LOT.get(settings.group, 0.0) * lots, 2) + 0.0  # no -0.0
 
+    @staticmethod
+    def _stops(ticket: int, side: Side, price: float, digits: int) -> tuple[float, float]:
+        """The stop loss and take profit a simulated client puts on an order: fixed by the ticket
+        (apart from the seeded stream, so the simulation moves as before), some with both, some
+        with one, a third with none, 0.5-3% from the fill. The simulated server records them on the
+        deal and the position, as MT5 does; its traders close by their own rules, so it does not
+        trigger them."""
+        mix = ticket * 2_654_435_761 >> 5
+        kind = mix % 6  # 0-1: both, 2: SL only, 3: TP only, 4-5: none
+        if kind >= 4:
+            return 0.0, 0.0
+        away = (0.005, 0.01, 0.02, 0.03)[(mix >> 3) % 4]
+        sign = 1.0 if side is Side.BUY else -1.0
+        sl = round(price * (1.0 - sign * away), digits) if kind in (0, 1, 2) else 0.0
+        tp = round(price * (1.0 + sign * 1.5 * away), digits) if kind in (0, 1, 3) else 0.0
+        return sl, tp
+
     def _book(
         self,
         account: ServerAccount,
@@ -293,6 +310,7 @@ class TradeServer:
         swap: float = 0.0,
     ) -> Deal:
         ticket = self._take_ticket()
+        sl, tp = self._stops(ticket, side, price, spec.digits) if entry is not DealEntry.OUT else (0.0, 0.0)
         deal = Deal(
             ticket=ticket,
             login=account.book.login,
@@ -310,6 +328,8 @@ class TradeServer:
             # MT5's deal RateMargin: the conversion fixed now, at the prices this fill saw, so an
             # engine applying the deal at other quotes fixes the same rate (`Deal.margin_rate`)
             margin_rate=account.state.opening_rate(spec.name, side is Side.BUY),
+            sl=sl,
+            tp=tp,
         )
         return self._record(account, deal)
 

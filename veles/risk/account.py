@@ -210,7 +210,8 @@ def closed_swap(swap: float, closed: float, volume: float) -> float:
 class _Pos:
     """Mutable working copy of one position; `profit` is market P/L in minor units."""
 
-    __slots__ = ("buy", "commission", "margin_rate", "price", "profit", "swap", "ticket", "volume")
+    __slots__ = ("buy", "commission", "margin_rate", "price", "profit", "sl", "swap", "ticket", "time_msc",
+                 "tp", "volume")
 
     def __init__(
         self,
@@ -221,6 +222,9 @@ class _Pos:
         swap: float = 0.0,
         commission: float = 0.0,
         margin_rate: float = 0.0,
+        time_msc: int = 0,
+        sl: float = 0.0,
+        tp: float = 0.0,
     ) -> None:
         self.ticket = ticket
         self.buy = buy
@@ -229,6 +233,9 @@ class _Pos:
         self.swap = swap
         self.commission = commission
         self.margin_rate = margin_rate
+        self.time_msc = time_msc  # shown only (open time, stops): no figure depends on them
+        self.sl = sl
+        self.tp = tp
         self.profit = 0
 
     def resized(self, volume: float, closed: float = 0.0) -> _Pos:
@@ -245,6 +252,9 @@ class _Pos:
             swap,
             self.commission * share,
             self.margin_rate,
+            self.time_msc,
+            self.sl,
+            self.tp,
         )
 
     def charges_minor(self) -> int:
@@ -614,6 +624,9 @@ class AccountState:
                         swap=p.swap,
                         commission=p.commission,
                         margin_rate=p.margin_rate,
+                        time_msc=p.time_msc,
+                        sl=p.sl,
+                        tp=p.tp,
                     )
                 )
         return tuple(result)
@@ -732,7 +745,8 @@ class AccountState:
                 )
             seen.add(p.ticket)
             grouped.setdefault(p.symbol, {})[p.ticket] = _Pos(
-                p.ticket, p.side is Side.BUY, p.volume, p.price_open, p.swap, p.commission, p.margin_rate
+                p.ticket, p.side is Side.BUY, p.volume, p.price_open, p.swap, p.commission, p.margin_rate,
+                p.time_msc, p.sl, p.tp,
             )
         return grouped
 
@@ -951,7 +965,8 @@ class AccountState:
             if ticket in self._position_symbol:
                 raise RejectedEvent("position_id", f"position {ticket} is already open")
             positions[ticket] = _Pos(
-                ticket, buy, deal.volume, deal.price, margin_rate=self._deal_rate(deal, spec, buy)
+                ticket, buy, deal.volume, deal.price, margin_rate=self._deal_rate(deal, spec, buy),
+                time_msc=deal.time_msc, sl=deal.sl, tp=deal.tp,
             )
             return positions
         if deal.entry is DealEntry.INOUT:
@@ -973,13 +988,15 @@ class AccountState:
                 if ticket in self._position_symbol:
                     raise RejectedEvent("position_id", f"position {ticket} is already open")
                 rate = self._deal_rate(deal, spec, buy)
-                return {ticket: _Pos(ticket, buy, deal.volume, deal.price, margin_rate=rate)}
+                return {ticket: _Pos(ticket, buy, deal.volume, deal.price, margin_rate=rate,
+                                     time_msc=deal.time_msc, sl=deal.sl, tp=deal.tp)}
             if position.buy != buy:
                 raise RejectedEvent("entry", "an IN deal against the open position must be OUT or INOUT")
             volume = round(position.volume + deal.volume, _VOLUME_DIGITS)
             merged = position.resized(position.volume)
             merged.volume = volume
             merged.price = (position.volume * position.price + deal.volume * deal.price) / volume
+            merged.sl, merged.tp = deal.sl or position.sl, deal.tp or position.tp  # stops the deal sets
             if position.margin_rate > 0.0:
                 rate = self._deal_rate(deal, spec, buy) or position.margin_rate
                 merged.margin_rate = (position.volume * position.margin_rate + deal.volume * rate) / volume
@@ -995,7 +1012,8 @@ class AccountState:
             raise RejectedEvent("volume", f"a reversal must exceed the position's {position.volume} lots")
         ticket = deal.position_id or position.ticket
         rate = self._deal_rate(deal, spec, buy)
-        return {ticket: _Pos(ticket, buy, remaining, deal.price, margin_rate=rate)}
+        return {ticket: _Pos(ticket, buy, remaining, deal.price, margin_rate=rate,
+                             time_msc=deal.time_msc, sl=deal.sl, tp=deal.tp)}
 
     @staticmethod
     def _reduce(positions: dict[int, _Pos], position: _Pos, buy: bool, volume: float) -> dict[int, _Pos]:

@@ -75,6 +75,11 @@ class Position:
     # MT5's position "Margin rate": margin currency -> deposit currency rate fixed when the position
     # opened (Ask for buys, Bid for sells). 0 = unknown: the risk core then uses the current rate.
     margin_rate: float = 0.0
+    # When it opened (the server's clock, ms; 0 = not known) and its stop loss and take profit
+    # prices (0 = none), as the terminal's position list shows them.
+    time_msc: int = 0
+    sl: float = 0.0
+    tp: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,10 @@ class Deal:
     amount: float = 0.0
     comment: str = ""
     margin_rate: float = 0.0  # last: pickles and recordings made before it still load
+    # MT5's deal PriceSL / PriceTP: the stops of the order that made it (0 = none); a position this
+    # deal opens starts with them (a later change on the server reaches the engine at re-snapshot)
+    sl: float = 0.0
+    tp: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

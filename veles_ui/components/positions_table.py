@@ -11,10 +11,13 @@ from veles_ui.components.sortable_accounts import NUMERIC
 
 _COLUMNS = (
     ("Ticket", False),
+    ("Open time", False),
     ("Symbol", False),
     ("Side", False),
     ("Volume", True),
     ("Open price", True),
+    ("S/L", True),
+    ("T/P", True),
     ("Current price", True),
     ("Swap", True),
     ("Commission", True),
@@ -25,10 +28,13 @@ _COLUMNS = (
 def _row(position: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(position["ticket"]),
+        rx.table.cell(position["time"], class_name="open-time", white_space="nowrap"),
         rx.table.cell(position["symbol"]),
         rx.table.cell(position["side"]),
         rx.table.cell(position["volume"], style=NUMERIC),
-        rx.table.cell(position["price_open"], style=NUMERIC),
+        rx.table.cell(position["price_open"], style=NUMERIC, class_name="price-open"),
+        rx.table.cell(position["sl"], style=NUMERIC, class_name="sl"),
+        rx.table.cell(position["tp"], style=NUMERIC, class_name="tp"),
         rx.table.cell(position["price_current"], style=NUMERIC, class_name="price-current"),
         rx.table.cell(position["swap"], style=NUMERIC),
         rx.table.cell(position["commission"], style=NUMERIC, class_name="commission"),

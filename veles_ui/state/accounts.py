@@ -209,9 +209,15 @@ def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
     for position in detail.positions:
         profit = detail.profits.get(position.ticket)
         quote = detail.quotes.get(position.symbol)
+        digits = detail.digits.get(position.symbol)
         views.append(
             {
                 "ticket": str(position.ticket),
+                # the server's clock, as the deals table shows it; a dash where the feed had none
+                "time": clock(datetime.fromtimestamp(position.time_msc / 1000, UTC)) if position.time_msc
+                else DASH,
+                "sl": price(position.sl, digits) if position.sl else DASH,
+                "tp": price(position.tp, digits) if position.tp else DASH,
                 "symbol": position.symbol,
                 "side": position.side.value,
                 "volume": money(position.volume),

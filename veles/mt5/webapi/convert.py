@@ -153,7 +153,17 @@ def position(r: Mapping[str, Any]) -> tuple[int, Position]:
         price_open=_float(r, "PriceOpen"),
         swap=_money(r, "Storage", digits),
         margin_rate=_float(r, "RateMargin") if "RateMargin" in r else 0.0,
+        time_msc=_open_msc(r),
+        sl=_float(r, "PriceSL") if "PriceSL" in r else 0.0,
+        tp=_float(r, "PriceTP") if "PriceTP" in r else 0.0,
     )
+
+
+def _open_msc(r: Mapping[str, Any]) -> int:
+    """IMTPosition's open time in ms: TimeCreateMsc, else TimeCreate (seconds); 0 when neither."""
+    if "TimeCreateMsc" in r:
+        return _int(r, "TimeCreateMsc")
+    return _int(r, "TimeCreate") * 1000 if "TimeCreate" in r else 0
 
 
 def account(user: Mapping[str, Any], groups: Mapping[str, Group],
@@ -220,4 +230,6 @@ def deal(r: Mapping[str, Any]) -> Deal | None:
         swap=_money(r, "Storage", digits),
         comment=comment,
         margin_rate=_float(r, "RateMargin") if "RateMargin" in r else 0.0,
+        sl=_float(r, "PriceSL") if "PriceSL" in r else 0.0,
+        tp=_float(r, "PriceTP") if "PriceTP" in r else 0.0,
     )

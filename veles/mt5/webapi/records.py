@@ -148,6 +148,10 @@ def position_record(login: int, position: Position, spec: SymbolSpec, currency: 
         "PriceOpen": lossless(position.price_open, spec.digits),
         "Storage": text(position.swap, digits),
         "RateMargin": lossless(position.margin_rate, 8),
+        "TimeCreate": str(position.time_msc // 1000),
+        "TimeCreateMsc": str(position.time_msc),
+        "PriceSL": lossless(position.sl, spec.digits),
+        "PriceTP": lossless(position.tp, spec.digits),
     }
 
 
@@ -218,4 +222,7 @@ def deal_record(deal: Deal, currency: str, spec: SymbolSpec | None) -> dict[str,
     }
     if deal.margin_rate:  # MT5's RateMargin: the margin conversion rate the server fixed
         record["RateMargin"] = lossless(deal.margin_rate, 8)
+    if not operation:  # the stops of the order that made the deal (0: none)
+        record["PriceSL"] = lossless(deal.sl, spec.digits if spec else 5)
+        record["PriceTP"] = lossless(deal.tp, spec.digits if spec else 5)
     return record
