@@ -13,11 +13,12 @@ from veles.config import get_settings
 from veles.services import desk
 from veles.services.desk_engine import desk_info
 from veles.services.live import TenantReplica, get_live_feed
+from veles.services.today_cache import today_deals
 from veles_ui.format import DASH, money, percent, price, sign_color, state_color
 
 log = logging.getLogger(__name__)
 
-TODAY_EVERY_S = 5.0  # the deal log is written every ~0.5 s; the day's sums need no more
+TODAY_EVERY_S = 5.0  # each tab asks this often; the shared cache reads the log at most every TTL_S
 FRESH_EVERY_S = 1.0
 DISTANCE_EVERY_S = 3.0  # the closest accounts' positions, for their distance to stop-out
 AMBER_S, RED_S = 5.0, 30.0  # a connection's newest quote older than these looks stale
@@ -121,9 +122,8 @@ class DeskReader:
                 log.debug("tenant %s: distances to stop-out unavailable", tenant_id, exc_info=True)
         if now - self._today_at >= TODAY_EVERY_S:
             self._today_at = now
-            try:
-                self.deals = await asyncio.to_thread(
-                    desk.deals_today, settings.database_url, tenant_id, desk.start_of_day())
+            try:  # shared by every tab of the tenant in this process: one read per TTL, in a thread
+                self.deals = await today_deals(settings.database_url).get(tenant_id)
                 changed = True
             except Exception:
                 log.warning("tenant %s: today's deals unavailable", tenant_id, exc_info=True)
