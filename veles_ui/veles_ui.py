@@ -12,6 +12,7 @@ from veles.services.preflight import enforce
 from veles.services.ratelimit import shared_login_limiter
 from veles.services.web_sessions import register as register_sessions
 from veles_ui.components.freshness import freshness_script
+from veles_ui.components.margin_sound import margin_sound_script
 from veles_ui.components.nav import alert_bell_follower
 from veles_ui.pages.account import account_page
 from veles_ui.pages.accounts import accounts_page
@@ -64,7 +65,8 @@ app = rx.App(
     api_transformer=create_api(limiter=shared_login_limiter(get_settings())),
     # report toasts and the alert bell's follower on every page
     extra_app_wraps={(3, "ReportNotices"): report_notices, (4, "AlertBell"): alert_bell_follower},
-    head_components=[freshness_script()],  # the age of a live page's figures, ticking in the browser
+    # the age of a live page's figures, ticking in the browser; the dashboard's margin-call sound
+    head_components=[freshness_script(), margin_sound_script()],
 )
 
 

@@ -263,3 +263,41 @@ def test_account_page_shows_prices_commission_and_money_movements(page: Page, ar
     if page.locator("#movements-table").count():
         amounts = page.locator("#movements-table tbody td.amount").all_inner_texts()
         assert sum(cents(a) for a in amounts if not a.startswith("-")) == cents(deposits)
+
+
+def _ring(page: Page, seq: int) -> dict[str, int]:
+    """Move the hidden entry count as the server does when an account enters margin call, give the
+    script a tick to notice, and read what it did (rings played, rings the browser held back)."""
+    page.evaluate(f"document.getElementById('margin-alarm').setAttribute('data-seq', '{seq}')")
+    page.wait_for_timeout(600)
+    counts: dict[str, int] = page.evaluate("({played: window.__velesMarginSound.played, "
+                                           "blocked: window.__velesMarginSound.blocked})")
+    return counts
+
+
+def test_margin_call_sound_is_muted_by_default_and_rings_once_per_entry(page: Page) -> None:
+    _dashboard(page)
+    label = page.locator("#sound-label")
+    page.wait_for_function("() => document.getElementById('sound-label').innerText.length > 0")
+    assert label.inner_text() == "Sound off (muted by default)"
+    start = int(page.locator("#margin-alarm").get_attribute("data-seq") or "")  # the server's count
+    assert _ring(page, start + 1) == {"played": 0, "blocked": 0}  # muted: silent
+    page.click("#sound-toggle")  # a click: the gesture the browser's autoplay policy asks for
+    page.wait_for_function("() => document.getElementById('sound-label').innerText === 'Sound on'")
+    assert page.locator("#sound-toggle").get_attribute("aria-pressed") == "true"
+    assert _ring(page, start + 2) == {"played": 1, "blocked": 0}
+    assert _ring(page, start + 2) == {"played": 1, "blocked": 0}  # the same entry: once
+    assert _ring(page, start + 3) == {"played": 2, "blocked": 0}
+    # a reload keeps the choice, but the browser holds the sound back until the page is clicked
+    page.reload()
+    _dashboard(page)
+    page.wait_for_function("() => document.getElementById('sound-label').innerText.startsWith('Sound on:')")
+    start = int(page.locator("#margin-alarm").get_attribute("data-seq") or "")
+    assert _ring(page, start + 1) == {"played": 0, "blocked": 1}
+    page.click("#book-version")  # any click on the page
+    page.wait_for_function("() => document.getElementById('sound-label').innerText === 'Sound on'")
+    assert _ring(page, start + 2) == {"played": 1, "blocked": 1}
+    page.click("#sound-toggle")
+    page.wait_for_function(
+        "() => document.getElementById('sound-label').innerText === 'Sound off (muted by default)'")
+    assert _ring(page, start + 3) == {"played": 1, "blocked": 1}

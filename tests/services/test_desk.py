@@ -117,6 +117,28 @@ def test_closest_to_stop_out_ranks_by_margin_level() -> None:
     assert [r["login"] for r in desk.closest_to_stop_out(rows, limit=3)] == [2, 4, 3]
 
 
+def test_margin_call_entries_count_each_entry_once() -> None:
+    def rows(**states: str) -> list[dict[str, object]]:
+        return [{"login": int(login[1:]), "state": state} for login, state in states.items()]
+
+    # the first book a tab sees is the baseline: accounts already in margin call are not news
+    called, entered = desk.margin_call_entries(None, rows(a1="margin_call", a2="ok", a3="ok"))
+    assert (called, entered) == (frozenset({1}), [])
+    # 3 and 2 enter (stop-out straight from ok is an entry too); 1 stays: no new entry
+    called, entered = desk.margin_call_entries(
+        called, rows(a1="margin_call", a2="stop_out", a3="margin_call"))
+    assert entered == [2, 3]
+    # still there, or going on to stop-out: nothing new
+    called, entered = desk.margin_call_entries(called, rows(a1="stop_out", a2="stop_out", a3="margin_call"))
+    assert entered == []
+    # 1 recovers, then falls back: a new entry
+    called, entered = desk.margin_call_entries(called, rows(a1="ok", a2="stop_out", a3="margin_call"))
+    assert entered == []
+    called, entered = desk.margin_call_entries(
+        called, rows(a1="margin_call", a2="stop_out", a3="margin_call"))
+    assert entered == [1]
+
+
 def test_minor_text_is_exact() -> None:
     assert desk.minor_text(123456) == "1,234.56"
     assert desk.minor_text(-5) == "-0.05"

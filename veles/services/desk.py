@@ -60,6 +60,20 @@ def closest_to_stop_out(rows: Iterable[Row], limit: int = CLOSEST) -> list[Row]:
     return using[:limit]
 
 
+CALLED = frozenset({"margin_call", "stop_out"})  # an account past its margin-call level
+
+
+def margin_call_entries(before: frozenset[int] | None, rows: Iterable[Row]
+                        ) -> tuple[frozenset[int], list[int]]:
+    """The logins now at or past margin call, and those of them that entered since `before` (the
+    set an earlier call returned), lowest login first. With no `before` (the first book a tab
+    sees) nothing has entered: accounts already in margin call when the page opened are not news.
+    An account that left margin call and comes back enters again; one going on from margin call to
+    stop-out does not."""
+    now = frozenset(r["login"] for r in rows if r.get("state") in CALLED)
+    return now, [] if before is None else sorted(now - before)
+
+
 @dataclass
 class CurrencyDay:
     """One deposit currency's day, in its minor units: per book (A / B) closed and floating P/L,

@@ -9,6 +9,7 @@ from veles_ui.components.accounts_table import accounts_table
 from veles_ui.components.desk import closest_panel, connection_badges, today_panel
 from veles_ui.components.exposure import exposure_chart, exposure_table
 from veles_ui.components.freshness import freshness
+from veles_ui.components.margin_sound import margin_sound
 from veles_ui.components.metrics import metric
 from veles_ui.components.nav import top_nav
 from veles_ui.components.toxic_flow import toxic_flow_panel
@@ -42,6 +43,7 @@ def dashboard_page() -> rx.Component:
             rx.el.span(S.today_version, id="today-version", hidden=True),
             freshness(S.stamp),
             connection_badges(S.connections),
+            margin_sound(S.alarm_seq, S.alarm_logins),
             spacing="4",
             align="center",
             wrap="wrap",

@@ -8,7 +8,7 @@ from typing import cast
 
 import reflex as rx
 
-from veles.services.desk import closest_to_stop_out
+from veles.services.desk import closest_to_stop_out, margin_call_entries
 from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
 from veles_ui.state.desk import DeskReader, closest_view, freshness_view, today_view
@@ -49,6 +49,10 @@ class DashboardState(PortalStream):
     today: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
     connections: rx.Field[list[dict[str, str]]] = rx.field(cast(list[dict[str, str]], []))
     today_version: rx.Field[int] = rx.field(-1)  # the book version `today` was summed from
+    # how many times an account entered margin call while this tab watched (`margin_call_entries`),
+    # and the last ones: assets/margin_sound.js rings once each time the count moves
+    alarm_seq: rx.Field[int] = rx.field(0)
+    alarm_logins: rx.Field[str] = rx.field("")
 
     def _show(self, replica: TenantReplica) -> None:
         totals = replica.totals
@@ -85,6 +89,7 @@ class DashboardState(PortalStream):
     async def stream(self) -> None:
         """Follow the tenant's book while this tab shows the dashboard (one stream per tab)."""
         reader, summed, tenant_id = DeskReader(), 0.0, 0
+        called: frozenset[int] | None = None  # in margin call at the last update (None: none seen yet)
         reading: asyncio.Task[bool] | None = None  # the desk's slower reads, never in the book's way
         try:
             async for replica in self._follow():
@@ -96,8 +101,14 @@ class DashboardState(PortalStream):
                 if fresh or time.monotonic() - summed >= DESK_EVERY_S:
                     summed = time.monotonic()
                     today, connections = today_view(replica, reader.deals), freshness_view(reader.info)
+                entered: list[int] = []
+                if replica.rows:  # the first book this tab sees is the baseline, not news
+                    called, entered = margin_call_entries(called, replica.rows.values())
                 async with self:
                     self._show(replica)
+                    if entered:
+                        self.alarm_seq += 1
+                        self.alarm_logins = ", ".join(map(str, entered))
                     self.closest = closest_view(replica, reader.distances)
                     tenant_id = self.tenant_id
                     if today is not None:  # summed from this very update: the version says so
