@@ -12,6 +12,7 @@ the run adds, changes or deletes touches nobody else.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ def names_the_field(ctx: Any, response: Any, case: Any) -> bool | None:
     return True
 
 
-MAX_EXAMPLES = 25  # per operation and mode
+# Per operation and mode. Every run draws new examples (no example database), so runs add up;
+# VELES_FUZZ_EXAMPLES=200 makes one run go deeper (README, "The two commands").
+MAX_EXAMPLES = int(os.environ.get("VELES_FUZZ_EXAMPLES", "10"))
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode))
