@@ -196,6 +196,80 @@ def test_a_closed_basket_starts_afresh() -> None:
     assert not found.fired  # two adds, but never three entries deep
 
 
+def close_all(monitor: FlowMonitor, deals: list[Deal], msc: int) -> None:
+    for deal in deals:
+        side = Side.SELL if deal.kind is DealKind.BUY else Side.BUY
+        monitor.on_deals([trade(deal.login, side, msc, 1.1, deal.volume, entry=DealEntry.OUT,
+                                position=deal.ticket, symbol=deal.symbol)])
+
+
+@pytest.mark.parametrize(("baskets", "fires"), [(3, True), (2, False)])
+def test_martingale_fires_on_escalating_adds_in_shallow_baskets(baskets: int, fires: bool) -> None:
+    """A martingale whose baskets take profit after one add (a wide step, a quick retracement)
+    multiplies its lots after a loss in every one: three escalating adds, each made onto open
+    exposure at a worse price, fire without a basket three entries deep."""
+    monitor = FlowMonitor()
+    for n in range(baskets):
+        start = T0 + n * 600_000
+        legs = [trade(1, Side.BUY, start, 1.1000, 1.0), trade(1, Side.BUY, start + 60_000, 1.0990, 2.0)]
+        monitor.on_deals(legs)
+        close_all(monitor, legs, start + 120_000)
+    found = finding(monitor, 1, "martingale_grid")
+    assert found.numbers["escalating_adds"] == baskets
+    assert found.numbers["max_basket_depth"] == 2
+    assert found.fired is fires
+
+
+@pytest.mark.parametrize(("better_stacks", "fires"), [(0, True), (1, False)])
+def test_shallow_escalation_needs_nearly_every_stacked_entry_to_average_down(
+    better_stacks: int, fires: bool
+) -> None:
+    """Three escalating adds among four entries onto open exposure (75%) fire; a trader who also
+    stacks at a better price as often (3 of 5, 60%) is not averaging into losers."""
+    monitor = FlowMonitor()
+    for n in range(3):
+        start = T0 + n * 600_000
+        legs = [trade(1, Side.BUY, start, 1.1000, 1.0), trade(1, Side.BUY, start + 60_000, 1.0990, 2.0)]
+        if n < better_stacks + 1 and n > 0:
+            legs.append(trade(1, Side.BUY, start + 90_000, 1.1010, 1.0))  # adds to a winner
+        monitor.on_deals(legs)
+        close_all(monitor, legs, start + 120_000)
+    monitor.on_deals([trade(1, Side.BUY, T0 + 3 * 600_000, 1.1000, 1.0),
+                      trade(1, Side.BUY, T0 + 3 * 600_000 + 1_000, 1.1010, 1.0)])  # one more stack
+    found = finding(monitor, 1, "martingale_grid")
+    assert found.numbers["stacked_entries"] == 4 + better_stacks
+    assert found.fired is fires
+
+
+def test_a_deep_basket_fires_however_many_ordinary_trades_are_mixed_in() -> None:
+    """Toxic traders mix ordinary trades in: the adds are a small share of all entries (2 of 43,
+    under the quarter that fired before) but every entry made onto open exposure averaged into
+    the loss."""
+    monitor = FlowMonitor()
+    for i in range(40):
+        opening = trade(1, Side.SELL, T0 - (40 - i) * 600_000, 1.1, 1.0, symbol="USDJPY")
+        monitor.on_deals([opening])
+        close_all(monitor, [opening], T0 - (40 - i) * 600_000 + 300_000)
+    basket(monitor, 1, [(1.1000, 1.0), (1.0990, 2.0), (1.0980, 4.0)])
+    found = finding(monitor, 1, "martingale_grid")
+    assert (found.numbers["entries"], found.numbers["stacked_entries"], found.numbers["averaging_adds"]) == (
+        43, 2, 2)
+    assert found.fired
+
+
+def test_a_deep_basket_among_many_stacked_entries_is_not_martingale() -> None:
+    """A scalper's stacked entries sometimes line up as a three-deep averaging basket; with the
+    adds under a quarter of its entries and of its stacked entries, it does not fire."""
+    monitor = FlowMonitor()
+    basket(monitor, 1, [(1.1000, 1.0), (1.0990, 2.0), (1.0980, 4.0)])
+    for i in range(7):  # stacked at better prices onto the open basket
+        monitor.on_deals([trade(1, Side.BUY, T0 + 300_000 + i * 1_000, 1.1010 + i * 0.0001, 1.0)])
+    found = finding(monitor, 1, "martingale_grid")
+    assert (found.numbers["entries"], found.numbers["stacked_entries"], found.numbers["averaging_adds"]) == (
+        10, 9, 2)
+    assert not found.fired
+
+
 # -- news ----------------------------------------------------------------------------------------
 
 

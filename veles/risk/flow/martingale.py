@@ -8,11 +8,20 @@ with equidistant orders. Veles follows each (symbol, side) basket of an account:
 same symbol and side as open exposure, at a worse price than the basket's last entry, in lots
 multiplied by at least `escalation` (martingale) or equal to the last entry's (grid), is an
 averaging add; a basket's depth is its entries since it opened, as long as every add qualified
-(an entry that does not breaks the run). The detector fires
-when `min_adds` averaging adds were made in baskets at least `min_depth` entries deep and averaging
-adds are at least `share` of the account's entries (a scalper with three positions open sometimes
-adds at a worse price too, but rarely compared with how often it trades). The correlation r is
-reported as evidence.
+(an entry that does not breaks the run).
+
+The detector fires on at least `min_adds` averaging adds when either
+* `min_adds` of them were made in baskets at least `min_depth` entries deep, and the adds are at
+  least `share` of the account's entries or at least `stacked_share` of its stacked entries
+  (entries made while it held the same symbol and side); or
+* `min_escalating` of them multiplied the lots (the published "lot multiplied over consecutive
+  losses in the same direction", one loss deep: a martingale whose baskets take profit after one
+  add), and they are at least `stacked_share` of the stacked entries.
+The stacked share is what tells averaging into losers apart from stacking in general: a
+martingale or grid trader stacks only to average down, while a scalper or a pyramider with
+several positions open stacks at better prices and in random sizes about as often as at worse
+ones; toxic traders who mix ordinary trades in keep it high though their adds are a small share
+of all their entries. The correlation r is reported as evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ class MartingaleRule:
     min_depth: int = 3
     share: float = 0.25
     escalation: float = 1.3  # lot ratio that counts as multiplying
+    stacked_share: float = 0.75  # of the entries made onto open same-side exposure, the adds' share
+    min_escalating: int = 3  # escalating adds that fire without a basket min_depth deep
 
 
 @dataclass(slots=True)
@@ -48,12 +59,13 @@ class MartingaleDetector:
     """Averaging-down baskets of one account."""
 
     __slots__ = ("_baskets", "_prev_loss", "_r", "_rule", "_since", "_tickets", "adds",
-                 "deep_adds", "entries", "escalating", "max_depth")
+                 "deep_adds", "entries", "escalating", "max_depth", "stacked")
 
     def __init__(self, rule: MartingaleRule) -> None:
         self._rule = rule
         self._baskets: dict[tuple[str, Side], _Basket] = {}
         self.entries = 0
+        self.stacked = 0  # entries made while the account held the same symbol and side
         self.adds = 0
         self.deep_adds = 0
         self.escalating = 0
@@ -76,6 +88,8 @@ class MartingaleDetector:
         worse = basket.volume > 0.0 and (
             entry.price < basket.last_price if entry.side is Side.BUY else entry.price > basket.last_price
         ) and (ratio >= rule.escalation or abs(ratio - 1.0) < 1e-6)
+        if basket.volume > 0.0:
+            self.stacked += 1
         if basket.volume > 0.0 and basket.last_volume > 0.0 and self._prev_loss is not None:
             self._add_pair(self._prev_loss, entry.volume / basket.last_volume)
         if worse:
@@ -141,7 +155,12 @@ class MartingaleDetector:
 
     def _fires(self) -> bool:
         rule = self._rule
-        return self.deep_adds >= rule.min_adds and self.adds >= rule.share * self.entries
+        if self.adds < rule.min_adds:
+            return False
+        averaging = self.adds >= rule.stacked_share * self.stacked  # nearly every stacked entry
+        if self.deep_adds >= rule.min_adds:
+            return averaging or self.adds >= rule.share * self.entries
+        return averaging and self.escalating >= rule.min_escalating
 
     def finding(self) -> Finding:
         """The verdict with the averaging adds as evidence."""
@@ -152,6 +171,7 @@ class MartingaleDetector:
             * ratio_strength(self.adds / self.entries if self.entries else 0.0, rule.share),
             {
                 "entries": self.entries,
+                "stacked_entries": self.stacked,
                 "averaging_adds": self.adds,
                 "adds_in_deep_baskets": self.deep_adds,
                 "escalating_adds": self.escalating,
