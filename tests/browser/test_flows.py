@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from models.alerts import Alert, AlertRule, AlertState, Severity
+from models.billing import BillingStatus
 from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
 from tests.billing.conftest import sign
@@ -28,6 +30,8 @@ from tests.browser.conftest import DEMO_WEBHOOK_SECRET
 from tests.stubs.smtp_stub import SmtpStub
 from tests.stubs.stripe_fake import StripeFake
 from veles.billing.catalog import sync
+from veles.billing.readonly import MESSAGE
+from veles.billing.revenue import dollars, revenue
 from veles.config import Settings
 
 if TYPE_CHECKING:
@@ -470,3 +474,54 @@ def test_plan_page_buys_a_plan_through_checkout_and_lists_its_invoice(
     page.click("#manage-billing")
     page.wait_for_url(f"{demo_stripe.base}/portal/**", wait_until="commit", timeout=30_000)
     assert page.locator("#stripe-page").inner_text() == "Stripe Billing Portal"
+
+
+def _billing_status(portal: Demo, tenant_id: int, status: BillingStatus) -> None:
+    with session_scope(portal.database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.billing_status = status
+        tenant.lapsed_at = None if status is BillingStatus.ACTIVE else datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_read_only_shows_its_banner_refuses_changes_and_the_admin_sees_who_is_behind(
+    tabs: Opener, portal: Demo, beta_signed_up: dict[str, str], artifacts: Path
+) -> None:
+    """Beta past its grace period: every page's banner says what to do; adding a rule is refused
+    with the API's sentence and stores nothing; the platform admin sees MRR, the plan mix and Beta
+    behind on payment. Beta is made active again at the end."""
+    tenant_id = int(beta_signed_up["tenant_id"])
+    _billing_status(portal, tenant_id, BillingStatus.READ_ONLY)
+    try:
+        page = _signed_in(tabs, BETA["email"], BETA["password"])
+        page.wait_for_selector("#billing-banner", timeout=30_000)
+        assert "read-only" in page.locator("#billing-banner").inner_text()
+        page.click("#nav-rules")
+        page.wait_for_url("**/rules", wait_until="commit")
+        page.wait_for_selector("#rule-form")
+        assert "read-only" in page.locator("#billing-banner").inner_text()  # on this page too
+        page.fill("#rule-threshold", "150")
+        page.click("#rule-add")
+        page.wait_for_selector("#rules-error", timeout=30_000)
+        refusal = page.locator("#rules-error").inner_text()  # the API's own sentence (its portal URL aside)
+        assert refusal.startswith(MESSAGE.split("{portal}")[0]), refusal
+        assert refusal.endswith("/plan"), refusal
+        with session_scope(portal.database_url) as session:
+            assert session.exec(select(AlertRule).where(AlertRule.tenant_id == tenant_id)).all() == []
+        page.screenshot(path=str(artifacts / "flows-read-only-rules.png"), full_page=True)
+        page.click("#billing-banner-plan")
+        page.wait_for_url("**/plan", wait_until="commit")
+        page.locator("#plan-billing-status", has_text="read_only").wait_for(timeout=30_000)
+
+        admin = _signed_in(tabs, *OPS)
+        admin.goto("/admin")
+        behind = admin.locator(f"#behind-{tenant_id}")
+        behind.wait_for(timeout=30_000)
+        assert "read_only" in behind.inner_text()
+        expected = revenue(Role.PLATFORM_ADMIN, portal.database_url)
+        assert admin.locator("#admin-mrr").inner_text() == dollars(expected.mrr_cents)
+        assert admin.locator("#admin-at-risk").inner_text() == dollars(expected.at_risk_cents)
+        assert admin.locator("#admin-plan-mix tbody tr").count() == 3
+        admin.screenshot(path=str(artifacts / "flows-admin-revenue.png"), full_page=True)
+    finally:
+        _billing_status(portal, tenant_id, BillingStatus.ACTIVE)
