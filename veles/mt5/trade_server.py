@@ -283,9 +283,9 @@ class TradeServer:
     def _stops(ticket: int, side: Side, price: float, digits: int) -> tuple[float, float]:
         """The stop loss and take profit a simulated client puts on an order: fixed by the ticket
         (apart from the seeded stream, so the simulation moves as before), some with both, some
-        with one, a third with none, 0.5-3% from the fill. The simulated server records them on the
-        deal and the position, as MT5 does; its traders close by their own rules, so it does not
-        trigger them."""
+        with one, a third with none; a stop loss 0.5-3% from the fill, a take profit 1.5 times as
+        far. The simulated server records them on the deal and the position, as MT5 does; its
+        traders close by their own rules, so it does not trigger them."""
         mix = ticket * 2_654_435_761 >> 5
         kind = mix % 6  # 0-1: both, 2: SL only, 3: TP only, 4-5: none
         if kind >= 4:
