@@ -110,6 +110,15 @@ def test_latency_does_not_fire_on_fills_at_the_quote() -> None:
     assert found.numbers["markout_1s_spreads"] == pytest.approx(-0.5)
 
 
+@pytest.mark.parametrize(("count", "fires"), [(3, True), (2, False)])
+def test_latency_needs_a_minimum_of_toxic_fills(count: int, fires: bool) -> None:
+    monitor = FlowMonitor()
+    stale_entries(monitor, 1, count, fill_offset=0.0005)
+    found = finding(monitor, 1, "latency_arbitrage")
+    assert found.numbers["toxic_fills"] == count
+    assert found.fired is fires
+
+
 @pytest.mark.parametrize(("ordinary", "fires"), [(9, True), (10, False)])
 def test_latency_needs_a_share_of_toxic_fills(ordinary: int, fires: bool) -> None:
     monitor = FlowMonitor()
@@ -360,6 +369,17 @@ def test_hedged_pair_fires_on_opposite_entries_of_about_the_same_size(
             assert monitor.toxicity(login).primary is Label.HEDGED_PAIR
 
 
+@pytest.mark.parametrize(("matches", "fires"), [(4, True), (3, False)])
+def test_hedged_pair_needs_a_minimum_of_matched_entries(matches: int, fires: bool) -> None:
+    monitor = FlowMonitor()
+    for i in range(matches):
+        symbol = ("EURUSD", "GBPUSD", "XAUUSD", "US500")[i]
+        monitor.on_deals([trade(1, Side.BUY, T0 + i * 600_000, 1.1, 1.0, symbol=symbol)])
+        monitor.on_deals([trade(2, Side.SELL, T0 + i * 600_000 + 1_000, 1.1, 1.0, symbol=symbol)])
+    assert finding(monitor, 1, "hedged_pair").fired is fires
+    assert finding(monitor, 2, "hedged_pair").fired is fires
+
+
 def test_syndicate_links_a_leader_and_its_followers() -> None:
     monitor = FlowMonitor()
     for i in range(4):
@@ -426,6 +446,16 @@ def test_sharp_deals_fire_on_profits_far_above_the_accounts_norm(profit: float, 
         assert found.tickets == tuple(d.ticket for d in sharp)
         assert monitor.toxicity(1).primary is Label.ORDINARY  # a sharp deal is evidence, not a label
         assert monitor.toxicity(1).score == 40.0
+
+
+@pytest.mark.parametrize(("count", "fires"), [(3, True), (2, False)])
+def test_sharp_deals_need_a_minimum_of_sharp_trades(count: int, fires: bool) -> None:
+    monitor = FlowMonitor()
+    for i in range(6):
+        round_trip(monitor, 1, T0 + i * 600_000, 300_000, profit=10.0 if i % 2 else -10.0)
+    for i in range(count):
+        round_trip(monitor, 1, T0 + (10 + i) * 600_000, 300_000, profit=80.0)
+    assert finding(monitor, 1, "sharp_deals").fired is fires
 
 
 def test_an_ordinary_account_scores_low_and_is_labelled_ordinary() -> None:
