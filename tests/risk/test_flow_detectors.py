@@ -212,20 +212,24 @@ def close_all(monitor: FlowMonitor, deals: list[Deal], msc: int) -> None:
                                 position=deal.ticket, symbol=deal.symbol)])
 
 
-@pytest.mark.parametrize(("baskets", "fires"), [(3, True), (2, False)])
-def test_martingale_fires_on_escalating_adds_in_shallow_baskets(baskets: int, fires: bool) -> None:
-    """A martingale whose baskets take profit after one add (a wide step, a quick retracement)
-    multiplies its lots after a loss in every one: three escalating adds, each made onto open
-    exposure at a worse price, fire without a basket three entries deep."""
+@pytest.mark.parametrize(("baskets", "lots", "fires"), [
+    (3, 2.0, True), (2, 2.0, False), (3, 1.0, True), (2, 1.0, False), (3, 1.2, False),
+])
+def test_martingale_and_grid_fire_on_adds_in_shallow_baskets(baskets: int, lots: float, fires: bool) -> None:
+    """A martingale or grid whose baskets take profit after one add (a wide step, a quick
+    retracement) multiplies its lots (or keeps them equal) a step against it in every one: three
+    such adds, each made onto open exposure at a worse price, fire without a basket three entries
+    deep; lots neither multiplied nor equal are not averaging."""
     monitor = FlowMonitor()
     for n in range(baskets):
         start = T0 + n * 600_000
-        legs = [trade(1, Side.BUY, start, 1.1000, 1.0), trade(1, Side.BUY, start + 60_000, 1.0990, 2.0)]
+        legs = [trade(1, Side.BUY, start, 1.1000, 1.0), trade(1, Side.BUY, start + 60_000, 1.0990, lots)]
         monitor.on_deals(legs)
         close_all(monitor, legs, start + 120_000)
     found = finding(monitor, 1, "martingale_grid")
-    assert found.numbers["escalating_adds"] == baskets
-    assert found.numbers["max_basket_depth"] == 2
+    assert found.numbers["escalating_adds"] == (baskets if lots >= 1.3 else 0)
+    assert found.numbers["averaging_adds"] == (0 if lots == 1.2 else baskets)
+    assert found.numbers["max_basket_depth"] == (1 if lots == 1.2 else 2)
     assert found.fired is fires
 
 

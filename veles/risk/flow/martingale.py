@@ -14,9 +14,10 @@ The detector fires on at least `min_adds` averaging adds when either
 * `min_adds` of them were made in baskets at least `min_depth` entries deep, and the adds are at
   least `share` of the account's entries or at least `stacked_share` of its stacked entries
   (entries made while it held the same symbol and side); or
-* `min_escalating` of them multiplied the lots (the published "lot multiplied over consecutive
-  losses in the same direction", one loss deep: a martingale whose baskets take profit after one
-  add), and they are at least `stacked_share` of the stacked entries.
+* there are `min_shallow` of them, one loss deep each (a martingale multiplying its lots after a
+  loss, the published "lot multiplied over consecutive losses in the same direction", or a grid
+  adding equal lots a step against it, whose baskets take profit after one add), and they are at
+  least `stacked_share` of the stacked entries.
 The stacked share is what tells averaging into losers apart from stacking in general: a
 martingale or grid trader stacks only to average down, while a scalper or a pyramider with
 several positions open stacks at better prices and in random sizes about as often as at worse
@@ -43,7 +44,7 @@ class MartingaleRule:
     share: float = 0.25
     escalation: float = 1.3  # lot ratio that counts as multiplying
     stacked_share: float = 0.75  # of the entries made onto open same-side exposure, the adds' share
-    min_escalating: int = 3  # escalating adds that fire without a basket min_depth deep
+    min_shallow: int = 3  # averaging adds that fire without a basket min_depth deep
 
 
 @dataclass(slots=True)
@@ -160,7 +161,7 @@ class MartingaleDetector:
         averaging = self.adds >= rule.stacked_share * self.stacked  # nearly every stacked entry
         if self.deep_adds >= rule.min_adds:
             return averaging or self.adds >= rule.share * self.entries
-        return averaging and self.escalating >= rule.min_escalating
+        return averaging and self.adds >= rule.min_shallow
 
     def finding(self) -> Finding:
         """The verdict with the averaging adds as evidence."""
