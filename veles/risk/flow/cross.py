@@ -45,6 +45,7 @@ PARTNERS = 48  # candidate partners tracked per account
 DISCOVER = 8  # an account's first entries are each matched against the whole window
 RESCAN = 32  # after those, one entry in RESCAN is (new partners that start late)
 _COPY, _HEDGE = 0, 1
+_SINCE, _ORDER = 2, 4  # offsets in `_Partner.data`
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +67,35 @@ class _Recent:
 
 
 class _Partner:
-    """Matches of one account with one partner; plain slots, as a busy book makes many (most
-    are chance co-traders that match once and are evicted, so creating one must be cheap)."""
+    """Matches of one account with one partner. A busy book makes many (most are chance
+    co-traders that match once and are evicted), so one costs two tracked objects: `data` holds
+    per kind (_COPY, _HEDGE) the match count at `kind`, when the pair first was strong at
+    `_SINCE + kind`, and at `_ORDER + 3 * kind` the matches where this account entered first,
+    second, or at the same millisecond; the evidence tickets are kept from the second match on
+    (the first meanwhile in `first`)."""
 
-    __slots__ = ("counts", "order", "since", "tickets")
+    __slots__ = ("data", "first", "tickets")
 
-    def __init__(self) -> None:
-        self.counts = [0, 0]
-        self.since = [0, 0]
-        # per kind (3 slots each): matches where this account entered first, second, at the same
-        # millisecond
-        self.order = [0, 0, 0, 0, 0, 0]
-        self.tickets: deque[int] = deque(maxlen=EVIDENCE_TICKETS)  # evidence, from the first match on
+    def __init__(self, ticket: int) -> None:
+        self.data = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        self.first = ticket
+        self.tickets: deque[int] | None = None
+
+    def add_ticket(self, ticket: int) -> None:
+        """Keep a later match's ticket as evidence (the latest EVIDENCE_TICKETS)."""
+        if self.tickets is None:
+            self.tickets = deque((self.first,), maxlen=EVIDENCE_TICKETS)
+        self.tickets.append(ticket)
+
+    def evidence(self) -> tuple[int, ...]:
+        """The evidence tickets, oldest first."""
+        return (self.first,) if self.tickets is None else tuple(self.tickets)
 
     def consistent(self, kind: int, share: float) -> bool:
         """Whether one side leads (or they tie) in at least `share` of the matches: a copier
         follows its leader every time, chance co-traders take turns."""
-        first, second, tie = self.order[3 * kind:3 * kind + 3]
+        at = _ORDER + 3 * kind
+        first, second, tie = self.data[at:at + 3]
         return max(first, second) + tie >= share * (first + second + tie)
 
 
@@ -172,23 +185,25 @@ class CrossDetector:
         if entry is None:
             if len(table) >= PARTNERS:
                 self._evict(login, table)
-            entry = table[partner] = _Partner()
-        counts = entry.counts
-        count = counts[kind] = counts[kind] + 1
-        entry.order[3 * kind + order] += 1
-        entry.tickets.append(ticket)
-        if count >= self._rule.min_matches and not entry.since[kind] and self._strong(login, count):
-            entry.since[kind] = now
+            entry = table[partner] = _Partner(ticket)
+        else:
+            entry.add_ticket(ticket)
+        data = entry.data
+        count = data[kind] = data[kind] + 1
+        data[_ORDER + 3 * kind + order] += 1
+        if count >= self._rule.min_matches and not data[_SINCE + kind] and self._strong(login, count):
+            data[_SINCE + kind] = now
 
     def _evict(self, login: int, table: dict[int, _Partner]) -> None:
         """Drop partners that matched too few of the account's entries to ever be its pair and,
         while the table is still over half full, the weakest ones: one sort frees room for many
         newcomers, so a scalper's stream of chance co-traders costs little per entry."""
         floor = 0.25 * self.entries.get(login, 0)
-        ranked = sorted(table, key=lambda p: max(table[p].counts))
+        ranked = sorted(table, key=lambda p: max(table[p].data[_COPY], table[p].data[_HEDGE]))
         keep = PARTNERS // 2
         for rank, partner in enumerate(ranked):
-            if max(table[partner].counts) < floor or rank < len(ranked) - keep:
+            data = table[partner].data
+            if max(data[_COPY], data[_HEDGE]) < floor or rank < len(ranked) - keep:
                 del table[partner]
 
     def _strong(self, login: int, count: int, share: float = 0.0) -> bool:
@@ -204,7 +219,8 @@ class CrossDetector:
         copies: list[int] = []
         hedges: list[int] = []
         for partner, entry in table.items():
-            copy, hedge = entry.counts  # by kind: _COPY, _HEDGE
+            data = entry.data
+            copy, hedge = data[_COPY], data[_HEDGE]
             if copy > best_copy:
                 best_copy = copy
             if hedge > best_hedge:
@@ -224,16 +240,16 @@ class CrossDetector:
         entries = self.entries.get(login, 0)
         linked = sorted(
             p for p in candidates
-            if self._strong(login, table[p].counts[kind])
-            and self._strong(p, table[p].counts[kind], rule.partner_share)
+            if self._strong(login, table[p].data[kind])
+            and self._strong(p, table[p].data[kind], rule.partner_share)
             and table[p].consistent(kind, rule.leader_share)
         )
         share = count / entries if entries else 0.0
         tickets: tuple[int, ...] = ()
         since = 0
         if linked:
-            tickets = tuple(table[linked[0]].tickets)
-            since = min(table[p].since[kind] or 2**62 for p in linked)
+            tickets = table[linked[0]].evidence()
+            since = min(table[p].data[_SINCE + kind] or 2**62 for p in linked)
         name, label = ("hedged_pair", Label.HEDGED_PAIR) if kind == _HEDGE else ("syndicate", Label.SYNDICATE)
         return Finding(
             name, label, bool(linked),
