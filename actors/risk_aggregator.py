@@ -43,6 +43,7 @@ import ray
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from actors import collector
 from actors.alert_store import AlertStore, RuleSet, load_rules, tenant_rules
 from actors.deal_log import DealLog
 from actors.engine_stats import EngineStats
@@ -565,4 +566,11 @@ class Aggregator:
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class RiskAggregator(Aggregator):
-    """The tenant's aggregator as a Ray actor process of its own (named, detached)."""
+    """The tenant's aggregator as a Ray actor process of its own (named, detached). Its collector
+    is calmed like the hosts' and the supervisor's (`actors/collector.py`): the detectors keep
+    millions of small objects (recent entries, partner tables) and make many short-lived ones
+    per deal, and young collections that walked them cost about as much as the detectors' work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        collector.calm()
+        super().__init__(*args, **kwargs)
