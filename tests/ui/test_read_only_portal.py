@@ -104,6 +104,8 @@ def test_read_only_refuses_every_portal_change_with_the_apis_reason(pg_url: str,
     asyncio.run(ConnectionsState.add.fn(connections, {"server": "sim://alpha", "login": "1001",
                                                       "password": "pw"}))
     assert connections.error == reason
+    asyncio.run(ConnectionsState.test.fn(connections, "1"))  # testing stores the outcome on the row
+    assert connections.error == reason
     users = _state(UsersState, token)
     _drain(UsersState.invite.fn(users, {"email": "new@late.test", "role": "viewer"}))
     assert users.error == reason

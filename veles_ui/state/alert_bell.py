@@ -175,7 +175,8 @@ class AlertBellState(SessionState):
         try:
             view: ReaderView = await self.in_tenant(
                 Permission.VIEW_RISK,
-                lambda db, who: set_desktop_notifications(db, who.tenant_id, who.user_id, enabled))
+                lambda db, who: set_desktop_notifications(db, who.tenant_id, who.user_id, enabled),
+                change=True)
         except Exception as exc:
             self.desktop_notice = shown(exc)
             return

@@ -132,7 +132,7 @@ class ConnectionsState(SessionState):
         try:
             target = row_id(connection_id, "connection")
             check = await self.in_tenant(Permission.MANAGE_CONNECTIONS, lambda db, who: check_connection(
-                db, settings, who.tenant_id, target))
+                db, settings, who.tenant_id, target), change=True)  # the row keeps the outcome: a change
         except Exception as exc:
             await self._outcome(exc)
             return
