@@ -34,10 +34,10 @@ from veles.api.headers import SecurityHeadersMiddleware
 from veles.api.invitations import router as invitations_router
 from veles.api.metrics import Metrics, MetricsMiddleware
 from veles.api.preferences import router as preferences_router
+from veles.api.read_only import refuse_read_only
 from veles.api.realtime import mount_socketio
 from veles.api.responses import declare_responses
 from veles.api.users import router as users_router
-from veles.billing.readonly import refuse_read_only
 from veles.billing.routes import router as billing_router
 from veles.config import Settings, get_settings
 from veles.services.live import LiveFeed, get_live_feed
