@@ -5,8 +5,9 @@ Starting a demo (Ray, the engine's actors, a Reflex production build) is most of
 so every module here shares one: `demo` is the session's demo (port `DEMO_PORT`, `DEMO_ACCOUNTS`
 accounts, its e-mail going to the `demo_mail` SMTP server), and each module adds the tenants and
 users it needs beside the demo's broker. The modules run one after another, a test marked
-`stops_demo` (it ends the demo itself) after all of them, and the demo is stopped as soon as the
-last of them is done, so its Ray cluster does not compete with the rest of the suite.
+`loads_demo` (it puts load on the demo) after them, one marked `stops_demo` (it ends the demo
+itself) after all of them, and the demo is stopped as soon as the last of them is done, so its
+Ray cluster does not compete with the rest of the suite.
 """
 
 from __future__ import annotations
@@ -208,14 +209,21 @@ def _ours(item: pytest.Item | None) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "stops_demo: ends the demo itself (runs after the others)")
+    config.addinivalue_line("markers", "loads_demo: puts load and data on the demo (runs after the "
+                            "others, before the stops_demo tests)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """This directory's tests module by module, as collected, then the `stops_demo` tests, so one
-    demo serves them all. Other directories' tests keep their places."""
+    """This directory's tests module by module, as collected, then the `loads_demo` tests, then the
+    `stops_demo` tests, so one demo serves them all. Other directories' tests keep their places."""
     slots = [n for n, item in enumerate(items) if _ours(item)]
-    ours = sorted((items[n] for n in slots),
-                  key=lambda item: item.get_closest_marker("stops_demo") is not None)
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("stops_demo"):
+            return 2
+        return 1 if item.get_closest_marker("loads_demo") else 0
+
+    ours = sorted((items[n] for n in slots), key=rank)
     for n, item in zip(slots, ours, strict=True):
         items[n] = item
 

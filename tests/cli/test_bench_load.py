@@ -1,5 +1,5 @@
 """`veles bench load` (make loadtest): bad options are refused with a clear message before
-anything starts (the run itself starts a demo and Locust; tests/loadtests/test_locust_runs.py runs the
+anything starts (the run itself starts a demo and Locust; tests/browser/test_locust_runs.py runs the
 scenarios against a demo of its own)."""
 
 from __future__ import annotations

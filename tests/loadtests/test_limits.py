@@ -1,6 +1,6 @@
 """The load test's thresholds file and verdicts (loadtests/limits.py): what a file may say, the
 refusals that name what is wrong, and the limits deciding the verdict. The end-to-end run, where
-the verdicts decide Locust's exit code, is tests/loadtests/test_locust_runs.py."""
+the verdicts decide Locust's exit code, is tests/browser/test_locust_runs.py."""
 
 from __future__ import annotations
 
