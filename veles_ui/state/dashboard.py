@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import cast
 
@@ -11,7 +10,7 @@ import reflex as rx
 from veles.services.desk import closest_to_stop_out, margin_call_entries
 from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
-from veles_ui.state.desk import DeskReader, closest_view, freshness_view, today_view
+from veles_ui.state.desk import closest_view, freshness_view, tenant_desk, today_view
 from veles_ui.state.stream import PortalStream
 
 PAGE_SIZE = 50
@@ -87,32 +86,29 @@ class DashboardState(PortalStream):
 
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Follow the tenant's book while this tab shows the dashboard (one stream per tab)."""
-        reader, summed, tenant_id = DeskReader(), 0.0, 0
+        """Follow the tenant's book while this tab shows the dashboard (one stream per tab): one
+        hold of the tab's state per update, which checks the stream is still current and shows it."""
+        shown, summed = -1, 0.0  # the desk reader's generation last shown, and when
         called: frozenset[int] | None = None  # in margin call at the last update (None: none seen yet)
-        reading: asyncio.Task[bool] | None = None  # the desk's slower reads, never in the book's way
-        try:
-            async for replica in self._follow():
-                fresh = reading is not None and reading.done() and reading.result()
-                if tenant_id and (reading is None or reading.done()):
-                    closest = [r["login"] for r in closest_to_stop_out(replica.rows.values())]
-                    reading = asyncio.create_task(reader.refresh(tenant_id, closest))
-                today: list[dict[str, str]] | None = None
-                if fresh or time.monotonic() - summed >= DESK_EVERY_S:
-                    summed = time.monotonic()
-                    today, connections = today_view(replica, reader.deals), freshness_view(reader.info)
-                entered: list[int] = []
-                if replica.rows:  # the first book this tab sees is the baseline, not news
-                    called, entered = margin_call_entries(called, replica.rows.values())
-                async with self:
-                    self._show(replica)
-                    if entered:
-                        self.alarm_seq += 1
-                        self.alarm_logins = ", ".join(map(str, entered))
-                    self.closest = closest_view(replica, reader.distances)
-                    tenant_id = self.tenant_id
-                    if today is not None:  # summed from this very update: the version says so
-                        self.today, self.connections, self.today_version = today, connections, replica.version
-        finally:
-            if reading is not None:
-                reading.cancel()
+        async for update in self._updates():
+            replica, desk = update.replica, tenant_desk(update.tenant_id)
+            # the desk's slower reads, shared by the tenant's dashboards and never in the book's way
+            desk.poke(update.tenant_id, [r["login"] for r in closest_to_stop_out(replica.rows.values())])
+            today: list[dict[str, str]] | None = None
+            if desk.generation != shown or time.monotonic() - summed >= DESK_EVERY_S:
+                shown, summed = desk.generation, time.monotonic()
+                today, connections = today_view(replica, desk.deals), freshness_view(desk.info)
+            entered: list[int] = []
+            if replica.rows:  # the first book this tab sees is the baseline, not news
+                called, entered = margin_call_entries(called, replica.rows.values())
+            closest = closest_view(replica, desk.distances)
+            async with self:
+                if not self._still_current(update):
+                    break
+                self._show(replica)
+                if entered:
+                    self.alarm_seq += 1
+                    self.alarm_logins = ", ".join(map(str, entered))
+                self.closest = closest
+                if today is not None:  # summed from this very update: the version says so
+                    self.today, self.connections, self.today_version = today, connections, replica.version

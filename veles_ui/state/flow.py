@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -22,7 +21,7 @@ from veles.risk.flow.summary import routing
 from veles.services.desk import minor_text
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, sign_color
-from veles_ui.state.stream import Absence, PortalStream, book_stamp
+from veles_ui.state.stream import PortalStream, book_stamp
 
 log = logging.getLogger(__name__)
 
@@ -192,20 +191,9 @@ class FlowDeskState(PortalStream):
     def _current(self, mine: int) -> bool:
         return self.panel_stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
 
-    async def _follow(self) -> AsyncIterator[TenantReplica]:
-        """PortalStream._follow, numbered by `panel_stream_id`."""
-        async with self:
-            self.panel_stream_id += 1
-            mine, absence = self.panel_stream_id, Absence(self.router.session.client_token)
-        tenant_id = await self._signed_in_tenant(mine, absence)
-        if not tenant_id:
-            return
-        async for replica in get_live_feed().watch(tenant_id):
-            async with self:
-                current = self._current(mine) and self.tenant_id == tenant_id
-            if not current or absence.too_long():
-                break
-            yield replica
+    def _next_stream(self) -> int:
+        self.panel_stream_id += 1
+        return self.panel_stream_id
 
     def _show(self, replica: TenantReplica) -> None:
         summary = flow_summary(list(replica.rows.values()), top=8)
@@ -233,9 +221,13 @@ class FlowDeskState(PortalStream):
         """Follow the tenant's book while this tab shows the dashboard, at most once per
         PANEL_INTERVAL: the panel ranks the whole book, and labels move in seconds, not ticks."""
         last = 0.0
-        async for replica in self._follow():
+        async for update in self._updates():
+            # Whether the tab still shows the panel is read only when the panel is due (a hold of
+            # the tab's state per book update cost a Redis round trip each, for nothing)
             if time.monotonic() - last < PANEL_INTERVAL:
                 continue
             last = time.monotonic()
             async with self:
-                self._show(replica)
+                if not self._still_current(update):
+                    break
+                self._show(update.replica)

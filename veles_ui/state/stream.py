@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.state.session import SessionState, tab_connected
@@ -40,6 +41,16 @@ class Absence:
         if self._since is None:
             self._since = now
         return now - self._since > DISCONNECT_GRACE
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """A book update for one stream of one tab: the stream's number and the tenant it follows,
+    which the tab's state must still hold for the update to be shown (`PortalStream._still_current`)."""
+
+    replica: TenantReplica
+    stream: int
+    tenant_id: int
 
 
 class PortalStream(SessionState):
@@ -79,19 +90,40 @@ class PortalStream(SessionState):
                 return 0
             await asyncio.sleep(GUARD_POLL)
 
-    async def _follow(self) -> AsyncIterator[TenantReplica]:
-        """The tenant's book each time it changes, while the tab is connected, on this page, and
-        this is the tab's newest stream (a reload or a second on_load takes over from an older one).
-        """
+    def _next_stream(self) -> int:
+        """Take the next stream number (under `async with self`): the one a new stream runs as."""
+        self.stream_id += 1
+        return self.stream_id
+
+    def _still_current(self, update: StreamUpdate) -> bool:
+        """Whether `update`'s stream is still the tab's newest on its page, for the same tenant (a
+        tenant gone from the state: the session ended, `SessionWatch`). Read under `async with
+        self`, in the same hold that shows the update."""
+        return self._current(update.stream) and self.tenant_id == update.tenant_id
+
+    async def _updates(self) -> AsyncIterator[StreamUpdate]:
+        """The tenant's book each time it changes, while the tab is connected. The caller checks
+        `_still_current` in the same `async with self` that shows the update: with Redis as
+        Reflex's state manager each hold is a lock, a read and a write of the tab's state in
+        Redis, and a separate hold just for that check doubled the round trips per update."""
         async with self:
-            self.stream_id += 1
-            mine, absence = self.stream_id, Absence(self.router.session.client_token)
+            mine, absence = self._next_stream(), Absence(self.router.session.client_token)
         tenant_id = await self._signed_in_tenant(mine, absence)
         if not tenant_id:
             return
         async for replica in get_live_feed().watch(tenant_id):
-            async with self:  # a tenant gone from the state: the session ended (`SessionWatch`)
-                current = self._current(mine) and self.tenant_id == tenant_id
-            if not current or absence.too_long():
+            if absence.too_long():
                 break
-            yield replica
+            yield StreamUpdate(replica, mine, tenant_id)
+
+    async def _follow(self) -> AsyncIterator[TenantReplica]:
+        """The tenant's book each time it changes, while the tab is connected, on this page, and
+        this is the tab's newest stream (a reload or a second on_load takes over from an older one).
+        For pages that read more before showing; a page that only shows the update uses `_updates`.
+        """
+        async for update in self._updates():
+            async with self:
+                current = self._still_current(update)
+            if not current:
+                break
+            yield update.replica
