@@ -1,5 +1,7 @@
 """Reflex configuration: ports and Redis come from the same settings as the rest of Veles."""
 
+import os
+
 import reflex as rx
 from reflex.constants import StateManagerMode
 from reflex.plugins.sitemap import SitemapPlugin
@@ -7,6 +9,14 @@ from reflex.plugins.sitemap import SitemapPlugin
 from veles.config import get_settings
 
 _settings = get_settings()
+
+if _settings.redis_url:
+    # Opportunistic state locks: a worker that took a tab's Redis lock keeps it and the tab's state
+    # in memory while no other worker asks for it (Reflex flushes it to Redis when one does, and
+    # after the hold time), instead of a lock, a read and a write in Redis for every update a live
+    # page's stream applies. The tab's own events and streams run in the worker holding its socket.
+    # Set before Reflex makes its state manager, which reads it; the environment can still say false.
+    os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
 
 config = rx.Config(
     app_name="veles_ui",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import cast
+from collections import OrderedDict
+from typing import Any, cast
 
 import reflex as rx
 
@@ -17,6 +18,63 @@ PAGE_SIZE = 50
 # the per-currency day sums go over every account: at most this often (the book moves 4x a second)
 DESK_EVERY_S = 1.0
 BAR_PX = 22  # the exposure chart's height per symbol: every symbol has its own labelled bar
+
+
+def _book_view(replica: TenantReplica) -> dict[str, Any]:
+    """The dashboard's fields for one book update, formatted."""
+    totals = replica.totals
+    every = totals.get("exposure", [])
+    page, _total = replica.page(sort="login", limit=PAGE_SIZE)
+    return {
+        "equity": money(totals.get("equity")),
+        "balance": money(totals.get("balance")),
+        "credit": money(totals.get("credit")),
+        "profit": money(totals.get("profit")),
+        "profit_color": sign_color(totals.get("profit")),
+        "margin": money(totals.get("margin")),
+        "free_margin": money(totals.get("free_margin")),
+        "margin_level": percent(totals.get("margin_level")),
+        "accounts": int(totals.get("accounts", 0)),
+        "margin_call": int(totals.get("margin_call", 0)),
+        "stop_out": int(totals.get("stop_out", 0)),
+        "version": replica.version,
+        "stamp": f"{replica.sent_at * 1000:.0f} {replica.published_at * 1000:.0f}",
+        "exposure": [exposure_view(e) for e in every],
+        "exposure_chart": [
+            {"symbol": e["symbol"], "A-book": round(e["a_usd"] / 1e6, 3),
+             "B-book": round(e["b_usd"] / 1e6, 3)}
+            for e in every
+        ],
+        "exposure_height": 60 + BAR_PX * len(every),
+        "rows": [account_view(r) for r in page],
+    }
+
+
+class BookViews:
+    """The dashboard's formatted fields per tenant, for the book update last formatted: every
+    dashboard of a tenant shows the same figures of the same update, and formatting them once per
+    tab made the portal's work per update grow with its tabs. The views are shared and never
+    changed in place (a tab's state gets a new one with each update). Bounded: the least recently
+    shown tenants go."""
+
+    def __init__(self, tenants: int = 1024) -> None:
+        self._tenants = tenants
+        self._views: OrderedDict[int, tuple[tuple[int, int, float], dict[str, Any]]] = OrderedDict()
+
+    def view(self, tenant_id: int, replica: TenantReplica) -> dict[str, Any]:
+        """The fields of `replica` as it is now (its epoch, version and stamp name the update)."""
+        key = (replica.epoch, replica.version, replica.sent_at)
+        cached = self._views.get(tenant_id)
+        if cached is None or cached[0] != key:
+            cached = (key, _book_view(replica))
+            self._views[tenant_id] = cached
+        self._views.move_to_end(tenant_id)
+        while len(self._views) > self._tenants:
+            self._views.popitem(last=False)
+        return cached[1]
+
+
+BOOK_VIEWS = BookViews()
 
 
 class DashboardState(PortalStream):
@@ -53,33 +111,11 @@ class DashboardState(PortalStream):
     alarm_seq: rx.Field[int] = rx.field(0)
     alarm_logins: rx.Field[str] = rx.field("")
 
-    def _show(self, replica: TenantReplica) -> None:
-        totals = replica.totals
-        self.equity = money(totals.get("equity"))
-        self.balance = money(totals.get("balance"))
-        self.credit = money(totals.get("credit"))
-        self.profit = money(totals.get("profit"))
-        self.profit_color = sign_color(totals.get("profit"))
-        self.margin = money(totals.get("margin"))
-        self.free_margin = money(totals.get("free_margin"))
-        self.margin_level = percent(totals.get("margin_level"))
-        self.accounts = int(totals.get("accounts", 0))
-        self.margin_call = int(totals.get("margin_call", 0))
-        self.stop_out = int(totals.get("stop_out", 0))
-        self.version = replica.version
-        self.stamp = f"{replica.sent_at * 1000:.0f} {replica.published_at * 1000:.0f}"
+    def _show(self, replica: TenantReplica, view: dict[str, Any]) -> None:
+        for name, value in view.items():
+            setattr(self, name, value)
         if replica.sent_at:
             self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
-        every = totals.get("exposure", [])
-        self.exposure = [exposure_view(e) for e in every]
-        self.exposure_chart = [
-            {"symbol": e["symbol"], "A-book": round(e["a_usd"] / 1e6, 3),
-             "B-book": round(e["b_usd"] / 1e6, 3)}
-            for e in every
-        ]
-        self.exposure_height = 60 + BAR_PX * len(every)
-        page, _total = replica.page(sort="login", limit=PAGE_SIZE)
-        self.rows = [account_view(r) for r in page]
 
     def _shows(self, path: str) -> bool:
         return path == "/dashboard"
@@ -102,10 +138,11 @@ class DashboardState(PortalStream):
             if replica.rows:  # the first book this tab sees is the baseline, not news
                 called, entered = margin_call_entries(called, replica.rows.values())
             closest = closest_view(replica, desk.distances)
+            view = BOOK_VIEWS.view(update.tenant_id, replica)
             async with self:
                 if not self._still_current(update):
                     break
-                self._show(replica)
+                self._show(replica, view)
                 if entered:
                     self.alarm_seq += 1
                     self.alarm_logins = ", ".join(map(str, entered))
