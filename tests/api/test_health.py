@@ -92,3 +92,12 @@ def test_metrics_read_the_engines_stats_from_redis(local: TestClient) -> None:
     text = local.get("/metrics").text  # the test Redis holds no engine's stats: reachable, no tenant
     assert "veles_engine_reachable 1.0" in text
     assert "veles_engine_live_actors{" not in text
+
+
+def test_metrics_read_the_report_queue(local: TestClient) -> None:
+    """The report workers serve no HTTP: their queue's figures come with every replica's /metrics
+    (tests/reports/test_report_metrics.py checks the figures on a queue the workers left)."""
+    text = local.get("/metrics").text
+    assert "veles_report_queue_reachable 1.0" in text
+    assert 'veles_reports{status="queued"}' in text
+    assert "veles_report_oldest_queued_seconds" in text

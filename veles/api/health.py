@@ -31,6 +31,7 @@ from veles.api.deps import Context
 from veles.config import Settings
 from veles.services.delivery_consumer import DeliveryCollector, delivery_problems, read_delivery_status
 from veles.services.engine_metrics import EngineCollector, read_engine_stats
+from veles.services.report_metrics import ReportQueueCollector, read_report_queue
 from veles.services.web_sessions import session_counts
 
 router = APIRouter(tags=["operations"])
@@ -186,7 +187,8 @@ class SessionCollector(Collector):
 async def metrics(request: Request, ctx: Context) -> Response:
     """Prometheus text exposition of this app's registry, then the engine's metrics (lag, live
     actors, restarts and alerts per tenant; this process's pushes), read without blocking the
-    event loop (`veles.services.engine_metrics`), and this process's open sessions."""
+    event loop (`veles.services.engine_metrics`), this process's open sessions, and the report
+    workers' queue (`veles.services.report_metrics`)."""
     counts = session_counts()
     namespace = getattr(request.app.state, "sio_namespace", None)
     if namespace is not None:
@@ -195,5 +197,6 @@ async def metrics(request: Request, ctx: Context) -> Response:
     engine.register(SessionCollector(counts))
     engine.register(EngineCollector(await read_engine_stats(ctx.settings)))
     engine.register(DeliveryCollector(await read_delivery_status(ctx.settings)))
+    engine.register(ReportQueueCollector(await read_report_queue(ctx.settings)))
     body = generate_latest(ctx.metrics.registry) + generate_latest(engine)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
