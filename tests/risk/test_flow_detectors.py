@@ -297,7 +297,7 @@ def test_news_fires_on_entries_in_the_window_on_the_moved_symbols(
     deals = []
     for i in range(NewsRule().min_entries):
         event_msc = T0 + i * 600_000
-        monitor.on_news([NewsEvent(event_msc, "EUR data", frozenset({"EURUSD", "EURJPY"}))])
+        monitor.on_news([NewsEvent(event_msc, "EUR data", ("EURUSD", "EURJPY"))])
         deal = trade(1, Side.BUY, event_msc + delay_ms, 1.1, symbol=symbol)
         monitor.on_deals([deal])
         deals.append(deal)
@@ -310,8 +310,8 @@ def test_news_fires_on_entries_in_the_window_on_the_moved_symbols(
 
 def test_calendar_keeps_time_order_when_a_release_is_added_late() -> None:
     calendar = Calendar(NewsRule())
-    calendar.add([NewsEvent(T0 + 60_000, "later", frozenset({"EURUSD"}))])
-    calendar.add([NewsEvent(T0, "earlier", frozenset({"USDJPY"}))])
+    calendar.add([NewsEvent(T0 + 60_000, "later", ("EURUSD",))])
+    calendar.add([NewsEvent(T0, "earlier", ("USDJPY",))])
     found = calendar.around("USDJPY", T0 + 5_000)
     assert found is not None
     assert found.title == "earlier"
@@ -327,7 +327,7 @@ def test_news_needs_enough_entries_at_releases_and_a_share_of_all(
     monitor = FlowMonitor()
     for i in range(news_entries):
         event_msc = T0 + i * 600_000
-        monitor.on_news([NewsEvent(event_msc, "EUR data", frozenset({"EURUSD"}))])
+        monitor.on_news([NewsEvent(event_msc, "EUR data", ("EURUSD",))])
         monitor.on_deals([trade(1, Side.BUY, event_msc + 1_000, 1.1)])
     for i in range(other_entries):
         monitor.on_deals([trade(1, Side.BUY, T0 + 10 * 600_000 + i * 120_000, 1.1)])
@@ -429,7 +429,7 @@ def test_entries_at_a_release_are_not_matched_across_accounts(release: bool) -> 
     for i in range(4):
         msc = T0 + i * 600_000
         if release:
-            monitor.on_news([NewsEvent(msc, "EUR data", frozenset({"EURUSD"}))])
+            monitor.on_news([NewsEvent(msc, "EUR data", ("EURUSD",))])
         round_trip(monitor, 10, msc, 60_000)
         round_trip(monitor, 11, msc + 500, 60_000)
     assert finding(monitor, 10, "syndicate").fired is not release
@@ -479,7 +479,7 @@ def test_latency_arbitrage_outranks_the_news_and_scalping_it_also_looks_like() -
     monitor = FlowMonitor()
     for i in range(8):
         msc = T0 + i * 300_000
-        monitor.on_news([NewsEvent(msc, "EUR data", frozenset({"EURUSD"}))])
+        monitor.on_news([NewsEvent(msc, "EUR data", ("EURUSD",))])
         monitor.on_quotes([Quote("EURUSD", 1.1010, 1.1012, msc)])
         opening = trade(1, Side.BUY, msc, 1.1000)
         monitor.on_deals([opening])

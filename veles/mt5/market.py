@@ -228,7 +228,7 @@ class Market:
         publish the release as `news`, the simulator's calendar entry."""
         moved = self._gap_driver(dt)
         if moved:
-            self.news = (NewsEvent(self.now_msc, self._release, frozenset(moved)),)
+            self.news = (NewsEvent(self.now_msc, self._release, tuple(sorted(moved))),)
         return moved
 
     def _gap_driver(self, dt: float) -> set[str]:

@@ -7,8 +7,9 @@ Format: JSON lines, gzip-compressed when the file name ends in ".gz".
   from before the first batch. Dataclasses are JSON objects with their field names; enums are
   their values.
 * Then one line per batch: `{"seq": 1, "sent_at": 1710000000.25, "quotes": [[symbol, bid, ask,
-  time_msc], ...], "deals": [Deal...], "swaps": [PositionSwap...]}`. Quotes are arrays because
-  they are most of the volume; files written before swaps existed have no "swaps" (read as none).
+  time_msc], ...], "deals": [Deal...], "swaps": [PositionSwap...], "news": [NewsEvent...]}`.
+  Quotes are arrays because they are most of the volume; files written before swaps or the
+  calendar existed have no "swaps" or "news" (read as none).
 
 Floats are written with Python's shortest round-trip repr, so a replay gives bit-identical
 prices. NaN and infinities are written as the JSON extensions `NaN`/`Infinity` (as Python's json
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from veles.mt5.gateway import Gateway
-from veles.risk.events import AccountSnapshot, Batch, Deal, PositionSwap, Quote
+from veles.risk.events import AccountSnapshot, Batch, Deal, NewsEvent, PositionSwap, Quote
 from veles.risk.instruments import SymbolSpec
 
 FORMAT = "veles-mt5-session"
@@ -90,6 +91,7 @@ def encode_batch(batch: Batch) -> dict[str, Any]:
         "quotes": [[q.symbol, q.bid, q.ask, q.time_msc] for q in batch.quotes],
         "deals": [to_json(d) for d in batch.deals],
         "swaps": [to_json(w) for w in batch.swaps],
+        "news": [to_json(n) for n in batch.news],
     }
 
 
@@ -99,7 +101,8 @@ def decode_batch(data: dict[str, Any], connection_id: str) -> Batch:
         quotes = tuple(Quote(str(s), float(b), float(a), int(t)) for s, b, a, t in data["quotes"])
         deals = tuple(from_json(Deal, d) for d in data["deals"])
         swaps = tuple(from_json(PositionSwap, w) for w in data.get("swaps", ()))  # none before swaps existed
-        return Batch(connection_id, int(data["seq"]), float(data["sent_at"]), quotes, deals, swaps)
+        news = tuple(from_json(NewsEvent, n) for n in data.get("news", ()))  # nor before the calendar
+        return Batch(connection_id, int(data["seq"]), float(data["sent_at"]), quotes, deals, swaps, news=news)
     except (KeyError, TypeError, ValueError) as error:
         raise RecordingError(f"malformed batch: {error}") from error
 

@@ -15,6 +15,7 @@ books cannot take (unknown login, duplicate) likewise pass through untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -70,7 +71,7 @@ class ReplayGateway:
             return Batch(self.connection_id, self._seq, time.time())
         self._seq = batch.seq
         self._book(batch)
-        return Batch(batch.connection_id, batch.seq, time.time(), batch.quotes, batch.deals, batch.swaps)
+        return dataclasses.replace(batch, sent_at=time.time())  # the recording's calendar too
 
     def close(self) -> None:
         """Close the recording file; later polls raise GatewayError."""

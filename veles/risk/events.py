@@ -168,7 +168,7 @@ class NewsEvent:
 
     time_msc: int
     title: str
-    symbols: frozenset[str]
+    symbols: tuple[str, ...]  # sorted: a set's order (and so its repr) changes from process to process
 
 
 @dataclass(frozen=True, slots=True)
