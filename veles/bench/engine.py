@@ -127,7 +127,10 @@ def reference_run(spec: GatewaySpec, polls: int) -> tuple[dict[int, AccountFigur
     math_s = 0.0
     symbols = {s.name: s for s in gateway.symbols()}
     board = {q.symbol: q for q in gateway.poll().quotes}
-    hosts = {a.login: AccountActor(a, symbols, board) for a in gateway.accounts()}
+    # stamped with the connection, as the supervisor stamps what its gateway gives (the figures'
+    # `server`)
+    hosts = {a.login: AccountActor(dataclasses.replace(a, server=spec.connection_id), symbols, board)
+             for a in gateway.accounts()}
     for _ in range(polls - 1):
         batch = gateway.poll()
         board.update((q.symbol, q) for q in batch.quotes)
