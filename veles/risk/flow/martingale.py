@@ -44,7 +44,7 @@ class MartingaleRule:
     share: float = 0.25
     escalation: float = 1.3  # lot ratio that counts as multiplying
     stacked_share: float = 0.75  # of the entries made onto open same-side exposure, the adds' share
-    min_shallow: int = 3  # averaging adds that fire without a basket min_depth deep
+    min_shallow: int = 2  # averaging adds that fire without a basket min_depth deep
 
 
 @dataclass(slots=True)
