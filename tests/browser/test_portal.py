@@ -108,9 +108,12 @@ def test_account_page_shows_positions_and_live_equity(page: Page, artifacts: Pat
     page.screenshot(path=str(artifacts / "portal-account.png"))
     assert changed != first, f"account equity stayed at {first} for 5 s"
     cells = page.locator("#positions-table tbody tr").first.locator("td").all_inner_texts()
-    assert len(cells) == 9  # ticket, symbol, side, volume, open and current price, swap, commission, profit
-    assert cells[2] in {"buy", "sell"}
-    assert all(re.fullmatch(r"-?[\d,]+\.\d+", cells[i]) for i in (3, 4, 5, 6, 7, 8)), cells
+    # ticket, open time, symbol, side, volume, open price, S/L, T/P, current price, swap, commission, profit
+    assert len(cells) == 12, cells
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", cells[1]), cells
+    assert cells[3] in {"buy", "sell"}
+    assert all(re.fullmatch(r"-?[\d,]+\.\d+", cells[i]) for i in (4, 5, 8, 9, 10, 11)), cells
+    assert all(cells[i] == "—" or re.fullmatch(r"[\d,]+\.\d+", cells[i]) for i in (6, 7)), cells  # stops
 
 
 def _plotted(page: Page, name: str) -> int:
