@@ -73,11 +73,15 @@ def test_the_standard_mix_runs_every_scenario_distributed_and_passes(
     assert "FAIL" not in output, output[-5000:]
     stats = _stats(tmp_path)
     for name in ("dashboard: gateway → client", "dashboard open: first figures", "accounts: open list",
-                 "api: gateway → client", "api: connect", "admin: GET /api/v1/users",
-                 "reports: POST /api/v1/reports", "visitor: /login"):
+                 "api: gateway → client", "api: connect", "reports: POST /api/v1/reports", "visitor: /login"):
         assert name in stats, (name, sorted(stats))
         assert int(stats[name]["Request Count"]) > 0, stats[name]
         assert int(stats[name]["Failure Count"]) == 0, stats[name]
+    # The admin comes by every 10-40 s and picks one of its lists at random (loadtests/admins.py):
+    # in 25 s it reads one or two of them, not always the users (CI failed once on that).
+    admin = [row for name, row in stats.items() if name.startswith("admin: ")]
+    assert admin, sorted(stats)
+    assert all(int(row["Request Count"]) > 0 and int(row["Failure Count"]) == 0 for row in admin), admin
     # book updates are aged from their gateway stamp: positive, and not minutes old
     for name in ("dashboard: gateway → client", "api: gateway → client"):
         assert 0 < float(stats[name]["Median Response Time"]) < 60_000, stats[name]
