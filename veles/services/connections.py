@@ -138,10 +138,10 @@ def _keys(settings: Settings) -> list[str]:
     return parse_keys(secret.get_secret_value() if secret is not None else "")
 
 
-def _row(db: Session, tenant_id: int, connection_id: int) -> Mt5Connection:
-    row = db.exec(
-        select(Mt5Connection).where(Mt5Connection.tenant_id == tenant_id, Mt5Connection.id == connection_id)
-    ).first()
+def _row(db: Session, tenant_id: int, connection_id: int, *, lock: bool = False) -> Mt5Connection:
+    query = select(Mt5Connection).where(Mt5Connection.tenant_id == tenant_id,
+                                        Mt5Connection.id == connection_id)
+    row = db.exec(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound(f"No connection {connection_id}.")
     return row
@@ -237,8 +237,13 @@ def update_connection(
 
 def delete_connection(db: Session, tenant_id: int, connection_id: int, *, actor: int | None = None) -> None:
     """Remove a connection and the client accounts known through it (the MT5 server keeps them;
-    adding the connection again brings them back)."""
-    row = _row(db, tenant_id, connection_id)
+    adding the connection again brings them back).
+
+    The row is locked first: the engine admitting this connection at the same moment writes its
+    accounts under the same lock (`_connect`), so either its accounts are committed before this
+    delete reads them, or it finds the row gone. Without the lock an account written between the
+    two deletes broke the foreign key (seen in CI)."""
+    row = _row(db, tenant_id, connection_id, lock=True)
     db.exec(delete(ClientAccount).where(
         col(ClientAccount.tenant_id) == tenant_id, col(ClientAccount.connection_id) == connection_id
     ))
@@ -357,7 +362,7 @@ class StoredConnections:
         """Mark the row connected and make its `client_account` rows the server's accounts now
         (new ones added, changed settings updated, vanished ones removed)."""
         row = db.exec(select(Mt5Connection).where(Mt5Connection.tenant_id == self.tenant_id,
-                                                  Mt5Connection.id == feed.row_id)).first()
+                                                  Mt5Connection.id == feed.row_id).with_for_update()).first()
         if row is None:  # removed meanwhile: the supervisor closes the feed at its next sync
             return
         row.status, row.last_error, row.last_connected_at = ConnectionStatus.CONNECTED, None, utcnow()
