@@ -14,6 +14,8 @@ from models.tenancy import Plan, Role, Tenant
 from tests.billing.conftest import bearer, deliver, make_broker, tenant
 from tests.stubs.stripe_fake import StripeFake
 from veles.api import create_api
+from veles.billing.account import PlanStanding, billing_notice, standing
+from veles.billing.routes import StandingOut
 from veles.config import Settings
 
 
@@ -104,3 +106,19 @@ def test_without_stripe_the_billing_routes_say_so(billing_settings: Settings) ->
         assert answer.status_code == 404  # as the webhook: nothing to reach here, no server fault
         assert answer.json()["detail"] == "billing is not configured: set STRIPE_SECRET_KEY"
         assert bare.get("/api/v1/billing", headers=headers).json()["plan"] == "starter"  # reads stay
+
+
+def test_the_api_shows_the_stored_standing_field_by_field(client: TestClient, billing_settings: Settings) -> None:
+    """`GET /api/v1/billing` is `account.standing` as stored, every shared field (the API model and
+    the stored one derive from one base, so a field added to one is in the other) plus the notice;
+    whether a Stripe customer exists stays inside."""
+    broker = make_broker(billing_settings, plan=Plan.PROFESSIONAL, billing=BillingStatus.PAST_DUE)
+    answer = client.get("/api/v1/billing", headers=bearer(billing_settings, broker.tenant_id, broker.email))
+    assert answer.status_code == 200, answer.text
+    stored = standing(billing_settings.database_url, broker.tenant_id)
+    shown = StandingOut.model_validate(answer.json())
+    assert set(StandingOut.model_fields) == {*PlanStanding.model_fields, "notice"}
+    assert shown.model_dump(exclude={"notice"}) == stored.model_dump(exclude={"has_customer"})
+    assert (shown.plan, shown.billing_status) == ("professional", "past_due")
+    assert shown.notice == billing_notice("past_due")
+    assert "has_customer" not in answer.json()

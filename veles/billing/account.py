@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from models.accounts import ClientAccount
@@ -38,9 +39,9 @@ LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete"})
 INVOICES = 12  # the newest invoices the plan page lists (a year of monthly invoices)
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """Where a tenant stands with billing (from the tenant's stored subscription state)."""
+class PlanStanding(BaseModel, frozen=True):
+    """Where a tenant stands with billing, as the plan page and the API show it. The API's
+    `StandingOut` and the stored `Standing` both derive from it, so their fields cannot drift."""
 
     plan: str
     plan_name: str
@@ -51,6 +52,12 @@ class Standing:
     current_period_end: datetime | None
     plan_chosen: str | None
     subscribed: bool  # a live subscription: changing plan goes through the Billing Portal
+
+
+class Standing(PlanStanding, frozen=True):
+    """`PlanStanding` read from the tenant's stored subscription state, and whether it has a
+    Stripe customer yet (the way to pay is made on first use)."""
+
     has_customer: bool
 
 

@@ -53,18 +53,9 @@ async def _stripe(call: Callable[[], T]) -> T:
                             ) from None
 
 
-class StandingOut(BaseModel):
+class StandingOut(account.PlanStanding, frozen=True):
     """Where the caller's broker stands with billing; `monthly_cents` is the plan's list price."""
 
-    plan: str
-    plan_name: str
-    monthly_cents: int
-    billing_status: str
-    subscription_status: str | None
-    trial_ends_at: datetime | None
-    current_period_end: datetime | None
-    plan_chosen: str | None
-    subscribed: bool
     notice: str = Field(description="What the portal's banner says for this status ('' when paid up).")
 
 
@@ -94,7 +85,7 @@ class InvoiceOut(BaseModel):
 async def billing_standing(ctx: Context, who: Payer) -> StandingOut:
     """The broker's plan, billing status, trial end and current period."""
     found = await asyncio.to_thread(account.standing, ctx.settings.database_url, who.tenant_id)
-    return StandingOut(**{k: getattr(found, k) for k in StandingOut.model_fields if k != "notice"},
+    return StandingOut(**found.model_dump(include=set(account.PlanStanding.model_fields)),
                        notice=account.billing_notice(found.billing_status))
 
 
