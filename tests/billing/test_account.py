@@ -108,7 +108,8 @@ def test_without_stripe_the_billing_routes_say_so(billing_settings: Settings) ->
         assert bare.get("/api/v1/billing", headers=headers).json()["plan"] == "starter"  # reads stay
 
 
-def test_the_api_shows_the_stored_standing_field_by_field(client: TestClient, billing_settings: Settings) -> None:
+def test_the_api_shows_the_stored_standing_field_by_field(client: TestClient,
+                                                          billing_settings: Settings) -> None:
     """`GET /api/v1/billing` is `account.standing` as stored, every shared field (the API model and
     the stored one derive from one base, so a field added to one is in the other) plus the notice;
     whether a Stripe customer exists stays inside."""

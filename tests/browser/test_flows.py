@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, Web
 from pydantic import SecretStr
 from sqlmodel import select
 
-from models.alerts import Alert, AlertRule, AlertState, Severity
+from models.alerts import Alert, AlertReader, AlertRule, AlertState, Severity
 from models.billing import BillingStatus
 from models.db import session_scope
 from models.tenancy import Role, Tenant, TenantStatus, User
@@ -487,7 +487,8 @@ def _billing_status(portal: Demo, tenant_id: int, status: BillingStatus) -> None
 def test_read_only_shows_its_banner_refuses_changes_and_the_admin_sees_who_is_behind(
     tabs: Opener, portal: Demo, beta_signed_up: dict[str, str], artifacts: Path
 ) -> None:
-    """Beta past its grace period: every page's banner says what to do; adding a rule is refused
+    """Beta past its grace period: every page's banner says what to do, once (the rules page then
+    offers no form under it: a second read-only notice); the bell's "mark all read" is refused
     with the API's sentence and stores nothing; the platform admin sees MRR, the plan mix and Beta
     behind on payment. Beta is made active again at the end."""
     tenant_id = int(beta_signed_up["tenant_id"])
@@ -498,17 +499,24 @@ def test_read_only_shows_its_banner_refuses_changes_and_the_admin_sees_who_is_be
         assert "read-only" in page.locator("#billing-banner").inner_text()
         page.click("#nav-rules")
         page.wait_for_url("**/rules", wait_until="commit")
-        page.wait_for_selector("#rule-form")
+        page.wait_for_selector("#built-in-rules-table")
         assert "read-only" in page.locator("#billing-banner").inner_text()  # on this page too
-        page.fill("#rule-threshold", "150")
-        page.click("#rule-add")
-        page.wait_for_selector("#rules-error", timeout=30_000)
-        refusal = page.locator("#rules-error").inner_text()  # the API's own sentence (its portal URL aside)
-        assert refusal.startswith(MESSAGE.split("{portal}")[0]), refusal
-        assert refusal.endswith("/plan"), refusal
-        with session_scope(portal.database_url) as session:
-            assert session.exec(select(AlertRule).where(AlertRule.tenant_id == tenant_id)).all() == []
+        page.wait_for_selector("#rule-form", state="detached", timeout=30_000)  # nothing to change
+        assert page.locator("#billing-banner").count() == 1
+        assert page.locator("#rules-read-only, #rules-error").count() == 0  # one read-only notice
         page.screenshot(path=str(artifacts / "flows-read-only-rules.png"), full_page=True)
+        readers = select(AlertReader.user_id, AlertReader.read_seq).where(AlertReader.tenant_id == tenant_id)
+        with session_scope(portal.database_url) as session:
+            before = session.exec(readers).all()
+        page.click("#mark-read")  # a change too: refused with the API's own sentence (its portal URL aside)
+        toast = page.locator("[data-sonner-toast]", has_text="read-only")
+        toast.wait_for(timeout=30_000)
+        refusal = toast.inner_text()
+        assert MESSAGE.split("{portal}")[0] in refusal, refusal
+        assert "/plan" in refusal, refusal
+        with session_scope(portal.database_url) as session:
+            assert session.exec(readers).all() == before  # nothing marked
+        page.screenshot(path=str(artifacts / "flows-read-only-mark-read.png"), full_page=True)
         page.click("#billing-banner-plan")
         page.wait_for_url("**/plan", wait_until="commit")
         page.locator("#plan-billing-status", has_text="read_only").wait_for(timeout=30_000)

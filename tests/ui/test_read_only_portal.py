@@ -5,6 +5,7 @@ Reflex states' handlers against the real PostgreSQL, beside the API on the same 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
-from models.alerts import Alert, AlertRule, AlertState, Severity
+from models.alerts import Alert, AlertReader, AlertRule, AlertState, Severity
 from models.billing import BillingStatus
 from models.connections import Mt5Connection
 from models.db import session_scope, upgrade
@@ -24,6 +25,7 @@ from veles.billing.account import billing_notice
 from veles.billing.readonly import MESSAGE
 from veles.config import get_settings
 from veles.services.auth import Identity, issue_token
+from veles_ui.state.alert_bell import AlertBellState
 from veles_ui.state.alerts import AlertsState, RulesState
 from veles_ui.state.billing_banner import BillingBanner
 from veles_ui.state.connections import ConnectionsState
@@ -93,8 +95,10 @@ def test_read_only_refuses_every_portal_change_with_the_apis_reason(pg_url: str,
     with TestClient(create_api(get_settings())) as api:  # what the API says to the same change
         refused = api.post("/api/v1/alert-rules", headers={"Authorization": f"Bearer {token}"},
                            json={"kind": "margin_level", "threshold": "120", "severity": "warning"})
+        marked = api.post("/api/v1/me/alerts/read", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403
     assert refused.json()["detail"] == reason
+    assert (marked.status_code, marked.json()["detail"]) == (403, reason)  # "mark all read" is a change
 
     rules = _state(RulesState, token)
     asyncio.run(RulesState.add.fn(rules, {"kind": "margin_level", "threshold": "120",
@@ -117,7 +121,11 @@ def test_read_only_refuses_every_portal_change_with_the_apis_reason(pg_url: str,
         alert_id = session.exec(select(Alert.id)).one()
     asyncio.run(AlertsState.acknowledge.fn(alerts, str(alert_id)))
     assert alerts.error == reason
-    for model in (AlertRule, Mt5Connection, Invitation):
+    bell = _state(AlertBellState, token)
+    toast = asyncio.run(AlertBellState.read_all.fn(bell))  # the bell's "mark all read", as the API
+    assert toast is not None
+    assert json.dumps(reason) in str(toast), toast  # the reason, as a toast
+    for model in (AlertRule, Mt5Connection, Invitation, AlertReader):
         assert _count(pg_url, model) == 0, model  # nothing stored
     with session_scope(pg_url) as session:
         assert session.exec(select(Alert.state)).one() is AlertState.OPEN
@@ -145,6 +153,9 @@ def test_past_due_shows_the_banner_and_still_allows_changes(pg_url: str, broker:
                                           "severity": "warning", "symbol": ""}))
     assert rules.error == ""
     assert _count(pg_url, AlertRule) == 1
+    bell = _state(AlertBellState, token)
+    assert asyncio.run(AlertBellState.read_all.fn(bell)) is None  # marked, no refusal
+    assert (_count(pg_url, AlertReader), bell.unread) == (1, 0)
     _billing(pg_url, tenant_id, BillingStatus.ACTIVE)  # paid: no banner
     asyncio.run(BillingBanner.check.fn(banner))
     assert banner.billing_notice == ""

@@ -10,6 +10,7 @@ from reflex.event import EventSpec
 from reflex.vars import ObjectVar
 
 from models.alerts import AlertKind, Severity
+from models.billing import BillingStatus
 from veles.services.alerts import KIND_UNITS, OFFERED_KINDS
 from veles.services.permissions import Permission
 from veles_ui.components.feedback import error_callout, notice_callout
@@ -17,10 +18,15 @@ from veles_ui.components.nav import top_nav
 from veles_ui.components.record_table import record_table
 from veles_ui.components.sortable_accounts import NUMERIC
 from veles_ui.state.alerts import RulesState as S
+from veles_ui.state.billing_banner import BillingBanner
 
 _toggle = cast(Callable[[Any, Any], EventSpec], S.toggle)
 _remove = cast(Callable[[Any], EventSpec], S.remove)
 _CAN_EDIT = S.permissions.contains(Permission.EDIT_RULES.value)
+# Billing holds the tenant read-only: the banner above says so and what to do, once; a form (or a
+# "your role cannot" callout) under it would be a second read-only notice, and its changes refused.
+_BILLING_READ_ONLY = BillingBanner.billing_state == BillingStatus.READ_ONLY.value
+_MAY_CHANGE = _CAN_EDIT & ~_BILLING_READ_ONLY
 
 
 def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
@@ -32,7 +38,7 @@ def _row(rule: ObjectVar[dict[str, str]]) -> rx.Component:
         rx.table.cell(rule["label"], class_name="rule-label"),
         rx.table.cell(rule["enabled"], class_name="rule-enabled"),
         rx.table.cell(rule["status"], class_name="rule-status"),
-        rx.table.cell(rx.cond(_CAN_EDIT, rx.hstack(
+        rx.table.cell(rx.cond(_MAY_CHANGE, rx.hstack(
             rx.button(rx.cond(rule["enabled"] == "yes", "Disable", "Enable"), size="1", variant="soft",
                       on_click=_toggle(rule["id"], rule["enabled"] != "yes"), class_name="rule-toggle"),
             rx.button("Remove", size="1", variant="soft", color_scheme="tomato",
@@ -75,13 +81,15 @@ def _form() -> rx.Component:
 
 
 def rules_page() -> rx.Component:
-    """Read-only for viewers: no form, no buttons (and the handlers refuse them anyway)."""
+    """Read-only for viewers, and for everyone while billing holds the tenant read-only (then only
+    the billing banner says so): no form, no buttons (and the handlers refuse them anyway)."""
     return rx.vstack(
         top_nav(),
         rx.heading("Alert rules", size="5"),
-        rx.cond(_CAN_EDIT, _form(),
-                rx.callout("Your role can view the rules but not change them.", icon="info",
-                           id="rules-read-only")),
+        rx.cond(_BILLING_READ_ONLY, rx.fragment(), rx.cond(
+            _CAN_EDIT, _form(),
+            rx.callout("Your role can view the rules but not change them.", icon="info",
+                       id="rules-read-only"))),
         error_callout(S.error, "rules-error"),
         notice_callout(S.notice, "rules-notice"),
         record_table(

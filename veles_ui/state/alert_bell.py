@@ -32,7 +32,7 @@ from veles.services.alert_reader import (
     set_desktop_notifications,
 )
 from veles.services.alert_watch import get_alert_watch
-from veles.services.auth import Identity
+from veles.services.auth import AuthError, Identity
 from veles.services.permissions import Permission
 from veles_ui.state.errors import shown
 from veles_ui.state.session import USER_ERRORS, SessionState, authorized, in_tenant, tab_connected
@@ -40,6 +40,7 @@ from veles_ui.state.session import USER_ERRORS, SessionState, authorized, in_ten
 log = logging.getLogger(__name__)
 
 IDLE_S = 10.0  # a follower with no wake-up re-reads the count this often (acknowledged elsewhere)
+REFUSED_TOAST_MS = 10_000  # long enough to read the read-only sentence
 ASK_PERMISSION = ("(window.Notification ? Notification.requestPermission() : "
                   "Promise.resolve('unsupported'))")
 
@@ -143,14 +144,21 @@ class AlertBellState(SessionState):
         self._show(look.view)
 
     @rx.event
-    async def read_all(self) -> None:
-        """Mark every alert raised so far as read by this user."""
+    async def read_all(self) -> EventSpec | None:
+        """Mark every alert raised so far as read by this user. It stores something, so it is a
+        change: refused while billing holds the tenant read-only, as the API refuses
+        `POST /api/v1/me/alerts/read` then, and the refusal's reason shows as a toast (the bell
+        has no form to show it under)."""
         try:
             view: ReaderView = await self.in_tenant(
-                Permission.VIEW_RISK, lambda db, who: mark_read(db, who.tenant_id, who.user_id))
-        except USER_ERRORS:
-            return
+                Permission.VIEW_RISK, lambda db, who: mark_read(db, who.tenant_id, who.user_id), change=True)
+        except AuthError:
+            return None  # the session ended: the session watch sends the tab to sign in
+        except USER_ERRORS as exc:
+            return rx.toast.error(shown(exc), id="mark-read-refused", duration=REFUSED_TOAST_MS,
+                                  close_button=True)
         self._show(view)
+        return None
 
     @rx.event
     async def choose_desktop(self, enabled: bool) -> EventSpec | None:
