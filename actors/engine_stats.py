@@ -7,10 +7,13 @@ Ray call per scrape: with REDIS_URL set, the aggregator writes its numbers to on
 async Redis round trip and needs no Ray connection for it. Without Redis the web tier asks the
 aggregators over Ray instead (`RiskAggregator.stats`).
 
-A tenant stopped on purpose deletes its key at once (`forget`). A paused, hung or dead engine
-does not: its key outlives it by `TTL_S`, long enough for its `last_poll_at` to fall behind the
-clock and the stall alert (deploy/prometheus/alerts.yml: 20 s behind, for 10 s) to fire. With a
-TTL of a few write periods the key vanished before the alert could fire, and the series with it.
+A tenant stopped on purpose deletes its key at once, by one owner: a logical aggregator (in a
+tenant host) closes, and its cancelled writer deletes the key (`keep_in_redis`); an aggregator
+process of its own is killed, and the supervisor that killed it deletes the key (`forget`).
+A paused, hung or dead engine does not: its key outlives it by `TTL_S`, long enough for its
+`last_poll_at` to fall behind the clock and the stall alert (deploy/prometheus/alerts.yml: 20 s
+behind, for 10 s) to fire. With a TTL of a few write periods the key vanished before the alert could
+fire, and the series with it.
 
 Counters are cumulative over the aggregator's life; a restarted aggregator starts them again from
 zero, which Prometheus reads as a counter reset.

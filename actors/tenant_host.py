@@ -93,17 +93,18 @@ class HostedSupervisor(Supervisor):
     def __init__(self, host: TenantHostCore, *args: Any, **kwargs: Any) -> None:
         self._host = host
         self.aggregator: Aggregator | None = None
-        self._closing: asyncio.Future[None] | None = None  # the stopped aggregator's tasks ending
         super().__init__(*args, **kwargs)
 
     def _new_aggregator(self) -> LocalActor:
         self.aggregator = Aggregator(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
         return LocalActor(self.aggregator)
 
-    def _kill_aggregator(self, aggregator: Any) -> None:
+    async def _kill_aggregator(self, aggregator: Any) -> None:
+        """Close the logical aggregator: its stats writer, cancelled, deletes the stats key itself
+        (`EngineStats.keep_in_redis`), so nothing here deletes it a second time."""
         if self.aggregator is not None:
-            self._closing = asyncio.ensure_future(self.aggregator.close())
-            self.aggregator = None
+            aggregator, self.aggregator = self.aggregator, None
+            await aggregator.close()
 
     def _end_self(self) -> None:
         self._host.forget(self.tenant_id)

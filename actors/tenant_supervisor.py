@@ -480,8 +480,9 @@ class Supervisor:
         """The tenant's aggregator: a handle whose methods are called as `.method.remote(...)`."""
         raise NotImplementedError
 
-    def _kill_aggregator(self, aggregator: Any) -> None:
-        """End the aggregator (the tenant stops)."""
+    async def _kill_aggregator(self, aggregator: Any) -> None:
+        """End the aggregator (the tenant stops on purpose), and with it its engine-stats key
+        (`actors/engine_stats.py`): whoever ends the aggregator deletes the key, once."""
         raise NotImplementedError
 
     def _end_self(self) -> None:
@@ -1494,10 +1495,8 @@ class Supervisor:
         self._feeds.clear()
         self._background = False
         if self._aggregator is not None:
-            self._kill_aggregator(self._aggregator)
+            await self._kill_aggregator(self._aggregator)
             self._aggregator = None
-            if self._redis_url:  # stopped on purpose: not a stalled engine
-                await engine_stats.forget(self._redis_url, engine_prefix(self._database_url), self.tenant_id)
         self._aggregator_failed = None
         self._running = False
 
@@ -1517,8 +1516,12 @@ class TenantSupervisor(Supervisor):
             name=aggregator_name(self.tenant_id), lifetime="detached", get_if_exists=True
         ).remote(self.tenant_id, self._publish_hz, self._redis_url, self._database_url)
 
-    def _kill_aggregator(self, aggregator: Any) -> None:
+    async def _kill_aggregator(self, aggregator: Any) -> None:
+        """A killed aggregator process cannot delete its own stats key: this does (stopped on
+        purpose, not a stalled engine)."""
         ray.kill(aggregator)
+        if self._redis_url:
+            await engine_stats.forget(self._redis_url, engine_prefix(self._database_url), self.tenant_id)
 
     def _end_self(self) -> None:
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
