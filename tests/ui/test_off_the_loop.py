@@ -37,8 +37,6 @@ BLOCKING_METHODS = {"authorize", "tenant_db"}
 PURE = {
     "veles.services.signing_keys.keyring": "builds the signing keys from the settings' secrets",
     "veles.services.sessions.session_versions": "the process's version cache, made once; connects nowhere",
-    "veles.services.today_cache.today_deals": "the process's today's-deals cache, made once; its reads "
-                                              "(awaited `get`) run in a thread",
 }
 # State modules another change is moving off the loop; each entry must go when that change lands.
 PENDING: dict[str, str] = {}

@@ -1,12 +1,19 @@
 """The dealer's desk on the dashboard: the views of `veles.services.desk`'s figures, and the
 reader that refreshes the slower ones (today's deals from the database, the connections' freshness
-from the engine) at their own pace beside the book's stream, off the event loop."""
+from the engine) at their own pace beside the book's stream, off the event loop.
+
+One reader per tenant per portal process (`tenant_desk`), one read under way at a time: however
+many dashboards of a broker are open, the day's deal log is summed once per `TODAY_EVERY_S`, in a
+thread. (A separate per-process cache of the day's sums did that before the reader became the
+tenant's; it held the same answer twice.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,12 +21,11 @@ from veles.config import get_settings
 from veles.services import desk
 from veles.services.desk_engine import desk_info
 from veles.services.live import TenantReplica, get_live_feed
-from veles.services.today_cache import today_deals
 from veles_ui.format import DASH, money, percent, price, sign_color, state_color
 
 log = logging.getLogger(__name__)
 
-TODAY_EVERY_S = 5.0  # each tab asks this often; the shared cache reads the log at most every TTL_S
+TODAY_EVERY_S = 5.0  # the deal log is written every ~0.5 s; the day's sums need no fresher answer
 FRESH_EVERY_S = 1.0
 DISTANCE_EVERY_S = 3.0  # the closest accounts' positions, for their distance to stop-out
 AMBER_S, RED_S = 5.0, 30.0  # a connection's newest quote older than these looks stale
@@ -86,15 +92,31 @@ def freshness_view(info: dict[str, Any]) -> list[dict[str, str]]:
     return views
 
 
+Deals = dict[int, dict[str, int]]  # login -> the day's sums (`desk.deals_today`)
+
+
+def read_deals_today(tenant_id: int, day: datetime) -> Deals:
+    """The tenant's deal sums since `day` from the deal log. Blocks on the database: the reader
+    runs it in a thread."""
+    return desk.deals_today(get_settings().database_url, tenant_id, day)
+
+
 class DeskReader:
     """Reads today's deals and the connections' freshness, each at most every its interval; what
-    it could not read (the database or the engine away) keeps its last answer."""
+    it could not read (the database or the engine away) keeps its last answer, except that sums
+    from before midnight UTC are not today's. `read_deals` and `today` are the deal log and the
+    clock (a test's own, so nothing waits for midnight)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_deals: Callable[[int, datetime], Deals] = read_deals_today,
+                 today: Callable[[], datetime] = desk.start_of_day) -> None:
         self._today_at = -TODAY_EVERY_S
         self._fresh_at = -FRESH_EVERY_S
         self._distance_at = -DISTANCE_EVERY_S
-        self.deals: dict[int, dict[str, int]] = {}
+        self._read_deals = read_deals
+        self._today = today
+        self.deals: Deals = {}
+        self.deals_day: datetime | None = None  # the day `deals` sums
+        self.deal_reads = 0  # reads of the deal log started (a test or a metric counts them)
         self.info: dict[str, Any] = {}
         self.distances: dict[int, dict[str, Any]] = {}
         # How many reads brought something new: a dashboard shows the desk again when it moved.
@@ -133,6 +155,21 @@ class DeskReader:
                 distances[login] = d
         return distances
 
+    async def _read_today(self, tenant_id: int) -> bool:
+        """The day's deal sums, read in a thread; whether `deals` changed. A failed read keeps the
+        last sums if they are today's, and drops them if midnight passed since."""
+        day = self._today()
+        self.deal_reads += 1
+        try:
+            self.deals = await asyncio.to_thread(self._read_deals, tenant_id, day)
+        except Exception:
+            log.warning("tenant %s: today's deals unavailable", tenant_id, exc_info=True)
+            if self.deals_day == day or not self.deals:
+                return False
+            self.deals = {}  # yesterday's sums shown as today's would be wrong, not late
+        self.deals_day = day
+        return True
+
     async def refresh(self, tenant_id: int, closest: list[int] | None = None) -> bool:
         """Read what is due; whether anything new was read."""
         now, changed, settings = time.monotonic(), False, get_settings()
@@ -145,11 +182,7 @@ class DeskReader:
                 log.debug("tenant %s: distances to stop-out unavailable", tenant_id, exc_info=True)
         if now - self._today_at >= TODAY_EVERY_S:
             self._today_at = now
-            try:  # shared by every tab of the tenant in this process: one read per TTL, in a thread
-                self.deals = await today_deals(settings.database_url).get(tenant_id)
-                changed = True
-            except Exception:
-                log.warning("tenant %s: today's deals unavailable", tenant_id, exc_info=True)
+            changed = await self._read_today(tenant_id) or changed
         if now - self._fresh_at >= FRESH_EVERY_S:
             self._fresh_at = now
             try:
