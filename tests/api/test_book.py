@@ -6,6 +6,7 @@ The aggregators are the only stand-ins: the feed, its follower tasks and the HTT
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,3 +137,42 @@ def test_a_tenant_without_a_connection_has_an_empty_book(
 def test_book_requires_a_token(book_client: tuple[TestClient, set[int]]) -> None:
     client, _ = book_client
     assert client.get("/api/v1/book").status_code == 401
+
+
+def test_a_tenant_without_an_engine_is_answered_at_once_not_after_a_wait(
+    book_client: tuple[TestClient, set[int]], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant that runs no engine: the book, the accounts and the flow answer with what is known
+    (the empty book; a 503 once a connection is stored) as soon as the feed's first look for its
+    engine came back, not after waiting out a bound for a book that is not coming (it was a fixed
+    2 s wait on every such read). The bound is made a minute here: a read that waited for it
+    would take that long."""
+    monkeypatch.setattr("veles.api.book.FIRST_LOOK_WAIT", 60.0)
+    client, published = book_client
+    tenant_id = tenant_of(settings.database_url, OTHER_EMAIL)
+    published.discard(tenant_id)
+    headers = {"Authorization": f"Bearer {_sign_in(client, OTHER_EMAIL, OTHER_PASSWORD)}"}
+    for path in ("/api/v1/book", "/api/v1/accounts", "/api/v1/flow"):
+        started = time.monotonic()
+        response = client.get(path, headers=headers)
+        took = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert took < 30, f"{path} waited {took:.1f} s for an engine that does not run"
+    assert client.get("/api/v1/book", headers=headers).json()["accounts"] == 0
+    with session_scope(settings.database_url) as session:  # a stored connection: 503, also at once
+        row = Mt5Connection(tenant_id=tenant_id, server="sim://other", login=1001, credentials_encrypted=b"x")
+        session.add(row)
+        session.flush()
+        connection_id = row.id
+    try:
+        started = time.monotonic()
+        assert client.get("/api/v1/book", headers=headers).status_code == 503
+        assert time.monotonic() - started < 30
+    finally:
+        with session_scope(settings.database_url) as session:
+            session.delete(session.get(Mt5Connection, connection_id))
+    engine = tenant_of(settings.database_url, DEMO_EMAIL)  # a tenant whose engine runs: its figures
+    started = time.monotonic()
+    status, book = _book(client, _sign_in(client, DEMO_EMAIL, DEMO_PASSWORD))
+    assert (status, book["totals"]["equity"]) == (200, 1000.0 * engine)
+    assert time.monotonic() - started < 30

@@ -7,21 +7,22 @@ broker's book.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
 from veles.api.deps import ApiContext, Context, requires
 from veles.services.auth import Identity
-from veles.services.live import LiveFeed, TenantReplica, empty_replica
+from veles.services.live import TenantReplica, empty_replica
 from veles.services.permissions import Permission
 from veles.services.tenants import stores_connection
 
 router = APIRouter(prefix="/api/v1", tags=["book"])
 
-FIRST_SNAPSHOT_WAIT = 2.0  # seconds to wait for a tenant this process was not following yet
+# Bounds the feed's first look for a tenant's engine (found or not, it answers at once; this only
+# ends a look that hangs, such as a first join of an engine that does not answer).
+FIRST_LOOK_WAIT = 2.0
 
 
 class Book(BaseModel):
@@ -34,27 +35,14 @@ class Book(BaseModel):
     totals: dict[str, Any]
 
 
-async def _published(feed: LiveFeed, tenant_id: int) -> TenantReplica | None:
-    """The replica once it holds a published book; starts following the tenant if nobody in this
-    process does yet, and waits briefly for its first snapshot."""
-    replica = feed.replica(tenant_id)
-    if replica.version >= 0:
-        return replica
-    # watch() is an async generator; closing it ends its bus subscription.
-    updates = cast(AsyncGenerator[TenantReplica, None], feed.watch(tenant_id))
-    try:
-        return await asyncio.wait_for(anext(updates), FIRST_SNAPSHOT_WAIT)
-    except TimeoutError:
-        return None
-    finally:
-        await updates.aclose()
-
-
 async def published_or_503(ctx: ApiContext, tenant_id: int) -> TenantReplica:
-    """The tenant's published replica; an empty book for a tenant that stores no MT5 connection
-    (no engine runs for it, by design, so nothing will ever be published and "try again" would be
-    a lie); else 503 with Retry-After while its engine has not published yet."""
-    replica = await _published(ctx.live_feed(), tenant_id)
+    """What is known of the tenant's book, at once: the engine's published replica; an empty book
+    for a tenant that runs no engine and stores no MT5 connection (nothing will ever be published,
+    so "try again" would be a lie); else 503 with Retry-After (a connection is stored but its
+    engine has not published yet). Never waits for a book that is not coming: the feed answers
+    as soon as its first look for the tenant's engine came back (`LiveFeed.published`); the
+    demo runs engines for tenants that store no connection, so only the look can tell."""
+    replica = await ctx.live_feed().published(tenant_id, FIRST_LOOK_WAIT)
     if replica is None and not await asyncio.to_thread(
         stores_connection, ctx.settings.database_url, tenant_id
     ):

@@ -136,6 +136,9 @@ class LiveFeed:
         self._stopping: set[asyncio.Task[None]] = set()
         self._idle_s = idle_s
         self._aggregator = aggregator or self._lookup_aggregator
+        # Per followed tenant: set once its follower's first look for the aggregator came back
+        # (a book loaded, no engine, or the engine out of reach), so a reader knows what is known.
+        self._looked: dict[int, asyncio.Event] = {}
         self.malformed = 0  # messages on a book topic skipped as junk (`book_message_problem`)
 
     def replica(self, tenant_id: int) -> TenantReplica:
@@ -146,6 +149,24 @@ class LiveFeed:
             self._letting_go.pop(tenant_id).cancel()
             self._schedule_let_go(tenant_id)
         return self._replicas.get(tenant_id) or TenantReplica()
+
+    async def published(self, tenant_id: int, timeout: float) -> TenantReplica | None:
+        """The tenant's replica once it holds a published book, or None as soon as this process
+        knows there is none to have: the first look for the tenant's aggregator found none (it
+        runs no engine) or could not reach the engine. Follows the tenant if nobody here does yet
+        and waits for that first look only, never for a book that is not coming; `timeout` bounds
+        a look that hangs. An API read: it holds the tenant like a watcher for that while."""
+        replica = self.replica(tenant_id)
+        if replica.version >= 0:
+            return replica
+        self._hold(tenant_id)
+        try:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._looked[tenant_id].wait(), timeout)
+        finally:
+            self._release(tenant_id)
+        replica = self._replicas.get(tenant_id) or TenantReplica()
+        return replica if replica.version >= 0 else None
 
     def followed(self) -> list[int]:
         """The tenants this process follows now (health pages and tests)."""
@@ -176,6 +197,7 @@ class LiveFeed:
         self._watchers[tenant_id] += 1
         task = self._tasks.get(tenant_id)
         if task is None or task.done():
+            self._looked[tenant_id] = asyncio.Event()
             self._tasks[tenant_id] = asyncio.create_task(self._keep_current(tenant_id))
 
     def _release(self, tenant_id: int) -> None:
@@ -199,6 +221,7 @@ class LiveFeed:
         if self._watchers[tenant_id] > 0:
             return
         self._replicas.pop(tenant_id, None)
+        self._looked.pop(tenant_id, None)
         task = self._tasks.pop(tenant_id, None)
         if task is not None:
             task.cancel()
@@ -352,22 +375,33 @@ class LiveFeed:
         `give_up_s` end the task (logged, counted); the next watcher starts a new one (`_hold`)."""
         async def once(health: Health) -> None:
             try:
-                aggregator = await self._handle(tenant_id)
-            except ValueError:  # no aggregator: the tenant runs no engine (no connection)
-                health.mark()
-                replica = self._replicas.get(tenant_id)
-                if replica is not None and (replica.version >= 0 or replica.rows):
-                    replica.clear()
-                    await self._bus.publish(book_topic(tenant_id), {"version": -1})
-                raise
-            await self._load_snapshot(tenant_id, aggregator)
-            health.mark()
+                aggregator = await self._look(tenant_id, health)
+            finally:  # a book, no engine or no reach: each is an answer for `published`
+                looked = self._looked.get(tenant_id)
+                if looked is not None:
+                    looked.set()
             if self._settings.redis_url:
                 await self._follow_redis(tenant_id, aggregator, self._settings.redis_url, health)
             else:
                 await self._follow_ray(tenant_id, aggregator, health)
 
         await follow(BOOK, f"tenant {tenant_id} book feed", once, give_up_s=self._give_up_s, max_wait_s=5.0)
+
+    async def _look(self, tenant_id: int, health: Health) -> Any:
+        """Find the tenant's aggregator and load its book; ValueError when it runs none (the
+        replica is then emptied: a book that was live must not linger)."""
+        try:
+            aggregator = await self._handle(tenant_id)
+        except ValueError:  # no aggregator: the tenant runs no engine (no connection)
+            health.mark()
+            replica = self._replicas.get(tenant_id)
+            if replica is not None and (replica.version >= 0 or replica.rows):
+                replica.clear()
+                await self._bus.publish(book_topic(tenant_id), {"version": -1})
+            raise
+        await self._load_snapshot(tenant_id, aggregator)
+        health.mark()
+        return aggregator
 
     async def _load_snapshot(self, tenant_id: int, aggregator: Any) -> None:
         await self._deliver(tenant_id, await aggregator.snapshot.remote())
