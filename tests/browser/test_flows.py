@@ -516,6 +516,7 @@ def test_read_only_shows_its_banner_refuses_changes_and_the_admin_sees_who_is_be
         assert "/plan" in refusal, refusal
         with session_scope(portal.database_url) as session:
             assert session.exec(readers).all() == before  # nothing marked
+        page.wait_for_timeout(500)  # the toast's entrance, for the screenshot
         page.screenshot(path=str(artifacts / "flows-read-only-mark-read.png"), full_page=True)
         page.click("#billing-banner-plan")
         page.wait_for_url("**/plan", wait_until="commit")
