@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from veles.bench.engine import tenant_sizes
+from veles.bench.engine import tenant_placement, tenant_sizes
 from veles.cli.bench import app
 
 
@@ -26,3 +26,20 @@ def test_tenants_outside_one_to_accounts_are_refused(tenants: str) -> None:
 def test_split_refuses_more_tenants_than_accounts() -> None:
     with pytest.raises(ValueError, match="tenants <= accounts"):
         tenant_sizes(5, 6)
+
+
+def test_tenants_are_placed_as_veles_engine_places_them() -> None:
+    # the product's default: tenant hosts, one per CPU; a number given is kept; one process per
+    # tenant only when asked
+    assert tenant_placement(0, False, cpus=2) == 2
+    assert tenant_placement(0, False, cpus=0) == 1
+    assert tenant_placement(3, False, cpus=2) == 3
+    assert tenant_placement(0, True, cpus=2) == 0
+
+
+def test_tenant_hosts_with_process_per_tenant_is_refused() -> None:
+    result = CliRunner().invoke(
+        app, ["engine", "--accounts", "10", "--tenant-hosts", "2", "--process-per-tenant"]
+    )
+    assert result.exit_code == 2
+    assert "--tenant-hosts" in result.output

@@ -81,8 +81,12 @@ def engine(
     )] = 1,
     tenant_hosts: Annotated[int, typer.Option(
         help="Tenant host processes carrying every tenant's supervisor and aggregator as logical actors, "
-             "the accounts in one shared pool of account hosts (0: a process of each per tenant).", min=0,
+             "the accounts in one shared pool of account hosts (0: one per CPU, as `veles engine`).", min=0,
     )] = 0,
+    process_per_tenant: Annotated[bool, typer.Option(
+        "--process-per-tenant",
+        help="A supervisor, an aggregator and account hosts of its own per tenant (PROCESS_PER_TENANT).",
+    )] = False,
     idle_seconds: Annotated[float, typer.Option(
         help="Quiet window over which idle CPU is measured (bare cluster, then the book idle).", min=1.0,
     )] = engine_bench.IDLE_S,
@@ -95,10 +99,13 @@ def engine(
         raise typer.BadParameter("must be at least 1", param_hint="--accounts")
     if not 1 <= tenants <= accounts:
         raise typer.BadParameter("must be between 1 and --accounts", param_hint="--tenants")
+    if process_per_tenant and tenant_hosts:
+        raise typer.BadParameter("tenant hosts are not used with --process-per-tenant",
+                                 param_hint="--tenant-hosts")
     result = engine_bench.run(
         accounts, seconds, rate=rate, kill=kill, seed=seed, hosts=hosts, tenants=tenants,
         idle_s=idle_seconds, tenant_hosts=tenant_hosts, progress=lambda line: typer.echo(line, err=True),
-        via_webapi=via_webapi,
+        via_webapi=via_webapi, process_per_tenant=process_per_tenant,
     )
     typer.echo(json.dumps(result))
 
