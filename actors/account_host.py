@@ -88,6 +88,10 @@ class HostAnswer:
     # a restore replaying batches never reported), oldest first, to be judged before `figures`:
     # an account that crossed a threshold and came back within them must still raise its alert
     replayed: list[AccountFigures] = field(default_factory=list)
+    # `replayed` as columns (`_split`: runs without a repeated login, oldest first), so a dead
+    # host's restore, which replays every batch of the outage, sends a few arrays per batch
+    # through the supervisor instead of an object per account per batch
+    replayed_columns: list[FigureColumns] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     checkpoint: Checkpoint | None = None
     needs: frozenset[str] | None = None
@@ -457,6 +461,8 @@ def _split(answer: HostAnswer) -> tuple[HostAnswer, FigureColumns]:
     few arrays cross to the aggregator instead of an object per account."""
     figures, answer.figures = answer.figures, []
     answer.figure_count = len(figures)
+    if answer.replayed:
+        answer.replayed_columns, answer.replayed = FigureColumns.runs(answer.replayed), []
     return answer, FigureColumns.of(figures)
 
 

@@ -40,6 +40,7 @@ from ray import cloudpickle
 from ray.actor import ActorHandle
 from ray.experimental import internal_kv
 
+from actors import death_notice
 from actors.names import tenant_host_name
 from actors.risk_aggregator import Aggregator
 from actors.tenant_supervisor import Supervisor
@@ -244,7 +245,8 @@ class TenantHostCore:
         return {tenant_id: self.restarts[tenant_id] for tenant_id in sorted(self.tenants)}
 
 
-@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=100_000)  # type: ignore[call-overload]
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=100_000,  # type: ignore[call-overload]
+            runtime_env=death_notice.RUNTIME_ENV)
 class TenantHost(TenantHostCore):
     """The Ray actor: a process of many tenants' supervisors and aggregators, restarted by Ray
     when it dies (then it starts its tenants again). Async: tenants' calls (long polls among

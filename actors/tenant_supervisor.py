@@ -68,7 +68,7 @@ from tenacity import (
     wait_random,
 )
 
-from actors import collector, engine_stats
+from actors import collector, death_notice, engine_stats
 from actors.account_host import CHECKPOINT_EVERY, Checkpoint, HostAnswer, HostBatch
 from actors.alert_store import RuleSet
 from actors.close_keeper import CLOSES_EVERY_S, backfill_closes, record_closes
@@ -85,6 +85,7 @@ from veles.mt5.reconciliation import Reconciliation
 from veles.mt5.server_figures import ServerFigures, server_figures
 from veles.plans import PlanLimitExceeded, check_usage
 from veles.risk.account import AccountFigures
+from veles.risk.columns import FigureColumns
 from veles.risk.events import AccountSnapshot, Batch, Deal, NewsEvent, PositionSwap, Quote, merge_runs
 from veles.risk.stress import BookPart
 
@@ -114,6 +115,8 @@ RESTORE_ATTEMPTS = 3  # an account whose step raised: replays tried, then the ga
 ACCOUNT_FAILURES = 3  # step failures of one account within FAILURE_WINDOW_S that leave it failed
 FAILURE_WINDOW_S = 600.0
 LATE_AFTER_S = 0.25  # at least: a host answering a batch later than this (or one gateway interval) is late
+STRAGGLER_GRACE_S = 0.05  # at least: a host answering this long (or as long again) after the first is late
+RESTORE_POLL_S = 0.2  # at most: between tries of a restore while Ray brings a dead host back
 HOST_RESTORE_S = 300.0  # a dead host (or aggregator) is waited for this long, then left failed
 OPEN_GIVE_UP_S = 24 * 3600.0  # a stored connection that keeps failing to open is then left failed
 SHOWN_ACCOUNTS = 50  # recovering / failed logins listed in status()
@@ -132,6 +135,29 @@ def _stamped(snapshots: Iterable[AccountSnapshot], connection_id: str) -> list[A
     return [dataclasses.replace(s, server=connection_id) if s.server != connection_id else s
             for s in snapshots]
 
+async def _answers_in_time(answers: list[asyncio.Future[Any]], limit: float) -> None:
+    """Wait for a batch's host answers: all of them, `limit` seconds at most, and once the first
+    is in, the others only as long again as it took (STRAGGLER_GRACE_S at least).
+
+    Why the grace. A host killed under a batch does not answer until Ray says it died; waiting the
+    whole `limit` for it held every other host's figures of that batch back by that much, and on a
+    loaded machine one such batch was the surviving hosts' p99. Healthy hosts of one connection
+    answer within about the same time (they share its batch); one that takes more than twice the
+    fastest is treated as late (`Supervisor._late`): its answer is taken when it comes."""
+    started = time.monotonic()
+    pending = set(answers)
+    while pending:  # until a host has answered (a failed call, a dead host, does not count)
+        done, pending = await asyncio.wait(pending, timeout=limit - (time.monotonic() - started),
+                                           return_when=asyncio.FIRST_COMPLETED)
+        if not done or any(not answer.exception() for answer in done):
+            break
+    if pending:
+        first = time.monotonic() - started
+        grace = min(max(STRAGGLER_GRACE_S, first), limit - first)
+        if grace > 0:
+            await asyncio.wait(pending, timeout=grace)
+
+
 @dataclass
 class Changes:
     """What hosts answered, on its way to the aggregator: figures, and the few updates that
@@ -139,7 +165,8 @@ class Changes:
 
     figures: list[AccountFigures] = field(default_factory=list)
     updates: list[AccountUpdate] = field(default_factory=list)
-    refs: list[ray.ObjectRef] = field(default_factory=list)  # hosts' figures, passed on unread
+    # hosts' figures, passed on unread (refs), and replayed figures as columns, each host's in order
+    refs: list[ray.ObjectRef | FigureColumns] = field(default_factory=list)
     in_refs: int = 0  # how many figures `refs` hold
     hosts: list[int] = field(default_factory=list)  # the hosts these figures came from
     quotes: list[Quote] = field(default_factory=list)  # the batch's prices, for the flow detectors
@@ -896,8 +923,7 @@ class Supervisor:
         # A host that has not answered in time (dead and not yet noticed by Ray, or just slow) does
         # not hold the batch up for the others: its answer is taken when it comes (`_late`).
         answers = [asyncio.ensure_future(ref) for _, ref, _ in calls]
-        if answers:
-            await asyncio.wait(answers, timeout=max(LATE_AFTER_S, conn.spec.interval))
+        await _answers_in_time(answers, max(LATE_AFTER_S, conn.spec.interval))
         changes = Changes(quotes=quotes, news=list(batch.news))
         for (h, _, figures), answer in zip(calls, answers, strict=True):
             if not answer.done():
@@ -976,6 +1002,8 @@ class Supervisor:
                     slot.checkpoint = answer.checkpoint
         changes.figures.extend(answer.replayed)  # before the latest: the aggregator applies in order
         changes.figures.extend(answer.figures)
+        changes.refs.extend(answer.replayed_columns)  # a split answer's: before its figures' ref
+        changes.in_refs += sum(len(columns) for columns in answer.replayed_columns)
         if answer.figures or answer.figure_count:
             changes.hosts.append(host)
         if figures is not None and answer.figure_count:
@@ -1074,8 +1102,10 @@ class Supervisor:
         """Rebuild every account of a host (retried while Ray restarts the process), then catch it
         up on the batches that came meanwhile; nothing is awaited between sending the catch-up and
         batches going to the host again, so none is missed or applied twice."""
+        # Tried often: each try is one call that fails at once while the host restarts, and a
+        # long wait between tries was recovery time lost after the host was back.
         retrying = AsyncRetrying(stop=stop_after_delay(self._restore_s), reraise=True,
-                                 wait=wait_exponential(multiplier=0.05, max=1.0),
+                                 wait=wait_exponential(multiplier=0.05, max=RESTORE_POLL_S),
                                  retry=retry_if_exception_type(_ACTOR_GONE))
         logins = conn.logins_on(host)
         noticed = tried = time.monotonic()
@@ -1501,7 +1531,7 @@ class Supervisor:
         self._running = False
 
 
-@ray.remote(num_cpus=0, max_restarts=-1)
+@ray.remote(num_cpus=0, max_restarts=-1, runtime_env=death_notice.RUNTIME_ENV)
 class TenantSupervisor(Supervisor):
     """A tenant's supervisor as a Ray actor process of its own, its aggregator a named, detached
     Ray actor process beside it (one tenant per process: see `actors/tenant_host.py` for many)."""
