@@ -17,10 +17,12 @@ python-socketio's blocking client, speak it the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ import socketio
 from reflex.state import State
 from reflex_base.constants import Endpoint
 from reflex_base.constants.state import FIELD_MARKER
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from veles_ui.state.session import SessionState
 
@@ -39,7 +42,14 @@ _STAMP = f"stamp{FIELD_MARKER}"
 _TOKEN_VAR = f"{SessionState.get_full_name()}.token{FIELD_MARKER}"
 # The frontend's socket.io URL is <backend>/_event: both its engine.io path and its namespace.
 EVENT_PATH = str(Endpoint.EVENT)
-CONNECT_WAVE = 25  # sessions connecting at once
+# Sessions opening at once (a sliding window): one at a time, 1,000 sessions took longer to open
+# than to measure; all at once, the portal's accept queue overflowed and sockets failed to connect.
+CONNECT_CONCURRENCY = 25
+# Tries per socket before it counts as a connect failure (a busy portal answers a handshake late).
+CONNECT_ATTEMPTS = 4
+CONNECT_TIMEOUT_S = 60
+# What a failed connect raises: socket.io's own error, a refused or reset TCP connection, a timeout.
+_CONNECT_ERRORS = (socketio.exceptions.ConnectionError, OSError, TimeoutError)
 
 
 def sign_in(url: str, email: str, password: str) -> tuple[str, str]:
@@ -134,12 +144,21 @@ class DashboardClient:
             self.answered.set()
 
     async def connect(self) -> None:
-        """Open the socket with the boot event riding in the CONNECT packet, as the frontend does."""
-        self._sio.on("event", self._on_event, namespace=EVENT_PATH)
-        await self._sio.connect(
-            session_url(self.url), socketio_path=EVENT_PATH, namespaces=[EVENT_PATH],
-            transports=["websocket"], auth={"event": hydrate_event(self.access_token)}, wait_timeout=60,
-        )
+        """Open the socket with the boot event riding in the CONNECT packet, as the frontend does:
+        a new socket.io client and a new tab token each time, so a retried connect is a clean one."""
+        sio = socketio.AsyncClient(reconnection=False)
+        sio.on("event", self._on_event, namespace=EVENT_PATH)
+        try:
+            await sio.connect(
+                session_url(self.url), socketio_path=EVENT_PATH, namespaces=[EVENT_PATH],
+                transports=["websocket"], auth={"event": hydrate_event(self.access_token)},
+                wait_timeout=CONNECT_TIMEOUT_S,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await sio.disconnect()
+            raise
+        self._sio = sio
 
     async def close(self) -> None:
         await self._sio.disconnect()
@@ -150,21 +169,92 @@ async def _first_update(client: DashboardClient) -> None:
     refused) ends the wait with an error instead of a timeout."""
     await client.answered.wait()
     if not client.samples:
-        raise RuntimeError(f"the portal sent the session to {client.redirects} instead of the dashboard")
+        raise RefusedError(f"the portal sent the session to {client.redirects} instead of the dashboard")
+
+
+class RefusedError(RuntimeError):
+    """The portal answered a session with a redirect (to sign in) instead of the dashboard."""
+
+
+@dataclass
+class Opening:
+    """What became of the sessions asked for: the clients streaming (connected, first update in),
+    and per failure kind how many did not get there. A loaded portal fails some sessions rather
+    than all; the benchmark reports them apart from the latency of those that stream."""
+
+    clients: list[DashboardClient]
+    # "connect: <error>" after CONNECT_ATTEMPTS tries, "no first update", "refused: <paths>"
+    failures: Counter[str] = field(default_factory=Counter)
+    retries: int = 0  # connects tried again (each a failed try that a later one made good)
+    seconds: float = 0.0  # from the first connect to the last session streaming or failing
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+async def _connect(client: DashboardClient, gate: asyncio.Semaphore, opening: Opening) -> None:
+    """Connect under the gate, retried with backoff (tenacity, bounded tries)."""
+
+    def count_retry(_state: Any) -> None:
+        opening.retries += 1
+
+    async with gate:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(CONNECT_ATTEMPTS), wait=wait_exponential(0.5, max=8) + wait_random(0, 1),
+            retry=retry_if_exception_type(_CONNECT_ERRORS), before_sleep=count_retry, reraise=True,
+        ):
+            with attempt:
+                await client.connect()
+
+
+async def _open_one(client: DashboardClient, gate: asyncio.Semaphore, first_update_timeout: float,
+                    opening: Opening) -> bool:
+    """One session up to its first update; False (and the failure counted) when it did not get there."""
+    try:
+        await _connect(client, gate, opening)
+    except _CONNECT_ERRORS as exc:
+        opening.failures[f"connect: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+        return False
+    try:
+        await asyncio.wait_for(_first_update(client), first_update_timeout)
+    except TimeoutError:
+        opening.failures[f"no first update within {first_update_timeout:.0f} s"] += 1
+        return False
+    except RefusedError:
+        opening.failures[f"refused: sent to {client.redirects}"] += 1
+        return False
+    return True
+
+
+async def open_sessions(url: str, access_token: str, refresh_token: str, sessions: int,
+                        first_update_timeout: float, concurrency: int = CONNECT_CONCURRENCY) -> Opening:
+    """Open `sessions` dashboard sessions, at most `concurrency` connecting at once, each connect
+    retried; the first-update wait of each starts when it connected. Sessions that fail are
+    closed and counted by kind, not raised: the caller decides what a failure means."""
+    gate = asyncio.Semaphore(concurrency)
+    clients = [DashboardClient(url, access_token, refresh_token) for _ in range(sessions)]
+    opening = Opening(clients=[])
+    started = time.monotonic()
+    try:
+        streaming = await asyncio.gather(
+            *(_open_one(c, gate, first_update_timeout, opening) for c in clients))
+    except BaseException:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        raise
+    opening.seconds = time.monotonic() - started
+    opening.clients = [c for c, ok in zip(clients, streaming, strict=True) if ok]
+    await asyncio.gather(*(c.close() for c, ok in zip(clients, streaming, strict=True) if not ok),
+                         return_exceptions=True)
+    return opening
 
 
 async def open_clients(url: str, access_token: str, refresh_token: str, sessions: int,
                        first_update_timeout: float) -> list[DashboardClient]:
-    """`sessions` connected clients, each with its first update in; a client that gets none
-    within the timeout fails the run."""
-    clients = [DashboardClient(url, access_token, refresh_token) for _ in range(sessions)]
-    try:
-        # In waves, as a desk's tabs come up: one at a time, 1,000 sessions took longer to open
-        # than to measure; all at once, the portal's accept queue overflows.
-        for wave in range(0, len(clients), CONNECT_WAVE):
-            await asyncio.gather(*(client.connect() for client in clients[wave:wave + CONNECT_WAVE]))
-        await asyncio.wait_for(asyncio.gather(*(_first_update(c) for c in clients)), first_update_timeout)
-    except BaseException:
-        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-        raise
-    return clients
+    """`sessions` connected clients, each with its first update in; any session that does not get
+    there fails the call (a refused one with the paths it was sent to, at once)."""
+    opening = await open_sessions(url, access_token, refresh_token, sessions, first_update_timeout)
+    if opening.failures:
+        await asyncio.gather(*(c.close() for c in opening.clients), return_exceptions=True)
+        raise RuntimeError(f"{opening.failed} of {sessions} sessions failed: {dict(opening.failures)}")
+    return opening.clients

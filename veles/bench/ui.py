@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -138,16 +139,19 @@ def _summary(sessions: int, clients: str, samples: list[list[float]], window: tu
     gateway = [s[0] for s in inside]
     published = [s[1] for s in inside]
     elapsed = window[1] - window[0]
+    # The portal's CPU per update delivered to one session: holds under load, unlike the latencies.
+    per_update = portal_cpu * 1000 / len(inside) if inside else float("nan")
     return {
         "sessions": sessions,
         "clients": clients,
-        "updates_per_session_s": round(len(inside) / sessions / elapsed, 2),
+        "updates_per_session_s": round(len(inside) / sessions / elapsed, 2) if sessions else 0.0,
         "gateway_to_client_p50_ms": round(_percentile(gateway, 0.5), 1),
         "gateway_to_client_p99_ms": round(_percentile(gateway, 0.99), 1),
         "publish_to_client_p50_ms": round(_percentile(published, 0.5), 1),
         "publish_to_client_p99_ms": round(_percentile(published, 0.99), 1),
         "portal_cpu_pct_of_core": round(portal_cpu / elapsed * 100, 1),
         "client_cpu_pct_of_core": round(client_cpu / elapsed * 100, 1),
+        "portal_cpu_ms_per_session_update": round(per_update, 3),
         "load_average_1m": [round(load[0], 1), round(load[1], 1)],
         "samples": len(inside),
     }
@@ -209,17 +213,78 @@ def _run_tabs(url: str, email: str, password: str, sessions: list[int], seconds:
     return results
 
 
+class LoopLag:
+    """How late this process's event loop wakes a 50 ms sleeper: the socket clients' own queueing.
+    When the load generator is short of CPU its clients decode updates late, and the ages they
+    record include that wait; this says how much, beside the clients' CPU."""
+
+    TICK_S = 0.05
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.TICK_S)
+            self.lags_ms.append((time.monotonic() - before - self.TICK_S) * 1000)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _established(process: psutil.Process, port: int) -> int:
+    """TCP connections `process` holds on the portal's `port`: the sockets a backend worker serves."""
+    try:
+        return sum(1 for c in process.net_connections(kind="tcp")
+                   if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def _per_worker(portal: list[psutil.Process], port: int, cpu_before: dict[int, float],
+                elapsed: float) -> list[dict[str, float]]:
+    """Per portal process holding sockets (a backend worker): the sessions it serves and its CPU
+    over the window, so an unbalanced spread of sessions over workers shows."""
+    workers = []
+    for process in portal:
+        sockets = _established(process, port)
+        if sockets:
+            cpu = _cpu_seconds([process]) - cpu_before.get(process.pid, 0.0)
+            workers.append({"pid": process.pid, "sockets": sockets,
+                            "cpu_pct_of_core": round(cpu / elapsed * 100, 1)})
+    return workers
+
+
 async def _measure_sockets(url: str, tokens: tuple[str, str], sessions: int, seconds: float,
                            portal: list[psutil.Process], progress: Callable[[str], None]
                            ) -> dict[str, Any]:
-    clients = await dashboard_sockets.open_clients(url, *tokens, sessions, first_update_timeout=120)
-    progress(f"  {sessions}/{sessions} clients show live figures")
-    try:
-        measured = await asyncio.to_thread(_measure_window, portal, [psutil.Process()], seconds, progress)
-        samples = [sample for client in clients for sample in client.samples]
-    finally:
-        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
-    return _summary(sessions, "socket", samples, *measured)
+    port = urlsplit(url).port or 80
+    with LoopLag() as lag:
+        opening = await dashboard_sockets.open_sessions(url, *tokens, sessions, first_update_timeout=120)
+        progress(f"  {len(opening.clients)}/{sessions} clients show live figures after "
+                 f"{opening.seconds:.0f} s ({opening.retries} connects retried; "
+                 f"failed: {dict(opening.failures) or 'none'})")
+        try:
+            cpu_before = {p.pid: _cpu_seconds([p]) for p in portal}
+            lag.lags_ms.clear()
+            measured = await asyncio.to_thread(_measure_window, portal, [psutil.Process()], seconds, progress)
+            workers = _per_worker(portal, port, cpu_before, measured[0][1] - measured[0][0])
+            samples = [sample for client in opening.clients for sample in client.samples]
+            lags = list(lag.lags_ms)
+        finally:
+            await asyncio.gather(*(client.close() for client in opening.clients), return_exceptions=True)
+    result = _summary(len(opening.clients), "socket", samples, *measured)
+    return {**result, "sessions_asked": sessions, "failed": opening.failed,
+            "failures": dict(opening.failures),
+            "connects_retried": opening.retries, "open_s": round(opening.seconds, 1),
+            "client_loop_lag_p99_ms": round(_percentile(lags, 0.99), 1), "workers": workers}
 
 
 def _run_sockets(url: str, email: str, password: str, sessions: list[int], seconds: float,
@@ -265,16 +330,25 @@ CLIENTS = tuple(_RUNS)
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    """A table for people; the CLI prints JSON lines too."""
-    lines = ["workers  sessions  clients   updates/s/each  gw→client p50/p99 ms  publish→client p50/p99 ms  "
-             "portal CPU % core  clients' CPU % core  load average"]
+    """A table for people; the CLI prints JSON lines too. Sessions are those that streamed (of
+    those asked, with the socket clients: the failed ones are counted apart, never timed)."""
+    lines = ["workers  sessions (asked, failed)  clients   updates/s/each  gw→client p50/p99 ms  "
+             "publish→client p50/p99 ms  portal CPU % core  portal CPU ms/session update  "
+             "clients' CPU % core  clients' loop lag p99 ms  load average"]
     for r in results:
+        asked = f"{r['sessions']} ({r.get('sessions_asked', r['sessions'])}, {r.get('failed', 0)})"
         lines.append(
-            f"{r.get('portal_workers', 1):>7}  {r['sessions']:>8}  {r['clients']:<8}  "
+            f"{r.get('portal_workers', 1):>7}  {asked:>24}  {r['clients']:<8}  "
             f"{r['updates_per_session_s']:>14}  "
             f"{r['gateway_to_client_p50_ms']:>8} / {r['gateway_to_client_p99_ms']:<9}  "
             f"{r['publish_to_client_p50_ms']:>10} / {r['publish_to_client_p99_ms']:<12}  "
-            f"{r['portal_cpu_pct_of_core']:>17}  {r['client_cpu_pct_of_core']:>19}  "
+            f"{r['portal_cpu_pct_of_core']:>17}  {r['portal_cpu_ms_per_session_update']:>28}  "
+            f"{r['client_cpu_pct_of_core']:>19}  {r.get('client_loop_lag_p99_ms', '-'):>24}  "
             f"{r['load_average_1m'][0]} → {r['load_average_1m'][1]}"
         )
+        for failure, count in (r.get("failures") or {}).items():
+            lines.append(f"{'':>9}failed: {count} x {failure}")
+        for worker in r.get("workers") or []:
+            lines.append(f"{'':>9}worker pid {worker['pid']}: {worker['sockets']} sockets, "
+                         f"{worker['cpu_pct_of_core']}% of a core")
     return "\n".join(lines)
