@@ -43,7 +43,7 @@ from veles_ui.state.billing_banner import BillingBanner
 from veles_ui.state.connections import ConnectionsState
 from veles_ui.state.dashboard import DashboardState
 from veles_ui.state.exposure import ExposureState
-from veles_ui.state.flow import FlowDeskState, FlowProfileState
+from veles_ui.state.flow import FlowProfileState
 from veles_ui.state.invite import InviteState
 from veles_ui.state.notifications import NotificationsState
 from veles_ui.state.plan import PlanState
@@ -99,7 +99,7 @@ app.add_page(
     dashboard_page,
     route="/dashboard",
     title="Dashboard · Veles",
-    on_load=[*SIGNED_IN, DashboardState.stream, FlowDeskState.stream],
+    on_load=[*SIGNED_IN, DashboardState.stream],
 )
 app.add_page(
     accounts_page,

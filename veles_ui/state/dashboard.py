@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import reflex as rx
@@ -12,7 +13,9 @@ from veles.services.desk import closest_to_stop_out, margin_call_entries
 from veles.services.live import TenantReplica
 from veles_ui.format import DASH, account_view, exposure_view, money, percent, sign_color
 from veles_ui.state.desk import closest_view, freshness_view, tenant_desk, today_view
+from veles_ui.state.flow import PANEL_INTERVAL, FlowDeskState, flow_panel_view
 from veles_ui.state.stream import PortalStream
+from veles_ui.state.tenant_push import TenantRooms, field_key, send
 
 PAGE_SIZE = 50
 # the per-currency day sums go over every account: at most this often (the book moves 4x a second)
@@ -50,31 +53,79 @@ def _book_view(replica: TenantReplica) -> dict[str, Any]:
     }
 
 
-class BookViews:
-    """The dashboard's formatted fields per tenant, for the book update last formatted: every
-    dashboard of a tenant shows the same figures of the same update, and formatting them once per
-    tab made the portal's work per update grow with its tabs. The views are shared and never
-    changed in place (a tab's state gets a new one with each update). Bounded: the least recently
-    shown tenants go."""
+@dataclass
+class TenantDesk:
+    """What every dashboard of a tenant is pushed, as of the book update last seen (`key`): the
+    dashboard's fields and the flow panel's (refreshed at most once per PANEL_INTERVAL), and the
+    accounts in margin call, against which each tab finds its own alarms."""
+
+    key: tuple[int, int, float] = (-1, -1, 0.0)
+    dashboard: dict[str, Any] = field(default_factory=dict)
+    panel: dict[str, Any] = field(default_factory=dict)
+    panel_due: bool = False  # the panel was refreshed with this update: the push carries it
+    called: frozenset[int] = frozenset()
+    desk_shown: int = -1  # the desk reader's generation last summed, and when
+    desk_summed: float = 0.0
+    panel_at: float = 0.0
+    today: dict[str, Any] = field(default_factory=dict)
+
+    def delta(self, everything: bool) -> dict[str, dict[str, Any]]:
+        """The push as Reflex's frontend takes it; `everything`: with the panel even when not due
+        (a tab that has just joined has none)."""
+        delta = {_DASHBOARD: {field_key(k): v for k, v in self.dashboard.items()}}
+        if everything or self.panel_due:
+            delta[_PANEL] = {field_key(k): v for k, v in self.panel.items()}
+        return delta
+
+
+class TenantDesks:
+    """One TenantDesk per tenant, brought up to date by the first of its tabs' streams to see each
+    book update; the rest find it done. Bounded: the least recently updated tenants go."""
 
     def __init__(self, tenants: int = 1024) -> None:
         self._tenants = tenants
-        self._views: OrderedDict[int, tuple[tuple[int, int, float], dict[str, Any]]] = OrderedDict()
+        self._desks: OrderedDict[int, TenantDesk] = OrderedDict()
 
-    def view(self, tenant_id: int, replica: TenantReplica) -> dict[str, Any]:
-        """The fields of `replica` as it is now (its epoch, version and stamp name the update)."""
+    def update(self, tenant_id: int, replica: TenantReplica) -> TenantDesk:
+        """The tenant's desk as of `replica` (built now if this update is new to it)."""
         key = (replica.epoch, replica.version, replica.sent_at)
-        cached = self._views.get(tenant_id)
-        if cached is None or cached[0] != key:
-            cached = (key, _book_view(replica))
-            self._views[tenant_id] = cached
-        self._views.move_to_end(tenant_id)
-        while len(self._views) > self._tenants:
-            self._views.popitem(last=False)
-        return cached[1]
+        shared = self._desks.get(tenant_id)
+        if shared is None:
+            shared = self._desks[tenant_id] = TenantDesk()
+        self._desks.move_to_end(tenant_id)
+        while len(self._desks) > self._tenants:
+            self._desks.popitem(last=False)
+        if shared.key != key:
+            _refresh(shared, tenant_id, replica)
+            shared.key = key
+        return shared
 
 
-BOOK_VIEWS = BookViews()
+def _refresh(shared: TenantDesk, tenant_id: int, replica: TenantReplica) -> None:
+    """Rebuild the pushed fields for a new book update: once per tenant, not once per tab."""
+    desk = tenant_desk(tenant_id)
+    # the desk's slower reads, shared by the tenant's dashboards and never in the book's way
+    desk.poke(tenant_id, [r["login"] for r in closest_to_stop_out(replica.rows.values())])
+    now = time.monotonic()
+    if desk.generation != shared.desk_shown or now - shared.desk_summed >= DESK_EVERY_S:
+        shared.desk_shown, shared.desk_summed = desk.generation, now
+        # summed from this very update: the version says so
+        shared.today = {"today": today_view(replica, desk.deals), "connections": freshness_view(desk.info),
+                        "today_version": replica.version}
+    shared.panel_due = not shared.panel or now - shared.panel_at >= PANEL_INTERVAL
+    if shared.panel_due:
+        shared.panel, shared.panel_at = flow_panel_view(replica), now
+    shared.called, _ = margin_call_entries(None, replica.rows.values())
+    latency = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms" if replica.sent_at else DASH
+    shared.dashboard = {**_book_view(replica), "latency_ms": latency,
+                        "closest": closest_view(replica, desk.distances), **shared.today}
+
+
+TENANT_DESKS = TenantDesks()
+ROOMS = TenantRooms("dashboard")
+# Seconds between two looks, per tab, at whether it still shows the dashboard (a hold of the tab's
+# state: with Redis a lease round trip). A tab that moved on leaves its tenant's room by then.
+CHECK_EVERY_S = 1.0
 
 
 class DashboardState(PortalStream):
@@ -111,41 +162,49 @@ class DashboardState(PortalStream):
     alarm_seq: rx.Field[int] = rx.field(0)
     alarm_logins: rx.Field[str] = rx.field("")
 
-    def _show(self, replica: TenantReplica, view: dict[str, Any]) -> None:
-        for name, value in view.items():
-            setattr(self, name, value)
-        if replica.sent_at:
-            self.latency_ms = f"{(time.time() - replica.sent_at) * 1000:,.0f} ms"
-
     def _shows(self, path: str) -> bool:
         return path == "/dashboard"
 
     @rx.event(background=True)
     async def stream(self) -> None:
-        """Follow the tenant's book while this tab shows the dashboard (one stream per tab): one
-        hold of the tab's state per update, which checks the stream is still current and shows it."""
-        shown, summed = -1, 0.0  # the desk reader's generation last shown, and when
+        """Follow the tenant's book while this tab shows the dashboard (one stream per tab). The
+        figures go to the tenant's room, once per update for all its tabs (`tenant_push`); the
+        tab's own state is held only once per CHECK_EVERY_S, to see it still shows the
+        dashboard, and when one of its alarms rings."""
+        sid, tenant_id = "", 0
         called: frozenset[int] | None = None  # in margin call at the last update (None: none seen yet)
-        async for update in self._updates():
-            replica, desk = update.replica, tenant_desk(update.tenant_id)
-            # the desk's slower reads, shared by the tenant's dashboards and never in the book's way
-            desk.poke(update.tenant_id, [r["login"] for r in closest_to_stop_out(replica.rows.values())])
-            today: list[dict[str, str]] | None = None
-            if desk.generation != shown or time.monotonic() - summed >= DESK_EVERY_S:
-                shown, summed = desk.generation, time.monotonic()
-                today, connections = today_view(replica, desk.deals), freshness_view(desk.info)
-            entered: list[int] = []
-            if replica.rows:  # the first book this tab sees is the baseline, not news
-                called, entered = margin_call_entries(called, replica.rows.values())
-            closest = closest_view(replica, desk.distances)
-            view = BOOK_VIEWS.view(update.tenant_id, replica)
-            async with self:
-                if not self._still_current(update):
-                    break
-                self._show(replica, view)
-                if entered:
-                    self.alarm_seq += 1
-                    self.alarm_logins = ", ".join(map(str, entered))
-                self.closest = closest
-                if today is not None:  # summed from this very update: the version says so
-                    self.today, self.connections, self.today_version = today, connections, replica.version
+        checked = time.monotonic()
+        try:
+            async for update in self._updates():
+                fresh = not sid
+                if fresh:
+                    async with self:
+                        if not self._still_current(update):
+                            break
+                        sid, tenant_id = self.router.session.session_id, update.tenant_id
+                    await ROOMS.join(sid, tenant_id)
+                shared = TENANT_DESKS.update(tenant_id, update.replica)
+                if ROOMS.claim(tenant_id, shared.key):
+                    await ROOMS.broadcast(tenant_id, shared.delta(everything=False))
+                elif fresh:  # this update went out before the tab joined
+                    await send(sid, shared.delta(everything=True))
+                entered: list[int] = []
+                if update.replica.rows:  # the first book this tab sees is the baseline, not news
+                    entered = [] if called is None else sorted(shared.called - called)
+                    called = shared.called
+                if entered or time.monotonic() - checked >= CHECK_EVERY_S:
+                    checked = time.monotonic()
+                    async with self:
+                        if not self._still_current(update):
+                            break
+                        if entered:
+                            self.alarm_seq += 1
+                            self.alarm_logins = ", ".join(map(str, entered))
+        finally:
+            if sid:
+                await ROOMS.leave(sid, tenant_id)
+
+
+# How the frontend names the two states a dashboard push updates.
+_DASHBOARD = DashboardState.get_full_name()
+_PANEL = FlowDeskState.get_full_name()

@@ -170,9 +170,38 @@ class FlowProfileState(PortalStream):
                     self._show(profile, row)
 
 
-class FlowDeskState(PortalStream):
+def flow_panel_view(replica: TenantReplica) -> dict[str, Any]:
+    """The toxic-flow panel's fields for one book: the same for every dashboard of the tenant, so
+    built once per panel refresh and pushed to all of them (`veles_ui.state.dashboard`)."""
+    summary = flow_summary(list(replica.rows.values()), top=8)
+    return {
+        "toxic": summary["toxic"],
+        "accounts": summary["accounts"],
+        "savings": minor_text(summary["a_book_savings_usd_minor"]),
+        "labels": [{"label": label_text(k), "key": k, "count": str(n), "color": label_color(k)}
+                   for k, n in summary["labels"].items() if k != "ordinary"],
+        "top": [
+            {"login": str(t["login"]), "href": f"/flow/{t['login']}", "score": f"{t['toxicity']:.1f}",
+             "label": label_text(str(t["flow_label"])), "color": label_color(str(t["flow_label"])),
+             "book": str(t["book"]), "advice": str(t["advice"]), "saved": minor_text(t["saved_usd_minor"])}
+            for t in summary["top"]
+        ],
+        "pnl": [
+            {"label": label_text(p["label"]), "key": p["label"], "accounts": str(p["accounts"]),
+             "pnl": minor_text(p["broker_pnl_usd_minor"]), "color": sign_color(p["broker_pnl_usd_minor"]),
+             "saved": minor_text(p["saved_usd_minor"])}
+            for p in summary["b_book_pnl_by_label"]
+        ],
+        "pnl_chart": [{"label": label_text(p["label"]), "B-book P/L": p["broker_pnl_usd_minor"] / 100}
+                      for p in summary["b_book_pnl_by_label"]],
+    }
+
+
+class FlowDeskState(rx.State):
     """The dashboard's toxic-flow panel: accounts per label, the most toxic accounts with their
-    A/B-book advice, and the B-book's P/L by label."""
+    A/B-book advice, and the B-book's P/L by label. Its fields are pushed by the dashboard's
+    stream, at most once per PANEL_INTERVAL (the panel ranks the whole book, and labels move in
+    seconds, not ticks), to every dashboard of the tenant at once (`veles_ui.state.tenant_push`)."""
 
     toxic: rx.Field[int] = rx.field(0)
     accounts: rx.Field[int] = rx.field(0)
@@ -181,53 +210,3 @@ class FlowDeskState(PortalStream):
     top: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     pnl: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     pnl_chart: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
-    # The panel's own stream number: `stream_id` is PortalStream's, shared with DashboardState's
-    # stream on the same page, and a second stream taking it would end the dashboard's.
-    panel_stream_id: int = 0
-
-    def _shows(self, path: str) -> bool:
-        return path == "/dashboard"
-
-    def _current(self, mine: int) -> bool:
-        return self.panel_stream_id == mine and self._shows(self.router.url.path.rstrip("/"))
-
-    def _next_stream(self) -> int:
-        self.panel_stream_id += 1
-        return self.panel_stream_id
-
-    def _show(self, replica: TenantReplica) -> None:
-        summary = flow_summary(list(replica.rows.values()), top=8)
-        self.toxic, self.accounts = summary["toxic"], summary["accounts"]
-        self.savings = minor_text(summary["a_book_savings_usd_minor"])
-        self.labels = [{"label": label_text(k), "key": k, "count": str(n), "color": label_color(k)}
-                       for k, n in summary["labels"].items() if k != "ordinary"]
-        self.top = [
-            {"login": str(t["login"]), "href": f"/flow/{t['login']}", "score": f"{t['toxicity']:.1f}",
-             "label": label_text(str(t["flow_label"])), "color": label_color(str(t["flow_label"])),
-             "book": str(t["book"]), "advice": str(t["advice"]), "saved": minor_text(t["saved_usd_minor"])}
-            for t in summary["top"]
-        ]
-        self.pnl = [
-            {"label": label_text(p["label"]), "key": p["label"], "accounts": str(p["accounts"]),
-             "pnl": minor_text(p["broker_pnl_usd_minor"]), "color": sign_color(p["broker_pnl_usd_minor"]),
-             "saved": minor_text(p["saved_usd_minor"])}
-            for p in summary["b_book_pnl_by_label"]
-        ]
-        self.pnl_chart = [{"label": label_text(p["label"]), "B-book P/L": p["broker_pnl_usd_minor"] / 100}
-                          for p in summary["b_book_pnl_by_label"]]
-
-    @rx.event(background=True)
-    async def stream(self) -> None:
-        """Follow the tenant's book while this tab shows the dashboard, at most once per
-        PANEL_INTERVAL: the panel ranks the whole book, and labels move in seconds, not ticks."""
-        last = 0.0
-        async for update in self._updates():
-            # Whether the tab still shows the panel is read only when the panel is due (a hold of
-            # the tab's state per book update cost a Redis round trip each, for nothing)
-            if time.monotonic() - last < PANEL_INTERVAL:
-                continue
-            last = time.monotonic()
-            async with self:
-                if not self._still_current(update):
-                    break
-                self._show(update.replica)

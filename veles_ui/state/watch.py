@@ -5,8 +5,9 @@ handler checks it again (`SessionState.authorize`), but a tab that only receives
 sends no events. So each protected page also starts `SessionWatch.watch`, which waits on
 `veles.services.session_watch.until_ended` (the mechanism the integrations socket uses): when the
 user is deactivated, changes role or password, signs out, replays a refresh token or their broker
-is suspended, the tab forgets its token, its streams stop at their next update, and it is sent to
-/login with the reason, within 2 s and usually at once.
+is suspended, the tab forgets its token, leaves its tenant's push rooms (`tenant_push`), its
+streams stop at their next update, and it is sent to /login with the reason, within 2 s and
+usually at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from veles.services.session_watch import until_ended
 from veles.services.signing_keys import keyring
 from veles_ui.state.session import SessionState
 from veles_ui.state.stream import GUARD_POLL, Absence
+from veles_ui.state.tenant_push import leave_all
 
 # Seconds between looks at whether the tab is still connected (in memory), and how many of those
 # between looks at whether a newer page load took over (that reads the tab's state).
@@ -86,4 +88,6 @@ class SessionWatch(SessionState):
                 return  # signed in again, or a newer watch took over
             self.token, self.tenant_id, self.role, self.email = "", 0, "", ""
             self.login_error = reason
+            sid = self.router.session.session_id
+        await leave_all(sid)  # the tenant's pushes stop here, before the tab is sent away
         yield rx.redirect("/login")
