@@ -17,6 +17,13 @@ if _settings.redis_url:
     # page's stream applies. The tab's own events and streams run in the worker holding its socket.
     # Set before Reflex makes its state manager, which reads it; the environment can still say false.
     os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
+    # A bounded pool of Redis connections per worker, reused. Unbounded, every burst of tabs
+    # connecting or leaving (each a few Redis commands at once) opened new connections, and redis-py
+    # reads its own package metadata for each new one (a scan of sys.path): at 500 sessions a
+    # worker spent nearly all its time there and stopped answering sockets. Waiting for a free
+    # connection stays well within the state lock's expiry below.
+    os.environ.setdefault("REFLEX_REDIS_MAX_CONNECTIONS", "64")
+    os.environ.setdefault("REFLEX_REDIS_POOL_TIMEOUT", "20s")
 
 config = rx.Config(
     app_name="veles_ui",
