@@ -16,4 +16,4 @@ bench:  ## benchmarks that print numbers (not part of the tests)
 loadtest:  ## the standard Locust mix against a demo on PostgreSQL + Redis; verdicts, CSV and HTML in .veles/loadtests
 	scripts/setup.sh
 	scripts/services.sh
-	.venv/bin/veles bench load
+	.venv/bin/veles bench load $(LOADTEST_ARGS)
