@@ -38,7 +38,7 @@ def test_refused_sessions_are_counted_after_bounded_retries(monkeypatch: pytest.
 def test_the_strict_opener_still_raises_with_the_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dashboard_sockets, "CONNECT_ATTEMPTS", 1)
     url = f"http://127.0.0.1:{_closed_port()}"
-    with pytest.raises(RuntimeError, match="1 of 1 sessions failed: .*connect: ConnectionError"):
+    with pytest.raises(RuntimeError, match=r"1 of 1 sessions failed: .*connect: ConnectionError"):
         asyncio.run(dashboard_sockets.open_clients(url, "access", "refresh", sessions=1,
                                                    first_update_timeout=5))
 
