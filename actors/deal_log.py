@@ -14,22 +14,32 @@ warning per attempt, not two a second, and the database is not hammered as it co
 first write that succeeds returns it to `flush_s`. The retries (tenacity) stop after `give_up_s`
 (10 minutes): what is pending then is dropped from the log, counted in `dropped` and logged as an
 error, and the next deals start afresh, so an outage never keeps the thread retrying the same rows
-for ever. Deals still pending when the process dies are lost from the log (at most `flush_s` of
-them in normal running); the MT5 server keeps the authoritative history.
+for ever. The thread runs only while deals come: a tick that finds nothing pending ends it, and
+the next deal starts one (an idle tenant has no thread and no timer; many tenants share a tenant
+host's process, `actors/tenant_host.py`). `close` (the tenant stops) ends it and writes what is
+pending once more; without it, a tenant removed from a tenant host left a thread writing for it
+for as long as the host lived. Deals still pending when the process dies are lost from the log
+(at most `flush_s` of them in normal running); the MT5 server keeps the authoritative history.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_any,
+    stop_when_event_set,
+)
 
 from models.db import tenant_session
 from models.deals import DealRecord
@@ -96,6 +106,7 @@ class DealLog:
         self._writing = threading.Lock()  # one write at a time: the thread's or a caller's
         self._in_flight = 0  # rows taken from _pending by the write under way
         self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
         self.failures = 0  # failed attempts in a row (the thread backs off by it)
 
     def add(self, deals: Sequence[Deal]) -> None:
@@ -111,7 +122,7 @@ class DealLog:
                 self.dropped += dropped
                 log.warning("tenant %s deal log: database away too long, %d oldest deals dropped",
                             self.tenant_id, dropped)
-            if self._thread is None:
+            if self._thread is None and not self._closed.is_set():
                 self._thread = threading.Thread(target=self._run, name=f"deal-log-{self.tenant_id}",
                                                 daemon=True)
                 self._thread.start()
@@ -151,17 +162,41 @@ class DealLog:
             self.failures = 0
             return len(rows)
 
+    def close(self, timeout_s: float = 5.0) -> int:
+        """The tenant stops: end the thread and write what is pending once more; returns the rows
+        written (blocking: run it off an event loop). Deals added afterwards are still queued, and
+        written only by `flush`."""
+        self._closed.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+        return self.flush()
+
     def _run(self) -> None:
         """Every `flush_s`, write what is pending; a failed write is retried with backoff for
-        `give_up_s`, then what is pending is given up on."""
-        retrying = Retrying(retry=retry_if_exception_type(NotWritten), stop=stop_after_delay(self._give_up_s),
-                            wait=self._wait, reraise=True)
-        while True:  # the pace of normal flushes, not a retry loop
-            time.sleep(self._flush_s)
+        `give_up_s`, then what is pending is given up on. Ends at a tick with nothing pending, or
+        at `close`."""
+        stop = stop_any(stop_after_delay(self._give_up_s), stop_when_event_set(self._closed))
+        retrying = Retrying(retry=retry_if_exception_type(NotWritten), stop=stop, wait=self._wait,
+                            sleep=self._sleep, reraise=True)
+        while not self._closed.wait(self._flush_s):  # the pace of normal flushes, not a retry loop
+            with self._lock:
+                if not self._pending:  # idle: no thread until the next deal (`add` starts one)
+                    self._thread = None
+                    return
             try:
                 retrying(self._attempt)
             except NotWritten:
+                if self._closed.is_set():
+                    break  # `close` tries what is pending once more itself
                 self._give_up()
+        with self._lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
+
+    def _sleep(self, seconds: float) -> None:
+        self._closed.wait(seconds)  # a backoff that `close` cuts short
 
     def _wait(self, _state: RetryCallState) -> float:
         return retry_wait(self._flush_s, self.failures)

@@ -397,12 +397,15 @@ class Aggregator:
             self._stats_task = asyncio.create_task(keeping)
 
     async def close(self) -> None:
-        """Stop publishing and writing stats (the tenant stops; a Ray actor process of its own is
-        simply killed instead)."""
+        """Stop publishing and writing stats, and end the deal log's thread after its last write
+        (the tenant stops; a Ray actor process of its own is simply killed instead, but in a
+        tenant host the process goes on with the other tenants)."""
         for task in (self._task, self._stats_task, self._flow_task):
             if task is not None:
                 task.cancel()
         self._task = self._stats_task = self._flow_task = None
+        if self._core.deal_log is not None:
+            await asyncio.to_thread(self._core.deal_log.close)
 
     async def _run(self) -> None:
         pacer = PublishPacer(self._period)

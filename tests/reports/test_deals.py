@@ -4,6 +4,7 @@ its period (and no other account's, period's or tenant's) in the PDF and the wor
 
 from __future__ import annotations
 
+import threading
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -225,3 +226,37 @@ def test_a_log_whose_database_stays_away_gives_up_after_its_window(
     assert (log.dropped, log.pending()) == (3, 0)
     log.add(deals[3:4])  # later deals are tried afresh, not dropped at once
     assert log.pending() == 1
+
+
+def test_the_log_keeps_no_thread_while_idle_and_none_after_close(db: str, brokers: dict[str, int]) -> None:
+    """Many tenants share a tenant host's process: a tenant with no deals coming has no thread
+    of its own, and a tenant that stops (closed) ends its thread after writing what was pending,
+    instead of leaving it writing for it for as long as the host lives."""
+    tenant = brokers["Beta"]
+    log = DealLog(db, tenant, flush_s=0.05)
+
+    def deals(first: int, count: int) -> list[Deal]:
+        return [Deal(ticket=71_000_000 + n, login=7002, kind=DealKind.BALANCE, time_msc=1_790_000_000_000 + n,
+                     amount=1.0, comment="deposit") for n in range(first, first + count)]
+
+    def threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == f"deal-log-{tenant}"]
+
+    log.add(deals(0, 3))
+    assert threads()
+    deadline = time.monotonic() + 20
+    while threads():  # written at a tick, then the next tick finds nothing and ends the thread
+        assert time.monotonic() < deadline, log.pending()
+        time.sleep(0.02)
+    assert log.pending() == 0
+    log.add(deals(3, 2))  # the next deal starts a thread again
+    assert threads()
+    log.close()
+    assert threads() == []
+    assert log.pending() == 0
+    log.add(deals(5, 1))  # a closed log starts no thread: only an explicit flush writes
+    assert threads() == []
+    assert log.flush() == 1
+    with tenant_session(db, tenant) as session:
+        tickets = sorted(d.ticket for d in session.exec(select(DealRecord).where(DealRecord.login == 7002)))
+    assert tickets == [71_000_000 + n for n in range(6)]
