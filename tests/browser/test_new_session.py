@@ -105,6 +105,22 @@ def test_dashboard_keeps_moving_after_a_reload(fresh: tuple[Page, list[str]]) ->
     assert errors == []
 
 
+def test_dashboard_keeps_moving_after_a_quick_round_trip(fresh: tuple[Page, list[str]]) -> None:
+    """Away and back within a second over the nav (the same socket): the older dashboard stream
+    notices it is superseded only later, and its leaving the tenant's push room must not take the
+    tab out of it (`veles_ui.state.tenant_push`: only the newest membership leaves)."""
+    page, errors = fresh
+    page.goto("/dashboard")
+    _changes(page, "#total-equity")
+    page.click("#nav-accounts")
+    page.wait_for_url("**/accounts", wait_until="commit")
+    page.click("#nav-dashboard")
+    page.wait_for_url("**/dashboard", wait_until="commit")
+    page.wait_for_timeout(3_000)  # past the older stream's next look at the tab (once a second)
+    _changes(page, "#total-equity")
+    assert errors == []
+
+
 def test_accounts_and_account_opened_in_a_new_session_move_live(fresh: tuple[Page, list[str]]) -> None:
     """The other live pages follow the book through the same stream as the dashboard."""
     page, errors = fresh

@@ -171,7 +171,7 @@ class DashboardState(PortalStream):
         figures go to the tenant's room, once per update for all its tabs (`tenant_push`); the
         tab's own state is held only once per CHECK_EVERY_S, to see it still shows the
         dashboard, and when one of its alarms rings."""
-        sid, tenant_id = "", 0
+        sid, tenant_id, membership = "", 0, object()
         called: frozenset[int] | None = None  # in margin call at the last update (None: none seen yet)
         checked = time.monotonic()
         try:
@@ -182,7 +182,7 @@ class DashboardState(PortalStream):
                         if not self._still_current(update):
                             break
                         sid, tenant_id = self.router.session.session_id, update.tenant_id
-                    await ROOMS.join(sid, tenant_id)
+                    membership = await ROOMS.join(sid, tenant_id)
                 shared = TENANT_DESKS.update(tenant_id, update.replica)
                 if ROOMS.claim(tenant_id, shared.key):
                     await ROOMS.broadcast(tenant_id, shared.delta(everything=False))
@@ -202,7 +202,7 @@ class DashboardState(PortalStream):
                             self.alarm_logins = ", ".join(map(str, entered))
         finally:
             if sid:
-                await ROOMS.leave(sid, tenant_id)
+                await ROOMS.leave(sid, tenant_id, membership)
 
 
 # How the frontend names the two states a dashboard push updates.

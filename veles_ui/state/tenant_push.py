@@ -51,18 +51,31 @@ class TenantRooms:
         self._tenants = tenants
         _KINDS.add(kind)
         self._sent: OrderedDict[int, Hashable] = OrderedDict()
+        # per socket in a room, its membership (`join`); bounded by the live streams, each of which
+        # leaves when it ends
+        self._owners: dict[str, object] = {}
 
     def room(self, tenant_id: int) -> str:
         """The room of `tenant_id`'s tabs (in this process only: never a Redis channel)."""
         return f"{self._kind}:{tenant_id}"
 
-    async def join(self, sid: str, tenant_id: int) -> None:
-        """Put the socket `sid` in the tenant's room: it gets every push to the tenant from now on."""
+    async def join(self, sid: str, tenant_id: int) -> object:
+        """Put the socket `sid` in the tenant's room: it gets every push to the tenant from now on.
+        The handle returned names this membership: a tab that reloads the page within the same
+        socket joins again before its older stream notices it is superseded and leaves, and only
+        the newest membership's `leave` takes the socket out."""
+        handle = object()
+        self._owners[sid] = handle
         if (namespace := _namespace()) is not None:
             await namespace.enter_room(sid, self.room(tenant_id))
+        return handle
 
-    async def leave(self, sid: str, tenant_id: int) -> None:
-        """Take `sid` out of the room (a socket already gone has left every room: nothing to do)."""
+    async def leave(self, sid: str, tenant_id: int, handle: object) -> None:
+        """Take `sid` out of the room if `handle` is still its membership (a socket already gone
+        has left every room: nothing to do)."""
+        if self._owners.get(sid) is not handle:
+            return
+        del self._owners[sid]
         if (namespace := _namespace()) is not None:
             with contextlib.suppress(KeyError, ValueError):
                 await namespace.leave_room(sid, self.room(tenant_id))
