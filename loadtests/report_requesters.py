@@ -53,4 +53,5 @@ class ReportRequester(RestUser):
                                  name=f"{self.scenario}: download",
                                  headers={"Authorization": f"Bearer {self.token}"}) as got:
                 if got.status_code != 200 or not got.content:
-                    got.failure(f"{got.status_code}: {len(got.content)} bytes")
+                    # no content at all (None) when the connection broke, e.g. users stopped mid-download
+                    got.failure(f"{got.status_code}: {len(got.content or b'')} bytes")
