@@ -1112,8 +1112,11 @@ class Supervisor:
         try:
             async for attempt in retrying:
                 with attempt:
-                    tried = time.monotonic()
                     await self._hosts.replace_if_lost(host)  # its node was lost: start it on another
+                    # a cheap call first: it fails at once while Ray restarts the host, and the
+                    # restore's checkpoints (megabytes for thousands of accounts) go only to a live one
+                    await self._hosts[host].pid.remote()
+                    tried = time.monotonic()
                     failed, restored_at = await self._restore_on(conn, host, logins, reset=True,
                                                                  reported=conn.hosts[host].answered)
         except _ACTOR_GONE as exc:  # Ray could not bring it back: stop waiting, say so
