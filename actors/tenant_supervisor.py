@@ -1109,6 +1109,8 @@ class Supervisor:
                                  retry=retry_if_exception_type(_ACTOR_GONE))
         logins = conn.logins_on(host)
         noticed = tried = time.monotonic()
+        failed: dict[int, str] = {}
+        restored_at = 0
         try:
             async for attempt in retrying:
                 with attempt:
