@@ -111,6 +111,19 @@ class HostedConnection:
     needs_of: dict[int, frozenset[str]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     next_phase: int = 0
+    # logins by phase modulo `checkpoint_every`, built when asked (`in_phase`): a batch's
+    # checkpoint takes one phase's accounts without walking every account of the connection
+    _phases: tuple[int, int, dict[int, list[int]]] | None = None
+
+    def in_phase(self, phase: int, every: int) -> list[int]:
+        """The logins whose checkpoint phase is `phase` modulo `every` (hosted or not any more)."""
+        cached = self._phases
+        if cached is None or cached[0] != every or cached[1] != len(self.phase):
+            buckets: dict[int, list[int]] = {}
+            for login, own in self.phase.items():
+                buckets.setdefault(own % every, []).append(login)
+            cached = self._phases = (every, len(self.phase), buckets)
+        return cached[2].get(phase, [])
 
     def add(self, actor: AccountActor) -> None:
         """Host an account (replacing one of the same login)."""
@@ -125,7 +138,7 @@ class HostedConnection:
     def reindex(self, login: int, needed: frozenset[str]) -> bool:
         """Point the index at what the account depends on now; whether that changed."""
         old = self.needs_of.get(login, frozenset())
-        if old == needed:
+        if old is needed or old == needed:  # an account's set is the same object until it changes
             return False
         for symbol in old - needed:
             self.index[symbol].discard(login)
@@ -329,14 +342,19 @@ class HostCore:
             own = _deals_by_login(batch.deals)
             swaps = _deals_by_login(batch.swaps)
             touched.update(login for login in (*own, *swaps) if login in conn.accounts)
+            prices_only = Step(batch.quotes)  # the step of every touched account without deals or swaps
+            accounts, failed_here = conn.accounts, conn.failed
             for login in sorted(touched):
-                actor = conn.accounts.get(login)
-                if actor is None or login in conn.failed:
+                actor = accounts.get(login)
+                if actor is None or login in failed_here:
                     continue
-                deals = tuple(own.get(login, ()))
+                step = prices_only
+                if login in own or login in swaps:
+                    deals = tuple(own.get(login, ()))
+                    step = Step(batch.quotes, deals, batch.board if deals else (),
+                                tuple(swaps.get(login, ())))
                 try:
-                    update = self._apply(actor, Step(batch.quotes, deals, batch.board if deals else (),
-                                                     tuple(swaps.get(login, ()))))
+                    update = self._apply(actor, step)
                 except Exception as exc:  # isolate: only this account is failed, the batch goes on
                     conn.failed[login] = failed[login] = f"{type(exc).__name__}: {exc}"
                     log.warning("account %s failed on batch %s: %s", login, batch.seq, conn.failed[login])
@@ -384,8 +402,9 @@ class HostCore:
         if conn.seq <= since:
             return None
         phases = {s % every for s in range(max(since + 1, conn.seq - every + 1), conn.seq + 1)}
-        due = {login: actor for login, actor in conn.accounts.items()
-               if conn.phase[login] % every in phases and login not in conn.failed}
+        accounts, failed = conn.accounts, conn.failed
+        due = {login: accounts[login] for phase in sorted(phases) for login in conn.in_phase(phase, every)
+               if login in accounts and login not in failed}
         if not due:
             return None
         return Checkpoint(conn.seq, pickle_parts(due), tuple(due))

@@ -189,6 +189,7 @@ class CpuMeter:
 
     def __init__(self) -> None:
         self._last: dict[int, float] = {}
+        self._kind: dict[int, str] = {}
         self.sample()
         self._baseline = dict(self._last)
 
@@ -197,13 +198,35 @@ class CpuMeter:
         for process in psutil.Process(os.getpid()).children(recursive=True):
             try:
                 times = process.cpu_times()
-            except psutil.NoSuchProcess:
+                if process.pid not in self._kind:
+                    self._kind[process.pid] = _process_kind(process)
+            except psutil.Error:
                 continue
             self._last[process.pid] = times.user + times.system
 
     def used(self) -> float:
         """Seconds used since the meter started (processes born since count from zero)."""
         return sum(last - self._baseline.get(pid, 0.0) for pid, last in self._last.items())
+
+    def by_kind(self) -> dict[str, float]:
+        """`used`, split by kind of process (`_process_kind`), largest first: where the CPU went."""
+        kinds: dict[str, float] = {}
+        for pid, last in self._last.items():
+            kind = self._kind.get(pid, "other")
+            kinds[kind] = kinds.get(kind, 0.0) + last - self._baseline.get(pid, 0.0)
+        return dict(sorted(kinds.items(), key=lambda item: -item[1]))
+
+
+def _process_kind(process: psutil.Process) -> str:
+    """What an engine process is: a Ray actor's class (`ray::AccountHost.apply_split` ->
+    AccountHost), or the executable of Ray's own processes (raylet, gcs_server, ...)."""
+    line = process.cmdline()
+    title = line[0] if line else process.name()
+    if title.startswith("ray::"):
+        return title[5:].split(".")[0].split()[0] or "ray_worker"
+    if "default_worker.py" in " ".join(line):
+        return "ray_worker"
+    return os.path.basename(title.split()[0]) if title else process.name()
 
 
 def _recovery_phases(recoveries: list[dict[str, Any]], kills: list[float]) -> dict[str, float] | None:
@@ -470,6 +493,9 @@ async def _measure_specs(
         "engine_cpu_ms_per_batch": round(engine_ms, 1),
         "reference_cpu_ms_per_batch": round(math_ms, 1),
         "cpu_vs_reference": round(engine_ms / math_ms, 2) if math_ms > 0 else None,
+        # per kind of process (the supervisor's includes the simulated gateway, counted above)
+        "cpu_ms_per_batch_by_process": {kind: round(spent * 1000.0 / max(batches, 1), 1)
+                                        for kind, spent in cpu.by_kind().items()},
         "mb_per_account": round(host_mb / accounts, 3),
         "engine_rss_mb": round(engine_pss, 1),
         "mb_per_tenant": round((engine_pss - base_pss) / tenants, 1),

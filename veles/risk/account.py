@@ -434,6 +434,33 @@ class AccountState:
             self.restore_analytics(analytics)
         self._touch_peak()
 
+    # -- pickling -----------------------------------------------------------------------------
+
+    # Caches rebuilt from the rest of the state, so checkpoints leave them out: every batch a
+    # host pickles a share of its accounts, and the symbol → holdings index alone was about a
+    # third of each account's pickling.
+    _DERIVED = ("_deps", "_known", "_needed", "_exposure")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._DERIVED:
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The state `__getstate__` kept, with its caches rebuilt: the index lists each symbol's
+        holdings in the holdings' order, as `_new_holding` appended them (which holding a quote
+        refreshes first cannot change a figure anyway: their sums are integers)."""
+        self.__dict__.update(state)
+        self._known = _KnownPairs(self._symbols, self._market)
+        deps: dict[str, list[_Holding]] = {}
+        for holding in self._holdings.values():
+            for name in holding.dependencies:
+                deps.setdefault(name, []).append(holding)
+        self._deps = deps
+        self._needed = None
+        self._exposure = None
+
     # -- public API ---------------------------------------------------------------------------
 
     @property
