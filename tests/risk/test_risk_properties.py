@@ -234,6 +234,29 @@ def test_incremental_equals_from_scratch(
         harness.check()
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts=_accounts, steps=_steps, seed=st.integers(0, 2**16), cut=st.integers(0, 40))
+def test_a_checkpointed_account_goes_on_exactly(
+    accounts: list[AccountSnapshot], steps: list[tuple], seed: int, cut: int
+) -> None:
+    """Pickled mid-stream (as a host checkpoints it, its caches left out and rebuilt on load) and
+    fed the rest, every account still equals the from-scratch figures after every step."""
+    import pickle
+
+    accounts = [replace(a, login=100 + i) for i, a in enumerate(accounts)]
+    harness = _Harness(random.Random(seed), accounts)
+    logins = [a.login for a in accounts]
+    for n, step in enumerate(steps):
+        if n == cut:  # the market travels with the states, as a host's board does in a checkpoint
+            harness.market, harness.states = pickle.loads(pickle.dumps((harness.market, harness.states)))  # noqa: S301
+        if step[0] == "quotes":
+            harness.quotes(step[1], step[2])
+        else:
+            _, who, action, symbol, volume, amount = step
+            harness.deal(logins[who % len(logins)], action, symbol, volume, amount)
+        harness.check()
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     steps=st.lists(
