@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,15 +40,17 @@ def state_color(state: str) -> str:
     return {"ok": "grass", "margin_call": "amber", "stop_out": "tomato"}.get(state, "gray")
 
 
-def account_view(row: dict[str, Any]) -> dict[str, str]:
-    """One account row as the tables show it: every figure formatted, with its colours and link."""
+def account_view(row: dict[str, Any], servers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """One account row as the tables show it: every figure formatted, with its colours and link;
+    the server by its name where `servers` names it (connection id -> name)."""
+    server = row.get("server") or ""
     return {
         "login": str(row["login"]),
         "href": f"/accounts/{row['login']}",
         "group": row["group"],
         "name": row.get("name") or DASH,
         "country": row.get("country") or DASH,
-        "server": row.get("server") or DASH,
+        "server": (servers or {}).get(server, server) or DASH,
         "book": row["book"],
         "currency": row.get("currency", ""),
         "leverage": f"1:{row['leverage']:,.0f}" if row.get("leverage") else DASH,

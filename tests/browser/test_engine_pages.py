@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, ViewportSize
 
 from models.tenancy import Role
 from tests.browser.conftest import DEMO_ACCOUNTS
+from veles.services.connection_names import SIMULATED_NAME
 
 from .conftest import Demo
 
@@ -87,7 +88,20 @@ def test_a_connection_added_in_the_portal_is_fed_and_removed(page: Page, artifac
     page.wait_for_selector("#conn-notice")
     page.goto("/accounts")
     _wait_for_total(page, DEMO_ACCOUNTS + ADDED)  # the demo's and the new server's
+    # the Server column names each account's connection as the connections page does (its trade
+    # server; the demo's own broker by name), not by the engine's id, and filters and sorts by it
+    page.click("#sort-server")
+    page.wait_for_selector("#sort-server[aria-sort=ascending]")
+    page.wait_for_function("() => [...document.querySelectorAll('td.server')]"
+                           ".every(c => !/^(conn|sim)-\\d+$/.test(c.innerText))", timeout=30_000)
+    servers = page.locator("td.server").all_inner_texts()
+    assert set(servers) <= {"sim://h3-desk", SIMULATED_NAME}, servers
+    assert servers == sorted(servers), servers
+    page.fill("#accounts-filter", "h3-desk")
+    _wait_for_total(page, ADDED)
+    assert set(page.locator("td.server").all_inner_texts()) == {"sim://h3-desk"}
     page.screenshot(path=str(artifacts / "engine-connection-fed.png"), full_page=True)
+    page.fill("#accounts-filter", "")
     page.goto("/connections")
     row = page.locator("#connections-table tbody tr")
     row.first.wait_for()

@@ -60,3 +60,21 @@ def test_page_sorts_filters_and_puts_missing_values_last() -> None:
     page, total = replica.page(offset=1, limit=1)
     assert [r["login"] for r in page] == [2]
     assert total == 3
+
+
+def test_page_sorts_and_filters_the_server_by_its_name_where_named() -> None:
+    """The accounts table shows each connection by its name (`connection_names`), so it sorts and
+    filters by that name; without names (the API's `q`) the ids as before."""
+    replica = TenantReplica()
+    rows = [{**_row(1, 10.0), "server": "conn-7"}, {**_row(2, 20.0), "server": "conn-12"},
+            {**_row(3, 30.0), "server": "sim-1"}]
+    replica.apply(_msg(1, True, rows, 60.0))
+    names = {"conn-7": "Zeta https://zeta.broker:443", "conn-12": "Alpha https://alpha.broker:443",
+             "sim-1": "Simulated"}
+    page, _ = replica.page(sort="server", servers=names)
+    assert [r["login"] for r in page] == [2, 3, 1]  # Alpha, Simulated, Zeta (the ids: 12, 7, sim)
+    page, _ = replica.page(sort="server")
+    assert [r["login"] for r in page] == [2, 1, 3]
+    assert [r["login"] for r in replica.page(query="alpha.broker", servers=names)[0]] == [2]
+    assert replica.page(query="alpha.broker")[1] == 0
+    assert [r["login"] for r in replica.page(query="conn-7")[0]] == [1]

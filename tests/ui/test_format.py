@@ -57,3 +57,12 @@ def test_account_view_dashes_what_the_feed_does_not_know() -> None:
            "risk_score": 0.0, "state": "ok", "name": "", "country": ""}
     view = account_view(row)
     assert (view["name"], view["country"], view["server"]) == (DASH, DASH, DASH)
+
+
+def test_account_view_names_the_server_where_it_is_named() -> None:
+    """The server column shows the connection's name (its trade server), its id where unnamed."""
+    row = {"login": 7, "group": "g", "book": "B", "currency": "USD", "leverage": 100, "balance": 0.0,
+           "equity": 0.0, "profit": 0.0, "margin": 0.0, "margin_level": None, "drawdown": 0.0,
+           "risk_score": 0.0, "state": "ok", "server": "conn-3"}
+    assert account_view(row, {"conn-3": "https://mt5.broker.com:443"})["server"] == "https://mt5.broker.com:443"
+    assert account_view(row, {"conn-4": "elsewhere"})["server"] == "conn-3"

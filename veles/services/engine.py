@@ -32,6 +32,7 @@ from actors.tenant_host import SHARED_POOL, TenantNotHosted, TenantRef, tenant_h
 from actors.tenant_supervisor import TenantSupervisor
 from veles.config import Settings
 from veles.mt5.connect import GatewaySpec
+from veles.services.connection_names import simulated_connection_id
 from veles.services.connections import StoredConnections
 from veles.services.followers import start_followers, stop_followers
 from veles.services.ray_runtime import join, tenant_actor
@@ -46,7 +47,7 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
     """A simulated broker for a tenant: distinct seed per tenant so books differ."""
     return GatewaySpec(
         kind="simulator",
-        connection_id=f"sim-{tenant_id}",
+        connection_id=simulated_connection_id(tenant_id),
         options={
             "accounts": accounts,
             "seed": settings.demo_seed + tenant_id,
@@ -61,7 +62,7 @@ def simulated_gateway(settings: Settings, tenant_id: int, accounts: int) -> Gate
 def webapi_gateway(settings: Settings, tenant_id: int, url: str, login: int, password: str) -> GatewaySpec:
     """A tenant's broker read through an MT5 Web API (the demo's `--via-webapi`: the simulated
     broker behind the fake Web API), under the same connection id as `simulated_gateway`."""
-    return GatewaySpec(kind="webapi", connection_id=f"sim-{tenant_id}", options={"url": url},
+    return GatewaySpec(kind="webapi", connection_id=simulated_connection_id(tenant_id), options={"url": url},
                        interval=settings.gateway_interval, login=login, password=password,
                        reconcile_every_s=settings.reconcile_every_s)
 

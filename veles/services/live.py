@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -82,26 +82,34 @@ class TenantReplica:
 
     def page(
         self, sort: str = "login", descending: bool = False, offset: int = 0, limit: int | None = 50,
-        query: str = "", state: str = "", label: str = "",
+        query: str = "", state: str = "", label: str = "", servers: Mapping[str, str] | None = None,
     ) -> tuple[list[Row], int]:
         """One page of account rows (every matching row when `limit` is None) and the number of
         rows that match `query` (login, or part of the group, client name, country or server),
         `state` (margin state, "" for any) and carry the toxic-flow `label` (any of theirs; "" for
-        every row)."""
+        every row). `servers` names the connections (id -> name, `connection_names`) as a screen
+        shows them: the server is then matched and sorted by its name, not its id."""
         rows = list(self.rows.values())
+        servers = servers or {}
+
+        def value(row: Row, key: str) -> Any:
+            found = row.get(key)
+            return servers.get(found, found) if key == "server" and isinstance(found, str) else found
+
         if state:
             rows = [r for r in rows if r["state"] == state]
         if label:
             rows = [r for r in rows if label in str(r.get("flow_labels", "ordinary")).split(",")]
         if query:
             q = query.strip().lower()
+            searched = ("group", "name", "country", "server")
             rows = [r for r in rows if q in str(r["login"])
-                    or any(q in str(r.get(k) or "").lower() for k in ("group", "name", "country", "server"))]
+                    or any(q in str(value(r, k) or "").lower() for k in searched)]
 
         def key(row: Row) -> tuple[bool, Any]:
-            value = row.get(sort)
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
-            return (missing != descending, value if not missing else 0)
+            found = value(row, sort)
+            missing = found is None or (isinstance(found, float) and math.isnan(found))
+            return (missing != descending, found if not missing else 0)
 
         rows.sort(key=key, reverse=descending)
         return rows[offset : None if limit is None else offset + limit], len(rows)

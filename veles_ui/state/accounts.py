@@ -22,6 +22,7 @@ from models.db import tenant_session
 from veles.config import get_settings
 from veles.risk.alerts import FLOW_LABELS
 from veles.risk.events import DealKind
+from veles.services.connection_names import connection_names
 from veles.services.desk import minor_text, movements, table_csv
 from veles.services.errors import NotFound
 from veles.services.history import Resolution, account_history
@@ -76,6 +77,7 @@ class AccountsState(PortalStream):
     total: rx.Field[int] = rx.field(0)
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     stamp: rx.Field[str] = rx.field("")  # the book update shown (`book_stamp`)
+    _servers: dict[str, str] = {}  # backend only: connection id -> name (`connection_names`)
 
     def _shows(self, path: str) -> bool:
         return path == "/accounts"
@@ -106,17 +108,15 @@ class AccountsState(PortalStream):
     def _show(self, replica: TenantReplica) -> None:
         page, self.total = replica.page(
             sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE, query=self.query,
-            state=self.state_filter,
-            label=self.label,
+            state=self.state_filter, label=self.label, servers=self._servers,
         )
         if not page and self.offset:  # the book or the filter shrank under this page
             self.offset = max(0, (self.total - 1) // PAGE_SIZE * PAGE_SIZE)
             page, self.total = replica.page(
                 sort=self.sort, descending=self.descending, offset=self.offset, limit=PAGE_SIZE,
-                query=self.query, state=self.state_filter,
-                label=self.label,
+                query=self.query, state=self.state_filter, label=self.label, servers=self._servers,
             )
-        self.rows = [account_view(r) | flow_view(r) for r in page]
+        self.rows = [account_view(r, self._servers) | flow_view(r) for r in page]
         self.stamp = book_stamp(replica)
 
     async def _refresh(self) -> None:
@@ -166,9 +166,12 @@ class AccountsState(PortalStream):
             identity = await self.authorized(Permission.VIEW_RISK)
         except USER_ERRORS:
             return None
+        servers = self._servers
         rows, _ = get_live_feed().replica(identity.tenant_id).page(
-            sort=self.sort, descending=self.descending, limit=None, query=self.query, state=self.state_filter)
-        data = table_csv([c[0] for c in CSV_COLUMNS], [c[1] for c in CSV_COLUMNS], map(account_view, rows))
+            sort=self.sort, descending=self.descending, limit=None, query=self.query, state=self.state_filter,
+            servers=servers)
+        views = (account_view(row, servers) for row in rows)
+        data = table_csv([c[0] for c in CSV_COLUMNS], [c[1] for c in CSV_COLUMNS], views)
         return rx.download(data=data, filename="accounts.csv")
 
     @rx.event
@@ -199,9 +202,17 @@ class AccountsState(PortalStream):
             wanted = str(self.router.page.params.get("label", ""))
             if wanted in (*FLOW_LABELS, "ordinary"):
                 self.label, self.offset = wanted, 0
-        async for replica in self._follow():
+        servers: dict[str, str] = {}
+        async for update in self._updates():
+            try:  # read at most every few seconds per tenant in this process, in a thread
+                servers = await connection_names(get_settings().database_url, update.tenant_id)
+            except Exception:  # the database away: the names last read (or the ids) meanwhile
+                log.warning("tenant %s: connection names not read", update.tenant_id, exc_info=True)
             async with self:
-                self._show(replica)
+                if not self._still_current(update):
+                    break
+                self._servers = servers
+                self._show(update.replica)
 
 
 def _position_view(detail: AccountDetail) -> list[dict[str, str]]:
