@@ -101,7 +101,8 @@ def test_a_connection_added_in_the_portal_is_fed_and_removed(page: Page, artifac
     _wait_for_total(page, ADDED)
     assert set(page.locator("td.server").all_inner_texts()) == {"sim://h3-desk"}
     page.screenshot(path=str(artifacts / "engine-connection-fed.png"), full_page=True)
-    page.fill("#accounts-filter", "")
+    page.fill("#accounts-filter", "")  # the filter is the tab's: cleared before leaving the page
+    _wait_for_total(page, DEMO_ACCOUNTS + ADDED)
     page.goto("/connections")
     row = page.locator("#connections-table tbody tr")
     row.first.wait_for()
