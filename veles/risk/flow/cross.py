@@ -8,12 +8,17 @@ Each entry is compared with the entries other accounts made on the same symbol i
 `window_s` seconds: same side is a copy, opposite side with volumes within a factor
 `volume_ratio` is a hedge. In a busy book many accounts enter the same symbol within seconds by
 chance, so one match means nothing; an account is a hedged pair (syndicate) when one partner
-matched at least `min_matches` of its entries, at least `share` of its entries and at least
-`partner_share` of the partner's - a relation both sides live by (a leader's followers copy most
-of its trades, but the leader also trades alone) - and the same account entered first in at
+matched at least `min_matches` of its entries, at least `share` of the entries of the side that
+entered fewer and at least `partner_share` of the other's - a relation both sides live by - and
+the same account entered first in at
 least `leader_share` of the matches (copiers follow; two busy traders of one symbol take turns).
 A scalper entering every few seconds co-occurs with anyone trading its symbol, but those matches
 are a sliver of its own entries.
+The matches must span at least two symbols: two traders of one symbol (two grids, say) react to
+the same moves of it at about the same times without copying each other, while a copier follows
+its leader across whatever the leader trades. A relation needs the matches to be `share` of one
+side's entries and `partner_share` of the other's, whichever side that is: a leader trades alone
+too, and a follower mixes its own trades in (tuned on seeds 101-103 and 111-112, see the README).
 Entries that add to the account's exposure on the same symbol and side are its own pattern
 (martingale, grid) and are left out too. Entries inside a news window are left out: a release makes
 many accounts trade alike.
@@ -78,11 +83,12 @@ class _Partner:
     second, or at the same millisecond; the evidence tickets are kept from the second match on
     (the first meanwhile in `first`)."""
 
-    __slots__ = ("data", "first", "tickets")
+    __slots__ = ("data", "first", "symbol", "tickets")
 
-    def __init__(self, ticket: int) -> None:
+    def __init__(self, ticket: int, symbol: str) -> None:
         self.data = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         self.first = ticket
+        self.symbol = symbol  # of the matches so far; "" once they span two symbols
         self.tickets: deque[int] | None = None
 
     def add_ticket(self, ticket: int) -> None:
@@ -176,12 +182,14 @@ class CrossDetector:
         other.matched.add(login)
         now = entry.time_msc
         tie = theirs.time_msc == now
-        self._count(login, theirs.login, kind, entry.ticket, now, 2 if tie else 1)
-        self._count(theirs.login, login, kind, theirs.ticket, now, 2 if tie else 0)
+        symbol = entry.symbol
+        self._count(login, theirs.login, kind, entry.ticket, symbol, now, 2 if tie else 1)
+        self._count(theirs.login, login, kind, theirs.ticket, symbol, now, 2 if tie else 0)
         self.touched.add(login)
         self.touched.add(theirs.login)
 
-    def _count(self, login: int, partner: int, kind: int, ticket: int, now: int, order: int) -> None:
+    def _count(self, login: int, partner: int, kind: int, ticket: int, symbol: str, now: int,
+               order: int) -> None:
         table = self._partners.get(login)
         if table is None:
             table = self._partners[login] = {}
@@ -189,13 +197,16 @@ class CrossDetector:
         if entry is None:
             if len(table) >= PARTNERS:
                 self._evict(login, table)
-            entry = table[partner] = _Partner(ticket)
+            entry = table[partner] = _Partner(ticket, symbol)
         else:
             entry.add_ticket(ticket)
+            if entry.symbol and entry.symbol != symbol:
+                entry.symbol = ""
         data = entry.data
         count = data[kind] = data[kind] + 1
         data[_ORDER + 3 * kind + order] += 1
-        if count >= self._rule.min_matches and not data[_SINCE + kind] and self._strong(login, count):
+        if (count >= self._rule.min_matches and not data[_SINCE + kind] and not entry.symbol
+                and self._related(login, partner, count)):
             data[_SINCE + kind] = now
 
     def _evict(self, login: int, table: dict[int, _Partner]) -> None:
@@ -210,9 +221,18 @@ class CrossDetector:
             if max(data[_COPY], data[_HEDGE]) < floor or rank < len(ranked) - keep:
                 del table[partner]
 
-    def _strong(self, login: int, count: int, share: float = 0.0) -> bool:
+    def _related(self, login: int, partner: int, count: int) -> bool:
+        """Whether `count` matches link two accounts: at least `min_matches`, at least `share` of
+        one side's entries and at least `partner_share` of the other's. Either side may be the
+        one that trades more on its own: a leader trades alone too, and a follower mixes its own
+        trades in."""
         rule = self._rule
-        return count >= rule.min_matches and count >= (share or rule.share) * self.entries.get(login, 0)
+        if count < rule.min_matches:
+            return False
+        entries = self.entries
+        mine, theirs = entries.get(login, 0), entries.get(partner, 0)
+        more, fewer = max(mine, theirs), min(mine, theirs)
+        return count >= rule.share * fewer and count >= rule.partner_share * more
 
     def findings(self, login: int) -> tuple[Finding, Finding]:
         """The hedged-pair and syndicate verdicts of one account (one pass over its partners:
@@ -243,8 +263,8 @@ class CrossDetector:
         entries = self.entries.get(login, 0)
         linked = sorted(
             p for p in candidates
-            if self._strong(login, table[p].data[kind])
-            and self._strong(p, table[p].data[kind], rule.partner_share)
+            if not table[p].symbol
+            and self._related(login, p, table[p].data[kind])
             and table[p].consistent(kind, rule.leader_share)
         )
         share = count / entries if entries else 0.0

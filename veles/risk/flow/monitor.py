@@ -101,8 +101,9 @@ class FlowMonitor:
         return list(self._accounts)
 
     def on_news(self, events: Iterable[NewsEvent]) -> None:
-        """Releases on the calendar."""
-        self.calendar.add(events)
+        """Releases on the calendar (before the quotes of the batch they came in: the board
+        still holds the prices before them)."""
+        self.calendar.add(events, self._quotes, self.now_msc)
 
     def on_quotes(self, quotes: Iterable[Quote]) -> None:
         """New prices, in time order: markouts that came due before a quote are settled at the
@@ -158,7 +159,7 @@ class FlowMonitor:
             flow.martingale.on_trip(trip)
         if entry is None:
             return
-        event = self.calendar.around(entry.symbol, entry.time_msc)
+        event = self.calendar.around(entry.symbol, entry.time_msc, entry.side, entry.price)
         flow.news.on_entry(entry, event)
         if event is None and not flow.martingale.exposed(entry.symbol, entry.side):
             self.cross.on_entry(entry)  # adds to a position are the account's own pattern
