@@ -494,7 +494,7 @@ async def _measure_specs(
         "reference_cpu_ms_per_batch": round(math_ms, 1),
         "cpu_vs_reference": round(engine_ms / math_ms, 2) if math_ms > 0 else None,
         # per kind of process (the supervisor's includes the simulated gateway, counted above)
-        "cpu_ms_per_batch_by_process": {kind: round(spent * 1000.0 / max(batches, 1), 1)
+        "cpu_ms_per_batch_by_process": {kind: round(spent * 1000.0 * tenants / max(tenant_batches, 1), 1)
                                         for kind, spent in cpu.by_kind().items()},
         "mb_per_account": round(host_mb / accounts, 3),
         "engine_rss_mb": round(engine_pss, 1),
