@@ -127,6 +127,7 @@ class TenantHostCore:
         self._kv_prefix = registration_key(namespace, name, "")
         self.tenants: dict[int, HostedSupervisor] = {}
         self.restarts: Counter[int] = Counter()  # logical restarts by tenant
+        self.failed: dict[int, str] = {}  # tenants that could not be started again, with why
 
     # -- registrations (Ray's key-value store: outlives this process) ------------------------------
 
@@ -139,18 +140,30 @@ class TenantHostCore:
         for key in keys:
             text = key.decode() if isinstance(key, bytes) else key
             blob = internal_kv._internal_kv_get(text)
-            if blob is not None:
-                found[int(text.removeprefix(self._kv_prefix))] = cloudpickle.loads(blob)
+            if blob is None:
+                continue
+            tenant_id = int(text.removeprefix(self._kv_prefix))
+            try:
+                found[tenant_id] = cloudpickle.loads(blob)
+            except Exception as exc:  # written by other code (an upgrade): this tenant alone is lost
+                self._failed(tenant_id, exc)
         return found
+
+    def _failed(self, tenant_id: int, exc: BaseException) -> None:
+        self.failed[tenant_id] = f"{type(exc).__name__}: {exc}"
+        log.error("%s: tenant %s cannot be started again: %s", self.name, tenant_id, self.failed[tenant_id],
+                  exc_info=exc)
 
     def forget(self, tenant_id: int) -> None:
         """The tenant left (removed, or no connection left): not started again after a restart."""
         self.tenants.pop(tenant_id, None)
+        self.failed.pop(tenant_id, None)
         internal_kv._internal_kv_del(self._kv_prefix + str(tenant_id))
 
     # -- tenants -----------------------------------------------------------------------------------
 
     def _create(self, tenant_id: int, registration: Registration, reconstructed: bool) -> HostedSupervisor:
+        self.failed.pop(tenant_id, None)
         supervisor = HostedSupervisor(self, tenant_id, *registration.args, **registration.kwargs,
                                       shared_hosts=SHARED_POOL, reconstructed=reconstructed)
         self.tenants[tenant_id] = supervisor
@@ -164,24 +177,34 @@ class TenantHostCore:
         kwargs.pop("shared_hosts", None)
         kwargs.pop("reconstructed", None)
         registration = Registration(args, kwargs)
-        await asyncio.to_thread(self._register, tenant_id, registration)
-        self._create(tenant_id, registration, reconstructed=False)
+        self._create(tenant_id, registration, reconstructed=False)  # bad arguments: nothing registered
+        try:
+            await asyncio.to_thread(self._register, tenant_id, registration)
+        except BaseException:
+            self.tenants.pop(tenant_id, None)
+            raise
         return True
 
     async def restore(self) -> list[int]:
         """Start every registered tenant again (this process replaces one that died): each
-        supervisor starts itself and re-attaches to its accounts."""
+        supervisor starts itself and re-attaches to its accounts. A tenant that cannot be started
+        (its registration unreadable, its supervisor raising as it is made) is left out, with why
+        in `failed` and in the answer to calls for it; its neighbours start all the same (one
+        bad tenant used to leave every call to the host failing)."""
         registered = await asyncio.to_thread(self._registered)
         for tenant_id, registration in sorted(registered.items()):
             if tenant_id not in self.tenants:
                 self.restarts[tenant_id] += 1
-                self._create(tenant_id, registration, reconstructed=True)
+                self._start_again(tenant_id, registration)
         log.warning("%s: restarted; %d tenants started again", self.name, len(registered))
         return sorted(registered)
 
     def target(self, tenant_id: int, role: str) -> Any:
         """The tenant's supervisor or aggregator object."""
         supervisor = self.tenants.get(tenant_id)
+        if supervisor is None and tenant_id in self.failed:
+            raise TenantNotHosted(f"tenant {tenant_id} could not be started again by {self.name}: "
+                                  f"{self.failed[tenant_id]}")
         if supervisor is None:
             raise TenantNotHosted(f"tenant {tenant_id} is not hosted by {self.name}")
         if role == "supervisor":
@@ -238,7 +261,14 @@ class TenantHostCore:
         registered = await asyncio.to_thread(self._registered)
         self.restarts[tenant_id] += 1
         log.warning("%s: tenant %s failed; starting it again", self.name, tenant_id)
-        self._create(tenant_id, registered[tenant_id], reconstructed=True)
+        if tenant_id in registered:
+            self._start_again(tenant_id, registered[tenant_id])
+
+    def _start_again(self, tenant_id: int, registration: Registration) -> None:
+        try:
+            self._create(tenant_id, registration, reconstructed=True)
+        except Exception as exc:
+            self._failed(tenant_id, exc)
 
     def hosted(self) -> dict[int, int]:
         """The tenants held here, with how many times each was started again."""
