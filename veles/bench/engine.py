@@ -503,6 +503,8 @@ async def _measure_specs(
         "idle_cpu_pct": round(idle_pct, 1),
         "ready_s": round(ready_s, 1),
         "restarts": sum(sum(c["restarts"].values()) for c in conns),
+        # batches a host answered after the others had gone on (a dead host's, or a slow one's)
+        "late_answers": sum(c["late_answers"] - f["late_answers"] for c, f in zip(conns, first, strict=True)),
         "recovery_s_max": round(max(recovery), 2) if recovery else None,
         "recovery_phases": phases,
         "rejected": sum(sum(c["rejected"].values()) for c in conns),
