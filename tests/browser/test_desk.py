@@ -111,7 +111,9 @@ def test_dashboard_desk_panels(page: Page, artifacts: Path) -> None:
         assert cents(total_a) == cents(closed_a) + cents(floating_a)
     # a freshness badge per connection, its newest quote seconds old
     page.wait_for_selector("#connection-freshness .conn-freshness", timeout=30_000)
-    badge = page.locator("#connection-freshness .conn-freshness").first.inner_text()
+    named = page.locator("#connection-freshness .conn-freshness", has_text=SIMULATED_NAME).first
+    named.wait_for(timeout=30_000)  # by the connection's name, not the engine's id (sim-1)
+    badge = named.inner_text()
     assert re.search(r"quote [\d.]+ s", badge), badge
     page.screenshot(path=str(artifacts / "desk-dashboard-dark.png"))
     page.screenshot(path=str(artifacts / "desk-dashboard-dark-full.png"), full_page=True)

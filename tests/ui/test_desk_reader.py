@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from veles_ui.state import desk
-from veles_ui.state.desk import TODAY_EVERY_S, DeskReader, tenant_desk
+from veles_ui.state.desk import TODAY_EVERY_S, DeskReader, freshness_view, tenant_desk
 
 DAY = datetime(2026, 12, 7, tzinfo=UTC)
 
@@ -140,3 +140,15 @@ def test_a_failed_read_keeps_todays_sums_but_never_yesterdays() -> None:
     assert dropped == (True, {})
     assert fresh == (True, {100_001: {"closed": 4, "deposits": 0, "withdrawals": 0, "volume": 0}})
     assert [d for _, d in log.calls] == [DAY, DAY, day[0], day[0]]
+
+
+def test_a_freshness_badge_names_its_connection_where_named() -> None:
+    """The dashboard's badges say which connection as the connections page does (its server), the
+    engine's id only where no name is known."""
+    info = {"now": 100.0, "connections": [
+        {"connection_id": "conn-3", "logins": [], "accounts": 5, "quote_at": 99.0, "deal_at": 90.0},
+        {"connection_id": "conn-9", "logins": [], "accounts": 2, "quote_at": None, "deal_at": None}]}
+    badges = freshness_view(info, {"conn-3": "https://mt5.broker.com:443"})
+    assert [(b["connection_id"], b["name"]) for b in badges] == [
+        ("conn-3", "https://mt5.broker.com:443"), ("conn-9", "conn-9")]
+    assert badges[0]["quote"] == "1.0 s"

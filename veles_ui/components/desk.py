@@ -107,7 +107,7 @@ def today_panel(rows: ArrayVar[Any]) -> rx.Component:
 
 def _badge(row: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.badge(
-        rx.icon("radio", size=12), row["connection_id"], ": quote ", row["quote"], " · deal ", row["deal"],
+        rx.icon("radio", size=12), row["name"], ": quote ", row["quote"], " · deal ", row["deal"],
         color_scheme=row["color"], variant="soft", size="1", class_name="conn-freshness",
     )
 

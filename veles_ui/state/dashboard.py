@@ -110,7 +110,8 @@ def _refresh(shared: TenantDesk, tenant_id: int, replica: TenantReplica) -> None
     if desk.generation != shared.desk_shown or now - shared.desk_summed >= DESK_EVERY_S:
         shared.desk_shown, shared.desk_summed = desk.generation, now
         # summed from this very update: the version says so
-        shared.today = {"today": today_view(replica, desk.deals), "connections": freshness_view(desk.info),
+        shared.today = {"today": today_view(replica, desk.deals),
+                        "connections": freshness_view(desk.info, desk.servers),
                         "today_version": replica.version}
     shared.panel_due = not shared.panel or now - shared.panel_at >= PANEL_INTERVAL
     if shared.panel_due:

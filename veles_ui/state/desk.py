@@ -19,6 +19,7 @@ from typing import Any
 
 from veles.config import get_settings
 from veles.services import desk
+from veles.services.connection_names import connection_names
 from veles.services.desk_engine import desk_info
 from veles.services.live import TenantReplica, get_live_feed
 from veles_ui.format import DASH, money, percent, price, sign_color, state_color
@@ -81,14 +82,16 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.0f} min"
 
 
-def freshness_view(info: dict[str, Any]) -> list[dict[str, str]]:
-    """A badge per connection: age of its newest quote and deal, coloured by the quote's age."""
-    views = []
+def freshness_view(info: dict[str, Any], servers: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """A badge per connection, by its name where `servers` names it (`connection_names`): age of
+    its newest quote and deal, coloured by the quote's age."""
+    views, servers = [], servers or {}
     for c in desk.connection_freshness(info):
         age = c["quote_age"]
         color = "gray" if age is None else "grass" if age < AMBER_S else "amber" if age < RED_S else "tomato"
-        views.append({"connection_id": c["connection_id"], "quote": _age(age), "deal": _age(c["deal_age"]),
-                      "color": color})
+        cid = c["connection_id"]
+        views.append({"connection_id": cid, "name": servers.get(cid, cid), "quote": _age(age),
+                      "deal": _age(c["deal_age"]), "color": color})
     return views
 
 
@@ -118,6 +121,7 @@ class DeskReader:
         self.deals_day: datetime | None = None  # the day `deals` sums
         self.deal_reads = 0  # reads of the deal log started (a test or a metric counts them)
         self.info: dict[str, Any] = {}
+        self.servers: dict[str, str] = {}  # connection id -> name (`connection_names`)
         self.distances: dict[int, dict[str, Any]] = {}
         # How many reads brought something new: a dashboard shows the desk again when it moved.
         self.generation = 0
@@ -191,6 +195,11 @@ class DeskReader:
             except Exception:  # no engine (no connection yet) or a supervisor restarting
                 log.debug("tenant %s: connection freshness unavailable", tenant_id, exc_info=True)
                 self.info = {}
+            try:  # the badges' names: read in a thread, at most every few seconds per tenant here
+                if self.info.get("connections"):
+                    self.servers = await connection_names(settings.database_url, tenant_id)
+            except Exception:  # the database away: the names last read (or the ids) meanwhile
+                log.debug("tenant %s: connection names unavailable", tenant_id, exc_info=True)
         return changed
 
 
