@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ from veles.services.connections import StoredConnections
 from veles.services.followers import start_followers, stop_followers
 from veles.services.ray_runtime import join, tenant_actor
 from veles.services.tenants import active_tenants, plan_of, tenants_with_connections
+
+log = logging.getLogger(__name__)
 
 # A call to a supervisor that ended itself meanwhile (its last connection went): its process is
 # gone, or, in a tenant host, the tenant is no longer held there.
@@ -209,12 +212,19 @@ async def apply_plan(settings: Settings, tenant_id: int) -> dict[str, Any]:
 
 
 async def engine_status(settings: Settings) -> list[dict[str, Any]]:
-    """Every running supervisor's status (tenants without one are left out)."""
+    """Every running supervisor's status (tenants without one are left out). A tenant whose
+    status cannot be read (it ended itself meanwhile, or its tenant host could not start it
+    again) is left out with a warning: one tenant must not take the report of the others, nor
+    `veles engine`'s loop that prints it, down with it."""
     statuses = []
     for tenant_id, _name in await asyncio.to_thread(active_tenants, settings.database_url):
         supervisor = await _running_supervisor(settings, tenant_id)
-        if supervisor is not None:
+        if supervisor is None:
+            continue
+        try:
             statuses.append(await supervisor.status.remote())
+        except _ENDED as exc:
+            log.warning("tenant %s: engine status unavailable: %s", tenant_id, exc)
     return statuses
 
 
