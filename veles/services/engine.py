@@ -171,12 +171,18 @@ async def _start_supervisor(settings: Settings, tenant_id: int, wait: bool = Tru
 async def start_connected(settings: Settings) -> list[int]:
     """Start the engine of every active tenant that has a connection and no engine (a connection
     stored while the engine could not be told); returns the tenants started. `veles engine` runs
-    this with its status report."""
+    this with its status report. A tenant whose start fails is logged and tried again on the next
+    call; the others start all the same, and the loop that calls this (whose end stops every
+    tenant's engine) goes on."""
     connected = await asyncio.to_thread(tenants_with_connections, settings.database_url)
     started = []
     for tenant_id, _name in await asyncio.to_thread(active_tenants, settings.database_url):
         if tenant_id in connected and await _running_supervisor(settings, tenant_id) is None:
-            await _start_supervisor(settings, tenant_id)
+            try:
+                await _start_supervisor(settings, tenant_id)
+            except Exception:
+                log.exception("tenant %s: its engine did not start; tried again later", tenant_id)
+                continue
             started.append(tenant_id)
     return started
 
