@@ -1,9 +1,9 @@
-"""`engine_status` and `start_connected` (what `veles engine` prints every 30 s and the admin page shows) reports every
+"""`engine_status` (what `veles engine` prints every 30 s and the admin page shows) reports every
 tenant it can read: a tenant whose status call fails because it is not held (it ended itself
 meanwhile, or its tenant host could not start it again) is left out, not raised, so it neither
-takes the others' report down nor ends `veles engine`'s loop (whose exit stops every engine).
-The directory lookup and the tenant list are stood in for; the failure is the real exception a
-tenant host answers with."""
+takes the others' report down nor ends `veles engine`'s loop (whose exit stops every engine); and
+`start_connected` starts the others when one tenant's start fails. The directory lookup and the
+tenant list are stood in for; the failure is the real exception a tenant host answers with."""
 
 from __future__ import annotations
 
