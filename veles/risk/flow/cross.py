@@ -214,11 +214,11 @@ class CrossDetector:
         while the table is still over half full, the weakest ones: one sort frees room for many
         newcomers, so a scalper's stream of chance co-traders costs little per entry."""
         floor = 0.25 * self.entries.get(login, 0)
-        ranked = sorted(table, key=lambda p: max(table[p].data[_COPY], table[p].data[_HEDGE]))
-        keep = PARTNERS // 2
+        counts = {p: max(e.data[_COPY], e.data[_HEDGE]) for p, e in table.items()}
+        ranked = sorted(counts, key=counts.__getitem__)  # stable: ties in table order, as before
+        cut = len(ranked) - PARTNERS // 2
         for rank, partner in enumerate(ranked):
-            data = table[partner].data
-            if max(data[_COPY], data[_HEDGE]) < floor or rank < len(ranked) - keep:
+            if rank < cut or counts[partner] < floor:
                 del table[partner]
 
     def _related(self, login: int, partner: int, count: int) -> bool:
