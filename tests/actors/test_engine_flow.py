@@ -12,6 +12,7 @@ import pytest
 from models.alerts import AlertKind, AlertRule
 from models.db import session_scope
 from veles.config import Settings
+from veles.risk.flow.news import NewsRule
 from veles.services.demo import seed_demo
 from veles.services.engine import simulated_gateway, start_engine, stop_engine
 from veles.services.live import LiveFeed
@@ -100,6 +101,6 @@ async def test_the_news_label_fires_live_from_the_simulators_calendar(
         profile = await feed.flow_profile(tenant_id, int(row["login"]))  # type: ignore[call-overload]
         news = next(f for f in profile["findings"] if f["detector"] == "news")
         assert news["fired"]
-        assert news["numbers"]["news_entries"] >= 4
+        assert news["numbers"]["news_entries"] >= NewsRule().min_entries
     finally:
         await feed.aclose()
