@@ -217,6 +217,15 @@ _steps = st.lists(
 )
 
 
+def _apply(harness: _Harness, logins: list[int], step: tuple) -> None:
+    """Feed one drawn step (a quote move or a deal on one of `logins`) to the harness."""
+    if step[0] == "quotes":
+        harness.quotes(step[1], step[2])
+    else:
+        _, who, action, symbol, volume, amount = step
+        harness.deal(logins[who % len(logins)], action, symbol, volume, amount)
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(accounts=_accounts, steps=_steps, seed=st.integers(0, 2**16))
 def test_incremental_equals_from_scratch(
@@ -226,11 +235,7 @@ def test_incremental_equals_from_scratch(
     harness = _Harness(random.Random(seed), accounts)
     logins = [a.login for a in accounts]
     for step in steps:
-        if step[0] == "quotes":
-            harness.quotes(step[1], step[2])
-        else:
-            _, who, action, symbol, volume, amount = step
-            harness.deal(logins[who % len(logins)], action, symbol, volume, amount)
+        _apply(harness, logins, step)
         harness.check()
 
 
@@ -249,11 +254,7 @@ def test_a_checkpointed_account_goes_on_exactly(
     for n, step in enumerate(steps):
         if n == cut:  # the market travels with the states, as a host's board does in a checkpoint
             harness.market, harness.states = pickle.loads(pickle.dumps((harness.market, harness.states)))  # noqa: S301
-        if step[0] == "quotes":
-            harness.quotes(step[1], step[2])
-        else:
-            _, who, action, symbol, volume, amount = step
-            harness.deal(logins[who % len(logins)], action, symbol, volume, amount)
+        _apply(harness, logins, step)
         harness.check()
 
 
