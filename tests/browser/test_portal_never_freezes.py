@@ -118,6 +118,10 @@ def test_a_dashboard_keeps_its_cadence_while_another_session_signs_in_and_tests_
     # the connection to test: added (and tested once) through the page, as a dealer does
     _sign_in(page, *ADMIN)
     page.goto("/connections")
+    # A full page load: the form submits through the page's socket only once Reflex has hydrated
+    # the page (the signed-in tenant's bell follower is mounted from the hydrated state); a click
+    # before that went nowhere and the notice never came (seen once in CI).
+    page.wait_for_selector("#alert-bell-follower", state="attached", timeout=60_000)
     page.fill("#conn-server", SERVER)
     page.fill("#conn-login", "1000")
     page.fill("#conn-password", "veles-demo")  # the demo's simulated servers' manager password
