@@ -68,6 +68,16 @@ class TenantDesk:
     desk_summed: float = 0.0
     panel_at: float = 0.0
     today: dict[str, Any] = field(default_factory=dict)
+    pushed: tuple[int, int, float] | None = None  # the update last pushed to the tenant's room
+
+    def claim(self) -> bool:
+        """Whether the caller is the first of the tenant's tab streams to push this update (and now
+        the one who must). Claimed before anything is awaited, so a second stream woken by the same
+        update finds it taken."""
+        if self.pushed == self.key:
+            return False
+        self.pushed = self.key
+        return True
 
     def delta(self, everything: bool) -> dict[str, dict[str, Any]]:
         """The push as Reflex's frontend takes it; `everything`: with the panel even when not due
@@ -185,7 +195,7 @@ class DashboardState(PortalStream):
                         sid, tenant_id = self.router.session.session_id, update.tenant_id
                     membership = await ROOMS.join(sid, tenant_id)
                 shared = TENANT_DESKS.update(tenant_id, update.replica)
-                if ROOMS.claim(tenant_id, shared.key):
+                if shared.claim():
                     await ROOMS.broadcast(tenant_id, shared.delta(everything=False))
                 elif fresh:  # this update went out before the tab joined
                     await send(sid, shared.delta(everything=True))

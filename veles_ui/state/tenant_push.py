@@ -17,8 +17,7 @@ current figures by its stream at once (`send`), as a new tab is.
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from reflex.state import StateUpdate
@@ -42,15 +41,12 @@ def _namespace() -> Any:
 
 
 class TenantRooms:
-    """A socket.io room per tenant for one kind of push (`kind`), and the key of the update each
-    room was last sent, so that of the many tab streams seeing the same update only the first
-    sends it. Bounded: the keys of the least recently pushed tenants go."""
+    """A socket.io room per tenant for one kind of push (`kind`). Which update a room was last
+    sent is the pushed state's own (`TenantDesk.claim`), not kept here a second time."""
 
-    def __init__(self, kind: str, tenants: int = 1024) -> None:
+    def __init__(self, kind: str) -> None:
         self._kind = kind
-        self._tenants = tenants
         _KINDS.add(kind)
-        self._sent: OrderedDict[int, Hashable] = OrderedDict()
         # per socket in a room, its membership (`join`); bounded by the live streams, each of which
         # leaves when it ends
         self._owners: dict[str, object] = {}
@@ -79,19 +75,6 @@ class TenantRooms:
         if (namespace := _namespace()) is not None:
             with contextlib.suppress(KeyError, ValueError):
                 await namespace.leave_room(sid, self.room(tenant_id))
-
-    def claim(self, tenant_id: int, key: Hashable) -> bool:
-        """Whether the caller is the first to push the update named `key` to the tenant's room
-        (and now the one who must). Claimed before anything is awaited, so a second stream of the
-        same tenant woken by the same update finds it taken."""
-        if self._sent.get(tenant_id) == key:
-            self._sent.move_to_end(tenant_id)
-            return False
-        self._sent[tenant_id] = key
-        self._sent.move_to_end(tenant_id)
-        while len(self._sent) > self._tenants:
-            self._sent.popitem(last=False)
-        return True
 
     async def broadcast(self, tenant_id: int, delta: Delta) -> None:
         """Emit `delta` to every tab in the tenant's room: one encoding for all of them."""
